@@ -1,0 +1,171 @@
+//! Typed configuration from `FIREBREAK_*` variables, read once at start; a bad value names its variable.
+
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use std::time::Duration;
+
+/// Everything a process reads from its environment, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub policy: Policy,
+    /// Where notifications go. Required by `respond` and the Lambda functions, not by `plan`.
+    pub topic_arn: Option<String>,
+    /// Pause between the untracking group and the isolation group.
+    pub settle: Duration,
+    /// Tag key that exempts an instance from every automatic action.
+    pub exempt_tag: String,
+}
+
+/// Every variable Firebreak reads. The README's table and `template.yaml` list the same names.
+pub const VARIABLES: &[&str] = &[
+    "FIREBREAK_CONTAIN_MIN_SEVERITY",
+    "FIREBREAK_NOTIFY_MIN_SEVERITY",
+    "FIREBREAK_IDLE_ALARM_PATTERN",
+    "FIREBREAK_IDLE_METRICS",
+    "FIREBREAK_ALLOWED_PUBLIC_PORTS",
+    "FIREBREAK_REVOKE_PUBLIC_INGRESS",
+    "FIREBREAK_SELF_ROLE_ARN",
+    "FIREBREAK_NOTIFY_RESOLVED",
+    "FIREBREAK_TOPIC_ARN",
+    "FIREBREAK_SETTLE_SECONDS",
+    "FIREBREAK_EXEMPT_TAG",
+];
+
+impl Config {
+    /// Read from the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Read through `lookup`, so tests pass a map instead of mutating the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let defaults = Policy::default();
+        let contain = number(&get, "FIREBREAK_CONTAIN_MIN_SEVERITY", defaults.contain_min_severity)?;
+        let notify = number(&get, "FIREBREAK_NOTIFY_MIN_SEVERITY", defaults.notify_min_severity)?;
+        if notify > contain {
+            return Err(Error::config(
+                "FIREBREAK_NOTIFY_MIN_SEVERITY",
+                format!("{notify} is above FIREBREAK_CONTAIN_MIN_SEVERITY ({contain}): contained findings would go unnotified"),
+            ));
+        }
+        let policy = Policy {
+            contain_min_severity: contain,
+            notify_min_severity: notify,
+            idle_alarm_pattern: get("FIREBREAK_IDLE_ALARM_PATTERN"),
+            idle_metrics: match get("FIREBREAK_IDLE_METRICS") {
+                Some(list) => list.split(',').map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()).collect(),
+                None => defaults.idle_metrics,
+            },
+            allowed_public_ports: match get("FIREBREAK_ALLOWED_PUBLIC_PORTS") {
+                Some(list) => ports(&list)?,
+                None => defaults.allowed_public_ports,
+            },
+            revoke_public_ingress: flag(&get, "FIREBREAK_REVOKE_PUBLIC_INGRESS", defaults.revoke_public_ingress)?,
+            self_role_arns: get("FIREBREAK_SELF_ROLE_ARN")
+                .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
+                .unwrap_or_default(),
+            notify_resolved: flag(&get, "FIREBREAK_NOTIFY_RESOLVED", defaults.notify_resolved)?,
+        };
+        let topic_arn = get("FIREBREAK_TOPIC_ARN");
+        if let Some(arn) = &topic_arn {
+            if !arn.starts_with("arn:") || arn.split(':').count() != 6 || !arn.contains(":sns:") {
+                return Err(Error::config("FIREBREAK_TOPIC_ARN", format!("{arn:?} is not an SNS topic ARN")));
+            }
+        }
+        let settle = match get("FIREBREAK_SETTLE_SECONDS") {
+            Some(v) => match v.parse::<u64>() {
+                Ok(s) if s <= 600 => Duration::from_secs(s),
+                _ => return Err(Error::config("FIREBREAK_SETTLE_SECONDS", format!("{v:?} is not a whole number of seconds from 0 to 600"))),
+            },
+            None => Duration::from_secs(30),
+        };
+        let exempt_tag = get("FIREBREAK_EXEMPT_TAG").unwrap_or_else(|| "firebreak:exempt".to_owned());
+        Ok(Self { policy, topic_arn, settle, exempt_tag })
+    }
+
+    /// The topic, for the commands that notify; missing is a start-up error, not a silent no-op.
+    pub fn require_topic(&self) -> Result<&str> {
+        self.topic_arn.as_deref().ok_or_else(|| Error::config("FIREBREAK_TOPIC_ARN", "required to send notifications"))
+    }
+}
+
+fn number(get: &impl Fn(&str) -> Option<String>, name: &str, default: f64) -> Result<f64> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => match v.parse::<f64>() {
+            Ok(n) if (0.0..=10.0).contains(&n) => Ok(n),
+            _ => Err(Error::config(name, format!("{v:?} is not a severity from 0 to 10"))),
+        },
+    }
+}
+
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Result<bool> {
+    match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(Error::config(name, format!("{other:?} is not true or false"))),
+    }
+}
+
+fn ports(list: &str) -> Result<Vec<u16>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| Error::config("FIREBREAK_ALLOWED_PUBLIC_PORTS", format!("{p:?} is not a port number")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = config(&[]).expect("defaults are valid");
+        assert_eq!(c.policy, Policy::default());
+        assert_eq!(c.settle, Duration::from_secs(30));
+        assert_eq!(c.exempt_tag, "firebreak:exempt");
+        assert!(c.require_topic().is_err());
+    }
+
+    #[test]
+    fn a_wrong_value_is_an_error_naming_the_variable() {
+        for (name, value) in [
+            ("FIREBREAK_CONTAIN_MIN_SEVERITY", "high"),
+            ("FIREBREAK_CONTAIN_MIN_SEVERITY", "11"),
+            ("FIREBREAK_ALLOWED_PUBLIC_PORTS", "80,https"),
+            ("FIREBREAK_REVOKE_PUBLIC_INGRESS", "maybe"),
+            ("FIREBREAK_SETTLE_SECONDS", "-1"),
+            ("FIREBREAK_TOPIC_ARN", "my-topic"),
+        ] {
+            let err = config(&[(name, value)]).expect_err(value).to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn notify_threshold_above_containment_threshold_is_refused() {
+        let err = config(&[("FIREBREAK_NOTIFY_MIN_SEVERITY", "8"), ("FIREBREAK_CONTAIN_MIN_SEVERITY", "7")]).unwrap_err();
+        assert!(err.to_string().contains("FIREBREAK_NOTIFY_MIN_SEVERITY"));
+    }
+
+    #[test]
+    fn lists_are_parsed() {
+        let c = config(&[("FIREBREAK_ALLOWED_PUBLIC_PORTS", "443, 8443"), ("FIREBREAK_SETTLE_SECONDS", "0")]).expect("valid");
+        assert_eq!(c.policy.allowed_public_ports, vec![443, 8443]);
+        assert_eq!(c.settle, Duration::ZERO);
+    }
+}

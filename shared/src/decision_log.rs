@@ -1,0 +1,34 @@
+//! The structured decision record: one JSON log line per incident, the same data as the plan.
+
+use crate::plan::Plan;
+
+/// Log the decision for `plan` at info level under the `firebreak::decision` target.
+pub fn log_decision(plan: &Plan) {
+    let actions: Vec<&str> = plan.actions.iter().map(|a| a.action.name()).collect();
+    tracing::info!(
+        target: "firebreak::decision",
+        incident_key = %plan.incident_key,
+        kind = plan.kind,
+        decision = ?plan.decision,
+        severity = plan.severity.as_str(),
+        summary = %plan.summary,
+        rule = plan.rule.unwrap_or(""),
+        actions = %actions.join(","),
+        reasons = %plan.reasons.join("; "),
+        "decision"
+    );
+}
+
+/// JSON logs on stderr (CloudWatch in Lambda), filtered by `RUST_LOG`, `default_level` otherwise.
+pub fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,224 @@
+//! CloudTrail records as EventBridge delivers them (`AWS API Call`, `Console Sign In`, `Service Event`).
+
+use super::{envelope_origin, field, typed};
+use crate::error::Result;
+use crate::incident::{CloudTrailEvent, Incident, IncidentKind, IngressPermission};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+struct Envelope {
+    id: Option<String>,
+    account: Option<String>,
+    region: Option<String>,
+    detail: Record,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    #[serde(rename = "eventID", default)]
+    event_id: Option<String>,
+    event_name: String,
+    event_source: String,
+    #[serde(default)]
+    event_type: Option<String>,
+    #[serde(default)]
+    event_time: Option<String>,
+    #[serde(default)]
+    aws_region: Option<String>,
+    #[serde(default)]
+    recipient_account_id: Option<String>,
+    #[serde(default)]
+    user_identity: Option<UserIdentity>,
+    #[serde(rename = "sourceIPAddress", default)]
+    source_ip_address: Option<String>,
+    #[serde(default)]
+    user_agent: Option<String>,
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    error_message: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::flag")]
+    read_only: Option<bool>,
+    #[serde(default)]
+    request_parameters: Value,
+    #[serde(default)]
+    response_elements: Value,
+    #[serde(default)]
+    additional_event_data: Value,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity {
+    #[serde(rename = "type", default)]
+    identity_type: Option<String>,
+    #[serde(default)]
+    arn: Option<String>,
+    #[serde(default)]
+    account_id: Option<String>,
+    #[serde(default)]
+    user_name: Option<String>,
+    #[serde(default)]
+    session_context: Option<SessionContext>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionContext {
+    #[serde(default)]
+    session_issuer: Option<SessionIssuer>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionIssuer {
+    #[serde(default)]
+    arn: Option<String>,
+    #[serde(default)]
+    user_name: Option<String>,
+}
+
+/// `AuthorizeSecurityGroupIngress` request parameters: the parts that decide a revocation are strict.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizeIngress {
+    #[serde(default)]
+    group_id: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::items")]
+    ip_permissions: Vec<IpPermission>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IpPermission {
+    ip_protocol: String,
+    #[serde(default)]
+    from_port: Option<i32>,
+    #[serde(default)]
+    to_port: Option<i32>,
+    #[serde(default, deserialize_with = "super::lenient::items")]
+    ip_ranges: Vec<IpRange>,
+    #[serde(default, deserialize_with = "super::lenient::items")]
+    ipv6_ranges: Vec<Ipv6Range>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IpRange {
+    cidr_ip: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Ipv6Range {
+    cidr_ipv6: String,
+}
+
+/// The rule ids EC2 assigned, when the response carries `securityGroupRuleSet`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizeResponse {
+    #[serde(default, deserialize_with = "super::lenient::items")]
+    security_group_rule_set: Vec<RuleRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleRecord {
+    #[serde(default)]
+    group_rule_id: Option<String>,
+    #[serde(default)]
+    ip_protocol: Option<String>,
+    #[serde(default)]
+    from_port: Option<i32>,
+    #[serde(default)]
+    to_port: Option<i32>,
+    #[serde(default)]
+    cidr_ipv4: Option<String>,
+    #[serde(default)]
+    cidr_ipv6: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::flag")]
+    is_egress: Option<bool>,
+}
+
+pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
+    let envelope: Envelope = typed(value, prefix)?;
+    let record = envelope.detail;
+    let detail_prefix = field(prefix, "detail");
+    let identity = record.user_identity.unwrap_or_default();
+    let account = record.recipient_account_id.clone().or(identity.account_id.clone()).or(envelope.account);
+    let region = record.aws_region.clone().or(envelope.region);
+    let (security_group_id, ingress) = if record.event_name == "AuthorizeSecurityGroupIngress" {
+        ingress_of(&record.request_parameters, &record.response_elements, &detail_prefix)?
+    } else {
+        (None, Vec::new())
+    };
+    let issuer = identity.session_context.and_then(|c| c.session_issuer).unwrap_or_default();
+    let event = CloudTrailEvent {
+        event_id: record.event_id,
+        event_name: record.event_name,
+        event_source: record.event_source,
+        event_type: record.event_type,
+        event_time: record.event_time.unwrap_or_default(),
+        identity_type: identity.identity_type,
+        identity_arn: identity.arn,
+        issuer_arn: issuer.arn,
+        user_name: identity.user_name.or(issuer.user_name),
+        source_ip: record.source_ip_address,
+        user_agent: record.user_agent,
+        error_code: record.error_code,
+        error_message: record.error_message,
+        read_only: record.read_only,
+        mfa_used: record
+            .additional_event_data
+            .get("MFAUsed")
+            .and_then(Value::as_str)
+            .map(|v| v.eq_ignore_ascii_case("yes")),
+        login_result: record.response_elements.get("ConsoleLogin").and_then(Value::as_str).map(str::to_owned),
+        request: record.request_parameters,
+        response: record.response_elements,
+        ingress,
+        security_group_id,
+    };
+    Ok(Incident {
+        delivery_id: envelope.id,
+        origin: envelope_origin(account.as_deref(), region.as_deref()),
+        kind: IncidentKind::Cloudtrail(event),
+    })
+}
+
+fn ingress_of(request: &Value, response: &Value, prefix: &str) -> Result<(Option<String>, Vec<IngressPermission>)> {
+    let request: AuthorizeIngress = typed(request.clone(), &field(prefix, "requestParameters"))?;
+    let response: AuthorizeResponse = if response.is_object() {
+        typed(response.clone(), &field(prefix, "responseElements"))?
+    } else {
+        AuthorizeResponse::default()
+    };
+    let mut permissions = Vec::new();
+    for p in request.ip_permissions {
+        let cidrs = p.ip_ranges.into_iter().map(|r| r.cidr_ip).chain(p.ipv6_ranges.into_iter().map(|r| r.cidr_ipv6));
+        for cidr in cidrs {
+            let rule_id = response
+                .security_group_rule_set
+                .iter()
+                .find(|r| {
+                    r.is_egress != Some(true)
+                        && r.ip_protocol.as_deref() == Some(p.ip_protocol.as_str())
+                        && r.from_port == p.from_port
+                        && r.to_port == p.to_port
+                        && (r.cidr_ipv4.as_deref() == Some(cidr.as_str()) || r.cidr_ipv6.as_deref() == Some(cidr.as_str()))
+                })
+                .and_then(|r| r.group_rule_id.clone());
+            permissions.push(IngressPermission {
+                protocol: p.ip_protocol.clone(),
+                from_port: p.from_port,
+                to_port: p.to_port,
+                cidr,
+                rule_id,
+            });
+        }
+    }
+    Ok((request.group_id, permissions))
+}

@@ -1,0 +1,175 @@
+//! GuardDuty findings (the `detail` of a `GuardDuty Finding` event).
+
+use super::{envelope_origin, field, typed, Envelope};
+use crate::error::{Error, Result};
+use crate::incident::{GuardDutyFinding, Incident, IncidentKind, InstanceId};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Resource types GuardDuty documents for `resource.resourceType`. An unknown one is refused rather
+/// than guessed at, so a new type shows up as a clear error instead of a silent wrong decision.
+const KNOWN_RESOURCE_TYPES: &[&str] = &[
+    "Instance",
+    "AccessKey",
+    "S3Bucket",
+    "S3Object",
+    "EKSCluster",
+    "ECSCluster",
+    "Container",
+    "KubernetesCluster",
+    "RDSDBInstance",
+    "RDSLimitlessDB",
+    "Lambda",
+    "EC2NetworkInterface",
+    "AutoScalingGroup",
+    "AttackSequence",
+];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FindingDetail {
+    id: String,
+    #[serde(rename = "type")]
+    finding_type: String,
+    #[serde(default)]
+    title: Option<String>,
+    severity: f64,
+    account_id: Option<String>,
+    region: Option<String>,
+    #[serde(default)]
+    updated_at: Option<Value>,
+    resource: Resource,
+    #[serde(default)]
+    service: Option<Service>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource {
+    resource_type: String,
+    #[serde(default)]
+    instance_details: Option<InstanceDetails>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstanceDetails {
+    #[serde(default)]
+    instance_id: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::items")]
+    tags: Vec<Tag>,
+}
+
+#[derive(Deserialize)]
+struct Tag {
+    key: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Service {
+    #[serde(default, deserialize_with = "super::lenient::flag")]
+    archived: Option<bool>,
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(default)]
+    additional_info: Option<Value>,
+}
+
+pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
+    let envelope: Envelope<FindingDetail> = typed(value, prefix)?;
+    let detail = envelope.detail;
+    let account = detail.account_id.clone().or(envelope.account);
+    let region = detail.region.clone().or(envelope.region);
+    let finding = finding(detail, &field(prefix, "detail"))?;
+    Ok(Incident {
+        delivery_id: envelope.id,
+        origin: envelope_origin(account.as_deref(), region.as_deref()),
+        kind: IncidentKind::Guardduty(finding),
+    })
+}
+
+fn finding(detail: FindingDetail, prefix: &str) -> Result<GuardDutyFinding> {
+    if !detail.severity.is_finite() || !(0.0..=10.0).contains(&detail.severity) {
+        return Err(Error::refused(
+            field(prefix, "severity"),
+            format!("{} is outside GuardDuty's 0–10 scale", detail.severity),
+        ));
+    }
+    let resource_type = detail.resource.resource_type;
+    if !KNOWN_RESOURCE_TYPES.contains(&resource_type.as_str()) {
+        return Err(Error::refused(
+            field(prefix, "resource.resourceType"),
+            format!("unknown resource type {resource_type:?}"),
+        ));
+    }
+    // Non-EC2 sample findings carry a dummy instanceDetails; only an Instance finding names an instance.
+    let (instance_id, instance_name) = if resource_type == "Instance" {
+        let details = detail.resource.instance_details.ok_or_else(|| {
+            Error::refused(field(prefix, "resource.instanceDetails"), "missing for an Instance finding")
+        })?;
+        let raw = details.instance_id.ok_or_else(|| {
+            Error::refused(field(prefix, "resource.instanceDetails.instanceId"), "missing for an Instance finding")
+        })?;
+        let id = InstanceId::parse(&raw).ok_or_else(|| {
+            Error::refused(field(prefix, "resource.instanceDetails.instanceId"), format!("{raw:?} is not an instance id"))
+        })?;
+        let name = details
+            .tags
+            .into_iter()
+            .find(|t| t.key.as_deref() == Some("Name"))
+            .and_then(|t| t.value);
+        (Some(id), name)
+    } else {
+        (None, None)
+    };
+    let service = detail.service.unwrap_or_default();
+    Ok(GuardDutyFinding {
+        finding_id: detail.id,
+        title: detail.title.unwrap_or_else(|| detail.finding_type.clone()),
+        finding_type: detail.finding_type,
+        severity: detail.severity,
+        resource_type,
+        instance_id,
+        instance_name,
+        sample: is_sample(service.additional_info.as_ref()),
+        archived: service.archived.unwrap_or(false),
+        count: service.count.unwrap_or(1),
+        updated_at: match detail.updated_at {
+            Some(Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => String::new(),
+        },
+    })
+}
+
+/// Sample findings say so in `additionalInfo.sample`, or (newer schema) inside the JSON string
+/// `additionalInfo.value`.
+fn is_sample(additional_info: Option<&Value>) -> bool {
+    let Some(info) = additional_info else { return false };
+    let flagged = |v: &Value| matches!(v.get("sample"), Some(Value::Bool(true))) || v.get("sample").and_then(Value::as_str) == Some("true");
+    if flagged(info) {
+        return true;
+    }
+    match info.get("value") {
+        Some(Value::String(text)) => serde_json::from_str::<Value>(text).map(|v| flagged(&v)).unwrap_or(false),
+        Some(nested @ Value::Object(_)) => flagged(nested),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sample_flag_is_found_inside_the_json_string_value() {
+        assert!(is_sample(Some(&json!({"value": "{\"sample\":true}", "type": "default"}))));
+        assert!(is_sample(Some(&json!({"sample": true}))));
+        assert!(!is_sample(Some(&json!({"value": "{\"unusual\":1}"}))));
+        assert!(!is_sample(Some(&json!({"value": "not json"}))));
+        assert!(!is_sample(None));
+    }
+}

@@ -1,0 +1,319 @@
+//! Envelope detection and parsing: payload bytes in, typed [`Incident`]s out.
+//!
+//! Detection is by shape (`detail-type`, `alarmData`, `Records[].Sns`), never by file name or flag.
+//! Only the fields Firebreak reads are deserialised; everything else is ignored, so real payloads that
+//! vary in what does not matter (timestamps, `asn` types, `{}` for empty lists) still parse.
+
+mod alarm;
+mod cloudtrail;
+mod guardduty;
+mod sns;
+
+use crate::error::{Error, Result};
+use crate::incident::{AccountId, Incident, IncidentKind, Origin, Region};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Lambda's own limit for an asynchronous event is 256 KiB; anything far beyond is hostile or a mistake.
+pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+
+/// Parse one payload as a Lambda function receives it. Several SNS records give several incidents.
+pub fn parse_payload(bytes: &[u8]) -> Result<Vec<Incident>> {
+    if bytes.len() > MAX_PAYLOAD_BYTES {
+        return Err(Error::refused(
+            "payload",
+            format!("{} bytes exceeds the {} byte limit", bytes.len(), MAX_PAYLOAD_BYTES),
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::refused("payload", format!("not valid JSON: {e}")))?;
+    parse_value(value)
+}
+
+/// Parse an already-decoded payload (the Lambda runtime hands us a `Value`).
+pub fn parse_value(value: Value) -> Result<Vec<Incident>> {
+    parse_at(value, "", true)
+}
+
+fn parse_at(value: Value, prefix: &str, allow_sns: bool) -> Result<Vec<Incident>> {
+    let Value::Object(map) = &value else {
+        return Err(Error::refused(field(prefix, "payload"), "expected a JSON object"));
+    };
+    if let Some(detail_type) = map.get("detail-type") {
+        let detail_type = detail_type
+            .as_str()
+            .ok_or_else(|| Error::refused(field(prefix, "detail-type"), "expected a string"))?
+            .to_owned();
+        return parse_eventbridge(value, &detail_type, prefix).map(|i| vec![i]);
+    }
+    if map.contains_key("alarmData") {
+        return alarm::parse_alarm_action(value, prefix).map(|i| vec![i]);
+    }
+    if allow_sns {
+        if let Some(records) = map.get("Records") {
+            return sns::parse_sns_records(records, prefix);
+        }
+        if map.get("Type").and_then(Value::as_str) == Some("Notification") && map.contains_key("TopicArn") {
+            return sns::parse_sns_http_body(value, prefix).map(|i| vec![i]);
+        }
+    }
+    Err(Error::refused(
+        field(prefix, "payload"),
+        "unknown shape: no `detail-type` (EventBridge), `alarmData` (alarm action) or `Records[].Sns` (SNS)",
+    ))
+}
+
+fn parse_eventbridge(value: Value, detail_type: &str, prefix: &str) -> Result<Incident> {
+    match detail_type {
+        "GuardDuty Finding" => guardduty::parse_envelope(value, prefix),
+        "CloudWatch Alarm State Change" => alarm::parse_eventbridge(value, prefix),
+        "AWS API Call via CloudTrail" | "AWS Console Sign In via CloudTrail" | "AWS Service Event via CloudTrail" => {
+            cloudtrail::parse_envelope(value, prefix)
+        }
+        "CloudWatch Alarm Configuration Change" => {
+            let envelope: Envelope<serde::de::IgnoredAny> = typed(value, prefix)?;
+            Ok(Incident {
+                delivery_id: envelope.id,
+                origin: envelope_origin(envelope.account.as_deref(), envelope.region.as_deref()),
+                kind: IncidentKind::Recognised {
+                    detail_type: detail_type.to_owned(),
+                    why: "alarm configuration changes are informational; only state changes are acted on".into(),
+                },
+            })
+        }
+        other => Err(Error::refused(field(prefix, "detail-type"), format!("unsupported value {other:?}"))),
+    }
+}
+
+/// The EventBridge envelope around every `detail`. `version` is optional: real events omit it.
+#[derive(serde::Deserialize)]
+struct Envelope<D> {
+    id: Option<String>,
+    account: Option<String>,
+    region: Option<String>,
+    detail: D,
+}
+
+/// Deserialise with the failing field's path in the error, e.g. `detail.severity`.
+fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        Error::refused(field(prefix, if path == "." { "payload" } else { &path }), inner)
+    })
+}
+
+fn field(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+fn envelope_origin(account: Option<&str>, region: Option<&str>) -> Origin {
+    Origin { account: account.and_then(AccountId::parse), region: region.and_then(Region::parse) }
+}
+
+/// Serde helpers for payloads that disagree with themselves about types.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    /// `[]`, `{}` (CloudTrail's XML heritage) and `null` all mean "no items".
+    pub fn items<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: serde::de::DeserializeOwned,
+    {
+        let value = Value::deserialize(d)?;
+        let list = match value {
+            Value::Null => return Ok(Vec::new()),
+            Value::Array(list) => list,
+            Value::Object(mut map) => match map.remove("items") {
+                Some(Value::Array(list)) => list,
+                Some(Value::Null) | None if map.is_empty() => return Ok(Vec::new()),
+                Some(one) => vec![one],
+                None => vec![Value::Object(map)],
+            },
+            one => vec![one],
+        };
+        list.into_iter().map(|v| serde_json::from_value(v).map_err(serde::de::Error::custom)).collect()
+    }
+
+    /// A boolean sent as `true` or as `"true"`.
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Bool(b) => Some(b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        })
+    }
+
+    /// A string field that some producers send as a number.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn refusal(value: Value) -> String {
+        match parse_value(value) {
+            Err(Error::Refused { field, message }) => format!("{field}: {message}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn guardduty(detail: Value) -> Value {
+        json!({"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "account": "123456789012", "region": "us-east-1", "detail": detail})
+    }
+
+    fn finding() -> Value {
+        json!({"id": "f1", "type": "Backdoor:EC2/C&CActivity.B", "severity": 8, "accountId": "123456789012", "region": "us-east-1",
+               "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0abc1234def567890"}}})
+    }
+
+    #[test]
+    fn refusals_name_the_decisive_field() {
+        let mut f = finding();
+        f["severity"] = json!("high");
+        assert!(refusal(guardduty(f)).starts_with("detail.severity:"));
+        let mut f = finding();
+        f["resource"]["resourceType"] = json!("Spaceship");
+        assert!(refusal(guardduty(f)).starts_with("detail.resource.resourceType:"));
+        let mut f = finding();
+        f["resource"]["instanceDetails"]["instanceId"] = json!("i-nothex");
+        assert!(refusal(guardduty(f)).starts_with("detail.resource.instanceDetails.instanceId:"));
+        let mut f = finding();
+        f["severity"] = json!(42);
+        assert!(refusal(guardduty(f)).starts_with("detail.severity:"));
+        assert!(refusal(json!({"detail-type": "Something Else", "detail": {}})).starts_with("detail-type:"));
+        assert!(refusal(json!({"hello": "world"})).starts_with("payload:"));
+        assert!(refusal(json!([1, 2])).starts_with("payload:"));
+    }
+
+    #[test]
+    fn refusals_inside_an_sns_message_name_the_record() {
+        let message = json!({"AlarmName": "x", "NewStateValue": "MAYBE"}).to_string();
+        let record = json!({"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "arn", "Sns": {
+            "Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "Timestamp": "2026-11-24T06:00:00.000Z",
+            "SignatureVersion": "1", "Signature": "s", "SigningCertUrl": "u", "UnsubscribeUrl": "u", "Message": message}});
+        let text = refusal(json!({"Records": [record]}));
+        assert!(text.starts_with("Records[0].Sns.Message.NewStateValue:"), "{text}");
+    }
+
+    #[test]
+    fn integer_severity_and_missing_version_are_accepted() {
+        let incidents = parse_value(guardduty(finding())).expect("parses");
+        assert_eq!(incidents.len(), 1);
+    }
+
+    #[test]
+    fn oversized_payloads_are_refused_before_parsing() {
+        let big = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert!(matches!(parse_payload(&big), Err(Error::Refused { .. })));
+    }
+
+    #[test]
+    fn deeply_nested_input_is_refused_not_a_stack_overflow() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_payload(deep.as_bytes()).is_err());
+    }
+
+    fn arbitrary_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            "[a-zA-Z0-9 :_\\-\\.\\{\\}\"]{0,12}".prop_map(Value::from),
+            prop_oneof![
+                Just("ALARM"), Just("Instance"), Just("i-0abc1234def567890"), Just("GuardDuty Finding"),
+                Just("CloudWatch Alarm State Change"), Just("AWS API Call via CloudTrail"), Just("AuthorizeSecurityGroupIngress")
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            let keys = prop_oneof![
+                Just("detail-type".to_owned()), Just("detail".to_owned()), Just("alarmData".to_owned()), Just("Records".to_owned()),
+                Just("Sns".to_owned()), Just("Message".to_owned()), Just("severity".to_owned()), Just("resource".to_owned()),
+                Just("resourceType".to_owned()), Just("state".to_owned()), Just("value".to_owned()), Just("eventName".to_owned()),
+                "[a-zA-Z]{1,8}",
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys, inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every sample event with one subtree replaced by arbitrary JSON: deep, realistic mutations.
+    fn mutated_sample() -> impl Strategy<Value = Value> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+        let mut samples = Vec::new();
+        for kind in ["guardduty", "alarm", "cloudtrail"] {
+            for entry in std::fs::read_dir(format!("{dir}/{kind}")).expect("events/ exists").flatten() {
+                let text = std::fs::read_to_string(entry.path()).expect("readable");
+                samples.push(serde_json::from_str::<Value>(&text).expect("json"));
+            }
+        }
+        (prop::sample::select(samples), any::<prop::sample::Index>(), arbitrary_json()).prop_map(|(mut doc, index, replacement)| {
+            let mut pointers = Vec::new();
+            collect_pointers(&doc, String::new(), &mut pointers);
+            let target = index.get(&pointers).clone();
+            if let Some(slot) = doc.pointer_mut(&target) {
+                *slot = replacement;
+            }
+            doc
+        })
+    }
+
+    fn collect_pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        match v {
+            Value::Object(map) => map.iter().for_each(|(k, v)| collect_pointers(v, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out)),
+            Value::Array(list) => list.iter().enumerate().for_each(|(n, v)| collect_pointers(v, format!("{at}/{n}"), out)),
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_parser(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_payload(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics_parse_or_decide(value in arbitrary_json()) {
+            if let Ok(incidents) = parse_value(value) {
+                for incident in &incidents {
+                    let _ = crate::policy::decide(incident, &crate::policy::Policy::default());
+                }
+            }
+        }
+
+        #[test]
+        fn mutated_real_events_never_panic_parse_or_decide(doc in mutated_sample()) {
+            let bytes = serde_json::to_vec(&doc).expect("serialises");
+            if let Ok(incidents) = parse_payload(&bytes) {
+                for incident in &incidents {
+                    let plan = crate::policy::decide(incident, &crate::policy::Policy::default());
+                    prop_assert!(!plan.reasons.is_empty());
+                }
+            }
+        }
+    }
+}

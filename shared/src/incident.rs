@@ -1,0 +1,334 @@
+//! The typed incident every delivery shape is reduced to, and the validated identifiers it carries.
+
+use serde::Serialize;
+use std::fmt;
+
+/// An EC2 instance id, checked to be `i-` followed by 8 or 17 lower-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct InstanceId(String);
+
+impl InstanceId {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let hex = raw.strip_prefix("i-")?;
+        let well_formed = matches!(hex.len(), 8 | 17)
+            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        well_formed.then(|| Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A 12-digit AWS account id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn parse(raw: &str) -> Option<Self> {
+        (raw.len() == 12 && raw.bytes().all(|b| b.is_ascii_digit())).then(|| Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An AWS region code such as `eu-west-1` or `us-gov-west-1` (never a display name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Region(String);
+
+impl Region {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let parts: Vec<&str> = raw.split('-').collect();
+        let shaped = parts.len() >= 3
+            && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+            && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+            && parts[0].len() == 2;
+        shaped.then(|| Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Firebreak's own severity scale, shared by every kind of incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeverityLabel {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl SeverityLabel {
+    /// GuardDuty's documented bands: 1.0–3.9 low, 4.0–6.9 medium, 7.0–8.9 high, 9.0–10.0 critical.
+    pub fn from_guardduty(score: f64) -> Self {
+        match score {
+            s if s >= 9.0 => Self::Critical,
+            s if s >= 7.0 => Self::High,
+            s if s >= 4.0 => Self::Medium,
+            s if s > 0.0 => Self::Low,
+            _ => Self::Info,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "INFO",
+            Self::Low => "LOW",
+            Self::Medium => "MEDIUM",
+            Self::High => "HIGH",
+            Self::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// Where an incident happened. Either part may be unknown (published examples carry placeholders);
+/// actions that need them refuse to act rather than guess.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Origin {
+    pub account: Option<AccountId>,
+    pub region: Option<Region>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuardDutyFinding {
+    pub finding_id: String,
+    pub finding_type: String,
+    pub title: String,
+    pub severity: f64,
+    pub resource_type: String,
+    /// Set only when `resource_type` is `Instance`.
+    pub instance_id: Option<InstanceId>,
+    pub instance_name: Option<String>,
+    pub sample: bool,
+    pub archived: bool,
+    pub count: u64,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl AlarmState {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "OK" => Some(Self::Ok),
+            "ALARM" => Some(Self::Alarm),
+            "INSUFFICIENT_DATA" => Some(Self::InsufficientData),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Alarm => "ALARM",
+            Self::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
+/// How the alarm reached us; decisions must not depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmDelivery {
+    EventBridge,
+    AlarmAction,
+    Sns,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricRef {
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub dimensions: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CloudWatchAlarm {
+    pub alarm_name: String,
+    pub alarm_arn: Option<String>,
+    pub delivery: AlarmDelivery,
+    pub state: AlarmState,
+    pub previous_state: Option<AlarmState>,
+    pub reason: String,
+    pub state_timestamp: String,
+    pub description: Option<String>,
+    /// `Some(true)` when the alarm compares with less-than; `None` when the delivery does not say.
+    pub less_than: Option<bool>,
+    pub threshold: Option<f64>,
+    pub recent_datapoints: Vec<f64>,
+    pub metrics: Vec<MetricRef>,
+    pub composite: bool,
+    pub triggering_alarms: Vec<String>,
+}
+
+impl CloudWatchAlarm {
+    /// The distinct `InstanceId` dimension values across the alarm's metrics.
+    pub fn instance_dimensions(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .metrics
+            .iter()
+            .flat_map(|m| m.dimensions.iter())
+            .filter(|(k, _)| k == "InstanceId")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+/// One ingress permission as CloudTrail records it (one CIDR per entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngressPermission {
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub cidr: String,
+    /// The security-group rule id from the response, when the event has one.
+    pub rule_id: Option<String>,
+}
+
+impl IngressPermission {
+    pub fn world_open(&self) -> bool {
+        self.cidr == "0.0.0.0/0" || self.cidr == "::/0"
+    }
+    /// Whether the permission covers a port outside `allowed` (all protocols or a port range count).
+    pub fn exceeds(&self, allowed: &[u16]) -> bool {
+        if self.protocol == "-1" || self.protocol.eq_ignore_ascii_case("all") {
+            return true;
+        }
+        if !matches!(self.protocol.as_str(), "tcp" | "udp" | "6" | "17") {
+            return true;
+        }
+        match (self.from_port, self.to_port) {
+            (Some(from), Some(to)) if from == to => {
+                u16::try_from(from).map_or(true, |p| !allowed.contains(&p))
+            }
+            (Some(from), Some(to)) if from >= 0 && to >= from => {
+                (from..=to).any(|p| u16::try_from(p).map_or(true, |p| !allowed.contains(&p)))
+            }
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CloudTrailEvent {
+    pub event_id: Option<String>,
+    pub event_name: String,
+    pub event_source: String,
+    pub event_type: Option<String>,
+    pub event_time: String,
+    pub identity_type: Option<String>,
+    pub identity_arn: Option<String>,
+    /// For assumed roles: the role's ARN (the session issuer).
+    pub issuer_arn: Option<String>,
+    pub user_name: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub read_only: Option<bool>,
+    pub mfa_used: Option<bool>,
+    pub login_result: Option<String>,
+    pub request: serde_json::Value,
+    pub response: serde_json::Value,
+    /// Parsed world-open and other ingress permissions, for `AuthorizeSecurityGroupIngress`.
+    pub ingress: Vec<IngressPermission>,
+    pub security_group_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IncidentKind {
+    Guardduty(GuardDutyFinding),
+    Alarm(CloudWatchAlarm),
+    Cloudtrail(CloudTrailEvent),
+    /// A shape we recognise and deliberately do not act on.
+    Recognised { detail_type: String, why: String },
+}
+
+/// One thing that happened, from any delivery shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    /// The envelope or message id, for tracing a decision back to its delivery.
+    pub delivery_id: Option<String>,
+    pub origin: Origin,
+    #[serde(flatten)]
+    pub kind: IncidentKind,
+}
+
+impl Incident {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            IncidentKind::Guardduty(_) => "guardduty",
+            IncidentKind::Alarm(_) => "alarm",
+            IncidentKind::Cloudtrail(_) => "cloudtrail",
+            IncidentKind::Recognised { .. } => "recognised",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids_must_be_eight_or_seventeen_hex_digits() {
+        assert!(InstanceId::parse("i-12345678").is_some());
+        assert!(InstanceId::parse("i-0f672ea50a80cda4b").is_some());
+        assert!(InstanceId::parse("TestInstance").is_none());
+        assert!(InstanceId::parse("i-99999999z").is_none());
+        assert!(InstanceId::parse("i-0F672EA50A80CDA4B").is_none());
+    }
+
+    #[test]
+    fn regions_are_codes_not_display_names() {
+        assert!(Region::parse("ap-northeast-2").is_some());
+        assert!(Region::parse("us-gov-west-1").is_some());
+        assert!(Region::parse("Asia Pacific (Seoul)").is_none());
+        assert!(Region::parse("REGION").is_none());
+    }
+
+    #[test]
+    fn ingress_on_an_allowed_port_does_not_exceed_but_a_range_over_it_does() {
+        let rule = |from, to| IngressPermission {
+            protocol: "tcp".into(),
+            from_port: Some(from),
+            to_port: Some(to),
+            cidr: "0.0.0.0/0".into(),
+            rule_id: None,
+        };
+        assert!(!rule(443, 443).exceeds(&[80, 443]));
+        assert!(rule(22, 22).exceeds(&[80, 443]));
+        assert!(rule(80, 443).exceeds(&[80, 443]));
+        let all = IngressPermission { protocol: "-1".into(), from_port: None, to_port: None, ..rule(0, 0) };
+        assert!(all.exceeds(&[80, 443]));
+    }
+}

@@ -1,0 +1,21 @@
+//! Firebreak: automatic incident response for AWS.
+//!
+//! Payloads become typed [`Incident`]s ([`events`]), a pure [`decide`] turns each into a [`Plan`],
+//! and playbooks execute plans through narrow ports whose only real implementations live in [`aws`].
+
+pub mod cli;
+pub mod config;
+pub mod decision_log;
+pub mod error;
+pub mod events;
+pub mod incident;
+pub mod lambda;
+pub mod plan;
+pub mod policy;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use events::{parse_payload, parse_value};
+pub use incident::Incident;
+pub use plan::{Action, Plan};
+pub use policy::{decide, Policy};

@@ -1,0 +1,288 @@
+//! CloudTrail policy: detection rules with stable ids and severities, and the one safe remediation
+//! (revoking a world-open ingress rule).
+
+use super::{step, Draft, Policy};
+use crate::incident::{CloudTrailEvent, IngressPermission, SeverityLabel};
+use crate::plan::{Action, Decision};
+use serde_json::Value;
+
+/// A detection rule as documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub severity: SeverityLabel,
+}
+
+const fn rule(id: &'static str, title: &'static str, severity: SeverityLabel) -> Rule {
+    Rule { id, title, severity }
+}
+
+use SeverityLabel::{Critical, High, Low, Medium};
+
+pub const ROOT_ACTIVITY: Rule = rule("CT-ROOT-001", "Root user API activity", High);
+pub const ROOT_SIGNIN: Rule = rule("CT-ROOT-002", "Root user console sign-in", High);
+pub const ROOT_ACCESS_KEY: Rule = rule("CT-ROOT-003", "Access key created for the root user", Critical);
+pub const SIGNIN_NO_MFA: Rule = rule("CT-SIGNIN-001", "Console sign-in without MFA", Medium);
+pub const SIGNIN_FAILED: Rule = rule("CT-SIGNIN-002", "Failed console sign-in", Low);
+pub const LOGGING_STOPPED: Rule = rule("CT-LOG-001", "CloudTrail logging stopped or trail deleted", High);
+pub const LOGGING_REDUCED: Rule = rule("CT-LOG-002", "CloudTrail trail or event selectors reduce logging", Medium);
+pub const GUARDDUTY_DISABLED: Rule = rule("CT-GD-001", "GuardDuty detector deleted or disabled", High);
+pub const GUARDDUTY_AUTO_ARCHIVE: Rule = rule("CT-GD-002", "GuardDuty filter auto-archives findings", Medium);
+pub const GUARDDUTY_DETACHED: Rule = rule("CT-GD-003", "Account detached from its GuardDuty administrator", High);
+pub const ADMIN_POLICY: Rule = rule("CT-IAM-001", "Administrator policy attached (AdministratorAccess or * on *)", High);
+pub const LOGIN_PROFILE: Rule = rule("CT-IAM-002", "Console password set for another user", Medium);
+pub const BUCKET_PUBLIC: Rule = rule("CT-S3-001", "S3 bucket policy or ACL grants public access", High);
+pub const PUBLIC_ACCESS_BLOCK: Rule = rule("CT-S3-002", "S3 public access block removed or weakened", High);
+pub const SHARED_PUBLICLY: Rule = rule("CT-EC2-001", "EBS snapshot or AMI shared publicly", High);
+pub const KMS_KEY: Rule = rule("CT-KMS-001", "KMS key disabled or scheduled for deletion", High);
+pub const ORG_GUARDRAIL: Rule = rule("CT-ORG-001", "Organizations guardrail detached, deleted or left", High);
+pub const OPEN_INGRESS: Rule = rule("CT-NET-001", "Security group opened to the internet on a non-allowed port", High);
+
+pub const RULES: &[Rule] = &[
+    ROOT_ACTIVITY, ROOT_SIGNIN, ROOT_ACCESS_KEY, SIGNIN_NO_MFA, SIGNIN_FAILED, LOGGING_STOPPED, LOGGING_REDUCED,
+    GUARDDUTY_DISABLED, GUARDDUTY_AUTO_ARCHIVE, GUARDDUTY_DETACHED, ADMIN_POLICY, LOGIN_PROFILE, BUCKET_PUBLIC,
+    PUBLIC_ACCESS_BLOCK, SHARED_PUBLICLY, KMS_KEY, ORG_GUARDRAIL, OPEN_INGRESS,
+];
+
+pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
+    let who = e.identity_arn.as_deref().or(e.user_name.as_deref()).or(e.identity_type.as_deref()).unwrap_or("unknown principal");
+    let summary = format!("CloudTrail {} by {who}", e.event_name);
+    if is_self(e, policy) {
+        return Draft::ignore(SeverityLabel::Info, summary, "the call was made by Firebreak's own role (no remediation loops)".into());
+    }
+    if e.event_name == "ConsoleLogin" {
+        return sign_in(e, summary);
+    }
+    if e.event_type.as_deref() == Some("AwsServiceEvent") {
+        return Draft::ignore(SeverityLabel::Info, summary, "a service event, not a principal's call".into());
+    }
+    let Some((rule, detail, open)) = detect(e, policy) else {
+        let why = if e.read_only == Some(true) || is_read_only_name(&e.event_name) {
+            "a read-only call".to_owned()
+        } else if let Some(code) = &e.error_code {
+            format!("the call failed ({code}): nothing changed")
+        } else {
+            "no detection rule matches".to_owned()
+        };
+        return Draft::ignore(SeverityLabel::Info, summary, why);
+    };
+    if let Some(code) = &e.error_code {
+        // A denied attempt at a risky change is itself the signal; it changed nothing, so nothing to revert.
+        if is_denial(code) {
+            return detection(rule, summary, format!("{}: attempted and denied ({code}): {detail}", rule.id));
+        }
+        return Draft::ignore(SeverityLabel::Info, summary, format!("the call failed ({code}): nothing changed"));
+    }
+    if !open.is_empty() {
+        let group_id = e.security_group_id.clone().unwrap_or_default();
+        let mut draft = detection(rule, summary, format!("{}: {detail}", rule.id));
+        if !policy.revoke_public_ingress {
+            draft.reasons.push("FIREBREAK_REVOKE_PUBLIC_INGRESS is off: notify only".into());
+        } else if group_id.starts_with("sg-") {
+            draft.decision = Decision::Revoke;
+            draft.actions.insert(
+                0,
+                step(Action::RevokeSecurityGroupIngress { group_id, permissions: open }, "revoke exactly the world-open permission, nothing else"),
+            );
+        } else {
+            draft.reasons.push("the event names no security group id: notify only".into());
+        }
+        return draft;
+    }
+    detection(rule, summary, format!("{}: {detail}", rule.id))
+}
+
+fn detection(rule: Rule, summary: String, why: String) -> Draft {
+    let mut draft = Draft::notify(rule.severity, format!("{summary} — {}", rule.title), why);
+    draft.rule = Some(rule.id);
+    draft
+}
+
+fn sign_in(e: &CloudTrailEvent, summary: String) -> Draft {
+    let failed = e.error_code.is_some() || e.login_result.as_deref() == Some("Failure") || e.error_message.is_some();
+    let root = e.identity_type.as_deref() == Some("Root");
+    if failed {
+        let reason = e.error_message.as_deref().or(e.error_code.as_deref()).unwrap_or("no reason given");
+        let whose = if root { "root user" } else { "console" };
+        let mut draft = detection(SIGNIN_FAILED, summary, format!("{}: failed {whose} sign-in: {reason}", SIGNIN_FAILED.id));
+        if root {
+            draft.severity = Medium;
+        }
+        return draft;
+    }
+    let mfa = match e.mfa_used {
+        Some(true) => "with MFA",
+        Some(false) => "without MFA",
+        None => "MFA not recorded",
+    };
+    if root {
+        let mut draft = detection(ROOT_SIGNIN, summary, format!("{}: the root user signed in to the console {mfa}", ROOT_SIGNIN.id));
+        if e.mfa_used == Some(false) {
+            draft.severity = Critical;
+        }
+        return draft;
+    }
+    if e.mfa_used == Some(false) {
+        return detection(SIGNIN_NO_MFA, summary, format!("{}: console sign-in without MFA", SIGNIN_NO_MFA.id));
+    }
+    Draft::ignore(SeverityLabel::Info, summary, format!("a console sign-in {mfa} by a non-root user"))
+}
+
+/// The matching rule, what it saw, and (for CT-NET-001) the permissions to revoke.
+fn detect(e: &CloudTrailEvent, policy: &Policy) -> Option<(Rule, String, Vec<IngressPermission>)> {
+    let req = &e.request;
+    let s = |path: &str| req.pointer(path).and_then(Value::as_str);
+    let found = |rule: Rule, detail: String| Some((rule, detail, Vec::new()));
+    let root = e.identity_type.as_deref() == Some("Root");
+    match e.event_name.as_str() {
+        "CreateAccessKey" if root && s("/userName").is_none() => found(ROOT_ACCESS_KEY, "an access key was created for the root user".into()),
+        _ if root => found(ROOT_ACTIVITY, format!("the root user called {}", e.event_name)),
+        "StopLogging" | "DeleteTrail" => found(LOGGING_STOPPED, format!("{} on trail {}", e.event_name, s("/name").unwrap_or("?"))),
+        "UpdateTrail" if ["isMultiRegionTrail", "includeGlobalServiceEvents", "enableLogFileValidation"].iter().any(|k| req.get(*k) == Some(&Value::Bool(false))) => {
+            found(LOGGING_REDUCED, format!("trail {} updated to log less", s("/name").unwrap_or("?")))
+        }
+        "PutEventSelectors" if selectors_reduce(req) => found(LOGGING_REDUCED, format!("event selectors of trail {} exclude events", s("/trailName").unwrap_or("?"))),
+        "DeleteDetector" => found(GUARDDUTY_DISABLED, format!("detector {} deleted", s("/detectorId").unwrap_or("?"))),
+        "UpdateDetector" if req.get("enable") == Some(&Value::Bool(false)) => found(GUARDDUTY_DISABLED, format!("detector {} disabled", s("/detectorId").unwrap_or("?"))),
+        "CreateFilter" | "UpdateFilter" if s("/action").is_some_and(|a| a.eq_ignore_ascii_case("ARCHIVE")) => {
+            found(GUARDDUTY_AUTO_ARCHIVE, format!("filter {} archives matching findings", s("/name").or(s("/filterName")).unwrap_or("?")))
+        }
+        "DisassociateFromMasterAccount" | "DisassociateFromAdministratorAccount" => found(GUARDDUTY_DETACHED, e.event_name.clone()),
+        "AttachUserPolicy" | "AttachRolePolicy" | "AttachGroupPolicy" if s("/policyArn").is_some_and(|a| a.ends_with(":policy/AdministratorAccess")) => {
+            found(ADMIN_POLICY, format!("AdministratorAccess attached by {}", e.event_name))
+        }
+        "PutUserPolicy" | "PutRolePolicy" | "PutGroupPolicy" if document(req.get("policyDocument")).is_some_and(|d| grants_star_on_star(&d)) => {
+            found(ADMIN_POLICY, format!("inline policy granting * on * by {}", e.event_name))
+        }
+        "CreateLoginProfile" | "UpdateLoginProfile" if s("/userName").is_some_and(|u| Some(u) != e.user_name.as_deref()) => {
+            found(LOGIN_PROFILE, format!("console password set for user {}", s("/userName").unwrap_or("?")))
+        }
+        "PutBucketPolicy" if document(req.get("bucketPolicy")).is_some_and(|d| policy_is_public(&d)) => {
+            found(BUCKET_PUBLIC, format!("bucket {} policy allows Principal *", s("/bucketName").unwrap_or("?")))
+        }
+        "PutBucketAcl" if req.to_string().contains("acs.amazonaws.com/groups/global/All") || s("/x-amz-acl").is_some_and(|a| a.starts_with("public-")) => {
+            found(BUCKET_PUBLIC, format!("bucket {} ACL grants a global group", s("/bucketName").unwrap_or("?")))
+        }
+        "DeletePublicAccessBlock" | "DeleteBucketPublicAccessBlock" | "DeleteAccountPublicAccessBlock" => found(PUBLIC_ACCESS_BLOCK, format!("{} on {}", e.event_name, s("/bucketName").unwrap_or("the account"))),
+        "PutBucketPublicAccessBlock" | "PutPublicAccessBlock" | "PutAccountPublicAccessBlock" if req.to_string().contains("false") => {
+            found(PUBLIC_ACCESS_BLOCK, format!("public access block weakened on {}", s("/bucketName").unwrap_or("the account")))
+        }
+        "ModifySnapshotAttribute" | "ModifyImageAttribute" if shares_with_all(req) => {
+            let what = s("/snapshotId").or(s("/imageId")).unwrap_or("?");
+            found(SHARED_PUBLICLY, format!("{what} shared with group all"))
+        }
+        "DisableKey" | "ScheduleKeyDeletion" => found(KMS_KEY, format!("{} on key {}", e.event_name, s("/keyId").unwrap_or("?"))),
+        "DetachPolicy" | "DeletePolicy" | "LeaveOrganization" | "DisablePolicyType" if e.event_source == "organizations.amazonaws.com" => {
+            found(ORG_GUARDRAIL, e.event_name.clone())
+        }
+        "AuthorizeSecurityGroupIngress" => {
+            let open: Vec<IngressPermission> =
+                e.ingress.iter().filter(|p| p.world_open() && p.exceeds(&policy.allowed_public_ports)).cloned().collect();
+            if open.is_empty() {
+                return None;
+            }
+            let described: Vec<String> = open.iter().map(describe_permission).collect();
+            Some((OPEN_INGRESS, format!("{} opened {}", e.security_group_id.as_deref().unwrap_or("?"), described.join(", ")), open))
+        }
+        _ => None,
+    }
+}
+
+pub fn describe_permission(p: &IngressPermission) -> String {
+    let ports = match (p.from_port, p.to_port) {
+        (Some(f), Some(t)) if f == t => f.to_string(),
+        (Some(f), Some(t)) => format!("{f}-{t}"),
+        _ => "all ports".into(),
+    };
+    format!("{}/{ports} from {}", p.protocol, p.cidr)
+}
+
+fn is_self(e: &CloudTrailEvent, policy: &Policy) -> bool {
+    policy.self_role_arns.iter().any(|role| {
+        e.issuer_arn.as_deref() == Some(role.as_str()) || {
+            let name = role.rsplit('/').next().unwrap_or(role);
+            e.identity_arn.as_deref().is_some_and(|arn| arn.contains(&format!(":assumed-role/{name}/")))
+        }
+    })
+}
+
+fn is_read_only_name(name: &str) -> bool {
+    ["Get", "List", "Describe", "Head", "LookupEvents"].iter().any(|p| name.starts_with(p))
+}
+
+fn is_denial(code: &str) -> bool {
+    code.contains("AccessDenied") || code.contains("UnauthorizedOperation") || code.contains("Unauthorized")
+}
+
+/// Policy documents arrive as JSON strings (IAM) or as parsed objects (S3).
+fn document(value: Option<&Value>) -> Option<Value> {
+    match value? {
+        Value::String(text) => serde_json::from_str(text).ok(),
+        other @ Value::Object(_) => Some(other.clone()),
+        _ => None,
+    }
+}
+
+fn statements(doc: &Value) -> Vec<&Value> {
+    match doc.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    }
+}
+
+fn contains_star(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::String(s)) => s == "*",
+        Some(Value::Array(list)) => list.iter().any(|s| s.as_str() == Some("*")),
+        _ => false,
+    }
+}
+
+fn allows(statement: &Value) -> bool {
+    statement.get("Effect").and_then(Value::as_str) == Some("Allow")
+}
+
+fn grants_star_on_star(doc: &Value) -> bool {
+    statements(doc).into_iter().any(|st| allows(st) && contains_star(st.get("Action")) && contains_star(st.get("Resource")))
+}
+
+fn policy_is_public(doc: &Value) -> bool {
+    statements(doc).into_iter().any(|st| {
+        allows(st)
+            && st.get("Condition").is_none()
+            && match st.get("Principal") {
+                Some(Value::String(p)) => p == "*",
+                Some(Value::Object(map)) => map.values().any(|v| contains_star(Some(v))),
+                _ => false,
+            }
+    })
+}
+
+fn shares_with_all(req: &Value) -> bool {
+    fn walk(v: &Value, under_add: bool) -> bool {
+        match v {
+            Value::Object(map) => map.iter().any(|(k, v)| {
+                (under_add && k == "group" && v.as_str() == Some("all")) || walk(v, under_add || k == "add" || k == "Add")
+            }),
+            Value::Array(list) => list.iter().any(|v| walk(v, under_add)),
+            _ => false,
+        }
+    }
+    walk(req, false)
+}
+
+fn selectors_reduce(req: &Value) -> bool {
+    let basic = req.get("eventSelectors").and_then(Value::as_array);
+    let advanced = req.get("advancedEventSelectors").and_then(Value::as_array);
+    if basic.is_none_or(|b| b.is_empty()) && advanced.is_none_or(|a| a.is_empty()) {
+        return true;
+    }
+    basic.is_some_and(|list| {
+        list.iter().any(|s| {
+            s.get("includeManagementEvents") == Some(&Value::Bool(false))
+                || s.get("readWriteType").and_then(Value::as_str).is_some_and(|t| t != "All")
+        })
+    })
+}

@@ -1,0 +1,324 @@
+//! Table-driven specifications of the default policy, on realistic payloads from `events/`.
+
+use super::{decide, Policy};
+use crate::events::parse_value;
+use crate::plan::{Decision, Plan};
+use serde_json::{json, Value};
+
+fn sample(name: &str) -> Value {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).expect("sample events are JSON")
+}
+
+/// Apply `(JSON pointer, new value)` edits to a sample; the last segment may be a new key.
+fn edited(name: &str, edits: &[(&str, Value)]) -> Value {
+    let mut doc = sample(name);
+    for (pointer, value) in edits {
+        let (parent, key) = pointer.rsplit_once('/').expect("a pointer has a slash");
+        let target = doc.pointer_mut(parent).unwrap_or_else(|| panic!("{name} has no {parent}"));
+        match target {
+            Value::Object(map) => {
+                map.insert(key.to_owned(), value.clone());
+            }
+            Value::Array(list) => list[key.parse::<usize>().expect("an index")] = value.clone(),
+            _ => panic!("{name}: {parent} is not a container"),
+        }
+    }
+    doc
+}
+
+fn plan_with(doc: Value, policy: &Policy) -> Plan {
+    let incidents = parse_value(doc).expect("parses");
+    assert_eq!(incidents.len(), 1);
+    decide(&incidents[0], policy)
+}
+
+fn plan(doc: Value) -> Plan {
+    plan_with(doc, &Policy::default())
+}
+
+fn action_names(plan: &Plan) -> Vec<&'static str> {
+    plan.actions.iter().map(|a| a.action.name()).collect()
+}
+
+const CONTAIN: &[&str] = &[
+    "isolate_instance",
+    "protect_instance",
+    "detach_from_auto_scaling_group",
+    "deregister_from_target_groups",
+    "snapshot_volumes",
+    "tag_instance",
+    "notify",
+];
+
+#[test]
+fn guardduty_findings_follow_the_severity_table() {
+    let gd = "guardduty/ec2-backdoor-high-severity.json";
+    let cases: Vec<(&str, Value, Decision, &[&str])> = vec![
+        ("high severity on an instance is contained", sample(gd), Decision::Contain, CONTAIN),
+        ("exactly 7.0 is contained", edited(gd, &[("/detail/severity", json!(7.0))]), Decision::Contain, CONTAIN),
+        ("critical is contained", edited(gd, &[("/detail/severity", json!(9.5))]), Decision::Contain, CONTAIN),
+        ("6.9 is only notified", edited(gd, &[("/detail/severity", json!(6.9))]), Decision::Notify, &["notify"]),
+        ("4.0 is notified", edited(gd, &[("/detail/severity", json!(4))]), Decision::Notify, &["notify"]),
+        ("3.9 is ignored", edited(gd, &[("/detail/severity", json!(3.9))]), Decision::Ignore, &[]),
+        (
+            "a sample is never contained",
+            edited(gd, &[("/detail/service/additionalInfo", json!({"sample": true}))]),
+            Decision::Notify,
+            &["notify"],
+        ),
+        (
+            "a sample flagged inside additionalInfo.value is never contained",
+            sample("guardduty/ec2-sample-finding.json"),
+            Decision::Notify,
+            &["notify"],
+        ),
+        ("an archived finding is ignored", edited(gd, &[("/detail/service/archived", json!(true))]), Decision::Ignore, &[]),
+        (
+            "a high-severity AccessKey finding with a dummy instanceDetails is notified, not contained",
+            sample("guardduty/accesskey-credential-exfiltration.json"),
+            Decision::Notify,
+            &["notify"],
+        ),
+        (
+            "an S3 finding at 4.0 is notified",
+            edited(gd, &[("/detail/resource", json!({"resourceType": "S3Bucket"})), ("/detail/severity", json!(4.0))]),
+            Decision::Notify,
+            &["notify"],
+        ),
+        (
+            "an EKS finding at 3.0 is ignored",
+            edited(gd, &[("/detail/resource", json!({"resourceType": "EKSCluster"})), ("/detail/severity", json!(3.0))]),
+            Decision::Ignore,
+            &[],
+        ),
+    ];
+    for (name, doc, decision, actions) in cases {
+        let plan = plan(doc);
+        assert_eq!(plan.decision, decision, "{name}: {:?}", plan.reasons);
+        assert_eq!(action_names(&plan), actions, "{name}");
+        assert!(!plan.reasons.is_empty(), "{name}: every plan explains itself");
+    }
+}
+
+#[test]
+fn sample_findings_are_marked_as_samples_in_the_summary() {
+    let plan = plan(sample("guardduty/ec2-sample-finding.json"));
+    assert!(plan.summary.starts_with("[SAMPLE]"), "{}", plan.summary);
+    assert!(plan.reasons[0].contains("sample"));
+}
+
+#[test]
+fn containment_threshold_is_configurable() {
+    let policy = Policy { contain_min_severity: 5.0, ..Policy::default() };
+    let plan = plan_with(sample("guardduty/ec2-medium-severity.json"), &policy);
+    assert_eq!(plan.decision, Decision::Contain);
+    assert_eq!(plan.instance_id().map(|i| i.as_str()), Some("i-0abc1234def567890"));
+}
+
+#[test]
+fn an_idle_alarm_gives_the_same_decision_in_all_three_delivery_forms() {
+    for form in ["alarm/idle-cpu-eventbridge.json", "alarm/idle-cpu-alarm-action.json", "alarm/idle-cpu-sns.json"] {
+        let plan = plan(sample(form));
+        assert_eq!(plan.decision, Decision::StopIdle, "{form}: {:?}", plan.reasons);
+        assert_eq!(action_names(&plan), ["stop_instance", "notify"], "{form}");
+        assert_eq!(plan.instance_id().map(|i| i.as_str()), Some("i-0abc1234def567890"), "{form}");
+        assert_eq!(plan.incident.origin.region.as_ref().map(|r| r.as_str()), Some("us-east-1"), "{form}");
+    }
+}
+
+#[test]
+fn alarms_other_than_idle_going_to_alarm_are_notified_and_never_stop_anything() {
+    let eb = "alarm/idle-cpu-eventbridge.json";
+    let greater = "Threshold Crossed: 1 out of the last 1 datapoints [99.5 (24/11/26 05:00:00)] was greater than the threshold (80.0)";
+    let cases: Vec<(&str, Value, Decision)> = vec![
+        ("NAT gateway connection surge", sample("alarm/nat-connection-surge-sns.json"), Decision::Notify),
+        ("high CPU on an instance", edited(eb, &[("/detail/state/reason", json!(greater))]), Decision::Notify),
+        (
+            "less-than on free disk space is exhaustion, not idleness",
+            edited(eb, &[("/detail/configuration/metrics/0/metricStat/metric/name", json!("disk_free"))]),
+            Decision::Notify,
+        ),
+        ("OK never stops", edited(eb, &[("/detail/state/value", json!("OK"))]), Decision::Ignore),
+        ("INSUFFICIENT_DATA never stops", edited(eb, &[("/detail/state/value", json!("INSUFFICIENT_DATA"))]), Decision::Ignore),
+        (
+            "an idle alarm with a malformed instance id stops nothing",
+            edited(eb, &[("/detail/configuration/metrics/0/metricStat/metric/dimensions/InstanceId", json!("TestInstance"))]),
+            Decision::Notify,
+        ),
+    ];
+    for (name, doc, decision) in cases {
+        let plan = plan(doc);
+        assert_eq!(plan.decision, decision, "{name}: {:?}", plan.reasons);
+        assert!(!plan.has("stop_instance"), "{name}");
+    }
+}
+
+#[test]
+fn an_alarm_name_matching_the_idle_pattern_is_an_idle_alarm() {
+    let greater = "1 datapoint [0.1] was greater than the threshold (0.0)";
+    let doc = edited("alarm/idle-cpu-eventbridge.json", &[("/detail/state/reason", json!(greater))]);
+    assert_eq!(plan(doc.clone()).decision, Decision::Notify);
+    let policy = Policy { idle_alarm_pattern: Some("idle-*".into()), ..Policy::default() };
+    assert_eq!(plan_with(doc, &policy).decision, Decision::StopIdle);
+}
+
+#[test]
+fn ok_after_alarm_is_notified_as_resolved_only_when_asked() {
+    let doc = edited(
+        "alarm/nat-connection-surge-sns.json",
+        &[],
+    );
+    let mut message: Value = serde_json::from_str(doc["Records"][0]["Sns"]["Message"].as_str().expect("string")).expect("json");
+    message["NewStateValue"] = json!("OK");
+    message["OldStateValue"] = json!("ALARM");
+    let mut doc = doc;
+    doc["Records"][0]["Sns"]["Message"] = json!(message.to_string());
+    assert_eq!(plan(doc.clone()).decision, Decision::Ignore);
+    let policy = Policy { notify_resolved: true, ..Policy::default() };
+    let resolved = plan_with(doc, &policy);
+    assert_eq!(resolved.decision, Decision::Notify);
+    assert!(resolved.reasons[0].contains("resolved"));
+}
+
+fn cloudtrail(name: &str, identity: Value, request: Value) -> Value {
+    edited(
+        "cloudtrail/sg-open-ssh-to-world.json",
+        &[
+            ("/detail/eventName", json!(name)),
+            ("/detail/userIdentity", identity),
+            ("/detail/requestParameters", request),
+            ("/detail/responseElements", Value::Null),
+        ],
+    )
+}
+
+fn user() -> Value {
+    json!({"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/dev-alice", "userName": "dev-alice", "accountId": "123456789012"})
+}
+
+#[test]
+fn risky_cloudtrail_activity_is_notified_under_its_rule() {
+    let root = json!({"type": "Root", "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012"});
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("root call", cloudtrail("RunInstances", root.clone(), json!({})), "CT-ROOT-001"),
+        ("root access key", cloudtrail("CreateAccessKey", root.clone(), Value::Null), "CT-ROOT-003"),
+        ("stop logging", cloudtrail("StopLogging", user(), json!({"name": "main"})), "CT-LOG-001"),
+        ("delete trail", cloudtrail("DeleteTrail", user(), json!({"name": "main"})), "CT-LOG-001"),
+        ("detector deleted", cloudtrail("DeleteDetector", user(), json!({"detectorId": "abc"})), "CT-GD-001"),
+        ("detector disabled", cloudtrail("UpdateDetector", user(), json!({"detectorId": "abc", "enable": false})), "CT-GD-001"),
+        (
+            "admin policy attached",
+            cloudtrail("AttachRolePolicy", user(), json!({"roleName": "x", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})),
+            "CT-IAM-001",
+        ),
+        (
+            "inline * on *",
+            cloudtrail(
+                "PutUserPolicy",
+                user(),
+                json!({"userName": "x", "policyDocument": "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}"}),
+            ),
+            "CT-IAM-001",
+        ),
+        ("kms disabled", cloudtrail("DisableKey", user(), json!({"keyId": "k"})), "CT-KMS-001"),
+        ("kms deletion", cloudtrail("ScheduleKeyDeletion", user(), json!({"keyId": "k"})), "CT-KMS-001"),
+        (
+            "snapshot made public",
+            cloudtrail("ModifySnapshotAttribute", user(), json!({"snapshotId": "snap-1", "createVolumePermission": {"add": {"items": [{"group": "all"}]}}})),
+            "CT-EC2-001",
+        ),
+    ];
+    for (name, doc, rule) in cases {
+        let plan = plan(doc);
+        assert_eq!(plan.decision, Decision::Notify, "{name}: {:?}", plan.reasons);
+        assert_eq!(plan.rule, Some(rule), "{name}");
+        assert_eq!(action_names(&plan), ["notify"], "{name}");
+    }
+}
+
+#[test]
+fn calls_that_change_nothing_are_ignored() {
+    let attach = json!({"roleName": "x", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"});
+    let cases: Vec<(&str, Value)> = vec![
+        ("read-only call", cloudtrail("DescribeInstances", user(), json!({}))),
+        ("non-admin policy", cloudtrail("AttachRolePolicy", user(), attach)),
+        ("detector enabled", cloudtrail("UpdateDetector", user(), json!({"detectorId": "abc", "enable": true}))),
+    ];
+    for (name, doc) in cases {
+        assert_eq!(plan(doc).decision, Decision::Ignore, "{name}");
+    }
+}
+
+#[test]
+fn a_world_open_ingress_rule_on_a_non_allowed_port_is_revoked_and_only_that_rule() {
+    let plan = plan(sample("cloudtrail/sg-open-ssh-to-world.json"));
+    assert_eq!(plan.decision, Decision::Revoke);
+    assert_eq!(plan.rule, Some("CT-NET-001"));
+    assert_eq!(action_names(&plan), ["revoke_security_group_ingress", "notify"]);
+    let crate::plan::Action::RevokeSecurityGroupIngress { group_id, permissions } = &plan.actions[0].action else {
+        panic!("first action is the revocation")
+    };
+    assert_eq!(group_id, "sg-0123456789abcdef0");
+    assert_eq!(permissions.len(), 1, "443 is allowed, so only 22 is revoked");
+    assert_eq!(permissions[0].from_port, Some(22));
+    assert_eq!(permissions[0].rule_id.as_deref(), Some("sgr-0aaaaaaaaaaaaaaa1"));
+}
+
+#[test]
+fn ingress_remediation_is_never_applied_to_failed_calls_or_when_switched_off() {
+    let failed = edited("cloudtrail/sg-open-ssh-to-world.json", &[("/detail/errorCode", json!("Client.InvalidPermission.Duplicate"))]);
+    assert_eq!(plan(failed).decision, Decision::Ignore);
+    let denied = edited("cloudtrail/sg-open-ssh-to-world.json", &[("/detail/errorCode", json!("Client.UnauthorizedOperation"))]);
+    let denied = plan(denied);
+    assert_eq!(denied.decision, Decision::Notify, "a denied attempt is itself the signal");
+    assert!(!denied.has("revoke_security_group_ingress"));
+    let policy = Policy { revoke_public_ingress: false, ..Policy::default() };
+    let off = plan_with(sample("cloudtrail/sg-open-ssh-to-world.json"), &policy);
+    assert_eq!(action_names(&off), ["notify"]);
+    let allowed = Policy { allowed_public_ports: vec![22, 443], ..Policy::default() };
+    assert_eq!(plan_with(sample("cloudtrail/sg-open-ssh-to-world.json"), &allowed).decision, Decision::Ignore);
+}
+
+#[test]
+fn firebreaks_own_role_is_ignored_so_remediation_cannot_loop() {
+    let identity = json!({
+        "type": "AssumedRole",
+        "arn": "arn:aws:sts::123456789012:assumed-role/firebreak-cloudtrail/session",
+        "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::123456789012:role/firebreak-cloudtrail"}}
+    });
+    let doc = edited("cloudtrail/sg-open-ssh-to-world.json", &[("/detail/userIdentity", identity)]);
+    assert_eq!(plan(doc.clone()).decision, Decision::Revoke);
+    let policy = Policy { self_role_arns: vec!["arn:aws:iam::123456789012:role/firebreak-cloudtrail".into()], ..Policy::default() };
+    let plan = plan_with(doc, &policy);
+    assert_eq!(plan.decision, Decision::Ignore);
+    assert!(plan.reasons[0].contains("own role"));
+}
+
+#[test]
+fn console_sign_in_without_mfa_is_compared_case_insensitively() {
+    let signin = |mfa: &str, kind: &str| {
+        json!({"detail-type": "AWS Console Sign In via CloudTrail", "source": "aws.signin", "account": "123456789012", "region": "us-east-1",
+               "detail": {"eventName": "ConsoleLogin", "eventSource": "signin.amazonaws.com", "eventType": "AwsConsoleSignIn",
+                          "userIdentity": {"type": kind, "arn": "arn:aws:iam::123456789012:user/bob", "userName": "bob"},
+                          "responseElements": {"ConsoleLogin": "Success"}, "additionalEventData": {"MFAUsed": mfa}}})
+    };
+    assert_eq!(plan(signin("No", "IAMUser")).rule, Some("CT-SIGNIN-001"));
+    assert_eq!(plan(signin("YES", "IAMUser")).decision, Decision::Ignore);
+    assert_eq!(plan(signin("Yes", "IAMUser")).decision, Decision::Ignore);
+    let root = plan(signin("No", "Root"));
+    assert_eq!(root.rule, Some("CT-ROOT-002"));
+    assert_eq!(root.severity, crate::incident::SeverityLabel::Critical);
+}
+
+#[test]
+fn redelivery_of_the_same_finding_gives_the_same_incident_key() {
+    let first = plan(sample("guardduty/ec2-backdoor-high-severity.json"));
+    let again = plan(edited(
+        "guardduty/ec2-backdoor-high-severity.json",
+        &[("/id", json!("another-envelope-id")), ("/detail/service/count", json!(7))],
+    ));
+    assert_eq!(first.incident_key, again.incident_key);
+    assert_eq!(first.incident_key, "incident#guardduty#123456789012#us-east-1#a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7");
+}

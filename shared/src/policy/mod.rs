@@ -1,0 +1,156 @@
+//! The decision engine: `decide(&Incident, &Policy) -> Plan`, pure and synchronous, with a reason
+//! for every branch (including "ignored because …").
+
+mod alarm;
+mod cloudtrail;
+mod guardduty;
+
+pub use cloudtrail::RULES as CLOUDTRAIL_RULES;
+
+use crate::incident::{Incident, IncidentKind, SeverityLabel};
+use crate::plan::{Action, Decision, Plan, PlannedAction};
+
+/// The knobs of the default policy; see the README's policy table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub contain_min_severity: f64,
+    pub notify_min_severity: f64,
+    /// Alarm names matching this `*` glob are idle alarms, whatever their comparison.
+    pub idle_alarm_pattern: Option<String>,
+    /// Metrics that measure activity: a less-than alarm on anything else (free disk, free memory) is
+    /// not an idle alarm.
+    pub idle_metrics: Vec<String>,
+    pub allowed_public_ports: Vec<u16>,
+    pub revoke_public_ingress: bool,
+    pub self_role_arns: Vec<String>,
+    pub notify_resolved: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            contain_min_severity: 7.0,
+            notify_min_severity: 4.0,
+            idle_alarm_pattern: None,
+            idle_metrics: ["CPUUtilization", "NetworkIn", "NetworkOut", "NetworkPacketsIn", "NetworkPacketsOut"]
+                .map(String::from)
+                .to_vec(),
+            allowed_public_ports: vec![80, 443],
+            revoke_public_ingress: true,
+            self_role_arns: Vec::new(),
+            notify_resolved: false,
+        }
+    }
+}
+
+/// Decide what to do about one incident. No I/O: the same input always gives the same plan.
+pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
+    let draft = match &incident.kind {
+        IncidentKind::Guardduty(finding) => guardduty::decide(finding, policy),
+        IncidentKind::Alarm(alarm) => alarm::decide(alarm, incident, policy),
+        IncidentKind::Cloudtrail(event) => cloudtrail::decide(event, policy),
+        IncidentKind::Recognised { why, .. } => Draft::ignore(SeverityLabel::Info, "recognised event".into(), why.clone()),
+    };
+    Plan {
+        incident_key: incident_key(incident),
+        kind: incident.kind_name(),
+        decision: draft.decision,
+        severity: draft.severity,
+        summary: draft.summary,
+        reasons: draft.reasons,
+        actions: draft.actions,
+        rule: draft.rule,
+        incident: incident.clone(),
+    }
+}
+
+/// What a per-kind policy returns; `decide` adds what every plan has.
+struct Draft {
+    decision: Decision,
+    severity: SeverityLabel,
+    summary: String,
+    reasons: Vec<String>,
+    actions: Vec<PlannedAction>,
+    rule: Option<&'static str>,
+}
+
+impl Draft {
+    fn ignore(severity: SeverityLabel, summary: String, why: String) -> Self {
+        Self { decision: Decision::Ignore, severity, summary, reasons: vec![format!("ignored because {why}")], actions: Vec::new(), rule: None }
+    }
+
+    fn notify(severity: SeverityLabel, summary: String, why: String) -> Self {
+        Self {
+            decision: Decision::Notify,
+            severity,
+            summary,
+            actions: vec![PlannedAction { action: Action::Notify, reason: why.clone() }],
+            reasons: vec![why],
+            rule: None,
+        }
+    }
+}
+
+fn step(action: Action, reason: &str) -> PlannedAction {
+    PlannedAction { action, reason: reason.to_owned() }
+}
+
+/// Stable across redeliveries: GuardDuty re-emits a finding with the same id, CloudTrail events have
+/// an `eventID`, an alarm transition is its ARN plus the state timestamp.
+fn incident_key(incident: &Incident) -> String {
+    let account = incident.origin.account.as_ref().map_or("unknown", |a| a.as_str());
+    let region = incident.origin.region.as_ref().map_or("unknown", |r| r.as_str());
+    match &incident.kind {
+        IncidentKind::Guardduty(f) => format!("incident#guardduty#{account}#{region}#{}", f.finding_id),
+        IncidentKind::Cloudtrail(e) => {
+            let id = e.event_id.as_deref().or(incident.delivery_id.as_deref()).unwrap_or("no-id");
+            format!("incident#cloudtrail#{account}#{region}#{id}")
+        }
+        IncidentKind::Alarm(a) => {
+            let name = a.alarm_arn.as_deref().unwrap_or(&a.alarm_name);
+            format!("incident#alarm#{name}#{}", a.state_timestamp)
+        }
+        IncidentKind::Recognised { .. } => {
+            format!("incident#recognised#{account}#{region}#{}", incident.delivery_id.as_deref().unwrap_or("no-id"))
+        }
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn glob_matches_stars_anywhere() {
+        assert!(glob_matches("idle-*", "idle-web-1"));
+        assert!(glob_matches("*-idle", "web-idle"));
+        assert!(glob_matches("*idle*", "web-idle-1"));
+        assert!(glob_matches("a*b*c", "axxbyyc"));
+        assert!(!glob_matches("idle-*", "busy-web"));
+        assert!(!glob_matches("a*a", "a"));
+        assert!(glob_matches("exact", "exact"));
+    }
+}
+
+#[cfg(test)]
+mod decision_tests;

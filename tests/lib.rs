@@ -1,0 +1,1 @@
+//! Integration tests live in `integration/`; this crate exists only to host them.
