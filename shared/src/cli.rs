@@ -4,11 +4,14 @@
 use crate::{decide, parse_payload, Config, Error};
 use std::io::{Read, Write};
 
-pub const USAGE: &str = "usage: firebreak plan FILE...   (FILE may be - for standard input)";
+pub const USAGE: &str = "usage: firebreak plan FILE...        decide, no AWS call (FILE may be - for standard input)
+       firebreak respond FILE...     decide and act against the AWS endpoint of the standard AWS configuration
+       firebreak release INSTANCE_ID end a quarantine: restore the original security groups, remove the tags";
 
 /// Exit codes: 0 every file understood (and, for `respond`, nothing failed), 1 an action failed,
 /// 2 input refused or bad usage.
 pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_REFUSED: u8 = 2;
 
 /// Run the command line `args` (without the program name); returns the exit code.
@@ -16,6 +19,10 @@ pub fn run(args: &[String], lookup: impl Fn(&str) -> Option<String>, stdin: &mut
     match args.first().map(String::as_str) {
         Some("plan") if args.len() > 1 => match Config::from_lookup(lookup) {
             Ok(config) => plan(&args[1..], &config, stdin, out, err),
+            Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+        },
+        Some(command @ ("respond" | "release")) if args.len() > 1 => match Config::from_lookup(lookup) {
+            Ok(config) => acting(command, &args[1..], config, stdin, out, err),
             Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
         },
         Some("help" | "--help" | "-h") => report(out, USAGE, EXIT_OK),
@@ -65,4 +72,78 @@ fn read(file: &str, stdin: &mut dyn Read) -> Result<Vec<u8>, Error> {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `respond` and `release`: the Lambda handler's code path against the configured AWS endpoint.
+fn acting(command: &str, args: &[String], config: Config, stdin: &mut dyn Read, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return report(err, &format!("firebreak: cannot start the async runtime: {e}"), EXIT_FAILED),
+    };
+    runtime.block_on(async {
+        let sdk = crate::aws::load_sdk_config().await;
+        let responder = match crate::lambda::aws_responder(&sdk, config) {
+            Ok(r) => r,
+            Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+        };
+        if command == "release" {
+            return release(&args[0], &responder, out, err).await;
+        }
+        let mut code = EXIT_OK;
+        for file in args {
+            let bytes = match read(file, stdin) {
+                Ok(b) => b,
+                Err(e) => {
+                    code = code.max(report(err, &format!("firebreak: {file}: {e}"), EXIT_REFUSED));
+                    continue;
+                }
+            };
+            let payload = match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    code = code.max(report(err, &format!("firebreak: {file}: refused: payload: not valid JSON: {e}"), EXIT_REFUSED));
+                    continue;
+                }
+            };
+            match respond_file(payload, &responder).await {
+                Ok((doc, failed)) => {
+                    let _ = writeln!(out, "{}", serde_json::json!({"file": file, "reports": doc}));
+                    if failed {
+                        code = code.max(EXIT_FAILED);
+                    }
+                }
+                Err(e) if !e.is_retryable() => code = code.max(report(err, &format!("firebreak: {file}: {}", one_line(&e.to_string())), EXIT_REFUSED)),
+                Err(e) => code = code.max(report(err, &format!("firebreak: {file}: {}", one_line(&e.to_string())), EXIT_FAILED)),
+            }
+        }
+        code
+    })
+}
+
+/// Act on one payload; returns the reports and whether any action failed.
+async fn respond_file(payload: serde_json::Value, responder: &crate::lambda::AwsResponder) -> Result<(Vec<crate::report::Report>, bool), Error> {
+    let incidents = crate::parse_value(payload)?;
+    let now = crate::lambda::now_rfc3339();
+    let mut reports = Vec::new();
+    for incident in &incidents {
+        let plan = decide(incident, &responder.config.policy);
+        crate::decision_log::log_decision(&plan);
+        reports.push(responder.respond(&plan, &now).await?);
+    }
+    let failed = reports.iter().any(|r| !r.failures().is_empty());
+    Ok((reports, failed))
+}
+
+async fn release(instance: &str, responder: &crate::lambda::AwsResponder, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let Some(id) = crate::incident::InstanceId::parse(instance) else {
+        return report(err, &format!("firebreak: release: refused: instance_id: {instance:?} is not an instance id"), EXIT_REFUSED);
+    };
+    match crate::playbooks::release(&responder.compute, &responder.notifier, &id).await {
+        Ok(rep) => {
+            let _ = writeln!(out, "{}", serde_json::json!(rep));
+            if rep.failures().is_empty() { EXIT_OK } else { EXIT_FAILED }
+        }
+        Err(e) if !e.is_retryable() => report(err, &format!("firebreak: release: {}", one_line(&e.to_string())), EXIT_REFUSED),
+        Err(e) => report(err, &format!("firebreak: release: {}", one_line(&e.to_string())), EXIT_FAILED),
+    }
 }

@@ -14,6 +14,8 @@ pub struct Config {
     pub settle: Duration,
     /// Tag key that exempts an instance from every automatic action.
     pub exempt_tag: String,
+    /// DynamoDB table (`pk`, `expires_at`) holding the journal. Required by `respond` and the functions.
+    pub state_table: Option<String>,
 }
 
 /// Every variable Firebreak reads. The README's table and `template.yaml` list the same names.
@@ -29,6 +31,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_TOPIC_ARN",
     "FIREBREAK_SETTLE_SECONDS",
     "FIREBREAK_EXEMPT_TAG",
+    "FIREBREAK_STATE_TABLE",
 ];
 
 impl Config {
@@ -81,12 +84,20 @@ impl Config {
             None => Duration::from_secs(30),
         };
         let exempt_tag = get("FIREBREAK_EXEMPT_TAG").unwrap_or_else(|| "firebreak:exempt".to_owned());
-        Ok(Self { policy, topic_arn, settle, exempt_tag })
+        let state_table = get("FIREBREAK_STATE_TABLE");
+        Ok(Self { policy, topic_arn, settle, exempt_tag, state_table })
     }
 
     /// The topic, for the commands that notify; missing is a start-up error, not a silent no-op.
     pub fn require_topic(&self) -> Result<&str> {
         self.topic_arn.as_deref().ok_or_else(|| Error::config("FIREBREAK_TOPIC_ARN", "required to send notifications"))
+    }
+}
+
+impl Config {
+    /// The state table, for the commands that act; missing is a start-up error.
+    pub fn require_state_table(&self) -> Result<&str> {
+        self.state_table.as_deref().ok_or_else(|| Error::config("FIREBREAK_STATE_TABLE", "required to act (the journal keeps effects exactly-once)"))
     }
 }
 

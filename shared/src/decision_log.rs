@@ -32,3 +32,10 @@ pub fn init_logging(default_level: &str) {
         .without_time()
         .try_init();
 }
+
+/// Log what a plan's execution did, one record per incident.
+pub fn log_report(report: &crate::report::Report) {
+    let outcomes = serde_json::to_string(&report.actions).unwrap_or_default();
+    let failed = report.failures().len();
+    tracing::info!(target: "firebreak::outcome", incident_key = %report.incident_key, failed, outcomes = %outcomes, "outcome");
+}

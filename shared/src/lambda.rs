@@ -1,11 +1,73 @@
-//! The Lambda handler every function shares: parse, decide, log the decision record, and (with a
-//! responder) execute the plan. Refused input is answered, not retried; transient failures are errors.
+//! The Lambda handler every function shares: parse, decide, log the decision record, execute the plan,
+//! return the reports. Refused input is answered, not retried; failed actions return an error so that
+//! EventBridge/Lambda retry the event (the journal makes the retry resume, not repeat).
 
+use crate::aws::{AwsPorts, AwsFleet, DynamoStateStore, Ec2Compute, SnsNotifier};
+use crate::playbooks::Responder;
+use crate::ports::{Compute, Fleet, Notifier, StateStore};
 use crate::{decide, parse_value, Config, Error, Plan};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
 
-/// Decide for every incident in the payload and log each decision; returns the plans, or a refusal.
+/// The responder every function and `firebreak respond` run: real AWS ports from one `SdkConfig`.
+pub type AwsResponder = Responder<Ec2Compute, AwsFleet, SnsNotifier, DynamoStateStore>;
+
+pub fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Result<AwsResponder, Error> {
+    let ports = AwsPorts::new(sdk, config.require_topic()?, config.require_state_table()?);
+    Ok(Responder { compute: ports.compute, fleet: ports.fleet, notifier: ports.notifier, state: ports.state, config })
+}
+
+/// The current time as RFC 3339, for incident tags.
+pub fn now_rfc3339() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+/// Handle one delivery for a function that accepts the incident kinds in `kinds`.
+pub async fn respond_event<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
+    event: LambdaEvent<Value>,
+    responder: &Responder<C, F, N, S>,
+    kinds: &[&str],
+) -> Result<Value, Error> {
+    let request_id = event.context.request_id.clone();
+    match respond_payload(event.payload, responder, kinds).await {
+        Ok(reports) => Ok(reports),
+        Err(e) => refusal(&request_id, e),
+    }
+}
+
+/// Parse, decide and act on one payload; `Err` for refusals and for anything worth retrying.
+pub async fn respond_payload<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
+    payload: Value,
+    responder: &Responder<C, F, N, S>,
+    kinds: &[&str],
+) -> Result<Value, Error> {
+    let incidents = parse_value(payload)?;
+    if let Some(other) = incidents.iter().find(|i| !kinds.contains(&i.kind_name()) && i.kind_name() != "recognised") {
+        return Err(Error::refused("payload", format!("a {} incident is not handled by this function (it handles {})", other.kind_name(), kinds.join(", "))));
+    }
+    let plans: Vec<Plan> = incidents.iter().map(|i| decide(i, &responder.config.policy)).collect();
+    let now = now_rfc3339();
+    let mut reports = Vec::with_capacity(plans.len());
+    for plan in &plans {
+        crate::decision_log::log_decision(plan);
+        let report = responder.respond(plan, &now).await?;
+        crate::decision_log::log_report(&report);
+        reports.push(report);
+    }
+    let failures: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.failures().into_iter().map(move |a| format!("{} {}: {:?}", r.incident_key, a.action, a.outcome)))
+        .collect();
+    if !failures.is_empty() {
+        let total = reports.iter().map(|r| r.actions.len()).sum();
+        return Err(Error::ActionsFailed { failed: failures.len(), total, summary: failures.join("; ") });
+    }
+    Ok(json!({ "reports": reports }))
+}
+
+/// Decide for every incident in the payload and log each decision, without acting.
 pub async fn plan_event(event: LambdaEvent<Value>, config: &Config) -> Result<Value, Error> {
     match parse_value(event.payload) {
         Ok(incidents) => {
@@ -20,6 +82,7 @@ pub async fn plan_event(event: LambdaEvent<Value>, config: &Config) -> Result<Va
 /// A refused payload is logged and acknowledged, so Lambda does not retry what cannot succeed.
 pub(crate) fn refusal(request_id: &str, error: Error) -> Result<Value, Error> {
     if error.is_retryable() {
+        tracing::error!(target: "firebreak::decision", request_id, error = %error, "failed; returned for retry");
         return Err(error);
     }
     tracing::warn!(target: "firebreak::decision", request_id, decision = "refused", error = %error, "refused");

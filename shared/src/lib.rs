@@ -4,6 +4,7 @@
 //! and playbooks execute plans through narrow ports whose only real implementations live in [`aws`].
 
 pub mod cli;
+pub mod aws;
 pub mod config;
 pub mod decision_log;
 pub mod error;
@@ -11,7 +12,11 @@ pub mod events;
 pub mod incident;
 pub mod lambda;
 pub mod plan;
+pub mod notify;
+pub mod playbooks;
 pub mod policy;
+pub mod ports;
+pub mod report;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -1,6 +1,9 @@
 //! Firebreak's integration tests, one binary: the public corpus, the `firebreak plan` contract, and
-//! (where noted) playbooks proven against moto server.
+//! the playbooks proven against moto server (started per test on 127.0.0.1, stopped after).
 
 mod cli_contract;
+mod containment;
 mod corpus;
+mod emulator;
 mod support;
+mod world;

@@ -1,12 +1,17 @@
-//! Lambda entry point: wires logging, typed configuration and the shared handler.
+//! Lambda entry point: logging, typed configuration, clients from one SdkConfig, the shared handler.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
+
+/// The incident kinds this function acts on; anything else is refused.
+const KINDS: &[&str] = &["alarm"];
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     firebreak::decision_log::init_logging("info");
     let config = firebreak::Config::from_env()?;
-    let config = &config;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| firebreak::lambda::plan_event(event, config))).await
+    let sdk = firebreak::aws::load_sdk_config().await;
+    let responder = firebreak::lambda::aws_responder(&sdk, config)?;
+    let responder = &responder;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| firebreak::lambda::respond_event(event, responder, KINDS))).await
 }

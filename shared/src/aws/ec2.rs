@@ -1,0 +1,240 @@
+//! EC2 adapter for [`Compute`].
+
+use super::{aws_error, code_of};
+use crate::error::Result;
+use crate::incident::InstanceId;
+use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InterfaceFacts};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, AttributeValue, Filter, InstanceSpecification, IpPermission, IpRange, Ipv6Range, ResourceType, Tag,
+    TagSpecification,
+};
+use aws_sdk_ec2::Client;
+use std::collections::BTreeMap;
+
+pub const ROLE_TAG: &str = "firebreak:role";
+
+pub struct Ec2Compute {
+    client: Client,
+}
+
+impl Ec2Compute {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    async fn find_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<Option<String>> {
+        let out = self
+            .client
+            .describe_security_groups()
+            .filters(filter("vpc-id", vpc_id))
+            .filters(filter(&format!("tag:{ROLE_TAG}"), kind.name()))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
+        Ok(out.security_groups().iter().find_map(|g| g.group_id().map(str::to_owned)))
+    }
+
+    async fn create_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
+        let description = match kind {
+            ContainmentGroup::Untracking => "Firebreak: allows all traffic so EC2 stops tracking connections before isolation",
+            ContainmentGroup::Isolation => "Firebreak: no ingress, no egress - quarantine",
+        };
+        let created = self
+            .client
+            .create_security_group()
+            .group_name(kind.name())
+            .description(description)
+            .vpc_id(vpc_id)
+            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &[(ROLE_TAG, kind.name()), ("Name", kind.name())]))
+            .send()
+            .await;
+        let group_id = match created {
+            Ok(out) => out.group_id().unwrap_or_default().to_owned(),
+            // Another run created it first: use theirs.
+            Err(e) if code_of(&e) == Some("InvalidGroup.Duplicate") => {
+                return self.find_group(vpc_id, kind).await?.ok_or_else(|| aws_error("CreateSecurityGroup", e));
+            }
+            Err(e) => return Err(aws_error("CreateSecurityGroup", e)),
+        };
+        let everything = |v6: bool| {
+            let p = IpPermission::builder().ip_protocol("-1");
+            if v6 {
+                p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build()).build()
+            } else {
+                p.ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build()
+            }
+        };
+        match kind {
+            ContainmentGroup::Untracking => {
+                self.client
+                    .authorize_security_group_ingress()
+                    .group_id(&group_id)
+                    .ip_permissions(everything(false))
+                    .ip_permissions(everything(true))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))?;
+                self.client
+                    .authorize_security_group_egress()
+                    .group_id(&group_id)
+                    .ip_permissions(everything(true))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e))?;
+            }
+            ContainmentGroup::Isolation => {
+                // A new group allows all egress to 0.0.0.0/0; an isolation group allows nothing.
+                self.client
+                    .revoke_security_group_egress()
+                    .group_id(&group_id)
+                    .ip_permissions(everything(false))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("RevokeSecurityGroupEgress", e))?;
+            }
+        }
+        Ok(group_id)
+    }
+}
+
+fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+fn tag_spec(resource: ResourceType, tags: &[(&str, &str)]) -> TagSpecification {
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build());
+    TagSpecification::builder().resource_type(resource).set_tags(Some(tags.collect())).build()
+}
+
+impl Compute for Ec2Compute {
+    async fn describe_instance(&self, id: &InstanceId) -> Result<Option<InstanceFacts>> {
+        let out = match self.client.describe_instances().instance_ids(id.as_str()).send().await {
+            Ok(out) => out,
+            Err(e) if matches!(code_of(&e), Some("InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed")) => return Ok(None),
+            Err(e) => return Err(aws_error("DescribeInstances", e)),
+        };
+        let Some(instance) = out.reservations().iter().flat_map(|r| r.instances()).find(|i| i.instance_id() == Some(id.as_str())) else {
+            return Ok(None);
+        };
+        let tags: BTreeMap<String, String> = instance
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+            .collect();
+        let interfaces = instance
+            .network_interfaces()
+            .iter()
+            .filter_map(|n| {
+                Some(InterfaceFacts {
+                    interface_id: n.network_interface_id()?.to_owned(),
+                    group_ids: n.groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect(),
+                    tags: BTreeMap::new(),
+                })
+            })
+            .collect();
+        Ok(Some(InstanceFacts {
+            instance_id: id.clone(),
+            state: instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default(),
+            vpc_id: instance.vpc_id().map(str::to_owned),
+            interfaces,
+            volume_ids: instance
+                .block_device_mappings()
+                .iter()
+                .filter_map(|b| b.ebs().and_then(|e| e.volume_id()).map(str::to_owned))
+                .collect(),
+            tags,
+            root_device_type: instance.root_device_type().map(|t| t.as_str().to_owned()),
+            hibernation_configured: instance.hibernation_options().and_then(|h| h.configured()).unwrap_or(false),
+        }))
+    }
+
+    async fn ensure_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
+        match self.find_group(vpc_id, kind).await? {
+            Some(id) => Ok(id),
+            None => self.create_group(vpc_id, kind).await,
+        }
+    }
+
+    async fn set_interface_groups(&self, interface_id: &str, group_ids: &[String]) -> Result<()> {
+        self.client
+            .modify_network_interface_attribute()
+            .network_interface_id(interface_id)
+            .set_groups(Some(group_ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("ModifyNetworkInterfaceAttribute", e))?;
+        Ok(())
+    }
+
+    async fn protect_instance(&self, id: &InstanceId) -> Result<()> {
+        self.client
+            .modify_instance_attribute()
+            .instance_id(id.as_str())
+            .disable_api_termination(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .map_err(|e| aws_error("ModifyInstanceAttribute", e))?;
+        self.client
+            .modify_instance_attribute()
+            .instance_id(id.as_str())
+            .instance_initiated_shutdown_behavior(AttributeValue::builder().value("stop").build())
+            .send()
+            .await
+            .map_err(|e| aws_error("ModifyInstanceAttribute", e))?;
+        Ok(())
+    }
+
+    async fn incident_snapshots(&self, id: &InstanceId, incident_id: &str) -> Result<Vec<String>> {
+        let out = self
+            .client
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(filter("tag:firebreak:incident", incident_id))
+            .filters(filter("tag:firebreak:instance", id.as_str()))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSnapshots", e))?;
+        Ok(out.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_owned)).collect())
+    }
+
+    async fn snapshot_volumes(&self, id: &InstanceId, tags: &BTreeMap<String, String>) -> Result<Vec<String>> {
+        let pairs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = self
+            .client
+            .create_snapshots()
+            .instance_specification(InstanceSpecification::builder().instance_id(id.as_str()).exclude_boot_volume(false).build())
+            .description(format!("Firebreak evidence of {id}"))
+            .tag_specifications(tag_spec(ResourceType::Snapshot, &pairs))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateSnapshots", e))?;
+        Ok(out.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_owned)).collect())
+    }
+
+    async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        self.client
+            .create_tags()
+            .resources(resource_id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateTags", e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, resource_id: &str, keys: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let tags = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
+        self.client
+            .delete_tags()
+            .resources(resource_id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteTags", e))?;
+        Ok(())
+    }
+}

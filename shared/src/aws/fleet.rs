@@ -1,0 +1,91 @@
+//! Auto Scaling and ELBv2 adapter for [`Fleet`].
+
+use super::aws_error;
+use crate::error::Result;
+use crate::incident::InstanceId;
+use crate::ports::Fleet;
+use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+
+pub struct AwsFleet {
+    autoscaling: aws_sdk_autoscaling::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+impl AwsFleet {
+    pub fn new(autoscaling: aws_sdk_autoscaling::Client, elb: aws_sdk_elasticloadbalancingv2::Client) -> Self {
+        Self { autoscaling, elb }
+    }
+}
+
+impl Fleet for AwsFleet {
+    async fn detach_from_auto_scaling_group(&self, id: &InstanceId) -> Result<Option<String>> {
+        let out = self
+            .autoscaling
+            .describe_auto_scaling_instances()
+            .instance_ids(id.as_str())
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeAutoScalingInstances", e))?;
+        let Some(group) = out.auto_scaling_instances().iter().find_map(|i| i.auto_scaling_group_name()) else {
+            return Ok(None);
+        };
+        self.autoscaling
+            .detach_instances()
+            .auto_scaling_group_name(group)
+            .instance_ids(id.as_str())
+            .should_decrement_desired_capacity(false)
+            .send()
+            .await
+            .map_err(|e| aws_error("DetachInstances", e))?;
+        Ok(Some(group.to_owned()))
+    }
+
+    async fn deregister_from_target_groups(&self, id: &InstanceId, vpc_id: Option<&str>) -> Result<Vec<String>> {
+        let mut deregistered = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .elb
+                .describe_target_groups()
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeTargetGroups", e))?;
+            for group in page.target_groups() {
+                let same_vpc = vpc_id.is_none() || group.vpc_id() == vpc_id;
+                let by_instance = group.target_type().is_none_or(|t| t.as_str() == "instance");
+                let Some(arn) = group.target_group_arn().filter(|_| same_vpc && by_instance) else { continue };
+                let health = self
+                    .elb
+                    .describe_target_health()
+                    .target_group_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeTargetHealth", e))?;
+                let targets: Vec<TargetDescription> = health
+                    .target_health_descriptions()
+                    .iter()
+                    .filter_map(|d| d.target())
+                    .filter(|t| t.id() == Some(id.as_str()))
+                    .cloned()
+                    .collect();
+                if targets.is_empty() {
+                    continue;
+                }
+                self.elb
+                    .deregister_targets()
+                    .target_group_arn(arn)
+                    .set_targets(Some(targets))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeregisterTargets", e))?;
+                deregistered.push(arn.to_owned());
+            }
+            match page.next_marker() {
+                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(deregistered)
+    }
+}

@@ -1,0 +1,93 @@
+//! The AWS adapters: the only modules that import `aws_sdk_*`. Each implements one port.
+
+mod dynamodb;
+mod ec2;
+mod fleet;
+mod sns;
+
+pub use dynamodb::DynamoStateStore;
+pub use ec2::Ec2Compute;
+pub use fleet::AwsFleet;
+pub use sns::SnsNotifier;
+
+use crate::error::Error;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+/// One HTTPS stack for every client: rustls with the ring provider.
+pub fn http_client() -> aws_smithy_runtime_api_shim::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
+}
+
+/// Re-export path for the client type without another direct dependency.
+pub mod aws_smithy_runtime_api_shim {
+    pub use aws_sdk_ec2::config::SharedHttpClient;
+}
+
+/// The shared configuration every client is built from, from the standard AWS environment
+/// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`).
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).load().await
+}
+
+/// The real ports, built once per process from one `SdkConfig`.
+pub struct AwsPorts {
+    pub compute: Ec2Compute,
+    pub fleet: AwsFleet,
+    pub notifier: SnsNotifier,
+    pub state: DynamoStateStore,
+}
+
+impl AwsPorts {
+    pub fn new(sdk: &SdkConfig, topic_arn: &str, state_table: &str) -> Self {
+        Self {
+            compute: Ec2Compute::new(aws_sdk_ec2::Client::new(sdk)),
+            fleet: AwsFleet::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), topic_arn),
+            state: DynamoStateStore::new(aws_sdk_dynamodb::Client::new(sdk), state_table),
+        }
+    }
+}
+
+/// Error codes AWS documents as transient: throttling and server-side faults.
+const TRANSIENT_CODES: &[&str] = &[
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "ProvisionedThroughputExceededException",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "Unavailable",
+];
+
+/// Map an SDK error to ours, keeping the AWS error code and whether a retry may succeed.
+pub(crate) fn aws_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = err.code().map(str::to_owned);
+    let retryable = match &err {
+        SdkError::ServiceError(_) => code.as_deref().is_some_and(|c| TRANSIENT_CODES.contains(&c)),
+        SdkError::ConstructionFailure(_) => false,
+        _ => true,
+    };
+    let message = match (&code, err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.clone(),
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    Error::Aws { operation, code, message, retryable }
+}
+
+pub(crate) fn code_of<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    err.code()
+}

@@ -1,0 +1,219 @@
+//! Containment of a compromised instance: network first (every interface, tracked connections cut),
+//! then evidence and blast control concurrently. Nothing here undoes an earlier step.
+
+use super::{Journal, Responder, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
+use crate::error::{Error, Result};
+use crate::incident::{IncidentKind, InstanceId};
+use crate::plan::Plan;
+use crate::ports::{Compute, ContainmentGroup, Fleet, InstanceFacts, Notifier, StateStore};
+use crate::report::{Outcome, Report};
+use futures::future::{join, join_all};
+use std::collections::BTreeMap;
+
+/// EC2 allows 256 characters in a tag value; 16 group ids need more, so long lists span several tags.
+const TAG_VALUE_MAX: usize = 256;
+
+pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
+    r: &Responder<C, F, N, S>,
+    journal: &Journal<'_, C, F, N, S>,
+    plan: &Plan,
+    now: &str,
+    report: &mut Report,
+) {
+    let steps: Vec<&'static str> = plan.actions.iter().map(|a| a.action.name()).filter(|n| *n != "notify").collect();
+    let Some(id) = plan.instance_id() else { return };
+    let facts = match r.compute.describe_instance(id).await {
+        Ok(Some(facts)) if !matches!(facts.state.as_str(), "terminated" | "shutting-down") => facts,
+        Ok(found) => {
+            let why = match found {
+                Some(f) => format!("{id} is {}: nothing left to contain", f.state),
+                None => format!("{id} was not found (terminated or unknown)"),
+            };
+            steps.iter().for_each(|s| report.push(s, Outcome::skipped(why.clone())));
+            return;
+        }
+        Err(e) => {
+            steps.iter().for_each(|s| report.push(s, Outcome::failed(&e)));
+            return;
+        }
+    };
+    if let Some(value) = facts.tags.get(&r.config.exempt_tag) {
+        let why = format!("{id} carries the exemption tag {}={value}", r.config.exempt_tag);
+        steps.iter().for_each(|s| report.push(s, Outcome::skipped(why.clone())));
+        return;
+    }
+    let incident_tags = incident_tags(plan, now);
+    let isolation = journal.step("isolate_instance", || isolate(r, &facts)).await;
+    report.push("isolate_instance", isolation);
+
+    let protect = journal.step("protect_instance", || async {
+        r.compute.protect_instance(id).await.map(|()| Outcome::done("termination protection on, shutdown behaviour stop"))
+    });
+    let detach = journal.step("detach_from_auto_scaling_group", || async {
+        Ok(match r.fleet.detach_from_auto_scaling_group(id).await? {
+            Some(group) => Outcome::done(format!("detached from {group}; desired capacity kept")),
+            None => Outcome::skipped("not in an Auto Scaling group"),
+        })
+    });
+    let deregister = journal.step("deregister_from_target_groups", || async {
+        let groups = r.fleet.deregister_from_target_groups(id, facts.vpc_id.as_deref()).await?;
+        Ok(if groups.is_empty() {
+            Outcome::skipped("not registered in any target group")
+        } else {
+            Outcome::done(format!("deregistered from {}", groups.join(", ")))
+        })
+    });
+    let snapshot = journal.step("snapshot_volumes", || snapshot(r, id, &facts, &incident_tags));
+    let tag = journal.step("tag_instance", || async {
+        r.compute.tag(id.as_str(), &incident_tags).await.map(|()| Outcome::done(format!("tagged {}", keys(&incident_tags))))
+    });
+    let ((protect, detach), (deregister, (snapshot, tag))) = join(join(protect, detach), join(deregister, join(snapshot, tag))).await;
+    report.push("protect_instance", protect);
+    report.push("detach_from_auto_scaling_group", detach);
+    report.push("deregister_from_target_groups", deregister);
+    report.push("snapshot_volumes", snapshot);
+    report.push("tag_instance", tag);
+}
+
+fn keys(tags: &BTreeMap<String, String>) -> String {
+    tags.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// The tags that mark an instance and its snapshots with the incident.
+fn incident_tags(plan: &Plan, now: &str) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    if let IncidentKind::Guardduty(f) = &plan.incident.kind {
+        tags.insert("firebreak:incident".to_owned(), f.finding_id.clone());
+        tags.insert("firebreak:finding-type".to_owned(), f.finding_type.chars().take(TAG_VALUE_MAX).collect());
+        tags.insert("firebreak:severity".to_owned(), f.severity.to_string());
+    }
+    tags.insert(QUARANTINE_TAG.to_owned(), now.to_owned());
+    tags
+}
+
+/// Swap every interface to the untracking group, wait, then to the isolation group. The original
+/// groups are written to the instance's tags before any change, and never overwritten by a retry.
+async fn isolate<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, facts: &InstanceFacts) -> Result<Outcome> {
+    let vpc = facts
+        .vpc_id
+        .as_deref()
+        .ok_or_else(|| Error::refused("instance.vpc_id", format!("{} is not in a VPC", facts.instance_id)))?;
+    let (untracking, isolation) =
+        futures::future::try_join(r.compute.ensure_group(vpc, ContainmentGroup::Untracking), r.compute.ensure_group(vpc, ContainmentGroup::Isolation)).await?;
+    let pending: Vec<&str> = facts
+        .interfaces
+        .iter()
+        .filter(|i| i.group_ids != [isolation.clone()])
+        .map(|i| i.interface_id.as_str())
+        .collect();
+    if pending.is_empty() {
+        return Ok(Outcome::skipped(format!("every interface already has only {isolation}")));
+    }
+    let mut originals = BTreeMap::new();
+    for interface in facts.interfaces.iter().filter(|i| pending.contains(&i.interface_id.as_str())) {
+        if original_groups(&facts.tags, &interface.interface_id).is_none() {
+            originals.extend(original_group_tags(&interface.interface_id, &interface.group_ids));
+        }
+    }
+    if !originals.is_empty() {
+        r.compute.tag(facts.instance_id.as_str(), &originals).await?;
+    }
+    regroup(r, &pending, &untracking).await?;
+    if !r.config.settle.is_zero() {
+        tokio::time::sleep(r.config.settle).await;
+    }
+    regroup(r, &pending, &isolation).await?;
+    Ok(Outcome::done(format!("{} interface(s) isolated with {isolation} (connections untracked via {untracking} first): {}", pending.len(), pending.join(", "))))
+}
+
+/// Set `group` on every interface concurrently; the error names each interface that failed.
+async fn regroup<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, interfaces: &[&str], group: &str) -> Result<()> {
+    let groups = [group.to_owned()];
+    let results = join_all(interfaces.iter().map(|eni| r.compute.set_interface_groups(eni, &groups))).await;
+    let failed: Vec<String> = interfaces.iter().zip(results).filter_map(|(eni, res)| res.err().map(|e| format!("{eni}: {e}"))).collect();
+    match failed.as_slice() {
+        [] => Ok(()),
+        _ => Err(Error::ActionsFailed { failed: failed.len(), total: interfaces.len(), summary: failed.join("; ") }),
+    }
+}
+
+async fn snapshot<C: Compute, F, N, S>(
+    r: &Responder<C, F, N, S>,
+    id: &InstanceId,
+    facts: &InstanceFacts,
+    incident_tags: &BTreeMap<String, String>,
+) -> Result<Outcome> {
+    if facts.volume_ids.is_empty() {
+        return Ok(Outcome::skipped("no EBS volumes attached"));
+    }
+    let incident = incident_tags.get("firebreak:incident").cloned().unwrap_or_default();
+    let existing = r.compute.incident_snapshots(id, &incident).await?;
+    if !existing.is_empty() {
+        return Ok(Outcome::skipped(format!("snapshots for this incident already exist: {}", existing.join(", "))));
+    }
+    let mut tags: BTreeMap<String, String> = incident_tags.iter().filter(|(k, _)| *k != QUARANTINE_TAG).map(|(k, v)| (k.clone(), v.clone())).collect();
+    tags.insert("firebreak:instance".to_owned(), id.to_string());
+    tags.insert("Name".to_owned(), format!("firebreak evidence {id}"));
+    let ids = r.compute.snapshot_volumes(id, &tags).await?;
+    Ok(Outcome::done(format!("{} snapshot(s): {}", ids.len(), ids.join(", "))))
+}
+
+/// `firebreak:original-groups:<eni>` = "sg-a sg-b", continued in `…:<eni>:2` past 256 characters.
+pub(crate) fn original_group_tags(interface_id: &str, group_ids: &[String]) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    let mut chunk = String::new();
+    let mut part = 1;
+    for group in group_ids {
+        if !chunk.is_empty() && chunk.len() + 1 + group.len() > TAG_VALUE_MAX {
+            tags.insert(tag_key(interface_id, part), std::mem::take(&mut chunk));
+            part += 1;
+        }
+        if !chunk.is_empty() {
+            chunk.push(' ');
+        }
+        chunk.push_str(group);
+    }
+    tags.insert(tag_key(interface_id, part), chunk);
+    tags
+}
+
+fn tag_key(interface_id: &str, part: usize) -> String {
+    if part == 1 {
+        format!("{ORIGINAL_GROUPS_TAG}:{interface_id}")
+    } else {
+        format!("{ORIGINAL_GROUPS_TAG}:{interface_id}:{part}")
+    }
+}
+
+/// The original groups recorded for an interface, in order.
+pub(crate) fn original_groups(tags: &BTreeMap<String, String>, interface_id: &str) -> Option<Vec<String>> {
+    let first = tags.get(&tag_key(interface_id, 1))?;
+    let mut groups: Vec<String> = first.split_whitespace().map(str::to_owned).collect();
+    let mut part = 2;
+    while let Some(more) = tags.get(&tag_key(interface_id, part)) {
+        groups.extend(more.split_whitespace().map(str::to_owned));
+        part += 1;
+    }
+    Some(groups)
+}
+
+/// Every tag key holding recorded original groups.
+pub(crate) fn original_group_keys(tags: &BTreeMap<String, String>) -> Vec<String> {
+    tags.keys().filter(|k| k.starts_with(&format!("{ORIGINAL_GROUPS_TAG}:"))).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn original_groups_round_trip_through_tags_even_past_the_tag_value_limit() {
+        let groups: Vec<String> = (0..16).map(|n| format!("sg-0123456789abcde{n:02x}")).collect();
+        let tags = original_group_tags("eni-0a", &groups);
+        assert!(tags.len() > 1, "16 group ids need more than one tag");
+        assert!(tags.values().all(|v| v.len() <= TAG_VALUE_MAX));
+        assert_eq!(original_groups(&tags, "eni-0a"), Some(groups));
+        assert_eq!(original_groups(&tags, "eni-other"), None);
+        assert_eq!(original_group_keys(&tags).len(), tags.len());
+    }
+}

@@ -1,0 +1,62 @@
+//! Ending a quarantine after investigation: restore every interface's original groups, remove the
+//! quarantine tags, notify. Refuses an instance Firebreak did not isolate.
+
+use super::contain::{original_group_keys, original_groups};
+use super::QUARANTINE_TAG;
+use crate::error::{Error, Result};
+use crate::incident::{InstanceId, SeverityLabel};
+use crate::plan::Decision;
+use crate::ports::{Compute, Notification, Notifier};
+use crate::report::{Outcome, Report};
+use futures::future::join_all;
+use std::collections::BTreeMap;
+
+pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &InstanceId) -> Result<Report> {
+    let facts = compute
+        .describe_instance(id)
+        .await?
+        .ok_or_else(|| Error::refused("instance_id", format!("{id} was not found")))?;
+    if !facts.tags.contains_key(QUARANTINE_TAG) {
+        return Err(Error::refused("instance_id", format!("{id} was not isolated by Firebreak (no {QUARANTINE_TAG} tag): nothing to release")));
+    }
+    let mut report = Report {
+        incident_key: format!("release#{id}"),
+        kind: "release",
+        decision: Decision::Notify,
+        severity: SeverityLabel::Info,
+        summary: format!("Quarantine of {id} released"),
+        reasons: vec!["an operator ran firebreak release after the investigation".into()],
+        actions: Vec::new(),
+    };
+    let tags = &facts.tags;
+    let restores = facts.interfaces.iter().map(|i| async move {
+        match original_groups(tags, &i.interface_id) {
+            Some(groups) => compute.set_interface_groups(&i.interface_id, &groups).await.map(|()| format!("{}: {}", i.interface_id, groups.join(" "))),
+            None => Err(Error::refused("tags", format!("no original groups recorded for {}", i.interface_id))),
+        }
+    });
+    let results = join_all(restores).await;
+    let (restored, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    let restored: Vec<String> = restored.into_iter().filter_map(Result::ok).collect();
+    let failed: Vec<String> = failed.into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
+    if failed.is_empty() {
+        report.push("restore_security_groups", Outcome::done(restored.join("; ")));
+        let mut keys = original_group_keys(&facts.tags);
+        keys.push(QUARANTINE_TAG.to_owned());
+        let untag = compute.untag(id.as_str(), &keys).await;
+        report.push("remove_quarantine_tags", untag.map_or_else(Outcome::failed, |()| Outcome::done(keys.join(", "))));
+    } else {
+        // Keep the tags: they are the only record of what to restore.
+        report.push("restore_security_groups", Outcome::failed(failed.join("; ")));
+        report.push("remove_quarantine_tags", Outcome::skipped("kept because not every interface was restored"));
+    }
+    let text = report.actions.iter().map(|a| format!("- {}: {:?}", a.action, a.outcome)).collect::<Vec<_>>().join("\n");
+    let notification = Notification {
+        subject: crate::notify::subject(&report),
+        text: format!("{}\n\n{text}", report.summary),
+        json: serde_json::json!({"schema": "firebreak.report/v1", "report": &report}).to_string(),
+        attributes: BTreeMap::from([("kind".to_owned(), "release".to_owned()), ("severity".to_owned(), "INFO".to_owned())]),
+    };
+    report.push("notify", notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published")));
+    Ok(report)
+}

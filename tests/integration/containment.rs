@@ -1,0 +1,169 @@
+//! The GuardDuty containment playbook and `release`, proven against moto server by the state of the
+//! world afterwards.
+
+use crate::support::sample_event;
+use crate::world::World;
+use firebreak::report::{Outcome, Report};
+use firebreak::{decide, parse_value};
+use serde_json::Value;
+
+const FINDING_ID: &str = "a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7";
+
+/// The sample high-severity finding, about `instance_id`.
+fn finding_about(instance_id: &str) -> Value {
+    let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");
+    let mut event: Value = serde_json::from_str(&text).expect("json");
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = Value::from(instance_id);
+    event
+}
+
+async fn respond(world: &World, event: Value) -> Report {
+    let responder = world.responder(&[]);
+    let incidents = parse_value(event).expect("parses");
+    let plan = decide(&incidents[0], &responder.config.policy);
+    responder.respond(&plan, "2026-11-24T06:00:00Z").await.expect("journal readable")
+}
+
+fn outcome<'a>(report: &'a Report, action: &str) -> &'a Outcome {
+    report.outcome_of(action).unwrap_or_else(|| panic!("{action} missing from {report:?}"))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn isolates_every_interface_of_a_multi_eni_instance_and_preserves_the_evidence() {
+    let world = World::seed().await;
+    let victim = world.launch(true, true).await;
+    let before = world.interface_groups(&victim.instance_id).await;
+    assert_eq!(before.len(), 2, "two interfaces");
+
+    let report = respond(&world, finding_about(&victim.instance_id)).await;
+    assert!(report.failures().is_empty(), "{report:#?}");
+
+    let isolation = world.group_by_role("firebreak-isolation").await;
+    assert_eq!(isolation.len(), 1, "one isolation group in the VPC");
+    for (eni, groups) in world.interface_groups(&victim.instance_id).await {
+        assert_eq!(groups, isolation, "{eni} carries only the isolation group");
+    }
+    assert_eq!(world.rule_counts(&isolation[0]).await, (0, 0), "the isolation group has no rules at all");
+    let untracking = world.group_by_role("firebreak-untracking").await;
+    assert_eq!(untracking.len(), 1);
+    assert_eq!(world.rule_counts(&untracking[0]).await, (2, 2), "all traffic both ways, IPv4 and IPv6");
+
+    let volumes = world.volumes(&victim.instance_id).await;
+    let snapshots = world.incident_snapshots(FINDING_ID).await;
+    assert_eq!(volumes.len(), 2);
+    let mut snapped: Vec<String> = snapshots.iter().map(|(_, v)| v.clone()).collect();
+    snapped.sort();
+    let mut expected = volumes.clone();
+    expected.sort();
+    assert_eq!(snapped, expected, "one snapshot per volume");
+    for (snapshot, _) in &snapshots {
+        assert_eq!(world.tags(snapshot).await.get("firebreak:incident").map(String::as_str), Some(FINDING_ID));
+    }
+
+    assert!(!world.in_auto_scaling_group(&victim.instance_id).await, "out of its Auto Scaling group");
+    let tg = victim.target_group_arn.as_deref().expect("target group");
+    assert!(!world.target_ids(tg).await.contains(&victim.instance_id), "out of its target group");
+    assert!(world.termination_protected(&victim.instance_id).await);
+    let tags = world.tags(&victim.instance_id).await;
+    assert_eq!(tags.get("firebreak:incident").map(String::as_str), Some(FINDING_ID));
+    assert!(tags.contains_key("firebreak:quarantined"));
+
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1, "one notification");
+    let body = notes[0]["Message"].as_str().expect("message");
+    assert!(body.contains(&victim.instance_id) && body.contains(FINDING_ID), "{body}");
+    let subject = notes[0]["Subject"].as_str().expect("subject");
+    assert!(subject.starts_with("[HIGH] GuardDuty Backdoor:EC2"), "{subject}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_second_delivery_of_the_same_finding_changes_nothing_and_notifies_nobody() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let first = respond(&world, finding_about(&victim.instance_id)).await;
+    assert!(first.failures().is_empty(), "{first:#?}");
+    let snapshots = world.incident_snapshots(FINDING_ID).await;
+    assert_eq!(world.notifications().await.len(), 1);
+
+    let mut again = finding_about(&victim.instance_id);
+    again["id"] = Value::from("another-delivery");
+    again["detail"]["service"]["count"] = Value::from(4);
+    let second = respond(&world, again).await;
+    assert!(second.actions.iter().all(|a| matches!(a.outcome, Outcome::Skipped { .. })), "{second:#?}");
+    assert_eq!(world.incident_snapshots(FINDING_ID).await, snapshots, "no second set of snapshots");
+    assert!(world.notifications().await.is_empty(), "no second notification");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unknown_instance_is_reported_not_found_and_nothing_is_changed() {
+    let world = World::seed().await;
+    let report = respond(&world, finding_about("i-0123456789abcdef0")).await;
+    match outcome(&report, "isolate_instance") {
+        Outcome::Skipped { reason } => assert!(reason.contains("not found"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(world.group_by_role("firebreak-isolation").await.is_empty(), "no group created for nothing");
+    assert!(world.incident_snapshots(FINDING_ID).await.is_empty());
+    assert_eq!(world.notifications().await.len(), 1, "a person still hears of the finding");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_exempt_instance_is_left_alone() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let exempt = aws_sdk_ec2::types::Tag::builder().key("firebreak:exempt").value("bastion").build();
+    world.ec2.create_tags().resources(&victim.instance_id).tags(exempt).send().await.expect("tag");
+    let before = world.interface_groups(&victim.instance_id).await;
+    let report = respond(&world, finding_about(&victim.instance_id)).await;
+    assert!(matches!(outcome(&report, "isolate_instance"), Outcome::Skipped { reason } if reason.contains("exemption")));
+    assert_eq!(world.interface_groups(&victim.instance_id).await, before);
+    assert!(world.incident_snapshots(FINDING_ID).await.is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn release_restores_the_original_groups_and_removes_the_quarantine_tags() {
+    let world = World::seed().await;
+    let victim = world.launch(true, false).await;
+    let before = world.interface_groups(&victim.instance_id).await;
+    let report = respond(&world, finding_about(&victim.instance_id)).await;
+    assert!(report.failures().is_empty(), "{report:#?}");
+    assert_ne!(world.interface_groups(&victim.instance_id).await, before);
+    world.notifications().await;
+
+    let responder = world.responder(&[]);
+    let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
+    let released = firebreak::playbooks::release(&responder.compute, &responder.notifier, &id).await.expect("released");
+    assert!(released.failures().is_empty(), "{released:#?}");
+    assert_eq!(world.interface_groups(&victim.instance_id).await, before, "original groups back on every interface");
+    let tags = world.tags(&victim.instance_id).await;
+    assert!(!tags.keys().any(|k| k == "firebreak:quarantined" || k.starts_with("firebreak:original-groups")), "{tags:?}");
+    assert_eq!(world.notifications().await.len(), 1, "release is notified");
+
+    let again = firebreak::playbooks::release(&responder.compute, &responder.notifier, &id).await;
+    assert!(matches!(again, Err(firebreak::Error::Refused { .. })), "a released instance is not isolated any more: {again:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn release_refuses_an_instance_firebreak_did_not_isolate() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let responder = world.responder(&[]);
+    let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
+    let err = firebreak::playbooks::release(&responder.compute, &responder.notifier, &id).await.expect_err("refused");
+    assert!(err.to_string().contains("not isolated by Firebreak"), "{err}");
+    assert!(world.notifications().await.is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_emulator_reports_each_interfaces_own_groups_as_ec2_documents() {
+    // EC2: "each network interface has its own security groups"; the instance's groups are those of
+    // its primary interface. Stock moto 5.x would report the secondary interface with both groups.
+    let world = World::seed().await;
+    let victim = world.launch(true, false).await;
+    let enis = world.interface_groups(&victim.instance_id).await;
+    let mut groups: Vec<Vec<String>> = enis.into_iter().map(|(_, g)| g).collect();
+    groups.sort();
+    let mut expected = vec![vec![world.web_group.clone()], vec![world.db_group.clone()]];
+    expected.sort();
+    assert_eq!(groups, expected);
+}

@@ -1,0 +1,67 @@
+//! moto server for the emulator tests: one per test on a free 127.0.0.1 port, stopped on drop, with
+//! EC2's per-interface security groups restored (tests/emulator/moto_server.py).
+
+use crate::support::repo_root;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::Credentials;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+/// The Python that has moto installed: `FIREBREAK_MOTO_SERVER`'s venv (set by scripts/test) or the repo's.
+fn moto_python() -> PathBuf {
+    let from_env = std::env::var_os("FIREBREAK_MOTO_SERVER").map(PathBuf::from).and_then(|p| p.parent().map(|d| d.join("python")));
+    let candidate = from_env.unwrap_or_else(|| repo_root().join(".venv/moto/bin/python"));
+    assert!(candidate.exists(), "moto server is not installed ({}): run scripts/test, which installs it", candidate.display());
+    candidate
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let child = Command::new(moto_python())
+            .arg(repo_root().join("tests/emulator/moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto server starts");
+        let mut moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto server exited at start: {status}");
+            }
+            assert!(Instant::now() < deadline, "moto server did not listen within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        moto.endpoint = format!("http://127.0.0.1:{port}");
+        moto
+    }
+
+    /// An SDK configuration pointing at this server, with the same HTTP stack as production.
+    pub async fn sdk(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+            .http_client(firebreak::aws::http_client())
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
