@@ -3,7 +3,9 @@
 
 mod cli_contract;
 mod containment;
+mod config_docs;
 mod corpus;
 mod emulator;
+mod respond_cli;
 mod support;
 mod world;

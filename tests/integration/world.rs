@@ -100,6 +100,10 @@ impl World {
         }
     }
 
+    pub fn endpoint(&self) -> &str {
+        &self._moto.endpoint
+    }
+
     /// Configuration for the responder under test: this world's topic and table, no settle wait.
     pub fn config(&self, extra: &[(&str, &str)]) -> firebreak::Config {
         let mut vars: HashMap<String, String> = HashMap::from([

@@ -1,0 +1,84 @@
+//! `firebreak respond` and `firebreak release` as a person runs them: the real binary, configured
+//! only by the standard AWS environment and `FIREBREAK_*` variables, against moto server.
+
+use crate::support::{repo_root, sample_event};
+use crate::world::{World, TABLE};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The `firebreak` binary, built once by the cargo running these tests.
+fn firebreak_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo).args(["build", "-q", "-p", "firebreak", "--bin", "firebreak"]).current_dir(repo_root()).status();
+            assert!(status.is_ok_and(|s| s.success()), "cargo build of the firebreak binary");
+            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+            target.join("debug/firebreak")
+        })
+        .clone()
+}
+
+fn run(world: &World, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(firebreak_binary())
+        .args(args)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", world.endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("FIREBREAK_TOPIC_ARN", &world.topic_arn)
+        .env("FIREBREAK_STATE_TABLE", TABLE)
+        .env("FIREBREAK_SETTLE_SECONDS", "0")
+        .output()
+        .expect("firebreak runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn respond_contains_then_release_restores_through_the_command_line() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let before = world.interface_groups(&victim.instance_id).await;
+    let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");
+    let event = text.replace("i-0abc1234def567890", &victim.instance_id);
+    let file = std::env::temp_dir().join(format!("firebreak-respond-{}.json", victim.instance_id));
+    std::fs::write(&file, event).expect("write event");
+
+    let (code, out, err) = run(&world, &["respond", file.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(out.trim()).expect("one JSON report line");
+    let actions = doc["reports"][0]["actions"].as_array().expect("actions");
+    assert!(actions.iter().all(|a| a["status"] == "done" || a["status"] == "skipped"), "{actions:?}");
+    assert!(actions.iter().any(|a| a["action"] == "isolate_instance" && a["status"] == "done"));
+    let isolation = world.group_by_role("firebreak-isolation").await;
+    assert!(world.interface_groups(&victim.instance_id).await.iter().all(|(_, g)| *g == isolation));
+
+    let (code, out, err) = run(&world, &["release", &victim.instance_id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("restore_security_groups"));
+    assert_eq!(world.interface_groups(&victim.instance_id).await, before);
+
+    let (code, _, err) = run(&world, &["release", &victim.instance_id]);
+    assert_eq!(code, 2, "a second release is refused");
+    assert!(err.contains("not isolated by Firebreak"), "{err}");
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn respond_refuses_to_start_without_its_topic_and_table() {
+    let (code, _, err) = {
+        let out = Command::new(firebreak_binary())
+            .args(["respond", sample_event("guardduty/ec2-backdoor-high-severity.json").to_str().expect("utf-8")])
+            .env_clear()
+            .output()
+            .expect("runs");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(code, 2);
+    assert!(err.contains("FIREBREAK_TOPIC_ARN"), "{err}");
+}
