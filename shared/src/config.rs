@@ -16,6 +16,10 @@ pub struct Config {
     pub exempt_tag: String,
     /// DynamoDB table (`pk`, `expires_at`) holding the journal. Required by `respond` and the functions.
     pub state_table: Option<String>,
+    /// Hibernate instead of stop when the instance was launched with hibernation enabled.
+    pub hibernate: bool,
+    /// Opt-in mode: only instances carrying this `key=value` tag are stopped as idle.
+    pub idle_require_tag: Option<(String, String)>,
 }
 
 /// Every variable Firebreak reads. The README's table and `template.yaml` list the same names.
@@ -32,6 +36,8 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_SETTLE_SECONDS",
     "FIREBREAK_EXEMPT_TAG",
     "FIREBREAK_STATE_TABLE",
+    "FIREBREAK_HIBERNATE",
+    "FIREBREAK_IDLE_REQUIRE_TAG",
 ];
 
 impl Config {
@@ -85,7 +91,15 @@ impl Config {
         };
         let exempt_tag = get("FIREBREAK_EXEMPT_TAG").unwrap_or_else(|| "firebreak:exempt".to_owned());
         let state_table = get("FIREBREAK_STATE_TABLE");
-        Ok(Self { policy, topic_arn, settle, exempt_tag, state_table })
+        let hibernate = flag(&get, "FIREBREAK_HIBERNATE", true)?;
+        let idle_require_tag = match get("FIREBREAK_IDLE_REQUIRE_TAG") {
+            None => None,
+            Some(pair) => match pair.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Some((k.trim().to_owned(), v.trim().to_owned())),
+                _ => return Err(Error::config("FIREBREAK_IDLE_REQUIRE_TAG", format!("{pair:?} is not key=value"))),
+            },
+        };
+        Ok(Self { policy, topic_arn, settle, exempt_tag, state_table, hibernate, idle_require_tag })
     }
 
     /// The topic, for the commands that notify; missing is a start-up error, not a silent no-op.
@@ -160,6 +174,8 @@ mod tests {
             ("FIREBREAK_ALLOWED_PUBLIC_PORTS", "80,https"),
             ("FIREBREAK_REVOKE_PUBLIC_INGRESS", "maybe"),
             ("FIREBREAK_SETTLE_SECONDS", "-1"),
+            ("FIREBREAK_IDLE_REQUIRE_TAG", "no-equals-sign"),
+            ("FIREBREAK_HIBERNATE", "sometimes"),
             ("FIREBREAK_TOPIC_ARN", "my-topic"),
         ] {
             let err = config(&[(name, value)]).expect_err(value).to_string();

@@ -60,12 +60,16 @@ pub trait Compute {
     async fn incident_snapshots(&self, id: &InstanceId, incident_id: &str) -> Result<Vec<String>>;
     /// One crash-consistent set of snapshots of every attached volume, tagged at creation.
     async fn snapshot_volumes(&self, id: &InstanceId, tags: &BTreeMap<String, String>) -> Result<Vec<String>>;
+    /// Stop (or hibernate) a running instance.
+    async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()>;
     async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()>;
     async fn untag(&self, resource_id: &str, keys: &[String]) -> Result<()>;
 }
 
 /// Auto Scaling and Elastic Load Balancing: the fleet around an instance.
 pub trait Fleet {
+    /// The Auto Scaling group the instance belongs to, if any.
+    async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>>;
     /// Detach from its Auto Scaling group without lowering desired capacity; `None` when in none.
     async fn detach_from_auto_scaling_group(&self, id: &InstanceId) -> Result<Option<String>>;
     /// Deregister from every ELBv2 target group in `vpc_id` that has it; returns their ARNs.

@@ -6,6 +6,7 @@ mod containment;
 mod config_docs;
 mod corpus;
 mod emulator;
+mod idle_stop;
 mod respond_cli;
 mod support;
 mod world;

@@ -232,6 +232,12 @@ impl World {
         out.tags().iter().map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned())).collect()
     }
 
+    pub async fn instance_state(&self, instance_id: &str) -> String {
+        let out = self.ec2.describe_instances().instance_ids(instance_id).send().await.expect("instance");
+        let instance = &out.reservations()[0].instances()[0];
+        instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default()
+    }
+
     pub async fn termination_protected(&self, instance_id: &str) -> bool {
         let out = self
             .ec2

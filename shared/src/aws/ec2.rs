@@ -211,6 +211,17 @@ impl Compute for Ec2Compute {
         Ok(out.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_owned)).collect())
     }
 
+    async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()> {
+        self.client
+            .stop_instances()
+            .instance_ids(id.as_str())
+            .hibernate(hibernate)
+            .send()
+            .await
+            .map_err(|e| aws_error("StopInstances", e))?;
+        Ok(())
+    }
+
     async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
         let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
         self.client

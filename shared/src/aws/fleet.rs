@@ -18,7 +18,7 @@ impl AwsFleet {
 }
 
 impl Fleet for AwsFleet {
-    async fn detach_from_auto_scaling_group(&self, id: &InstanceId) -> Result<Option<String>> {
+    async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>> {
         let out = self
             .autoscaling
             .describe_auto_scaling_instances()
@@ -26,9 +26,14 @@ impl Fleet for AwsFleet {
             .send()
             .await
             .map_err(|e| aws_error("DescribeAutoScalingInstances", e))?;
-        let Some(group) = out.auto_scaling_instances().iter().find_map(|i| i.auto_scaling_group_name()) else {
+        Ok(out.auto_scaling_instances().iter().find_map(|i| i.auto_scaling_group_name()).map(str::to_owned))
+    }
+
+    async fn detach_from_auto_scaling_group(&self, id: &InstanceId) -> Result<Option<String>> {
+        let Some(group) = self.auto_scaling_group_of(id).await? else {
             return Ok(None);
         };
+        let group = group.as_str();
         self.autoscaling
             .detach_instances()
             .auto_scaling_group_name(group)

@@ -2,8 +2,10 @@
 
 mod contain;
 mod release;
+mod stop_idle;
 
 pub use release::release;
+pub use stop_idle::stop_refusal;
 
 use crate::config::Config;
 use crate::error::Result;
@@ -37,16 +39,20 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
             return Ok(report);
         }
         let journal = Journal { responder: self, key: &plan.incident_key, done: self.state.completed_steps(&plan.incident_key).await? };
+        let mut notify = stop_idle::Notify::Yes;
         match plan.decision {
             Decision::Contain => contain::run(self, &journal, plan, now, &mut report).await,
-            Decision::StopIdle | Decision::Revoke => {
+            Decision::StopIdle => notify = stop_idle::run(self, &journal, plan, now, &mut report).await,
+            Decision::Revoke => {
                 for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
                     report.push(action.action.name(), Outcome::failed("not carried out: this version of Firebreak does not execute this action yet"));
                 }
             }
             Decision::Notify | Decision::Ignore => {}
         }
-        if plan.has("notify") {
+        if let stop_idle::Notify::Suppress(why) = notify {
+            report.push("notify", Outcome::skipped(why));
+        } else if plan.has("notify") {
             let notification = crate::notify::render(&report, &plan.incident, false);
             let outcome = journal.step("notify", || async { self.notifier.publish(&notification).await.map(|()| Outcome::done("published")) }).await;
             report.push("notify", outcome);
@@ -63,6 +69,10 @@ pub(crate) struct Journal<'a, C, F, N, S> {
 }
 
 impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Journal<'_, C, F, N, S> {
+    pub(crate) fn is_done(&self, step: &str) -> bool {
+        self.done.contains(step)
+    }
+
     pub(crate) async fn step<Fut>(&self, name: &'static str, run: impl FnOnce() -> Fut) -> Outcome
     where
         Fut: Future<Output = Result<Outcome>>,

@@ -1,0 +1,126 @@
+//! The alarm responder against moto server: idle instances stopped with judgement, in all three
+//! delivery forms; alarms that signal attack or exhaustion notified with what a responder needs.
+
+use crate::support::sample_event;
+use crate::world::World;
+use firebreak::report::{Outcome, Report};
+use firebreak::{decide, parse_value};
+use serde_json::Value;
+
+const FORMS: [&str; 3] = ["alarm/idle-cpu-eventbridge.json", "alarm/idle-cpu-alarm-action.json", "alarm/idle-cpu-sns.json"];
+
+fn idle_alarm(form: &str, instance_id: &str) -> Value {
+    let text = std::fs::read_to_string(sample_event(form)).expect("sample");
+    serde_json::from_str(&text.replace("i-0abc1234def567890", instance_id)).expect("json")
+}
+
+async fn respond(world: &World, event: Value, extra: &[(&str, &str)]) -> Vec<Report> {
+    let responder = world.responder(extra);
+    let mut reports = Vec::new();
+    for incident in parse_value(event).expect("parses") {
+        let plan = decide(&incident, &responder.config.policy);
+        reports.push(responder.respond(&plan, "2026-11-24T06:00:05Z").await.expect("journal readable"));
+    }
+    reports
+}
+
+fn stop_outcome(reports: &[Report]) -> &Outcome {
+    reports[0].outcome_of("stop_instance").expect("stop_instance in report")
+}
+
+fn message(note: &Value) -> String {
+    note["Message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn stops_an_idle_instance_whatever_form_the_alarm_arrives_in() {
+    for form in FORMS {
+        let world = World::seed().await;
+        let victim = world.launch(false, false).await;
+        let reports = respond(&world, idle_alarm(form, &victim.instance_id), &[]).await;
+        assert!(stop_outcome(&reports).is_done(), "{form}: {reports:#?}");
+        assert_eq!(world.instance_state(&victim.instance_id).await, "stopped", "{form}");
+        let tags = world.tags(&victim.instance_id).await;
+        assert_eq!(tags.get("firebreak:stopped-by").map(String::as_str), Some("firebreak alarm-responder"), "{form}");
+        assert!(tags.get("firebreak:stopped-reason").is_some_and(|r| r.contains("idle-cpu-")), "{form}: {tags:?}");
+        let notes = world.notifications().await;
+        assert_eq!(notes.len(), 1, "{form}");
+        assert!(message(&notes[0]).contains(&victim.instance_id), "{form}");
+        assert_eq!(notes[0]["MessageAttributes"]["action"]["Value"], "stopped", "{form}: {}", notes[0]);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn never_stops_an_exempt_or_auto_scaled_instance_and_says_why() {
+    let world = World::seed().await;
+    let exempt = world.launch(false, false).await;
+    let tag = aws_sdk_ec2::types::Tag::builder().key("firebreak:exempt").value("batch").build();
+    world.ec2.create_tags().resources(&exempt.instance_id).tags(tag).send().await.expect("tag");
+    let reports = respond(&world, idle_alarm(FORMS[0], &exempt.instance_id), &[]).await;
+    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("exemption")));
+    assert_eq!(world.instance_state(&exempt.instance_id).await, "running");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0]["Message"].as_str().unwrap_or_default().contains("exemption"), "the notification says why");
+
+    let scaled = world.launch(false, true).await;
+    let reports = respond(&world, idle_alarm(FORMS[2], &scaled.instance_id), &[]).await;
+    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("Auto Scaling")));
+    assert_eq!(world.instance_state(&scaled.instance_id).await, "running");
+    assert_eq!(world.notifications().await.len(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_already_stopped_instance_is_not_stopped_or_notified_again() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    world.ec2.stop_instances().instance_ids(&victim.instance_id).send().await.expect("stop");
+    let reports = respond(&world, idle_alarm(FORMS[1], &victim.instance_id), &[]).await;
+    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("already stopped")), "{reports:#?}");
+    assert!(world.tags(&victim.instance_id).await.get("firebreak:stopped-by").is_none());
+    assert!(world.notifications().await.is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_unknown_instance_is_notified_as_not_found() {
+    let world = World::seed().await;
+    let reports = respond(&world, idle_alarm(FORMS[0], "i-0123456789abcdef0"), &[]).await;
+    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("not found")));
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert!(message(&notes[0]).contains("not found"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn opt_in_mode_stops_only_instances_that_carry_the_tag() {
+    let world = World::seed().await;
+    let opt_in = [("FIREBREAK_IDLE_REQUIRE_TAG", "firebreak:idle-stop=true")];
+    let untagged = world.launch(false, false).await;
+    respond(&world, idle_alarm(FORMS[0], &untagged.instance_id), &opt_in).await;
+    assert_eq!(world.instance_state(&untagged.instance_id).await, "running");
+
+    let tagged = world.launch(false, false).await;
+    let tag = aws_sdk_ec2::types::Tag::builder().key("firebreak:idle-stop").value("true").build();
+    world.ec2.create_tags().resources(&tagged.instance_id).tags(tag).send().await.expect("tag");
+    respond(&world, idle_alarm(FORMS[0], &tagged.instance_id), &opt_in).await;
+    assert_eq!(world.instance_state(&tagged.instance_id).await, "stopped");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_attack_alarm_is_notified_with_metric_threshold_and_datapoints() {
+    let world = World::seed().await;
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(sample_event("alarm/nat-connection-surge-sns.json")).expect("sample")).expect("json");
+    let reports = respond(&world, event, &[]).await;
+    assert_eq!(reports[0].outcome_of("notify"), Some(&Outcome::done("published")));
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1);
+    let body: Value = serde_json::from_str(&message(&notes[0])).expect("the default body is the JSON report");
+    assert_eq!(body["schema"], "firebreak.report/v1");
+    assert_eq!(body["region"], "us-east-1");
+    let text = body["text"].as_str().expect("text rendering inside the report");
+    for needle in ["nat-gateway-connection-surge", "AWS/NATGateway/ActiveConnectionCount", "NatGatewayId=nat-0a1b2c3d4e5f60718", "Threshold: 20000", "Recent datapoints: 58211"] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    assert_eq!(notes[0]["MessageAttributes"]["kind"]["Value"], "alarm");
+    assert_eq!(notes[0]["MessageAttributes"]["severity"]["Value"], "MEDIUM");
+}
