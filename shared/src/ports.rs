@@ -4,7 +4,7 @@
 #![allow(async_fn_in_trait)] // Used only inside this workspace; callers are generic, never `dyn`.
 
 use crate::error::Result;
-use crate::incident::InstanceId;
+use crate::incident::{IngressPermission, InstanceId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one DescribeInstances call tells a playbook about an instance.
@@ -60,10 +60,19 @@ pub trait Compute {
     async fn incident_snapshots(&self, id: &InstanceId, incident_id: &str) -> Result<Vec<String>>;
     /// One crash-consistent set of snapshots of every attached volume, tagged at creation.
     async fn snapshot_volumes(&self, id: &InstanceId, tags: &BTreeMap<String, String>) -> Result<Vec<String>>;
+    /// Revoke exactly one ingress permission (by rule id when known); a rule that no longer exists
+    /// is [`Revocation::AlreadyGone`], not an error.
+    async fn revoke_ingress(&self, group_id: &str, permission: &IngressPermission) -> Result<Revocation>;
     /// Stop (or hibernate) a running instance.
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()>;
     async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()>;
     async fn untag(&self, resource_id: &str, keys: &[String]) -> Result<()>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    AlreadyGone,
 }
 
 /// Auto Scaling and Elastic Load Balancing: the fleet around an instance.

@@ -8,5 +8,6 @@ mod corpus;
 mod emulator;
 mod idle_stop;
 mod respond_cli;
+mod revoke;
 mod support;
 mod world;

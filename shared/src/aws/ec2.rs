@@ -2,8 +2,8 @@
 
 use super::{aws_error, code_of};
 use crate::error::Result;
-use crate::incident::InstanceId;
-use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InterfaceFacts};
+use crate::incident::{IngressPermission, InstanceId};
+use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InterfaceFacts, Revocation};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, Filter, InstanceSpecification, IpPermission, IpRange, Ipv6Range, ResourceType, Tag,
     TagSpecification,
@@ -209,6 +209,31 @@ impl Compute for Ec2Compute {
             .await
             .map_err(|e| aws_error("CreateSnapshots", e))?;
         Ok(out.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_owned)).collect())
+    }
+
+    async fn revoke_ingress(&self, group_id: &str, p: &IngressPermission) -> Result<Revocation> {
+        const GONE: &[&str] = &["InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound"];
+        if let Some(rule_id) = &p.rule_id {
+            match self.client.revoke_security_group_ingress().group_id(group_id).security_group_rule_ids(rule_id).send().await {
+                Ok(out) if out.unknown_ip_permissions().is_empty() => return Ok(Revocation::Revoked),
+                // The id may be stale or foreign; the permission itself is the ground truth.
+                Ok(_) => {}
+                Err(e) if code_of(&e).is_some_and(|c| GONE.contains(&c)) => {}
+                Err(e) => return Err(aws_error("RevokeSecurityGroupIngress", e)),
+            }
+        }
+        let mut permission = IpPermission::builder().ip_protocol(&p.protocol).set_from_port(p.from_port).set_to_port(p.to_port);
+        permission = if p.cidr.contains(':') {
+            permission.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(&p.cidr).build())
+        } else {
+            permission.ip_ranges(IpRange::builder().cidr_ip(&p.cidr).build())
+        };
+        match self.client.revoke_security_group_ingress().group_id(group_id).ip_permissions(permission.build()).send().await {
+            Ok(out) if out.unknown_ip_permissions().is_empty() => Ok(Revocation::Revoked),
+            Ok(_) => Ok(Revocation::AlreadyGone),
+            Err(e) if code_of(&e).is_some_and(|c| GONE.contains(&c)) => Ok(Revocation::AlreadyGone),
+            Err(e) => Err(aws_error("RevokeSecurityGroupIngress", e)),
+        }
     }
 
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()> {

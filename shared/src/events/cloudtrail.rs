@@ -150,10 +150,10 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
     let identity = record.user_identity.unwrap_or_default();
     let account = record.recipient_account_id.clone().or(identity.account_id.clone()).or(envelope.account);
     let region = record.aws_region.clone().or(envelope.region);
-    let (security_group_id, ingress) = if record.event_name == "AuthorizeSecurityGroupIngress" {
-        ingress_of(&record.request_parameters, &record.response_elements, &detail_prefix)?
-    } else {
-        (None, Vec::new())
+    let (security_group_id, ingress) = match record.event_name.as_str() {
+        "AuthorizeSecurityGroupIngress" => ingress_of(&record.request_parameters, &record.response_elements, &detail_prefix)?,
+        "ModifySecurityGroupRules" => modified_rules_of(&record.request_parameters),
+        _ => (None, Vec::new()),
     };
     let issuer = identity.session_context.and_then(|c| c.session_issuer).unwrap_or_default();
     let event = CloudTrailEvent {
@@ -221,4 +221,36 @@ fn ingress_of(request: &Value, response: &Value, prefix: &str) -> Result<(Option
         }
     }
     Ok((request.group_id, permissions))
+}
+
+/// `ModifySecurityGroupRules`: each modified rule keeps its id, so it can be revoked by id. The request
+/// does not say whether a rule is ingress or egress; revoking an egress id as ingress finds nothing and
+/// is reported as already gone, never as a wrong revocation.
+fn modified_rules_of(request: &Value) -> (Option<String>, Vec<IngressPermission>) {
+    let body = request.get("ModifySecurityGroupRulesRequest").unwrap_or(request);
+    let group_id = body.get("GroupId").and_then(Value::as_str).map(str::to_owned);
+    let entries: Vec<&Value> = match body.get("SecurityGroupRule").or_else(|| body.get("SecurityGroupRules")) {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(Value::Object(map)) => match map.get("items") {
+            Some(Value::Array(list)) => list.iter().collect(),
+            _ => vec![body.get("SecurityGroupRule").unwrap_or(&Value::Null)],
+        },
+        _ => Vec::new(),
+    };
+    let permissions = entries
+        .into_iter()
+        .filter_map(|entry| {
+            let rule = entry.get("SecurityGroupRule")?;
+            let port = |k: &str| rule.get(k).and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok())).and_then(|p| i32::try_from(p).ok());
+            let cidr = rule.get("CidrIpv4").or_else(|| rule.get("CidrIpv6")).and_then(Value::as_str)?;
+            Some(IngressPermission {
+                protocol: rule.get("IpProtocol").and_then(Value::as_str).unwrap_or("-1").to_owned(),
+                from_port: port("FromPort"),
+                to_port: port("ToPort"),
+                cidr: cidr.to_owned(),
+                rule_id: entry.get("SecurityGroupRuleId").and_then(Value::as_str).map(str::to_owned),
+            })
+        })
+        .collect();
+    (group_id, permissions)
 }

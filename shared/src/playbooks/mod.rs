@@ -2,6 +2,7 @@
 
 mod contain;
 mod release;
+mod revoke;
 mod stop_idle;
 
 pub use release::release;
@@ -43,11 +44,7 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
         match plan.decision {
             Decision::Contain => contain::run(self, &journal, plan, now, &mut report).await,
             Decision::StopIdle => notify = stop_idle::run(self, &journal, plan, now, &mut report).await,
-            Decision::Revoke => {
-                for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
-                    report.push(action.action.name(), Outcome::failed("not carried out: this version of Firebreak does not execute this action yet"));
-                }
-            }
+            Decision::Revoke => revoke::run(self, &journal, plan, now, &mut report).await,
             Decision::Notify | Decision::Ignore => {}
         }
         if let stop_idle::Notify::Suppress(why) = notify {

@@ -176,7 +176,7 @@ fn detect(e: &CloudTrailEvent, policy: &Policy) -> Option<(Rule, String, Vec<Ing
         "DetachPolicy" | "DeletePolicy" | "LeaveOrganization" | "DisablePolicyType" if e.event_source == "organizations.amazonaws.com" => {
             found(ORG_GUARDRAIL, e.event_name.clone())
         }
-        "AuthorizeSecurityGroupIngress" => {
+        "AuthorizeSecurityGroupIngress" | "ModifySecurityGroupRules" => {
             let open: Vec<IngressPermission> =
                 e.ingress.iter().filter(|p| p.world_open() && p.exceeds(&policy.allowed_public_ports)).cloned().collect();
             if open.is_empty() {

@@ -322,3 +322,18 @@ fn redelivery_of_the_same_finding_gives_the_same_incident_key() {
     assert_eq!(first.incident_key, again.incident_key);
     assert_eq!(first.incident_key, "incident#guardduty#123456789012#us-east-1#a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7");
 }
+
+#[test]
+fn a_rule_modified_to_be_world_open_is_revoked_by_its_rule_id() {
+    let request = json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-0123456789abcdef0", "SecurityGroupRule": {
+        "SecurityGroupRuleId": "sgr-0bbbbbbbbbbbbbbb1",
+        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "CidrIpv4": "0.0.0.0/0", "Description": ""}}}});
+    let plan = plan(cloudtrail("ModifySecurityGroupRules", user(), request));
+    assert_eq!(plan.decision, Decision::Revoke, "{:?}", plan.reasons);
+    let crate::plan::Action::RevokeSecurityGroupIngress { group_id, permissions } = &plan.actions[0].action else {
+        panic!("revocation first")
+    };
+    assert_eq!(group_id, "sg-0123456789abcdef0");
+    assert_eq!(permissions[0].rule_id.as_deref(), Some("sgr-0bbbbbbbbbbbbbbb1"));
+    assert_eq!(permissions[0].from_port, Some(3389));
+}

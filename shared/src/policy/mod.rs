@@ -5,7 +5,7 @@ mod alarm;
 mod cloudtrail;
 mod guardduty;
 
-pub use cloudtrail::RULES as CLOUDTRAIL_RULES;
+pub use cloudtrail::{describe_permission, RULES as CLOUDTRAIL_RULES};
 
 use crate::incident::{Incident, IncidentKind, SeverityLabel};
 use crate::plan::{Action, Decision, Plan, PlannedAction};

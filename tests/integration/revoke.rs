@@ -1,0 +1,124 @@
+//! The CloudTrail responder's one remediation against moto server: a world-open ingress rule is
+//! revoked, and only that rule.
+
+use crate::support::sample_event;
+use crate::world::World;
+use aws_sdk_ec2::types::{IpPermission, IpRange};
+use firebreak::report::{Outcome, Report};
+use firebreak::{decide, parse_value};
+use serde_json::Value;
+
+fn open_ssh_event(group_id: &str, rule_id: Option<&str>) -> Value {
+    let text = std::fs::read_to_string(sample_event("cloudtrail/sg-open-ssh-to-world.json")).expect("sample");
+    let mut event: Value = serde_json::from_str(&text.replace("sg-0123456789abcdef0", group_id)).expect("json");
+    let rules = &mut event["detail"]["responseElements"]["securityGroupRuleSet"]["items"];
+    match rule_id {
+        Some(id) => rules[0]["groupRuleId"] = Value::from(id),
+        None => *rules = Value::Array(vec![]),
+    }
+    event
+}
+
+async fn respond(world: &World, event: Value, extra: &[(&str, &str)]) -> Report {
+    let responder = world.responder(extra);
+    let incidents = parse_value(event).expect("parses");
+    let plan = decide(&incidents[0], &responder.config.policy);
+    responder.respond(&plan, "2026-11-24T06:00:09Z").await.expect("journal readable")
+}
+
+/// A group with three rules: SSH from the internet (the offence), HTTPS from the internet, SSH from inside.
+async fn exposed_group(world: &World) -> String {
+    let id = world.ec2.create_security_group().group_name("exposed").description("exposed").vpc_id(&world.vpc_id).send().await.expect("group").group_id().expect("id").to_owned();
+    let rule = |port: i32, cidr: &str| IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port).ip_ranges(IpRange::builder().cidr_ip(cidr).build()).build();
+    world
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(&id)
+        .ip_permissions(rule(22, "0.0.0.0/0"))
+        .ip_permissions(rule(443, "0.0.0.0/0"))
+        .ip_permissions(rule(22, "10.0.0.0/8"))
+        .send()
+        .await
+        .expect("ingress");
+    id
+}
+
+/// (port, cidr) of every ingress rule of the group, sorted.
+async fn ingress(world: &World, group_id: &str) -> Vec<(i32, String)> {
+    let out = world.ec2.describe_security_groups().group_ids(group_id).send().await.expect("group");
+    let mut rules: Vec<(i32, String)> = out.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .flat_map(|p| p.ip_ranges().iter().map(move |r| (p.from_port().unwrap_or(-1), r.cidr_ip().unwrap_or_default().to_owned())))
+        .collect();
+    rules.sort();
+    rules
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn revokes_only_the_world_open_ssh_rule_and_tags_the_group() {
+    let world = World::seed().await;
+    let group = exposed_group(&world).await;
+    let report = respond(&world, open_ssh_event(&group, None), &[]).await;
+    assert!(matches!(report.outcome_of("revoke_security_group_ingress"), Some(Outcome::Done { .. })), "{report:#?}");
+    assert_eq!(ingress(&world, &group).await, vec![(22, "10.0.0.0/8".to_owned()), (443, "0.0.0.0/0".to_owned())]);
+    let tags = world.tags(&group).await;
+    assert!(tags.get("firebreak:revoked").is_some_and(|t| t.contains("tcp/22 from 0.0.0.0/0")), "{tags:?}");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["MessageAttributes"]["action"]["Value"], "revoked");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn revokes_by_security_group_rule_id_when_the_event_has_one() {
+    let world = World::seed().await;
+    let group = exposed_group(&world).await;
+    let rules = world
+        .ec2
+        .describe_security_group_rules()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-id").values(&group).build())
+        .send()
+        .await
+        .expect("rules");
+    let rule_id = rules
+        .security_group_rules()
+        .iter()
+        .find(|r| r.is_egress() == Some(false) && r.from_port() == Some(22) && r.cidr_ipv4() == Some("0.0.0.0/0"))
+        .and_then(|r| r.security_group_rule_id())
+        .expect("the open SSH rule")
+        .to_owned();
+    let report = respond(&world, open_ssh_event(&group, Some(&rule_id)), &[]).await;
+    match report.outcome_of("revoke_security_group_ingress") {
+        Some(Outcome::Done { detail }) => assert!(detail.contains(&rule_id), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(ingress(&world, &group).await, vec![(22, "10.0.0.0/8".to_owned()), (443, "0.0.0.0/0".to_owned())]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_rule_that_is_already_gone_is_an_outcome_not_an_error() {
+    let world = World::seed().await;
+    let group = exposed_group(&world).await;
+    respond(&world, open_ssh_event(&group, None), &[]).await;
+    let mut again = open_ssh_event(&group, None);
+    again["detail"]["eventID"] = Value::from("f0f0f0f0-0000-4000-8000-000000000001");
+    let report = respond(&world, again, &[]).await;
+    assert!(matches!(report.outcome_of("revoke_security_group_ingress"), Some(Outcome::Skipped { reason }) if reason.starts_with("already gone")), "{report:#?}");
+    assert!(report.failures().is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_change_made_by_firebreaks_own_role_is_left_alone() {
+    let world = World::seed().await;
+    let group = exposed_group(&world).await;
+    let mut event = open_ssh_event(&group, None);
+    event["detail"]["userIdentity"] = serde_json::json!({
+        "type": "AssumedRole",
+        "arn": "arn:aws:sts::123456789012:assumed-role/firebreak-cloudtrail-responder/i-session",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::123456789012:role/firebreak-cloudtrail-responder"}}
+    });
+    let report = respond(&world, event, &[("FIREBREAK_SELF_ROLE_ARN", "arn:aws:iam::123456789012:role/firebreak-cloudtrail-responder")]).await;
+    assert!(report.actions.is_empty(), "{report:#?}");
+    assert_eq!(ingress(&world, &group).await.len(), 3, "nothing revoked");
+    assert!(world.notifications().await.is_empty());
+}
