@@ -1,11 +1,14 @@
 //! The `firebreak` command: `plan` (no AWS), with its exit-code contract. Lives in the library so the
 //! integration tests drive exactly what the binary runs.
 
+use crate::ports::{Compute, Fleet, Notifier, StateStore};
 use crate::{decide, parse_payload, Config, Error};
 use std::io::{Read, Write};
 
 pub const USAGE: &str = "usage: firebreak plan FILE...        decide, no AWS call (FILE may be - for standard input)
-       firebreak respond FILE...     decide and act against the AWS endpoint of the standard AWS configuration
+       firebreak respond [--no-state] FILE...
+                                     decide and act against the AWS endpoint of the standard AWS configuration
+                                     (--no-state: UNSAFE, no state table; claims and the cap last one process)
        firebreak release INSTANCE_ID end a quarantine: restore the original security groups, remove the tags";
 
 /// Exit codes: 0 every file understood (and, for `respond`, nothing failed), 1 an action failed,
@@ -82,12 +85,47 @@ fn acting(command: &str, args: &[String], config: Config, stdin: &mut dyn Read, 
     };
     runtime.block_on(async {
         let sdk = crate::aws::load_sdk_config().await;
+        if command == "respond" && args[0] == "--no-state" {
+            let _ = writeln!(
+                err,
+                "firebreak: WARNING: --no-state is UNSAFE: no claims, journal or blast-radius cap survive this process; \
+                 redelivered events will act again. Use it only for experiments."
+            );
+            let topic = match config.require_topic() {
+                Ok(t) => t.to_owned(),
+                Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+            };
+            let ports = crate::aws::AwsPorts::new(&sdk, &topic, "unused", config.dry_run);
+            let responder = crate::playbooks::Responder {
+                compute: ports.compute,
+                fleet: ports.fleet,
+                notifier: ports.notifier,
+                state: crate::local_state::ProcessLocalState::default(),
+                config,
+            };
+            return respond_files(&args[1..], &responder, stdin, out, err).await;
+        }
         let responder = match crate::lambda::aws_responder(&sdk, config) {
             Ok(r) => r,
             Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
         };
         if command == "release" {
             return release(&args[0], &responder, out, err).await;
+        }
+        respond_files(args, &responder, stdin, out, err).await
+    })
+}
+
+async fn respond_files<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
+    args: &[String],
+    responder: &crate::playbooks::Responder<C, F, N, S>,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    {
+        if args.is_empty() {
+            return report(err, USAGE, EXIT_REFUSED);
         }
         let mut code = EXIT_OK;
         for file in args {
@@ -105,7 +143,7 @@ fn acting(command: &str, args: &[String], config: Config, stdin: &mut dyn Read, 
                     continue;
                 }
             };
-            match respond_file(payload, &responder).await {
+            match respond_file(payload, responder).await {
                 Ok((doc, failed)) => {
                     let _ = writeln!(out, "{}", serde_json::json!({"file": file, "reports": doc}));
                     if failed {
@@ -117,18 +155,23 @@ fn acting(command: &str, args: &[String], config: Config, stdin: &mut dyn Read, 
             }
         }
         code
-    })
+    }
 }
 
 /// Act on one payload; returns the reports and whether any action failed.
-async fn respond_file(payload: serde_json::Value, responder: &crate::lambda::AwsResponder) -> Result<(Vec<crate::report::Report>, bool), Error> {
+async fn respond_file<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
+    payload: serde_json::Value,
+    responder: &crate::playbooks::Responder<C, F, N, S>,
+) -> Result<(Vec<crate::report::Report>, bool), Error> {
     let incidents = crate::parse_value(payload)?;
-    let now = crate::lambda::now_rfc3339();
+    let now = crate::lambda::now();
+    // A local run gets the longest Lambda timeout as its lease.
+    let lease_until = now.epoch + 900;
     let mut reports = Vec::new();
     for incident in &incidents {
         let plan = decide(incident, &responder.config.policy);
         crate::decision_log::log_decision(&plan);
-        reports.push(responder.respond(&plan, &now).await?);
+        reports.push(responder.respond(&plan, &now, lease_until).await?);
     }
     let failed = reports.iter().any(|r| !r.failures().is_empty());
     Ok((reports, failed))

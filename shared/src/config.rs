@@ -20,6 +20,10 @@ pub struct Config {
     pub hibernate: bool,
     /// Opt-in mode: only instances carrying this `key=value` tag are stopped as idle.
     pub idle_require_tag: Option<(String, String)>,
+    /// Every write becomes an EC2 `DryRun` call where the API has one, or is skipped.
+    pub dry_run: bool,
+    /// Destructive actions (isolate, stop) allowed per account per hour; past it, incidents are held back.
+    pub max_containments_per_hour: u32,
 }
 
 /// Every variable Firebreak reads. The README's table and `template.yaml` list the same names.
@@ -38,6 +42,10 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_STATE_TABLE",
     "FIREBREAK_HIBERNATE",
     "FIREBREAK_IDLE_REQUIRE_TAG",
+    "FIREBREAK_DRY_RUN",
+    "FIREBREAK_MAX_CONTAINMENTS_PER_HOUR",
+    "FIREBREAK_ACCOUNTS",
+    "FIREBREAK_REGIONS",
 ];
 
 impl Config {
@@ -75,6 +83,8 @@ impl Config {
                 .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
                 .unwrap_or_default(),
             notify_resolved: flag(&get, "FIREBREAK_NOTIFY_RESOLVED", defaults.notify_resolved)?,
+            accounts: list(&get, "FIREBREAK_ACCOUNTS", |a| crate::incident::AccountId::parse(a).is_some(), "a 12-digit account id")?,
+            regions: list(&get, "FIREBREAK_REGIONS", |r| crate::incident::Region::parse(r).is_some(), "a region code such as eu-west-1")?,
         };
         let topic_arn = get("FIREBREAK_TOPIC_ARN");
         if let Some(arn) = &topic_arn {
@@ -99,7 +109,14 @@ impl Config {
                 _ => return Err(Error::config("FIREBREAK_IDLE_REQUIRE_TAG", format!("{pair:?} is not key=value"))),
             },
         };
-        Ok(Self { policy, topic_arn, settle, exempt_tag, state_table, hibernate, idle_require_tag })
+        let dry_run = flag(&get, "FIREBREAK_DRY_RUN", false)?;
+        let max_containments_per_hour = match get("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR") {
+            None => 5,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
+                Error::config("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", format!("{v:?} is not a whole number from 0 to 10000"))
+            })?,
+        };
+        Ok(Self { policy, topic_arn, settle, exempt_tag, state_table, hibernate, idle_require_tag, dry_run, max_containments_per_hour })
     }
 
     /// The topic, for the commands that notify; missing is a start-up error, not a silent no-op.
@@ -132,6 +149,15 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Res
         Some("false" | "0" | "no" | "off") => Ok(false),
         Some(other) => Err(Error::config(name, format!("{other:?} is not true or false"))),
     }
+}
+
+fn list(get: &impl Fn(&str) -> Option<String>, name: &str, valid: impl Fn(&str) -> bool, what: &str) -> Result<Vec<String>> {
+    let Some(raw) = get(name) else { return Ok(Vec::new()) };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| if valid(v) { Ok(v.to_owned()) } else { Err(Error::config(name, format!("{v:?} is not {what}"))) })
+        .collect()
 }
 
 fn ports(list: &str) -> Result<Vec<u16>> {
@@ -176,6 +202,10 @@ mod tests {
             ("FIREBREAK_SETTLE_SECONDS", "-1"),
             ("FIREBREAK_IDLE_REQUIRE_TAG", "no-equals-sign"),
             ("FIREBREAK_HIBERNATE", "sometimes"),
+            ("FIREBREAK_ACCOUNTS", "123456789012,prod"),
+            ("FIREBREAK_REGIONS", "Europe (Ireland)"),
+            ("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "-3"),
+            ("FIREBREAK_DRY_RUN", "perhaps"),
             ("FIREBREAK_TOPIC_ARN", "my-topic"),
         ] {
             let err = config(&[(name, value)]).expect_err(value).to_string();

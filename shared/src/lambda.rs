@@ -3,7 +3,7 @@
 //! EventBridge/Lambda retry the event (the journal makes the retry resume, not repeat).
 
 use crate::aws::{AwsPorts, AwsFleet, DynamoStateStore, Ec2Compute, SnsNotifier};
-use crate::playbooks::Responder;
+use crate::playbooks::{Now, Responder};
 use crate::ports::{Compute, Fleet, Notifier, StateStore};
 use crate::{decide, parse_value, Config, Error, Plan};
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -13,15 +13,16 @@ use serde_json::{json, Value};
 pub type AwsResponder = Responder<Ec2Compute, AwsFleet, SnsNotifier, DynamoStateStore>;
 
 pub fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Result<AwsResponder, Error> {
-    let ports = AwsPorts::new(sdk, config.require_topic()?, config.require_state_table()?);
+    let ports = AwsPorts::new(sdk, config.require_topic()?, config.require_state_table()?, config.dry_run);
     Ok(Responder { compute: ports.compute, fleet: ports.fleet, notifier: ports.notifier, state: ports.state, config })
 }
 
-/// The current time as RFC 3339, for incident tags.
-pub fn now_rfc3339() -> String {
-    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
+/// The current time.
+pub fn now() -> Now {
+    let now = std::time::SystemTime::now();
+    let rfc3339 = aws_smithy_types::DateTime::from(now).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default();
+    let epoch = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    Now { rfc3339, epoch }
 }
 
 /// Handle one delivery for a function that accepts the incident kinds in `kinds`.
@@ -31,7 +32,9 @@ pub async fn respond_event<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     kinds: &[&str],
 ) -> Result<Value, Error> {
     let request_id = event.context.request_id.clone();
-    match respond_payload(event.payload, responder, kinds).await {
+    // The claim lasts until the invocation's deadline, so a crashed run's incident is retried.
+    let lease_until = event.context.deadline / 1000 + 1;
+    match respond_payload(event.payload, responder, kinds, lease_until).await {
         Ok(reports) => Ok(reports),
         Err(e) => refusal(&request_id, e),
     }
@@ -42,17 +45,18 @@ pub async fn respond_payload<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     payload: Value,
     responder: &Responder<C, F, N, S>,
     kinds: &[&str],
+    lease_until: u64,
 ) -> Result<Value, Error> {
     let incidents = parse_value(payload)?;
     if let Some(other) = incidents.iter().find(|i| !kinds.contains(&i.kind_name()) && i.kind_name() != "recognised") {
         return Err(Error::refused("payload", format!("a {} incident is not handled by this function (it handles {})", other.kind_name(), kinds.join(", "))));
     }
     let plans: Vec<Plan> = incidents.iter().map(|i| decide(i, &responder.config.policy)).collect();
-    let now = now_rfc3339();
+    let now = now();
     let mut reports = Vec::with_capacity(plans.len());
     for plan in &plans {
         crate::decision_log::log_decision(plan);
-        let report = responder.respond(plan, &now).await?;
+        let report = responder.respond(plan, &now, lease_until).await?;
         crate::decision_log::log_report(&report);
         reports.push(report);
     }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod incident;
 pub mod lambda;
+pub mod local_state;
 pub mod plan;
 pub mod notify;
 pub mod playbooks;

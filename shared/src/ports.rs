@@ -100,8 +100,30 @@ pub trait Notifier {
     async fn publish(&self, notification: &Notification) -> Result<()>;
 }
 
-/// The journal of finished steps, so a redelivered or retried incident resumes instead of repeating.
+/// The result of claiming an incident before acting on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This run owns the incident until its lease ends.
+    Claimed,
+    /// A previous run finished it: nothing to do.
+    AlreadyDone,
+    /// Another run holds a live lease (epoch seconds): retry later.
+    HeldElsewhere { lease_until: u64 },
+}
+
+/// State for exactly-once effects and the blast-radius cap. Every method fails closed: an error means
+/// "do not act".
 pub trait StateStore {
-    async fn completed_steps(&self, incident_key: &str) -> Result<BTreeSet<String>>;
-    async fn record_step(&self, incident_key: &str, step: &str) -> Result<()>;
+    /// Claim `key` until `lease_until` (the function's deadline), unless done or held by a live lease.
+    async fn claim(&self, key: &str, lease_until: u64, now: u64) -> Result<Claim>;
+    /// Mark the claim done, or release it so that a retry can claim it again.
+    async fn finish(&self, key: &str, done: bool) -> Result<()>;
+    /// The journal of finished steps, so a retried incident resumes instead of repeating.
+    async fn completed_steps(&self, key: &str) -> Result<BTreeSet<String>>;
+    async fn record_step(&self, key: &str, step: &str) -> Result<()>;
+    /// Take one of `max` destructive-action slots of `account` in the hour `window`, atomically.
+    /// `false` when the cap is reached.
+    async fn take_cap_slot(&self, account: &str, window: &str, max: u32) -> Result<bool>;
+    /// `true` only for the first caller in the window: that one sends the "circuit open" notification.
+    async fn open_circuit(&self, account: &str, window: &str) -> Result<bool>;
 }

@@ -4,7 +4,6 @@
 use crate::support::sample_event;
 use crate::world::World;
 use firebreak::report::{Outcome, Report};
-use firebreak::{decide, parse_value};
 use serde_json::Value;
 
 const FINDING_ID: &str = "a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7";
@@ -18,10 +17,7 @@ fn finding_about(instance_id: &str) -> Value {
 }
 
 async fn respond(world: &World, event: Value) -> Report {
-    let responder = world.responder(&[]);
-    let incidents = parse_value(event).expect("parses");
-    let plan = decide(&incidents[0], &responder.config.policy);
-    responder.respond(&plan, "2026-11-24T06:00:00Z").await.expect("journal readable")
+    world.respond(event, &[]).await.remove(0)
 }
 
 fn outcome<'a>(report: &'a Report, action: &str) -> &'a Outcome {

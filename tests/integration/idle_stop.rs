@@ -4,7 +4,6 @@
 use crate::support::sample_event;
 use crate::world::World;
 use firebreak::report::{Outcome, Report};
-use firebreak::{decide, parse_value};
 use serde_json::Value;
 
 const FORMS: [&str; 3] = ["alarm/idle-cpu-eventbridge.json", "alarm/idle-cpu-alarm-action.json", "alarm/idle-cpu-sns.json"];
@@ -15,13 +14,7 @@ fn idle_alarm(form: &str, instance_id: &str) -> Value {
 }
 
 async fn respond(world: &World, event: Value, extra: &[(&str, &str)]) -> Vec<Report> {
-    let responder = world.responder(extra);
-    let mut reports = Vec::new();
-    for incident in parse_value(event).expect("parses") {
-        let plan = decide(&incident, &responder.config.policy);
-        reports.push(responder.respond(&plan, "2026-11-24T06:00:05Z").await.expect("journal readable"));
-    }
-    reports
+    world.respond(event, extra).await
 }
 
 fn stop_outcome(reports: &[Report]) -> &Outcome {

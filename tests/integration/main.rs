@@ -9,5 +9,6 @@ mod emulator;
 mod idle_stop;
 mod respond_cli;
 mod revoke;
+mod safety;
 mod support;
 mod world;

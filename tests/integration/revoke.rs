@@ -5,7 +5,6 @@ use crate::support::sample_event;
 use crate::world::World;
 use aws_sdk_ec2::types::{IpPermission, IpRange};
 use firebreak::report::{Outcome, Report};
-use firebreak::{decide, parse_value};
 use serde_json::Value;
 
 fn open_ssh_event(group_id: &str, rule_id: Option<&str>) -> Value {
@@ -20,10 +19,7 @@ fn open_ssh_event(group_id: &str, rule_id: Option<&str>) -> Value {
 }
 
 async fn respond(world: &World, event: Value, extra: &[(&str, &str)]) -> Report {
-    let responder = world.responder(extra);
-    let incidents = parse_value(event).expect("parses");
-    let plan = decide(&incidents[0], &responder.config.policy);
-    responder.respond(&plan, "2026-11-24T06:00:09Z").await.expect("journal readable")
+    world.respond(event, extra).await.remove(0)
 }
 
 /// A group with three rules: SSH from the internet (the offence), HTTPS from the internet, SSH from inside.

@@ -119,6 +119,36 @@ impl World {
         firebreak::lambda::aws_responder(&self.sdk, self.config(extra)).expect("responder")
     }
 
+    /// Decide and act on every incident of `event`, as the Lambda handler does; one report each.
+    pub async fn respond(&self, event: serde_json::Value, extra: &[(&str, &str)]) -> Vec<firebreak::report::Report> {
+        self.try_respond(event, extra).await.expect("state table usable")
+    }
+
+    pub async fn try_respond(&self, event: serde_json::Value, extra: &[(&str, &str)]) -> Result<Vec<firebreak::report::Report>, firebreak::Error> {
+        let responder = self.responder(extra);
+        let now = firebreak::lambda::now();
+        let mut reports = Vec::new();
+        for incident in firebreak::parse_value(event).expect("parses") {
+            let plan = firebreak::decide(&incident, &responder.config.policy);
+            reports.push(responder.respond(&plan, &now, now.epoch + 900).await?);
+        }
+        Ok(reports)
+    }
+
+    /// moto's dump of one service's whole state (`/moto-api/data.json`), to compare before and after.
+    pub fn service_state(&self, service: &str) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let address = self._moto.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).expect("moto reachable");
+        write!(stream, "GET /moto-api/data.json HTTP/1.0\r\nHost: {address}\r\n\r\n").expect("request");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("response");
+        let text = String::from_utf8_lossy(&response);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        let all: serde_json::Value = serde_json::from_str(body).expect("data.json");
+        all.get(service).cloned().unwrap_or(serde_json::Value::Null)
+    }
+
     /// A running instance in the web group with two EBS volumes; optionally a second interface in the
     /// db group, membership of an Auto Scaling group and of a target group.
     pub async fn launch(&self, second_interface: bool, in_fleet: bool) -> Victim {

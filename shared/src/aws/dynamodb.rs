@@ -1,14 +1,18 @@
-//! DynamoDB adapter for [`StateStore`]: the journal lives in the state table (`pk`, `expires_at`).
+//! DynamoDB adapter for [`StateStore`]: claims, the journal, and the cap counters all live in the
+//! state table (`pk` String key, TTL attribute `expires_at`), written with conditional expressions.
 
-use super::aws_error;
+use super::{aws_error, code_of};
 use crate::error::{Error, Result};
-use crate::ports::StateStore;
+use crate::ports::{Claim, StateStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Journals outlive any redelivery (GuardDuty re-emits a finding for days) but not forever.
-const JOURNAL_TTL_SECONDS: u64 = 90 * 24 * 3600;
+/// Claims and journals outlive any redelivery (GuardDuty re-emits a finding for days) but not forever.
+const KEEP_SECONDS: u64 = 90 * 24 * 3600;
+/// Cap counters are only needed for their hour.
+const CAP_KEEP_SECONDS: u64 = 2 * 3600;
+const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
 
 pub struct DynamoStateStore {
     client: aws_sdk_dynamodb::Client,
@@ -25,17 +29,83 @@ fn state_error(e: Error) -> Error {
     Error::State(e.to_string())
 }
 
-fn journal_key(incident_key: &str) -> AttributeValue {
-    AttributeValue::S(format!("journal#{incident_key}"))
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn epoch() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 impl StateStore for DynamoStateStore {
-    async fn completed_steps(&self, incident_key: &str) -> Result<BTreeSet<String>> {
+    async fn claim(&self, key: &str, lease_until: u64, now: u64) -> Result<Claim> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("claim#{key}")))
+            .item("status", s("in_progress"))
+            .item("lease_until", n(lease_until))
+            .item("expires_at", n(now + KEEP_SECONDS))
+            .condition_expression("attribute_not_exists(pk) OR (#status = :in_progress AND lease_until < :now)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match put {
+            Ok(_) => return Ok(Claim::Claimed),
+            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => {}
+            Err(e) => return Err(state_error(aws_error("PutItem", e))),
+        }
+        let current = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("claim#{key}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("GetItem", e)))?;
+        let item = current.item();
+        let status = item.and_then(|i| i.get("status")).and_then(|v| v.as_s().ok()).map(String::as_str);
+        let lease_until = item.and_then(|i| i.get("lease_until")).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(match status {
+            Some("done") => Claim::AlreadyDone,
+            _ => Claim::HeldElsewhere { lease_until },
+        })
+    }
+
+    async fn finish(&self, key: &str, done: bool) -> Result<()> {
+        let pk = s(format!("claim#{key}"));
+        let result = if done {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", pk)
+                .update_expression("SET #status = :done")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":done", s("done"))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("UpdateItem", e))
+        } else {
+            self.client.delete_item().table_name(&self.table).key("pk", pk).send().await.map(|_| ()).map_err(|e| aws_error("DeleteItem", e))
+        };
+        result.map_err(state_error)
+    }
+
+    async fn completed_steps(&self, key: &str) -> Result<BTreeSet<String>> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", journal_key(incident_key))
+            .key("pk", s(format!("journal#{key}")))
             .consistent_read(true)
             .send()
             .await
@@ -46,18 +116,58 @@ impl StateStore for DynamoStateStore {
         })
     }
 
-    async fn record_step(&self, incident_key: &str, step: &str) -> Result<()> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    async fn record_step(&self, key: &str, step: &str) -> Result<()> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", journal_key(incident_key))
+            .key("pk", s(format!("journal#{key}")))
             .update_expression("ADD steps :step SET expires_at = :expires")
             .expression_attribute_values(":step", AttributeValue::Ss(vec![step.to_owned()]))
-            .expression_attribute_values(":expires", AttributeValue::N((now + JOURNAL_TTL_SECONDS).to_string()))
+            .expression_attribute_values(":expires", n(epoch() + KEEP_SECONDS))
             .send()
             .await
             .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
         Ok(())
+    }
+
+    async fn take_cap_slot(&self, account: &str, window: &str, max: u32) -> Result<bool> {
+        if max == 0 {
+            return Ok(false);
+        }
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("cap#{account}#{window}")))
+            .update_expression("ADD #count :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(#count) OR #count < :max")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(u64::from(max)))
+            .expression_attribute_values(":expires", n(epoch() + CAP_KEEP_SECONDS))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(true),
+            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
+            Err(e) => Err(state_error(aws_error("UpdateItem", e))),
+        }
+    }
+
+    async fn open_circuit(&self, account: &str, window: &str) -> Result<bool> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("circuit#{account}#{window}")))
+            .item("expires_at", n(epoch() + CAP_KEEP_SECONDS))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
+            Err(e) => Err(state_error(aws_error("PutItem", e))),
+        }
     }
 }

@@ -15,11 +15,31 @@ pub const ROLE_TAG: &str = "firebreak:role";
 
 pub struct Ec2Compute {
     client: Client,
+    /// Every write is sent with `DryRun`: EC2 checks the permission and changes nothing.
+    dry_run: bool,
+}
+
+/// `Ok(Some(value))` for a real call, `Ok(None)` for a dry run EC2 accepted (`DryRunOperation`).
+fn settle<T, E, R>(dry_run: bool, operation: &'static str, result: std::result::Result<T, aws_sdk_ec2::error::SdkError<E, R>>) -> Result<Option<T>>
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if dry_run && code_of(&e) == Some("DryRunOperation") => Ok(None),
+        Err(e) => Err(aws_error(operation, e)),
+    }
+}
+
+/// A group that a dry run would have created; never sent to EC2.
+fn dry_run_group(kind: ContainmentGroup) -> String {
+    format!("{} (dry run)", kind.name())
 }
 
 impl Ec2Compute {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: Client, dry_run: bool) -> Self {
+        Self { client, dry_run }
     }
 
     async fn find_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<Option<String>> {
@@ -46,9 +66,11 @@ impl Ec2Compute {
             .description(description)
             .vpc_id(vpc_id)
             .tag_specifications(tag_spec(ResourceType::SecurityGroup, &[(ROLE_TAG, kind.name()), ("Name", kind.name())]))
+            .dry_run(self.dry_run)
             .send()
             .await;
         let group_id = match created {
+            Err(e) if self.dry_run && code_of(&e) == Some("DryRunOperation") => return Ok(dry_run_group(kind)),
             Ok(out) => out.group_id().unwrap_or_default().to_owned(),
             // Another run created it first: use theirs.
             Err(e) if code_of(&e) == Some("InvalidGroup.Duplicate") => {
@@ -156,31 +178,41 @@ impl Compute for Ec2Compute {
     }
 
     async fn set_interface_groups(&self, interface_id: &str, group_ids: &[String]) -> Result<()> {
-        self.client
+        if self.dry_run && group_ids.iter().any(|g| !g.starts_with("sg-")) {
+            // The group exists only in this dry run: there is nothing EC2 could check.
+            return Ok(());
+        }
+        let result = self
+            .client
             .modify_network_interface_attribute()
             .network_interface_id(interface_id)
             .set_groups(Some(group_ids.to_vec()))
+            .dry_run(self.dry_run)
             .send()
-            .await
-            .map_err(|e| aws_error("ModifyNetworkInterfaceAttribute", e))?;
+            .await;
+        settle(self.dry_run, "ModifyNetworkInterfaceAttribute", result)?;
         Ok(())
     }
 
     async fn protect_instance(&self, id: &InstanceId) -> Result<()> {
-        self.client
+        let protection = self
+            .client
             .modify_instance_attribute()
             .instance_id(id.as_str())
             .disable_api_termination(AttributeBooleanValue::builder().value(true).build())
+            .dry_run(self.dry_run)
             .send()
-            .await
-            .map_err(|e| aws_error("ModifyInstanceAttribute", e))?;
-        self.client
+            .await;
+        settle(self.dry_run, "ModifyInstanceAttribute", protection)?;
+        let shutdown = self
+            .client
             .modify_instance_attribute()
             .instance_id(id.as_str())
             .instance_initiated_shutdown_behavior(AttributeValue::builder().value("stop").build())
+            .dry_run(self.dry_run)
             .send()
-            .await
-            .map_err(|e| aws_error("ModifyInstanceAttribute", e))?;
+            .await;
+        settle(self.dry_run, "ModifyInstanceAttribute", shutdown)?;
         Ok(())
     }
 
@@ -205,17 +237,21 @@ impl Compute for Ec2Compute {
             .instance_specification(InstanceSpecification::builder().instance_id(id.as_str()).exclude_boot_volume(false).build())
             .description(format!("Firebreak evidence of {id}"))
             .tag_specifications(tag_spec(ResourceType::Snapshot, &pairs))
+            .dry_run(self.dry_run)
             .send()
-            .await
-            .map_err(|e| aws_error("CreateSnapshots", e))?;
-        Ok(out.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_owned)).collect())
+            .await;
+        Ok(match settle(self.dry_run, "CreateSnapshots", out)? {
+            Some(out) => out.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_owned)).collect(),
+            None => vec!["(dry run)".to_owned()],
+        })
     }
 
     async fn revoke_ingress(&self, group_id: &str, p: &IngressPermission) -> Result<Revocation> {
         const GONE: &[&str] = &["InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound"];
         if let Some(rule_id) = &p.rule_id {
-            match self.client.revoke_security_group_ingress().group_id(group_id).security_group_rule_ids(rule_id).send().await {
+            match self.client.revoke_security_group_ingress().group_id(group_id).security_group_rule_ids(rule_id).dry_run(self.dry_run).send().await {
                 Ok(out) if out.unknown_ip_permissions().is_empty() => return Ok(Revocation::Revoked),
+                Err(e) if self.dry_run && code_of(&e) == Some("DryRunOperation") => return Ok(Revocation::Revoked),
                 // The id may be stale or foreign; the permission itself is the ground truth.
                 Ok(_) => {}
                 Err(e) if code_of(&e).is_some_and(|c| GONE.contains(&c)) => {}
@@ -228,8 +264,9 @@ impl Compute for Ec2Compute {
         } else {
             permission.ip_ranges(IpRange::builder().cidr_ip(&p.cidr).build())
         };
-        match self.client.revoke_security_group_ingress().group_id(group_id).ip_permissions(permission.build()).send().await {
+        match self.client.revoke_security_group_ingress().group_id(group_id).ip_permissions(permission.build()).dry_run(self.dry_run).send().await {
             Ok(out) if out.unknown_ip_permissions().is_empty() => Ok(Revocation::Revoked),
+            Err(e) if self.dry_run && code_of(&e) == Some("DryRunOperation") => Ok(Revocation::Revoked),
             Ok(_) => Ok(Revocation::AlreadyGone),
             Err(e) if code_of(&e).is_some_and(|c| GONE.contains(&c)) => Ok(Revocation::AlreadyGone),
             Err(e) => Err(aws_error("RevokeSecurityGroupIngress", e)),
@@ -237,25 +274,15 @@ impl Compute for Ec2Compute {
     }
 
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()> {
-        self.client
-            .stop_instances()
-            .instance_ids(id.as_str())
-            .hibernate(hibernate)
-            .send()
-            .await
-            .map_err(|e| aws_error("StopInstances", e))?;
+        let result = self.client.stop_instances().instance_ids(id.as_str()).hibernate(hibernate).dry_run(self.dry_run).send().await;
+        settle(self.dry_run, "StopInstances", result)?;
         Ok(())
     }
 
     async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
         let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-        self.client
-            .create_tags()
-            .resources(resource_id)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateTags", e))?;
+        let result = self.client.create_tags().resources(resource_id).set_tags(Some(tags)).dry_run(self.dry_run).send().await;
+        settle(self.dry_run, "CreateTags", result)?;
         Ok(())
     }
 
@@ -264,13 +291,8 @@ impl Compute for Ec2Compute {
             return Ok(());
         }
         let tags = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
-        self.client
-            .delete_tags()
-            .resources(resource_id)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteTags", e))?;
+        let result = self.client.delete_tags().resources(resource_id).set_tags(Some(tags)).dry_run(self.dry_run).send().await;
+        settle(self.dry_run, "DeleteTags", result)?;
         Ok(())
     }
 }

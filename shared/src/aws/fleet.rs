@@ -9,11 +9,13 @@ use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 pub struct AwsFleet {
     autoscaling: aws_sdk_autoscaling::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// Auto Scaling and ELBv2 have no `DryRun`: a dry run reads, and skips the writes.
+    dry_run: bool,
 }
 
 impl AwsFleet {
-    pub fn new(autoscaling: aws_sdk_autoscaling::Client, elb: aws_sdk_elasticloadbalancingv2::Client) -> Self {
-        Self { autoscaling, elb }
+    pub fn new(autoscaling: aws_sdk_autoscaling::Client, elb: aws_sdk_elasticloadbalancingv2::Client, dry_run: bool) -> Self {
+        Self { autoscaling, elb, dry_run }
     }
 }
 
@@ -34,6 +36,9 @@ impl Fleet for AwsFleet {
             return Ok(None);
         };
         let group = group.as_str();
+        if self.dry_run {
+            return Ok(Some(group.to_owned()));
+        }
         self.autoscaling
             .detach_instances()
             .auto_scaling_group_name(group)
@@ -75,6 +80,10 @@ impl Fleet for AwsFleet {
                     .cloned()
                     .collect();
                 if targets.is_empty() {
+                    continue;
+                }
+                if self.dry_run {
+                    deregistered.push(arn.to_owned());
                     continue;
                 }
                 self.elb

@@ -43,10 +43,10 @@ pub struct AwsPorts {
 }
 
 impl AwsPorts {
-    pub fn new(sdk: &SdkConfig, topic_arn: &str, state_table: &str) -> Self {
+    pub fn new(sdk: &SdkConfig, topic_arn: &str, state_table: &str, dry_run: bool) -> Self {
         Self {
-            compute: Ec2Compute::new(aws_sdk_ec2::Client::new(sdk)),
-            fleet: AwsFleet::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+            compute: Ec2Compute::new(aws_sdk_ec2::Client::new(sdk), dry_run),
+            fleet: AwsFleet::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_elasticloadbalancingv2::Client::new(sdk), dry_run),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), topic_arn),
             state: DynamoStateStore::new(aws_sdk_dynamodb::Client::new(sdk), state_table),
         }

@@ -1,7 +1,7 @@
 //! Containment of a compromised instance: network first (every interface, tracked connections cut),
 //! then evidence and blast control concurrently. Nothing here undoes an earlier step.
 
-use super::{Journal, Responder, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
+use super::{Journal, Now, Responder, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
 use crate::error::{Error, Result};
 use crate::incident::{IncidentKind, InstanceId};
 use crate::plan::Plan;
@@ -17,11 +17,11 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     r: &Responder<C, F, N, S>,
     journal: &Journal<'_, C, F, N, S>,
     plan: &Plan,
-    now: &str,
+    now: &Now,
     report: &mut Report,
-) {
+) -> Result<()> {
     let steps: Vec<&'static str> = plan.actions.iter().map(|a| a.action.name()).filter(|n| *n != "notify").collect();
-    let Some(id) = plan.instance_id() else { return };
+    let Some(id) = plan.instance_id() else { return Ok(()) };
     let facts = match r.compute.describe_instance(id).await {
         Ok(Some(facts)) if !matches!(facts.state.as_str(), "terminated" | "shutting-down") => facts,
         Ok(found) => {
@@ -30,19 +30,23 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
                 None => format!("{id} was not found (terminated or unknown)"),
             };
             steps.iter().for_each(|s| report.push(s, Outcome::skipped(why.clone())));
-            return;
+            return Ok(());
         }
         Err(e) => {
             steps.iter().for_each(|s| report.push(s, Outcome::failed(&e)));
-            return;
+            return Ok(());
         }
     };
     if let Some(value) = facts.tags.get(&r.config.exempt_tag) {
         let why = format!("{id} carries the exemption tag {}={value}", r.config.exempt_tag);
         steps.iter().for_each(|s| report.push(s, Outcome::skipped(why.clone())));
-        return;
+        return Ok(());
     }
-    let incident_tags = incident_tags(plan, now);
+    if let Some(held) = r.cap_gate(plan, now, journal).await? {
+        steps.iter().for_each(|s| report.push(s, Outcome::skipped(held.clone())));
+        return Ok(());
+    }
+    let incident_tags = incident_tags(plan, &now.rfc3339);
     let isolation = journal.step("isolate_instance", || isolate(r, &facts)).await;
     report.push("isolate_instance", isolation);
 
@@ -73,6 +77,7 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     report.push("deregister_from_target_groups", deregister);
     report.push("snapshot_volumes", snapshot);
     report.push("tag_instance", tag);
+    Ok(())
 }
 
 fn keys(tags: &BTreeMap<String, String>) -> String {

@@ -1,4 +1,5 @@
-//! Playbooks: the ordered, journaled steps that carry out a plan through the ports.
+//! Playbooks: the ordered, journaled steps that carry out a plan through the ports, behind the safety
+//! rails: one claim per incident, a blast-radius cap that fails closed, dry run.
 
 mod contain;
 mod release;
@@ -9,16 +10,30 @@ pub use release::release;
 pub use stop_idle::stop_refusal;
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::{Decision, Plan};
-use crate::ports::{Compute, Fleet, Notifier, StateStore};
+use crate::ports::{Claim, Compute, Fleet, Notification, Notifier, StateStore};
 use crate::report::{Outcome, Report};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 /// Tag keys Firebreak writes on a contained instance.
 pub const QUARANTINE_TAG: &str = "firebreak:quarantined";
 pub const ORIGINAL_GROUPS_TAG: &str = "firebreak:original-groups";
+
+/// The moment a run works in: RFC 3339 for tags, epoch seconds for leases and TTLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Now {
+    pub rfc3339: String,
+    pub epoch: u64,
+}
+
+impl Now {
+    /// The cap window: the UTC hour, e.g. `2026-11-24T06`.
+    pub fn hour(&self) -> &str {
+        self.rfc3339.get(..13).unwrap_or(&self.rfc3339)
+    }
+}
 
 /// Everything a playbook acts through, built once per process.
 pub struct Responder<C, F, N, S> {
@@ -30,31 +45,140 @@ pub struct Responder<C, F, N, S> {
 }
 
 impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
-    /// Carry out `plan`. `now` is the RFC 3339 time written into tags.
+    /// Carry out `plan`, holding the incident's claim until `lease_until` (epoch seconds: the
+    /// function's deadline).
     ///
-    /// `Err` only when the journal cannot be read (nothing was done: fail closed, retry the event);
-    /// every other failure is an action outcome in the report.
-    pub async fn respond(&self, plan: &Plan, now: &str) -> Result<Report> {
+    /// `Err` when the state table cannot be used (nothing destructive was done: fail closed, and a
+    /// notification says so) or when another run holds the incident; both are worth a retry. Every
+    /// other failure is an action outcome in the report.
+    pub async fn respond(&self, plan: &Plan, now: &Now, lease_until: u64) -> Result<Report> {
         let mut report = Report::new(plan);
         if plan.decision == Decision::Ignore {
             return Ok(report);
         }
-        let journal = Journal { responder: self, key: &plan.incident_key, done: self.state.completed_steps(&plan.incident_key).await? };
-        let mut notify = stop_idle::Notify::Yes;
-        match plan.decision {
-            Decision::Contain => contain::run(self, &journal, plan, now, &mut report).await,
-            Decision::StopIdle => notify = stop_idle::run(self, &journal, plan, now, &mut report).await,
-            Decision::Revoke => revoke::run(self, &journal, plan, now, &mut report).await,
-            Decision::Notify | Decision::Ignore => {}
+        // Dry runs keep their own claims, so that switching dry run off later still acts.
+        let key = if self.config.dry_run { format!("dry-run#{}", plan.incident_key) } else { plan.incident_key.clone() };
+        match self.state.claim(&key, lease_until, now.epoch).await {
+            Ok(Claim::Claimed) => {}
+            Ok(Claim::AlreadyDone) => {
+                for action in &plan.actions {
+                    report.push(action.action.name(), Outcome::skipped("already handled: this incident was completed by an earlier delivery"));
+                }
+                return Ok(report);
+            }
+            Ok(Claim::HeldElsewhere { lease_until }) => {
+                return Err(Error::State(format!("{key} is being handled by another run until {lease_until}; retry later")));
+            }
+            Err(e) => return Err(self.fail_closed(plan, e).await),
+        }
+        let done = match self.state.completed_steps(&key).await {
+            Ok(done) => done,
+            Err(e) => return Err(self.fail_closed(plan, e).await),
+        };
+        let journal = Journal { responder: self, key: &key, done };
+        let ran = match plan.decision {
+            Decision::Contain => contain::run(self, &journal, plan, now, &mut report).await.map(|()| stop_idle::Notify::Yes),
+            Decision::StopIdle => stop_idle::run(self, &journal, plan, now, &mut report).await,
+            Decision::Revoke => {
+                revoke::run(self, &journal, plan, &now.rfc3339, &mut report).await;
+                Ok(stop_idle::Notify::Yes)
+            }
+            Decision::Notify | Decision::Ignore => Ok(stop_idle::Notify::Yes),
+        };
+        let notify = match ran {
+            Ok(notify) => notify,
+            Err(e) => {
+                let _ = self.state.finish(&key, false).await;
+                return Err(self.fail_closed(plan, e).await);
+            }
+        };
+        if self.config.dry_run {
+            report.actions.iter_mut().for_each(|a| a.outcome = dry_run_outcome(&a.outcome));
         }
         if let stop_idle::Notify::Suppress(why) = notify {
             report.push("notify", Outcome::skipped(why));
-        } else if plan.has("notify") {
-            let notification = crate::notify::render(&report, &plan.incident, false);
+        }
+        if plan.has("notify") && report.outcome_of("notify").is_none() {
+            let notification = crate::notify::render(&report, &plan.incident, self.config.dry_run);
             let outcome = journal.step("notify", || async { self.notifier.publish(&notification).await.map(|()| Outcome::done("published")) }).await;
             report.push("notify", outcome);
         }
+        let complete = report.failures().is_empty();
+        if let Err(e) = self.state.finish(&key, complete).await {
+            // The effects stand and are journaled; an unfinished claim only expires at the lease end.
+            tracing::warn!(target: "firebreak::state", key, error = %e, "claim not finished");
+        }
         Ok(report)
+    }
+
+    /// The blast-radius cap, called by a playbook right before its destructive write: `Ok(None)` to
+    /// go on, `Ok(Some(why))` when held back, `Err` when the cap cannot be checked (fail closed).
+    pub(crate) async fn cap_gate(&self, plan: &Plan, now: &Now, journal: &Journal<'_, C, F, N, S>) -> Result<Option<String>> {
+        let Some(destructive) = plan.actions.iter().find(|a| a.action.is_destructive()) else { return Ok(None) };
+        if self.config.dry_run || journal.is_done("cap_slot") || journal.is_done(destructive.action.name()) {
+            return Ok(None);
+        }
+        let account = plan.incident.origin.account.as_ref().map_or("unknown", |a| a.as_str());
+        let max = self.config.max_containments_per_hour;
+        if self.state.take_cap_slot(account, now.hour(), max).await? {
+            self.state.record_step(journal.key, "cap_slot").await?;
+            return Ok(None);
+        }
+        if self.state.open_circuit(account, now.hour()).await? {
+            self.circuit_open_notice(account, now, max).await;
+        }
+        Ok(Some(format!(
+            "held back: the blast-radius cap of {max} destructive action(s) per hour in account {account} is reached (FIREBREAK_MAX_CONTAINMENTS_PER_HOUR)"
+        )))
+    }
+
+    async fn circuit_open_notice(&self, account: &str, now: &Now, max: u32) {
+        let notice = Notification {
+            subject: format!("[CRITICAL] Firebreak circuit open in {account}: containment cap of {max}/hour reached"),
+            text: format!(
+                "Firebreak took {max} destructive action(s) in account {account} during {}:00 UTC and holds back every further one \
+                 until the hour ends. Each held-back incident is still notified. A flood of findings may be an attack on the \
+                 responder itself, a misconfigured detector, or sample findings: look before raising FIREBREAK_MAX_CONTAINMENTS_PER_HOUR.",
+                now.hour()
+            ),
+            json: serde_json::json!({"schema": "firebreak.circuit/v1", "account": account, "window": now.hour(), "cap": max}).to_string(),
+            attributes: BTreeMap::from([
+                ("kind".to_owned(), "circuit".to_owned()),
+                ("severity".to_owned(), "CRITICAL".to_owned()),
+                ("account".to_owned(), account.to_owned()),
+                ("action".to_owned(), "held".to_owned()),
+                ("dry_run".to_owned(), "false".to_owned()),
+            ]),
+        };
+        if let Err(e) = self.notifier.publish(&notice).await {
+            tracing::error!(target: "firebreak::state", error = %e, "circuit-open notification failed");
+        }
+    }
+
+    /// The state table failed: act on nothing, tell a person, return the error for a retry.
+    async fn fail_closed(&self, plan: &Plan, error: Error) -> Error {
+        let error = match error {
+            Error::State(_) => error,
+            other => Error::State(other.to_string()),
+        };
+        let mut report = Report::new(plan);
+        for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
+            report.push(action.action.name(), Outcome::skipped(format!("held back: the state table is unavailable ({error}); failing closed, the event will be retried")));
+        }
+        let notification = crate::notify::render(&report, &plan.incident, self.config.dry_run);
+        if let Err(e) = self.notifier.publish(&notification).await {
+            tracing::error!(target: "firebreak::state", error = %e, "fail-closed notification failed");
+        }
+        error
+    }
+}
+
+/// In a dry run nothing is done: a successful DryRun call proves the permission and is reported as
+/// "would have".
+fn dry_run_outcome(outcome: &Outcome) -> Outcome {
+    match outcome {
+        Outcome::Done { detail } => Outcome::skipped(format!("dry run: would have {detail}")),
+        other => other.clone(),
     }
 }
 

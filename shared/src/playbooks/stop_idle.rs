@@ -1,7 +1,8 @@
 //! Stopping an idle instance, with judgement: never one that is exempt, in an Auto Scaling group,
 //! backed by instance store, already stopping, or gone.
 
-use super::{Journal, Responder};
+use super::{Journal, Now, Responder};
+use crate::error::Result;
 use crate::config::Config;
 use crate::incident::IncidentKind;
 use crate::plan::Plan;
@@ -41,34 +42,34 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     r: &Responder<C, F, N, S>,
     journal: &Journal<'_, C, F, N, S>,
     plan: &Plan,
-    now: &str,
+    now: &Now,
     report: &mut Report,
-) -> Notify {
-    let Some(id) = plan.instance_id() else { return Notify::Yes };
+) -> Result<Notify> {
+    let Some(id) = plan.instance_id() else { return Ok(Notify::Yes) };
     if journal.is_done("stop_instance") {
         report.push("stop_instance", Outcome::skipped("already done for this incident (journal)"));
-        return Notify::Yes;
+        return Ok(Notify::Yes);
     }
     let facts = match r.compute.describe_instance(id).await {
         Ok(Some(facts)) => facts,
         Ok(None) => {
             report.push("stop_instance", Outcome::skipped(format!("{id} was not found (terminated or unknown)")));
-            return Notify::Yes;
+            return Ok(Notify::Yes);
         }
         Err(e) => {
             report.push("stop_instance", Outcome::failed(e));
-            return Notify::Yes;
+            return Ok(Notify::Yes);
         }
     };
     match facts.state.as_str() {
         "stopping" | "stopped" => {
             let why = format!("{id} is already {}", facts.state);
             report.push("stop_instance", Outcome::skipped(why.clone()));
-            return Notify::Suppress(format!("{why}: no second notification"));
+            return Ok(Notify::Suppress(format!("{why}: no second notification")));
         }
         "terminated" | "shutting-down" => {
             report.push("stop_instance", Outcome::skipped(format!("{id} is {}", facts.state)));
-            return Notify::Yes;
+            return Ok(Notify::Yes);
         }
         _ => {}
     }
@@ -76,15 +77,19 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         Ok(group) => group,
         Err(e) => {
             report.push("stop_instance", Outcome::failed(e));
-            return Notify::Yes;
+            return Ok(Notify::Yes);
         }
     };
     if let Some(why) = stop_refusal(&facts, group.as_deref(), &r.config) {
         report.push("stop_instance", Outcome::skipped(why));
-        return Notify::Yes;
+        return Ok(Notify::Yes);
+    }
+    if let Some(held) = r.cap_gate(plan, now, journal).await? {
+        report.push("stop_instance", Outcome::skipped(held));
+        return Ok(Notify::Yes);
     }
     let hibernate = r.config.hibernate && facts.hibernation_configured;
-    let tags = stop_tags(plan, now, hibernate);
+    let tags = stop_tags(plan, &now.rfc3339, hibernate);
     let outcome = journal
         .step("stop_instance", || async {
             r.compute.stop_instance(id, hibernate).await?;
@@ -93,7 +98,7 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         })
         .await;
     report.push("stop_instance", outcome);
-    Notify::Yes
+    Ok(Notify::Yes)
 }
 
 /// Who stopped the instance, when and why, on the instance itself.

@@ -337,3 +337,18 @@ fn a_rule_modified_to_be_world_open_is_revoked_by_its_rule_id() {
     assert_eq!(permissions[0].rule_id.as_deref(), Some("sgr-0bbbbbbbbbbbbbbb1"));
     assert_eq!(permissions[0].from_port, Some(3389));
 }
+
+#[test]
+fn incidents_outside_the_account_and_region_allowlists_are_refused_and_notified() {
+    let accounts = Policy { accounts: vec!["111122223333".into()], ..Policy::default() };
+    let plan = plan_with(sample("guardduty/ec2-backdoor-high-severity.json"), &accounts);
+    assert_eq!(plan.decision, Decision::Notify);
+    assert_eq!(action_names(&plan), ["notify"]);
+    assert!(plan.reasons[0].contains("FIREBREAK_ACCOUNTS"), "{:?}", plan.reasons);
+    let regions = Policy { regions: vec!["eu-west-1".into()], ..Policy::default() };
+    let plan = plan_with(sample("alarm/idle-cpu-sns.json"), &regions);
+    assert_eq!(action_names(&plan), ["notify"]);
+    assert!(plan.reasons[0].contains("FIREBREAK_REGIONS"));
+    let inside = Policy { accounts: vec!["123456789012".into()], regions: vec!["us-east-1".into()], ..Policy::default() };
+    assert_eq!(plan_with(sample("guardduty/ec2-backdoor-high-severity.json"), &inside).decision, Decision::Contain);
+}

@@ -24,6 +24,10 @@ pub struct Policy {
     pub revoke_public_ingress: bool,
     pub self_role_arns: Vec<String>,
     pub notify_resolved: bool,
+    /// When non-empty, only incidents in these accounts are acted on; others are refused and notified.
+    pub accounts: Vec<String>,
+    /// When non-empty, only incidents in these regions are acted on.
+    pub regions: Vec<String>,
 }
 
 impl Default for Policy {
@@ -39,18 +43,27 @@ impl Default for Policy {
             revoke_public_ingress: true,
             self_role_arns: Vec::new(),
             notify_resolved: false,
+            accounts: Vec::new(),
+            regions: Vec::new(),
         }
     }
 }
 
 /// Decide what to do about one incident. No I/O: the same input always gives the same plan.
 pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
-    let draft = match &incident.kind {
+    let mut draft = match &incident.kind {
         IncidentKind::Guardduty(finding) => guardduty::decide(finding, policy),
         IncidentKind::Alarm(alarm) => alarm::decide(alarm, incident, policy),
         IncidentKind::Cloudtrail(event) => cloudtrail::decide(event, policy),
         IncidentKind::Recognised { why, .. } => Draft::ignore(SeverityLabel::Info, "recognised event".into(), why.clone()),
     };
+    if draft.decision != Decision::Ignore {
+        if let Some(why) = outside_allowlist(incident, policy) {
+            draft.decision = Decision::Notify;
+            draft.actions = vec![step(Action::Notify, "tell a person about the refused incident")];
+            draft.reasons.insert(0, format!("refused, never acted on: {why}"));
+        }
+    }
     Plan {
         incident_key: incident_key(incident),
         kind: incident.kind_name(),
@@ -62,6 +75,19 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
         rule: draft.rule,
         incident: incident.clone(),
     }
+}
+
+/// Why the incident is outside `FIREBREAK_ACCOUNTS` / `FIREBREAK_REGIONS`, if it is.
+fn outside_allowlist(incident: &Incident, policy: &Policy) -> Option<String> {
+    let account = incident.origin.account.as_ref().map(|a| a.as_str());
+    let region = incident.origin.region.as_ref().map(|r| r.as_str());
+    if !policy.accounts.is_empty() && !account.is_some_and(|a| policy.accounts.iter().any(|x| x == a)) {
+        return Some(format!("account {} is not in FIREBREAK_ACCOUNTS", account.unwrap_or("(unknown)")));
+    }
+    if !policy.regions.is_empty() && !region.is_some_and(|r| policy.regions.iter().any(|x| x == r)) {
+        return Some(format!("region {} is not in FIREBREAK_REGIONS", region.unwrap_or("(unknown)")));
+    }
+    None
 }
 
 /// What a per-kind policy returns; `decide` adds what every plan has.

@@ -1,0 +1,56 @@
+//! A state store that lives only as long as one process: for `firebreak respond --no-state`
+//! experiments. It keeps claims, the journal and the cap within the process, and nothing across runs.
+
+use crate::error::Result;
+use crate::ports::{Claim, StateStore};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Default)]
+pub struct ProcessLocalState {
+    claims: RefCell<BTreeMap<String, bool>>,
+    steps: RefCell<BTreeMap<String, BTreeSet<String>>>,
+    caps: RefCell<BTreeMap<String, u32>>,
+    circuits: RefCell<BTreeSet<String>>,
+}
+
+impl StateStore for ProcessLocalState {
+    async fn claim(&self, key: &str, _lease_until: u64, _now: u64) -> Result<Claim> {
+        let mut claims = self.claims.borrow_mut();
+        Ok(match claims.get(key) {
+            Some(true) => Claim::AlreadyDone,
+            Some(false) => Claim::HeldElsewhere { lease_until: 0 },
+            None => {
+                claims.insert(key.to_owned(), false);
+                Claim::Claimed
+            }
+        })
+    }
+    async fn finish(&self, key: &str, done: bool) -> Result<()> {
+        if done {
+            self.claims.borrow_mut().insert(key.to_owned(), true);
+        } else {
+            self.claims.borrow_mut().remove(key);
+        }
+        Ok(())
+    }
+    async fn completed_steps(&self, key: &str) -> Result<BTreeSet<String>> {
+        Ok(self.steps.borrow().get(key).cloned().unwrap_or_default())
+    }
+    async fn record_step(&self, key: &str, step: &str) -> Result<()> {
+        self.steps.borrow_mut().entry(key.to_owned()).or_default().insert(step.to_owned());
+        Ok(())
+    }
+    async fn take_cap_slot(&self, account: &str, window: &str, max: u32) -> Result<bool> {
+        let mut caps = self.caps.borrow_mut();
+        let count = caps.entry(format!("{account}#{window}")).or_default();
+        if *count >= max {
+            return Ok(false);
+        }
+        *count += 1;
+        Ok(true)
+    }
+    async fn open_circuit(&self, account: &str, window: &str) -> Result<bool> {
+        Ok(self.circuits.borrow_mut().insert(format!("{account}#{window}")))
+    }
+}
