@@ -24,6 +24,8 @@ pub struct Config {
     pub dry_run: bool,
     /// Destructive actions (isolate, stop) allowed per account per hour; past it, incidents are held back.
     pub max_containments_per_hour: u32,
+    /// `FIREBREAK_CHAT_FORMAT=chatbot`: the default SNS body is the AWS Chatbot custom-notification document.
+    pub chatbot: bool,
 }
 
 /// Every variable Firebreak reads. The README's table and `template.yaml` list the same names.
@@ -46,6 +48,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_MAX_CONTAINMENTS_PER_HOUR",
     "FIREBREAK_ACCOUNTS",
     "FIREBREAK_REGIONS",
+    "FIREBREAK_CHAT_FORMAT",
 ];
 
 impl Config {
@@ -116,7 +119,12 @@ impl Config {
                 Error::config("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", format!("{v:?} is not a whole number from 0 to 10000"))
             })?,
         };
-        Ok(Self { policy, topic_arn, settle, exempt_tag, state_table, hibernate, idle_require_tag, dry_run, max_containments_per_hour })
+        let chatbot = match get("FIREBREAK_CHAT_FORMAT").as_deref() {
+            None | Some("none") => false,
+            Some("chatbot") => true,
+            Some(other) => return Err(Error::config("FIREBREAK_CHAT_FORMAT", format!("{other:?} is not none or chatbot"))),
+        };
+        Ok(Self { policy, topic_arn, settle, exempt_tag, state_table, hibernate, idle_require_tag, dry_run, max_containments_per_hour, chatbot })
     }
 
     /// The topic, for the commands that notify; missing is a start-up error, not a silent no-op.
@@ -206,6 +214,7 @@ mod tests {
             ("FIREBREAK_REGIONS", "Europe (Ireland)"),
             ("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "-3"),
             ("FIREBREAK_DRY_RUN", "perhaps"),
+            ("FIREBREAK_CHAT_FORMAT", "slack"),
             ("FIREBREAK_TOPIC_ARN", "my-topic"),
         ] {
             let err = config(&[(name, value)]).expect_err(value).to_string();

@@ -85,14 +85,20 @@ pub trait Fleet {
     async fn deregister_from_target_groups(&self, id: &InstanceId, vpc_id: Option<&str>) -> Result<Vec<String>>;
 }
 
-/// One message to the notification topic.
+/// One message to the notification topic, rendered once per protocol.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
+    /// At most 100 printable ASCII characters, one line.
     pub subject: String,
-    /// Plain text for people (email, SMS).
+    /// Plain text for people (email).
     pub text: String,
-    /// The structured JSON report for machines (queues, HTTPS, Lambda).
+    /// A short line for SMS.
+    pub sms: String,
+    /// The structured JSON report for machines (queues, Lambda, HTTPS).
     pub json: String,
+    /// The AWS Chatbot custom-notification document, when `FIREBREAK_CHAT_FORMAT=chatbot`.
+    pub chat: Option<String>,
+    /// SNS message attributes, for subscription filter policies.
     pub attributes: BTreeMap<String, String>,
 }
 

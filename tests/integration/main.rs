@@ -7,6 +7,7 @@ mod config_docs;
 mod corpus;
 mod emulator;
 mod idle_stop;
+mod notifications;
 mod respond_cli;
 mod revoke;
 mod safety;

@@ -74,7 +74,7 @@ async fn a_dry_run_changes_nothing_in_the_emulator_and_says_so() {
     let report = world.respond(finding(&victim.instance_id, "finding-dry-run"), &[("FIREBREAK_DRY_RUN", "true")]).await.remove(0);
     assert!(report.failures().is_empty(), "every DryRun call was accepted: {report:#?}");
     for action in report.actions.iter().filter(|a| a.action != "notify") {
-        assert!(matches!(&action.outcome, Outcome::Skipped { reason } if reason.starts_with("dry run: would have")), "{action:?}");
+        assert!(matches!(&action.outcome, Outcome::Skipped { reason } if reason.starts_with("dry run: would have done this:")), "{action:?}");
     }
     let after = (world.service_state("ec2"), world.service_state("autoscaling"), without_health_reads(world.service_state("elbv2")));
     for (service, (b, a)) in ["ec2", "autoscaling", "elbv2"].iter().zip([(&before.0, &after.0), (&before.1, &after.1), (&before.2, &after.2)]) {

@@ -99,7 +99,7 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
             report.push("notify", Outcome::skipped(why));
         }
         if plan.has("notify") && report.outcome_of("notify").is_none() {
-            let notification = crate::notify::render(&report, &plan.incident, self.config.dry_run);
+            let notification = crate::notify::render(&report, &plan.incident, self.rendering());
             let outcome = journal.step("notify", || async { self.notifier.publish(&notification).await.map(|()| Outcome::done("published")) }).await;
             report.push("notify", outcome);
         }
@@ -133,8 +133,11 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
     }
 
     async fn circuit_open_notice(&self, account: &str, now: &Now, max: u32) {
+        let subject = format!("[CRITICAL] Firebreak circuit open in {account}: containment cap of {max}/hour reached");
         let notice = Notification {
-            subject: format!("[CRITICAL] Firebreak circuit open in {account}: containment cap of {max}/hour reached"),
+            sms: subject.clone(),
+            chat: None,
+            subject,
             text: format!(
                 "Firebreak took {max} destructive action(s) in account {account} during {}:00 UTC and holds back every further one \
                  until the hour ends. Each held-back incident is still notified. A flood of findings may be an attack on the \
@@ -155,6 +158,10 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
         }
     }
 
+    fn rendering(&self) -> crate::notify::Rendering {
+        crate::notify::Rendering { dry_run: self.config.dry_run, chatbot: self.config.chatbot }
+    }
+
     /// The state table failed: act on nothing, tell a person, return the error for a retry.
     async fn fail_closed(&self, plan: &Plan, error: Error) -> Error {
         let error = match error {
@@ -165,7 +172,7 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
         for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
             report.push(action.action.name(), Outcome::skipped(format!("held back: the state table is unavailable ({error}); failing closed, the event will be retried")));
         }
-        let notification = crate::notify::render(&report, &plan.incident, self.config.dry_run);
+        let notification = crate::notify::render(&report, &plan.incident, self.rendering());
         if let Err(e) = self.notifier.publish(&notification).await {
             tracing::error!(target: "firebreak::state", error = %e, "fail-closed notification failed");
         }
@@ -177,7 +184,7 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
 /// "would have".
 fn dry_run_outcome(outcome: &Outcome) -> Outcome {
     match outcome {
-        Outcome::Done { detail } => Outcome::skipped(format!("dry run: would have {detail}")),
+        Outcome::Done { detail } => Outcome::skipped(format!("dry run: would have done this: {detail}")),
         other => other.clone(),
     }
 }

@@ -51,8 +51,11 @@ pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &In
         report.push("remove_quarantine_tags", Outcome::skipped("kept because not every interface was restored"));
     }
     let text = report.actions.iter().map(|a| format!("- {}: {:?}", a.action, a.outcome)).collect::<Vec<_>>().join("\n");
+    let subject = crate::notify::subject(&report, false);
     let notification = Notification {
-        subject: crate::notify::subject(&report),
+        sms: subject.clone(),
+        chat: None,
+        subject,
         text: format!("{}\n\n{text}", report.summary),
         json: serde_json::json!({"schema": "firebreak.report/v1", "report": &report}).to_string(),
         attributes: BTreeMap::from([("kind".to_owned(), "release".to_owned()), ("severity".to_owned(), "INFO".to_owned())]),
