@@ -1,0 +1,101 @@
+//! Every function under the Lambda runtime, locally: `cargo lambda watch` serves the three binaries,
+//! `cargo lambda invoke` sends each a sample event, and moto server shows the effect.
+
+use crate::support::{repo_root, sample_event};
+use crate::world::{World, TABLE};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+fn cargo_lambda() -> PathBuf {
+    let path = std::env::var_os("FIREBREAK_CARGO_LAMBDA").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/cargo-lambda/bin/cargo-lambda"));
+    assert!(path.exists(), "cargo-lambda is not installed ({}): run scripts/test, which installs it", path.display());
+    path
+}
+
+/// `cargo lambda watch` in its own process group, so that stopping it stops the functions it spawned.
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &format!("-{}", self.0.id())]).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn invoke(port: u16, function: &str, event: &str) -> String {
+    let file = std::env::temp_dir().join(format!("firebreak-invoke-{port}-{function}.json"));
+    std::fs::write(&file, event).expect("event file");
+    let out = Command::new(cargo_lambda())
+        .args(["lambda", "invoke", function, "-A", "127.0.0.1", "-P", &port.to_string(), "--data-file"])
+        .arg(&file)
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo lambda invoke runs");
+    let _ = std::fs::remove_file(file);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{function} failed: {text}");
+    text
+}
+
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(sample_event(name)).expect("sample")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
+    let world = World::seed().await;
+    let compromised = world.launch(false, false).await.instance_id;
+    let idle = world.launch(false, false).await.instance_id;
+    let exposed = world.ec2.create_security_group().group_name("exposed").description("exposed").vpc_id(&world.vpc_id).send().await.expect("group");
+    let exposed = exposed.group_id().expect("id").to_owned();
+    let ssh = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .build();
+    world.ec2.authorize_security_group_ingress().group_id(&exposed).ip_permissions(ssh).send().await.expect("ingress");
+
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let env = [
+        format!("AWS_ENDPOINT_URL={}", world.endpoint()),
+        "AWS_REGION=us-east-1".into(),
+        "AWS_ACCESS_KEY_ID=testing".into(),
+        "AWS_SECRET_ACCESS_KEY=testing".into(),
+        "AWS_EC2_METADATA_DISABLED=true".into(),
+        format!("FIREBREAK_TOPIC_ARN={}", world.topic_arn),
+        format!("FIREBREAK_STATE_TABLE={TABLE}"),
+        "FIREBREAK_SETTLE_SECONDS=0".into(),
+    ];
+    let mut watch = Command::new(cargo_lambda());
+    watch.args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string()]);
+    for pair in &env {
+        watch.args(["--env-var", pair]);
+    }
+    let _watch = Watch(watch.current_dir(repo_root()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("cargo lambda watch starts"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "cargo lambda watch did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    let finding = sample("guardduty/ec2-backdoor-high-severity.json").replace("i-0abc1234def567890", &compromised);
+    let out = invoke(port, "guardduty-responder", &finding);
+    assert!(out.contains("isolate_instance"), "{out}");
+    let isolation = world.group_by_role("firebreak-isolation").await;
+    assert!(world.interface_groups(&compromised).await.iter().all(|(_, g)| *g == isolation), "isolated");
+
+    invoke(port, "alarm-responder", &sample("alarm/idle-cpu-alarm-action.json").replace("i-0abc1234def567890", &idle));
+    assert_eq!(world.instance_state(&idle).await, "stopped");
+
+    invoke(port, "cloudtrail-responder", &sample("cloudtrail/sg-open-ssh-to-world.json").replace("sg-0123456789abcdef0", &exposed));
+    let group = world.ec2.describe_security_groups().group_ids(&exposed).send().await.expect("group");
+    assert!(group.security_groups()[0].ip_permissions().is_empty(), "the world-open rule is revoked");
+
+    let refused = invoke(port, "alarm-responder", &finding);
+    assert!(refused.contains("refused") && refused.contains("not handled by this function"), "{refused}");
+    assert_eq!(world.notifications().await.len(), 3, "one notification per incident");
+}
