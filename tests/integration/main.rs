@@ -7,6 +7,7 @@ mod config_docs;
 mod corpus;
 mod emulator;
 mod idle_stop;
+mod least_privilege;
 mod local_invoke;
 mod notifications;
 mod respond_cli;
