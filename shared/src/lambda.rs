@@ -33,10 +33,22 @@ pub async fn respond_event<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
 ) -> Result<Value, Error> {
     let request_id = event.context.request_id.clone();
     // The claim lasts until the invocation's deadline, so a crashed run's incident is retried.
-    let lease_until = event.context.deadline / 1000 + 1;
+    let lease_until = deadline_epoch(event.context.deadline, now().epoch) + 1;
+    tracing::debug!(target: "firebreak::invocation", request_id, deadline_ms = event.context.deadline, lease_until, "invocation");
     match respond_payload(event.payload, responder, kinds, lease_until).await {
         Ok(reports) => Ok(reports),
         Err(e) => refusal(&request_id, e),
+    }
+}
+
+/// Lambda sends the deadline as epoch milliseconds; local emulators (`cargo lambda watch`) send the
+/// remaining time instead. A value before 2001 cannot be a real deadline, so it is read as a duration.
+pub fn deadline_epoch(deadline_ms: u64, now_epoch: u64) -> u64 {
+    const YEAR_2001_MS: u64 = 978_307_200_000;
+    if deadline_ms < YEAR_2001_MS {
+        now_epoch + deadline_ms / 1000
+    } else {
+        deadline_ms / 1000
     }
 }
 
@@ -103,5 +115,16 @@ impl From<Error> for Diagnostic {
             Error::ActionsFailed { .. } => "ActionsFailed",
         };
         Diagnostic { error_type: kind.to_owned(), error_message: error.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deadline_epoch;
+
+    #[test]
+    fn a_deadline_is_epoch_milliseconds_or_a_local_emulators_duration() {
+        assert_eq!(deadline_epoch(1_795_503_374_000, 1_795_503_314), 1_795_503_374);
+        assert_eq!(deadline_epoch(600_000, 1_795_503_314), 1_795_503_914);
     }
 }

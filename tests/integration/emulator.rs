@@ -49,14 +49,21 @@ impl Moto {
 
     /// An SDK configuration pointing at this server, with the same HTTP stack as production.
     pub async fn sdk(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .http_client(firebreak::aws::http_client())
-            .load()
-            .await
+        sdk_for(&self.endpoint).await
     }
+}
+
+/// The production SDK settings (HTTP stack, retries, timeouts) aimed at `endpoint`.
+pub async fn sdk_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(firebreak::aws::retry_config())
+        .timeout_config(firebreak::aws::timeout_config())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .http_client(firebreak::aws::http_client())
+        .load()
+        .await
 }
 
 impl Drop for Moto {

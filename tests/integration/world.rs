@@ -119,6 +119,12 @@ impl World {
         firebreak::lambda::aws_responder(&self.sdk, self.config(extra)).expect("responder")
     }
 
+    /// A responder whose every call goes through `proxy` (the world itself is still seeded directly).
+    pub async fn responder_via(&self, proxy: &crate::fault_proxy::FaultProxy, extra: &[(&str, &str)]) -> firebreak::lambda::AwsResponder {
+        let sdk = crate::emulator::sdk_for(&proxy.endpoint).await;
+        firebreak::lambda::aws_responder(&sdk, self.config(extra)).expect("responder")
+    }
+
     /// Decide and act on every incident of `event`, as the Lambda handler does; one report each.
     pub async fn respond(&self, event: serde_json::Value, extra: &[(&str, &str)]) -> Vec<firebreak::report::Report> {
         self.try_respond(event, extra).await.expect("state table usable")

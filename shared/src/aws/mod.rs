@@ -31,7 +31,32 @@ pub mod aws_smithy_runtime_api_shim {
 /// The shared configuration every client is built from, from the standard AWS environment
 /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`).
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+        .load()
+        .await
+}
+
+/// Standard retry mode (it retries throttling and 5xx with jittered backoff), four attempts in all.
+/// During an attack the API throttles; a few quick retries ride that out, and the event-level retry
+/// (EventBridge, Lambda) covers anything longer.
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(4)
+        .with_initial_backoff(std::time::Duration::from_millis(200))
+        .with_max_backoff(std::time::Duration::from_secs(2))
+}
+
+/// Each attempt at most 5 s, each operation (all attempts) at most 15 s: a step can never eat the
+/// invocation, and [`crate::playbooks::DEADLINE_RESERVE`] always leaves room to notify.
+pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(5))
+        .operation_timeout(std::time::Duration::from_secs(15))
+        .build()
 }
 
 /// The real ports, built once per process from one `SdkConfig`.

@@ -47,7 +47,7 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         return Ok(());
     }
     let incident_tags = incident_tags(plan, &now.rfc3339);
-    let isolation = journal.step("isolate_instance", || isolate(r, &facts)).await;
+    let isolation = journal.step("isolate_instance", || isolate(r, &facts, journal.time_left())).await;
     report.push("isolate_instance", isolation);
 
     let protect = journal.step("protect_instance", || async {
@@ -98,7 +98,9 @@ fn incident_tags(plan: &Plan, now: &str) -> BTreeMap<String, String> {
 
 /// Swap every interface to the untracking group, wait, then to the isolation group. The original
 /// groups are written to the instance's tags before any change, and never overwritten by a retry.
-async fn isolate<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, facts: &InstanceFacts) -> Result<Outcome> {
+/// When the time left cannot hold the settle wait, the untracking step is skipped: an instance must
+/// never be left with the allow-all group because the invocation ran out of time.
+async fn isolate<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, facts: &InstanceFacts, time_left: Option<std::time::Duration>) -> Result<Outcome> {
     let vpc = facts
         .vpc_id
         .as_deref()
@@ -123,23 +125,55 @@ async fn isolate<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, facts: &Instanc
     if !originals.is_empty() {
         r.compute.tag(facts.instance_id.as_str(), &originals).await?;
     }
-    regroup(r, &pending, &untracking).await?;
-    if !r.config.settle.is_zero() {
-        tokio::time::sleep(r.config.settle).await;
+    // Two regroupings, each bounded by the operation timeout, must fit besides the settle wait.
+    let needed = r.config.settle + std::time::Duration::from_secs(30);
+    let untrack = time_left.is_some_and(|left| left >= needed);
+    if untrack {
+        let failed = regroup(r, &pending, &untracking).await;
+        if !failed.is_empty() {
+            // The interfaces that did switch must not stay on the allow-all group until the retry:
+            // put their own groups back (best effort); the failed ones never left theirs.
+            for interface in facts.interfaces.iter().filter(|i| pending.contains(&i.interface_id.as_str()) && !failed.iter().any(|(eni, _)| *eni == i.interface_id)) {
+                let _ = r.compute.set_interface_groups(&interface.interface_id, &interface.group_ids).await;
+            }
+            return Err(regroup_error(&failed, pending.len()));
+        }
+        if !r.config.settle.is_zero() {
+            tokio::time::sleep(r.config.settle).await;
+        }
     }
-    regroup(r, &pending, &isolation).await?;
-    Ok(Outcome::done(format!("{} interface(s) isolated with {isolation} (connections untracked via {untracking} first): {}", pending.len(), pending.join(", "))))
+    let failed = regroup(r, &pending, &isolation).await;
+    if !failed.is_empty() {
+        if untrack {
+            // Never leave an interface on the allow-all group: put back what it had, best effort;
+            // the retry isolates it.
+            for (eni, _) in &failed {
+                if let Some(interface) = facts.interfaces.iter().find(|i| &i.interface_id == eni) {
+                    let _ = r.compute.set_interface_groups(eni, &interface.group_ids).await;
+                }
+            }
+        }
+        return Err(regroup_error(&failed, pending.len()));
+    }
+    let how = if untrack {
+        format!("connections untracked via {untracking} first")
+    } else {
+        "no time left for the untracking step: tracked connections may outlive the isolation".to_owned()
+    };
+    Ok(Outcome::done(format!("{} interface(s) isolated with {isolation} ({how}): {}", pending.len(), pending.join(", "))))
 }
 
-/// Set `group` on every interface concurrently; the error names each interface that failed.
-async fn regroup<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, interfaces: &[&str], group: &str) -> Result<()> {
+/// Set `group` on every interface concurrently; returns each interface that failed, with its error.
+async fn regroup<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, interfaces: &[&str], group: &str) -> Vec<(String, Error)> {
     let groups = [group.to_owned()];
     let results = join_all(interfaces.iter().map(|eni| r.compute.set_interface_groups(eni, &groups))).await;
-    let failed: Vec<String> = interfaces.iter().zip(results).filter_map(|(eni, res)| res.err().map(|e| format!("{eni}: {e}"))).collect();
-    match failed.as_slice() {
-        [] => Ok(()),
-        _ => Err(Error::ActionsFailed { failed: failed.len(), total: interfaces.len(), summary: failed.join("; ") }),
-    }
+    interfaces.iter().zip(results).filter_map(|(eni, res)| res.err().map(|e| ((*eni).to_owned(), e))).collect()
+}
+
+/// The error that names each interface that could not be changed.
+fn regroup_error(failed: &[(String, Error)], total: usize) -> Error {
+    let summary = failed.iter().map(|(eni, e)| format!("{eni}: {e}")).collect::<Vec<_>>().join("; ");
+    Error::ActionsFailed { failed: failed.len(), total, summary }
 }
 
 async fn snapshot<C: Compute, F, N, S>(

@@ -16,6 +16,16 @@ use crate::ports::{Claim, Compute, Fleet, Notification, Notifier, StateStore};
 use crate::report::{Outcome, Report};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::time::Duration;
+
+/// Time kept back from the invocation's deadline so that the notification and the journal always get
+/// written: one SDK operation at most (its timeout) plus margin.
+pub const DEADLINE_RESERVE: Duration = Duration::from_secs(20);
+
+/// Seconds since the epoch, for deadline checks.
+fn epoch_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
 
 /// Tag keys Firebreak writes on a contained instance.
 pub const QUARANTINE_TAG: &str = "firebreak:quarantined";
@@ -75,7 +85,7 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
             Ok(done) => done,
             Err(e) => return Err(self.fail_closed(plan, e).await),
         };
-        let journal = Journal { responder: self, key: &key, done };
+        let journal = Journal { responder: self, key: &key, done, deadline: lease_until };
         let ran = match plan.decision {
             Decision::Contain => contain::run(self, &journal, plan, now, &mut report).await.map(|()| stop_idle::Notify::Yes),
             Decision::StopIdle => stop_idle::run(self, &journal, plan, now, &mut report).await,
@@ -99,8 +109,15 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
             report.push("notify", Outcome::skipped(why));
         }
         if plan.has("notify") && report.outcome_of("notify").is_none() {
-            let notification = crate::notify::render(&report, &plan.incident, self.rendering());
-            let outcome = journal.step("notify", || async { self.notifier.publish(&notification).await.map(|()| Outcome::done("published")) }).await;
+            // A run with failed steps notifies once ("notify-partial"); the retry that completes the
+            // incident notifies again with the final outcomes. Never more than those two.
+            let step = if report.failures().is_empty() { "notify" } else { "notify-partial" };
+            let outcome = if journal.is_done("notify") {
+                Outcome::skipped("already done for this incident (journal)")
+            } else {
+                let notification = crate::notify::render(&report, &plan.incident, self.rendering());
+                journal.step(step, || async { self.notifier.publish(&notification).await.map(|()| Outcome::done("published")) }).await
+            };
             report.push("notify", outcome);
         }
         let complete = report.failures().is_empty();
@@ -194,11 +211,19 @@ pub(crate) struct Journal<'a, C, F, N, S> {
     responder: &'a Responder<C, F, N, S>,
     key: &'a str,
     done: BTreeSet<String>,
+    /// The invocation's deadline (epoch seconds): no step starts inside [`DEADLINE_RESERVE`] of it.
+    deadline: u64,
 }
 
 impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Journal<'_, C, F, N, S> {
     pub(crate) fn is_done(&self, step: &str) -> bool {
         self.done.contains(step)
+    }
+
+    /// Time left before the reserve, or `None` when the reserve is reached.
+    pub(crate) fn time_left(&self) -> Option<Duration> {
+        let left = self.deadline.saturating_sub(epoch_now());
+        Duration::from_secs(left).checked_sub(DEADLINE_RESERVE).filter(|d| !d.is_zero())
     }
 
     pub(crate) async fn step<Fut>(&self, name: &'static str, run: impl FnOnce() -> Fut) -> Outcome
@@ -207,6 +232,10 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Journal<'_, C, F, N, S> {
     {
         if self.done.contains(name) {
             return Outcome::skipped("already done for this incident (journal)");
+        }
+        // Notifying is what the reserve is kept for.
+        if name != "notify" && self.time_left().is_none() {
+            return Outcome::failed("not started: the invocation deadline is near; the event will be retried");
         }
         match run().await {
             Ok(outcome @ Outcome::Done { .. }) => match self.responder.state.record_step(self.key, name).await {

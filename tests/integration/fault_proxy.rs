@@ -1,0 +1,214 @@
+//! A small fault-injecting HTTP proxy in front of moto server: it counts every AWS call by action and
+//! can throttle, fail (5xx), delay or drop chosen actions. One request per connection, `Connection:
+//! close` both ways, which the SDK's client handles like any server that closes idle connections.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    /// The service's throttling error (`RequestLimitExceeded`, `Throttling`, `ThrottlingException`).
+    Throttle,
+    /// HTTP 500 with the service's internal-error shape.
+    ServerError,
+    /// Wait this long before forwarding.
+    Delay(Duration),
+    /// Close the connection without answering.
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    action: String,
+    fault: Fault,
+    /// Let this many matching calls through first.
+    skip: usize,
+    /// Fault this many calls, then stop; `None` for every call.
+    times: Option<usize>,
+    /// 0..=100: fault only this share of matching calls (by a deterministic counter).
+    percent: u8,
+    seen: usize,
+}
+
+#[derive(Default)]
+struct Shared {
+    rules: Vec<Rule>,
+    calls: BTreeMap<String, usize>,
+    faulted: BTreeMap<String, usize>,
+}
+
+pub struct FaultProxy {
+    pub endpoint: String,
+    shared: Arc<Mutex<Shared>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
+        let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let state = shared.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(handle(client, upstream.clone(), state.clone()));
+            }
+        });
+        Self { endpoint, shared, task }
+    }
+
+    /// Fault `times` calls of `action` (all when `None`) after letting `skip` through.
+    pub fn inject(&self, action: &str, fault: Fault, skip: usize, times: Option<usize>) {
+        self.rule(action, fault, skip, times, 100);
+    }
+
+    /// Fault `percent` % of the calls of `action` (`*` for every action), spread evenly.
+    pub fn inject_rate(&self, action: &str, fault: Fault, percent: u8) {
+        self.rule(action, fault, 0, None, percent);
+    }
+
+    fn rule(&self, action: &str, fault: Fault, skip: usize, times: Option<usize>, percent: u8) {
+        let mut shared = self.shared.lock().expect("lock");
+        shared.rules.push(Rule { action: action.to_owned(), fault, skip, times, percent, seen: 0 });
+    }
+
+    pub fn clear(&self) {
+        self.shared.lock().expect("lock").rules.clear();
+    }
+
+    /// Calls that reached the proxy for `action`, faulted or not.
+    pub fn calls(&self, action: &str) -> usize {
+        self.shared.lock().expect("lock").calls.get(action).copied().unwrap_or(0)
+    }
+
+    pub fn faulted(&self, action: &str) -> usize {
+        self.shared.lock().expect("lock").faulted.get(action).copied().unwrap_or(0)
+    }
+
+    pub fn all_calls(&self) -> BTreeMap<String, usize> {
+        self.shared.lock().expect("lock").calls.clone()
+    }
+}
+
+/// Which fault, if any, applies to this call; counts it.
+fn decide(shared: &Mutex<Shared>, action: &str) -> Option<Fault> {
+    let mut shared = shared.lock().expect("lock");
+    *shared.calls.entry(action.to_owned()).or_default() += 1;
+    let mut chosen = None;
+    for rule in shared.rules.iter_mut().filter(|r| r.action == action || r.action == "*") {
+        rule.seen += 1;
+        if rule.seen <= rule.skip {
+            continue;
+        }
+        let nth = rule.seen - rule.skip;
+        if rule.times.is_some_and(|t| nth > t) {
+            continue;
+        }
+        // Evenly spread: the call faults when it crosses a multiple of 100/percent.
+        let hit = rule.percent >= 100 || (nth * usize::from(rule.percent)) / 100 != ((nth - 1) * usize::from(rule.percent)) / 100;
+        if hit {
+            chosen = Some(rule.fault);
+            break;
+        }
+    }
+    if chosen.is_some() {
+        *shared.faulted.entry(action.to_owned()).or_default() += 1;
+    }
+    chosen
+}
+
+async fn read_request(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = client.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
+    while buffer.len() < head_end + length {
+        let n = client.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    Some((head, buffer[head_end..].to_vec()))
+}
+
+/// The AWS action of a request: `Action=` of the query protocols, or the `X-Amz-Target` operation.
+fn action_of(head: &str, body: &[u8]) -> String {
+    if let Some(target) = head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim().to_owned())) {
+        return target.rsplit('.').next().unwrap_or_default().to_owned();
+    }
+    let body = String::from_utf8_lossy(body);
+    body.split('&').find_map(|p| p.strip_prefix("Action=")).unwrap_or("unknown").to_owned()
+}
+
+fn fault_response(head: &str, body: &[u8], fault: Fault) -> Vec<u8> {
+    let json = head.to_ascii_lowercase().contains("x-amz-target:");
+    let ec2 = String::from_utf8_lossy(body).contains("Version=2016-11-15");
+    let (status, code) = match (fault, json, ec2) {
+        (Fault::Throttle, true, _) => ("400 Bad Request", "ThrottlingException"),
+        (Fault::Throttle, false, true) => ("503 Service Unavailable", "RequestLimitExceeded"),
+        (Fault::Throttle, false, false) => ("400 Bad Request", "Throttling"),
+        (_, _, true) => ("500 Internal Server Error", "InternalError"),
+        _ => ("500 Internal Server Error", "InternalFailure"),
+    };
+    let (content_type, payload) = if json {
+        ("application/x-amz-json-1.0", format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected by the test proxy"}}"#))
+    } else if ec2 {
+        ("text/xml", format!("<Response><Errors><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error></Errors><RequestID>fault</RequestID></Response>"))
+    } else {
+        ("text/xml", format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test proxy</Message></Error><RequestId>fault</RequestId></ErrorResponse>"))
+    };
+    format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}", payload.len()).into_bytes()
+}
+
+async fn handle(mut client: TcpStream, upstream: String, shared: Arc<Mutex<Shared>>) {
+    let Some((head, body)) = read_request(&mut client).await else { return };
+    match decide(&shared, &action_of(&head, &body)) {
+        Some(Fault::Drop) => return,
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(fault) => {
+            let _ = client.write_all(&fault_response(&head, &body, fault)).await;
+            let _ = client.shutdown().await;
+            return;
+        }
+        None => {}
+    }
+    let Ok(mut server) = TcpStream::connect(&upstream).await else { return };
+    let head: String = head
+        .trim_end()
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .map(|l| format!("{l}\r\n"))
+        .collect::<String>()
+        + "Connection: close\r\n\r\n";
+    if server.write_all(head.as_bytes()).await.is_err() || server.write_all(&body).await.is_err() {
+        return;
+    }
+    let mut response = Vec::new();
+    let _ = server.read_to_end(&mut response).await;
+    let _ = client.write_all(&response).await;
+    let _ = client.shutdown().await;
+}
