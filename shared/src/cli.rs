@@ -1,7 +1,8 @@
 //! The `firebreak` command: `plan` (no AWS), with its exit-code contract. Lives in the library so the
 //! integration tests drive exactly what the binary runs.
 
-use crate::ports::{Compute, Fleet, Notifier, StateStore};
+#[cfg(feature = "aws")]
+use crate::ports::{Notifier, StateStore, Targets};
 use crate::{decide, parse_payload, Config, Error};
 use std::io::{Read, Write};
 
@@ -14,6 +15,7 @@ pub const USAGE: &str = "usage: firebreak plan FILE...        decide, no AWS cal
 /// Exit codes: 0 every file understood (and, for `respond`, nothing failed), 1 an action failed,
 /// 2 input refused or bad usage.
 pub const EXIT_OK: u8 = 0;
+#[cfg(feature = "aws")]
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_REFUSED: u8 = 2;
 
@@ -24,6 +26,7 @@ pub fn run(args: &[String], lookup: impl Fn(&str) -> Option<String>, stdin: &mut
             Ok(config) => plan(&args[1..], &config, stdin, out, err),
             Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
         },
+        #[cfg(feature = "aws")]
         Some(command @ ("respond" | "release")) if args.len() > 1 => match Config::from_lookup(lookup) {
             Ok(config) => acting(command, &args[1..], config, stdin, out, err),
             Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
@@ -77,6 +80,7 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+#[cfg(feature = "aws")]
 /// `respond` and `release`: the Lambda handler's code path against the configured AWS endpoint.
 fn acting(command: &str, args: &[String], config: Config, stdin: &mut dyn Read, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -95,17 +99,16 @@ fn acting(command: &str, args: &[String], config: Config, stdin: &mut dyn Read, 
                 Ok(t) => t.to_owned(),
                 Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
             };
-            let ports = crate::aws::AwsPorts::new(&sdk, &topic, "unused", config.dry_run);
+            let (compute, fleet) = crate::aws::compute_and_fleet(&sdk, config.dry_run);
             let responder = crate::playbooks::Responder {
-                compute: ports.compute,
-                fleet: ports.fleet,
-                notifier: ports.notifier,
+                targets: crate::ports::FixedTarget(compute, fleet),
+                notifier: crate::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), &topic),
                 state: crate::local_state::ProcessLocalState::default(),
                 config,
             };
             return respond_files(&args[1..], &responder, stdin, out, err).await;
         }
-        let responder = match crate::lambda::aws_responder(&sdk, config) {
+        let responder = match crate::lambda::aws_responder(&sdk, config).await {
             Ok(r) => r,
             Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
         };
@@ -116,9 +119,10 @@ fn acting(command: &str, args: &[String], config: Config, stdin: &mut dyn Read, 
     })
 }
 
-async fn respond_files<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
+#[cfg(feature = "aws")]
+async fn respond_files<T: Targets, N: Notifier, S: StateStore>(
     args: &[String],
-    responder: &crate::playbooks::Responder<C, F, N, S>,
+    responder: &crate::playbooks::Responder<T, N, S>,
     stdin: &mut dyn Read,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -159,9 +163,10 @@ async fn respond_files<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
 }
 
 /// Act on one payload; returns the reports and whether any action failed.
-async fn respond_file<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
+#[cfg(feature = "aws")]
+async fn respond_file<T: Targets, N: Notifier, S: StateStore>(
     payload: serde_json::Value,
-    responder: &crate::playbooks::Responder<C, F, N, S>,
+    responder: &crate::playbooks::Responder<T, N, S>,
 ) -> Result<(Vec<crate::report::Report>, bool), Error> {
     let incidents = crate::parse_value(payload)?;
     let now = crate::lambda::now();
@@ -177,11 +182,12 @@ async fn respond_file<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     Ok((reports, failed))
 }
 
+#[cfg(feature = "aws")]
 async fn release(instance: &str, responder: &crate::lambda::AwsResponder, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let Some(id) = crate::incident::InstanceId::parse(instance) else {
         return report(err, &format!("firebreak: release: refused: instance_id: {instance:?} is not an instance id"), EXIT_REFUSED);
     };
-    match crate::playbooks::release(&responder.compute, &responder.notifier, &id).await {
+    match crate::playbooks::release(&responder.targets.home().0, &responder.notifier, &id).await {
         Ok(rep) => {
             let _ = writeln!(out, "{}", serde_json::json!(rep));
             if rep.failures().is_empty() { EXIT_OK } else { EXIT_FAILED }

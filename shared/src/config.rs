@@ -26,6 +26,10 @@ pub struct Config {
     pub max_containments_per_hour: u32,
     /// `FIREBREAK_CHAT_FORMAT=chatbot`: the default SNS body is the AWS Chatbot custom-notification document.
     pub chatbot: bool,
+    /// The role assumed in a member account to act there (`arn:aws:iam::<account>:role/<name>`).
+    pub member_role_name: String,
+    /// The external id the member role's trust policy requires, if any.
+    pub member_external_id: Option<String>,
 }
 
 /// Every variable Firebreak reads. The README's table and `template.yaml` list the same names.
@@ -49,6 +53,8 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_ACCOUNTS",
     "FIREBREAK_REGIONS",
     "FIREBREAK_CHAT_FORMAT",
+    "FIREBREAK_MEMBER_ROLE_NAME",
+    "FIREBREAK_MEMBER_EXTERNAL_ID",
 ];
 
 impl Config {
@@ -124,7 +130,25 @@ impl Config {
             Some("chatbot") => true,
             Some(other) => return Err(Error::config("FIREBREAK_CHAT_FORMAT", format!("{other:?} is not none or chatbot"))),
         };
-        Ok(Self { policy, topic_arn, settle, exempt_tag, state_table, hibernate, idle_require_tag, dry_run, max_containments_per_hour, chatbot })
+        let member_role_name = get("FIREBREAK_MEMBER_ROLE_NAME").unwrap_or_else(|| "firebreak-member".to_owned());
+        if !member_role_name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c)) || member_role_name.len() > 64 {
+            return Err(Error::config("FIREBREAK_MEMBER_ROLE_NAME", format!("{member_role_name:?} is not an IAM role name")));
+        }
+        let member_external_id = get("FIREBREAK_MEMBER_EXTERNAL_ID");
+        Ok(Self {
+            policy,
+            topic_arn,
+            settle,
+            exempt_tag,
+            state_table,
+            hibernate,
+            idle_require_tag,
+            dry_run,
+            max_containments_per_hour,
+            chatbot,
+            member_role_name,
+            member_external_id,
+        })
     }
 
     /// The topic, for the commands that notify; missing is a start-up error, not a silent no-op.
@@ -215,6 +239,7 @@ mod tests {
             ("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "-3"),
             ("FIREBREAK_DRY_RUN", "perhaps"),
             ("FIREBREAK_CHAT_FORMAT", "slack"),
+            ("FIREBREAK_MEMBER_ROLE_NAME", "role with spaces"),
             ("FIREBREAK_TOPIC_ARN", "my-topic"),
         ] {
             let err = config(&[(name, value)]).expect_err(value).to_string();

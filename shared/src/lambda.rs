@@ -2,19 +2,23 @@
 //! return the reports. Refused input is answered, not retried; failed actions return an error so that
 //! EventBridge/Lambda retry the event (the journal makes the retry resume, not repeat).
 
-use crate::aws::{AwsPorts, AwsFleet, DynamoStateStore, Ec2Compute, SnsNotifier};
+use crate::aws::{AwsTargets, DynamoStateStore, SnsNotifier};
 use crate::playbooks::{Now, Responder};
-use crate::ports::{Compute, Fleet, Notifier, StateStore};
+use crate::ports::{Notifier, StateStore, Targets};
 use crate::{decide, parse_value, Config, Error, Plan};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
 
 /// The responder every function and `firebreak respond` run: real AWS ports from one `SdkConfig`.
-pub type AwsResponder = Responder<Ec2Compute, AwsFleet, SnsNotifier, DynamoStateStore>;
+pub type AwsResponder = Responder<AwsTargets, SnsNotifier, DynamoStateStore>;
 
-pub fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Result<AwsResponder, Error> {
-    let ports = AwsPorts::new(sdk, config.require_topic()?, config.require_state_table()?, config.dry_run);
-    Ok(Responder { compute: ports.compute, fleet: ports.fleet, notifier: ports.notifier, state: ports.state, config })
+/// Build the responder once per process: clients from one `SdkConfig`, the function's own account
+/// learned from STS.
+pub async fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Result<AwsResponder, Error> {
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.require_topic()?);
+    let state = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(sdk), config.require_state_table()?);
+    let targets = AwsTargets::discover(sdk, &config.member_role_name, config.member_external_id.as_deref(), config.dry_run).await?;
+    Ok(Responder { targets, notifier, state, config })
 }
 
 /// The current time.
@@ -26,9 +30,9 @@ pub fn now() -> Now {
 }
 
 /// Handle one delivery for a function that accepts the incident kinds in `kinds`.
-pub async fn respond_event<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
+pub async fn respond_event<T: Targets, N: Notifier, S: StateStore>(
     event: LambdaEvent<Value>,
-    responder: &Responder<C, F, N, S>,
+    responder: &Responder<T, N, S>,
     kinds: &[&str],
 ) -> Result<Value, Error> {
     let request_id = event.context.request_id.clone();
@@ -53,9 +57,9 @@ pub fn deadline_epoch(deadline_ms: u64, now_epoch: u64) -> u64 {
 }
 
 /// Parse, decide and act on one payload; `Err` for refusals and for anything worth retrying.
-pub async fn respond_payload<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
+pub async fn respond_payload<T: Targets, N: Notifier, S: StateStore>(
     payload: Value,
-    responder: &Responder<C, F, N, S>,
+    responder: &Responder<T, N, S>,
     kinds: &[&str],
     lease_until: u64,
 ) -> Result<Value, Error> {

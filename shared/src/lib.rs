@@ -4,12 +4,14 @@
 //! and playbooks execute plans through narrow ports whose only real implementations live in [`aws`].
 
 pub mod cli;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
 pub mod decision_log;
 pub mod error;
 pub mod events;
 pub mod incident;
+#[cfg(feature = "aws")]
 pub mod lambda;
 pub mod local_state;
 pub mod plan;

@@ -4,7 +4,7 @@
 #![allow(async_fn_in_trait)] // Used only inside this workspace; callers are generic, never `dyn`.
 
 use crate::error::Result;
-use crate::incident::{IngressPermission, InstanceId};
+use crate::incident::{AccountId, IngressPermission, InstanceId, Region};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one DescribeInstances call tells a playbook about an instance.
@@ -83,6 +83,27 @@ pub trait Fleet {
     async fn detach_from_auto_scaling_group(&self, id: &InstanceId) -> Result<Option<String>>;
     /// Deregister from every ELBv2 target group in `vpc_id` that has it; returns their ARNs.
     async fn deregister_from_target_groups(&self, id: &InstanceId, vpc_id: Option<&str>) -> Result<Vec<String>>;
+}
+
+/// Where an incident is acted on: the EC2 and fleet ports for its account and region. In the
+/// function's own account these are its own clients; in a member account, clients built from an
+/// assumed role. A failure (no such role, trust denied) is an error naming the account and the role.
+pub trait Targets {
+    type Compute: Compute;
+    type Fleet: Fleet;
+    async fn target(&self, account: Option<&AccountId>, region: Option<&Region>) -> Result<(Self::Compute, Self::Fleet)>;
+}
+
+/// One target for every incident: a single account and region (local runs, tests).
+#[derive(Debug, Clone)]
+pub struct FixedTarget<C, F>(pub C, pub F);
+
+impl<C: Compute + Clone, F: Fleet + Clone> Targets for FixedTarget<C, F> {
+    type Compute = C;
+    type Fleet = F;
+    async fn target(&self, _account: Option<&AccountId>, _region: Option<&Region>) -> Result<(C, F)> {
+        Ok((self.0.clone(), self.1.clone()))
+    }
 }
 
 /// One message to the notification topic, rendered once per protocol.

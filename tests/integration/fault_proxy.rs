@@ -14,6 +14,8 @@ pub enum Fault {
     Throttle,
     /// HTTP 500 with the service's internal-error shape.
     ServerError,
+    /// HTTP 403 `AccessDenied`, as STS answers when a role is missing or does not trust the caller.
+    Deny,
     /// Wait this long before forwarding.
     Delay(Duration),
     /// Close the connection without answering.
@@ -168,6 +170,7 @@ fn fault_response(head: &str, body: &[u8], fault: Fault) -> Vec<u8> {
     let json = head.to_ascii_lowercase().contains("x-amz-target:");
     let ec2 = String::from_utf8_lossy(body).contains("Version=2016-11-15");
     let (status, code) = match (fault, json, ec2) {
+        (Fault::Deny, _, _) => ("403 Forbidden", "AccessDenied"),
         (Fault::Throttle, true, _) => ("400 Bad Request", "ThrottlingException"),
         (Fault::Throttle, false, true) => ("503 Service Unavailable", "RequestLimitExceeded"),
         (Fault::Throttle, false, false) => ("400 Bad Request", "Throttling"),

@@ -70,7 +70,8 @@ fn adapter_actions(file: &str, clients: &[(&str, &str)]) -> BTreeMap<String, BTr
 
 /// The IAM actions the code of a function can call.
 fn code_actions(playbook: &str) -> BTreeSet<String> {
-    let ports: [(&str, BTreeMap<String, BTreeSet<String>>); 4] = [
+    let ports: [(&str, BTreeMap<String, BTreeSet<String>>); 5] = [
+        ("targets", adapter_actions("shared/src/aws/targets.rs", &[("sts", "sts")])),
         ("compute", adapter_actions("shared/src/aws/ec2.rs", &[("client", "ec2")])),
         ("fleet", adapter_actions("shared/src/aws/fleet.rs", &[("autoscaling", "autoscaling"), ("elb", "elasticloadbalancing")])),
         ("notifier", adapter_actions("shared/src/aws/sns.rs", &[("client", "sns")])),

@@ -13,6 +13,7 @@ mod least_privilege;
 mod load;
 mod local_invoke;
 mod notifications;
+mod organization;
 mod respond_cli;
 mod revoke;
 mod safety;

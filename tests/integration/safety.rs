@@ -8,6 +8,7 @@ use firebreak::ports::{Compute, ContainmentGroup, InstanceFacts, Revocation};
 use firebreak::report::Outcome;
 use serde_json::Value;
 use std::cell::Cell;
+use std::rc::Rc;
 use std::collections::BTreeMap;
 
 fn finding(instance_id: &str, finding_id: &str) -> Value {
@@ -147,9 +148,10 @@ fn truncate(v: &Value) -> String {
 }
 
 /// Counts the EC2 calls that change something, passing every call on to the real adapter.
+#[derive(Clone)]
 struct CountingCompute<C> {
     inner: C,
-    writes: Cell<usize>,
+    writes: Rc<Cell<usize>>,
 }
 
 impl<C: Compute> CountingCompute<C> {
@@ -203,10 +205,11 @@ impl<C: Compute> Compute for CountingCompute<C> {
 async fn samples_archived_and_low_severity_findings_never_reach_an_ec2_write() {
     let world = World::seed().await;
     let victim = world.launch(false, false).await;
-    let real = world.responder(&[]);
+    let real = world.responder(&[]).await;
+    let writes = Rc::new(Cell::new(0));
+    let (ec2, fleet) = real.targets.home();
     let responder = firebreak::playbooks::Responder {
-        compute: CountingCompute { inner: firebreak::aws::Ec2Compute::new(aws_sdk_ec2::Client::new(&world.sdk), false), writes: Cell::new(0) },
-        fleet: real.fleet,
+        targets: firebreak::ports::FixedTarget(CountingCompute { inner: ec2, writes: writes.clone() }, fleet),
         notifier: real.notifier,
         state: real.state,
         config: real.config,
@@ -223,10 +226,10 @@ async fn samples_archived_and_low_severity_findings_never_reach_an_ec2_write() {
         let plan = firebreak::decide(&incident, &responder.config.policy);
         responder.respond(&plan, &now, now.epoch + 900).await.expect("handled");
     }
-    assert_eq!(responder.compute.writes.get(), 0);
+    assert_eq!(writes.get(), 0);
     // The counter does count: a real high-severity finding goes through it.
     let incident = firebreak::parse_value(finding(&victim.instance_id, "finding-real")).expect("parses").remove(0);
     let plan = firebreak::decide(&incident, &responder.config.policy);
     responder.respond(&plan, &now, now.epoch + 900).await.expect("handled");
-    assert!(responder.compute.writes.get() > 0);
+    assert!(writes.get() > 0);
 }

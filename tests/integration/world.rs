@@ -115,14 +115,14 @@ impl World {
         firebreak::Config::from_lookup(|name| vars.get(name).cloned()).expect("valid test config")
     }
 
-    pub fn responder(&self, extra: &[(&str, &str)]) -> firebreak::lambda::AwsResponder {
-        firebreak::lambda::aws_responder(&self.sdk, self.config(extra)).expect("responder")
+    pub async fn responder(&self, extra: &[(&str, &str)]) -> firebreak::lambda::AwsResponder {
+        firebreak::lambda::aws_responder(&self.sdk, self.config(extra)).await.expect("responder")
     }
 
     /// A responder whose every call goes through `proxy` (the world itself is still seeded directly).
     pub async fn responder_via(&self, proxy: &crate::fault_proxy::FaultProxy, extra: &[(&str, &str)]) -> firebreak::lambda::AwsResponder {
         let sdk = crate::emulator::sdk_for(&proxy.endpoint).await;
-        firebreak::lambda::aws_responder(&sdk, self.config(extra)).expect("responder")
+        firebreak::lambda::aws_responder(&sdk, self.config(extra)).await.expect("responder")
     }
 
     /// Decide and act on every incident of `event`, as the Lambda handler does; one report each.
@@ -131,7 +131,7 @@ impl World {
     }
 
     pub async fn try_respond(&self, event: serde_json::Value, extra: &[(&str, &str)]) -> Result<Vec<firebreak::report::Report>, firebreak::Error> {
-        let responder = self.responder(extra);
+        let responder = self.responder(extra).await;
         let now = firebreak::lambda::now();
         let mut reports = Vec::new();
         for incident in firebreak::parse_value(event).expect("parses") {

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     firebreak::decision_log::init_logging("info");
     let config = firebreak::Config::from_env()?;
     let sdk = firebreak::aws::load_sdk_config().await;
-    let responder = firebreak::lambda::aws_responder(&sdk, config)?;
+    let responder = firebreak::lambda::aws_responder(&sdk, config).await?;
     let responder = &responder;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| firebreak::lambda::respond_event(event, responder, KINDS))).await
 }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 pub const ROLE_TAG: &str = "firebreak:role";
 
+#[derive(Clone)]
 pub struct Ec2Compute {
     client: Client,
     /// Every write is sent with `DryRun`: EC2 checks the permission and changes nothing.

@@ -6,6 +6,7 @@ use crate::incident::InstanceId;
 use crate::ports::Fleet;
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 
+#[derive(Clone)]
 pub struct AwsFleet {
     autoscaling: aws_sdk_autoscaling::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,

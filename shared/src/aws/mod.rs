@@ -4,8 +4,10 @@ mod dynamodb;
 mod ec2;
 mod fleet;
 mod sns;
+mod targets;
 
 pub use dynamodb::DynamoStateStore;
+pub use targets::AwsTargets;
 pub use ec2::Ec2Compute;
 pub use fleet::AwsFleet;
 pub use sns::SnsNotifier;
@@ -59,23 +61,12 @@ pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
         .build()
 }
 
-/// The real ports, built once per process from one `SdkConfig`.
-pub struct AwsPorts {
-    pub compute: Ec2Compute,
-    pub fleet: AwsFleet,
-    pub notifier: SnsNotifier,
-    pub state: DynamoStateStore,
-}
-
-impl AwsPorts {
-    pub fn new(sdk: &SdkConfig, topic_arn: &str, state_table: &str, dry_run: bool) -> Self {
-        Self {
-            compute: Ec2Compute::new(aws_sdk_ec2::Client::new(sdk), dry_run),
-            fleet: AwsFleet::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_elasticloadbalancingv2::Client::new(sdk), dry_run),
-            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), topic_arn),
-            state: DynamoStateStore::new(aws_sdk_dynamodb::Client::new(sdk), state_table),
-        }
-    }
+/// The EC2 and fleet ports of the account and region `sdk` points at.
+pub fn compute_and_fleet(sdk: &SdkConfig, dry_run: bool) -> (Ec2Compute, AwsFleet) {
+    (
+        Ec2Compute::new(aws_sdk_ec2::Client::new(sdk), dry_run),
+        AwsFleet::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_elasticloadbalancingv2::Client::new(sdk), dry_run),
+    )
 }
 
 /// Error codes AWS documents as transient: throttling and server-side faults.

@@ -200,7 +200,7 @@ fn incident_details(incident: &Incident) -> Vec<String> {
         }
         IncidentKind::Alarm(a) => {
             let previous = a.previous_state.map(|s| s.as_str()).unwrap_or("?");
-            lines.push(format!("Alarm: {} ({} -> {})", clean(&a.alarm_name), previous, a.state.as_str()));
+            lines.push(format!("Alarm: {} (from {} to {})", clean(&a.alarm_name), previous, a.state.as_str()));
             if let Some(d) = &a.description {
                 lines.push(format!("Description: {}", clean(d)));
             }

@@ -1,7 +1,7 @@
 //! Containment of a compromised instance: network first (every interface, tracked connections cut),
 //! then evidence and blast control concurrently. Nothing here undoes an earlier step.
 
-use super::{Journal, Now, Responder, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
+use super::{Journal, Now, Run, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
 use crate::error::{Error, Result};
 use crate::incident::{IncidentKind, InstanceId};
 use crate::plan::Plan;
@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 const TAG_VALUE_MAX: usize = 256;
 
 pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
-    r: &Responder<C, F, N, S>,
-    journal: &Journal<'_, C, F, N, S>,
+    r: &Run<'_, C, F, N, S>,
+    journal: &Journal<'_, S>,
     plan: &Plan,
     now: &Now,
     report: &mut Report,
@@ -100,7 +100,7 @@ fn incident_tags(plan: &Plan, now: &str) -> BTreeMap<String, String> {
 /// groups are written to the instance's tags before any change, and never overwritten by a retry.
 /// When the time left cannot hold the settle wait, the untracking step is skipped: an instance must
 /// never be left with the allow-all group because the invocation ran out of time.
-async fn isolate<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, facts: &InstanceFacts, time_left: Option<std::time::Duration>) -> Result<Outcome> {
+async fn isolate<C: Compute, F, N, S>(r: &Run<'_, C, F, N, S>, facts: &InstanceFacts, time_left: Option<std::time::Duration>) -> Result<Outcome> {
     let vpc = facts
         .vpc_id
         .as_deref()
@@ -164,7 +164,7 @@ async fn isolate<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, facts: &Instanc
 }
 
 /// Set `group` on every interface concurrently; returns each interface that failed, with its error.
-async fn regroup<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, interfaces: &[&str], group: &str) -> Vec<(String, Error)> {
+async fn regroup<C: Compute, F, N, S>(r: &Run<'_, C, F, N, S>, interfaces: &[&str], group: &str) -> Vec<(String, Error)> {
     let groups = [group.to_owned()];
     let results = join_all(interfaces.iter().map(|eni| r.compute.set_interface_groups(eni, &groups))).await;
     interfaces.iter().zip(results).filter_map(|(eni, res)| res.err().map(|e| ((*eni).to_owned(), e))).collect()
@@ -177,7 +177,7 @@ fn regroup_error(failed: &[(String, Error)], total: usize) -> Error {
 }
 
 async fn snapshot<C: Compute, F, N, S>(
-    r: &Responder<C, F, N, S>,
+    r: &Run<'_, C, F, N, S>,
     id: &InstanceId,
     facts: &InstanceFacts,
     incident_tags: &BTreeMap<String, String>,

@@ -12,7 +12,7 @@ pub use stop_idle::stop_refusal;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::plan::{Decision, Plan};
-use crate::ports::{Claim, Compute, Fleet, Notification, Notifier, StateStore};
+use crate::ports::{Claim, Compute, Fleet, Notification, Notifier, StateStore, Targets};
 use crate::report::{Outcome, Report};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -45,16 +45,25 @@ impl Now {
     }
 }
 
-/// Everything a playbook acts through, built once per process.
-pub struct Responder<C, F, N, S> {
-    pub compute: C,
-    pub fleet: F,
+/// Everything a playbook acts through, built once per process: where to act (per account and
+/// region), and the home account's notifier, state and configuration.
+pub struct Responder<T, N, S> {
+    pub targets: T,
     pub notifier: N,
     pub state: S,
     pub config: Config,
 }
 
-impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
+/// What one incident's playbook acts through: its account's EC2 and fleet, the home notifier and state.
+pub(crate) struct Run<'a, C, F, N, S> {
+    pub compute: C,
+    pub fleet: F,
+    pub notifier: &'a N,
+    pub state: &'a S,
+    pub config: &'a Config,
+}
+
+impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     /// Carry out `plan`, holding the incident's claim until `lease_until` (epoch seconds: the
     /// function's deadline).
     ///
@@ -85,15 +94,29 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
             Ok(done) => done,
             Err(e) => return Err(self.fail_closed(plan, e).await),
         };
-        let journal = Journal { responder: self, key: &key, done, deadline: lease_until };
+        let journal = Journal { state: &self.state, key: &key, done, deadline: lease_until };
         let ran = match plan.decision {
-            Decision::Contain => contain::run(self, &journal, plan, now, &mut report).await.map(|()| stop_idle::Notify::Yes),
-            Decision::StopIdle => stop_idle::run(self, &journal, plan, now, &mut report).await,
-            Decision::Revoke => {
-                revoke::run(self, &journal, plan, &now.rfc3339, &mut report).await;
-                Ok(stop_idle::Notify::Yes)
-            }
             Decision::Notify | Decision::Ignore => Ok(stop_idle::Notify::Yes),
+            acting => match self.targets.target(plan.incident.origin.account.as_ref(), plan.incident.origin.region.as_ref()).await {
+                Err(e) => {
+                    // Nothing can be done in that account; say so precisely, notify, retry later.
+                    for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
+                        report.push(action.action.name(), Outcome::failed(&e));
+                    }
+                    Ok(stop_idle::Notify::Yes)
+                }
+                Ok((compute, fleet)) => {
+                    let run = Run { compute, fleet, notifier: &self.notifier, state: &self.state, config: &self.config };
+                    match acting {
+                        Decision::Contain => contain::run(&run, &journal, plan, now, &mut report).await.map(|()| stop_idle::Notify::Yes),
+                        Decision::StopIdle => stop_idle::run(&run, &journal, plan, now, &mut report).await,
+                        _ => {
+                            revoke::run(&run, &journal, plan, &now.rfc3339, &mut report).await;
+                            Ok(stop_idle::Notify::Yes)
+                        }
+                    }
+                }
+            },
         };
         let notify = match ran {
             Ok(notify) => notify,
@@ -128,9 +151,32 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
         Ok(report)
     }
 
+    fn rendering(&self) -> crate::notify::Rendering {
+        crate::notify::Rendering { dry_run: self.config.dry_run, chatbot: self.config.chatbot }
+    }
+
+    /// The state table failed: act on nothing, tell a person, return the error for a retry.
+    async fn fail_closed(&self, plan: &Plan, error: Error) -> Error {
+        let error = match error {
+            Error::State(_) => error,
+            other => Error::State(other.to_string()),
+        };
+        let mut report = Report::new(plan);
+        for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
+            report.push(action.action.name(), Outcome::skipped(format!("held back: the state table is unavailable ({error}); failing closed, the event will be retried")));
+        }
+        let notification = crate::notify::render(&report, &plan.incident, self.rendering());
+        if let Err(e) = self.notifier.publish(&notification).await {
+            tracing::error!(target: "firebreak::state", error = %e, "fail-closed notification failed");
+        }
+        error
+    }
+}
+
+impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Run<'_, C, F, N, S> {
     /// The blast-radius cap, called by a playbook right before its destructive write: `Ok(None)` to
     /// go on, `Ok(Some(why))` when held back, `Err` when the cap cannot be checked (fail closed).
-    pub(crate) async fn cap_gate(&self, plan: &Plan, now: &Now, journal: &Journal<'_, C, F, N, S>) -> Result<Option<String>> {
+    pub(crate) async fn cap_gate(&self, plan: &Plan, now: &Now, journal: &Journal<'_, S>) -> Result<Option<String>> {
         let Some(destructive) = plan.actions.iter().find(|a| a.action.is_destructive()) else { return Ok(None) };
         if self.config.dry_run || journal.is_done("cap_slot") || journal.is_done(destructive.action.name()) {
             return Ok(None);
@@ -175,26 +221,6 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Responder<C, F, N, S> {
         }
     }
 
-    fn rendering(&self) -> crate::notify::Rendering {
-        crate::notify::Rendering { dry_run: self.config.dry_run, chatbot: self.config.chatbot }
-    }
-
-    /// The state table failed: act on nothing, tell a person, return the error for a retry.
-    async fn fail_closed(&self, plan: &Plan, error: Error) -> Error {
-        let error = match error {
-            Error::State(_) => error,
-            other => Error::State(other.to_string()),
-        };
-        let mut report = Report::new(plan);
-        for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
-            report.push(action.action.name(), Outcome::skipped(format!("held back: the state table is unavailable ({error}); failing closed, the event will be retried")));
-        }
-        let notification = crate::notify::render(&report, &plan.incident, self.rendering());
-        if let Err(e) = self.notifier.publish(&notification).await {
-            tracing::error!(target: "firebreak::state", error = %e, "fail-closed notification failed");
-        }
-        error
-    }
 }
 
 /// In a dry run nothing is done: a successful DryRun call proves the permission and is reported as
@@ -207,15 +233,15 @@ fn dry_run_outcome(outcome: &Outcome) -> Outcome {
 }
 
 /// The finished steps of one incident: a step already done is skipped, a step that succeeds is recorded.
-pub(crate) struct Journal<'a, C, F, N, S> {
-    responder: &'a Responder<C, F, N, S>,
+pub(crate) struct Journal<'a, S> {
+    state: &'a S,
     key: &'a str,
     done: BTreeSet<String>,
     /// The invocation's deadline (epoch seconds): no step starts inside [`DEADLINE_RESERVE`] of it.
     deadline: u64,
 }
 
-impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Journal<'_, C, F, N, S> {
+impl<S: StateStore> Journal<'_, S> {
     pub(crate) fn is_done(&self, step: &str) -> bool {
         self.done.contains(step)
     }
@@ -238,7 +264,7 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Journal<'_, C, F, N, S> {
             return Outcome::failed("not started: the invocation deadline is near; the event will be retried");
         }
         match run().await {
-            Ok(outcome @ Outcome::Done { .. }) => match self.responder.state.record_step(self.key, name).await {
+            Ok(outcome @ Outcome::Done { .. }) => match self.state.record_step(self.key, name).await {
                 Ok(()) => outcome,
                 Err(e) => Outcome::failed(format!("done, but not recorded in the journal ({e}); a retry will check the world again")),
             },

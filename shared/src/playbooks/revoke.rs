@@ -1,7 +1,7 @@
 //! Revoking a world-open ingress rule: exactly the offending permissions, every other rule untouched,
 //! the group tagged with what was revoked and why.
 
-use super::{Journal, Responder};
+use super::{Journal, Run};
 use crate::error::Result;
 use crate::plan::{Action, Plan};
 use crate::policy::describe_permission;
@@ -10,8 +10,8 @@ use crate::report::{Outcome, Report};
 use std::collections::BTreeMap;
 
 pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
-    r: &Responder<C, F, N, S>,
-    journal: &Journal<'_, C, F, N, S>,
+    r: &Run<'_, C, F, N, S>,
+    journal: &Journal<'_, S>,
     plan: &Plan,
     now: &str,
     report: &mut Report,
@@ -50,7 +50,7 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     report.push("revoke_security_group_ingress", outcome);
 }
 
-async fn tag_group<C: Compute, F, N, S>(r: &Responder<C, F, N, S>, group_id: &str, plan: &Plan, revoked: &[String], now: &str) -> Result<()> {
+async fn tag_group<C: Compute, F, N, S>(r: &Run<'_, C, F, N, S>, group_id: &str, plan: &Plan, revoked: &[String], now: &str) -> Result<()> {
     let why = format!("{} ({})", plan.rule.unwrap_or("CT-NET-001"), plan.incident_key);
     let tags = BTreeMap::from([
         ("firebreak:revoked".to_owned(), revoked.join(", ").chars().take(256).collect()),

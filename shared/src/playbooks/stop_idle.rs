@@ -1,7 +1,7 @@
 //! Stopping an idle instance, with judgement: never one that is exempt, in an Auto Scaling group,
 //! backed by instance store, already stopping, or gone.
 
-use super::{Journal, Now, Responder};
+use super::{Journal, Now, Run};
 use crate::error::Result;
 use crate::config::Config;
 use crate::incident::IncidentKind;
@@ -39,8 +39,8 @@ pub fn stop_refusal(facts: &InstanceFacts, auto_scaling_group: Option<&str>, con
 }
 
 pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
-    r: &Responder<C, F, N, S>,
-    journal: &Journal<'_, C, F, N, S>,
+    r: &Run<'_, C, F, N, S>,
+    journal: &Journal<'_, S>,
     plan: &Plan,
     now: &Now,
     report: &mut Report,
