@@ -257,8 +257,9 @@ pub struct CloudTrailEvent {
     pub read_only: Option<bool>,
     pub mfa_used: Option<bool>,
     pub login_result: Option<String>,
+    /// `requestParameters`, which the detection rules read. (The response is reduced at parse time to
+    /// what is read of it: the sign-in result and the new rules' ids.)
     pub request: serde_json::Value,
-    pub response: serde_json::Value,
     /// Parsed world-open and other ingress permissions, for `AuthorizeSecurityGroupIngress`.
     pub ingress: Vec<IngressPermission>,
     pub security_group_id: Option<String>,

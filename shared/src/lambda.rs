@@ -17,7 +17,7 @@ pub type AwsResponder = Responder<AwsTargets, SnsNotifier, DynamoStateStore>;
 pub async fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Result<AwsResponder, Error> {
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.require_topic()?);
     let state = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(sdk), config.require_state_table()?);
-    let targets = AwsTargets::discover(sdk, &config.member_role_name, config.member_external_id.as_deref(), config.dry_run).await?;
+    let targets = AwsTargets::new(sdk, &config.member_role_name, config.member_external_id.as_deref(), config.dry_run);
     Ok(Responder { targets, notifier, state, config })
 }
 
@@ -36,6 +36,7 @@ pub async fn respond_event<T: Targets, N: Notifier, S: StateStore>(
     kinds: &[&str],
 ) -> Result<Value, Error> {
     let request_id = event.context.request_id.clone();
+    responder.targets.observe_function_arn(&event.context.invoked_function_arn);
     // The claim lasts until the invocation's deadline, so a crashed run's incident is retried.
     let lease_until = deadline_epoch(event.context.deadline, now().epoch) + 1;
     tracing::debug!(target: "firebreak::invocation", request_id, deadline_ms = event.context.deadline, lease_until, "invocation");

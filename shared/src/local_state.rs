@@ -22,7 +22,7 @@ impl StateStore for ProcessLocalState {
             Some(false) => Claim::HeldElsewhere { lease_until: 0 },
             None => {
                 claims.insert(key.to_owned(), false);
-                Claim::Claimed
+                Claim::Claimed { done: self.steps.borrow().get(key).cloned().unwrap_or_default() }
             }
         })
     }
@@ -33,9 +33,6 @@ impl StateStore for ProcessLocalState {
             self.claims.borrow_mut().remove(key);
         }
         Ok(())
-    }
-    async fn completed_steps(&self, key: &str) -> Result<BTreeSet<String>> {
-        Ok(self.steps.borrow().get(key).cloned().unwrap_or_default())
     }
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {
         self.steps.borrow_mut().entry(key.to_owned()).or_default().insert(step.to_owned());

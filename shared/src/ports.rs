@@ -92,6 +92,9 @@ pub trait Targets {
     type Compute: Compute;
     type Fleet: Fleet;
     async fn target(&self, account: Option<&AccountId>, region: Option<&Region>) -> Result<(Self::Compute, Self::Fleet)>;
+    /// The ARN of the Lambda function being invoked, which names its account: a free way to learn
+    /// "this account" without a call.
+    fn observe_function_arn(&self, _arn: &str) {}
 }
 
 /// One target for every incident: a single account and region (local runs, tests).
@@ -130,8 +133,9 @@ pub trait Notifier {
 /// The result of claiming an incident before acting on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This run owns the incident until its lease ends.
-    Claimed,
+    /// This run owns the incident until its lease ends. `done` is the journal of an earlier run that
+    /// did not finish (empty on a first delivery), read in the same round trip as the claim.
+    Claimed { done: BTreeSet<String> },
     /// A previous run finished it: nothing to do.
     AlreadyDone,
     /// Another run holds a live lease (epoch seconds): retry later.
@@ -141,12 +145,11 @@ pub enum Claim {
 /// State for exactly-once effects and the blast-radius cap. Every method fails closed: an error means
 /// "do not act".
 pub trait StateStore {
-    /// Claim `key` until `lease_until` (the function's deadline), unless done or held by a live lease.
+    /// Claim `key` until `lease_until` (the function's deadline), unless done or held by a live lease;
+    /// a successful claim returns the journal of finished steps, so a retry resumes instead of repeating.
     async fn claim(&self, key: &str, lease_until: u64, now: u64) -> Result<Claim>;
-    /// Mark the claim done, or release it so that a retry can claim it again.
+    /// Mark the claim done, or release it so that a retry can claim it again (the journal stays).
     async fn finish(&self, key: &str, done: bool) -> Result<()>;
-    /// The journal of finished steps, so a retried incident resumes instead of repeating.
-    async fn completed_steps(&self, key: &str) -> Result<BTreeSet<String>>;
     async fn record_step(&self, key: &str, step: &str) -> Result<()>;
     /// Take one of `max` destructive-action slots of `account` in the hour `window`, atomically.
     /// `false` when the cap is reached.

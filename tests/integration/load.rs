@@ -26,16 +26,7 @@ async fn five_hundred_mixed_events_under_ten_percent_throttling_lose_nothing_and
     for n in 0..10 {
         compromised.push(world.launch(false, false).await.instance_id);
         idle.push(world.launch(false, false).await.instance_id);
-        let group = world.ec2.create_security_group().group_name(format!("exposed-{n}")).description("x").vpc_id(&world.vpc_id).send().await.expect("group");
-        let group = group.group_id().expect("id").to_owned();
-        let ssh = aws_sdk_ec2::types::IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(22)
-            .to_port(22)
-            .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
-            .build();
-        world.ec2.authorize_security_group_ingress().group_id(&group).ip_permissions(ssh).send().await.expect("ingress");
-        exposed.push(group);
+        exposed.push(world.exposed_group(&format!("exposed-{n}")).await);
     }
     let finding = sample("guardduty/ec2-backdoor-high-severity.json");
     let idle_alarm = sample("alarm/idle-cpu-eventbridge.json");

@@ -49,15 +49,7 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
     let world = World::seed().await;
     let compromised = world.launch(false, false).await.instance_id;
     let idle = world.launch(false, false).await.instance_id;
-    let exposed = world.ec2.create_security_group().group_name("exposed").description("exposed").vpc_id(&world.vpc_id).send().await.expect("group");
-    let exposed = exposed.group_id().expect("id").to_owned();
-    let ssh = aws_sdk_ec2::types::IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(22)
-        .to_port(22)
-        .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
-        .build();
-    world.ec2.authorize_security_group_ingress().group_id(&exposed).ip_permissions(ssh).send().await.expect("ingress");
+    let exposed = world.exposed_group("exposed").await;
 
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let env = [

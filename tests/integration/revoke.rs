@@ -24,18 +24,9 @@ async fn respond(world: &World, event: Value, extra: &[(&str, &str)]) -> Report 
 
 /// A group with three rules: SSH from the internet (the offence), HTTPS from the internet, SSH from inside.
 async fn exposed_group(world: &World) -> String {
-    let id = world.ec2.create_security_group().group_name("exposed").description("exposed").vpc_id(&world.vpc_id).send().await.expect("group").group_id().expect("id").to_owned();
+    let id = world.exposed_group("exposed").await;
     let rule = |port: i32, cidr: &str| IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port).ip_ranges(IpRange::builder().cidr_ip(cidr).build()).build();
-    world
-        .ec2
-        .authorize_security_group_ingress()
-        .group_id(&id)
-        .ip_permissions(rule(22, "0.0.0.0/0"))
-        .ip_permissions(rule(443, "0.0.0.0/0"))
-        .ip_permissions(rule(22, "10.0.0.0/8"))
-        .send()
-        .await
-        .expect("ingress");
+    world.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(rule(443, "0.0.0.0/0")).ip_permissions(rule(22, "10.0.0.0/8")).send().await.expect("ingress");
     id
 }
 

@@ -221,6 +221,14 @@ impl World {
         Victim { instance_id, target_group_arn }
     }
 
+    /// A security group in the VPC allowing SSH from the whole internet, as someone careless left it.
+    pub async fn exposed_group(&self, name: &str) -> String {
+        let id = self.ec2.create_security_group().group_name(name).description(name).vpc_id(&self.vpc_id).send().await.expect("group").group_id().expect("id").to_owned();
+        let ssh = IpPermission::builder().ip_protocol("tcp").from_port(22).to_port(22).ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build();
+        self.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(ssh).send().await.expect("ingress");
+        id
+    }
+
     /// Each interface of the instance with its groups, as DescribeNetworkInterfaces reports them.
     pub async fn interface_groups(&self, instance_id: &str) -> Vec<(String, Vec<String>)> {
         let out = self.ec2.describe_network_interfaces().filters(filter("attachment.instance-id", instance_id)).send().await.expect("enis");

@@ -1,10 +1,12 @@
-//! DynamoDB adapter for [`StateStore`]: claims, the journal, and the cap counters all live in the
-//! state table (`pk` String key, TTL attribute `expires_at`), written with conditional expressions.
+//! DynamoDB adapter for [`StateStore`]: one item per incident (`claim#<key>`: status, lease, and the
+//! journal of finished steps) and the cap counters, in the state table (`pk` String key, TTL attribute
+//! `expires_at`), written with conditional expressions.
 
 use super::{aws_error, code_of};
 use crate::error::{Error, Result};
 use crate::ports::{Claim, StateStore};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -43,37 +45,42 @@ fn epoch() -> u64 {
 
 impl StateStore for DynamoStateStore {
     async fn claim(&self, key: &str, lease_until: u64, now: u64) -> Result<Claim> {
-        let put = self
+        // One round trip: the conditional update takes the claim and returns the previous item,
+        // whose `steps` are the journal of an earlier, unfinished run.
+        let update = self
             .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("claim#{key}")))
-            .item("status", s("in_progress"))
-            .item("lease_until", n(lease_until))
-            .item("expires_at", n(now + KEEP_SECONDS))
-            .condition_expression("attribute_not_exists(pk) OR (#status = :in_progress AND lease_until < :now)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":in_progress", s("in_progress"))
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match put {
-            Ok(_) => return Ok(Claim::Claimed),
-            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => {}
-            Err(e) => return Err(state_error(aws_error("PutItem", e))),
-        }
-        let current = self
-            .client
-            .get_item()
+            .update_item()
             .table_name(&self.table)
             .key("pk", s(format!("claim#{key}")))
-            .consistent_read(true)
+            .update_expression("SET #status = :in_progress, lease_until = :lease, expires_at = :expires")
+            .condition_expression("attribute_not_exists(pk) OR #status = :released OR (#status = :in_progress AND lease_until < :now)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":released", s("released"))
+            .expression_attribute_values(":lease", n(lease_until))
+            .expression_attribute_values(":expires", n(now + KEEP_SECONDS))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(|e| state_error(aws_error("GetItem", e)))?;
-        let item = current.item();
-        let status = item.and_then(|i| i.get("status")).and_then(|v| v.as_s().ok()).map(String::as_str);
-        let lease_until = item.and_then(|i| i.get("lease_until")).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+            .await;
+        let current = match update {
+            Ok(out) => {
+                let done = match out.attributes().and_then(|a| a.get("steps")) {
+                    Some(AttributeValue::Ss(steps)) => steps.iter().cloned().collect(),
+                    _ => BTreeSet::new(),
+                };
+                return Ok(Claim::Claimed { done });
+            }
+            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => failed.item,
+                _ => None,
+            },
+            Err(e) => return Err(state_error(aws_error("UpdateItem", e))),
+        };
+        let item = current.unwrap_or_default();
+        let status = item.get("status").and_then(|v| v.as_s().ok()).map(String::as_str);
+        let lease_until = item.get("lease_until").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok(match status {
             Some("done") => Claim::AlreadyDone,
             _ => Claim::HeldElsewhere { lease_until },
@@ -81,49 +88,29 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn finish(&self, key: &str, done: bool) -> Result<()> {
-        let pk = s(format!("claim#{key}"));
-        let result = if done {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", pk)
-                .update_expression("SET #status = :done")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":done", s("done"))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error("UpdateItem", e))
-        } else {
-            self.client.delete_item().table_name(&self.table).key("pk", pk).send().await.map(|_| ()).map_err(|e| aws_error("DeleteItem", e))
-        };
-        result.map_err(state_error)
-    }
-
-    async fn completed_steps(&self, key: &str) -> Result<BTreeSet<String>> {
-        let out = self
-            .client
-            .get_item()
+        // Released claims keep their journal; only the status and lease change.
+        let (status, lease) = if done { ("done", 0) } else { ("released", 0) };
+        self.client
+            .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("journal#{key}")))
-            .consistent_read(true)
+            .key("pk", s(format!("claim#{key}")))
+            .update_expression("SET #status = :status, lease_until = :lease")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(status))
+            .expression_attribute_values(":lease", n(lease))
             .send()
             .await
-            .map_err(|e| state_error(aws_error("GetItem", e)))?;
-        Ok(match out.item().and_then(|item| item.get("steps")) {
-            Some(AttributeValue::Ss(steps)) => steps.iter().cloned().collect(),
-            _ => BTreeSet::new(),
-        })
+            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+        Ok(())
     }
 
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("journal#{key}")))
-            .update_expression("ADD steps :step SET expires_at = :expires")
+            .key("pk", s(format!("claim#{key}")))
+            .update_expression("ADD steps :step")
             .expression_attribute_values(":step", AttributeValue::Ss(vec![step.to_owned()]))
-            .expression_attribute_values(":expires", n(epoch() + KEEP_SECONDS))
             .send()
             .await
             .map_err(|e| state_error(aws_error("UpdateItem", e)))?;

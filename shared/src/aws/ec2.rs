@@ -196,23 +196,23 @@ impl Compute for Ec2Compute {
     }
 
     async fn protect_instance(&self, id: &InstanceId) -> Result<()> {
+        // One attribute per call; the two are independent, so they go out together.
         let protection = self
             .client
             .modify_instance_attribute()
             .instance_id(id.as_str())
             .disable_api_termination(AttributeBooleanValue::builder().value(true).build())
             .dry_run(self.dry_run)
-            .send()
-            .await;
-        settle(self.dry_run, "ModifyInstanceAttribute", protection)?;
+            .send();
         let shutdown = self
             .client
             .modify_instance_attribute()
             .instance_id(id.as_str())
             .instance_initiated_shutdown_behavior(AttributeValue::builder().value("stop").build())
             .dry_run(self.dry_run)
-            .send()
-            .await;
+            .send();
+        let (protection, shutdown) = futures::future::join(protection, shutdown).await;
+        settle(self.dry_run, "ModifyInstanceAttribute", protection)?;
         settle(self.dry_run, "ModifyInstanceAttribute", shutdown)?;
         Ok(())
     }

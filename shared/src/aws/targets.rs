@@ -9,7 +9,7 @@ use crate::incident::{AccountId, Region};
 use crate::ports::Targets;
 use aws_config::SdkConfig;
 use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
@@ -20,7 +20,8 @@ const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
 pub struct AwsTargets {
     sdk: SdkConfig,
     sts: aws_sdk_sts::Client,
-    home_account: AccountId,
+    /// Learned from the invoked function's ARN, or from STS on first need (local runs).
+    home_account: OnceCell<AccountId>,
     home_region: Option<Region>,
     member_role: String,
     external_id: Option<String>,
@@ -30,17 +31,10 @@ pub struct AwsTargets {
 }
 
 impl AwsTargets {
-    /// Learn the function's own account (STS `GetCallerIdentity`, which needs no permission).
-    pub async fn discover(sdk: &SdkConfig, member_role: &str, external_id: Option<&str>, dry_run: bool) -> Result<Self> {
-        let sts = aws_sdk_sts::Client::new(sdk);
-        let identity = sts.get_caller_identity().send().await.map_err(|e| aws_error("GetCallerIdentity", e))?;
-        let home_account = identity
-            .account()
-            .and_then(AccountId::parse)
-            .ok_or_else(|| Error::config("AWS credentials", "GetCallerIdentity returned no account id"))?;
-        Ok(Self {
-            sts,
-            home_account,
+    pub fn new(sdk: &SdkConfig, member_role: &str, external_id: Option<&str>, dry_run: bool) -> Self {
+        Self {
+            sts: aws_sdk_sts::Client::new(sdk),
+            home_account: OnceCell::new(),
             home_region: sdk.region().and_then(|r| Region::parse(r.as_ref())),
             member_role: member_role.to_owned(),
             external_id: external_id.map(str::to_owned),
@@ -48,11 +42,20 @@ impl AwsTargets {
             home: compute_and_fleet(sdk, dry_run),
             cache: RefCell::new(HashMap::new()),
             sdk: sdk.clone(),
-        })
+        }
     }
 
-    pub fn home_account(&self) -> &AccountId {
-        &self.home_account
+    /// This account: as observed, or from STS `GetCallerIdentity` (which needs no permission).
+    async fn home_account(&self) -> Result<AccountId> {
+        if let Some(account) = self.home_account.get() {
+            return Ok(account.clone());
+        }
+        let identity = self.sts.get_caller_identity().send().await.map_err(|e| aws_error("GetCallerIdentity", e))?;
+        let account = identity
+            .account()
+            .and_then(AccountId::parse)
+            .ok_or_else(|| Error::config("AWS credentials", "GetCallerIdentity returned no account id"))?;
+        Ok(self.home_account.get_or_init(|| account).clone())
     }
 
     /// This account's own EC2 and fleet ports (for `firebreak release`, which acts where it runs).
@@ -71,7 +74,7 @@ impl AwsTargets {
             .sts
             .assume_role()
             .role_arn(&arn)
-            .role_session_name(format!("firebreak-{}", self.home_account))
+            .role_session_name("firebreak")
             .set_external_id(self.external_id.clone())
             .duration_seconds(3600)
             .send()
@@ -103,14 +106,21 @@ impl Targets for AwsTargets {
     type Compute = Ec2Compute;
     type Fleet = AwsFleet;
 
+    fn observe_function_arn(&self, arn: &str) {
+        if let Some(account) = arn.split(':').nth(4).and_then(AccountId::parse) {
+            let _ = self.home_account.set(account);
+        }
+    }
+
     async fn target(&self, account: Option<&AccountId>, region: Option<&Region>) -> Result<(Ec2Compute, AwsFleet)> {
-        let account = account.unwrap_or(&self.home_account);
+        let home = self.home_account().await?;
+        let account = account.unwrap_or(&home);
         let region = match (region, &self.home_region) {
             (Some(r), _) => r.clone(),
             (None, Some(home)) => home.clone(),
             (None, None) => return Err(Error::config("AWS_REGION", "the incident names no region and none is configured")),
         };
-        if *account == self.home_account && Some(&region) == self.home_region.as_ref() {
+        if *account == home && Some(&region) == self.home_region.as_ref() {
             return Ok(self.home());
         }
         let key = (account.to_string(), region.to_string());
@@ -119,7 +129,7 @@ impl Targets for AwsTargets {
                 return Ok((compute.clone(), fleet.clone()));
             }
         }
-        let (compute, fleet, expires) = if *account == self.home_account {
+        let (compute, fleet, expires) = if *account == home {
             // Same account, another region: the function's own credentials.
             let regional = self.sdk.to_builder().region(aws_config::Region::new(region.to_string())).build();
             let (c, f) = compute_and_fleet(&regional, self.dry_run);

@@ -178,7 +178,6 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
             .map(|v| v.eq_ignore_ascii_case("yes")),
         login_result: record.response_elements.get("ConsoleLogin").and_then(Value::as_str).map(str::to_owned),
         request: record.request_parameters,
-        response: record.response_elements,
         ingress,
         security_group_id,
     };
@@ -190,9 +189,9 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
 }
 
 fn ingress_of(request: &Value, response: &Value, prefix: &str) -> Result<(Option<String>, Vec<IngressPermission>)> {
-    let request: AuthorizeIngress = typed(request.clone(), &field(prefix, "requestParameters"))?;
+    let request: AuthorizeIngress = typed(request, &field(prefix, "requestParameters"))?;
     let response: AuthorizeResponse = if response.is_object() {
-        typed(response.clone(), &field(prefix, "responseElements"))?
+        typed(response, &field(prefix, "responseElements"))?
     } else {
         AuthorizeResponse::default()
     };

@@ -11,7 +11,6 @@ mod sns;
 
 use crate::error::{Error, Result};
 use crate::incident::{AccountId, Incident, IncidentKind, Origin, Region};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Lambda's own limit for an asynchronous event is 256 KiB; anything far beyond is hostile or a mistake.
@@ -94,8 +93,9 @@ struct Envelope<D> {
     detail: D,
 }
 
-/// Deserialise with the failing field's path in the error, e.g. `detail.severity`.
-fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T> {
+/// Deserialise a `Value` (owned, or borrowed to avoid a copy) with the failing field's path in the
+/// error, e.g. `detail.severity`.
+fn typed<'de, T: serde::Deserialize<'de>>(value: impl serde::Deserializer<'de, Error = serde_json::Error>, prefix: &str) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();

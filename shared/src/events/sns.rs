@@ -25,7 +25,7 @@ pub(super) fn parse_sns_records(records: &Value, prefix: &str) -> Result<Vec<Inc
             };
             return Err(Error::refused(field(&at, "Sns"), format!("missing: not an SNS record{hint}")));
         }
-        let record: SnsRecord = typed(record.clone(), &at)?;
+        let record: SnsRecord = typed(record, &at)?;
         incidents.push(parse_message(record.sns, &field(&at, "Sns"))?);
     }
     Ok(incidents)

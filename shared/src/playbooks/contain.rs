@@ -67,7 +67,7 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
             Outcome::done(format!("deregistered from {}", groups.join(", ")))
         })
     });
-    let snapshot = journal.step("snapshot_volumes", || snapshot(r, id, &facts, &incident_tags));
+    let snapshot = journal.step("snapshot_volumes", || snapshot(r, id, &facts, &incident_tags, journal.first_run));
     let tag = journal.step("tag_instance", || async {
         r.compute.tag(id.as_str(), &incident_tags).await.map(|()| Outcome::done(format!("tagged {}", keys(&incident_tags))))
     });
@@ -181,14 +181,18 @@ async fn snapshot<C: Compute, F, N, S>(
     id: &InstanceId,
     facts: &InstanceFacts,
     incident_tags: &BTreeMap<String, String>,
+    first_run: bool,
 ) -> Result<Outcome> {
     if facts.volume_ids.is_empty() {
         return Ok(Outcome::skipped("no EBS volumes attached"));
     }
-    let incident = incident_tags.get("firebreak:incident").cloned().unwrap_or_default();
-    let existing = r.compute.incident_snapshots(id, &incident).await?;
-    if !existing.is_empty() {
-        return Ok(Outcome::skipped(format!("snapshots for this incident already exist: {}", existing.join(", "))));
+    // A retry may follow a run that snapshotted but could not journal it: look before taking more.
+    if !first_run {
+        let incident = incident_tags.get("firebreak:incident").cloned().unwrap_or_default();
+        let existing = r.compute.incident_snapshots(id, &incident).await?;
+        if !existing.is_empty() {
+            return Ok(Outcome::skipped(format!("snapshots for this incident already exist: {}", existing.join(", "))));
+        }
     }
     let mut tags: BTreeMap<String, String> = incident_tags.iter().filter(|(k, _)| *k != QUARANTINE_TAG).map(|(k, v)| (k.clone(), v.clone())).collect();
     tags.insert("firebreak:instance".to_owned(), id.to_string());

@@ -77,8 +77,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
         // Dry runs keep their own claims, so that switching dry run off later still acts.
         let key = if self.config.dry_run { format!("dry-run#{}", plan.incident_key) } else { plan.incident_key.clone() };
-        match self.state.claim(&key, lease_until, now.epoch).await {
-            Ok(Claim::Claimed) => {}
+        let done = match self.state.claim(&key, lease_until, now.epoch).await {
+            Ok(Claim::Claimed { done }) => done,
             Ok(Claim::AlreadyDone) => {
                 for action in &plan.actions {
                     report.push(action.action.name(), Outcome::skipped("already handled: this incident was completed by an earlier delivery"));
@@ -89,12 +89,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 return Err(Error::State(format!("{key} is being handled by another run until {lease_until}; retry later")));
             }
             Err(e) => return Err(self.fail_closed(plan, e).await),
-        }
-        let done = match self.state.completed_steps(&key).await {
-            Ok(done) => done,
-            Err(e) => return Err(self.fail_closed(plan, e).await),
         };
-        let journal = Journal { state: &self.state, key: &key, done, deadline: lease_until };
+        let journal = Journal { state: &self.state, key: &key, first_run: done.is_empty(), done, deadline: lease_until };
         let ran = match plan.decision {
             Decision::Notify | Decision::Ignore => Ok(stop_idle::Notify::Yes),
             acting => match self.targets.target(plan.incident.origin.account.as_ref(), plan.incident.origin.region.as_ref()).await {
@@ -237,6 +233,8 @@ pub(crate) struct Journal<'a, S> {
     state: &'a S,
     key: &'a str,
     done: BTreeSet<String>,
+    /// No earlier run recorded anything: nothing of this incident can exist in the world yet.
+    pub(crate) first_run: bool,
     /// The invocation's deadline (epoch seconds): no step starts inside [`DEADLINE_RESERVE`] of it.
     deadline: u64,
 }
