@@ -26,7 +26,10 @@ impl StateStore for ProcessLocalState {
             }
         })
     }
-    async fn finish(&self, key: &str, done: bool) -> Result<()> {
+    async fn finish(&self, key: &str, done: bool, step: Option<&str>) -> Result<()> {
+        if let Some(step) = step {
+            self.steps.borrow_mut().entry(key.to_owned()).or_default().insert(step.to_owned());
+        }
         if done {
             self.claims.borrow_mut().insert(key.to_owned(), true);
         } else {

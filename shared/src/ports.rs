@@ -148,8 +148,9 @@ pub trait StateStore {
     /// Claim `key` until `lease_until` (the function's deadline), unless done or held by a live lease;
     /// a successful claim returns the journal of finished steps, so a retry resumes instead of repeating.
     async fn claim(&self, key: &str, lease_until: u64, now: u64) -> Result<Claim>;
-    /// Mark the claim done, or release it so that a retry can claim it again (the journal stays).
-    async fn finish(&self, key: &str, done: bool) -> Result<()>;
+    /// Mark the claim done, or release it so that a retry can claim it again (the journal stays);
+    /// `step`, when given, is recorded in the same write.
+    async fn finish(&self, key: &str, done: bool, step: Option<&str>) -> Result<()>;
     async fn record_step(&self, key: &str, step: &str) -> Result<()>;
     /// Take one of `max` destructive-action slots of `account` in the hour `window`, atomically.
     /// `false` when the cap is reached.

@@ -87,20 +87,24 @@ impl StateStore for DynamoStateStore {
         })
     }
 
-    async fn finish(&self, key: &str, done: bool) -> Result<()> {
+    async fn finish(&self, key: &str, done: bool, step: Option<&str>) -> Result<()> {
         // Released claims keep their journal; only the status and lease change.
-        let (status, lease) = if done { ("done", 0) } else { ("released", 0) };
-        self.client
+        let status = if done { "done" } else { "released" };
+        let mut update = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(format!("claim#{key}")))
-            .update_expression("SET #status = :status, lease_until = :lease")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status))
-            .expression_attribute_values(":lease", n(lease))
-            .send()
-            .await
-            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+            .expression_attribute_values(":lease", n(0));
+        update = match step {
+            Some(step) => update
+                .update_expression("SET #status = :status, lease_until = :lease ADD steps :step")
+                .expression_attribute_values(":step", AttributeValue::Ss(vec![step.to_owned()])),
+            None => update.update_expression("SET #status = :status, lease_until = :lease"),
+        };
+        update.send().await.map_err(|e| state_error(aws_error("UpdateItem", e)))?;
         Ok(())
     }
 

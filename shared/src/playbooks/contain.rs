@@ -47,8 +47,15 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         return Ok(());
     }
     let incident_tags = incident_tags(plan, &now.rfc3339);
-    let isolation = journal.step("isolate_instance", || isolate(r, &facts, journal.time_left())).await;
-    report.push("isolate_instance", isolation);
+    let isolation = journal.attempt("isolate_instance", || isolate(r, &facts, journal.time_left())).await;
+    // Recording the isolation runs beside the evidence steps instead of before them.
+    let record_isolation = async {
+        if isolation.is_done() {
+            journal.recorded("isolate_instance", isolation.clone()).await
+        } else {
+            isolation.clone()
+        }
+    };
 
     let protect = journal.step("protect_instance", || async {
         r.compute.protect_instance(id).await.map(|()| Outcome::done("termination protection on, shutdown behaviour stop"))
@@ -71,7 +78,9 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     let tag = journal.step("tag_instance", || async {
         r.compute.tag(id.as_str(), &incident_tags).await.map(|()| Outcome::done(format!("tagged {}", keys(&incident_tags))))
     });
-    let ((protect, detach), (deregister, (snapshot, tag))) = join(join(protect, detach), join(deregister, join(snapshot, tag))).await;
+    let ((isolation, (protect, detach)), (deregister, (snapshot, tag))) =
+        join(join(record_isolation, join(protect, detach)), join(deregister, join(snapshot, tag))).await;
+    report.push("isolate_instance", isolation);
     report.push("protect_instance", protect);
     report.push("detach_from_auto_scaling_group", detach);
     report.push("deregister_from_target_groups", deregister);

@@ -117,7 +117,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let notify = match ran {
             Ok(notify) => notify,
             Err(e) => {
-                let _ = self.state.finish(&key, false).await;
+                let _ = self.state.finish(&key, false, None).await;
                 return Err(self.fail_closed(plan, e).await);
             }
         };
@@ -127,6 +127,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if let stop_idle::Notify::Suppress(why) = notify {
             report.push("notify", Outcome::skipped(why));
         }
+        let mut notified = None;
         if plan.has("notify") && report.outcome_of("notify").is_none() {
             // A run with failed steps notifies once ("notify-partial"); the retry that completes the
             // incident notifies again with the final outcomes. Never more than those two.
@@ -135,13 +136,16 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 Outcome::skipped("already done for this incident (journal)")
             } else {
                 let notification = crate::notify::render(&report, &plan.incident, self.rendering());
-                journal.step(step, || async { self.notifier.publish(&notification).await.map(|()| Outcome::done("published")) }).await
+                journal.attempt(step, || async { self.notifier.publish(&notification).await.map(|()| Outcome::done("published")) }).await
             };
+            // Recorded by `finish` below, in the same write.
+            notified = outcome.is_done().then_some(step);
             report.push("notify", outcome);
         }
         let complete = report.failures().is_empty();
-        if let Err(e) = self.state.finish(&key, complete).await {
-            // The effects stand and are journaled; an unfinished claim only expires at the lease end.
+        if let Err(e) = self.state.finish(&key, complete, notified).await {
+            // The effects stand and are journaled; the claim expires at the lease end and the retry
+            // finds every step but the notification done, so at worst it notifies once more.
             tracing::warn!(target: "firebreak::state", key, error = %e, "claim not finished");
         }
         Ok(report)
@@ -250,7 +254,22 @@ impl<S: StateStore> Journal<'_, S> {
         Duration::from_secs(left).checked_sub(DEADLINE_RESERVE).filter(|d| !d.is_zero())
     }
 
+    /// Run a step and record it in the journal when it is done.
     pub(crate) async fn step<Fut>(&self, name: &'static str, run: impl FnOnce() -> Fut) -> Outcome
+    where
+        Fut: Future<Output = Result<Outcome>>,
+    {
+        let outcome = self.attempt(name, run).await;
+        if outcome.is_done() {
+            self.recorded(name, outcome).await
+        } else {
+            outcome
+        }
+    }
+
+    /// Run a step unless the journal has it or the deadline is near, without recording it: the
+    /// caller records it alongside other work, off the critical path.
+    pub(crate) async fn attempt<Fut>(&self, name: &'static str, run: impl FnOnce() -> Fut) -> Outcome
     where
         Fut: Future<Output = Result<Outcome>>,
     {
@@ -258,16 +277,17 @@ impl<S: StateStore> Journal<'_, S> {
             return Outcome::skipped("already done for this incident (journal)");
         }
         // Notifying is what the reserve is kept for.
-        if name != "notify" && self.time_left().is_none() {
+        if !name.starts_with("notify") && self.time_left().is_none() {
             return Outcome::failed("not started: the invocation deadline is near; the event will be retried");
         }
-        match run().await {
-            Ok(outcome @ Outcome::Done { .. }) => match self.state.record_step(self.key, name).await {
-                Ok(()) => outcome,
-                Err(e) => Outcome::failed(format!("done, but not recorded in the journal ({e}); a retry will check the world again")),
-            },
-            Ok(other) => other,
-            Err(e) => Outcome::failed(e),
+        run().await.unwrap_or_else(Outcome::failed)
+    }
+
+    /// Record a done step; a step done but not recorded is reported as such, so the retry rechecks it.
+    pub(crate) async fn recorded(&self, name: &'static str, outcome: Outcome) -> Outcome {
+        match self.state.record_step(self.key, name).await {
+            Ok(()) => outcome,
+            Err(e) => Outcome::failed(format!("done, but not recorded in the journal ({e}); a retry will check the world again")),
         }
     }
 }
