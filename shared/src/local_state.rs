@@ -6,9 +6,16 @@ use crate::ports::{Claim, StateStore};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClaimState {
+    Active,
+    Released,
+    Done,
+}
+
 #[derive(Default)]
 pub struct ProcessLocalState {
-    claims: RefCell<BTreeMap<String, bool>>,
+    claims: RefCell<BTreeMap<String, ClaimState>>,
     steps: RefCell<BTreeMap<String, BTreeSet<String>>>,
     caps: RefCell<BTreeMap<String, u32>>,
     circuits: RefCell<BTreeSet<String>>,
@@ -17,12 +24,13 @@ pub struct ProcessLocalState {
 impl StateStore for ProcessLocalState {
     async fn claim(&self, key: &str, _lease_until: u64, _now: u64) -> Result<Claim> {
         let mut claims = self.claims.borrow_mut();
-        Ok(match claims.get(key) {
-            Some(true) => Claim::AlreadyDone,
-            Some(false) => Claim::HeldElsewhere { lease_until: 0 },
-            None => {
-                claims.insert(key.to_owned(), false);
-                Claim::Claimed { done: self.steps.borrow().get(key).cloned().unwrap_or_default() }
+        let previous = claims.get(key).copied();
+        Ok(match previous {
+            Some(ClaimState::Done) => Claim::AlreadyDone,
+            Some(ClaimState::Active) => Claim::HeldElsewhere { lease_until: 0 },
+            None | Some(ClaimState::Released) => {
+                claims.insert(key.to_owned(), ClaimState::Active);
+                Claim::Claimed { first: previous.is_none(), done: self.steps.borrow().get(key).cloned().unwrap_or_default() }
             }
         })
     }
@@ -30,11 +38,8 @@ impl StateStore for ProcessLocalState {
         if let Some(step) = step {
             self.steps.borrow_mut().entry(key.to_owned()).or_default().insert(step.to_owned());
         }
-        if done {
-            self.claims.borrow_mut().insert(key.to_owned(), true);
-        } else {
-            self.claims.borrow_mut().remove(key);
-        }
+        let state = if done { ClaimState::Done } else { ClaimState::Released };
+        self.claims.borrow_mut().insert(key.to_owned(), state);
         Ok(())
     }
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {

@@ -133,9 +133,9 @@ pub trait Notifier {
 /// The result of claiming an incident before acting on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This run owns the incident until its lease ends. `done` is the journal of an earlier run that
-    /// did not finish (empty on a first delivery), read in the same round trip as the claim.
-    Claimed { done: BTreeSet<String> },
+    /// This run owns the incident until its lease ends. `first` when no run claimed it before; `done`
+    /// is the journal of an earlier run that did not finish, read in the same round trip as the claim.
+    Claimed { first: bool, done: BTreeSet<String> },
     /// A previous run finished it: nothing to do.
     AlreadyDone,
     /// Another run holds a live lease (epoch seconds): retry later.

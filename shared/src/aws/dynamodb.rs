@@ -66,11 +66,12 @@ impl StateStore for DynamoStateStore {
             .await;
         let current = match update {
             Ok(out) => {
+                let first = out.attributes().is_none_or(|a| a.is_empty());
                 let done = match out.attributes().and_then(|a| a.get("steps")) {
                     Some(AttributeValue::Ss(steps)) => steps.iter().cloned().collect(),
                     _ => BTreeSet::new(),
                 };
-                return Ok(Claim::Claimed { done });
+                return Ok(Claim::Claimed { first, done });
             }
             Err(e) if code_of(&e) == Some(CONDITION_FAILED) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => failed.item,

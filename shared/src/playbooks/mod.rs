@@ -77,8 +77,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
         // Dry runs keep their own claims, so that switching dry run off later still acts.
         let key = if self.config.dry_run { format!("dry-run#{}", plan.incident_key) } else { plan.incident_key.clone() };
-        let done = match self.state.claim(&key, lease_until, now.epoch).await {
-            Ok(Claim::Claimed { done }) => done,
+        let (first_run, done) = match self.state.claim(&key, lease_until, now.epoch).await {
+            Ok(Claim::Claimed { first, done }) => (first, done),
             Ok(Claim::AlreadyDone) => {
                 for action in &plan.actions {
                     report.push(action.action.name(), Outcome::skipped("already handled: this incident was completed by an earlier delivery"));
@@ -90,7 +90,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             }
             Err(e) => return Err(self.fail_closed(plan, e).await),
         };
-        let journal = Journal { state: &self.state, key: &key, first_run: done.is_empty(), done, deadline: lease_until };
+        let journal = Journal { state: &self.state, key: &key, first_run, done, deadline: lease_until };
         let ran = match plan.decision {
             Decision::Notify | Decision::Ignore => Ok(stop_idle::Notify::Yes),
             acting => match self.targets.target(plan.incident.origin.account.as_ref(), plan.incident.origin.region.as_ref()).await {
@@ -237,7 +237,8 @@ pub(crate) struct Journal<'a, S> {
     state: &'a S,
     key: &'a str,
     done: BTreeSet<String>,
-    /// No earlier run recorded anything: nothing of this incident can exist in the world yet.
+    /// No earlier run ever claimed the incident: nothing of it can exist in the world yet. (A run that
+    /// failed before journaling anything is not a first run: its effects may exist unrecorded.)
     pub(crate) first_run: bool,
     /// The invocation's deadline (epoch seconds): no step starts inside [`DEADLINE_RESERVE`] of it.
     deadline: u64,
