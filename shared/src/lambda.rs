@@ -21,6 +21,16 @@ pub async fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Resul
     Ok(Responder { targets, notifier, state, config })
 }
 
+/// Open the connection to the state table during init, best effort and bounded: the claim is the first
+/// call of every incident. Init never fails because of it.
+pub async fn warm_up(responder: &AwsResponder) {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), responder.state.warm_up()).await {
+        Ok(Ok(())) => tracing::debug!(target: "firebreak::init", "state table connection warmed"),
+        Ok(Err(e)) => tracing::warn!(target: "firebreak::init", error = %e, "warm-up failed; the first incident opens the connection"),
+        Err(_) => tracing::warn!(target: "firebreak::init", "warm-up timed out; the first incident opens the connection"),
+    }
+}
+
 /// The current time.
 pub fn now() -> Now {
     let now = std::time::SystemTime::now();

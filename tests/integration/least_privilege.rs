@@ -77,7 +77,7 @@ fn code_actions(playbook: &str) -> BTreeSet<String> {
         ("notifier", adapter_actions("shared/src/aws/sns.rs", &[("client", "sns")])),
         ("state", adapter_actions("shared/src/aws/dynamodb.rs", &[("client", "dynamodb")])),
     ];
-    let sources: String = ["shared/src/playbooks/mod.rs", playbook].iter().map(|f| read(f)).collect::<Vec<_>>().join("\n");
+    let sources: String = ["shared/src/lambda.rs", "shared/src/playbooks/mod.rs", playbook].iter().map(|f| read(f)).collect::<Vec<_>>().join("\n");
     let compact: String = sources.chars().filter(|c| !c.is_whitespace()).collect();
     let mut actions = BTreeSet::new();
     // Only the ports' trait methods are calls into AWS (`facts.state.as_str()` is not).

@@ -110,6 +110,26 @@ async fn three_concurrent_deliveries_of_one_finding_give_one_set_of_effects() {
     assert!(isolated(&world, &victim.instance_id).await);
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn the_init_warm_up_touches_the_table_once_and_never_fails_init() {
+    let world = World::seed().await;
+    let responder = world.responder(&[]).await;
+    firebreak::lambda::warm_up(&responder).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let item = ddb
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("warm-up".into()))
+        .send()
+        .await
+        .expect("get");
+    assert!(item.item().is_some(), "the warm-up wrote its item");
+    ddb.delete_table().table_name(TABLE).send().await.expect("table deleted");
+    let started = std::time::Instant::now();
+    firebreak::lambda::warm_up(&responder).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "bounded");
+}
+
 /// moto's dump lists a `FakeHealthStatus` object for every DescribeTargetHealth answer it ever built,
 /// so a read grows it. Target membership is asserted directly instead.
 fn without_health_reads(mut elbv2: Value) -> Value {

@@ -12,6 +12,7 @@ async fn main() -> Result<(), Error> {
     let config = firebreak::Config::from_env()?;
     let sdk = firebreak::aws::load_sdk_config().await;
     let responder = firebreak::lambda::aws_responder(&sdk, config).await?;
+    firebreak::lambda::warm_up(&responder).await;
     let responder = &responder;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| firebreak::lambda::respond_event(event, responder, KINDS))).await
 }

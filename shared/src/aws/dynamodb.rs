@@ -162,4 +162,17 @@ impl StateStore for DynamoStateStore {
             Err(e) => Err(state_error(aws_error("PutItem", e))),
         }
     }
+
+    async fn warm_up(&self) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s("warm-up"))
+            .update_expression("SET expires_at = :expires")
+            .expression_attribute_values(":expires", n(epoch() + CAP_KEEP_SECONDS))
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+        Ok(())
+    }
 }
