@@ -98,18 +98,6 @@ pub async fn respond_payload<T: Targets, N: Notifier, S: StateStore>(
     Ok(json!({ "reports": reports }))
 }
 
-/// Decide for every incident in the payload and log each decision, without acting.
-pub async fn plan_event(event: LambdaEvent<Value>, config: &Config) -> Result<Value, Error> {
-    match parse_value(event.payload) {
-        Ok(incidents) => {
-            let plans: Vec<Plan> = incidents.iter().map(|i| decide(i, &config.policy)).collect();
-            plans.iter().for_each(crate::decision_log::log_decision);
-            Ok(json!({ "plans": plans }))
-        }
-        Err(e) => refusal(&event.context.request_id, e),
-    }
-}
-
 /// A refused payload is logged and acknowledged, so Lambda does not retry what cannot succeed.
 pub(crate) fn refusal(request_id: &str, error: Error) -> Result<Value, Error> {
     if error.is_retryable() {
