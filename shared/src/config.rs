@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn notify_threshold_above_containment_threshold_is_refused() {
-        let err = config(&[("FIREBREAK_NOTIFY_MIN_SEVERITY", "8"), ("FIREBREAK_CONTAIN_MIN_SEVERITY", "7")]).unwrap_err();
+        let err = config(&[("FIREBREAK_NOTIFY_MIN_SEVERITY", "8"), ("FIREBREAK_CONTAIN_MIN_SEVERITY", "7")]).expect_err("refused");
         assert!(err.to_string().contains("FIREBREAK_NOTIFY_MIN_SEVERITY"));
     }
 

@@ -267,6 +267,8 @@ pub struct CloudTrailEvent {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// One incident per event, never stored in bulk: boxing the larger variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum IncidentKind {
     Guardduty(GuardDutyFinding),
     Alarm(CloudWatchAlarm),

@@ -70,7 +70,7 @@ async fn an_already_stopped_instance_is_not_stopped_or_notified_again() {
     world.ec2.stop_instances().instance_ids(&victim.instance_id).send().await.expect("stop");
     let reports = respond(&world, idle_alarm(FORMS[1], &victim.instance_id), &[]).await;
     assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("already stopped")), "{reports:#?}");
-    assert!(world.tags(&victim.instance_id).await.get("firebreak:stopped-by").is_none());
+    assert!(!world.tags(&victim.instance_id).await.contains_key("firebreak:stopped-by"));
     assert!(world.notifications().await.is_empty());
 }
 

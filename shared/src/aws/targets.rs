@@ -17,6 +17,9 @@ use std::time::{Duration, SystemTime};
 /// about to lapse.
 const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
 
+/// (account, region) → that target's clients and when their credentials expire.
+type ClientCache = HashMap<(String, String), (Ec2Compute, AwsFleet, SystemTime)>;
+
 pub struct AwsTargets {
     sdk: SdkConfig,
     sts: aws_sdk_sts::Client,
@@ -27,7 +30,7 @@ pub struct AwsTargets {
     external_id: Option<String>,
     dry_run: bool,
     home: (Ec2Compute, AwsFleet),
-    cache: RefCell<HashMap<(String, String), (Ec2Compute, AwsFleet, SystemTime)>>,
+    cache: RefCell<ClientCache>,
 }
 
 impl AwsTargets {

@@ -80,7 +80,7 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
             return Ok(Notify::Yes);
         }
     };
-    if let Some(why) = stop_refusal(&facts, group.as_deref(), &r.config) {
+    if let Some(why) = stop_refusal(&facts, group.as_deref(), r.config) {
         report.push("stop_instance", Outcome::skipped(why));
         return Ok(Notify::Yes);
     }
