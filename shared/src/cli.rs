@@ -20,7 +20,13 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_REFUSED: u8 = 2;
 
 /// Run the command line `args` (without the program name); returns the exit code.
-pub fn run(args: &[String], lookup: impl Fn(&str) -> Option<String>, stdin: &mut dyn Read, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub fn run(
+    args: &[String],
+    lookup: impl Fn(&str) -> Option<String>,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     match args.first().map(String::as_str) {
         Some("plan") if args.len() > 1 => match Config::from_lookup(lookup) {
             Ok(config) => plan(&args[1..], &config, stdin, out, err),
@@ -82,7 +88,14 @@ fn one_line(text: &str) -> String {
 
 #[cfg(feature = "aws")]
 /// `respond` and `release`: the Lambda handler's code path against the configured AWS endpoint.
-fn acting(command: &str, args: &[String], config: Config, stdin: &mut dyn Read, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+fn acting(
+    command: &str,
+    args: &[String],
+    config: Config,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return report(err, &format!("firebreak: cannot start the async runtime: {e}"), EXIT_FAILED),
@@ -143,7 +156,11 @@ async fn respond_files<T: Targets, N: Notifier, S: StateStore>(
             let payload = match serde_json::from_slice(&bytes) {
                 Ok(v) => v,
                 Err(e) => {
-                    code = code.max(report(err, &format!("firebreak: {file}: refused: payload: not valid JSON: {e}"), EXIT_REFUSED));
+                    code = code.max(report(
+                        err,
+                        &format!("firebreak: {file}: refused: payload: not valid JSON: {e}"),
+                        EXIT_REFUSED,
+                    ));
                     continue;
                 }
             };
@@ -154,8 +171,14 @@ async fn respond_files<T: Targets, N: Notifier, S: StateStore>(
                         code = code.max(EXIT_FAILED);
                     }
                 }
-                Err(e) if !e.is_retryable() => code = code.max(report(err, &format!("firebreak: {file}: {}", one_line(&e.to_string())), EXIT_REFUSED)),
-                Err(e) => code = code.max(report(err, &format!("firebreak: {file}: {}", one_line(&e.to_string())), EXIT_FAILED)),
+                Err(e) if !e.is_retryable() => {
+                    code =
+                        code.max(report(err, &format!("firebreak: {file}: {}", one_line(&e.to_string())), EXIT_REFUSED))
+                }
+                Err(e) => {
+                    code =
+                        code.max(report(err, &format!("firebreak: {file}: {}", one_line(&e.to_string())), EXIT_FAILED))
+                }
             }
         }
         code
@@ -183,16 +206,31 @@ async fn respond_file<T: Targets, N: Notifier, S: StateStore>(
 }
 
 #[cfg(feature = "aws")]
-async fn release(instance: &str, responder: &crate::lambda::AwsResponder, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+async fn release(
+    instance: &str,
+    responder: &crate::lambda::AwsResponder,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let Some(id) = crate::incident::InstanceId::parse(instance) else {
-        return report(err, &format!("firebreak: release: refused: instance_id: {instance:?} is not an instance id"), EXIT_REFUSED);
+        return report(
+            err,
+            &format!("firebreak: release: refused: instance_id: {instance:?} is not an instance id"),
+            EXIT_REFUSED,
+        );
     };
     match crate::playbooks::release(&responder.targets.home().0, &responder.notifier, &id).await {
         Ok(rep) => {
             let _ = writeln!(out, "{}", serde_json::json!(rep));
-            if rep.failures().is_empty() { EXIT_OK } else { EXIT_FAILED }
+            if rep.failures().is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            }
         }
-        Err(e) if !e.is_retryable() => report(err, &format!("firebreak: release: {}", one_line(&e.to_string())), EXIT_REFUSED),
+        Err(e) if !e.is_retryable() => {
+            report(err, &format!("firebreak: release: {}", one_line(&e.to_string())), EXIT_REFUSED)
+        }
         Err(e) => report(err, &format!("firebreak: release: {}", one_line(&e.to_string())), EXIT_FAILED),
     }
 }

@@ -92,8 +92,18 @@ impl Config {
                 .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
                 .unwrap_or_default(),
             notify_resolved: flag(&get, "FIREBREAK_NOTIFY_RESOLVED", defaults.notify_resolved)?,
-            accounts: list(&get, "FIREBREAK_ACCOUNTS", |a| crate::incident::AccountId::parse(a).is_some(), "a 12-digit account id")?,
-            regions: list(&get, "FIREBREAK_REGIONS", |r| crate::incident::Region::parse(r).is_some(), "a region code such as eu-west-1")?,
+            accounts: list(
+                &get,
+                "FIREBREAK_ACCOUNTS",
+                |a| crate::incident::AccountId::parse(a).is_some(),
+                "a 12-digit account id",
+            )?,
+            regions: list(
+                &get,
+                "FIREBREAK_REGIONS",
+                |r| crate::incident::Region::parse(r).is_some(),
+                "a region code such as eu-west-1",
+            )?,
         };
         let topic_arn = get("FIREBREAK_TOPIC_ARN");
         if let Some(arn) = &topic_arn {
@@ -104,7 +114,12 @@ impl Config {
         let settle = match get("FIREBREAK_SETTLE_SECONDS") {
             Some(v) => match v.parse::<u64>() {
                 Ok(s) if s <= 600 => Duration::from_secs(s),
-                _ => return Err(Error::config("FIREBREAK_SETTLE_SECONDS", format!("{v:?} is not a whole number of seconds from 0 to 600"))),
+                _ => {
+                    return Err(Error::config(
+                        "FIREBREAK_SETTLE_SECONDS",
+                        format!("{v:?} is not a whole number of seconds from 0 to 600"),
+                    ))
+                }
             },
             None => Duration::from_secs(30),
         };
@@ -122,17 +137,27 @@ impl Config {
         let max_containments_per_hour = match get("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR") {
             None => 5,
             Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
-                Error::config("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", format!("{v:?} is not a whole number from 0 to 10000"))
+                Error::config(
+                    "FIREBREAK_MAX_CONTAINMENTS_PER_HOUR",
+                    format!("{v:?} is not a whole number from 0 to 10000"),
+                )
             })?,
         };
         let chatbot = match get("FIREBREAK_CHAT_FORMAT").as_deref() {
             None | Some("none") => false,
             Some("chatbot") => true,
-            Some(other) => return Err(Error::config("FIREBREAK_CHAT_FORMAT", format!("{other:?} is not none or chatbot"))),
+            Some(other) => {
+                return Err(Error::config("FIREBREAK_CHAT_FORMAT", format!("{other:?} is not none or chatbot")))
+            }
         };
         let member_role_name = get("FIREBREAK_MEMBER_ROLE_NAME").unwrap_or_else(|| "firebreak-member".to_owned());
-        if !member_role_name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c)) || member_role_name.len() > 64 {
-            return Err(Error::config("FIREBREAK_MEMBER_ROLE_NAME", format!("{member_role_name:?} is not an IAM role name")));
+        if !member_role_name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+            || member_role_name.len() > 64
+        {
+            return Err(Error::config(
+                "FIREBREAK_MEMBER_ROLE_NAME",
+                format!("{member_role_name:?} is not an IAM role name"),
+            ));
         }
         let member_external_id = get("FIREBREAK_MEMBER_EXTERNAL_ID");
         Ok(Self {
@@ -160,7 +185,9 @@ impl Config {
 impl Config {
     /// The state table, for the commands that act; missing is a start-up error.
     pub fn require_state_table(&self) -> Result<&str> {
-        self.state_table.as_deref().ok_or_else(|| Error::config("FIREBREAK_STATE_TABLE", "required to act (the journal keeps effects exactly-once)"))
+        self.state_table.as_deref().ok_or_else(|| {
+            Error::config("FIREBREAK_STATE_TABLE", "required to act (the journal keeps effects exactly-once)")
+        })
     }
 }
 
@@ -183,7 +210,12 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Res
     }
 }
 
-fn list(get: &impl Fn(&str) -> Option<String>, name: &str, valid: impl Fn(&str) -> bool, what: &str) -> Result<Vec<String>> {
+fn list(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    valid: impl Fn(&str) -> bool,
+    what: &str,
+) -> Result<Vec<String>> {
     let Some(raw) = get(name) else { return Ok(Vec::new()) };
     raw.split(',')
         .map(str::trim)
@@ -249,13 +281,15 @@ mod tests {
 
     #[test]
     fn notify_threshold_above_containment_threshold_is_refused() {
-        let err = config(&[("FIREBREAK_NOTIFY_MIN_SEVERITY", "8"), ("FIREBREAK_CONTAIN_MIN_SEVERITY", "7")]).expect_err("refused");
+        let err = config(&[("FIREBREAK_NOTIFY_MIN_SEVERITY", "8"), ("FIREBREAK_CONTAIN_MIN_SEVERITY", "7")])
+            .expect_err("refused");
         assert!(err.to_string().contains("FIREBREAK_NOTIFY_MIN_SEVERITY"));
     }
 
     #[test]
     fn lists_are_parsed() {
-        let c = config(&[("FIREBREAK_ALLOWED_PUBLIC_PORTS", "443, 8443"), ("FIREBREAK_SETTLE_SECONDS", "0")]).expect("valid");
+        let c = config(&[("FIREBREAK_ALLOWED_PUBLIC_PORTS", "443, 8443"), ("FIREBREAK_SETTLE_SECONDS", "0")])
+            .expect("valid");
         assert_eq!(c.policy.allowed_public_ports, vec![443, 8443]);
         assert_eq!(c.settle, Duration::ZERO);
     }

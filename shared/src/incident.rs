@@ -11,8 +11,8 @@ pub struct InstanceId(String);
 impl InstanceId {
     pub fn parse(raw: &str) -> Option<Self> {
         let hex = raw.strip_prefix("i-")?;
-        let well_formed = matches!(hex.len(), 8 | 17)
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let well_formed =
+            matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         well_formed.then(|| Self(raw.to_owned()))
     }
     pub fn as_str(&self) -> &str {
@@ -227,9 +227,7 @@ impl IngressPermission {
             return true;
         }
         match (self.from_port, self.to_port) {
-            (Some(from), Some(to)) if from == to => {
-                u16::try_from(from).map_or(true, |p| !allowed.contains(&p))
-            }
+            (Some(from), Some(to)) if from == to => u16::try_from(from).map_or(true, |p| !allowed.contains(&p)),
             (Some(from), Some(to)) if from >= 0 && to >= from => {
                 (from..=to).any(|p| u16::try_from(p).map_or(true, |p| !allowed.contains(&p)))
             }
@@ -274,7 +272,10 @@ pub enum IncidentKind {
     Alarm(CloudWatchAlarm),
     Cloudtrail(CloudTrailEvent),
     /// A shape we recognise and deliberately do not act on.
-    Recognised { detail_type: String, why: String },
+    Recognised {
+        detail_type: String,
+        why: String,
+    },
 }
 
 /// One thing that happened, from any delivery shape.

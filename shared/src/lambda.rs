@@ -26,15 +26,20 @@ pub async fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Resul
 pub async fn warm_up(responder: &AwsResponder) {
     match tokio::time::timeout(std::time::Duration::from_secs(2), responder.state.warm_up()).await {
         Ok(Ok(())) => tracing::debug!(target: "firebreak::init", "state table connection warmed"),
-        Ok(Err(e)) => tracing::warn!(target: "firebreak::init", error = %e, "warm-up failed; the first incident opens the connection"),
-        Err(_) => tracing::warn!(target: "firebreak::init", "warm-up timed out; the first incident opens the connection"),
+        Ok(Err(e)) => {
+            tracing::warn!(target: "firebreak::init", error = %e, "warm-up failed; the first incident opens the connection")
+        }
+        Err(_) => {
+            tracing::warn!(target: "firebreak::init", "warm-up timed out; the first incident opens the connection")
+        }
     }
 }
 
 /// The current time.
 pub fn now() -> Now {
     let now = std::time::SystemTime::now();
-    let rfc3339 = aws_smithy_types::DateTime::from(now).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default();
+    let rfc3339 =
+        aws_smithy_types::DateTime::from(now).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default();
     let epoch = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     Now { rfc3339, epoch }
 }
@@ -76,7 +81,14 @@ pub async fn respond_payload<T: Targets, N: Notifier, S: StateStore>(
 ) -> Result<Value, Error> {
     let incidents = parse_value(payload)?;
     if let Some(other) = incidents.iter().find(|i| !kinds.contains(&i.kind_name()) && i.kind_name() != "recognised") {
-        return Err(Error::refused("payload", format!("a {} incident is not handled by this function (it handles {})", other.kind_name(), kinds.join(", "))));
+        return Err(Error::refused(
+            "payload",
+            format!(
+                "a {} incident is not handled by this function (it handles {})",
+                other.kind_name(),
+                kinds.join(", ")
+            ),
+        ));
     }
     let plans: Vec<Plan> = incidents.iter().map(|i| decide(i, &responder.config.policy)).collect();
     let now = now();
@@ -89,7 +101,9 @@ pub async fn respond_payload<T: Targets, N: Notifier, S: StateStore>(
     }
     let failures: Vec<String> = reports
         .iter()
-        .flat_map(|r| r.failures().into_iter().map(move |a| format!("{} {}: {:?}", r.incident_key, a.action, a.outcome)))
+        .flat_map(|r| {
+            r.failures().into_iter().map(move |a| format!("{} {}: {:?}", r.incident_key, a.action, a.outcome))
+        })
         .collect();
     if !failures.is_empty() {
         let total = reports.iter().map(|r| r.actions.len()).sum();

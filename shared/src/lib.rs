@@ -3,9 +3,9 @@
 //! Payloads become typed [`Incident`]s ([`events`]), a pure [`decide`] turns each into a [`Plan`],
 //! and playbooks execute plans through narrow ports whose only real implementations live in [`aws`].
 
-pub mod cli;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod cli;
 pub mod config;
 pub mod decision_log;
 pub mod error;
@@ -14,8 +14,8 @@ pub mod incident;
 #[cfg(feature = "aws")]
 pub mod lambda;
 pub mod local_state;
-pub mod plan;
 pub mod notify;
+pub mod plan;
 pub mod playbooks;
 pub mod policy;
 pub mod ports;

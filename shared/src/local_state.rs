@@ -30,7 +30,10 @@ impl StateStore for ProcessLocalState {
             Some(ClaimState::Active) => Claim::HeldElsewhere { lease_until: 0 },
             None | Some(ClaimState::Released) => {
                 claims.insert(key.to_owned(), ClaimState::Active);
-                Claim::Claimed { first: previous.is_none(), done: self.steps.borrow().get(key).cloned().unwrap_or_default() }
+                Claim::Claimed {
+                    first: previous.is_none(),
+                    done: self.steps.borrow().get(key).cloned().unwrap_or_default(),
+                }
             }
         })
     }

@@ -8,17 +8,34 @@ use serde::Serialize;
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Swap every network interface to the isolation group, breaking tracked connections first.
-    IsolateInstance { instance_id: InstanceId },
+    IsolateInstance {
+        instance_id: InstanceId,
+    },
     /// Termination protection on, shutdown behaviour `stop`: the evidence cannot be destroyed by accident.
-    ProtectInstance { instance_id: InstanceId },
+    ProtectInstance {
+        instance_id: InstanceId,
+    },
     /// Out of its Auto Scaling group (desired capacity kept), so the group neither uses nor replaces it.
-    DetachFromAutoScalingGroup { instance_id: InstanceId },
+    DetachFromAutoScalingGroup {
+        instance_id: InstanceId,
+    },
     /// Out of every ELBv2 target group, so it receives no more traffic.
-    DeregisterFromTargetGroups { instance_id: InstanceId },
-    SnapshotVolumes { instance_id: InstanceId },
-    TagInstance { instance_id: InstanceId },
-    StopInstance { instance_id: InstanceId },
-    RevokeSecurityGroupIngress { group_id: String, permissions: Vec<IngressPermission> },
+    DeregisterFromTargetGroups {
+        instance_id: InstanceId,
+    },
+    SnapshotVolumes {
+        instance_id: InstanceId,
+    },
+    TagInstance {
+        instance_id: InstanceId,
+    },
+    StopInstance {
+        instance_id: InstanceId,
+    },
+    RevokeSecurityGroupIngress {
+        group_id: String,
+        permissions: Vec<IngressPermission>,
+    },
     Notify,
 }
 

@@ -91,7 +91,11 @@ pub trait Fleet {
 pub trait Targets {
     type Compute: Compute;
     type Fleet: Fleet;
-    async fn target(&self, account: Option<&AccountId>, region: Option<&Region>) -> Result<(Self::Compute, Self::Fleet)>;
+    async fn target(
+        &self,
+        account: Option<&AccountId>,
+        region: Option<&Region>,
+    ) -> Result<(Self::Compute, Self::Fleet)>;
     /// The ARN of the Lambda function being invoked, which names its account: a free way to learn
     /// "this account" without a call.
     fn observe_function_arn(&self, _arn: &str) {}

@@ -10,7 +10,8 @@ fn path(name: &str) -> String {
 
 #[test]
 fn plan_prints_one_json_document_per_file_with_instance_scoped_actions() {
-    let (code, out, err) = firebreak(&["plan", &path("guardduty/ec2-backdoor-high-severity.json"), &path("alarm/idle-cpu-sns.json")], b"");
+    let (code, out, err) =
+        firebreak(&["plan", &path("guardduty/ec2-backdoor-high-severity.json"), &path("alarm/idle-cpu-sns.json")], b"");
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2);

@@ -9,7 +9,8 @@ fn variables_in(file: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut rest = text.as_str();
     while let Some(at) = rest.find("FIREBREAK_") {
-        let name: String = rest[at..].chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect();
+        let name: String =
+            rest[at..].chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect();
         rest = &rest[at + name.len()..];
         // Test-harness variables are not configuration.
         if !name.starts_with("FIREBREAK_MOTO") && name.len() > "FIREBREAK_".len() {

@@ -111,7 +111,9 @@ async fn an_exempt_instance_is_left_alone() {
     world.ec2.create_tags().resources(&victim.instance_id).tags(exempt).send().await.expect("tag");
     let before = world.interface_groups(&victim.instance_id).await;
     let report = respond(&world, finding_about(&victim.instance_id)).await;
-    assert!(matches!(outcome(&report, "isolate_instance"), Outcome::Skipped { reason } if reason.contains("exemption")));
+    assert!(
+        matches!(outcome(&report, "isolate_instance"), Outcome::Skipped { reason } if reason.contains("exemption"))
+    );
     assert_eq!(world.interface_groups(&victim.instance_id).await, before);
     assert!(world.incident_snapshots(FINDING_ID).await.is_empty());
 }
@@ -128,15 +130,22 @@ async fn release_restores_the_original_groups_and_removes_the_quarantine_tags() 
 
     let responder = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
-    let released = firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &id).await.expect("released");
+    let released =
+        firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &id).await.expect("released");
     assert!(released.failures().is_empty(), "{released:#?}");
     assert_eq!(world.interface_groups(&victim.instance_id).await, before, "original groups back on every interface");
     let tags = world.tags(&victim.instance_id).await;
-    assert!(!tags.keys().any(|k| k == "firebreak:quarantined" || k.starts_with("firebreak:original-groups")), "{tags:?}");
+    assert!(
+        !tags.keys().any(|k| k == "firebreak:quarantined" || k.starts_with("firebreak:original-groups")),
+        "{tags:?}"
+    );
     assert_eq!(world.notifications().await.len(), 1, "release is notified");
 
     let again = firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &id).await;
-    assert!(matches!(again, Err(firebreak::Error::Refused { .. })), "a released instance is not isolated any more: {again:?}");
+    assert!(
+        matches!(again, Err(firebreak::Error::Refused { .. })),
+        "a released instance is not isolated any more: {again:?}"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -145,7 +154,9 @@ async fn release_refuses_an_instance_firebreak_did_not_isolate() {
     let victim = world.launch(false, false).await;
     let responder = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
-    let err = firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &id).await.expect_err("refused");
+    let err = firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &id)
+        .await
+        .expect_err("refused");
     assert!(err.to_string().contains("not isolated by Firebreak"), "{err}");
     assert!(world.notifications().await.is_empty());
 }

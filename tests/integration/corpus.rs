@@ -83,10 +83,19 @@ fn corpus_decisions_match_what_each_payload_is() {
         let (_, out, err) = firebreak(&["plan", file.to_str().expect("utf-8")], b"");
         let doc: Value = serde_json::from_str(out.trim()).unwrap_or_else(|_| panic!("{stem}: {err}"));
         let plan = &doc["plans"][0];
-        let actions = plan["actions"].as_array().expect("actions").iter().map(|a| a["action"].as_str().unwrap_or("").to_owned()).collect();
+        let actions = plan["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .map(|a| a["action"].as_str().unwrap_or("").to_owned())
+            .collect();
         (plan["decision"].as_str().unwrap_or("").to_owned(), actions)
     };
-    assert_eq!(decision("eb-backdoor-ec2-cc-activity-b-dns-sample-custodian").0, "notify", "a sample is never contained");
+    assert_eq!(
+        decision("eb-backdoor-ec2-cc-activity-b-dns-sample-custodian").0,
+        "notify",
+        "a sample is never contained"
+    );
     assert_eq!(decision("detail-pentest-s3-parrotlinux-sample").0, "ignore", "archived");
     assert_eq!(decision("eb-recon-ec2-portprobe-unprotected-port-real-2018").0, "ignore", "severity 2");
     assert_eq!(decision("eventbridge-config-change-metric-alarm-update").0, "ignore");
@@ -94,7 +103,10 @@ fn corpus_decisions_match_what_each_payload_is() {
     assert_eq!(decision("eventbridge-state-change-single-metric-ok-to-alarm").0, "notify", "high CPU");
     assert_eq!(decision("record-organizations-attachpolicy-scp-failed").0, "ignore", "failed call");
     let (d, actions) = decision("eb-api-call-ec2-authorize-sg-ingress-0.0.0.0-and-ipv6");
-    assert_eq!((d.as_str(), actions), ("revoke", vec!["revoke_security_group_ingress".to_owned(), "notify".to_owned()]));
+    assert_eq!(
+        (d.as_str(), actions),
+        ("revoke", vec!["revoke_security_group_ingress".to_owned(), "notify".to_owned()])
+    );
     assert_eq!(decision("record-consolelogin-root-no-mfa").0, "notify");
     assert_eq!(decision("record-kms-disablekey").0, "notify");
     assert_eq!(decision("eb-api-call-cloudtrail-stoplogging").0, "notify");

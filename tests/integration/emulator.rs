@@ -16,9 +16,14 @@ pub struct Moto {
 
 /// The Python that has moto installed: `FIREBREAK_MOTO_SERVER`'s venv (set by scripts/test) or the repo's.
 fn moto_python() -> PathBuf {
-    let from_env = std::env::var_os("FIREBREAK_MOTO_SERVER").map(PathBuf::from).and_then(|p| p.parent().map(|d| d.join("python")));
+    let from_env =
+        std::env::var_os("FIREBREAK_MOTO_SERVER").map(PathBuf::from).and_then(|p| p.parent().map(|d| d.join("python")));
     let candidate = from_env.unwrap_or_else(|| repo_root().join(".venv/moto/bin/python"));
-    assert!(candidate.exists(), "moto server is not installed ({}): run scripts/test, which installs it", candidate.display());
+    assert!(
+        candidate.exists(),
+        "moto server is not installed ({}): run scripts/test, which installs it",
+        candidate.display()
+    );
     candidate
 }
 

@@ -117,7 +117,8 @@ fn decide(shared: &Mutex<Shared>, action: &str) -> Option<Fault> {
             continue;
         }
         // Evenly spread: the call faults when it crosses a multiple of 100/percent.
-        let hit = rule.percent >= 100 || (nth * usize::from(rule.percent)) / 100 != ((nth - 1) * usize::from(rule.percent)) / 100;
+        let hit = rule.percent >= 100
+            || (nth * usize::from(rule.percent)) / 100 != ((nth - 1) * usize::from(rule.percent)) / 100;
         if hit {
             chosen = Some(rule.fault);
             break;
@@ -145,7 +146,11 @@ async fn read_request(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
     let length: usize = head
         .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0);
     while buffer.len() < head_end + length {
         let n = client.read(&mut chunk).await.ok()?;
@@ -159,7 +164,9 @@ async fn read_request(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
 
 /// The AWS action of a request: `Action=` of the query protocols, or the `X-Amz-Target` operation.
 fn action_of(head: &str, body: &[u8]) -> String {
-    if let Some(target) = head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim().to_owned())) {
+    if let Some(target) = head.lines().find_map(|l| {
+        l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim().to_owned())
+    }) {
         return target.rsplit('.').next().unwrap_or_default().to_owned();
     }
     let body = String::from_utf8_lossy(body);
@@ -178,13 +185,20 @@ fn fault_response(head: &str, body: &[u8], fault: Fault) -> Vec<u8> {
         _ => ("500 Internal Server Error", "InternalFailure"),
     };
     let (content_type, payload) = if json {
-        ("application/x-amz-json-1.0", format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected by the test proxy"}}"#))
+        (
+            "application/x-amz-json-1.0",
+            format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"injected by the test proxy"}}"#),
+        )
     } else if ec2 {
         ("text/xml", format!("<Response><Errors><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error></Errors><RequestID>fault</RequestID></Response>"))
     } else {
         ("text/xml", format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected by the test proxy</Message></Error><RequestId>fault</RequestId></ErrorResponse>"))
     };
-    format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}", payload.len()).into_bytes()
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        payload.len()
+    )
+    .into_bytes()
 }
 
 async fn handle(mut client: TcpStream, upstream: String, shared: Arc<Mutex<Shared>>) {

@@ -15,7 +15,11 @@ fn finding(instance_id: &str) -> Value {
 }
 
 /// One delivery through the Lambda handler's code path, with `lease` seconds until the deadline.
-async fn deliver(responder: &firebreak::lambda::AwsResponder, event: Value, lease: u64) -> Result<Value, firebreak::Error> {
+async fn deliver(
+    responder: &firebreak::lambda::AwsResponder,
+    event: Value,
+    lease: u64,
+) -> Result<Value, firebreak::Error> {
     let deadline = firebreak::lambda::now().epoch + lease;
     firebreak::lambda::respond_payload(event, responder, &["guardduty"], deadline).await
 }
@@ -117,16 +121,25 @@ async fn a_failed_publish_leaves_the_effects_and_the_retry_only_notifies() {
     let proxy = FaultProxy::start(world.endpoint()).await;
     proxy.inject("Publish", Fault::ServerError, 0, None);
     let responder = world.responder_via(&proxy, &[]).await;
-    let err = deliver(&responder, finding(&victim.instance_id), 120).await.expect_err("an error, so the event is retried");
+    let err =
+        deliver(&responder, finding(&victim.instance_id), 120).await.expect_err("an error, so the event is retried");
     assert!(err.to_string().contains("notify"), "{err}");
     assert!(isolated(&world, &victim.instance_id).await);
     assert!(world.notifications().await.is_empty());
     let snapshots = world.incident_snapshots("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7").await;
 
     proxy.clear();
-    let writes_before: usize = ["ModifyNetworkInterfaceAttribute", "CreateSnapshots", "ModifyInstanceAttribute", "CreateTags"].iter().map(|a| proxy.calls(a)).sum();
+    let writes_before: usize =
+        ["ModifyNetworkInterfaceAttribute", "CreateSnapshots", "ModifyInstanceAttribute", "CreateTags"]
+            .iter()
+            .map(|a| proxy.calls(a))
+            .sum();
     deliver(&responder, finding(&victim.instance_id), 120).await.expect("the retry succeeds");
-    let writes_after: usize = ["ModifyNetworkInterfaceAttribute", "CreateSnapshots", "ModifyInstanceAttribute", "CreateTags"].iter().map(|a| proxy.calls(a)).sum();
+    let writes_after: usize =
+        ["ModifyNetworkInterfaceAttribute", "CreateSnapshots", "ModifyInstanceAttribute", "CreateTags"]
+            .iter()
+            .map(|a| proxy.calls(a))
+            .sum();
     assert_eq!(writes_after, writes_before, "no effect repeated");
     assert_eq!(world.incident_snapshots("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7").await, snapshots);
     assert_eq!(world.notifications().await.len(), 1);
@@ -153,6 +166,12 @@ async fn a_group_change_failing_on_the_second_interface_is_reported_precisely_an
     assert!(isolated(&world, &victim.instance_id).await);
     let responder_direct = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
-    firebreak::playbooks::release(&responder_direct.targets.home().0, &responder_direct.notifier, &id).await.expect("release");
-    assert_eq!(world.interface_groups(&victim.instance_id).await, before, "the originals recorded before the failure are the true originals");
+    firebreak::playbooks::release(&responder_direct.targets.home().0, &responder_direct.notifier, &id)
+        .await
+        .expect("release");
+    assert_eq!(
+        world.interface_groups(&victim.instance_id).await,
+        before,
+        "the originals recorded before the failure are the true originals"
+    );
 }

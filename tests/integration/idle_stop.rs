@@ -6,7 +6,8 @@ use crate::world::World;
 use firebreak::report::{Outcome, Report};
 use serde_json::Value;
 
-const FORMS: [&str; 3] = ["alarm/idle-cpu-eventbridge.json", "alarm/idle-cpu-alarm-action.json", "alarm/idle-cpu-sns.json"];
+const FORMS: [&str; 3] =
+    ["alarm/idle-cpu-eventbridge.json", "alarm/idle-cpu-alarm-action.json", "alarm/idle-cpu-sns.json"];
 
 fn idle_alarm(form: &str, instance_id: &str) -> Value {
     let text = std::fs::read_to_string(sample_event(form)).expect("sample");
@@ -69,7 +70,10 @@ async fn an_already_stopped_instance_is_not_stopped_or_notified_again() {
     let victim = world.launch(false, false).await;
     world.ec2.stop_instances().instance_ids(&victim.instance_id).send().await.expect("stop");
     let reports = respond(&world, idle_alarm(FORMS[1], &victim.instance_id), &[]).await;
-    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("already stopped")), "{reports:#?}");
+    assert!(
+        matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("already stopped")),
+        "{reports:#?}"
+    );
     assert!(!world.tags(&victim.instance_id).await.contains_key("firebreak:stopped-by"));
     assert!(world.notifications().await.is_empty());
 }
@@ -102,7 +106,10 @@ async fn opt_in_mode_stops_only_instances_that_carry_the_tag() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_attack_alarm_is_notified_with_metric_threshold_and_datapoints() {
     let world = World::seed().await;
-    let event: Value = serde_json::from_str(&std::fs::read_to_string(sample_event("alarm/nat-connection-surge-sns.json")).expect("sample")).expect("json");
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(sample_event("alarm/nat-connection-surge-sns.json")).expect("sample"),
+    )
+    .expect("json");
     let reports = respond(&world, event, &[]).await;
     assert_eq!(reports[0].outcome_of("notify"), Some(&Outcome::done("published")));
     let notes = world.notifications().await;
@@ -111,7 +118,13 @@ async fn an_attack_alarm_is_notified_with_metric_threshold_and_datapoints() {
     assert_eq!(body["schema"], "firebreak.report/v1");
     assert_eq!(body["region"], "us-east-1");
     let text = body["text"].as_str().expect("text rendering inside the report");
-    for needle in ["nat-gateway-connection-surge", "AWS/NATGateway/ActiveConnectionCount", "NatGatewayId=nat-0a1b2c3d4e5f60718", "Threshold: 20000", "Recent datapoints: 58211"] {
+    for needle in [
+        "nat-gateway-connection-surge",
+        "AWS/NATGateway/ActiveConnectionCount",
+        "NatGatewayId=nat-0a1b2c3d4e5f60718",
+        "Threshold: 20000",
+        "Recent datapoints: 58211",
+    ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
     assert_eq!(notes[0]["MessageAttributes"]["kind"]["Value"], "alarm");

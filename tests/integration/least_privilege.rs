@@ -19,7 +19,8 @@ fn calls_after(text: &str, needle: &str) -> Vec<String> {
     text.match_indices(needle)
         .filter_map(|(at, _)| {
             let rest = &text[at + needle.len()..];
-            let name: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+            let name: String =
+                rest.chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
             (!name.is_empty() && rest[name.len()..].starts_with('(')).then_some(name)
         })
         .collect()
@@ -46,7 +47,11 @@ fn adapter_actions(file: &str, clients: &[(&str, &str)]) -> BTreeMap<String, BTr
     let direct = |body: &str| -> BTreeSet<String> {
         clients
             .iter()
-            .flat_map(|(field, service)| calls_after(body, &format!("self.{field}.")).into_iter().map(move |op| format!("{service}:{}", pascal(&op))))
+            .flat_map(|(field, service)| {
+                calls_after(body, &format!("self.{field}."))
+                    .into_iter()
+                    .map(move |op| format!("{service}:{}", pascal(&op)))
+            })
             .collect()
     };
     let mut resolved = BTreeMap::new();
@@ -73,18 +78,29 @@ fn code_actions(playbook: &str) -> BTreeSet<String> {
     let ports: [(&str, BTreeMap<String, BTreeSet<String>>); 5] = [
         ("targets", adapter_actions("shared/src/aws/targets.rs", &[("sts", "sts")])),
         ("compute", adapter_actions("shared/src/aws/ec2.rs", &[("client", "ec2")])),
-        ("fleet", adapter_actions("shared/src/aws/fleet.rs", &[("autoscaling", "autoscaling"), ("elb", "elasticloadbalancing")])),
+        (
+            "fleet",
+            adapter_actions(
+                "shared/src/aws/fleet.rs",
+                &[("autoscaling", "autoscaling"), ("elb", "elasticloadbalancing")],
+            ),
+        ),
         ("notifier", adapter_actions("shared/src/aws/sns.rs", &[("client", "sns")])),
         ("state", adapter_actions("shared/src/aws/dynamodb.rs", &[("client", "dynamodb")])),
     ];
-    let sources: String = ["shared/src/lambda.rs", "shared/src/playbooks/mod.rs", playbook].iter().map(|f| read(f)).collect::<Vec<_>>().join("\n");
+    let sources: String = ["shared/src/lambda.rs", "shared/src/playbooks/mod.rs", playbook]
+        .iter()
+        .map(|f| read(f))
+        .collect::<Vec<_>>()
+        .join("\n");
     let compact: String = sources.chars().filter(|c| !c.is_whitespace()).collect();
     let mut actions = BTreeSet::new();
     // Only the ports' trait methods are calls into AWS (`facts.state.as_str()` is not).
     let traits = functions(&read("shared/src/ports.rs"));
     for (port, methods) in &ports {
         for method in calls_after(&compact, &format!("{port}.")).into_iter().filter(|m| traits.contains_key(m)) {
-            let granted = methods.get(&method).unwrap_or_else(|| panic!("{port}.{method} has no adapter implementation"));
+            let granted =
+                methods.get(&method).unwrap_or_else(|| panic!("{port}.{method} has no adapter implementation"));
             actions.extend(granted.iter().cloned());
         }
     }
@@ -96,7 +112,9 @@ fn resource<'a>(template: &'a str, logical_id: &str) -> Vec<&'a str> {
     let header = format!("  {logical_id}:");
     let mut lines = template.lines().skip_while(|l| *l != header);
     let first = lines.next().unwrap_or_else(|| panic!("{logical_id} not in template.yaml"));
-    std::iter::once(first).chain(lines.take_while(|l| !(l.starts_with("  ") && !l.starts_with("   ") && l.trim_end().ends_with(':')))).collect()
+    std::iter::once(first)
+        .chain(lines.take_while(|l| !(l.starts_with("  ") && !l.starts_with("   ") && l.trim_end().ends_with(':'))))
+        .collect()
 }
 
 /// Actions named in `Action:` entries of the given lines.
@@ -113,12 +131,16 @@ fn actions_in(lines: &[&str]) -> BTreeSet<String> {
             }
             list_indent = None;
         }
-        let Some(rest) = trimmed.strip_prefix("Action:").or_else(|| trimmed.strip_prefix("- Action:")) else { continue };
+        let Some(rest) = trimmed.strip_prefix("Action:").or_else(|| trimmed.strip_prefix("- Action:")) else {
+            continue;
+        };
         let rest = rest.trim();
         if rest.is_empty() {
             list_indent = Some(indent);
         } else {
-            actions.extend(rest.trim_matches(|c| c == '[' || c == ']').split(',').map(|a| a.trim().trim_matches('"').to_owned()));
+            actions.extend(
+                rest.trim_matches(|c| c == '[' || c == ']').split(',').map(|a| a.trim().trim_matches('"').to_owned()),
+            );
         }
     }
     actions
@@ -127,7 +149,10 @@ fn actions_in(lines: &[&str]) -> BTreeSet<String> {
 /// (actions of the `respond` policy, actions of the `logs` policy) of the role of `firebreak-<name>`.
 fn granted(name: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let template = read("template.yaml");
-    let function_line = template.lines().position(|l| l.trim() == format!("FunctionName: firebreak-{name}")).expect("function in template");
+    let function_line = template
+        .lines()
+        .position(|l| l.trim() == format!("FunctionName: firebreak-{name}"))
+        .expect("function in template");
     let role = template
         .lines()
         .skip(function_line)
@@ -150,9 +175,15 @@ fn each_function_is_granted_exactly_the_actions_its_code_calls() {
     for (name, playbook) in FUNCTIONS {
         let main = read(&format!("functions/{name}/src/main.rs"));
         let kind = name.trim_end_matches("-responder");
-        assert!(main.contains(&format!("const KINDS: &[&str] = &[\"{kind}\"];")), "{name} acts only on {kind} incidents, so only {playbook} runs");
+        assert!(
+            main.contains(&format!("const KINDS: &[&str] = &[\"{kind}\"];")),
+            "{name} acts only on {kind} incidents, so only {playbook} runs"
+        );
         let code = code_actions(playbook);
-        assert!(code.contains("sns:Publish") && code.iter().any(|a| a.starts_with("dynamodb:")), "{name}: the derivation found the common calls: {code:?}");
+        assert!(
+            code.contains("sns:Publish") && code.iter().any(|a| a.starts_with("dynamodb:")),
+            "{name}: the derivation found the common calls: {code:?}"
+        );
         let (respond, _) = granted(name);
         assert_eq!(respond, code, "{name}: template grants (left) vs code calls (right)");
     }
@@ -163,7 +194,9 @@ fn the_infrastructure_policy_grants_only_logging_the_failure_destination_and_the
     // Not called by Firebreak's code but by the Lambda service on its behalf: writing its logs, the
     // on-failure destination, and decrypting its environment and the table's key.
     let infrastructure: BTreeSet<String> =
-        ["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"].map(String::from).into();
+        ["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"]
+            .map(String::from)
+            .into();
     for (name, _) in FUNCTIONS {
         assert_eq!(granted(name).1, infrastructure, "{name}");
     }

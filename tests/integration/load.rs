@@ -37,14 +37,29 @@ async fn five_hundred_mixed_events_under_ten_percent_throttling_lose_nothing_and
             let k = (i / 5) % 10;
             match i % 5 {
                 // Ten findings, each delivered ten times.
-                0 => json(&finding.replace("i-0abc1234def567890", &compromised[k]).replace("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7", &format!("{k:032x}"))),
+                0 => json(
+                    &finding
+                        .replace("i-0abc1234def567890", &compromised[k])
+                        .replace("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7", &format!("{k:032x}")),
+                ),
                 // Ten idle alarms, each delivered ten times.
                 1 => json(&idle_alarm.replace("i-0abc1234def567890", &idle[k])),
                 // A hundred distinct attack alarms.
-                2 => json(&nat.replace("2026-11-24T06:00:00.456+0000", &format!("2026-11-24T06:{:02}:{:02}.000+0000", i / 60, i % 60))),
+                2 => json(&nat.replace(
+                    "2026-11-24T06:00:00.456+0000",
+                    &format!("2026-11-24T06:{:02}:{:02}.000+0000", i / 60, i % 60),
+                )),
                 // Ten groups opened, each reported by ten distinct events.
-                3 => json(&open.replace("sg-0123456789abcdef0", &exposed[k]).replace("e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b", &format!("00000000-0000-4000-8000-{i:012}"))),
-                _ => json(&open.replace("e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b", &format!("00000000-0000-4000-9000-{i:012}")).replace("sg-0123456789abcdef0", "sg-0000000000000dead")),
+                3 => json(
+                    &open
+                        .replace("sg-0123456789abcdef0", &exposed[k])
+                        .replace("e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b", &format!("00000000-0000-4000-8000-{i:012}")),
+                ),
+                _ => json(
+                    &open
+                        .replace("e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b", &format!("00000000-0000-4000-9000-{i:012}"))
+                        .replace("sg-0123456789abcdef0", "sg-0000000000000dead"),
+                ),
             }
         })
         .collect();
@@ -62,7 +77,12 @@ async fn five_hundred_mixed_events_under_ten_percent_throttling_lose_nothing_and
     for _round in 0..4 {
         let mut still = Vec::new();
         for chunk in pending.chunks(8) {
-            let results = join_all(chunk.iter().map(|&i| firebreak::lambda::respond_payload(events[i].clone(), &responder, &kinds, deadline))).await;
+            let results = join_all(
+                chunk
+                    .iter()
+                    .map(|&i| firebreak::lambda::respond_payload(events[i].clone(), &responder, &kinds, deadline)),
+            )
+            .await;
             for (&i, result) in chunk.iter().zip(results) {
                 if result.as_ref().is_err_and(|e| e.is_retryable()) {
                     still.push(i);
@@ -82,7 +102,11 @@ async fn five_hundred_mixed_events_under_ten_percent_throttling_lose_nothing_and
             assert!(!reports.is_empty() && reports.iter().all(|r| r["decision"].is_string()), "event {i}: {value}");
         }
     }
-    assert!(proxy.faulted("DescribeInstances") + proxy.faulted("PutItem") > 0, "the throttling really happened: {:?}", proxy.all_calls());
+    assert!(
+        proxy.faulted("DescribeInstances") + proxy.faulted("PutItem") > 0,
+        "the throttling really happened: {:?}",
+        proxy.all_calls()
+    );
     assert!(pending.len() < 25, "after four deliveries almost everything is done: {} still pending", pending.len());
 
     // At most once: one set of snapshots per finding, one CreateSnapshots and one StopInstances that

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 fn cargo_lambda() -> PathBuf {
-    let path = std::env::var_os("FIREBREAK_CARGO_LAMBDA").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/cargo-lambda/bin/cargo-lambda"));
+    let path = std::env::var_os("FIREBREAK_CARGO_LAMBDA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/cargo-lambda/bin/cargo-lambda"));
     assert!(path.exists(), "cargo-lambda is not installed ({}): run scripts/test, which installs it", path.display());
     path
 }
@@ -67,7 +69,15 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
     for pair in &env {
         watch.args(["--env-var", pair]);
     }
-    let _watch = Watch(watch.current_dir(repo_root()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("cargo lambda watch starts"));
+    let _watch = Watch(
+        watch
+            .current_dir(repo_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("cargo lambda watch starts"),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(std::time::Instant::now() < deadline, "cargo lambda watch did not listen");
@@ -83,7 +93,11 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
     invoke(port, "alarm-responder", &sample("alarm/idle-cpu-alarm-action.json").replace("i-0abc1234def567890", &idle));
     assert_eq!(world.instance_state(&idle).await, "stopped");
 
-    invoke(port, "cloudtrail-responder", &sample("cloudtrail/sg-open-ssh-to-world.json").replace("sg-0123456789abcdef0", &exposed));
+    invoke(
+        port,
+        "cloudtrail-responder",
+        &sample("cloudtrail/sg-open-ssh-to-world.json").replace("sg-0123456789abcdef0", &exposed),
+    );
     let group = world.ec2.describe_security_groups().group_ids(&exposed).send().await.expect("group");
     assert!(group.security_groups()[0].ip_permissions().is_empty(), "the world-open rule is revoked");
 

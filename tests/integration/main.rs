@@ -2,8 +2,8 @@
 //! the playbooks proven against moto server (started per test on 127.0.0.1, stopped after).
 
 mod cli_contract;
-mod containment;
 mod config_docs;
+mod containment;
 mod corpus;
 mod emulator;
 mod fault_proxy;

@@ -16,7 +16,13 @@ async fn a_filter_policy_on_severity_selects_only_high_incidents() {
     let sqs = &world.sqs;
     let sns = aws_sdk_sns::Client::new(&world.sdk);
     let url = sqs.create_queue().queue_name("pager").send().await.expect("queue").queue_url().expect("url").to_owned();
-    let attrs = sqs.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::QueueArn).send().await.expect("attrs");
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attrs");
     let arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("arn").clone();
     sns.subscribe()
         .topic_arn(&world.topic_arn)
@@ -41,7 +47,8 @@ async fn a_filter_policy_on_severity_selects_only_high_incidents() {
     assert_eq!(envelope["MessageAttributes"]["kind"]["Value"], "guardduty");
     assert_eq!(envelope["MessageAttributes"]["account"]["Value"], "123456789012");
     assert_eq!(envelope["MessageAttributes"]["region"]["Value"], "us-east-1");
-    let report: Value = serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("queues get the JSON report");
+    let report: Value =
+        serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("queues get the JSON report");
     assert_eq!(report["schema"], "firebreak.report/v1");
     assert_eq!(report["severity"], "HIGH");
     let subject = envelope["Subject"].as_str().expect("subject");

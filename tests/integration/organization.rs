@@ -26,14 +26,28 @@ async fn member_sdk(world: &World) -> SdkConfig {
         .await
         .expect("assume into the member account");
     let c = out.credentials().expect("credentials");
-    let credentials = Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_owned()), None, "seed");
-    sdk_for(world.endpoint()).await.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build()
+    let credentials =
+        Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_owned()), None, "seed");
+    sdk_for(world.endpoint())
+        .await
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
 }
 
 /// A running instance in its own VPC of the member account; returns (instance id, its groups).
 async fn member_instance(sdk: &SdkConfig) -> (String, Vec<String>) {
     let ec2 = aws_sdk_ec2::Client::new(sdk);
-    let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.expect("vpc").vpc().and_then(|v| v.vpc_id()).expect("id").to_owned();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .expect("vpc")
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("id")
+        .to_owned();
     let subnet = ec2
         .create_subnet()
         .vpc_id(&vpc)
@@ -46,7 +60,17 @@ async fn member_instance(sdk: &SdkConfig) -> (String, Vec<String>) {
         .and_then(|s| s.subnet_id())
         .expect("id")
         .to_owned();
-    let group = ec2.create_security_group().group_name("app").description("app").vpc_id(&vpc).send().await.expect("group").group_id().expect("id").to_owned();
+    let group = ec2
+        .create_security_group()
+        .group_name("app")
+        .description("app")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .expect("group")
+        .group_id()
+        .expect("id")
+        .to_owned();
     let run = ec2
         .run_instances()
         .image_id("ami-12345678")
@@ -63,13 +87,26 @@ async fn member_instance(sdk: &SdkConfig) -> (String, Vec<String>) {
 
 async fn groups_in(sdk: &SdkConfig, instance_id: &str) -> Vec<Vec<String>> {
     let ec2 = aws_sdk_ec2::Client::new(sdk);
-    let out = ec2.describe_network_interfaces().filters(Filter::builder().name("attachment.instance-id").values(instance_id).build()).send().await.expect("enis");
-    out.network_interfaces().iter().map(|n| n.groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect()).collect()
+    let out = ec2
+        .describe_network_interfaces()
+        .filters(Filter::builder().name("attachment.instance-id").values(instance_id).build())
+        .send()
+        .await
+        .expect("enis");
+    out.network_interfaces()
+        .iter()
+        .map(|n| n.groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect())
+        .collect()
 }
 
 async fn isolation_groups(sdk: &SdkConfig) -> Vec<String> {
     let ec2 = aws_sdk_ec2::Client::new(sdk);
-    let out = ec2.describe_security_groups().filters(Filter::builder().name("tag:firebreak:role").values("firebreak-isolation").build()).send().await.expect("groups");
+    let out = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("tag:firebreak:role").values("firebreak-isolation").build())
+        .send()
+        .await
+        .expect("groups");
     out.security_groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect()
 }
 
@@ -87,7 +124,8 @@ async fn a_finding_from_a_member_account_is_contained_there_with_its_credentials
     let world = World::seed().await;
     let member = member_sdk(&world).await;
     let (instance, _) = member_instance(&member).await;
-    let reports = world.respond(member_finding(&instance), &[("FIREBREAK_ACCOUNTS", &format!("123456789012,{MEMBER}"))]).await;
+    let reports =
+        world.respond(member_finding(&instance), &[("FIREBREAK_ACCOUNTS", &format!("123456789012,{MEMBER}"))]).await;
     assert!(reports[0].failures().is_empty(), "{:#?}", reports[0]);
     let isolation = isolation_groups(&member).await;
     assert_eq!(isolation.len(), 1, "the isolation group is created in the member account");
@@ -125,7 +163,12 @@ async fn a_missing_member_role_is_a_notified_error_naming_the_account_and_the_ro
     let report = responder.respond(&plan, &now, now.epoch + 300).await.expect("state usable");
     match report.outcome_of("isolate_instance") {
         Some(Outcome::Failed { error }) => {
-            assert!(error.contains(MEMBER) && error.contains(&format!("arn:aws:iam::{MEMBER}:role/firebreak-member")) && error.contains("AccessDenied"), "{error}")
+            assert!(
+                error.contains(MEMBER)
+                    && error.contains(&format!("arn:aws:iam::{MEMBER}:role/firebreak-member"))
+                    && error.contains("AccessDenied"),
+                "{error}"
+            )
         }
         other => panic!("{other:?}"),
     }

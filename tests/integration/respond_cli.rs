@@ -14,9 +14,13 @@ fn firebreak_binary() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo).args(["build", "-q", "-p", "firebreak", "--bin", "firebreak"]).current_dir(repo_root()).status();
+            let status = Command::new(cargo)
+                .args(["build", "-q", "-p", "firebreak", "--bin", "firebreak"])
+                .current_dir(repo_root())
+                .status();
             assert!(status.is_ok_and(|s| s.success()), "cargo build of the firebreak binary");
-            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+            let target =
+                std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
             target.join("debug/firebreak")
         })
         .clone()
@@ -36,7 +40,11 @@ fn run(world: &World, args: &[&str]) -> (i32, String, String) {
         .env("FIREBREAK_SETTLE_SECONDS", "0")
         .output()
         .expect("firebreak runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -77,7 +85,11 @@ async fn respond_refuses_to_start_without_its_topic_and_table() {
             .env_clear()
             .output()
             .expect("runs");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     assert_eq!(code, 2);
     assert!(err.contains("FIREBREAK_TOPIC_ARN"), "{err}");

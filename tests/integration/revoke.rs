@@ -25,8 +25,23 @@ async fn respond(world: &World, event: Value, extra: &[(&str, &str)]) -> Report 
 /// A group with three rules: SSH from the internet (the offence), HTTPS from the internet, SSH from inside.
 async fn exposed_group(world: &World) -> String {
     let id = world.exposed_group("exposed").await;
-    let rule = |port: i32, cidr: &str| IpPermission::builder().ip_protocol("tcp").from_port(port).to_port(port).ip_ranges(IpRange::builder().cidr_ip(cidr).build()).build();
-    world.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(rule(443, "0.0.0.0/0")).ip_permissions(rule(22, "10.0.0.0/8")).send().await.expect("ingress");
+    let rule = |port: i32, cidr: &str| {
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(port)
+            .to_port(port)
+            .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+            .build()
+    };
+    world
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(&id)
+        .ip_permissions(rule(443, "0.0.0.0/0"))
+        .ip_permissions(rule(22, "10.0.0.0/8"))
+        .send()
+        .await
+        .expect("ingress");
     id
 }
 
@@ -36,7 +51,9 @@ async fn ingress(world: &World, group_id: &str) -> Vec<(i32, String)> {
     let mut rules: Vec<(i32, String)> = out.security_groups()[0]
         .ip_permissions()
         .iter()
-        .flat_map(|p| p.ip_ranges().iter().map(move |r| (p.from_port().unwrap_or(-1), r.cidr_ip().unwrap_or_default().to_owned())))
+        .flat_map(|p| {
+            p.ip_ranges().iter().map(move |r| (p.from_port().unwrap_or(-1), r.cidr_ip().unwrap_or_default().to_owned()))
+        })
         .collect();
     rules.sort();
     rules
@@ -90,7 +107,10 @@ async fn a_rule_that_is_already_gone_is_an_outcome_not_an_error() {
     let mut again = open_ssh_event(&group, None);
     again["detail"]["eventID"] = Value::from("f0f0f0f0-0000-4000-8000-000000000001");
     let report = respond(&world, again, &[]).await;
-    assert!(matches!(report.outcome_of("revoke_security_group_ingress"), Some(Outcome::Skipped { reason }) if reason.starts_with("already gone")), "{report:#?}");
+    assert!(
+        matches!(report.outcome_of("revoke_security_group_ingress"), Some(Outcome::Skipped { reason }) if reason.starts_with("already gone")),
+        "{report:#?}"
+    );
     assert!(report.failures().is_empty());
 }
 
@@ -104,7 +124,12 @@ async fn a_change_made_by_firebreaks_own_role_is_left_alone() {
         "arn": "arn:aws:sts::123456789012:assumed-role/firebreak-cloudtrail-responder/i-session",
         "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::123456789012:role/firebreak-cloudtrail-responder"}}
     });
-    let report = respond(&world, event, &[("FIREBREAK_SELF_ROLE_ARN", "arn:aws:iam::123456789012:role/firebreak-cloudtrail-responder")]).await;
+    let report = respond(
+        &world,
+        event,
+        &[("FIREBREAK_SELF_ROLE_ARN", "arn:aws:iam::123456789012:role/firebreak-cloudtrail-responder")],
+    )
+    .await;
     assert!(report.actions.is_empty(), "{report:#?}");
     assert_eq!(ingress(&world, &group).await.len(), 3, "nothing revoked");
     assert!(world.notifications().await.is_empty());

@@ -8,8 +8,8 @@ use firebreak::ports::{Compute, ContainmentGroup, InstanceFacts, Revocation};
 use firebreak::report::Outcome;
 use serde_json::Value;
 use std::cell::Cell;
-use std::rc::Rc;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 fn finding(instance_id: &str, finding_id: &str) -> Value {
     let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");
@@ -35,7 +35,8 @@ async fn ten_findings_with_a_cap_of_three_isolate_three_and_hold_back_seven() {
     let mut held = 0;
     for (n, id) in victims.iter().enumerate() {
         let report = world.respond(finding(id, &format!("finding{n:02}")), &cap).await.remove(0);
-        if matches!(report.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason }) if reason.starts_with("held back: the blast-radius cap")) {
+        if matches!(report.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason }) if reason.starts_with("held back: the blast-radius cap"))
+        {
             held += 1;
         }
     }
@@ -71,14 +72,32 @@ async fn a_dry_run_changes_nothing_in_the_emulator_and_says_so() {
     let world = World::seed().await;
     let victim = world.launch(true, true).await;
     let tg = victim.target_group_arn.as_deref().expect("target group");
-    let before = (world.service_state("ec2"), world.service_state("autoscaling"), without_health_reads(world.service_state("elbv2")));
-    let report = world.respond(finding(&victim.instance_id, "finding-dry-run"), &[("FIREBREAK_DRY_RUN", "true")]).await.remove(0);
+    let before = (
+        world.service_state("ec2"),
+        world.service_state("autoscaling"),
+        without_health_reads(world.service_state("elbv2")),
+    );
+    let report = world
+        .respond(finding(&victim.instance_id, "finding-dry-run"), &[("FIREBREAK_DRY_RUN", "true")])
+        .await
+        .remove(0);
     assert!(report.failures().is_empty(), "every DryRun call was accepted: {report:#?}");
     for action in report.actions.iter().filter(|a| a.action != "notify") {
-        assert!(matches!(&action.outcome, Outcome::Skipped { reason } if reason.starts_with("dry run: would have done this:")), "{action:?}");
+        assert!(
+            matches!(&action.outcome, Outcome::Skipped { reason } if reason.starts_with("dry run: would have done this:")),
+            "{action:?}"
+        );
     }
-    let after = (world.service_state("ec2"), world.service_state("autoscaling"), without_health_reads(world.service_state("elbv2")));
-    for (service, (b, a)) in ["ec2", "autoscaling", "elbv2"].iter().zip([(&before.0, &after.0), (&before.1, &after.1), (&before.2, &after.2)]) {
+    let after = (
+        world.service_state("ec2"),
+        world.service_state("autoscaling"),
+        without_health_reads(world.service_state("elbv2")),
+    );
+    for (service, (b, a)) in ["ec2", "autoscaling", "elbv2"].iter().zip([
+        (&before.0, &after.0),
+        (&before.1, &after.1),
+        (&before.2, &after.2),
+    ]) {
         assert_eq!(first_difference(b, a, service), None, "the dry run changed the emulator's state");
     }
     assert!(world.target_ids(tg).await.contains(&victim.instance_id), "still registered in its target group");
@@ -103,7 +122,10 @@ async fn three_concurrent_deliveries_of_one_finding_give_one_set_of_effects() {
     // The retries arrive after the first run finished.
     for _ in 0..2 {
         let again = world.respond(event.clone(), &[]).await.remove(0);
-        assert!(again.actions.iter().all(|x| matches!(&x.outcome, Outcome::Skipped { reason } if reason.starts_with("already handled"))));
+        assert!(again
+            .actions
+            .iter()
+            .all(|x| matches!(&x.outcome, Outcome::Skipped { reason } if reason.starts_with("already handled"))));
     }
     assert_eq!(world.incident_snapshots("finding-thrice").await.len(), world.volumes(&victim.instance_id).await.len());
     assert_eq!(world.notifications().await.len(), 1);
@@ -199,11 +221,19 @@ impl<C: Compute> Compute for CountingCompute<C> {
     async fn incident_snapshots(&self, id: &InstanceId, incident_id: &str) -> firebreak::Result<Vec<String>> {
         self.inner.incident_snapshots(id, incident_id).await
     }
-    async fn snapshot_volumes(&self, id: &InstanceId, tags: &BTreeMap<String, String>) -> firebreak::Result<Vec<String>> {
+    async fn snapshot_volumes(
+        &self,
+        id: &InstanceId,
+        tags: &BTreeMap<String, String>,
+    ) -> firebreak::Result<Vec<String>> {
         self.write();
         self.inner.snapshot_volumes(id, tags).await
     }
-    async fn revoke_ingress(&self, group_id: &str, permission: &firebreak::incident::IngressPermission) -> firebreak::Result<Revocation> {
+    async fn revoke_ingress(
+        &self,
+        group_id: &str,
+        permission: &firebreak::incident::IngressPermission,
+    ) -> firebreak::Result<Revocation> {
         self.write();
         self.inner.revoke_ingress(group_id, permission).await
     }
@@ -235,7 +265,8 @@ async fn samples_archived_and_low_severity_findings_never_reach_an_ec2_write() {
         config: real.config,
     };
     let mut sample = finding(&victim.instance_id, "finding-sample");
-    sample["detail"]["service"]["additionalInfo"] = serde_json::json!({"value": "{\"sample\":true}", "type": "default"});
+    sample["detail"]["service"]["additionalInfo"] =
+        serde_json::json!({"value": "{\"sample\":true}", "type": "default"});
     let mut archived = finding(&victim.instance_id, "finding-archived");
     archived["detail"]["service"]["archived"] = Value::from(true);
     let mut low = finding(&victim.instance_id, "finding-low");

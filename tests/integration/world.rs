@@ -4,7 +4,9 @@ use crate::emulator::Moto;
 use aws_config::SdkConfig;
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-use aws_sdk_ec2::types::{BlockDeviceMapping, EbsBlockDevice, Filter, InstanceType, IpPermission, IpRange, RequestLaunchTemplateData};
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, Filter, InstanceType, IpPermission, IpRange, RequestLaunchTemplateData,
+};
 use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, TargetTypeEnum};
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::HashMap;
@@ -43,7 +45,16 @@ impl World {
         let moto = Moto::start();
         let sdk = moto.sdk().await;
         let ec2 = aws_sdk_ec2::Client::new(&sdk);
-        let vpc_id = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("vpc").vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_owned();
+        let vpc_id = ec2
+            .create_vpc()
+            .cidr_block("10.0.0.0/16")
+            .send()
+            .await
+            .expect("vpc")
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .expect("vpc id")
+            .to_owned();
         let subnet_id = ec2
             .create_subnet()
             .vpc_id(&vpc_id)
@@ -60,8 +71,23 @@ impl World {
             let ec2 = ec2.clone();
             let vpc_id = vpc_id.clone();
             async move {
-                let id = ec2.create_security_group().group_name(name).description(name).vpc_id(vpc_id).send().await.expect("group").group_id().expect("id").to_owned();
-                let ssh = IpPermission::builder().ip_protocol("tcp").from_port(22).to_port(22).ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build()).build();
+                let id = ec2
+                    .create_security_group()
+                    .group_name(name)
+                    .description(name)
+                    .vpc_id(vpc_id)
+                    .send()
+                    .await
+                    .expect("group")
+                    .group_id()
+                    .expect("id")
+                    .to_owned();
+                let ssh = IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(22)
+                    .to_port(22)
+                    .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+                    .build();
                 ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(ssh).send().await.expect("ingress");
                 id
             }
@@ -70,15 +96,30 @@ impl World {
         let db_group = group("db").await;
         let sns = aws_sdk_sns::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let topic_arn = sns.create_topic().name("firebreak").send().await.expect("topic").topic_arn().expect("arn").to_owned();
-        let queue_url = sqs.create_queue().queue_name("inbox").send().await.expect("queue").queue_url().expect("url").to_owned();
-        let attributes = sqs.get_queue_attributes().queue_url(&queue_url).attribute_names(QueueAttributeName::QueueArn).send().await.expect("attrs");
-        let queue_arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("queue arn").clone();
+        let topic_arn =
+            sns.create_topic().name("firebreak").send().await.expect("topic").topic_arn().expect("arn").to_owned();
+        let queue_url =
+            sqs.create_queue().queue_name("inbox").send().await.expect("queue").queue_url().expect("url").to_owned();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("attrs");
+        let queue_arn =
+            attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("queue arn").clone();
         sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(queue_arn).send().await.expect("subscribe");
         let ddb = aws_sdk_dynamodb::Client::new(&sdk);
         ddb.create_table()
             .table_name(TABLE)
-            .attribute_definitions(AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().expect("attr"))
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attr"),
+            )
             .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().expect("key"))
             .billing_mode(BillingMode::PayPerRequest)
             .send()
@@ -120,7 +161,11 @@ impl World {
     }
 
     /// A responder whose every call goes through `proxy` (the world itself is still seeded directly).
-    pub async fn responder_via(&self, proxy: &crate::fault_proxy::FaultProxy, extra: &[(&str, &str)]) -> firebreak::lambda::AwsResponder {
+    pub async fn responder_via(
+        &self,
+        proxy: &crate::fault_proxy::FaultProxy,
+        extra: &[(&str, &str)],
+    ) -> firebreak::lambda::AwsResponder {
         let sdk = crate::emulator::sdk_for(&proxy.endpoint).await;
         firebreak::lambda::aws_responder(&sdk, self.config(extra)).await.expect("responder")
     }
@@ -130,7 +175,11 @@ impl World {
         self.try_respond(event, extra).await.expect("state table usable")
     }
 
-    pub async fn try_respond(&self, event: serde_json::Value, extra: &[(&str, &str)]) -> Result<Vec<firebreak::report::Report>, firebreak::Error> {
+    pub async fn try_respond(
+        &self,
+        event: serde_json::Value,
+        extra: &[(&str, &str)],
+    ) -> Result<Vec<firebreak::report::Report>, firebreak::Error> {
         let responder = self.responder(extra).await;
         let now = firebreak::lambda::now();
         let mut reports = Vec::new();
@@ -159,7 +208,10 @@ impl World {
     /// db group, membership of an Auto Scaling group and of a target group.
     pub async fn launch(&self, second_interface: bool, in_fleet: bool) -> Victim {
         let volume = |device: &str, size: i32| {
-            BlockDeviceMapping::builder().device_name(device).ebs(EbsBlockDevice::builder().volume_size(size).build()).build()
+            BlockDeviceMapping::builder()
+                .device_name(device)
+                .ebs(EbsBlockDevice::builder().volume_size(size).build())
+                .build()
         };
         let run = self
             .ec2
@@ -177,23 +229,44 @@ impl World {
             .expect("run instances");
         let instance_id = run.instances()[0].instance_id().expect("id").to_owned();
         if second_interface {
-            let eni = self.ec2.create_network_interface().subnet_id(&self.subnet_id).groups(&self.db_group).send().await.expect("eni");
+            let eni = self
+                .ec2
+                .create_network_interface()
+                .subnet_id(&self.subnet_id)
+                .groups(&self.db_group)
+                .send()
+                .await
+                .expect("eni");
             let eni_id = eni.network_interface().and_then(|n| n.network_interface_id()).expect("eni id").to_owned();
-            self.ec2.attach_network_interface().network_interface_id(eni_id).instance_id(&instance_id).device_index(1).send().await.expect("attach");
+            self.ec2
+                .attach_network_interface()
+                .network_interface_id(eni_id)
+                .instance_id(&instance_id)
+                .device_index(1)
+                .send()
+                .await
+                .expect("attach");
         }
         let mut target_group_arn = None;
         if in_fleet {
             self.ec2
                 .create_launch_template()
                 .launch_template_name("web")
-                .launch_template_data(RequestLaunchTemplateData::builder().image_id("ami-12345678").instance_type(InstanceType::T3Micro).build())
+                .launch_template_data(
+                    RequestLaunchTemplateData::builder()
+                        .image_id("ami-12345678")
+                        .instance_type(InstanceType::T3Micro)
+                        .build(),
+                )
                 .send()
                 .await
                 .expect("launch template");
             self.autoscaling
                 .create_auto_scaling_group()
                 .auto_scaling_group_name("web")
-                .launch_template(LaunchTemplateSpecification::builder().launch_template_name("web").version("$Latest").build())
+                .launch_template(
+                    LaunchTemplateSpecification::builder().launch_template_name("web").version("$Latest").build(),
+                )
                 .min_size(0)
                 .max_size(3)
                 .desired_capacity(0)
@@ -201,7 +274,13 @@ impl World {
                 .send()
                 .await
                 .expect("asg");
-            self.autoscaling.attach_instances().auto_scaling_group_name("web").instance_ids(&instance_id).send().await.expect("attach to asg");
+            self.autoscaling
+                .attach_instances()
+                .auto_scaling_group_name("web")
+                .instance_ids(&instance_id)
+                .send()
+                .await
+                .expect("attach to asg");
             let tg = self
                 .elb
                 .create_target_group()
@@ -223,20 +302,43 @@ impl World {
 
     /// A security group in the VPC allowing SSH from the whole internet, as someone careless left it.
     pub async fn exposed_group(&self, name: &str) -> String {
-        let id = self.ec2.create_security_group().group_name(name).description(name).vpc_id(&self.vpc_id).send().await.expect("group").group_id().expect("id").to_owned();
-        let ssh = IpPermission::builder().ip_protocol("tcp").from_port(22).to_port(22).ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build();
+        let id = self
+            .ec2
+            .create_security_group()
+            .group_name(name)
+            .description(name)
+            .vpc_id(&self.vpc_id)
+            .send()
+            .await
+            .expect("group")
+            .group_id()
+            .expect("id")
+            .to_owned();
+        let ssh = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(22)
+            .to_port(22)
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .build();
         self.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(ssh).send().await.expect("ingress");
         id
     }
 
     /// Each interface of the instance with its groups, as DescribeNetworkInterfaces reports them.
     pub async fn interface_groups(&self, instance_id: &str) -> Vec<(String, Vec<String>)> {
-        let out = self.ec2.describe_network_interfaces().filters(filter("attachment.instance-id", instance_id)).send().await.expect("enis");
+        let out = self
+            .ec2
+            .describe_network_interfaces()
+            .filters(filter("attachment.instance-id", instance_id))
+            .send()
+            .await
+            .expect("enis");
         let mut enis: Vec<(String, Vec<String>)> = out
             .network_interfaces()
             .iter()
             .map(|n| {
-                let mut groups: Vec<String> = n.groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect();
+                let mut groups: Vec<String> =
+                    n.groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect();
                 groups.sort();
                 (n.network_interface_id().unwrap_or_default().to_owned(), groups)
             })
@@ -250,30 +352,63 @@ impl World {
         let out = self.ec2.describe_security_groups().group_ids(group_id).send().await.expect("group");
         let g = &out.security_groups()[0];
         let sources = |rules: &[aws_sdk_ec2::types::IpPermission]| -> usize {
-            rules.iter().map(|p| p.ip_ranges().len() + p.ipv6_ranges().len() + p.user_id_group_pairs().len() + p.prefix_list_ids().len()).sum()
+            rules
+                .iter()
+                .map(|p| {
+                    p.ip_ranges().len()
+                        + p.ipv6_ranges().len()
+                        + p.user_id_group_pairs().len()
+                        + p.prefix_list_ids().len()
+                })
+                .sum()
         };
         (sources(g.ip_permissions()), sources(g.ip_permissions_egress()))
     }
 
     pub async fn group_by_role(&self, role: &str) -> Vec<String> {
-        let out = self.ec2.describe_security_groups().filters(filter("tag:firebreak:role", role)).send().await.expect("groups");
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .filters(filter("tag:firebreak:role", role))
+            .send()
+            .await
+            .expect("groups");
         out.security_groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect()
     }
 
     pub async fn volumes(&self, instance_id: &str) -> Vec<String> {
-        let out = self.ec2.describe_volumes().filters(filter("attachment.instance-id", instance_id)).send().await.expect("volumes");
+        let out = self
+            .ec2
+            .describe_volumes()
+            .filters(filter("attachment.instance-id", instance_id))
+            .send()
+            .await
+            .expect("volumes");
         out.volumes().iter().filter_map(|v| v.volume_id().map(str::to_owned)).collect()
     }
 
     /// Snapshots carrying the incident tag, with the volume each was taken of.
     pub async fn incident_snapshots(&self, incident: &str) -> Vec<(String, String)> {
-        let out = self.ec2.describe_snapshots().owner_ids("self").filters(filter("tag:firebreak:incident", incident)).send().await.expect("snapshots");
-        out.snapshots().iter().map(|s| (s.snapshot_id().unwrap_or_default().to_owned(), s.volume_id().unwrap_or_default().to_owned())).collect()
+        let out = self
+            .ec2
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(filter("tag:firebreak:incident", incident))
+            .send()
+            .await
+            .expect("snapshots");
+        out.snapshots()
+            .iter()
+            .map(|s| (s.snapshot_id().unwrap_or_default().to_owned(), s.volume_id().unwrap_or_default().to_owned()))
+            .collect()
     }
 
     pub async fn tags(&self, resource_id: &str) -> HashMap<String, String> {
         let out = self.ec2.describe_tags().filters(filter("resource-id", resource_id)).send().await.expect("tags");
-        out.tags().iter().map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned())).collect()
+        out.tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default().to_owned(), t.value().unwrap_or_default().to_owned()))
+            .collect()
     }
 
     pub async fn instance_state(&self, instance_id: &str) -> String {
@@ -295,27 +430,49 @@ impl World {
     }
 
     pub async fn in_auto_scaling_group(&self, instance_id: &str) -> bool {
-        let out = self.autoscaling.describe_auto_scaling_instances().instance_ids(instance_id).send().await.expect("asg instances");
+        let out = self
+            .autoscaling
+            .describe_auto_scaling_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .expect("asg instances");
         !out.auto_scaling_instances().is_empty()
     }
 
     pub async fn target_ids(&self, target_group_arn: &str) -> Vec<String> {
         let out = self.elb.describe_target_health().target_group_arn(target_group_arn).send().await.expect("health");
-        out.target_health_descriptions().iter().filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_owned)).collect()
+        out.target_health_descriptions()
+            .iter()
+            .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_owned))
+            .collect()
     }
 
     /// Every message the subscribed queue holds now, as the SNS envelopes SQS received.
     pub async fn notifications(&self) -> Vec<serde_json::Value> {
         let mut messages = Vec::new();
         loop {
-            let out = self.sqs.receive_message().queue_url(&self.queue_url).max_number_of_messages(10).send().await.expect("receive");
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
             if out.messages().is_empty() {
                 break;
             }
             for m in out.messages() {
                 messages.push(serde_json::from_str(m.body().unwrap_or("{}")).expect("SNS envelope"));
                 if let Some(handle) = m.receipt_handle() {
-                    self.sqs.delete_message().queue_url(&self.queue_url).receipt_handle(handle).send().await.expect("delete");
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("delete");
                 }
             }
         }

@@ -14,5 +14,8 @@ async fn main() -> Result<(), Error> {
     let responder = firebreak::lambda::aws_responder(&sdk, config).await?;
     firebreak::lambda::warm_up(&responder).await;
     let responder = &responder;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| firebreak::lambda::respond_event(event, responder, KINDS))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        firebreak::lambda::respond_event(event, responder, KINDS)
+    }))
+    .await
 }

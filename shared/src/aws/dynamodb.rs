@@ -53,7 +53,9 @@ impl StateStore for DynamoStateStore {
             .table_name(&self.table)
             .key("pk", s(format!("claim#{key}")))
             .update_expression("SET #status = :in_progress, lease_until = :lease, expires_at = :expires")
-            .condition_expression("attribute_not_exists(pk) OR #status = :released OR (#status = :in_progress AND lease_until < :now)")
+            .condition_expression(
+                "attribute_not_exists(pk) OR #status = :released OR (#status = :in_progress AND lease_until < :now)",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s("in_progress"))
             .expression_attribute_values(":released", s("released"))

@@ -5,8 +5,8 @@ use crate::error::Result;
 use crate::incident::{IngressPermission, InstanceId};
 use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InterfaceFacts, Revocation};
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, AttributeValue, Filter, InstanceSpecification, IpPermission, IpRange, Ipv6Range, ResourceType, Tag,
-    TagSpecification,
+    AttributeBooleanValue, AttributeValue, Filter, InstanceSpecification, IpPermission, IpRange, Ipv6Range,
+    ResourceType, Tag, TagSpecification,
 };
 use aws_sdk_ec2::Client;
 use std::collections::BTreeMap;
@@ -21,7 +21,11 @@ pub struct Ec2Compute {
 }
 
 /// `Ok(Some(value))` for a real call, `Ok(None)` for a dry run EC2 accepted (`DryRunOperation`).
-fn settle<T, E, R>(dry_run: bool, operation: &'static str, result: std::result::Result<T, aws_sdk_ec2::error::SdkError<E, R>>) -> Result<Option<T>>
+fn settle<T, E, R>(
+    dry_run: bool,
+    operation: &'static str,
+    result: std::result::Result<T, aws_sdk_ec2::error::SdkError<E, R>>,
+) -> Result<Option<T>>
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -57,7 +61,9 @@ impl Ec2Compute {
 
     async fn create_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
         let description = match kind {
-            ContainmentGroup::Untracking => "Firebreak: allows all traffic so EC2 stops tracking connections before isolation",
+            ContainmentGroup::Untracking => {
+                "Firebreak: allows all traffic so EC2 stops tracking connections before isolation"
+            }
             ContainmentGroup::Isolation => "Firebreak: no ingress, no egress - quarantine",
         };
         let created = self
@@ -66,7 +72,10 @@ impl Ec2Compute {
             .group_name(kind.name())
             .description(description)
             .vpc_id(vpc_id)
-            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &[(ROLE_TAG, kind.name()), ("Name", kind.name())]))
+            .tag_specifications(tag_spec(
+                ResourceType::SecurityGroup,
+                &[(ROLE_TAG, kind.name()), ("Name", kind.name())],
+            ))
             .dry_run(self.dry_run)
             .send()
             .await;
@@ -133,10 +142,14 @@ impl Compute for Ec2Compute {
     async fn describe_instance(&self, id: &InstanceId) -> Result<Option<InstanceFacts>> {
         let out = match self.client.describe_instances().instance_ids(id.as_str()).send().await {
             Ok(out) => out,
-            Err(e) if matches!(code_of(&e), Some("InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed")) => return Ok(None),
+            Err(e) if matches!(code_of(&e), Some("InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed")) => {
+                return Ok(None)
+            }
             Err(e) => return Err(aws_error("DescribeInstances", e)),
         };
-        let Some(instance) = out.reservations().iter().flat_map(|r| r.instances()).find(|i| i.instance_id() == Some(id.as_str())) else {
+        let Some(instance) =
+            out.reservations().iter().flat_map(|r| r.instances()).find(|i| i.instance_id() == Some(id.as_str()))
+        else {
             return Ok(None);
         };
         let tags: BTreeMap<String, String> = instance
@@ -235,7 +248,9 @@ impl Compute for Ec2Compute {
         let out = self
             .client
             .create_snapshots()
-            .instance_specification(InstanceSpecification::builder().instance_id(id.as_str()).exclude_boot_volume(false).build())
+            .instance_specification(
+                InstanceSpecification::builder().instance_id(id.as_str()).exclude_boot_volume(false).build(),
+            )
             .description(format!("Firebreak evidence of {id}"))
             .tag_specifications(tag_spec(ResourceType::Snapshot, &pairs))
             .dry_run(self.dry_run)
@@ -248,9 +263,18 @@ impl Compute for Ec2Compute {
     }
 
     async fn revoke_ingress(&self, group_id: &str, p: &IngressPermission) -> Result<Revocation> {
-        const GONE: &[&str] = &["InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound"];
+        const GONE: &[&str] =
+            &["InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound"];
         if let Some(rule_id) = &p.rule_id {
-            match self.client.revoke_security_group_ingress().group_id(group_id).security_group_rule_ids(rule_id).dry_run(self.dry_run).send().await {
+            match self
+                .client
+                .revoke_security_group_ingress()
+                .group_id(group_id)
+                .security_group_rule_ids(rule_id)
+                .dry_run(self.dry_run)
+                .send()
+                .await
+            {
                 Ok(out) if out.unknown_ip_permissions().is_empty() => return Ok(Revocation::Revoked),
                 Err(e) if self.dry_run && code_of(&e) == Some("DryRunOperation") => return Ok(Revocation::Revoked),
                 // The id may be stale or foreign; the permission itself is the ground truth.
@@ -259,13 +283,22 @@ impl Compute for Ec2Compute {
                 Err(e) => return Err(aws_error("RevokeSecurityGroupIngress", e)),
             }
         }
-        let mut permission = IpPermission::builder().ip_protocol(&p.protocol).set_from_port(p.from_port).set_to_port(p.to_port);
+        let mut permission =
+            IpPermission::builder().ip_protocol(&p.protocol).set_from_port(p.from_port).set_to_port(p.to_port);
         permission = if p.cidr.contains(':') {
             permission.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(&p.cidr).build())
         } else {
             permission.ip_ranges(IpRange::builder().cidr_ip(&p.cidr).build())
         };
-        match self.client.revoke_security_group_ingress().group_id(group_id).ip_permissions(permission.build()).dry_run(self.dry_run).send().await {
+        match self
+            .client
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(permission.build())
+            .dry_run(self.dry_run)
+            .send()
+            .await
+        {
             Ok(out) if out.unknown_ip_permissions().is_empty() => Ok(Revocation::Revoked),
             Err(e) if self.dry_run && code_of(&e) == Some("DryRunOperation") => Ok(Revocation::Revoked),
             Ok(_) => Ok(Revocation::AlreadyGone),
@@ -275,14 +308,22 @@ impl Compute for Ec2Compute {
     }
 
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()> {
-        let result = self.client.stop_instances().instance_ids(id.as_str()).hibernate(hibernate).dry_run(self.dry_run).send().await;
+        let result = self
+            .client
+            .stop_instances()
+            .instance_ids(id.as_str())
+            .hibernate(hibernate)
+            .dry_run(self.dry_run)
+            .send()
+            .await;
         settle(self.dry_run, "StopInstances", result)?;
         Ok(())
     }
 
     async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
         let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-        let result = self.client.create_tags().resources(resource_id).set_tags(Some(tags)).dry_run(self.dry_run).send().await;
+        let result =
+            self.client.create_tags().resources(resource_id).set_tags(Some(tags)).dry_run(self.dry_run).send().await;
         settle(self.dry_run, "CreateTags", result)?;
         Ok(())
     }
@@ -292,7 +333,8 @@ impl Compute for Ec2Compute {
             return Ok(());
         }
         let tags = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
-        let result = self.client.delete_tags().resources(resource_id).set_tags(Some(tags)).dry_run(self.dry_run).send().await;
+        let result =
+            self.client.delete_tags().resources(resource_id).set_tags(Some(tags)).dry_run(self.dry_run).send().await;
         settle(self.dry_run, "DeleteTags", result)?;
         Ok(())
     }

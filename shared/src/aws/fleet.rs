@@ -15,7 +15,11 @@ pub struct AwsFleet {
 }
 
 impl AwsFleet {
-    pub fn new(autoscaling: aws_sdk_autoscaling::Client, elb: aws_sdk_elasticloadbalancingv2::Client, dry_run: bool) -> Self {
+    pub fn new(
+        autoscaling: aws_sdk_autoscaling::Client,
+        elb: aws_sdk_elasticloadbalancingv2::Client,
+        dry_run: bool,
+    ) -> Self {
         Self { autoscaling, elb, dry_run }
     }
 }

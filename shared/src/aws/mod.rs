@@ -7,10 +7,10 @@ mod sns;
 mod targets;
 
 pub use dynamodb::DynamoStateStore;
-pub use targets::AwsTargets;
 pub use ec2::Ec2Compute;
 pub use fleet::AwsFleet;
 pub use sns::SnsNotifier;
+pub use targets::AwsTargets;
 
 use crate::error::Error;
 use aws_config::{BehaviorVersion, SdkConfig};

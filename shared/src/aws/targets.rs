@@ -67,7 +67,8 @@ impl AwsTargets {
     }
 
     fn role_arn(&self, account: &AccountId) -> String {
-        let partition = self.sdk.region().map(|r| r.as_ref()).filter(|r| r.starts_with("cn-")).map_or("aws", |_| "aws-cn");
+        let partition =
+            self.sdk.region().map(|r| r.as_ref()).filter(|r| r.starts_with("cn-")).map_or("aws", |_| "aws-cn");
         format!("arn:{partition}:iam::{account}:role/{}", self.member_role)
     }
 
@@ -91,9 +92,18 @@ impl AwsTargets {
                 },
                 other => other,
             })?;
-        let c = out.credentials().ok_or_else(|| Error::config("AssumeRole", format!("no credentials returned for {arn}")))?;
-        let expires = SystemTime::try_from(*c.expiration()).unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(900));
-        let credentials = Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_owned()), Some(expires), "firebreak-member");
+        let c = out
+            .credentials()
+            .ok_or_else(|| Error::config("AssumeRole", format!("no credentials returned for {arn}")))?;
+        let expires =
+            SystemTime::try_from(*c.expiration()).unwrap_or_else(|_| SystemTime::now() + Duration::from_secs(900));
+        let credentials = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            Some(expires),
+            "firebreak-member",
+        );
         let member = self
             .sdk
             .to_builder()
@@ -121,7 +131,9 @@ impl Targets for AwsTargets {
         let region = match (region, &self.home_region) {
             (Some(r), _) => r.clone(),
             (None, Some(home)) => home.clone(),
-            (None, None) => return Err(Error::config("AWS_REGION", "the incident names no region and none is configured")),
+            (None, None) => {
+                return Err(Error::config("AWS_REGION", "the incident names no region and none is configured"))
+            }
         };
         if *account == home && Some(&region) == self.home_region.as_ref() {
             return Ok(self.home());

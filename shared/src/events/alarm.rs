@@ -261,8 +261,7 @@ pub(super) fn parse_classic(value: Value, delivery_id: Option<String>, prefix: &
 }
 
 fn parse_state(raw: &str, at: &str) -> Result<AlarmState> {
-    AlarmState::parse(raw)
-        .ok_or_else(|| Error::refused(at, format!("{raw:?} is not OK, ALARM or INSUFFICIENT_DATA")))
+    AlarmState::parse(raw).ok_or_else(|| Error::refused(at, format!("{raw:?} is not OK, ALARM or INSUFFICIENT_DATA")))
 }
 
 /// Published payloads contain ARNs with stray spaces (`us-east-1: 444455556666`).
@@ -295,7 +294,8 @@ fn comparison_from_reason(reason: &str) -> Option<bool> {
         None
     } else if reason.contains("less than the threshold") || reason.contains("less than or equal to the threshold") {
         Some(true)
-    } else if reason.contains("greater than the threshold") || reason.contains("greater than or equal to the threshold") {
+    } else if reason.contains("greater than the threshold") || reason.contains("greater than or equal to the threshold")
+    {
         Some(false)
     } else {
         None
@@ -306,10 +306,7 @@ fn comparison_from_reason(reason: &str) -> Option<bool> {
 fn datapoints_from_reason(reason: &str) -> Vec<f64> {
     let Some(start) = reason.find('[') else { return Vec::new() };
     let Some(len) = reason[start..].find(']') else { return Vec::new() };
-    reason[start + 1..start + len]
-        .split(',')
-        .filter_map(|item| item.split_whitespace().next()?.parse().ok())
-        .collect()
+    reason[start + 1..start + len].split(',').filter_map(|item| item.split_whitespace().next()?.parse().ok()).collect()
 }
 
 #[derive(Default)]
@@ -345,7 +342,10 @@ mod tests {
 
     #[test]
     fn comparison_is_read_from_the_state_reason() {
-        assert_eq!(comparison_from_reason("1 out of the last 1 datapoints [0.5] was less than the threshold (2.0)"), Some(true));
+        assert_eq!(
+            comparison_from_reason("1 out of the last 1 datapoints [0.5] was less than the threshold (2.0)"),
+            Some(true)
+        );
         assert_eq!(comparison_from_reason("[99.5] was greater than the threshold (50.0)"), Some(false));
         assert_eq!(comparison_from_reason("was not greater than the threshold (50.0)"), None);
         assert_eq!(comparison_from_reason("test"), None);

@@ -151,7 +151,9 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
     let account = record.recipient_account_id.clone().or(identity.account_id.clone()).or(envelope.account);
     let region = record.aws_region.clone().or(envelope.region);
     let (security_group_id, ingress) = match record.event_name.as_str() {
-        "AuthorizeSecurityGroupIngress" => ingress_of(&record.request_parameters, &record.response_elements, &detail_prefix)?,
+        "AuthorizeSecurityGroupIngress" => {
+            ingress_of(&record.request_parameters, &record.response_elements, &detail_prefix)?
+        }
         "ModifySecurityGroupRules" => modified_rules_of(&record.request_parameters),
         _ => (None, Vec::new()),
     };
@@ -207,7 +209,8 @@ fn ingress_of(request: &Value, response: &Value, prefix: &str) -> Result<(Option
                         && r.ip_protocol.as_deref() == Some(p.ip_protocol.as_str())
                         && r.from_port == p.from_port
                         && r.to_port == p.to_port
-                        && (r.cidr_ipv4.as_deref() == Some(cidr.as_str()) || r.cidr_ipv6.as_deref() == Some(cidr.as_str()))
+                        && (r.cidr_ipv4.as_deref() == Some(cidr.as_str())
+                            || r.cidr_ipv6.as_deref() == Some(cidr.as_str()))
                 })
                 .and_then(|r| r.group_rule_id.clone());
             permissions.push(IngressPermission {
@@ -240,7 +243,11 @@ fn modified_rules_of(request: &Value) -> (Option<String>, Vec<IngressPermission>
         .into_iter()
         .filter_map(|entry| {
             let rule = entry.get("SecurityGroupRule")?;
-            let port = |k: &str| rule.get(k).and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok())).and_then(|p| i32::try_from(p).ok());
+            let port = |k: &str| {
+                rule.get(k)
+                    .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+                    .and_then(|p| i32::try_from(p).ok())
+            };
             let cidr = rule.get("CidrIpv4").or_else(|| rule.get("CidrIpv6")).and_then(Value::as_str)?;
             Some(IngressPermission {
                 protocol: rule.get("IpProtocol").and_then(Value::as_str).unwrap_or("-1").to_owned(),

@@ -113,13 +113,12 @@ fn finding(detail: FindingDetail, prefix: &str) -> Result<GuardDutyFinding> {
             Error::refused(field(prefix, "resource.instanceDetails.instanceId"), "missing for an Instance finding")
         })?;
         let id = InstanceId::parse(&raw).ok_or_else(|| {
-            Error::refused(field(prefix, "resource.instanceDetails.instanceId"), format!("{raw:?} is not an instance id"))
+            Error::refused(
+                field(prefix, "resource.instanceDetails.instanceId"),
+                format!("{raw:?} is not an instance id"),
+            )
         })?;
-        let name = details
-            .tags
-            .into_iter()
-            .find(|t| t.key.as_deref() == Some("Name"))
-            .and_then(|t| t.value);
+        let name = details.tags.into_iter().find(|t| t.key.as_deref() == Some("Name")).and_then(|t| t.value);
         (Some(id), name)
     } else {
         (None, None)
@@ -148,7 +147,9 @@ fn finding(detail: FindingDetail, prefix: &str) -> Result<GuardDutyFinding> {
 /// `additionalInfo.value`.
 fn is_sample(additional_info: Option<&Value>) -> bool {
     let Some(info) = additional_info else { return false };
-    let flagged = |v: &Value| matches!(v.get("sample"), Some(Value::Bool(true))) || v.get("sample").and_then(Value::as_str) == Some("true");
+    let flagged = |v: &Value| {
+        matches!(v.get("sample"), Some(Value::Bool(true))) || v.get("sample").and_then(Value::as_str) == Some("true")
+    };
     if flagged(info) {
         return true;
     }

@@ -24,8 +24,8 @@ pub fn parse_payload(bytes: &[u8]) -> Result<Vec<Incident>> {
             format!("{} bytes exceeds the {} byte limit", bytes.len(), MAX_PAYLOAD_BYTES),
         ));
     }
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::refused("payload", format!("not valid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::refused("payload", format!("not valid JSON: {e}")))?;
     parse_value(value)
 }
 
@@ -95,7 +95,10 @@ struct Envelope<D> {
 
 /// Deserialise a `Value` (owned, or borrowed to avoid a copy) with the failing field's path in the
 /// error, e.g. `detail.severity`.
-fn typed<'de, T: serde::Deserialize<'de>>(value: impl serde::Deserializer<'de, Error = serde_json::Error>, prefix: &str) -> Result<T> {
+fn typed<'de, T: serde::Deserialize<'de>>(
+    value: impl serde::Deserializer<'de, Error = serde_json::Error>,
+    prefix: &str,
+) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -239,16 +242,30 @@ mod tests {
             any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
             "[a-zA-Z0-9 :_\\-\\.\\{\\}\"]{0,12}".prop_map(Value::from),
             prop_oneof![
-                Just("ALARM"), Just("Instance"), Just("i-0abc1234def567890"), Just("GuardDuty Finding"),
-                Just("CloudWatch Alarm State Change"), Just("AWS API Call via CloudTrail"), Just("AuthorizeSecurityGroupIngress")
+                Just("ALARM"),
+                Just("Instance"),
+                Just("i-0abc1234def567890"),
+                Just("GuardDuty Finding"),
+                Just("CloudWatch Alarm State Change"),
+                Just("AWS API Call via CloudTrail"),
+                Just("AuthorizeSecurityGroupIngress")
             ]
             .prop_map(Value::from),
         ];
         leaf.prop_recursive(5, 64, 6, |inner| {
             let keys = prop_oneof![
-                Just("detail-type".to_owned()), Just("detail".to_owned()), Just("alarmData".to_owned()), Just("Records".to_owned()),
-                Just("Sns".to_owned()), Just("Message".to_owned()), Just("severity".to_owned()), Just("resource".to_owned()),
-                Just("resourceType".to_owned()), Just("state".to_owned()), Just("value".to_owned()), Just("eventName".to_owned()),
+                Just("detail-type".to_owned()),
+                Just("detail".to_owned()),
+                Just("alarmData".to_owned()),
+                Just("Records".to_owned()),
+                Just("Sns".to_owned()),
+                Just("Message".to_owned()),
+                Just("severity".to_owned()),
+                Just("resource".to_owned()),
+                Just("resourceType".to_owned()),
+                Just("state".to_owned()),
+                Just("value".to_owned()),
+                Just("eventName".to_owned()),
                 "[a-zA-Z]{1,8}",
             ];
             prop_oneof![
@@ -268,22 +285,28 @@ mod tests {
                 samples.push(serde_json::from_str::<Value>(&text).expect("json"));
             }
         }
-        (prop::sample::select(samples), any::<prop::sample::Index>(), arbitrary_json()).prop_map(|(mut doc, index, replacement)| {
-            let mut pointers = Vec::new();
-            collect_pointers(&doc, String::new(), &mut pointers);
-            let target = index.get(&pointers).clone();
-            if let Some(slot) = doc.pointer_mut(&target) {
-                *slot = replacement;
-            }
-            doc
-        })
+        (prop::sample::select(samples), any::<prop::sample::Index>(), arbitrary_json()).prop_map(
+            |(mut doc, index, replacement)| {
+                let mut pointers = Vec::new();
+                collect_pointers(&doc, String::new(), &mut pointers);
+                let target = index.get(&pointers).clone();
+                if let Some(slot) = doc.pointer_mut(&target) {
+                    *slot = replacement;
+                }
+                doc
+            },
+        )
     }
 
     fn collect_pointers(v: &Value, at: String, out: &mut Vec<String>) {
         out.push(at.clone());
         match v {
-            Value::Object(map) => map.iter().for_each(|(k, v)| collect_pointers(v, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out)),
-            Value::Array(list) => list.iter().enumerate().for_each(|(n, v)| collect_pointers(v, format!("{at}/{n}"), out)),
+            Value::Object(map) => map.iter().for_each(|(k, v)| {
+                collect_pointers(v, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out)
+            }),
+            Value::Array(list) => {
+                list.iter().enumerate().for_each(|(n, v)| collect_pointers(v, format!("{at}/{n}"), out))
+            }
             _ => {}
         }
     }

@@ -8,9 +8,7 @@ use aws_lambda_events::sns::{SnsMessage, SnsRecord};
 use serde_json::Value;
 
 pub(super) fn parse_sns_records(records: &Value, prefix: &str) -> Result<Vec<Incident>> {
-    let records = records
-        .as_array()
-        .ok_or_else(|| Error::refused(field(prefix, "Records"), "expected an array"))?;
+    let records = records.as_array().ok_or_else(|| Error::refused(field(prefix, "Records"), "expected an array"))?;
     if records.is_empty() {
         return Err(Error::refused(field(prefix, "Records"), "no records"));
     }
@@ -38,8 +36,8 @@ pub(super) fn parse_sns_http_body(value: Value, prefix: &str) -> Result<Incident
 
 fn parse_message(sns: SnsMessage, prefix: &str) -> Result<Incident> {
     let at = field(prefix, "Message");
-    let inner: Value = serde_json::from_str(&sns.message)
-        .map_err(|e| Error::refused(&at, format!("not a JSON document: {e}")))?;
+    let inner: Value =
+        serde_json::from_str(&sns.message).map_err(|e| Error::refused(&at, format!("not a JSON document: {e}")))?;
     if inner.get("AlarmName").is_some() {
         return alarm::parse_classic(inner, Some(sns.message_id), &at);
     }

@@ -71,7 +71,10 @@ fn isolation() {
 
 #[test]
 fn idle_stop() {
-    let (report, incident) = report_for(sample("alarm/idle-cpu-eventbridge.json"), &[("stop_instance", done("i-0abc1234def567890 stopped and tagged"))]);
+    let (report, incident) = report_for(
+        sample("alarm/idle-cpu-eventbridge.json"),
+        &[("stop_instance", done("i-0abc1234def567890 stopped and tagged"))],
+    );
     check("idle-stop", &report, &incident, Rendering::default());
 }
 
@@ -85,7 +88,10 @@ fn attack_alarm() {
 fn cloudtrail_detection() {
     let (report, incident) = report_for(
         sample("cloudtrail/sg-open-ssh-to-world.json"),
-        &[("revoke_security_group_ingress", done("revoked tcp/22 from 0.0.0.0/0 (sgr-0aaaaaaaaaaaaaaa1) on sg-0123456789abcdef0"))],
+        &[(
+            "revoke_security_group_ingress",
+            done("revoked tcp/22 from 0.0.0.0/0 (sgr-0aaaaaaaaaaaaaaa1) on sg-0123456789abcdef0"),
+        )],
     );
     check("cloudtrail-detection", &report, &incident, Rendering::default());
 }
@@ -99,7 +105,14 @@ fn sample_finding() {
 #[test]
 fn exempt_instance() {
     let why = "i-0abc1234def567890 carries the exemption tag firebreak:exempt=bastion";
-    let steps = ["isolate_instance", "protect_instance", "detach_from_auto_scaling_group", "deregister_from_target_groups", "snapshot_volumes", "tag_instance"];
+    let steps = [
+        "isolate_instance",
+        "protect_instance",
+        "detach_from_auto_scaling_group",
+        "deregister_from_target_groups",
+        "snapshot_volumes",
+        "tag_instance",
+    ];
     let outcomes: Vec<(&'static str, Outcome)> = steps.iter().map(|s| (*s, Outcome::skipped(why))).collect();
     let (report, incident) = report_for(sample("guardduty/ec2-backdoor-high-severity.json"), &outcomes);
     check("exempt-instance", &report, &incident, Rendering::default());
@@ -119,10 +132,13 @@ fn hostile_event_text_is_inert_in_every_rendering() {
     let mut event = sample("guardduty/ec2-backdoor-high-severity.json");
     event["detail"]["title"] = serde_json::json!("<!channel> urgent <https://evil.example|click> &lt;b&gt;\u{1b}[31m");
     event["detail"]["type"] = serde_json::json!("Backdoor:EC2/<!here>");
-    event["detail"]["resource"]["instanceDetails"]["tags"] = serde_json::json!([{"key": "Name", "value": "<@U0123> & <!everyone>"}]);
+    event["detail"]["resource"]["instanceDetails"]["tags"] =
+        serde_json::json!([{"key": "Name", "value": "<@U0123> & <!everyone>"}]);
     let (report, incident) = report_for(event, &[]);
     let n = render(&report, &incident, Rendering { dry_run: false, chatbot: true });
-    for (what, text) in [("subject", &n.subject), ("text", &n.text), ("json", &n.json), ("chat", n.chat.as_ref().expect("chat"))] {
+    for (what, text) in
+        [("subject", &n.subject), ("text", &n.text), ("json", &n.json), ("chat", n.chat.as_ref().expect("chat"))]
+    {
         for markup in ["<!channel>", "<!here>", "<!everyone>", "<@U0123>", "<https://", "&lt;", "\u{1b}"] {
             assert!(!text.contains(markup), "{what} contains {markup:?}: {text}");
         }

@@ -37,7 +37,10 @@ pub fn links(incident: &Incident) -> Vec<(&'static str, String)> {
                 links.push(("instance", console(region, "ec2", &format!("InstanceDetails:instanceId={id}"))));
             }
             if is_hex(&f.finding_id, 32) {
-                links.push(("finding", console(region, "guardduty", &format!("/findings?macros=current&fId={}", f.finding_id))));
+                links.push((
+                    "finding",
+                    console(region, "guardduty", &format!("/findings?macros=current&fId={}", f.finding_id)),
+                ));
             }
         }
         IncidentKind::Alarm(a) => {
@@ -52,7 +55,11 @@ pub fn links(incident: &Incident) -> Vec<(&'static str, String)> {
             if let Some(id) = e.event_id.as_deref().filter(|id| is_uuid(id)) {
                 links.push(("event", console(region, "cloudtrailv2", &format!("/events/{id}"))));
             }
-            if let Some(group) = e.security_group_id.as_deref().filter(|g| g.strip_prefix("sg-").is_some_and(|h| is_hex(h, 8) || is_hex(h, 17))) {
+            if let Some(group) = e
+                .security_group_id
+                .as_deref()
+                .filter(|g| g.strip_prefix("sg-").is_some_and(|h| is_hex(h, 8) || is_hex(h, 17)))
+            {
                 links.push(("security group", console(region, "ec2", &format!("SecurityGroup:groupId={group}"))));
             }
         }

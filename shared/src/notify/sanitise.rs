@@ -63,7 +63,10 @@ mod tests {
     #[test]
     fn chat_mentions_links_and_entities_are_inert() {
         let clean = sanitise("<!channel> see <https://evil.example|here> &lt;b&gt; \u{7}bell", MAX_FIELD);
-        assert!(!clean.contains('<') && !clean.contains('>') && !clean.contains("&lt;") && !clean.contains('\u{7}'), "{clean}");
+        assert!(
+            !clean.contains('<') && !clean.contains('>') && !clean.contains("&lt;") && !clean.contains('\u{7}'),
+            "{clean}"
+        );
     }
 
     #[test]

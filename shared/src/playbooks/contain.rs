@@ -58,7 +58,10 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     };
 
     let protect = journal.step("protect_instance", || async {
-        r.compute.protect_instance(id).await.map(|()| Outcome::done("termination protection on, shutdown behaviour stop"))
+        r.compute
+            .protect_instance(id)
+            .await
+            .map(|()| Outcome::done("termination protection on, shutdown behaviour stop"))
     });
     let detach = journal.step("detach_from_auto_scaling_group", || async {
         Ok(match r.fleet.detach_from_auto_scaling_group(id).await? {
@@ -76,7 +79,10 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     });
     let snapshot = journal.step("snapshot_volumes", || snapshot(r, id, &facts, &incident_tags, journal.first_run));
     let tag = journal.step("tag_instance", || async {
-        r.compute.tag(id.as_str(), &incident_tags).await.map(|()| Outcome::done(format!("tagged {}", keys(&incident_tags))))
+        r.compute
+            .tag(id.as_str(), &incident_tags)
+            .await
+            .map(|()| Outcome::done(format!("tagged {}", keys(&incident_tags))))
     });
     let ((isolation, (protect, detach)), (deregister, (snapshot, tag))) =
         join(join(record_isolation, join(protect, detach)), join(deregister, join(snapshot, tag))).await;
@@ -109,13 +115,20 @@ fn incident_tags(plan: &Plan, now: &str) -> BTreeMap<String, String> {
 /// groups are written to the instance's tags before any change, and never overwritten by a retry.
 /// When the time left cannot hold the settle wait, the untracking step is skipped: an instance must
 /// never be left with the allow-all group because the invocation ran out of time.
-async fn isolate<C: Compute, F, N, S>(r: &Run<'_, C, F, N, S>, facts: &InstanceFacts, time_left: Option<std::time::Duration>) -> Result<Outcome> {
+async fn isolate<C: Compute, F, N, S>(
+    r: &Run<'_, C, F, N, S>,
+    facts: &InstanceFacts,
+    time_left: Option<std::time::Duration>,
+) -> Result<Outcome> {
     let vpc = facts
         .vpc_id
         .as_deref()
         .ok_or_else(|| Error::refused("instance.vpc_id", format!("{} is not in a VPC", facts.instance_id)))?;
-    let (untracking, isolation) =
-        futures::future::try_join(r.compute.ensure_group(vpc, ContainmentGroup::Untracking), r.compute.ensure_group(vpc, ContainmentGroup::Isolation)).await?;
+    let (untracking, isolation) = futures::future::try_join(
+        r.compute.ensure_group(vpc, ContainmentGroup::Untracking),
+        r.compute.ensure_group(vpc, ContainmentGroup::Isolation),
+    )
+    .await?;
     let pending: Vec<&str> = facts
         .interfaces
         .iter()
@@ -142,7 +155,9 @@ async fn isolate<C: Compute, F, N, S>(r: &Run<'_, C, F, N, S>, facts: &InstanceF
         if !failed.is_empty() {
             // The interfaces that did switch must not stay on the allow-all group until the retry:
             // put their own groups back (best effort); the failed ones never left theirs.
-            for interface in facts.interfaces.iter().filter(|i| pending.contains(&i.interface_id.as_str()) && !failed.iter().any(|(eni, _)| *eni == i.interface_id)) {
+            for interface in facts.interfaces.iter().filter(|i| {
+                pending.contains(&i.interface_id.as_str()) && !failed.iter().any(|(eni, _)| *eni == i.interface_id)
+            }) {
                 let _ = r.compute.set_interface_groups(&interface.interface_id, &interface.group_ids).await;
             }
             return Err(regroup_error(&failed, pending.len()));
@@ -169,11 +184,19 @@ async fn isolate<C: Compute, F, N, S>(r: &Run<'_, C, F, N, S>, facts: &InstanceF
     } else {
         "no time left for the untracking step: tracked connections may outlive the isolation".to_owned()
     };
-    Ok(Outcome::done(format!("{} interface(s) isolated with {isolation} ({how}): {}", pending.len(), pending.join(", "))))
+    Ok(Outcome::done(format!(
+        "{} interface(s) isolated with {isolation} ({how}): {}",
+        pending.len(),
+        pending.join(", ")
+    )))
 }
 
 /// Set `group` on every interface concurrently; returns each interface that failed, with its error.
-async fn regroup<C: Compute, F, N, S>(r: &Run<'_, C, F, N, S>, interfaces: &[&str], group: &str) -> Vec<(String, Error)> {
+async fn regroup<C: Compute, F, N, S>(
+    r: &Run<'_, C, F, N, S>,
+    interfaces: &[&str],
+    group: &str,
+) -> Vec<(String, Error)> {
     let groups = [group.to_owned()];
     let results = join_all(interfaces.iter().map(|eni| r.compute.set_interface_groups(eni, &groups))).await;
     interfaces.iter().zip(results).filter_map(|(eni, res)| res.err().map(|e| ((*eni).to_owned(), e))).collect()
@@ -203,7 +226,8 @@ async fn snapshot<C: Compute, F, N, S>(
             return Ok(Outcome::skipped(format!("snapshots for this incident already exist: {}", existing.join(", "))));
         }
     }
-    let mut tags: BTreeMap<String, String> = incident_tags.iter().filter(|(k, _)| *k != QUARANTINE_TAG).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut tags: BTreeMap<String, String> =
+        incident_tags.iter().filter(|(k, _)| *k != QUARANTINE_TAG).map(|(k, v)| (k.clone(), v.clone())).collect();
     tags.insert("firebreak:instance".to_owned(), id.to_string());
     tags.insert("Name".to_owned(), format!("firebreak evidence {id}"));
     let ids = r.compute.snapshot_volumes(id, &tags).await?;

@@ -76,24 +76,34 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             return Ok(report);
         }
         // Dry runs keep their own claims, so that switching dry run off later still acts.
-        let key = if self.config.dry_run { format!("dry-run#{}", plan.incident_key) } else { plan.incident_key.clone() };
+        let key =
+            if self.config.dry_run { format!("dry-run#{}", plan.incident_key) } else { plan.incident_key.clone() };
         let (first_run, done) = match self.state.claim(&key, lease_until, now.epoch).await {
             Ok(Claim::Claimed { first, done }) => (first, done),
             Ok(Claim::AlreadyDone) => {
                 for action in &plan.actions {
-                    report.push(action.action.name(), Outcome::skipped("already handled: this incident was completed by an earlier delivery"));
+                    report.push(
+                        action.action.name(),
+                        Outcome::skipped("already handled: this incident was completed by an earlier delivery"),
+                    );
                 }
                 return Ok(report);
             }
             Ok(Claim::HeldElsewhere { lease_until }) => {
-                return Err(Error::State(format!("{key} is being handled by another run until {lease_until}; retry later")));
+                return Err(Error::State(format!(
+                    "{key} is being handled by another run until {lease_until}; retry later"
+                )));
             }
             Err(e) => return Err(self.fail_closed(plan, e).await),
         };
         let journal = Journal { state: &self.state, key: &key, first_run, done, deadline: lease_until };
         let ran = match plan.decision {
             Decision::Notify | Decision::Ignore => Ok(stop_idle::Notify::Yes),
-            acting => match self.targets.target(plan.incident.origin.account.as_ref(), plan.incident.origin.region.as_ref()).await {
+            acting => match self
+                .targets
+                .target(plan.incident.origin.account.as_ref(), plan.incident.origin.region.as_ref())
+                .await
+            {
                 Err(e) => {
                     // Nothing can be done in that account; say so precisely, notify, retry later.
                     for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
@@ -102,9 +112,12 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                     Ok(stop_idle::Notify::Yes)
                 }
                 Ok((compute, fleet)) => {
-                    let run = Run { compute, fleet, notifier: &self.notifier, state: &self.state, config: &self.config };
+                    let run =
+                        Run { compute, fleet, notifier: &self.notifier, state: &self.state, config: &self.config };
                     match acting {
-                        Decision::Contain => contain::run(&run, &journal, plan, now, &mut report).await.map(|()| stop_idle::Notify::Yes),
+                        Decision::Contain => {
+                            contain::run(&run, &journal, plan, now, &mut report).await.map(|()| stop_idle::Notify::Yes)
+                        }
                         Decision::StopIdle => stop_idle::run(&run, &journal, plan, now, &mut report).await,
                         _ => {
                             revoke::run(&run, &journal, plan, &now.rfc3339, &mut report).await;
@@ -136,7 +149,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 Outcome::skipped("already done for this incident (journal)")
             } else {
                 let notification = crate::notify::render(&report, &plan.incident, self.rendering());
-                journal.attempt(step, || async { self.notifier.publish(&notification).await.map(|()| Outcome::done("published")) }).await
+                journal
+                    .attempt(step, || async {
+                        self.notifier.publish(&notification).await.map(|()| Outcome::done("published"))
+                    })
+                    .await
             };
             // Recorded by `finish` below, in the same write.
             notified = outcome.is_done().then_some(step);
@@ -163,7 +180,12 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         };
         let mut report = Report::new(plan);
         for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
-            report.push(action.action.name(), Outcome::skipped(format!("held back: the state table is unavailable ({error}); failing closed, the event will be retried")));
+            report.push(
+                action.action.name(),
+                Outcome::skipped(format!(
+                    "held back: the state table is unavailable ({error}); failing closed, the event will be retried"
+                )),
+            );
         }
         let notification = crate::notify::render(&report, &plan.incident, self.rendering());
         if let Err(e) = self.notifier.publish(&notification).await {
@@ -220,7 +242,6 @@ impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Run<'_, C, F, N, S> {
             tracing::error!(target: "firebreak::state", error = %e, "circuit-open notification failed");
         }
     }
-
 }
 
 /// In a dry run nothing is done: a successful DryRun call proves the permission and is reported as
@@ -288,7 +309,9 @@ impl<S: StateStore> Journal<'_, S> {
     pub(crate) async fn recorded(&self, name: &'static str, outcome: Outcome) -> Outcome {
         match self.state.record_step(self.key, name).await {
             Ok(()) => outcome,
-            Err(e) => Outcome::failed(format!("done, but not recorded in the journal ({e}); a retry will check the world again")),
+            Err(e) => Outcome::failed(format!(
+                "done, but not recorded in the journal ({e}); a retry will check the world again"
+            )),
         }
     }
 }

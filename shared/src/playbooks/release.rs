@@ -17,7 +17,10 @@ pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &In
         .await?
         .ok_or_else(|| Error::refused("instance_id", format!("{id} was not found")))?;
     if !facts.tags.contains_key(QUARANTINE_TAG) {
-        return Err(Error::refused("instance_id", format!("{id} was not isolated by Firebreak (no {QUARANTINE_TAG} tag): nothing to release")));
+        return Err(Error::refused(
+            "instance_id",
+            format!("{id} was not isolated by Firebreak (no {QUARANTINE_TAG} tag): nothing to release"),
+        ));
     }
     let mut report = Report {
         incident_key: format!("release#{id}"),
@@ -31,7 +34,10 @@ pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &In
     let tags = &facts.tags;
     let restores = facts.interfaces.iter().map(|i| async move {
         match original_groups(tags, &i.interface_id) {
-            Some(groups) => compute.set_interface_groups(&i.interface_id, &groups).await.map(|()| format!("{}: {}", i.interface_id, groups.join(" "))),
+            Some(groups) => compute
+                .set_interface_groups(&i.interface_id, &groups)
+                .await
+                .map(|()| format!("{}: {}", i.interface_id, groups.join(" "))),
             None => Err(Error::refused("tags", format!("no original groups recorded for {}", i.interface_id))),
         }
     });
@@ -58,8 +64,14 @@ pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &In
         subject,
         text: format!("{}\n\n{text}", report.summary),
         json: serde_json::json!({"schema": "firebreak.report/v1", "report": &report}).to_string(),
-        attributes: BTreeMap::from([("kind".to_owned(), "release".to_owned()), ("severity".to_owned(), "INFO".to_owned())]),
+        attributes: BTreeMap::from([
+            ("kind".to_owned(), "release".to_owned()),
+            ("severity".to_owned(), "INFO".to_owned()),
+        ]),
     };
-    report.push("notify", notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published")));
+    report.push(
+        "notify",
+        notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published")),
+    );
     Ok(report)
 }

@@ -50,7 +50,13 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     report.push("revoke_security_group_ingress", outcome);
 }
 
-async fn tag_group<C: Compute, F, N, S>(r: &Run<'_, C, F, N, S>, group_id: &str, plan: &Plan, revoked: &[String], now: &str) -> Result<()> {
+async fn tag_group<C: Compute, F, N, S>(
+    r: &Run<'_, C, F, N, S>,
+    group_id: &str,
+    plan: &Plan,
+    revoked: &[String],
+    now: &str,
+) -> Result<()> {
     let why = format!("{} ({})", plan.rule.unwrap_or("CT-NET-001"), plan.incident_key);
     let tags = BTreeMap::from([
         ("firebreak:revoked".to_owned(), revoked.join(", ").chars().take(256).collect()),

@@ -2,8 +2,8 @@
 //! backed by instance store, already stopping, or gone.
 
 use super::{Journal, Now, Run};
-use crate::error::Result;
 use crate::config::Config;
+use crate::error::Result;
 use crate::incident::IncidentKind;
 use crate::plan::Plan;
 use crate::ports::{Compute, Fleet, InstanceFacts, Notifier, StateStore};
@@ -30,10 +30,14 @@ pub fn stop_refusal(facts: &InstanceFacts, auto_scaling_group: Option<&str>, con
         }
     }
     if let Some(group) = auto_scaling_group {
-        return Some(format!("{id} belongs to Auto Scaling group {group}: stopping it would only make the group replace it"));
+        return Some(format!(
+            "{id} belongs to Auto Scaling group {group}: stopping it would only make the group replace it"
+        ));
     }
     if facts.root_device_type.as_deref() == Some("instance-store") {
-        return Some(format!("{id} has an instance-store root device: stopping is not possible and would lose its data"));
+        return Some(format!(
+            "{id} has an instance-store root device: stopping is not possible and would lose its data"
+        ));
     }
     None
 }
@@ -94,7 +98,11 @@ pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         .step("stop_instance", || async {
             r.compute.stop_instance(id, hibernate).await?;
             r.compute.tag(id.as_str(), &tags).await?;
-            Ok(Outcome::done(if hibernate { format!("{id} hibernated and tagged") } else { format!("{id} stopped and tagged") }))
+            Ok(Outcome::done(if hibernate {
+                format!("{id} hibernated and tagged")
+            } else {
+                format!("{id} stopped and tagged")
+            }))
         })
         .await;
     report.push("stop_instance", outcome);
@@ -146,7 +154,8 @@ mod tests {
     #[test]
     fn exempt_auto_scaled_and_instance_store_instances_are_never_stopped() {
         let c = config(&[]);
-        assert!(stop_refusal(&facts(&[("firebreak:exempt", "yes")], "ebs"), None, &c).is_some_and(|w| w.contains("exemption")));
+        assert!(stop_refusal(&facts(&[("firebreak:exempt", "yes")], "ebs"), None, &c)
+            .is_some_and(|w| w.contains("exemption")));
         assert!(stop_refusal(&facts(&[], "ebs"), Some("web"), &c).is_some_and(|w| w.contains("Auto Scaling")));
         assert!(stop_refusal(&facts(&[], "instance-store"), None, &c).is_some_and(|w| w.contains("instance-store")));
     }

@@ -5,7 +5,11 @@ use crate::incident::{AlarmState, CloudWatchAlarm, Incident, InstanceId, Severit
 use crate::plan::{Action, Decision};
 
 pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Policy) -> Draft {
-    let metric = alarm.metrics.first().and_then(|m| m.name.as_deref()).unwrap_or(if alarm.composite { "composite" } else { "metric" });
+    let metric = alarm.metrics.first().and_then(|m| m.name.as_deref()).unwrap_or(if alarm.composite {
+        "composite"
+    } else {
+        "metric"
+    });
     let summary = format!("Alarm {} is {} ({metric})", alarm.alarm_name, alarm.state.as_str());
     match alarm.state {
         AlarmState::InsufficientData => {
@@ -15,7 +19,11 @@ pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Poli
             return Draft::notify(SeverityLabel::Info, summary, "the alarm is back to OK: notified as resolved".into())
         }
         AlarmState::Ok => {
-            return Draft::ignore(SeverityLabel::Info, summary, "OK transitions are not acted on (FIREBREAK_NOTIFY_RESOLVED is off or it was not in ALARM)".into())
+            return Draft::ignore(
+                SeverityLabel::Info,
+                summary,
+                "OK transitions are not acted on (FIREBREAK_NOTIFY_RESOLVED is off or it was not in ALARM)".into(),
+            )
         }
         AlarmState::Alarm => {}
     }
@@ -23,7 +31,8 @@ pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Poli
         return Draft::notify(
             SeverityLabel::Medium,
             summary,
-            "an alarm other than an idle alarm went to ALARM: a sign of attack or exhaustion for a person to judge".into(),
+            "an alarm other than an idle alarm went to ALARM: a sign of attack or exhaustion for a person to judge"
+                .into(),
         );
     };
     let instances = alarm.instance_dimensions();

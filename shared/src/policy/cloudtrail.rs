@@ -30,7 +30,8 @@ pub const LOGGING_REDUCED: Rule = rule("CT-LOG-002", "CloudTrail trail or event 
 pub const GUARDDUTY_DISABLED: Rule = rule("CT-GD-001", "GuardDuty detector deleted or disabled", High);
 pub const GUARDDUTY_AUTO_ARCHIVE: Rule = rule("CT-GD-002", "GuardDuty filter auto-archives findings", Medium);
 pub const GUARDDUTY_DETACHED: Rule = rule("CT-GD-003", "Account detached from its GuardDuty administrator", High);
-pub const ADMIN_POLICY: Rule = rule("CT-IAM-001", "Administrator policy attached (AdministratorAccess or * on *)", High);
+pub const ADMIN_POLICY: Rule =
+    rule("CT-IAM-001", "Administrator policy attached (AdministratorAccess or * on *)", High);
 pub const LOGIN_PROFILE: Rule = rule("CT-IAM-002", "Console password set for another user", Medium);
 pub const BUCKET_PUBLIC: Rule = rule("CT-S3-001", "S3 bucket policy or ACL grants public access", High);
 pub const PUBLIC_ACCESS_BLOCK: Rule = rule("CT-S3-002", "S3 public access block removed or weakened", High);
@@ -40,16 +41,40 @@ pub const ORG_GUARDRAIL: Rule = rule("CT-ORG-001", "Organizations guardrail deta
 pub const OPEN_INGRESS: Rule = rule("CT-NET-001", "Security group opened to the internet on a non-allowed port", High);
 
 pub const RULES: &[Rule] = &[
-    ROOT_ACTIVITY, ROOT_SIGNIN, ROOT_ACCESS_KEY, SIGNIN_NO_MFA, SIGNIN_FAILED, LOGGING_STOPPED, LOGGING_REDUCED,
-    GUARDDUTY_DISABLED, GUARDDUTY_AUTO_ARCHIVE, GUARDDUTY_DETACHED, ADMIN_POLICY, LOGIN_PROFILE, BUCKET_PUBLIC,
-    PUBLIC_ACCESS_BLOCK, SHARED_PUBLICLY, KMS_KEY, ORG_GUARDRAIL, OPEN_INGRESS,
+    ROOT_ACTIVITY,
+    ROOT_SIGNIN,
+    ROOT_ACCESS_KEY,
+    SIGNIN_NO_MFA,
+    SIGNIN_FAILED,
+    LOGGING_STOPPED,
+    LOGGING_REDUCED,
+    GUARDDUTY_DISABLED,
+    GUARDDUTY_AUTO_ARCHIVE,
+    GUARDDUTY_DETACHED,
+    ADMIN_POLICY,
+    LOGIN_PROFILE,
+    BUCKET_PUBLIC,
+    PUBLIC_ACCESS_BLOCK,
+    SHARED_PUBLICLY,
+    KMS_KEY,
+    ORG_GUARDRAIL,
+    OPEN_INGRESS,
 ];
 
 pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
-    let who = e.identity_arn.as_deref().or(e.user_name.as_deref()).or(e.identity_type.as_deref()).unwrap_or("unknown principal");
+    let who = e
+        .identity_arn
+        .as_deref()
+        .or(e.user_name.as_deref())
+        .or(e.identity_type.as_deref())
+        .unwrap_or("unknown principal");
     let summary = format!("CloudTrail {} by {who}", e.event_name);
     if is_self(e, policy) {
-        return Draft::ignore(SeverityLabel::Info, summary, "the call was made by Firebreak's own role (no remediation loops)".into());
+        return Draft::ignore(
+            SeverityLabel::Info,
+            summary,
+            "the call was made by Firebreak's own role (no remediation loops)".into(),
+        );
     }
     if e.event_name == "ConsoleLogin" {
         return sign_in(e, summary);
@@ -83,7 +108,10 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
             draft.decision = Decision::Revoke;
             draft.actions.insert(
                 0,
-                step(Action::RevokeSecurityGroupIngress { group_id, permissions: open }, "revoke exactly the world-open permission, nothing else"),
+                step(
+                    Action::RevokeSecurityGroupIngress { group_id, permissions: open },
+                    "revoke exactly the world-open permission, nothing else",
+                ),
             );
         } else {
             draft.reasons.push("the event names no security group id: notify only".into());
@@ -105,7 +133,8 @@ fn sign_in(e: &CloudTrailEvent, summary: String) -> Draft {
     if failed {
         let reason = e.error_message.as_deref().or(e.error_code.as_deref()).unwrap_or("no reason given");
         let whose = if root { "root user" } else { "console" };
-        let mut draft = detection(SIGNIN_FAILED, summary, format!("{}: failed {whose} sign-in: {reason}", SIGNIN_FAILED.id));
+        let mut draft =
+            detection(SIGNIN_FAILED, summary, format!("{}: failed {whose} sign-in: {reason}", SIGNIN_FAILED.id));
         if root {
             draft.severity = Medium;
         }
@@ -117,7 +146,11 @@ fn sign_in(e: &CloudTrailEvent, summary: String) -> Draft {
         None => "MFA not recorded",
     };
     if root {
-        let mut draft = detection(ROOT_SIGNIN, summary, format!("{}: the root user signed in to the console {mfa}", ROOT_SIGNIN.id));
+        let mut draft = detection(
+            ROOT_SIGNIN,
+            summary,
+            format!("{}: the root user signed in to the console {mfa}", ROOT_SIGNIN.id),
+        );
         if e.mfa_used == Some(false) {
             draft.severity = Critical;
         }
@@ -136,54 +169,98 @@ fn detect(e: &CloudTrailEvent, policy: &Policy) -> Option<(Rule, String, Vec<Ing
     let found = |rule: Rule, detail: String| Some((rule, detail, Vec::new()));
     let root = e.identity_type.as_deref() == Some("Root");
     match e.event_name.as_str() {
-        "CreateAccessKey" if root && s("/userName").is_none() => found(ROOT_ACCESS_KEY, "an access key was created for the root user".into()),
+        "CreateAccessKey" if root && s("/userName").is_none() => {
+            found(ROOT_ACCESS_KEY, "an access key was created for the root user".into())
+        }
         _ if root => found(ROOT_ACTIVITY, format!("the root user called {}", e.event_name)),
-        "StopLogging" | "DeleteTrail" => found(LOGGING_STOPPED, format!("{} on trail {}", e.event_name, s("/name").unwrap_or("?"))),
-        "UpdateTrail" if ["isMultiRegionTrail", "includeGlobalServiceEvents", "enableLogFileValidation"].iter().any(|k| req.get(*k) == Some(&Value::Bool(false))) => {
+        "StopLogging" | "DeleteTrail" => {
+            found(LOGGING_STOPPED, format!("{} on trail {}", e.event_name, s("/name").unwrap_or("?")))
+        }
+        "UpdateTrail"
+            if ["isMultiRegionTrail", "includeGlobalServiceEvents", "enableLogFileValidation"]
+                .iter()
+                .any(|k| req.get(*k) == Some(&Value::Bool(false))) =>
+        {
             found(LOGGING_REDUCED, format!("trail {} updated to log less", s("/name").unwrap_or("?")))
         }
-        "PutEventSelectors" if selectors_reduce(req) => found(LOGGING_REDUCED, format!("event selectors of trail {} exclude events", s("/trailName").unwrap_or("?"))),
+        "PutEventSelectors" if selectors_reduce(req) => found(
+            LOGGING_REDUCED,
+            format!("event selectors of trail {} exclude events", s("/trailName").unwrap_or("?")),
+        ),
         "DeleteDetector" => found(GUARDDUTY_DISABLED, format!("detector {} deleted", s("/detectorId").unwrap_or("?"))),
-        "UpdateDetector" if req.get("enable") == Some(&Value::Bool(false)) => found(GUARDDUTY_DISABLED, format!("detector {} disabled", s("/detectorId").unwrap_or("?"))),
-        "CreateFilter" | "UpdateFilter" if s("/action").is_some_and(|a| a.eq_ignore_ascii_case("ARCHIVE")) => {
-            found(GUARDDUTY_AUTO_ARCHIVE, format!("filter {} archives matching findings", s("/name").or(s("/filterName")).unwrap_or("?")))
+        "UpdateDetector" if req.get("enable") == Some(&Value::Bool(false)) => {
+            found(GUARDDUTY_DISABLED, format!("detector {} disabled", s("/detectorId").unwrap_or("?")))
         }
-        "DisassociateFromMasterAccount" | "DisassociateFromAdministratorAccount" => found(GUARDDUTY_DETACHED, e.event_name.clone()),
-        "AttachUserPolicy" | "AttachRolePolicy" | "AttachGroupPolicy" if s("/policyArn").is_some_and(|a| a.ends_with(":policy/AdministratorAccess")) => {
+        "CreateFilter" | "UpdateFilter" if s("/action").is_some_and(|a| a.eq_ignore_ascii_case("ARCHIVE")) => found(
+            GUARDDUTY_AUTO_ARCHIVE,
+            format!("filter {} archives matching findings", s("/name").or(s("/filterName")).unwrap_or("?")),
+        ),
+        "DisassociateFromMasterAccount" | "DisassociateFromAdministratorAccount" => {
+            found(GUARDDUTY_DETACHED, e.event_name.clone())
+        }
+        "AttachUserPolicy" | "AttachRolePolicy" | "AttachGroupPolicy"
+            if s("/policyArn").is_some_and(|a| a.ends_with(":policy/AdministratorAccess")) =>
+        {
             found(ADMIN_POLICY, format!("AdministratorAccess attached by {}", e.event_name))
         }
-        "PutUserPolicy" | "PutRolePolicy" | "PutGroupPolicy" if document(req.get("policyDocument")).is_some_and(|d| grants_star_on_star(&d)) => {
+        "PutUserPolicy" | "PutRolePolicy" | "PutGroupPolicy"
+            if document(req.get("policyDocument")).is_some_and(|d| grants_star_on_star(&d)) =>
+        {
             found(ADMIN_POLICY, format!("inline policy granting * on * by {}", e.event_name))
         }
-        "CreateLoginProfile" | "UpdateLoginProfile" if s("/userName").is_some_and(|u| Some(u) != e.user_name.as_deref()) => {
+        "CreateLoginProfile" | "UpdateLoginProfile"
+            if s("/userName").is_some_and(|u| Some(u) != e.user_name.as_deref()) =>
+        {
             found(LOGIN_PROFILE, format!("console password set for user {}", s("/userName").unwrap_or("?")))
         }
         "PutBucketPolicy" if document(req.get("bucketPolicy")).is_some_and(|d| policy_is_public(&d)) => {
             found(BUCKET_PUBLIC, format!("bucket {} policy allows Principal *", s("/bucketName").unwrap_or("?")))
         }
-        "PutBucketAcl" if req.to_string().contains("acs.amazonaws.com/groups/global/All") || s("/x-amz-acl").is_some_and(|a| a.starts_with("public-")) => {
+        "PutBucketAcl"
+            if req.to_string().contains("acs.amazonaws.com/groups/global/All")
+                || s("/x-amz-acl").is_some_and(|a| a.starts_with("public-")) =>
+        {
             found(BUCKET_PUBLIC, format!("bucket {} ACL grants a global group", s("/bucketName").unwrap_or("?")))
         }
-        "DeletePublicAccessBlock" | "DeleteBucketPublicAccessBlock" | "DeleteAccountPublicAccessBlock" => found(PUBLIC_ACCESS_BLOCK, format!("{} on {}", e.event_name, s("/bucketName").unwrap_or("the account"))),
-        "PutBucketPublicAccessBlock" | "PutPublicAccessBlock" | "PutAccountPublicAccessBlock" if req.to_string().contains("false") => {
-            found(PUBLIC_ACCESS_BLOCK, format!("public access block weakened on {}", s("/bucketName").unwrap_or("the account")))
+        "DeletePublicAccessBlock" | "DeleteBucketPublicAccessBlock" | "DeleteAccountPublicAccessBlock" => {
+            found(PUBLIC_ACCESS_BLOCK, format!("{} on {}", e.event_name, s("/bucketName").unwrap_or("the account")))
+        }
+        "PutBucketPublicAccessBlock" | "PutPublicAccessBlock" | "PutAccountPublicAccessBlock"
+            if req.to_string().contains("false") =>
+        {
+            found(
+                PUBLIC_ACCESS_BLOCK,
+                format!("public access block weakened on {}", s("/bucketName").unwrap_or("the account")),
+            )
         }
         "ModifySnapshotAttribute" | "ModifyImageAttribute" if shares_with_all(req) => {
             let what = s("/snapshotId").or(s("/imageId")).unwrap_or("?");
             found(SHARED_PUBLICLY, format!("{what} shared with group all"))
         }
-        "DisableKey" | "ScheduleKeyDeletion" => found(KMS_KEY, format!("{} on key {}", e.event_name, s("/keyId").unwrap_or("?"))),
-        "DetachPolicy" | "DeletePolicy" | "LeaveOrganization" | "DisablePolicyType" if e.event_source == "organizations.amazonaws.com" => {
+        "DisableKey" | "ScheduleKeyDeletion" => {
+            found(KMS_KEY, format!("{} on key {}", e.event_name, s("/keyId").unwrap_or("?")))
+        }
+        "DetachPolicy" | "DeletePolicy" | "LeaveOrganization" | "DisablePolicyType"
+            if e.event_source == "organizations.amazonaws.com" =>
+        {
             found(ORG_GUARDRAIL, e.event_name.clone())
         }
         "AuthorizeSecurityGroupIngress" | "ModifySecurityGroupRules" => {
-            let open: Vec<IngressPermission> =
-                e.ingress.iter().filter(|p| p.world_open() && p.exceeds(&policy.allowed_public_ports)).cloned().collect();
+            let open: Vec<IngressPermission> = e
+                .ingress
+                .iter()
+                .filter(|p| p.world_open() && p.exceeds(&policy.allowed_public_ports))
+                .cloned()
+                .collect();
             if open.is_empty() {
                 return None;
             }
             let described: Vec<String> = open.iter().map(describe_permission).collect();
-            Some((OPEN_INGRESS, format!("{} opened {}", e.security_group_id.as_deref().unwrap_or("?"), described.join(", ")), open))
+            Some((
+                OPEN_INGRESS,
+                format!("{} opened {}", e.security_group_id.as_deref().unwrap_or("?"), described.join(", ")),
+                open,
+            ))
         }
         _ => None,
     }
@@ -245,7 +322,9 @@ fn allows(statement: &Value) -> bool {
 }
 
 fn grants_star_on_star(doc: &Value) -> bool {
-    statements(doc).into_iter().any(|st| allows(st) && contains_star(st.get("Action")) && contains_star(st.get("Resource")))
+    statements(doc)
+        .into_iter()
+        .any(|st| allows(st) && contains_star(st.get("Action")) && contains_star(st.get("Resource")))
 }
 
 fn policy_is_public(doc: &Value) -> bool {
@@ -264,7 +343,8 @@ fn shares_with_all(req: &Value) -> bool {
     fn walk(v: &Value, under_add: bool) -> bool {
         match v {
             Value::Object(map) => map.iter().any(|(k, v)| {
-                (under_add && k == "group" && v.as_str() == Some("all")) || walk(v, under_add || k == "add" || k == "Add")
+                (under_add && k == "group" && v.as_str() == Some("all"))
+                    || walk(v, under_add || k == "add" || k == "Add")
             }),
             Value::Array(list) => list.iter().any(|v| walk(v, under_add)),
             _ => false,

@@ -74,7 +74,12 @@ fn guardduty_findings_follow_the_severity_table() {
             Decision::Notify,
             &["notify"],
         ),
-        ("an archived finding is ignored", edited(gd, &[("/detail/service/archived", json!(true))]), Decision::Ignore, &[]),
+        (
+            "an archived finding is ignored",
+            edited(gd, &[("/detail/service/archived", json!(true))]),
+            Decision::Ignore,
+            &[],
+        ),
         (
             "a high-severity AccessKey finding with a dummy instanceDetails is notified, not contained",
             sample("guardduty/accesskey-credential-exfiltration.json"),
@@ -89,7 +94,10 @@ fn guardduty_findings_follow_the_severity_table() {
         ),
         (
             "an EKS finding at 3.0 is ignored",
-            edited(gd, &[("/detail/resource", json!({"resourceType": "EKSCluster"})), ("/detail/severity", json!(3.0))]),
+            edited(
+                gd,
+                &[("/detail/resource", json!({"resourceType": "EKSCluster"})), ("/detail/severity", json!(3.0))],
+            ),
             Decision::Ignore,
             &[],
         ),
@@ -141,10 +149,17 @@ fn alarms_other_than_idle_going_to_alarm_are_notified_and_never_stop_anything() 
             Decision::Notify,
         ),
         ("OK never stops", edited(eb, &[("/detail/state/value", json!("OK"))]), Decision::Ignore),
-        ("INSUFFICIENT_DATA never stops", edited(eb, &[("/detail/state/value", json!("INSUFFICIENT_DATA"))]), Decision::Ignore),
+        (
+            "INSUFFICIENT_DATA never stops",
+            edited(eb, &[("/detail/state/value", json!("INSUFFICIENT_DATA"))]),
+            Decision::Ignore,
+        ),
         (
             "an idle alarm with a malformed instance id stops nothing",
-            edited(eb, &[("/detail/configuration/metrics/0/metricStat/metric/dimensions/InstanceId", json!("TestInstance"))]),
+            edited(
+                eb,
+                &[("/detail/configuration/metrics/0/metricStat/metric/dimensions/InstanceId", json!("TestInstance"))],
+            ),
             Decision::Notify,
         ),
     ];
@@ -166,11 +181,9 @@ fn an_alarm_name_matching_the_idle_pattern_is_an_idle_alarm() {
 
 #[test]
 fn ok_after_alarm_is_notified_as_resolved_only_when_asked() {
-    let doc = edited(
-        "alarm/nat-connection-surge-sns.json",
-        &[],
-    );
-    let mut message: Value = serde_json::from_str(doc["Records"][0]["Sns"]["Message"].as_str().expect("string")).expect("json");
+    let doc = edited("alarm/nat-connection-surge-sns.json", &[]);
+    let mut message: Value =
+        serde_json::from_str(doc["Records"][0]["Sns"]["Message"].as_str().expect("string")).expect("json");
     message["NewStateValue"] = json!("OK");
     message["OldStateValue"] = json!("ALARM");
     let mut doc = doc;
@@ -207,10 +220,18 @@ fn risky_cloudtrail_activity_is_notified_under_its_rule() {
         ("stop logging", cloudtrail("StopLogging", user(), json!({"name": "main"})), "CT-LOG-001"),
         ("delete trail", cloudtrail("DeleteTrail", user(), json!({"name": "main"})), "CT-LOG-001"),
         ("detector deleted", cloudtrail("DeleteDetector", user(), json!({"detectorId": "abc"})), "CT-GD-001"),
-        ("detector disabled", cloudtrail("UpdateDetector", user(), json!({"detectorId": "abc", "enable": false})), "CT-GD-001"),
+        (
+            "detector disabled",
+            cloudtrail("UpdateDetector", user(), json!({"detectorId": "abc", "enable": false})),
+            "CT-GD-001",
+        ),
         (
             "admin policy attached",
-            cloudtrail("AttachRolePolicy", user(), json!({"roleName": "x", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})),
+            cloudtrail(
+                "AttachRolePolicy",
+                user(),
+                json!({"roleName": "x", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+            ),
             "CT-IAM-001",
         ),
         (
@@ -226,7 +247,11 @@ fn risky_cloudtrail_activity_is_notified_under_its_rule() {
         ("kms deletion", cloudtrail("ScheduleKeyDeletion", user(), json!({"keyId": "k"})), "CT-KMS-001"),
         (
             "snapshot made public",
-            cloudtrail("ModifySnapshotAttribute", user(), json!({"snapshotId": "snap-1", "createVolumePermission": {"add": {"items": [{"group": "all"}]}}})),
+            cloudtrail(
+                "ModifySnapshotAttribute",
+                user(),
+                json!({"snapshotId": "snap-1", "createVolumePermission": {"add": {"items": [{"group": "all"}]}}}),
+            ),
             "CT-EC2-001",
         ),
     ];
@@ -268,9 +293,13 @@ fn a_world_open_ingress_rule_on_a_non_allowed_port_is_revoked_and_only_that_rule
 
 #[test]
 fn ingress_remediation_is_never_applied_to_failed_calls_or_when_switched_off() {
-    let failed = edited("cloudtrail/sg-open-ssh-to-world.json", &[("/detail/errorCode", json!("Client.InvalidPermission.Duplicate"))]);
+    let failed = edited(
+        "cloudtrail/sg-open-ssh-to-world.json",
+        &[("/detail/errorCode", json!("Client.InvalidPermission.Duplicate"))],
+    );
     assert_eq!(plan(failed).decision, Decision::Ignore);
-    let denied = edited("cloudtrail/sg-open-ssh-to-world.json", &[("/detail/errorCode", json!("Client.UnauthorizedOperation"))]);
+    let denied =
+        edited("cloudtrail/sg-open-ssh-to-world.json", &[("/detail/errorCode", json!("Client.UnauthorizedOperation"))]);
     let denied = plan(denied);
     assert_eq!(denied.decision, Decision::Notify, "a denied attempt is itself the signal");
     assert!(!denied.has("revoke_security_group_ingress"));
@@ -290,7 +319,10 @@ fn firebreaks_own_role_is_ignored_so_remediation_cannot_loop() {
     });
     let doc = edited("cloudtrail/sg-open-ssh-to-world.json", &[("/detail/userIdentity", identity)]);
     assert_eq!(plan(doc.clone()).decision, Decision::Revoke);
-    let policy = Policy { self_role_arns: vec!["arn:aws:iam::123456789012:role/firebreak-cloudtrail".into()], ..Policy::default() };
+    let policy = Policy {
+        self_role_arns: vec!["arn:aws:iam::123456789012:role/firebreak-cloudtrail".into()],
+        ..Policy::default()
+    };
     let plan = plan_with(doc, &policy);
     assert_eq!(plan.decision, Decision::Ignore);
     assert!(plan.reasons[0].contains("own role"));
@@ -349,6 +381,7 @@ fn incidents_outside_the_account_and_region_allowlists_are_refused_and_notified(
     let plan = plan_with(sample("alarm/idle-cpu-sns.json"), &regions);
     assert_eq!(action_names(&plan), ["notify"]);
     assert!(plan.reasons[0].contains("FIREBREAK_REGIONS"));
-    let inside = Policy { accounts: vec!["123456789012".into()], regions: vec!["us-east-1".into()], ..Policy::default() };
+    let inside =
+        Policy { accounts: vec!["123456789012".into()], regions: vec!["us-east-1".into()], ..Policy::default() };
     assert_eq!(plan_with(sample("guardduty/ec2-backdoor-high-severity.json"), &inside).decision, Decision::Contain);
 }

@@ -24,20 +24,30 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
         );
     }
     if f.sample {
-        return Draft::notify(severity, summary, "sample finding: notified and marked as a sample, never contained".into());
+        return Draft::notify(
+            severity,
+            summary,
+            "sample finding: notified and marked as a sample, never contained".into(),
+        );
     }
     let Some(instance_id) = f.instance_id.clone().filter(|_| f.resource_type == "Instance") else {
         return Draft::notify(
             severity,
             summary,
-            format!("a finding about resource type {}: Firebreak contains only EC2 instances, so it notifies", f.resource_type),
+            format!(
+                "a finding about resource type {}: Firebreak contains only EC2 instances, so it notifies",
+                f.resource_type
+            ),
         );
     };
     if f.severity < policy.contain_min_severity {
         return Draft::notify(
             severity,
             summary,
-            format!("severity {} is below the containment threshold {}: notify only", f.severity, policy.contain_min_severity),
+            format!(
+                "severity {} is below the containment threshold {}: notify only",
+                f.severity, policy.contain_min_severity
+            ),
         );
     }
     let why = format!("severity {} ≥ {} on an EC2 instance: contain", f.severity, policy.contain_min_severity);
@@ -48,8 +58,14 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
         summary,
         reasons: vec![why],
         actions: vec![
-            step(Action::IsolateInstance { instance_id: id() }, "cut every network interface off, tracked connections included"),
-            step(Action::ProtectInstance { instance_id: id() }, "keep the evidence: termination protection, shutdown behaviour stop"),
+            step(
+                Action::IsolateInstance { instance_id: id() },
+                "cut every network interface off, tracked connections included",
+            ),
+            step(
+                Action::ProtectInstance { instance_id: id() },
+                "keep the evidence: termination protection, shutdown behaviour stop",
+            ),
             step(Action::DetachFromAutoScalingGroup { instance_id: id() }, "stop the group from using or replacing it"),
             step(Action::DeregisterFromTargetGroups { instance_id: id() }, "stop it from receiving traffic"),
             step(Action::SnapshotVolumes { instance_id: id() }, "preserve the disks for forensics"),

@@ -55,7 +55,9 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
         IncidentKind::Guardduty(finding) => guardduty::decide(finding, policy),
         IncidentKind::Alarm(alarm) => alarm::decide(alarm, incident, policy),
         IncidentKind::Cloudtrail(event) => cloudtrail::decide(event, policy),
-        IncidentKind::Recognised { why, .. } => Draft::ignore(SeverityLabel::Info, "recognised event".into(), why.clone()),
+        IncidentKind::Recognised { why, .. } => {
+            Draft::ignore(SeverityLabel::Info, "recognised event".into(), why.clone())
+        }
     };
     if draft.decision != Decision::Ignore {
         if let Some(why) = outside_allowlist(incident, policy) {
@@ -102,7 +104,14 @@ struct Draft {
 
 impl Draft {
     fn ignore(severity: SeverityLabel, summary: String, why: String) -> Self {
-        Self { decision: Decision::Ignore, severity, summary, reasons: vec![format!("ignored because {why}")], actions: Vec::new(), rule: None }
+        Self {
+            decision: Decision::Ignore,
+            severity,
+            summary,
+            reasons: vec![format!("ignored because {why}")],
+            actions: Vec::new(),
+            rule: None,
+        }
     }
 
     fn notify(severity: SeverityLabel, summary: String, why: String) -> Self {
