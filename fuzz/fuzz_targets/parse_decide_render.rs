@@ -16,10 +16,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(!plan.reasons.is_empty());
         let mut report = Report::new(&plan);
         for action in &plan.actions {
-            report.push(action.action.name(), Outcome::skipped(plan.summary.clone()));
+            report.push(action.step.name(), Outcome::skipped(plan.summary.clone()));
         }
         for how in [Rendering::default(), Rendering { dry_run: true, chatbot: true }] {
-            let n = render(&report, incident, how);
+            let n = render(&report, &incident.origin, Some(incident), how);
             assert!(n.subject.len() <= MAX_SUBJECT && n.subject.chars().all(|c| c.is_ascii_graphic() || c == ' '));
             for text in [&n.subject, &n.text, &n.json, &n.sms].into_iter().chain(n.chat.as_ref()) {
                 assert!(!text.contains('<') && !text.contains('>'), "mark-up in {text}");

@@ -65,7 +65,7 @@ fn plan(files: &[String], config: &Config, stdin: &mut dyn Read, out: &mut dyn W
 pub fn plan_document(file: &str, bytes: &[u8], config: &Config) -> Result<serde_json::Value, Error> {
     let plans: Vec<crate::Plan> = parse_payload(bytes)?.iter().map(|i| decide(i, &config.policy)).collect();
     plans.iter().for_each(crate::decision_log::log_decision);
-    let actions: Vec<&crate::plan::PlannedAction> = plans.iter().flat_map(|p| p.actions.iter()).collect();
+    let actions: Vec<&crate::plan::PlannedStep> = plans.iter().flat_map(|p| p.actions.iter()).collect();
     Ok(serde_json::json!({ "file": file, "actions": actions, "plans": plans }))
 }
 
@@ -192,14 +192,14 @@ async fn respond_file<T: Targets, N: Notifier, S: StateStore>(
     responder: &crate::playbooks::Responder<T, N, S>,
 ) -> Result<(Vec<crate::report::Report>, bool), Error> {
     let incidents = crate::parse_value(payload)?;
-    let now = crate::lambda::now();
+    let clock = crate::clock::Clock::system();
     // A local run gets the longest Lambda timeout as its lease.
-    let lease_until = now.epoch + 900;
+    let lease_until = clock.now().epoch + 900;
     let mut reports = Vec::new();
     for incident in &incidents {
         let plan = decide(incident, &responder.config.policy);
         crate::decision_log::log_decision(&plan);
-        reports.push(responder.respond(&plan, &now, lease_until).await?);
+        reports.push(responder.respond(&plan, &clock, lease_until).await?);
     }
     let failed = reports.iter().any(|r| !r.failures().is_empty());
     Ok((reports, failed))

@@ -4,11 +4,11 @@ use crate::plan::Plan;
 
 /// Log the decision for `plan` at info level under the `firebreak::decision` target.
 pub fn log_decision(plan: &Plan) {
-    let actions: Vec<&str> = plan.actions.iter().map(|a| a.action.name()).collect();
+    let actions: Vec<&str> = plan.actions.iter().map(|a| a.step.name()).collect();
     tracing::info!(
         target: "firebreak::decision",
         incident_key = %plan.incident_key,
-        kind = plan.kind,
+        kind = plan.kind.as_str(),
         decision = ?plan.decision,
         severity = plan.severity.as_str(),
         summary = %plan.summary,

@@ -2,7 +2,9 @@
 
 use thiserror::Error;
 
-#[derive(Debug, Error)]
+/// Cloneable and comparable so that a failed step keeps its error in the report, typed, for the
+/// retry decision and the notification alike.
+#[derive(Debug, Clone, PartialEq, Error)]
 pub enum Error {
     /// The payload is not something Firebreak can act on; retrying will not change that.
     #[error("refused: {field}: {message}")]
@@ -10,15 +12,19 @@ pub enum Error {
     /// A configuration variable is missing or malformed; the process must not start.
     #[error("configuration: {variable}: {message}")]
     Config { variable: String, message: String },
-    /// An AWS call failed in a way that may pass (throttling, 5xx, network); the event should be retried.
+    /// An AWS call failed; `retryable` for throttling, 5xx and the network, not for `AccessDenied`,
+    /// `UnauthorizedOperation` or invalid parameters.
     #[error("AWS {operation} failed: {message}")]
     Aws { operation: &'static str, code: Option<String>, message: String, retryable: bool },
     /// The state table could not be read or written; destructive actions are held (fail closed).
     #[error("state table unavailable: {0}")]
     State(String),
-    /// An action in the plan failed; the report says which. Returned so the event is retried.
-    #[error("{failed} of {total} actions failed: {summary}")]
-    ActionsFailed { failed: usize, total: usize, summary: String },
+    /// The invocation's deadline came before the step could start or finish; a redelivery has time.
+    #[error("deadline: {0}")]
+    Deadline(String),
+    /// Several parts of one step, or several steps, failed; retryable when any of them is.
+    #[error("{failed} of {total} failed: {summary}")]
+    ActionsFailed { failed: usize, total: usize, summary: String, retryable: bool },
 }
 
 impl Error {
@@ -30,14 +36,41 @@ impl Error {
         Self::Config { variable: variable.into(), message: message.into() }
     }
 
+    /// Several failures as one: what failed, and retryable when any of them may pass.
+    pub fn combined<'a>(failures: impl IntoIterator<Item = (String, &'a Error)>, total: usize) -> Self {
+        let failures: Vec<(String, &Error)> = failures.into_iter().collect();
+        let summary = failures.iter().map(|(what, e)| format!("{what}: {e}")).collect::<Vec<_>>().join("; ");
+        let retryable = failures.iter().any(|(_, e)| e.is_retryable());
+        Self::ActionsFailed { failed: failures.len(), total, summary, retryable }
+    }
+
     /// Whether redelivering the same event could succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Refused { .. } | Self::Config { .. } => false,
-            Self::Aws { retryable, .. } => *retryable,
-            Self::State(_) | Self::ActionsFailed { .. } => true,
+            Self::Aws { retryable, .. } | Self::ActionsFailed { retryable, .. } => *retryable,
+            Self::State(_) | Self::Deadline(_) => true,
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws(code: &str, retryable: bool) -> Error {
+        Error::Aws { operation: "X", code: Some(code.into()), message: code.into(), retryable }
+    }
+
+    #[test]
+    fn a_combination_is_retryable_only_when_one_of_its_parts_is() {
+        let denied = aws("UnauthorizedOperation", false);
+        let throttled = aws("RequestLimitExceeded", true);
+        assert!(!Error::combined([("a".to_owned(), &denied)], 1).is_retryable());
+        assert!(Error::combined([("a".to_owned(), &denied), ("b".to_owned(), &throttled)], 2).is_retryable());
+        assert!(Error::Deadline("near".into()).is_retryable());
+        assert!(!Error::refused("instance.vpc_id", "not in a VPC").is_retryable());
+    }
+}

@@ -116,7 +116,7 @@ pub struct GuardDutyFinding {
     pub finding_type: String,
     pub title: String,
     pub severity: f64,
-    pub resource_type: String,
+    pub resource_type: GuardDutyResourceType,
     /// Set only when `resource_type` is `Instance`.
     pub instance_id: Option<InstanceId>,
     pub instance_name: Option<String>,
@@ -289,13 +289,78 @@ pub struct Incident {
 }
 
 impl Incident {
-    pub fn kind_name(&self) -> &'static str {
+    pub fn kind(&self) -> Kind {
         match self.kind {
-            IncidentKind::Guardduty(_) => "guardduty",
-            IncidentKind::Alarm(_) => "alarm",
-            IncidentKind::Cloudtrail(_) => "cloudtrail",
-            IncidentKind::Recognised { .. } => "recognised",
+            IncidentKind::Guardduty(_) => Kind::Guardduty,
+            IncidentKind::Alarm(_) => Kind::Alarm,
+            IncidentKind::Cloudtrail(_) => Kind::Cloudtrail,
+            IncidentKind::Recognised { .. } => Kind::Recognised,
         }
+    }
+}
+
+/// What a plan or a report is about: the four kinds of incident, and the two notices Firebreak sends
+/// of its own (the circuit opening, an operator's release). Also the `kind` message attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Guardduty,
+    Alarm,
+    Cloudtrail,
+    Recognised,
+    Circuit,
+    Release,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Guardduty => "guardduty",
+            Self::Alarm => "alarm",
+            Self::Cloudtrail => "cloudtrail",
+            Self::Recognised => "recognised",
+            Self::Circuit => "circuit",
+            Self::Release => "release",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `resource.resourceType` of a GuardDuty finding, as GuardDuty documents them. An unknown one is
+/// refused at parse time rather than guessed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum GuardDutyResourceType {
+    Instance,
+    AccessKey,
+    S3Bucket,
+    S3Object,
+    #[serde(rename = "EKSCluster")]
+    EksCluster,
+    #[serde(rename = "ECSCluster")]
+    EcsCluster,
+    Container,
+    KubernetesCluster,
+    #[serde(rename = "RDSDBInstance")]
+    RdsDbInstance,
+    #[serde(rename = "RDSLimitlessDB")]
+    RdsLimitlessDb,
+    Lambda,
+    #[serde(rename = "EC2NetworkInterface")]
+    Ec2NetworkInterface,
+    AutoScalingGroup,
+    AttackSequence,
+}
+
+impl fmt::Display for GuardDutyResourceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The serde name is GuardDuty's spelling.
+        let text = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        f.write_str(&text)
     }
 }
 

@@ -3,9 +3,10 @@
 //! EventBridge/Lambda retry the event (the journal makes the retry resume, not repeat).
 
 use crate::aws::{AwsTargets, DynamoStateStore, SnsNotifier};
-use crate::playbooks::{Now, Responder};
+use crate::clock::Clock;
+use crate::playbooks::Responder;
 use crate::ports::{Notifier, StateStore, Targets};
-use crate::{decide, parse_value, Config, Error, Plan};
+use crate::{decide, parse_value, Config, Error, Function, Plan};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -35,27 +36,19 @@ pub async fn warm_up(responder: &AwsResponder) {
     }
 }
 
-/// The current time.
-pub fn now() -> Now {
-    let now = std::time::SystemTime::now();
-    let rfc3339 =
-        aws_smithy_types::DateTime::from(now).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default();
-    let epoch = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-    Now { rfc3339, epoch }
-}
-
-/// Handle one delivery for a function that accepts the incident kinds in `kinds`.
+/// Handle one delivery for `function`.
 pub async fn respond_event<T: Targets, N: Notifier, S: StateStore>(
     event: LambdaEvent<Value>,
     responder: &Responder<T, N, S>,
-    kinds: &[&str],
+    function: Function,
 ) -> Result<Value, Error> {
     let request_id = event.context.request_id.clone();
     responder.targets.observe_function_arn(&event.context.invoked_function_arn);
     // The claim lasts until the invocation's deadline, so a crashed run's incident is retried.
-    let lease_until = deadline_epoch(event.context.deadline, now().epoch) + 1;
+    let clock = Clock::system();
+    let lease_until = deadline_epoch(event.context.deadline, clock.now().epoch) + 1;
     tracing::debug!(target: "firebreak::invocation", request_id, deadline_ms = event.context.deadline, lease_until, "invocation");
-    match respond_payload(event.payload, responder, kinds, lease_until).await {
+    match respond_payload(event.payload, responder, function, &clock, lease_until).await {
         Ok(reports) => Ok(reports),
         Err(e) => refusal(&request_id, e),
     }
@@ -72,42 +65,47 @@ pub fn deadline_epoch(deadline_ms: u64, now_epoch: u64) -> u64 {
     }
 }
 
-/// Parse, decide and act on one payload; `Err` for refusals and for anything worth retrying.
+/// Parse, decide and act on one payload; `Err` for refusals and for anything worth retrying. Steps
+/// that failed in a way no retry can fix (`AccessDenied`, a refused request) are reported, notified
+/// and acknowledged: redelivering the event three times would only repeat the failure.
 pub async fn respond_payload<T: Targets, N: Notifier, S: StateStore>(
     payload: Value,
     responder: &Responder<T, N, S>,
-    kinds: &[&str],
+    function: Function,
+    clock: &Clock,
     lease_until: u64,
 ) -> Result<Value, Error> {
     let incidents = parse_value(payload)?;
-    if let Some(other) = incidents.iter().find(|i| !kinds.contains(&i.kind_name()) && i.kind_name() != "recognised") {
+    if let Some(other) = incidents.iter().find(|i| !function.handles(i.kind())) {
+        let handled: Vec<&str> = function.kinds().iter().map(|k| k.as_str()).collect();
         return Err(Error::refused(
             "payload",
-            format!(
-                "a {} incident is not handled by this function (it handles {})",
-                other.kind_name(),
-                kinds.join(", ")
-            ),
+            format!("a {} incident is not handled by this function (it handles {})", other.kind(), handled.join(", ")),
         ));
     }
     let plans: Vec<Plan> = incidents.iter().map(|i| decide(i, &responder.config.policy)).collect();
-    let now = now();
     let mut reports = Vec::with_capacity(plans.len());
     for plan in &plans {
         crate::decision_log::log_decision(plan);
-        let report = responder.respond(plan, &now, lease_until).await?;
+        let report = responder.respond(plan, clock, lease_until).await?;
         crate::decision_log::log_report(&report);
         reports.push(report);
     }
-    let failures: Vec<String> = reports
+    let failures: Vec<(String, &Error)> = reports
         .iter()
         .flat_map(|r| {
-            r.failures().into_iter().map(move |a| format!("{} {}: {:?}", r.incident_key, a.action, a.outcome))
+            r.actions
+                .iter()
+                .filter_map(move |a| a.outcome.error().map(|e| (format!("{} {}", r.incident_key, a.action), e)))
         })
         .collect();
     if !failures.is_empty() {
         let total = reports.iter().map(|r| r.actions.len()).sum();
-        return Err(Error::ActionsFailed { failed: failures.len(), total, summary: failures.join("; ") });
+        let error = Error::combined(failures, total);
+        if error.is_retryable() {
+            return Err(error);
+        }
+        tracing::error!(target: "firebreak::decision", error = %error, "steps failed; a retry cannot help, so the event is acknowledged");
     }
     Ok(json!({ "reports": reports }))
 }
@@ -129,6 +127,7 @@ impl From<Error> for Diagnostic {
             Error::Config { .. } => "Config",
             Error::Aws { .. } => "Aws",
             Error::State(_) => "StateUnavailable",
+            Error::Deadline(_) => "Deadline",
             Error::ActionsFailed { .. } => "ActionsFailed",
         };
         Diagnostic { error_type: kind.to_owned(), error_message: error.to_string() }

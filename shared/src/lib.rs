@@ -6,10 +6,12 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod decision_log;
 pub mod error;
 pub mod events;
+pub mod function;
 pub mod incident;
 #[cfg(feature = "aws")]
 pub mod lambda;
@@ -24,6 +26,7 @@ pub mod report;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use events::{parse_payload, parse_value};
+pub use function::Function;
 pub use incident::Incident;
-pub use plan::{Action, Plan};
+pub use plan::{Plan, Step};
 pub use policy::{decide, Policy};

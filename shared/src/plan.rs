@@ -1,12 +1,15 @@
 //! The plan: what Firebreak decided for one incident and why. It is the `firebreak plan` contract,
-//! the structured decision record in the logs, and the source the notification is rendered from.
+//! the structured decision record in the logs, the program the executor runs, and the source the
+//! notification is rendered from.
 
-use crate::incident::{Incident, IngressPermission, InstanceId, SeverityLabel};
+use crate::incident::{Incident, IngressPermission, InstanceId, Kind, SeverityLabel};
 use serde::Serialize;
 
+/// One thing a plan does, with its typed target. What each step needs to be run safely (its phase,
+/// its journal key, whether the cap counts it, its IAM actions) is declared by its [`StepKind`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
+pub enum Step {
     /// Swap every network interface to the isolation group, breaking tracked connections first.
     IsolateInstance {
         instance_id: InstanceId,
@@ -39,31 +42,204 @@ pub enum Action {
     Notify,
 }
 
-impl Action {
-    pub fn name(&self) -> &'static str {
+/// The closed set of steps, without their targets: what the executor, the journal, the cap and the
+/// least-privilege proof reason about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StepKind {
+    IsolateInstance,
+    ProtectInstance,
+    DetachFromAutoScalingGroup,
+    DeregisterFromTargetGroups,
+    SnapshotVolumes,
+    TagInstance,
+    StopInstance,
+    RevokeSecurityGroupIngress,
+    Notify,
+}
+
+/// When a step runs. Phases run in this order; the steps of one phase in the order of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// The effect that stops harm (network isolation, stop, revocation), one step after another.
+    Network,
+    /// Evidence and blast control, concurrently, once the network step ran.
+    Evidence,
+    /// The one notification, after every other step, with their outcomes.
+    Notify,
+}
+
+/// Reading the instance the plan is about: every step aimed at an instance starts from its description.
+const DESCRIBE: &str = "ec2:DescribeInstances";
+
+impl StepKind {
+    pub const ALL: [StepKind; 9] = [
+        Self::IsolateInstance,
+        Self::ProtectInstance,
+        Self::DetachFromAutoScalingGroup,
+        Self::DeregisterFromTargetGroups,
+        Self::SnapshotVolumes,
+        Self::TagInstance,
+        Self::StopInstance,
+        Self::RevokeSecurityGroupIngress,
+        Self::Notify,
+    ];
+
+    /// The name in the `plan` contract, the report and the notification.
+    pub fn name(self) -> &'static str {
         match self {
-            Self::IsolateInstance { .. } => "isolate_instance",
-            Self::ProtectInstance { .. } => "protect_instance",
-            Self::DetachFromAutoScalingGroup { .. } => "detach_from_auto_scaling_group",
-            Self::DeregisterFromTargetGroups { .. } => "deregister_from_target_groups",
-            Self::SnapshotVolumes { .. } => "snapshot_volumes",
-            Self::TagInstance { .. } => "tag_instance",
-            Self::StopInstance { .. } => "stop_instance",
-            Self::RevokeSecurityGroupIngress { .. } => "revoke_security_group_ingress",
+            Self::IsolateInstance => "isolate_instance",
+            Self::ProtectInstance => "protect_instance",
+            Self::DetachFromAutoScalingGroup => "detach_from_auto_scaling_group",
+            Self::DeregisterFromTargetGroups => "deregister_from_target_groups",
+            Self::SnapshotVolumes => "snapshot_volumes",
+            Self::TagInstance => "tag_instance",
+            Self::StopInstance => "stop_instance",
+            Self::RevokeSecurityGroupIngress => "revoke_security_group_ingress",
             Self::Notify => "notify",
         }
     }
 
-    /// Destructive actions count against the blast-radius cap.
-    pub fn is_destructive(&self) -> bool {
-        matches!(self, Self::IsolateInstance { .. } | Self::StopInstance { .. })
+    /// The name persisted in the state table's journal when the step is done. A contract with every
+    /// incident in flight: written out here, never derived from [`Self::name`], and pinned by a test,
+    /// so renaming a step cannot silently make a retry repeat it.
+    pub fn journal_key(self) -> &'static str {
+        match self {
+            Self::IsolateInstance => "isolate_instance",
+            Self::ProtectInstance => "protect_instance",
+            Self::DetachFromAutoScalingGroup => "detach_from_auto_scaling_group",
+            Self::DeregisterFromTargetGroups => "deregister_from_target_groups",
+            Self::SnapshotVolumes => "snapshot_volumes",
+            Self::TagInstance => "tag_instance",
+            Self::StopInstance => "stop_instance",
+            Self::RevokeSecurityGroupIngress => "revoke_security_group_ingress",
+            Self::Notify => "notify",
+        }
+    }
+
+    pub fn phase(self) -> Phase {
+        match self {
+            Self::IsolateInstance | Self::StopInstance | Self::RevokeSecurityGroupIngress => Phase::Network,
+            Self::ProtectInstance
+            | Self::DetachFromAutoScalingGroup
+            | Self::DeregisterFromTargetGroups
+            | Self::SnapshotVolumes
+            | Self::TagInstance => Phase::Evidence,
+            Self::Notify => Phase::Notify,
+        }
+    }
+
+    /// Destructive steps take a slot of the blast-radius cap before they run.
+    pub fn is_destructive(self) -> bool {
+        matches!(self, Self::IsolateInstance | Self::StopInstance)
+    }
+
+    /// Whether the step acts on the plan's instance (which is described once before any of them runs).
+    pub fn targets_instance(self) -> bool {
+        !matches!(self, Self::RevokeSecurityGroupIngress | Self::Notify)
+    }
+
+    /// Every IAM action the step's run may call, as the Service Authorization Reference names them.
+    /// The template grants each function exactly the union of these over the steps its kinds can plan,
+    /// plus [`EXECUTOR_IAM_ACTIONS`].
+    pub fn iam_actions(self) -> &'static [&'static str] {
+        match self {
+            Self::IsolateInstance => &[
+                DESCRIBE,
+                "ec2:DescribeSecurityGroups",
+                "ec2:CreateSecurityGroup",
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:ModifyNetworkInterfaceAttribute",
+                "ec2:CreateTags",
+            ],
+            Self::ProtectInstance => &[DESCRIBE, "ec2:ModifyInstanceAttribute"],
+            Self::DetachFromAutoScalingGroup => {
+                &[DESCRIBE, "autoscaling:DescribeAutoScalingInstances", "autoscaling:DetachInstances"]
+            }
+            Self::DeregisterFromTargetGroups => &[
+                DESCRIBE,
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+                "elasticloadbalancing:DeregisterTargets",
+            ],
+            // Tagging at creation needs `ec2:CreateTags` as well as `ec2:CreateSnapshots`.
+            Self::SnapshotVolumes => &[DESCRIBE, "ec2:DescribeSnapshots", "ec2:CreateSnapshots", "ec2:CreateTags"],
+            Self::TagInstance => &[DESCRIBE, "ec2:CreateTags"],
+            Self::StopInstance => {
+                &[DESCRIBE, "autoscaling:DescribeAutoScalingInstances", "ec2:StopInstances", "ec2:CreateTags"]
+            }
+            Self::RevokeSecurityGroupIngress => &["ec2:RevokeSecurityGroupIngress", "ec2:CreateTags"],
+            Self::Notify => &["sns:Publish"],
+        }
+    }
+}
+
+/// What the executor itself calls for every incident, whatever its steps: the claim, journal and cap
+/// in the state table, the notification (also the fail-closed and circuit notices), learning the home
+/// account and assuming the member role of another account.
+pub const EXECUTOR_IAM_ACTIONS: &[&str] =
+    &["dynamodb:PutItem", "dynamodb:UpdateItem", "sns:Publish", "sts:GetCallerIdentity", "sts:AssumeRole"];
+
+impl Step {
+    pub fn kind(&self) -> StepKind {
+        match self {
+            Self::IsolateInstance { .. } => StepKind::IsolateInstance,
+            Self::ProtectInstance { .. } => StepKind::ProtectInstance,
+            Self::DetachFromAutoScalingGroup { .. } => StepKind::DetachFromAutoScalingGroup,
+            Self::DeregisterFromTargetGroups { .. } => StepKind::DeregisterFromTargetGroups,
+            Self::SnapshotVolumes { .. } => StepKind::SnapshotVolumes,
+            Self::TagInstance { .. } => StepKind::TagInstance,
+            Self::StopInstance { .. } => StepKind::StopInstance,
+            Self::RevokeSecurityGroupIngress { .. } => StepKind::RevokeSecurityGroupIngress,
+            Self::Notify => StepKind::Notify,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    pub fn instance_id(&self) -> Option<&InstanceId> {
+        match self {
+            Self::IsolateInstance { instance_id }
+            | Self::StopInstance { instance_id }
+            | Self::SnapshotVolumes { instance_id }
+            | Self::TagInstance { instance_id }
+            | Self::ProtectInstance { instance_id }
+            | Self::DetachFromAutoScalingGroup { instance_id }
+            | Self::DeregisterFromTargetGroups { instance_id } => Some(instance_id),
+            Self::RevokeSecurityGroupIngress { .. } | Self::Notify => None,
+        }
+    }
+}
+
+impl Kind {
+    /// Every step a plan for an incident of this kind can hold: what the function handling the kind
+    /// must be allowed to do, and nothing more.
+    pub fn possible_steps(self) -> &'static [StepKind] {
+        use StepKind::*;
+        match self {
+            Kind::Guardduty => &[
+                IsolateInstance,
+                ProtectInstance,
+                DetachFromAutoScalingGroup,
+                DeregisterFromTargetGroups,
+                SnapshotVolumes,
+                TagInstance,
+                Notify,
+            ],
+            Kind::Alarm => &[StopInstance, Notify],
+            Kind::Cloudtrail => &[RevokeSecurityGroupIngress, Notify],
+            Kind::Recognised | Kind::Circuit | Kind::Release => &[],
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlannedAction {
+pub struct PlannedStep {
     #[serde(flatten)]
-    pub action: Action,
+    pub step: Step,
     pub reason: String,
 }
 
@@ -81,14 +257,15 @@ pub enum Decision {
 pub struct Plan {
     /// Stable across redeliveries of the same incident: the idempotency key.
     pub incident_key: String,
-    pub kind: &'static str,
+    pub kind: Kind,
     pub decision: Decision,
     pub severity: SeverityLabel,
     /// One line a person reads first: what happened to what.
     pub summary: String,
     /// Why the decision was taken, including "ignored because …".
     pub reasons: Vec<String>,
-    pub actions: Vec<PlannedAction>,
+    /// The steps, in the order the executor runs them within a phase. (`actions` in the contract.)
+    pub actions: Vec<PlannedStep>,
     /// The rule that matched, for CloudTrail detections (`CT-…`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<&'static str>,
@@ -96,20 +273,37 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The instance the plan acts on (every instance step of one plan names the same one).
     pub fn instance_id(&self) -> Option<&InstanceId> {
-        self.actions.iter().find_map(|a| match &a.action {
-            Action::IsolateInstance { instance_id }
-            | Action::StopInstance { instance_id }
-            | Action::SnapshotVolumes { instance_id }
-            | Action::TagInstance { instance_id }
-            | Action::ProtectInstance { instance_id }
-            | Action::DetachFromAutoScalingGroup { instance_id }
-            | Action::DeregisterFromTargetGroups { instance_id } => Some(instance_id),
-            _ => None,
-        })
+        self.actions.iter().find_map(|a| a.step.instance_id())
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.actions.iter().any(|a| a.action.name() == name)
+    pub fn has(&self, kind: StepKind) -> bool {
+        self.actions.iter().any(|a| a.step.kind() == kind)
+    }
+
+    /// The steps that act on the world: everything but the notification.
+    pub fn acting_steps(&self) -> impl Iterator<Item = &Step> {
+        self.actions.iter().map(|a| &a.step).filter(|s| s.kind() != StepKind::Notify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_isolation_and_stop_count_against_the_cap() {
+        let destructive: Vec<StepKind> = StepKind::ALL.into_iter().filter(|k| k.is_destructive()).collect();
+        assert_eq!(destructive, [StepKind::IsolateInstance, StepKind::StopInstance]);
+        assert!(destructive.iter().all(|k| k.phase() == Phase::Network), "the cap is taken before phase one");
+    }
+
+    #[test]
+    fn every_step_declares_what_it_needs_and_instance_steps_read_the_instance() {
+        for kind in StepKind::ALL {
+            assert!(!kind.iam_actions().is_empty(), "{kind:?}");
+            assert_eq!(kind.targets_instance(), kind.iam_actions().contains(&DESCRIBE), "{kind:?}");
+        }
     }
 }

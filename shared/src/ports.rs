@@ -11,14 +11,60 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceFacts {
     pub instance_id: InstanceId,
-    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`, `terminated`.
-    pub state: String,
+    pub state: InstanceState,
     pub vpc_id: Option<String>,
     pub interfaces: Vec<InterfaceFacts>,
     pub volume_ids: Vec<String>,
     pub tags: BTreeMap<String, String>,
     pub root_device_type: Option<String>,
     pub hibernation_configured: bool,
+}
+
+/// EC2's instance states (`InstanceStateName`), a closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    Pending,
+    Running,
+    Stopping,
+    Stopped,
+    ShuttingDown,
+    Terminated,
+}
+
+impl InstanceState {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            "shutting-down" => Self::ShuttingDown,
+            "terminated" => Self::Terminated,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+        }
+    }
+
+    /// Terminated or on its way there: nothing is left to act on.
+    pub fn is_gone(self) -> bool {
+        matches!(self, Self::ShuttingDown | Self::Terminated)
+    }
+}
+
+impl std::fmt::Display for InstanceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,16 +1,29 @@
-//! What happened when a plan ran: one outcome per action. `firebreak respond` prints it, the
+//! What happened when a plan ran: one outcome per step. `firebreak respond` prints it, the
 //! notification is rendered from it, and the Lambda functions return it.
 
-use crate::incident::SeverityLabel;
+use crate::error::Error;
+use crate::incident::{Kind, SeverityLabel};
 use crate::plan::{Decision, Plan};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
-    Done { detail: String },
-    Skipped { reason: String },
-    Failed { error: String },
+    Done {
+        detail: String,
+    },
+    Skipped {
+        reason: String,
+    },
+    /// The typed error is kept: whether the event is retried depends on it.
+    Failed {
+        #[serde(serialize_with = "as_text")]
+        error: Error,
+    },
+}
+
+fn as_text<S: Serializer>(error: &Error, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(error)
 }
 
 impl Outcome {
@@ -20,14 +33,20 @@ impl Outcome {
     pub fn skipped(reason: impl Into<String>) -> Self {
         Self::Skipped { reason: reason.into() }
     }
-    pub fn failed(error: impl std::fmt::Display) -> Self {
-        Self::Failed { error: error.to_string() }
+    pub fn failed(error: Error) -> Self {
+        Self::Failed { error }
     }
     pub fn is_failed(&self) -> bool {
         matches!(self, Self::Failed { .. })
     }
     pub fn is_done(&self) -> bool {
         matches!(self, Self::Done { .. })
+    }
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            Self::Failed { error } => Some(error),
+            _ => None,
+        }
     }
 }
 
@@ -41,7 +60,7 @@ pub struct ActionReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub incident_key: String,
-    pub kind: &'static str,
+    pub kind: Kind,
     pub decision: Decision,
     pub severity: SeverityLabel,
     pub summary: String,
@@ -68,6 +87,11 @@ impl Report {
 
     pub fn failures(&self) -> Vec<&ActionReport> {
         self.actions.iter().filter(|a| a.outcome.is_failed()).collect()
+    }
+
+    /// Whether a redelivery could change anything: some step failed in a way that may pass.
+    pub fn retry_may_help(&self) -> bool {
+        self.actions.iter().filter_map(|a| a.outcome.error()).any(Error::is_retryable)
     }
 
     pub fn outcome_of(&self, action: &str) -> Option<&Outcome> {

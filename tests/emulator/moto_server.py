@@ -1,17 +1,37 @@
-"""moto server, corrected to EC2's documented per-interface security groups.
+"""moto server, corrected where it differs from AWS's documented behaviour.
 
-moto 5.x reports an attached network interface's groups as the union of its own groups and the
-instance's launch groups. In EC2 each interface has its own groups (the instance's groups are those of
-its primary interface), so a correct per-interface change looks, in stock moto, as if groups were
-added. This wrapper fixes the model before serving; tests/integration/emulator.rs proves the fix.
+1. EC2 per-interface security groups. moto 5.x reports an attached network interface's groups as the
+   union of its own groups and the instance's launch groups. In EC2 each interface has its own groups
+   (the instance's groups are those of its primary interface), so a correct per-interface change
+   looks, in stock moto, as if groups were added.
+2. DynamoDB per-item atomicity. DynamoDB documents conditional writes as atomic: "the condition
+   expression is evaluated and the write performed as one operation", so of two concurrent
+   conditional puts of one item at most one succeeds. moto server serves requests on parallel threads
+   and checks, then writes, without a lock; two concurrent claims could both win. Serialising
+   DynamoDB requests restores the documented guarantee (every operation is then atomic).
+
+tests/integration/emulator.rs proves both corrections.
 """
 import sys
+import threading
 
+from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 
 NetworkInterface.group_set = property(lambda self: self._group_set)
 
-from moto.server import main  # noqa: E402  (after the patch, so every model import sees it)
+_dynamodb_lock = threading.Lock()
+_call_action = DynamoHandler.call_action
+
+
+def _atomic_call_action(self, *args, **kwargs):
+    with _dynamodb_lock:
+        return _call_action(self, *args, **kwargs)
+
+
+DynamoHandler.call_action = _atomic_call_action
+
+from moto.server import main  # noqa: E402  (after the patches, so every model import sees them)
 
 if __name__ == "__main__":
     main(sys.argv[1:])

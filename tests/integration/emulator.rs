@@ -1,5 +1,6 @@
 //! moto server for the emulator tests: one per test on a free 127.0.0.1 port, stopped on drop, with
-//! EC2's per-interface security groups restored (tests/emulator/moto_server.py).
+//! EC2's per-interface security groups and DynamoDB's per-item atomicity restored
+//! (tests/emulator/moto_server.py).
 
 use crate::support::repo_root;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -15,7 +16,7 @@ pub struct Moto {
 }
 
 /// The Python that has moto installed: `FIREBREAK_MOTO_SERVER`'s venv (set by scripts/test) or the repo's.
-fn moto_python() -> PathBuf {
+pub fn moto_python() -> PathBuf {
     let from_env =
         std::env::var_os("FIREBREAK_MOTO_SERVER").map(PathBuf::from).and_then(|p| p.parent().map(|d| d.join("python")));
     let candidate = from_env.unwrap_or_else(|| repo_root().join(".venv/moto/bin/python"));
@@ -75,5 +76,59 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// DynamoDB documents a conditional write as atomic: of concurrent `PutItem`s of one new item with
+/// `attribute_not_exists(pk)`, exactly one succeeds and every other gets
+/// `ConditionalCheckFailedException`. Stock moto server checks and writes without a lock on parallel
+/// threads, so several could win; the harness serialises DynamoDB requests to model the guarantee.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_conditional_writes_of_one_item_have_exactly_one_winner_as_in_dynamodb() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let moto = Moto::start();
+    let ddb = aws_sdk_dynamodb::Client::new(&moto.sdk().await);
+    ddb.create_table()
+        .table_name("atomic")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attr"),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().expect("key"))
+        .send()
+        .await
+        .expect("table");
+    for item in 0..20 {
+        let writers = (0..8).map(|writer| {
+            let ddb = ddb.clone();
+            tokio::spawn(async move {
+                ddb.put_item()
+                    .table_name("atomic")
+                    .item("pk", AttributeValue::S(format!("item-{item}")))
+                    .item("writer", AttributeValue::N(writer.to_string()))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .send()
+                    .await
+            })
+        });
+        let results = futures::future::join_all(writers).await;
+        let mut winners = 0;
+        for result in results {
+            match result.expect("joined") {
+                Ok(_) => winners += 1,
+                Err(e) => assert_eq!(
+                    aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e),
+                    Some("ConditionalCheckFailedException"),
+                    "{e:?}"
+                ),
+            }
+        }
+        assert_eq!(winners, 1, "item-{item}: exactly one conditional write wins");
     }
 }

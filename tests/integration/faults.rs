@@ -7,7 +7,7 @@ use crate::support::sample_event;
 use crate::world::World;
 use firebreak::report::{Outcome, Report};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn finding(instance_id: &str) -> Value {
     let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");
@@ -20,21 +20,23 @@ async fn deliver(
     event: Value,
     lease: u64,
 ) -> Result<Value, firebreak::Error> {
-    let deadline = firebreak::lambda::now().epoch + lease;
-    firebreak::lambda::respond_payload(event, responder, &["guardduty"], deadline).await
+    let clock = firebreak::clock::Clock::system();
+    let deadline = clock.now().epoch + lease;
+    firebreak::lambda::respond_payload(event, responder, firebreak::Function::GuarddutyResponder, &clock, deadline)
+        .await
 }
 
 /// The report of a delivery, whether the delivery returned it or an error for retry.
 async fn report(responder: &firebreak::lambda::AwsResponder, event: Value) -> Report {
     let incident = firebreak::parse_value(event).expect("parses").remove(0);
     let plan = firebreak::decide(&incident, &responder.config.policy);
-    let now = firebreak::lambda::now();
-    responder.respond(&plan, &now, now.epoch + 300).await.expect("state usable")
+    let clock = firebreak::clock::Clock::system();
+    responder.respond(&plan, &clock, clock.now().epoch + 300).await.expect("state usable")
 }
 
-fn failed<'a>(report: &'a Report, action: &str) -> Option<&'a str> {
+fn failed(report: &Report, action: &str) -> Option<String> {
     match report.outcome_of(action) {
-        Some(Outcome::Failed { error }) => Some(error),
+        Some(Outcome::Failed { error }) => Some(error.to_string()),
         _ => None,
     }
 }
@@ -71,11 +73,9 @@ async fn an_api_that_never_recovers_ends_the_run_before_its_deadline_with_an_err
     proxy.inject("ModifyNetworkInterfaceAttribute", Fault::Throttle, 0, None);
     proxy.inject("CreateSnapshots", Fault::Delay(Duration::from_secs(60)), 0, None);
     let responder = world.responder_via(&proxy, &[]).await;
-    let lease = 60;
-    let started = Instant::now();
-    let result = deliver(&responder, finding(&victim.instance_id), lease).await;
-    let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(lease), "the run took {elapsed:?}, past its deadline");
+    // That the run ends inside its deadline is proven in virtual time by the executor's tests
+    // (playbooks::executor_tests); here, what the world and the person see afterwards.
+    let result = deliver(&responder, finding(&victim.instance_id), 60).await;
     let err = result.expect_err("returned for retry");
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains("isolate_instance") && err.to_string().contains("snapshot_volumes"), "{err}");

@@ -1,110 +1,16 @@
-//! Least privilege, derived from the code: for each function, the AWS actions its code can call
-//! (playbooks → port methods → the SDK operations the adapters send) are exactly the actions its role
-//! grants in template.yaml, nothing more and nothing less.
+//! Least privilege, from the steps' declarations: for each function, the IAM actions its steps
+//! declare (over every step its incident kinds can plan) plus the executor's own are exactly the
+//! actions its role grants in template.yaml; and a full run of each function calls nothing else.
 
-use crate::support::repo_root;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::fault_proxy::FaultProxy;
+use crate::support::{repo_root, sample_event};
+use crate::world::World;
+use firebreak::Function;
+use serde_json::Value;
+use std::collections::BTreeSet;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// `describe_security_groups` → `DescribeSecurityGroups`.
-fn pascal(snake: &str) -> String {
-    snake.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect()
-}
-
-/// Identifiers made of `[a-z0-9_]` that follow `needle` in `text`, e.g. the `x` of `self.client.x(`.
-fn calls_after(text: &str, needle: &str) -> Vec<String> {
-    text.match_indices(needle)
-        .filter_map(|(at, _)| {
-            let rest = &text[at + needle.len()..];
-            let name: String =
-                rest.chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
-            (!name.is_empty() && rest[name.len()..].starts_with('(')).then_some(name)
-        })
-        .collect()
-}
-
-/// Function name → body (whitespace removed) for every `fn` in a source file.
-fn functions(source: &str) -> BTreeMap<String, String> {
-    let compact: String = source.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut out = BTreeMap::new();
-    let starts: Vec<usize> = compact.match_indices("fn ").map(|(at, _)| at).collect();
-    for (n, &start) in starts.iter().enumerate() {
-        let end = starts.get(n + 1).copied().unwrap_or(compact.len());
-        let header = &compact[start + 3..];
-        let name: String = header.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-        let body: String = compact[start..end].chars().filter(|c| !c.is_whitespace()).collect();
-        out.entry(name).or_insert_with(String::new).push_str(&body);
-    }
-    out
-}
-
-/// Port method → IAM actions, for one adapter file whose client fields map to IAM service prefixes.
-fn adapter_actions(file: &str, clients: &[(&str, &str)]) -> BTreeMap<String, BTreeSet<String>> {
-    let fns = functions(&read(file));
-    let direct = |body: &str| -> BTreeSet<String> {
-        clients
-            .iter()
-            .flat_map(|(field, service)| {
-                calls_after(body, &format!("self.{field}."))
-                    .into_iter()
-                    .map(move |op| format!("{service}:{}", pascal(&op)))
-            })
-            .collect()
-    };
-    let mut resolved = BTreeMap::new();
-    for name in fns.keys() {
-        let mut seen = BTreeSet::new();
-        let mut todo = vec![name.clone()];
-        let mut actions = BTreeSet::new();
-        while let Some(f) = todo.pop() {
-            if !seen.insert(f.clone()) {
-                continue;
-            }
-            if let Some(body) = fns.get(&f) {
-                actions.extend(direct(body));
-                todo.extend(calls_after(body, "self.").into_iter().filter(|c| fns.contains_key(c)));
-            }
-        }
-        resolved.insert(name.clone(), actions);
-    }
-    resolved
-}
-
-/// The IAM actions the code of a function can call.
-fn code_actions(playbook: &str) -> BTreeSet<String> {
-    let ports: [(&str, BTreeMap<String, BTreeSet<String>>); 5] = [
-        ("targets", adapter_actions("shared/src/aws/targets.rs", &[("sts", "sts")])),
-        ("compute", adapter_actions("shared/src/aws/ec2.rs", &[("client", "ec2")])),
-        (
-            "fleet",
-            adapter_actions(
-                "shared/src/aws/fleet.rs",
-                &[("autoscaling", "autoscaling"), ("elb", "elasticloadbalancing")],
-            ),
-        ),
-        ("notifier", adapter_actions("shared/src/aws/sns.rs", &[("client", "sns")])),
-        ("state", adapter_actions("shared/src/aws/dynamodb.rs", &[("client", "dynamodb")])),
-    ];
-    let sources: String = ["shared/src/lambda.rs", "shared/src/playbooks/mod.rs", playbook]
-        .iter()
-        .map(|f| read(f))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let compact: String = sources.chars().filter(|c| !c.is_whitespace()).collect();
-    let mut actions = BTreeSet::new();
-    // Only the ports' trait methods are calls into AWS (`facts.state.as_str()` is not).
-    let traits = functions(&read("shared/src/ports.rs"));
-    for (port, methods) in &ports {
-        for method in calls_after(&compact, &format!("{port}.")).into_iter().filter(|m| traits.contains_key(m)) {
-            let granted =
-                methods.get(&method).unwrap_or_else(|| panic!("{port}.{method} has no adapter implementation"));
-            actions.extend(granted.iter().cloned());
-        }
-    }
-    actions
 }
 
 /// The lines of one top-level resource of template.yaml.
@@ -164,28 +70,53 @@ fn granted(name: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     (actions_in(&lines[respond..]), actions_in(&lines[policies..respond]))
 }
 
-const FUNCTIONS: [(&str, &str); 3] = [
-    ("guardduty-responder", "shared/src/playbooks/contain.rs"),
-    ("alarm-responder", "shared/src/playbooks/stop_idle.rs"),
-    ("cloudtrail-responder", "shared/src/playbooks/revoke.rs"),
-];
-
 #[test]
-fn each_function_is_granted_exactly_the_actions_its_code_calls() {
-    for (name, playbook) in FUNCTIONS {
-        let main = read(&format!("functions/{name}/src/main.rs"));
-        let kind = name.trim_end_matches("-responder");
-        assert!(
-            main.contains(&format!("const KINDS: &[&str] = &[\"{kind}\"];")),
-            "{name} acts only on {kind} incidents, so only {playbook} runs"
-        );
-        let code = code_actions(playbook);
-        assert!(
-            code.contains("sns:Publish") && code.iter().any(|a| a.starts_with("dynamodb:")),
-            "{name}: the derivation found the common calls: {code:?}"
-        );
-        let (respond, _) = granted(name);
-        assert_eq!(respond, code, "{name}: template grants (left) vs code calls (right)");
+fn each_function_is_granted_exactly_the_actions_its_steps_declare() {
+    for function in Function::ALL {
+        let declared: BTreeSet<String> = function.iam_actions().into_iter().map(String::from).collect();
+        assert!(declared.contains("sns:Publish") && declared.iter().any(|a| a.starts_with("dynamodb:")));
+        let (respond, _) = granted(function.name());
+        assert_eq!(respond, declared, "{}: template grants (left) vs declared by its steps (right)", function.name());
+    }
+}
+
+/// The declarations are checked against what the code really sends: every AWS operation a full run
+/// of each function makes (seen by a proxy in front of the emulator) is declared by its steps.
+#[tokio::test(flavor = "current_thread")]
+async fn every_call_a_function_makes_is_one_its_steps_declare() {
+    let world = World::seed().await;
+    let victim = world.launch(true, true).await;
+    let idle = world.launch(false, false).await;
+    let exposed = world.exposed_group("exposed").await;
+    let read = |name: &str, from: &str, to: &str| -> Value {
+        let text = std::fs::read_to_string(sample_event(name)).expect("sample");
+        serde_json::from_str(&text.replace(from, to)).expect("json")
+    };
+    let runs = [
+        (
+            Function::GuarddutyResponder,
+            read("guardduty/ec2-backdoor-high-severity.json", "i-0abc1234def567890", &victim.instance_id),
+        ),
+        (Function::AlarmResponder, read("alarm/idle-cpu-eventbridge.json", "i-0abc1234def567890", &idle.instance_id)),
+        (Function::CloudtrailResponder, read("cloudtrail/sg-open-ssh-to-world.json", "sg-0123456789abcdef0", &exposed)),
+    ];
+    for (function, event) in runs {
+        let proxy = FaultProxy::start(world.endpoint()).await;
+        let responder = world.responder_via(&proxy, &[]).await;
+        let clock = firebreak::clock::Clock::system();
+        let result =
+            firebreak::lambda::respond_payload(event, &responder, function, &clock, clock.now().epoch + 900).await;
+        result.unwrap_or_else(|e| panic!("{}: {e}", function.name()));
+        let declared = function.iam_actions();
+        let calls = proxy.all_calls();
+        assert!(calls.len() > 3, "{}: the proxy saw the run: {calls:?}", function.name());
+        for operation in calls.keys() {
+            assert!(
+                declared.iter().any(|a| a.split_once(':').is_some_and(|(_, name)| name == operation)),
+                "{} called {operation}, which none of its steps declares",
+                function.name()
+            );
+        }
     }
 }
 
@@ -197,15 +128,15 @@ fn the_infrastructure_policy_grants_only_logging_the_failure_destination_and_the
         ["logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"]
             .map(String::from)
             .into();
-    for (name, _) in FUNCTIONS {
-        assert_eq!(granted(name).1, infrastructure, "{name}");
+    for function in Function::ALL {
+        assert_eq!(granted(function.name()).1, infrastructure, "{}", function.name());
     }
 }
 
 #[test]
 fn release_is_not_granted_to_any_function() {
     // `firebreak release` is an operator's command: no function may undo a quarantine.
-    for (name, _) in FUNCTIONS {
-        assert!(!granted(name).0.contains("ec2:DeleteTags"), "{name}");
+    for function in Function::ALL {
+        assert!(!granted(function.name()).0.contains("ec2:DeleteTags"), "{}", function.name());
     }
 }

@@ -54,3 +54,54 @@ async fn a_filter_policy_on_severity_selects_only_high_incidents() {
     let subject = envelope["Subject"].as_str().expect("subject");
     assert!(subject.len() <= 100 && subject.is_ascii(), "{subject}");
 }
+
+/// Every notification kind the one renderer produces, as SQS subscribers receive it: an incident's
+/// (contained and held back), the circuit-open notice and a release. Each body is validated against
+/// docs/report.schema.json with the `jsonschema` package of the moto venv (a Draft 2020-12 validator).
+#[tokio::test(flavor = "current_thread")]
+async fn every_notification_kind_is_a_valid_versioned_report() {
+    let world = World::seed().await;
+    let first = world.launch(false, false).await;
+    let second = world.launch(false, false).await;
+    let finding = |instance: &str, id: &str| {
+        let mut e = event("guardduty/ec2-backdoor-high-severity.json");
+        e["detail"]["resource"]["instanceDetails"]["instanceId"] = Value::from(instance);
+        e["detail"]["id"] = Value::from(id);
+        e
+    };
+    let cap = [("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "1")];
+    world.respond(finding(&first.instance_id, "11111111111111111111111111111111"), &cap).await;
+    world.respond(finding(&second.instance_id, "22222222222222222222222222222222"), &cap).await;
+    let responder = world.responder(&[]).await;
+    let id = firebreak::incident::InstanceId::parse(&first.instance_id).expect("id");
+    firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &id).await.expect("released");
+    let bodies: Vec<Value> = world
+        .notifications()
+        .await
+        .iter()
+        .map(|n| serde_json::from_str(n["Message"].as_str().expect("message")).expect("the SQS body is JSON"))
+        .collect();
+    let mut kinds: Vec<(&str, &str)> =
+        bodies.iter().map(|b| (b["kind"].as_str().unwrap_or(""), b["action"].as_str().unwrap_or(""))).collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [("circuit", "held"), ("guardduty", "isolated"), ("guardduty", "notified"), ("release", "released")],
+        "{bodies:#?}"
+    );
+    let path = std::env::temp_dir().join(format!("firebreak-reports-{}.json", std::process::id()));
+    std::fs::write(&path, Value::Array(bodies).to_string()).expect("write");
+    let check = "import json, sys, jsonschema\n\
+                 schema = json.load(open(sys.argv[1]))\n\
+                 v = jsonschema.Draft202012Validator(schema)\n\
+                 errors = [f'{n}: {e.json_path}: {e.message}' for n, b in enumerate(json.load(open(sys.argv[2]))) for e in v.iter_errors(b)]\n\
+                 print('\\n'.join(errors)); sys.exit(1 if errors else 0)";
+    let out = std::process::Command::new(crate::emulator::moto_python())
+        .args(["-c", check])
+        .arg(crate::support::repo_root().join("docs/report.schema.json"))
+        .arg(&path)
+        .output()
+        .expect("python runs");
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}

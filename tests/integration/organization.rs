@@ -159,10 +159,11 @@ async fn a_missing_member_role_is_a_notified_error_naming_the_account_and_the_ro
     let responder = world.responder_via(&proxy, &[]).await;
     let incident = firebreak::parse_value(member_finding(&instance)).expect("parses").remove(0);
     let plan = firebreak::decide(&incident, &responder.config.policy);
-    let now = firebreak::lambda::now();
-    let report = responder.respond(&plan, &now, now.epoch + 300).await.expect("state usable");
+    let clock = firebreak::clock::Clock::system();
+    let report = responder.respond(&plan, &clock, clock.now().epoch + 300).await.expect("state usable");
     match report.outcome_of("isolate_instance") {
         Some(Outcome::Failed { error }) => {
+            let error = error.to_string();
             assert!(
                 error.contains(MEMBER)
                     && error.contains(&format!("arn:aws:iam::{MEMBER}:role/firebreak-member"))

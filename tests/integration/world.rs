@@ -181,11 +181,11 @@ impl World {
         extra: &[(&str, &str)],
     ) -> Result<Vec<firebreak::report::Report>, firebreak::Error> {
         let responder = self.responder(extra).await;
-        let now = firebreak::lambda::now();
+        let clock = firebreak::clock::Clock::system();
         let mut reports = Vec::new();
         for incident in firebreak::parse_value(event).expect("parses") {
             let plan = firebreak::decide(&incident, &responder.config.policy);
-            reports.push(responder.respond(&plan, &now, now.epoch + 900).await?);
+            reports.push(responder.respond(&plan, &clock, clock.now().epoch + 900).await?);
         }
         Ok(reports)
     }

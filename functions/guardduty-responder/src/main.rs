@@ -3,9 +3,6 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
-/// The incident kinds this function acts on; anything else is refused.
-const KINDS: &[&str] = &["guardduty"];
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     firebreak::decision_log::init_logging("info");
@@ -15,7 +12,7 @@ async fn main() -> Result<(), Error> {
     firebreak::lambda::warm_up(&responder).await;
     let responder = &responder;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        firebreak::lambda::respond_event(event, responder, KINDS)
+        firebreak::lambda::respond_event(event, responder, firebreak::Function::GuarddutyResponder)
     }))
     .await
 }

@@ -1,9 +1,9 @@
 //! EC2 adapter for [`Compute`].
 
 use super::{aws_error, code_of};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::incident::{IngressPermission, InstanceId};
-use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InterfaceFacts, Revocation};
+use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InstanceState, InterfaceFacts, Revocation};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, Filter, InstanceSpecification, IpPermission, IpRange, Ipv6Range,
     ResourceType, Tag, TagSpecification,
@@ -168,9 +168,16 @@ impl Compute for Ec2Compute {
                 })
             })
             .collect();
+        let raw_state = instance.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or_default();
+        let state = InstanceState::parse(raw_state).ok_or_else(|| Error::Aws {
+            operation: "DescribeInstances",
+            code: None,
+            message: format!("{id} is in state {raw_state:?}, which EC2 does not document"),
+            retryable: false,
+        })?;
         Ok(Some(InstanceFacts {
             instance_id: id.clone(),
-            state: instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default(),
+            state,
             vpc_id: instance.vpc_id().map(str::to_owned),
             interfaces,
             volume_ids: instance

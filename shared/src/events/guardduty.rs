@@ -2,28 +2,9 @@
 
 use super::{envelope_origin, field, typed, Envelope};
 use crate::error::{Error, Result};
-use crate::incident::{GuardDutyFinding, Incident, IncidentKind, InstanceId};
+use crate::incident::{GuardDutyFinding, GuardDutyResourceType, Incident, IncidentKind, InstanceId};
 use serde::Deserialize;
 use serde_json::Value;
-
-/// Resource types GuardDuty documents for `resource.resourceType`. An unknown one is refused rather
-/// than guessed at, so a new type shows up as a clear error instead of a silent wrong decision.
-const KNOWN_RESOURCE_TYPES: &[&str] = &[
-    "Instance",
-    "AccessKey",
-    "S3Bucket",
-    "S3Object",
-    "EKSCluster",
-    "ECSCluster",
-    "Container",
-    "KubernetesCluster",
-    "RDSDBInstance",
-    "RDSLimitlessDB",
-    "Lambda",
-    "EC2NetworkInterface",
-    "AutoScalingGroup",
-    "AttackSequence",
-];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -97,15 +78,13 @@ fn finding(detail: FindingDetail, prefix: &str) -> Result<GuardDutyFinding> {
             format!("{} is outside GuardDuty's 0–10 scale", detail.severity),
         ));
     }
-    let resource_type = detail.resource.resource_type;
-    if !KNOWN_RESOURCE_TYPES.contains(&resource_type.as_str()) {
-        return Err(Error::refused(
-            field(prefix, "resource.resourceType"),
-            format!("unknown resource type {resource_type:?}"),
-        ));
-    }
+    let raw_type = detail.resource.resource_type;
+    let resource_type: GuardDutyResourceType =
+        serde_json::from_value(Value::String(raw_type.clone())).map_err(|_| {
+            Error::refused(field(prefix, "resource.resourceType"), format!("unknown resource type {raw_type:?}"))
+        })?;
     // Non-EC2 sample findings carry a dummy instanceDetails; only an Instance finding names an instance.
-    let (instance_id, instance_name) = if resource_type == "Instance" {
+    let (instance_id, instance_name) = if resource_type == GuardDutyResourceType::Instance {
         let details = detail.resource.instance_details.ok_or_else(|| {
             Error::refused(field(prefix, "resource.instanceDetails"), "missing for an Instance finding")
         })?;

@@ -25,7 +25,7 @@ fn report_for(event: serde_json::Value, outcomes: &[(&'static str, Outcome)]) ->
 }
 
 fn check(name: &str, report: &Report, incident: &crate::Incident, how: Rendering) {
-    let n = render(report, incident, how);
+    let n = render(report, &incident.origin, Some(incident), how);
     let json: serde_json::Value = serde_json::from_str(&n.json).expect("the report is JSON");
     let attributes: Vec<String> = n.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut rendered = format!(
@@ -135,7 +135,7 @@ fn hostile_event_text_is_inert_in_every_rendering() {
     event["detail"]["resource"]["instanceDetails"]["tags"] =
         serde_json::json!([{"key": "Name", "value": "<@U0123> & <!everyone>"}]);
     let (report, incident) = report_for(event, &[]);
-    let n = render(&report, &incident, Rendering { dry_run: false, chatbot: true });
+    let n = render(&report, &incident.origin, Some(&incident), Rendering { dry_run: false, chatbot: true });
     for (what, text) in
         [("subject", &n.subject), ("text", &n.text), ("json", &n.json), ("chat", n.chat.as_ref().expect("chat"))]
     {

@@ -8,8 +8,8 @@ mod sanitise;
 pub use links::links;
 pub use sanitise::{ascii_line, sanitise, MAX_FIELD};
 
-use crate::incident::{Incident, IncidentKind};
-use crate::plan::Decision;
+use crate::incident::{Incident, IncidentKind, Kind, Origin, SeverityLabel};
+use crate::plan::{Decision, StepKind};
 use crate::ports::Notification;
 use crate::report::{Outcome, Report};
 use serde_json::json;
@@ -38,28 +38,61 @@ fn outcome_line(action: &str, outcome: &Outcome) -> String {
     match outcome {
         Outcome::Done { detail } => format!("- {action}: done - {}", sanitise(detail, MAX_FIELD)),
         Outcome::Skipped { reason } => format!("- {action}: not done - {}", sanitise(reason, MAX_FIELD)),
-        Outcome::Failed { error } => format!("- {action}: FAILED - {}", sanitise(error, MAX_FIELD)),
+        Outcome::Failed { error } => format!("- {action}: FAILED - {}", sanitise(&error.to_string(), MAX_FIELD)),
+    }
+}
+
+/// The notice sent once per account and hour when the blast-radius cap is reached.
+pub fn circuit_open(account: &str, window: &str, max: u32) -> Report {
+    Report {
+        incident_key: format!("circuit#{account}#{window}"),
+        kind: Kind::Circuit,
+        decision: Decision::Notify,
+        severity: SeverityLabel::Critical,
+        summary: format!("Firebreak circuit open in {account}: containment cap of {max}/hour reached"),
+        reasons: vec![format!(
+            "Firebreak took {max} destructive action(s) in account {account} during {window}:00 UTC and holds back every \
+             further one until the hour ends (FIREBREAK_MAX_CONTAINMENTS_PER_HOUR). Each held-back incident is still notified."
+        )],
+        actions: Vec::new(),
     }
 }
 
 /// The one word subscribers filter on: what Firebreak did.
 fn action_attribute(report: &Report) -> &'static str {
     let done = |a: &str| report.outcome_of(a).is_some_and(Outcome::is_done);
-    if done("isolate_instance") {
+    if report.kind == Kind::Circuit {
+        "held"
+    } else if done(StepKind::IsolateInstance.name()) {
         "isolated"
-    } else if done("stop_instance") {
+    } else if done(StepKind::StopInstance.name()) {
         "stopped"
-    } else if done("revoke_security_group_ingress") {
+    } else if done(StepKind::RevokeSecurityGroupIngress.name()) {
         "revoked"
+    } else if done(crate::playbooks::RESTORE_GROUPS) {
+        "released"
     } else {
         "notified"
     }
 }
 
-fn next_steps(report: &Report, incident: &Incident) -> Vec<String> {
+fn next_steps(report: &Report, incident: Option<&Incident>) -> Vec<String> {
     let mut steps = Vec::new();
-    match &incident.kind {
-        IncidentKind::Guardduty(f) if report.decision == Decision::Contain => {
+    match report.kind {
+        Kind::Circuit => steps.push(
+            "Look before raising FIREBREAK_MAX_CONTAINMENTS_PER_HOUR: a flood of findings may be an attack on the responder \
+             itself, a misconfigured detector, or sample findings."
+                .into(),
+        ),
+        Kind::Release => steps.push(
+            "Termination protection, the snapshots and the Auto Scaling detachment stay as they are: undo them by hand once \
+             the evidence is no longer needed."
+                .into(),
+        ),
+        _ => {}
+    }
+    match incident.map(|i| &i.kind) {
+        Some(IncidentKind::Guardduty(f)) if report.decision == Decision::Contain => {
             if let Some(id) = &f.instance_id {
                 steps.push(format!(
                     "Inspect the evidence: aws ec2 describe-snapshots --owner-ids self --filters Name=tag:firebreak:incident,Values={}",
@@ -69,45 +102,57 @@ fn next_steps(report: &Report, incident: &Incident) -> Vec<String> {
                 steps.push(format!("When the investigation is over, end the quarantine: firebreak release {id}"));
             }
         }
-        IncidentKind::Guardduty(f) if f.sample => {
+        Some(IncidentKind::Guardduty(f)) if f.sample => {
             steps.push("Nothing to do: GuardDuty generated this sample finding for testing.".into())
         }
-        IncidentKind::Alarm(_) if report.decision == Decision::StopIdle => {
+        Some(IncidentKind::Alarm(_)) if report.decision == Decision::StopIdle => {
             steps.push("If the instance is needed, start it again and tag it with the exemption tag so it is not stopped next time.".into());
         }
-        IncidentKind::Cloudtrail(_) => {
+        Some(IncidentKind::Cloudtrail(_)) => {
             steps.push("Confirm with the principal that the call was intended; if not, rotate its credentials and review its other recent calls in CloudTrail.".into());
         }
         _ => {}
     }
-    if !report.failures().is_empty() {
+    if report.retry_may_help() {
         steps.insert(0, "Some steps FAILED (see above): Firebreak returns an error so the event is retried; check again after the retry.".into());
+    } else if !report.failures().is_empty() {
+        steps.insert(
+            0,
+            "Some steps FAILED in a way a retry cannot fix (see above: a missing permission or a refused request): the \
+             event is not retried. Fix the cause, then run firebreak respond on the event again."
+                .into(),
+        );
     }
     steps
 }
 
-/// The notification for one incident, after its actions ran.
-pub fn render(report: &Report, incident: &Incident, how: Rendering) -> Notification {
-    let links = links(incident);
+/// Every notification Firebreak sends: an incident's after its steps ran (with `incident`), the
+/// circuit-open notice and a release (without).
+pub fn render(report: &Report, origin: &Origin, incident: Option<&Incident>, how: Rendering) -> Notification {
+    let links = incident.map(links).unwrap_or_default();
     let steps = next_steps(report, incident);
     let mut text = vec![sanitise(&report.summary, MAX_FIELD)];
     if how.dry_run {
         text.push("DRY RUN: nothing was changed; outcomes say what would have been done.".into());
     }
     text.push(String::new());
-    if let Some(account) = &incident.origin.account {
+    if let Some(account) = &origin.account {
         text.push(format!("Account: {account}"));
     }
-    if let Some(region) = &incident.origin.region {
+    if let Some(region) = &origin.region {
         text.push(format!("Region: {region}"));
     }
     text.push(format!("Severity: {}", report.severity.as_str()));
-    text.extend(incident_details(incident));
+    text.extend(incident.map(incident_details).unwrap_or_default());
     text.push(String::new());
     text.push("Why:".into());
     text.extend(report.reasons.iter().map(|r| format!("- {}", sanitise(r, MAX_FIELD))));
-    let acted: Vec<String> =
-        report.actions.iter().filter(|a| a.action != "notify").map(|a| outcome_line(a.action, &a.outcome)).collect();
+    let acted: Vec<String> = report
+        .actions
+        .iter()
+        .filter(|a| a.action != StepKind::Notify.name())
+        .map(|a| outcome_line(a.action, &a.outcome))
+        .collect();
     if !acted.is_empty() {
         text.push(String::new());
         text.push("What Firebreak did, and did not do:".into());
@@ -126,14 +171,14 @@ pub fn render(report: &Report, incident: &Incident, how: Rendering) -> Notificat
     let action = action_attribute(report);
     let mut attributes = BTreeMap::from([
         ("severity".to_owned(), report.severity.as_str().to_owned()),
-        ("kind".to_owned(), report.kind.to_owned()),
+        ("kind".to_owned(), report.kind.as_str().to_owned()),
         ("action".to_owned(), action.to_owned()),
         ("dry_run".to_owned(), how.dry_run.to_string()),
     ]);
-    if let Some(account) = &incident.origin.account {
+    if let Some(account) = &origin.account {
         attributes.insert("account".to_owned(), account.to_string());
     }
-    if let Some(region) = &incident.origin.region {
+    if let Some(region) = &origin.region {
         attributes.insert("region".to_owned(), region.to_string());
     }
     let subject = subject(report, how.dry_run);
@@ -144,14 +189,14 @@ pub fn render(report: &Report, incident: &Incident, how: Rendering) -> Notificat
         "severity": report.severity,
         "action": action,
         "dry_run": how.dry_run,
-        "account": incident.origin.account,
-        "region": incident.origin.region,
+        "account": origin.account,
+        "region": origin.region,
         "report": sanitised_report(report),
         "next_steps": steps,
         "links": links.iter().map(|(label, url)| json!({"label": label, "url": url})).collect::<Vec<_>>(),
         "text": text,
     });
-    let chat = how.chatbot.then(|| chatbot(report, &subject, &text, &steps, &links, incident).to_string());
+    let chat = how.chatbot.then(|| chatbot(report, &subject, &text, &steps, &links, origin).to_string());
     let sms = ascii_line(&format!("Firebreak {action}: {subject}"), MAX_SMS);
     Notification { subject, text, sms, json: json.to_string(), chat, attributes }
 }
@@ -163,7 +208,7 @@ fn chatbot(
     text: &str,
     steps: &[String],
     links: &[(&str, String)],
-    incident: &Incident,
+    origin: &Origin,
 ) -> serde_json::Value {
     let mut related: Vec<String> = links.iter().map(|(_, url)| url.clone()).collect();
     related.truncate(5);
@@ -184,8 +229,8 @@ fn chatbot(
             "eventType": format!("firebreak.{}", report.kind),
             "relatedResources": related,
             "additionalContext": {
-                "account": incident.origin.account.as_ref().map(|a| a.to_string()).unwrap_or_default(),
-                "region": incident.origin.region.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+                "account": origin.account.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+                "region": origin.region.as_ref().map(|r| r.to_string()).unwrap_or_default(),
             },
         },
     })
@@ -201,9 +246,7 @@ fn incident_details(incident: &Incident) -> Vec<String> {
             lines.push(format!("Title: {}", clean(&f.title)));
             lines.push(format!(
                 "GuardDuty severity: {}, resource type {}, seen {} time(s)",
-                f.severity,
-                clean(&f.resource_type),
-                f.count
+                f.severity, f.resource_type, f.count
             ));
             if let Some(id) = &f.instance_id {
                 let name = f.instance_name.as_deref().map(|n| format!(" ({})", clean(n))).unwrap_or_default();
@@ -274,19 +317,32 @@ fn incident_details(incident: &Incident) -> Vec<String> {
     lines
 }
 
-fn sanitised_report(report: &Report) -> Report {
-    let mut clean = report.clone();
-    clean.summary = sanitise(&clean.summary, MAX_FIELD);
-    clean.incident_key = sanitise(&clean.incident_key, MAX_FIELD);
-    clean.reasons = clean.reasons.iter().map(|r| sanitise(r, MAX_FIELD)).collect();
-    for a in &mut clean.actions {
-        a.outcome = match &a.outcome {
-            Outcome::Done { detail } => Outcome::done(sanitise(detail, MAX_FIELD)),
-            Outcome::Skipped { reason } => Outcome::skipped(sanitise(reason, MAX_FIELD)),
-            Outcome::Failed { error } => Outcome::failed(sanitise(error, MAX_FIELD)),
-        };
+/// The report as JSON with every text sanitised (a failed step's error included).
+fn sanitised_report(report: &Report) -> serde_json::Value {
+    let clean = |v: &mut serde_json::Value| {
+        if let Some(text) = v.as_str() {
+            *v = serde_json::Value::String(sanitise(text, MAX_FIELD));
+        }
+    };
+    let mut value = serde_json::to_value(report).unwrap_or_default();
+    for field in ["summary", "incident_key"] {
+        if let Some(v) = value.get_mut(field) {
+            clean(v);
+        }
     }
-    clean
+    for list in ["reasons", "actions"] {
+        if let Some(items) = value.get_mut(list).and_then(|v| v.as_array_mut()) {
+            for item in items {
+                clean(item);
+                for field in ["detail", "reason", "error"] {
+                    if let Some(v) = item.get_mut(field) {
+                        clean(v);
+                    }
+                }
+            }
+        }
+    }
+    value
 }
 
 #[cfg(test)]

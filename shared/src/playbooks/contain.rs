@@ -1,113 +1,27 @@
 //! Containment of a compromised instance: network first (every interface, tracked connections cut),
 //! then evidence and blast control concurrently. Nothing here undoes an earlier step.
 
-use super::{Journal, Now, Run, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
+use super::{Now, Ports, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
 use crate::error::{Error, Result};
 use crate::incident::{IncidentKind, InstanceId};
 use crate::plan::Plan;
-use crate::ports::{Compute, ContainmentGroup, Fleet, InstanceFacts, Notifier, StateStore};
-use crate::report::{Outcome, Report};
-use futures::future::{join, join_all};
+use crate::ports::{Compute, ContainmentGroup, InstanceFacts};
+use crate::report::Outcome;
+use futures::future::join_all;
 use std::collections::BTreeMap;
 
 /// EC2 allows 256 characters in a tag value; 16 group ids need more, so long lists span several tags.
 const TAG_VALUE_MAX: usize = 256;
 
-pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
-    r: &Run<'_, C, F, N, S>,
-    journal: &Journal<'_, S>,
-    plan: &Plan,
-    now: &Now,
-    report: &mut Report,
-) -> Result<()> {
-    let steps: Vec<&'static str> = plan.actions.iter().map(|a| a.action.name()).filter(|n| *n != "notify").collect();
-    let Some(id) = plan.instance_id() else { return Ok(()) };
-    let facts = match r.compute.describe_instance(id).await {
-        Ok(Some(facts)) if !matches!(facts.state.as_str(), "terminated" | "shutting-down") => facts,
-        Ok(found) => {
-            let why = match found {
-                Some(f) => format!("{id} is {}: nothing left to contain", f.state),
-                None => format!("{id} was not found (terminated or unknown)"),
-            };
-            steps.iter().for_each(|s| report.push(s, Outcome::skipped(why.clone())));
-            return Ok(());
-        }
-        Err(e) => {
-            steps.iter().for_each(|s| report.push(s, Outcome::failed(&e)));
-            return Ok(());
-        }
-    };
-    if let Some(value) = facts.tags.get(&r.config.exempt_tag) {
-        let why = format!("{id} carries the exemption tag {}={value}", r.config.exempt_tag);
-        steps.iter().for_each(|s| report.push(s, Outcome::skipped(why.clone())));
-        return Ok(());
-    }
-    if let Some(held) = r.cap_gate(plan, now, journal).await? {
-        steps.iter().for_each(|s| report.push(s, Outcome::skipped(held.clone())));
-        return Ok(());
-    }
-    let incident_tags = incident_tags(plan, &now.rfc3339);
-    let isolation = journal.attempt("isolate_instance", || isolate(r, &facts, journal.time_left())).await;
-    // Recording the isolation runs beside the evidence steps instead of before them.
-    let record_isolation = async {
-        if isolation.is_done() {
-            journal.recorded("isolate_instance", isolation.clone()).await
-        } else {
-            isolation.clone()
-        }
-    };
-
-    let protect = journal.step("protect_instance", || async {
-        r.compute
-            .protect_instance(id)
-            .await
-            .map(|()| Outcome::done("termination protection on, shutdown behaviour stop"))
-    });
-    let detach = journal.step("detach_from_auto_scaling_group", || async {
-        Ok(match r.fleet.detach_from_auto_scaling_group(id).await? {
-            Some(group) => Outcome::done(format!("detached from {group}; desired capacity kept")),
-            None => Outcome::skipped("not in an Auto Scaling group"),
-        })
-    });
-    let deregister = journal.step("deregister_from_target_groups", || async {
-        let groups = r.fleet.deregister_from_target_groups(id, facts.vpc_id.as_deref()).await?;
-        Ok(if groups.is_empty() {
-            Outcome::skipped("not registered in any target group")
-        } else {
-            Outcome::done(format!("deregistered from {}", groups.join(", ")))
-        })
-    });
-    let snapshot = journal.step("snapshot_volumes", || snapshot(r, id, &facts, &incident_tags, journal.first_run));
-    let tag = journal.step("tag_instance", || async {
-        r.compute
-            .tag(id.as_str(), &incident_tags)
-            .await
-            .map(|()| Outcome::done(format!("tagged {}", keys(&incident_tags))))
-    });
-    let ((isolation, (protect, detach)), (deregister, (snapshot, tag))) =
-        join(join(record_isolation, join(protect, detach)), join(deregister, join(snapshot, tag))).await;
-    report.push("isolate_instance", isolation);
-    report.push("protect_instance", protect);
-    report.push("detach_from_auto_scaling_group", detach);
-    report.push("deregister_from_target_groups", deregister);
-    report.push("snapshot_volumes", snapshot);
-    report.push("tag_instance", tag);
-    Ok(())
-}
-
-fn keys(tags: &BTreeMap<String, String>) -> String {
-    tags.keys().cloned().collect::<Vec<_>>().join(", ")
-}
-
 /// The tags that mark an instance and its snapshots with the incident.
-fn incident_tags(plan: &Plan, now: &str) -> BTreeMap<String, String> {
+pub(super) fn incident_tags(plan: &Plan, now: &Now) -> BTreeMap<String, String> {
     let mut tags = BTreeMap::new();
     if let IncidentKind::Guardduty(f) = &plan.incident.kind {
         tags.insert("firebreak:incident".to_owned(), f.finding_id.clone());
         tags.insert("firebreak:finding-type".to_owned(), f.finding_type.chars().take(TAG_VALUE_MAX).collect());
         tags.insert("firebreak:severity".to_owned(), f.severity.to_string());
     }
-    tags.insert(QUARANTINE_TAG.to_owned(), now.to_owned());
+    tags.insert(QUARANTINE_TAG.to_owned(), now.rfc3339.clone());
     tags
 }
 
@@ -115,8 +29,8 @@ fn incident_tags(plan: &Plan, now: &str) -> BTreeMap<String, String> {
 /// groups are written to the instance's tags before any change, and never overwritten by a retry.
 /// When the time left cannot hold the settle wait, the untracking step is skipped: an instance must
 /// never be left with the allow-all group because the invocation ran out of time.
-async fn isolate<C: Compute, F, N, S>(
-    r: &Run<'_, C, F, N, S>,
+pub(super) async fn isolate<C: Compute, F>(
+    r: &Ports<'_, C, F>,
     facts: &InstanceFacts,
     time_left: Option<std::time::Duration>,
 ) -> Result<Outcome> {
@@ -163,7 +77,7 @@ async fn isolate<C: Compute, F, N, S>(
             return Err(regroup_error(&failed, pending.len()));
         }
         if !r.config.settle.is_zero() {
-            tokio::time::sleep(r.config.settle).await;
+            r.clock.sleep(r.config.settle).await;
         }
     }
     let failed = regroup(r, &pending, &isolation).await;
@@ -192,11 +106,7 @@ async fn isolate<C: Compute, F, N, S>(
 }
 
 /// Set `group` on every interface concurrently; returns each interface that failed, with its error.
-async fn regroup<C: Compute, F, N, S>(
-    r: &Run<'_, C, F, N, S>,
-    interfaces: &[&str],
-    group: &str,
-) -> Vec<(String, Error)> {
+async fn regroup<C: Compute, F>(r: &Ports<'_, C, F>, interfaces: &[&str], group: &str) -> Vec<(String, Error)> {
     let groups = [group.to_owned()];
     let results = join_all(interfaces.iter().map(|eni| r.compute.set_interface_groups(eni, &groups))).await;
     interfaces.iter().zip(results).filter_map(|(eni, res)| res.err().map(|e| ((*eni).to_owned(), e))).collect()
@@ -204,12 +114,11 @@ async fn regroup<C: Compute, F, N, S>(
 
 /// The error that names each interface that could not be changed.
 fn regroup_error(failed: &[(String, Error)], total: usize) -> Error {
-    let summary = failed.iter().map(|(eni, e)| format!("{eni}: {e}")).collect::<Vec<_>>().join("; ");
-    Error::ActionsFailed { failed: failed.len(), total, summary }
+    Error::combined(failed.iter().map(|(eni, e)| (eni.clone(), e)), total)
 }
 
-async fn snapshot<C: Compute, F, N, S>(
-    r: &Run<'_, C, F, N, S>,
+pub(super) async fn snapshot<C: Compute, F>(
+    r: &Ports<'_, C, F>,
     id: &InstanceId,
     facts: &InstanceFacts,
     incident_tags: &BTreeMap<String, String>,

@@ -1,51 +1,39 @@
-//! Playbooks: the ordered, journaled steps that carry out a plan through the ports, behind the safety
-//! rails: one claim per incident, a blast-radius cap that fails closed, dry run.
+//! The executor: one wrapper that runs any plan's steps phase by phase through the ports, and owns
+//! what every step shares: the claim and journal, the blast-radius cap, the deadline, dry run, the
+//! clock and the one notification. The modules beside it hold only what is specific to a step.
 
 mod contain;
+mod journal;
 mod release;
 mod revoke;
+mod steps;
 mod stop_idle;
 
-pub use release::release;
+pub use crate::clock::{Clock, Now};
+pub use journal::JournalKey;
+pub use release::{release, REMOVE_QUARANTINE_TAGS, RESTORE_GROUPS};
 pub use stop_idle::stop_refusal;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::plan::{Decision, Plan};
-use crate::ports::{Claim, Compute, Fleet, Notification, Notifier, StateStore, Targets};
+use crate::incident::Origin;
+use crate::notify::Rendering;
+use crate::plan::{Decision, Phase, Plan, Step, StepKind};
+use crate::ports::{Claim, Compute, Fleet, Notifier, StateStore, Targets};
 use crate::report::{Outcome, Report};
-use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
+use futures::future::{join, join_all};
+use journal::Journal;
 use std::time::Duration;
 
 /// Time kept back from the invocation's deadline so that the notification and the journal always get
 /// written: one SDK operation at most (its timeout) plus margin.
 pub const DEADLINE_RESERVE: Duration = Duration::from_secs(20);
 
-/// Seconds since the epoch, for deadline checks.
-fn epoch_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
-}
-
 /// Tag keys Firebreak writes on a contained instance.
 pub const QUARANTINE_TAG: &str = "firebreak:quarantined";
 pub const ORIGINAL_GROUPS_TAG: &str = "firebreak:original-groups";
 
-/// The moment a run works in: RFC 3339 for tags, epoch seconds for leases and TTLs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Now {
-    pub rfc3339: String,
-    pub epoch: u64,
-}
-
-impl Now {
-    /// The cap window: the UTC hour, e.g. `2026-11-24T06`.
-    pub fn hour(&self) -> &str {
-        self.rfc3339.get(..13).unwrap_or(&self.rfc3339)
-    }
-}
-
-/// Everything a playbook acts through, built once per process: where to act (per account and
+/// Everything a plan is executed through, built once per process: where to act (per account and
 /// region), and the home account's notifier, state and configuration.
 pub struct Responder<T, N, S> {
     pub targets: T,
@@ -54,23 +42,43 @@ pub struct Responder<T, N, S> {
     pub config: Config,
 }
 
-/// What one incident's playbook acts through: its account's EC2 and fleet, the home notifier and state.
-pub(crate) struct Run<'a, C, F, N, S> {
+/// What a step acts through: its incident's account's EC2 and fleet, the configuration, the clock.
+pub(crate) struct Ports<'a, C, F> {
     pub compute: C,
     pub fleet: F,
-    pub notifier: &'a N,
-    pub state: &'a S,
     pub config: &'a Config,
+    pub clock: &'a Clock,
+}
+
+/// What a step knows when it runs.
+pub(crate) struct StepContext<'a> {
+    pub plan: &'a Plan,
+    /// The plan's instance, described once before any step aimed at it.
+    pub facts: Option<&'a crate::ports::InstanceFacts>,
+    pub now: &'a Now,
+    /// No earlier run ever claimed the incident: nothing of it can exist in the world yet.
+    pub first_run: bool,
+    /// Time left before the deadline reserve when the phase started.
+    pub time_left: Option<Duration>,
+}
+
+/// Why a step is not run although the plan has it.
+pub(crate) struct Refusal {
+    pub reason: String,
+    /// A repeat of something already reported (the instance is already stopped): when every step is
+    /// refused quietly, nobody is notified again.
+    pub quiet: bool,
 }
 
 impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     /// Carry out `plan`, holding the incident's claim until `lease_until` (epoch seconds: the
-    /// function's deadline).
+    /// function's deadline), reading the time from `clock`.
     ///
     /// `Err` when the state table cannot be used (nothing destructive was done: fail closed, and a
     /// notification says so) or when another run holds the incident; both are worth a retry. Every
-    /// other failure is an action outcome in the report.
-    pub async fn respond(&self, plan: &Plan, now: &Now, lease_until: u64) -> Result<Report> {
+    /// other failure is a step outcome in the report, with its typed error.
+    pub async fn respond(&self, plan: &Plan, clock: &Clock, lease_until: u64) -> Result<Report> {
+        let now = clock.now();
         let mut report = Report::new(plan);
         if plan.decision == Decision::Ignore {
             return Ok(report);
@@ -78,12 +86,12 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         // Dry runs keep their own claims, so that switching dry run off later still acts.
         let key =
             if self.config.dry_run { format!("dry-run#{}", plan.incident_key) } else { plan.incident_key.clone() };
-        let (first_run, done) = match self.state.claim(&key, lease_until, now.epoch).await {
-            Ok(Claim::Claimed { first, done }) => (first, done),
+        let journal = match self.state.claim(&key, lease_until, now.epoch).await {
+            Ok(Claim::Claimed { first, done }) => Journal::new(&self.state, &key, first, done, lease_until, clock),
             Ok(Claim::AlreadyDone) => {
-                for action in &plan.actions {
+                for planned in &plan.actions {
                     report.push(
-                        action.action.name(),
+                        planned.step.name(),
                         Outcome::skipped("already handled: this incident was completed by an earlier delivery"),
                     );
                 }
@@ -96,71 +104,30 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             }
             Err(e) => return Err(self.fail_closed(plan, e).await),
         };
-        let journal = Journal { state: &self.state, key: &key, first_run, done, deadline: lease_until };
-        let ran = match plan.decision {
-            Decision::Notify | Decision::Ignore => Ok(stop_idle::Notify::Yes),
-            acting => match self
-                .targets
-                .target(plan.incident.origin.account.as_ref(), plan.incident.origin.region.as_ref())
-                .await
-            {
-                Err(e) => {
-                    // Nothing can be done in that account; say so precisely, notify, retry later.
-                    for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
-                        report.push(action.action.name(), Outcome::failed(&e));
-                    }
-                    Ok(stop_idle::Notify::Yes)
-                }
+        let mut quiet = None;
+        if plan.acting_steps().next().is_some() {
+            let origin = &plan.incident.origin;
+            match self.targets.target(origin.account.as_ref(), origin.region.as_ref()).await {
+                // Nothing can be done in that account; say so precisely and notify.
+                Err(e) => plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(e.clone()))),
                 Ok((compute, fleet)) => {
-                    let run =
-                        Run { compute, fleet, notifier: &self.notifier, state: &self.state, config: &self.config };
-                    match acting {
-                        Decision::Contain => {
-                            contain::run(&run, &journal, plan, now, &mut report).await.map(|()| stop_idle::Notify::Yes)
-                        }
-                        Decision::StopIdle => stop_idle::run(&run, &journal, plan, now, &mut report).await,
-                        _ => {
-                            revoke::run(&run, &journal, plan, &now.rfc3339, &mut report).await;
-                            Ok(stop_idle::Notify::Yes)
+                    let ports = Ports { compute, fleet, config: &self.config, clock };
+                    match self.execute(&ports, &journal, plan, &now, &mut report).await {
+                        Ok(q) => quiet = q,
+                        Err(e) => {
+                            let _ = self.state.finish(&key, false, None).await;
+                            return Err(self.fail_closed(plan, e).await);
                         }
                     }
                 }
-            },
-        };
-        let notify = match ran {
-            Ok(notify) => notify,
-            Err(e) => {
-                let _ = self.state.finish(&key, false, None).await;
-                return Err(self.fail_closed(plan, e).await);
             }
-        };
+        }
         if self.config.dry_run {
             report.actions.iter_mut().for_each(|a| a.outcome = dry_run_outcome(&a.outcome));
         }
-        if let stop_idle::Notify::Suppress(why) = notify {
-            report.push("notify", Outcome::skipped(why));
-        }
-        let mut notified = None;
-        if plan.has("notify") && report.outcome_of("notify").is_none() {
-            // A run with failed steps notifies once ("notify-partial"); the retry that completes the
-            // incident notifies again with the final outcomes. Never more than those two.
-            let step = if report.failures().is_empty() { "notify" } else { "notify-partial" };
-            let outcome = if journal.is_done("notify") {
-                Outcome::skipped("already done for this incident (journal)")
-            } else {
-                let notification = crate::notify::render(&report, &plan.incident, self.rendering());
-                journal
-                    .attempt(step, || async {
-                        self.notifier.publish(&notification).await.map(|()| Outcome::done("published"))
-                    })
-                    .await
-            };
-            // Recorded by `finish` below, in the same write.
-            notified = outcome.is_done().then_some(step);
-            report.push("notify", outcome);
-        }
+        let notified = self.notify(plan, &journal, quiet, &mut report).await;
         let complete = report.failures().is_empty();
-        if let Err(e) = self.state.finish(&key, complete, notified).await {
+        if let Err(e) = self.state.finish(&key, complete, notified.map(JournalKey::as_str)).await {
             // The effects stand and are journaled; the claim expires at the lease end and the retry
             // finds every step but the notification done, so at worst it notifies once more.
             tracing::warn!(target: "firebreak::state", key, error = %e, "claim not finished");
@@ -168,8 +135,153 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         Ok(report)
     }
 
-    fn rendering(&self) -> crate::notify::Rendering {
-        crate::notify::Rendering { dry_run: self.config.dry_run, chatbot: self.config.chatbot }
+    /// Run the plan's acting steps: describe the instance once, gate each step, take the cap before
+    /// anything destructive, then phase one in order and phase two concurrently. `Ok(Some(why))` when
+    /// nothing ran and nobody should be told again; `Err` only when the cap cannot be checked.
+    async fn execute<C: Compute, F: Fleet>(
+        &self,
+        ports: &Ports<'_, C, F>,
+        journal: &Journal<'_, S>,
+        plan: &Plan,
+        now: &Now,
+        report: &mut Report,
+    ) -> Result<Option<String>> {
+        let mut pending: Vec<&Step> = Vec::new();
+        for step in plan.acting_steps() {
+            if journal.is_done(JournalKey::Step(step.kind())) {
+                report.push(step.name(), Outcome::skipped("already done for this incident (journal)"));
+            } else {
+                pending.push(step);
+            }
+        }
+        if pending.is_empty() {
+            return Ok(None);
+        }
+        let facts = match plan.instance_id() {
+            None => None,
+            Some(id) => match ports.compute.describe_instance(id).await {
+                Ok(Some(facts)) if !facts.state.is_gone() => Some(facts),
+                Ok(found) => {
+                    let why = match found {
+                        Some(f) => format!("{id} is {}: nothing left to act on", f.state),
+                        None => format!("{id} was not found (terminated or unknown)"),
+                    };
+                    pending.iter().for_each(|s| report.push(s.name(), Outcome::skipped(why.clone())));
+                    return Ok(None);
+                }
+                Err(e) => {
+                    pending.iter().for_each(|s| report.push(s.name(), Outcome::failed(e.clone())));
+                    return Ok(None);
+                }
+            },
+        };
+        let mut runnable = Vec::new();
+        let mut quiet = Vec::new();
+        for step in pending {
+            match steps::refusal(step, ports, facts.as_ref()).await {
+                Ok(None) => runnable.push(step),
+                Ok(Some(refusal)) => {
+                    if refusal.quiet {
+                        quiet.push(refusal.reason.clone());
+                    }
+                    report.push(step.name(), Outcome::skipped(refusal.reason));
+                }
+                Err(e) => report.push(step.name(), Outcome::failed(e)),
+            }
+        }
+        if runnable.is_empty() {
+            let all_quiet = !quiet.is_empty() && report.actions.iter().all(|a| !a.outcome.is_failed());
+            return Ok(all_quiet.then(|| format!("{}: no second notification", quiet.join("; "))));
+        }
+        if runnable.iter().any(|s| s.kind().is_destructive()) {
+            if let Some(held) = self.cap_gate(plan, now, journal).await? {
+                runnable.iter().for_each(|s| report.push(s.name(), Outcome::skipped(held.clone())));
+                return Ok(None);
+            }
+        }
+        let ctx = StepContext {
+            plan,
+            facts: facts.as_ref(),
+            now,
+            first_run: journal.first_run(),
+            time_left: journal.time_left(),
+        };
+        let (network, evidence): (Vec<&Step>, Vec<&Step>) =
+            runnable.into_iter().partition(|s| s.kind().phase() == Phase::Network);
+        let mut network_outcomes = Vec::with_capacity(network.len());
+        for step in &network {
+            network_outcomes.push(journal.attempt(step.kind(), || steps::run(step, ports, &ctx)).await);
+        }
+        // Journaling phase one runs beside phase two instead of before it.
+        let record = join_all(network.iter().zip(network_outcomes).map(|(s, o)| journal.record(s.kind(), o)));
+        let evidence_runs =
+            join_all(evidence.iter().map(|s| journal.bounded_step(s.kind(), || steps::run(s, ports, &ctx))));
+        let (network_outcomes, evidence_outcomes) = join(record, evidence_runs).await;
+        for (step, outcome) in
+            network.iter().chain(&evidence).zip(network_outcomes.into_iter().chain(evidence_outcomes))
+        {
+            report.push(step.name(), outcome);
+        }
+        Ok(None)
+    }
+
+    /// The notification phase: once per incident, plus once more with the final outcomes when a run
+    /// with failures is completed by a retry. Returns the journal key to record with the finish.
+    async fn notify(
+        &self,
+        plan: &Plan,
+        journal: &Journal<'_, S>,
+        quiet: Option<String>,
+        report: &mut Report,
+    ) -> Option<JournalKey> {
+        if !plan.has(StepKind::Notify) {
+            return None;
+        }
+        if let Some(why) = quiet {
+            report.push(StepKind::Notify.name(), Outcome::skipped(why));
+            return None;
+        }
+        let key =
+            if report.failures().is_empty() { JournalKey::Step(StepKind::Notify) } else { JournalKey::NotifyPartial };
+        let outcome = if journal.is_done(JournalKey::Step(StepKind::Notify)) {
+            Outcome::skipped("already done for this incident (journal)")
+        } else {
+            let notification =
+                crate::notify::render(report, &plan.incident.origin, Some(&plan.incident), self.rendering());
+            // The reserve is kept for this call: it is never refused for the deadline.
+            self.notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published"))
+        };
+        let notified = outcome.is_done().then_some(key);
+        report.push(StepKind::Notify.name(), outcome);
+        notified
+    }
+
+    fn rendering(&self) -> Rendering {
+        Rendering { dry_run: self.config.dry_run, chatbot: self.config.chatbot }
+    }
+
+    /// The blast-radius cap, right before the first destructive step: `Ok(None)` to go on,
+    /// `Ok(Some(why))` when held back, `Err` when the cap cannot be checked (fail closed).
+    async fn cap_gate(&self, plan: &Plan, now: &Now, journal: &Journal<'_, S>) -> Result<Option<String>> {
+        if self.config.dry_run || journal.is_done(JournalKey::CapSlot) {
+            return Ok(None);
+        }
+        let account = plan.incident.origin.account.as_ref().map_or("unknown", |a| a.as_str());
+        let max = self.config.max_containments_per_hour;
+        if self.state.take_cap_slot(account, now.hour(), max).await? {
+            journal.record_key(JournalKey::CapSlot).await?;
+            return Ok(None);
+        }
+        if self.state.open_circuit(account, now.hour()).await? {
+            let notice = crate::notify::circuit_open(account, now.hour(), max);
+            let notification = crate::notify::render(&notice, &plan.incident.origin, None, self.rendering());
+            if let Err(e) = self.notifier.publish(&notification).await {
+                tracing::error!(target: "firebreak::state", error = %e, "circuit-open notification failed");
+            }
+        }
+        Ok(Some(format!(
+            "held back: the blast-radius cap of {max} destructive action(s) per hour in account {account} is reached (FIREBREAK_MAX_CONTAINMENTS_PER_HOUR)"
+        )))
     }
 
     /// The state table failed: act on nothing, tell a person, return the error for a retry.
@@ -179,15 +291,16 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             other => Error::State(other.to_string()),
         };
         let mut report = Report::new(plan);
-        for action in plan.actions.iter().filter(|a| a.action.name() != "notify") {
+        for step in plan.acting_steps() {
             report.push(
-                action.action.name(),
+                step.name(),
                 Outcome::skipped(format!(
                     "held back: the state table is unavailable ({error}); failing closed, the event will be retried"
                 )),
             );
         }
-        let notification = crate::notify::render(&report, &plan.incident, self.rendering());
+        let notification =
+            crate::notify::render(&report, &plan.incident.origin, Some(&plan.incident), self.rendering());
         if let Err(e) = self.notifier.publish(&notification).await {
             tracing::error!(target: "firebreak::state", error = %e, "fail-closed notification failed");
         }
@@ -195,53 +308,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     }
 }
 
-impl<C: Compute, F: Fleet, N: Notifier, S: StateStore> Run<'_, C, F, N, S> {
-    /// The blast-radius cap, called by a playbook right before its destructive write: `Ok(None)` to
-    /// go on, `Ok(Some(why))` when held back, `Err` when the cap cannot be checked (fail closed).
-    pub(crate) async fn cap_gate(&self, plan: &Plan, now: &Now, journal: &Journal<'_, S>) -> Result<Option<String>> {
-        let Some(destructive) = plan.actions.iter().find(|a| a.action.is_destructive()) else { return Ok(None) };
-        if self.config.dry_run || journal.is_done("cap_slot") || journal.is_done(destructive.action.name()) {
-            return Ok(None);
-        }
-        let account = plan.incident.origin.account.as_ref().map_or("unknown", |a| a.as_str());
-        let max = self.config.max_containments_per_hour;
-        if self.state.take_cap_slot(account, now.hour(), max).await? {
-            self.state.record_step(journal.key, "cap_slot").await?;
-            return Ok(None);
-        }
-        if self.state.open_circuit(account, now.hour()).await? {
-            self.circuit_open_notice(account, now, max).await;
-        }
-        Ok(Some(format!(
-            "held back: the blast-radius cap of {max} destructive action(s) per hour in account {account} is reached (FIREBREAK_MAX_CONTAINMENTS_PER_HOUR)"
-        )))
-    }
-
-    async fn circuit_open_notice(&self, account: &str, now: &Now, max: u32) {
-        let subject = format!("[CRITICAL] Firebreak circuit open in {account}: containment cap of {max}/hour reached");
-        let notice = Notification {
-            sms: subject.clone(),
-            chat: None,
-            subject,
-            text: format!(
-                "Firebreak took {max} destructive action(s) in account {account} during {}:00 UTC and holds back every further one \
-                 until the hour ends. Each held-back incident is still notified. A flood of findings may be an attack on the \
-                 responder itself, a misconfigured detector, or sample findings: look before raising FIREBREAK_MAX_CONTAINMENTS_PER_HOUR.",
-                now.hour()
-            ),
-            json: serde_json::json!({"schema": "firebreak.circuit/v1", "account": account, "window": now.hour(), "cap": max}).to_string(),
-            attributes: BTreeMap::from([
-                ("kind".to_owned(), "circuit".to_owned()),
-                ("severity".to_owned(), "CRITICAL".to_owned()),
-                ("account".to_owned(), account.to_owned()),
-                ("action".to_owned(), "held".to_owned()),
-                ("dry_run".to_owned(), "false".to_owned()),
-            ]),
-        };
-        if let Err(e) = self.notifier.publish(&notice).await {
-            tracing::error!(target: "firebreak::state", error = %e, "circuit-open notification failed");
-        }
-    }
+/// The origin of a notice that concerns no incident.
+pub(crate) fn nowhere() -> Origin {
+    Origin { account: None, region: None }
 }
 
 /// In a dry run nothing is done: a successful DryRun call proves the permission and is reported as
@@ -253,65 +322,5 @@ fn dry_run_outcome(outcome: &Outcome) -> Outcome {
     }
 }
 
-/// The finished steps of one incident: a step already done is skipped, a step that succeeds is recorded.
-pub(crate) struct Journal<'a, S> {
-    state: &'a S,
-    key: &'a str,
-    done: BTreeSet<String>,
-    /// No earlier run ever claimed the incident: nothing of it can exist in the world yet. (A run that
-    /// failed before journaling anything is not a first run: its effects may exist unrecorded.)
-    pub(crate) first_run: bool,
-    /// The invocation's deadline (epoch seconds): no step starts inside [`DEADLINE_RESERVE`] of it.
-    deadline: u64,
-}
-
-impl<S: StateStore> Journal<'_, S> {
-    pub(crate) fn is_done(&self, step: &str) -> bool {
-        self.done.contains(step)
-    }
-
-    /// Time left before the reserve, or `None` when the reserve is reached.
-    pub(crate) fn time_left(&self) -> Option<Duration> {
-        let left = self.deadline.saturating_sub(epoch_now());
-        Duration::from_secs(left).checked_sub(DEADLINE_RESERVE).filter(|d| !d.is_zero())
-    }
-
-    /// Run a step and record it in the journal when it is done.
-    pub(crate) async fn step<Fut>(&self, name: &'static str, run: impl FnOnce() -> Fut) -> Outcome
-    where
-        Fut: Future<Output = Result<Outcome>>,
-    {
-        let outcome = self.attempt(name, run).await;
-        if outcome.is_done() {
-            self.recorded(name, outcome).await
-        } else {
-            outcome
-        }
-    }
-
-    /// Run a step unless the journal has it or the deadline is near, without recording it: the
-    /// caller records it alongside other work, off the critical path.
-    pub(crate) async fn attempt<Fut>(&self, name: &'static str, run: impl FnOnce() -> Fut) -> Outcome
-    where
-        Fut: Future<Output = Result<Outcome>>,
-    {
-        if self.done.contains(name) {
-            return Outcome::skipped("already done for this incident (journal)");
-        }
-        // Notifying is what the reserve is kept for.
-        if !name.starts_with("notify") && self.time_left().is_none() {
-            return Outcome::failed("not started: the invocation deadline is near; the event will be retried");
-        }
-        run().await.unwrap_or_else(Outcome::failed)
-    }
-
-    /// Record a done step; a step done but not recorded is reported as such, so the retry rechecks it.
-    pub(crate) async fn recorded(&self, name: &'static str, outcome: Outcome) -> Outcome {
-        match self.state.record_step(self.key, name).await {
-            Ok(()) => outcome,
-            Err(e) => Outcome::failed(format!(
-                "done, but not recorded in the journal ({e}); a retry will check the world again"
-            )),
-        }
-    }
-}
+#[cfg(test)]
+mod executor_tests;

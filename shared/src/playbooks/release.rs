@@ -4,12 +4,16 @@
 use super::contain::{original_group_keys, original_groups};
 use super::QUARANTINE_TAG;
 use crate::error::{Error, Result};
-use crate::incident::{InstanceId, SeverityLabel};
-use crate::plan::Decision;
-use crate::ports::{Compute, Notification, Notifier};
+use crate::incident::{InstanceId, Kind, SeverityLabel};
+use crate::notify::Rendering;
+use crate::plan::{Decision, StepKind};
+use crate::ports::{Compute, Notifier};
 use crate::report::{Outcome, Report};
 use futures::future::join_all;
-use std::collections::BTreeMap;
+
+/// The report's names for the two things a release does.
+pub const RESTORE_GROUPS: &str = "restore_security_groups";
+pub const REMOVE_QUARANTINE_TAGS: &str = "remove_quarantine_tags";
 
 pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &InstanceId) -> Result<Report> {
     let facts = compute
@@ -24,7 +28,7 @@ pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &In
     }
     let mut report = Report {
         incident_key: format!("release#{id}"),
-        kind: "release",
+        kind: Kind::Release,
         decision: Decision::Notify,
         severity: SeverityLabel::Info,
         summary: format!("Quarantine of {id} released"),
@@ -44,33 +48,23 @@ pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &In
     let results = join_all(restores).await;
     let (restored, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
     let restored: Vec<String> = restored.into_iter().filter_map(Result::ok).collect();
-    let failed: Vec<String> = failed.into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
+    let failed: Vec<Error> = failed.into_iter().filter_map(Result::err).collect();
     if failed.is_empty() {
-        report.push("restore_security_groups", Outcome::done(restored.join("; ")));
+        report.push(RESTORE_GROUPS, Outcome::done(restored.join("; ")));
         let mut keys = original_group_keys(&facts.tags);
         keys.push(QUARANTINE_TAG.to_owned());
         let untag = compute.untag(id.as_str(), &keys).await;
-        report.push("remove_quarantine_tags", untag.map_or_else(Outcome::failed, |()| Outcome::done(keys.join(", "))));
+        report.push(REMOVE_QUARANTINE_TAGS, untag.map_or_else(Outcome::failed, |()| Outcome::done(keys.join(", "))));
     } else {
         // Keep the tags: they are the only record of what to restore.
-        report.push("restore_security_groups", Outcome::failed(failed.join("; ")));
-        report.push("remove_quarantine_tags", Outcome::skipped("kept because not every interface was restored"));
+        let total = facts.interfaces.len();
+        let error = Error::combined(failed.iter().map(|e| ("restore".to_owned(), e)), total);
+        report.push(RESTORE_GROUPS, Outcome::failed(error));
+        report.push(REMOVE_QUARANTINE_TAGS, Outcome::skipped("kept because not every interface was restored"));
     }
-    let text = report.actions.iter().map(|a| format!("- {}: {:?}", a.action, a.outcome)).collect::<Vec<_>>().join("\n");
-    let subject = crate::notify::subject(&report, false);
-    let notification = Notification {
-        sms: subject.clone(),
-        chat: None,
-        subject,
-        text: format!("{}\n\n{text}", report.summary),
-        json: serde_json::json!({"schema": "firebreak.report/v1", "report": &report}).to_string(),
-        attributes: BTreeMap::from([
-            ("kind".to_owned(), "release".to_owned()),
-            ("severity".to_owned(), "INFO".to_owned()),
-        ]),
-    };
+    let notification = crate::notify::render(&report, &super::nowhere(), None, Rendering::default());
     report.push(
-        "notify",
+        StepKind::Notify.name(),
         notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published")),
     );
     Ok(report)

@@ -1,21 +1,14 @@
 //! Stopping an idle instance, with judgement: never one that is exempt, in an Auto Scaling group,
 //! backed by instance store, already stopping, or gone.
 
-use super::{Journal, Now, Run};
+use super::{Ports, StepContext};
 use crate::config::Config;
 use crate::error::Result;
-use crate::incident::IncidentKind;
+use crate::incident::{IncidentKind, InstanceId};
 use crate::plan::Plan;
-use crate::ports::{Compute, Fleet, InstanceFacts, Notifier, StateStore};
-use crate::report::{Outcome, Report};
+use crate::ports::{Compute, InstanceFacts};
+use crate::report::Outcome;
 use std::collections::BTreeMap;
-
-/// What the playbook concluded about notifying.
-pub(super) enum Notify {
-    Yes,
-    /// Say nothing: a repeat of something already reported (e.g. the instance is already stopped).
-    Suppress(String),
-}
 
 /// Why an instance must not be stopped, or `None` when stopping it is right. Pure: decided from the
 /// instance's description, its Auto Scaling group, and the configuration.
@@ -42,71 +35,22 @@ pub fn stop_refusal(facts: &InstanceFacts, auto_scaling_group: Option<&str>, con
     None
 }
 
-pub(super) async fn run<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
-    r: &Run<'_, C, F, N, S>,
-    journal: &Journal<'_, S>,
-    plan: &Plan,
-    now: &Now,
-    report: &mut Report,
-) -> Result<Notify> {
-    let Some(id) = plan.instance_id() else { return Ok(Notify::Yes) };
-    if journal.is_done("stop_instance") {
-        report.push("stop_instance", Outcome::skipped("already done for this incident (journal)"));
-        return Ok(Notify::Yes);
-    }
-    let facts = match r.compute.describe_instance(id).await {
-        Ok(Some(facts)) => facts,
-        Ok(None) => {
-            report.push("stop_instance", Outcome::skipped(format!("{id} was not found (terminated or unknown)")));
-            return Ok(Notify::Yes);
-        }
-        Err(e) => {
-            report.push("stop_instance", Outcome::failed(e));
-            return Ok(Notify::Yes);
-        }
-    };
-    match facts.state.as_str() {
-        "stopping" | "stopped" => {
-            let why = format!("{id} is already {}", facts.state);
-            report.push("stop_instance", Outcome::skipped(why.clone()));
-            return Ok(Notify::Suppress(format!("{why}: no second notification")));
-        }
-        "terminated" | "shutting-down" => {
-            report.push("stop_instance", Outcome::skipped(format!("{id} is {}", facts.state)));
-            return Ok(Notify::Yes);
-        }
-        _ => {}
-    }
-    let group = match r.fleet.auto_scaling_group_of(id).await {
-        Ok(group) => group,
-        Err(e) => {
-            report.push("stop_instance", Outcome::failed(e));
-            return Ok(Notify::Yes);
-        }
-    };
-    if let Some(why) = stop_refusal(&facts, group.as_deref(), r.config) {
-        report.push("stop_instance", Outcome::skipped(why));
-        return Ok(Notify::Yes);
-    }
-    if let Some(held) = r.cap_gate(plan, now, journal).await? {
-        report.push("stop_instance", Outcome::skipped(held));
-        return Ok(Notify::Yes);
-    }
+/// Stop (or hibernate) the instance and tag it with who, when, why and how.
+pub(super) async fn stop<C: Compute, F>(
+    r: &Ports<'_, C, F>,
+    id: &InstanceId,
+    facts: &InstanceFacts,
+    ctx: &StepContext<'_>,
+) -> Result<Outcome> {
     let hibernate = r.config.hibernate && facts.hibernation_configured;
-    let tags = stop_tags(plan, &now.rfc3339, hibernate);
-    let outcome = journal
-        .step("stop_instance", || async {
-            r.compute.stop_instance(id, hibernate).await?;
-            r.compute.tag(id.as_str(), &tags).await?;
-            Ok(Outcome::done(if hibernate {
-                format!("{id} hibernated and tagged")
-            } else {
-                format!("{id} stopped and tagged")
-            }))
-        })
-        .await;
-    report.push("stop_instance", outcome);
-    Ok(Notify::Yes)
+    let tags = stop_tags(ctx.plan, &ctx.now.rfc3339, hibernate);
+    r.compute.stop_instance(id, hibernate).await?;
+    r.compute.tag(id.as_str(), &tags).await?;
+    Ok(Outcome::done(if hibernate {
+        format!("{id} hibernated and tagged")
+    } else {
+        format!("{id} stopped and tagged")
+    }))
 }
 
 /// Who stopped the instance, when and why, on the instance itself.
@@ -126,12 +70,12 @@ fn stop_tags(plan: &Plan, now: &str, hibernate: bool) -> BTreeMap<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::InstanceId;
+    use crate::ports::InstanceState;
 
     fn facts(tags: &[(&str, &str)], root: &str) -> InstanceFacts {
         InstanceFacts {
             instance_id: InstanceId::parse("i-0abc1234def567890").expect("id"),
-            state: "running".into(),
+            state: InstanceState::Running,
             vpc_id: None,
             interfaces: vec![],
             volume_ids: vec![],

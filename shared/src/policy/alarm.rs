@@ -2,7 +2,7 @@
 
 use super::{glob_matches, step, Draft, Policy};
 use crate::incident::{AlarmState, CloudWatchAlarm, Incident, InstanceId, SeverityLabel};
-use crate::plan::{Action, Decision};
+use crate::plan::{Decision, Step};
 
 pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Policy) -> Draft {
     let metric = alarm.metrics.first().and_then(|m| m.name.as_deref()).unwrap_or(if alarm.composite {
@@ -60,8 +60,8 @@ pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Poli
         summary: format!("{summary} on {instance_id}"),
         reasons: vec![format!("{why_idle}: stop {instance_id}")],
         actions: vec![
-            step(Action::StopInstance { instance_id }, "idle instance: stop it to save cost"),
-            step(Action::Notify, "tell a person which instance was stopped and why"),
+            step(Step::StopInstance { instance_id }, "idle instance: stop it to save cost"),
+            step(Step::Notify, "tell a person which instance was stopped and why"),
         ],
         rule: None,
     }

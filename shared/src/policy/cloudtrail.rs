@@ -3,7 +3,7 @@
 
 use super::{step, Draft, Policy};
 use crate::incident::{CloudTrailEvent, IngressPermission, SeverityLabel};
-use crate::plan::{Action, Decision};
+use crate::plan::{Decision, Step};
 use serde_json::Value;
 
 /// A detection rule as documented in the README.
@@ -109,7 +109,7 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
             draft.actions.insert(
                 0,
                 step(
-                    Action::RevokeSecurityGroupIngress { group_id, permissions: open },
+                    Step::RevokeSecurityGroupIngress { group_id, permissions: open },
                     "revoke exactly the world-open permission, nothing else",
                 ),
             );

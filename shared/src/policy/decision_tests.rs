@@ -39,7 +39,7 @@ fn plan(doc: Value) -> Plan {
 }
 
 fn action_names(plan: &Plan) -> Vec<&'static str> {
-    plan.actions.iter().map(|a| a.action.name()).collect()
+    plan.actions.iter().map(|a| a.step.name()).collect()
 }
 
 const CONTAIN: &[&str] = &[
@@ -166,7 +166,7 @@ fn alarms_other_than_idle_going_to_alarm_are_notified_and_never_stop_anything() 
     for (name, doc, decision) in cases {
         let plan = plan(doc);
         assert_eq!(plan.decision, decision, "{name}: {:?}", plan.reasons);
-        assert!(!plan.has("stop_instance"), "{name}");
+        assert!(!plan.has(crate::plan::StepKind::StopInstance), "{name}");
     }
 }
 
@@ -282,7 +282,7 @@ fn a_world_open_ingress_rule_on_a_non_allowed_port_is_revoked_and_only_that_rule
     assert_eq!(plan.decision, Decision::Revoke);
     assert_eq!(plan.rule, Some("CT-NET-001"));
     assert_eq!(action_names(&plan), ["revoke_security_group_ingress", "notify"]);
-    let crate::plan::Action::RevokeSecurityGroupIngress { group_id, permissions } = &plan.actions[0].action else {
+    let crate::plan::Step::RevokeSecurityGroupIngress { group_id, permissions } = &plan.actions[0].step else {
         panic!("first action is the revocation")
     };
     assert_eq!(group_id, "sg-0123456789abcdef0");
@@ -302,7 +302,7 @@ fn ingress_remediation_is_never_applied_to_failed_calls_or_when_switched_off() {
         edited("cloudtrail/sg-open-ssh-to-world.json", &[("/detail/errorCode", json!("Client.UnauthorizedOperation"))]);
     let denied = plan(denied);
     assert_eq!(denied.decision, Decision::Notify, "a denied attempt is itself the signal");
-    assert!(!denied.has("revoke_security_group_ingress"));
+    assert!(!denied.has(crate::plan::StepKind::RevokeSecurityGroupIngress));
     let policy = Policy { revoke_public_ingress: false, ..Policy::default() };
     let off = plan_with(sample("cloudtrail/sg-open-ssh-to-world.json"), &policy);
     assert_eq!(action_names(&off), ["notify"]);
@@ -362,7 +362,7 @@ fn a_rule_modified_to_be_world_open_is_revoked_by_its_rule_id() {
         "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "CidrIpv4": "0.0.0.0/0", "Description": ""}}}});
     let plan = plan(cloudtrail("ModifySecurityGroupRules", user(), request));
     assert_eq!(plan.decision, Decision::Revoke, "{:?}", plan.reasons);
-    let crate::plan::Action::RevokeSecurityGroupIngress { group_id, permissions } = &plan.actions[0].action else {
+    let crate::plan::Step::RevokeSecurityGroupIngress { group_id, permissions } = &plan.actions[0].step else {
         panic!("revocation first")
     };
     assert_eq!(group_id, "sg-0123456789abcdef0");

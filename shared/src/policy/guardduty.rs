@@ -1,8 +1,8 @@
 //! GuardDuty policy: contain compromised instances, notify for everything else worth a look.
 
 use super::{step, Draft, Policy};
-use crate::incident::{GuardDutyFinding, SeverityLabel};
-use crate::plan::{Action, Decision};
+use crate::incident::{GuardDutyFinding, GuardDutyResourceType, SeverityLabel};
+use crate::plan::{Decision, Step};
 
 pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
     let severity = SeverityLabel::from_guardduty(f.severity);
@@ -30,7 +30,7 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
             "sample finding: notified and marked as a sample, never contained".into(),
         );
     }
-    let Some(instance_id) = f.instance_id.clone().filter(|_| f.resource_type == "Instance") else {
+    let Some(instance_id) = f.instance_id.clone().filter(|_| f.resource_type == GuardDutyResourceType::Instance) else {
         return Draft::notify(
             severity,
             summary,
@@ -59,18 +59,18 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
         reasons: vec![why],
         actions: vec![
             step(
-                Action::IsolateInstance { instance_id: id() },
+                Step::IsolateInstance { instance_id: id() },
                 "cut every network interface off, tracked connections included",
             ),
             step(
-                Action::ProtectInstance { instance_id: id() },
+                Step::ProtectInstance { instance_id: id() },
                 "keep the evidence: termination protection, shutdown behaviour stop",
             ),
-            step(Action::DetachFromAutoScalingGroup { instance_id: id() }, "stop the group from using or replacing it"),
-            step(Action::DeregisterFromTargetGroups { instance_id: id() }, "stop it from receiving traffic"),
-            step(Action::SnapshotVolumes { instance_id: id() }, "preserve the disks for forensics"),
-            step(Action::TagInstance { instance_id: id() }, "mark it with the incident"),
-            step(Action::Notify, "tell a person what happened and what was done"),
+            step(Step::DetachFromAutoScalingGroup { instance_id: id() }, "stop the group from using or replacing it"),
+            step(Step::DeregisterFromTargetGroups { instance_id: id() }, "stop it from receiving traffic"),
+            step(Step::SnapshotVolumes { instance_id: id() }, "preserve the disks for forensics"),
+            step(Step::TagInstance { instance_id: id() }, "mark it with the incident"),
+            step(Step::Notify, "tell a person what happened and what was done"),
         ],
         rule: None,
     }

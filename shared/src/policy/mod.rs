@@ -8,7 +8,7 @@ mod guardduty;
 pub use cloudtrail::{describe_permission, RULES as CLOUDTRAIL_RULES};
 
 use crate::incident::{Incident, IncidentKind, SeverityLabel};
-use crate::plan::{Action, Decision, Plan, PlannedAction};
+use crate::plan::{Decision, Plan, PlannedStep, Step};
 
 /// The knobs of the default policy; see the README's policy table.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,13 +62,13 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
     if draft.decision != Decision::Ignore {
         if let Some(why) = outside_allowlist(incident, policy) {
             draft.decision = Decision::Notify;
-            draft.actions = vec![step(Action::Notify, "tell a person about the refused incident")];
+            draft.actions = vec![step(Step::Notify, "tell a person about the refused incident")];
             draft.reasons.insert(0, format!("refused, never acted on: {why}"));
         }
     }
     Plan {
         incident_key: incident_key(incident),
-        kind: incident.kind_name(),
+        kind: incident.kind(),
         decision: draft.decision,
         severity: draft.severity,
         summary: draft.summary,
@@ -98,7 +98,7 @@ struct Draft {
     severity: SeverityLabel,
     summary: String,
     reasons: Vec<String>,
-    actions: Vec<PlannedAction>,
+    actions: Vec<PlannedStep>,
     rule: Option<&'static str>,
 }
 
@@ -119,15 +119,15 @@ impl Draft {
             decision: Decision::Notify,
             severity,
             summary,
-            actions: vec![PlannedAction { action: Action::Notify, reason: why.clone() }],
+            actions: vec![PlannedStep { step: Step::Notify, reason: why.clone() }],
             reasons: vec![why],
             rule: None,
         }
     }
 }
 
-fn step(action: Action, reason: &str) -> PlannedAction {
-    PlannedAction { action, reason: reason.to_owned() }
+fn step(step: Step, reason: &str) -> PlannedStep {
+    PlannedStep { step, reason: reason.to_owned() }
 }
 
 /// Stable across redeliveries: GuardDuty re-emits a finding with the same id, CloudTrail events have

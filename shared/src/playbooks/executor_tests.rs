@@ -1,0 +1,293 @@
+//! The executor with fake ports, in virtual time (tokio's paused clock): the order and concurrency of
+//! the phases, the settle wait, the deadline, and which failures a retry can fix.
+
+use super::{Clock, Responder};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::events::parse_value;
+use crate::incident::{IngressPermission, InstanceId};
+use crate::local_state::ProcessLocalState;
+use crate::plan::Plan;
+use crate::policy::decide;
+use crate::ports::{
+    Compute, ContainmentGroup, FixedTarget, Fleet, InstanceFacts, InstanceState, InterfaceFacts, Notification,
+    Notifier, Revocation,
+};
+use crate::report::{Outcome, Report};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+const START: u64 = 1_795_503_374;
+const INSTANCE: &str = "i-0abc1234def567890";
+
+/// Every port call, with the virtual second it started and ended at.
+#[derive(Clone, Default)]
+struct Calls(Rc<RefCell<Vec<(String, u64, u64)>>>);
+
+/// A port call's behaviour: how long it takes, and whether it fails.
+type Behaviour = (Duration, Option<Error>);
+
+#[derive(Clone, Default)]
+struct Script(Rc<RefCell<BTreeMap<&'static str, Behaviour>>>);
+
+#[derive(Clone)]
+struct Fake {
+    calls: Calls,
+    script: Script,
+    clock: Clock,
+}
+
+impl Fake {
+    async fn call(&self, name: &'static str) -> Result<()> {
+        let start = self.clock.now().epoch - START;
+        let (delay, error) = self.script.0.borrow().get(name).cloned().unwrap_or_default();
+        tokio::time::sleep(delay).await;
+        self.calls.0.borrow_mut().push((name.to_owned(), start, self.clock.now().epoch - START));
+        error.map_or(Ok(()), Err)
+    }
+}
+
+impl Compute for Fake {
+    async fn describe_instance(&self, id: &InstanceId) -> Result<Option<InstanceFacts>> {
+        self.call("describe_instance").await?;
+        Ok(Some(InstanceFacts {
+            instance_id: id.clone(),
+            state: InstanceState::Running,
+            vpc_id: Some("vpc-1".into()),
+            interfaces: vec![InterfaceFacts {
+                interface_id: "eni-1".into(),
+                group_ids: vec!["sg-web".into()],
+                tags: BTreeMap::new(),
+            }],
+            volume_ids: vec!["vol-1".into()],
+            tags: BTreeMap::new(),
+            root_device_type: Some("ebs".into()),
+            hibernation_configured: false,
+        }))
+    }
+    async fn ensure_group(&self, _vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
+        self.call("ensure_group").await?;
+        Ok(format!("sg-{}", kind.name()))
+    }
+    async fn set_interface_groups(&self, _interface_id: &str, group_ids: &[String]) -> Result<()> {
+        let name = if group_ids == ["sg-firebreak-untracking"] { "untrack" } else { "isolate" };
+        self.call(name).await
+    }
+    async fn protect_instance(&self, _id: &InstanceId) -> Result<()> {
+        self.call("protect").await
+    }
+    async fn incident_snapshots(&self, _id: &InstanceId, _incident_id: &str) -> Result<Vec<String>> {
+        self.call("incident_snapshots").await.map(|()| Vec::new())
+    }
+    async fn snapshot_volumes(&self, _id: &InstanceId, _tags: &BTreeMap<String, String>) -> Result<Vec<String>> {
+        self.call("snapshot").await.map(|()| vec!["snap-1".into()])
+    }
+    async fn revoke_ingress(&self, _group_id: &str, _permission: &IngressPermission) -> Result<Revocation> {
+        self.call("revoke").await.map(|()| Revocation::Revoked)
+    }
+    async fn stop_instance(&self, _id: &InstanceId, _hibernate: bool) -> Result<()> {
+        self.call("stop").await
+    }
+    async fn tag(&self, _resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        self.call(if tags.contains_key(super::QUARANTINE_TAG) { "tag_instance" } else { "tag" }).await
+    }
+    async fn untag(&self, _resource_id: &str, _keys: &[String]) -> Result<()> {
+        self.call("untag").await
+    }
+}
+
+impl Fleet for Fake {
+    async fn auto_scaling_group_of(&self, _id: &InstanceId) -> Result<Option<String>> {
+        self.call("auto_scaling_group_of").await.map(|()| None)
+    }
+    async fn detach_from_auto_scaling_group(&self, _id: &InstanceId) -> Result<Option<String>> {
+        self.call("detach").await.map(|()| Some("web-asg".into()))
+    }
+    async fn deregister_from_target_groups(&self, _id: &InstanceId, _vpc: Option<&str>) -> Result<Vec<String>> {
+        self.call("deregister").await.map(|()| vec!["tg-1".into()])
+    }
+}
+
+impl Notifier for Fake {
+    async fn publish(&self, _notification: &Notification) -> Result<()> {
+        self.call("publish").await
+    }
+}
+
+struct Setup {
+    responder: Responder<FixedTarget<Fake, Fake>, Fake, ProcessLocalState>,
+    fake: Fake,
+}
+
+fn setup(env: &[(&str, &str)]) -> Setup {
+    let clock = Clock::starting_at(Duration::from_secs(START));
+    let fake = Fake { calls: Calls::default(), script: Script::default(), clock };
+    let vars: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let config = Config::from_lookup(|n| vars.get(n).cloned()).expect("config");
+    let responder = Responder {
+        targets: FixedTarget(fake.clone(), fake.clone()),
+        notifier: fake.clone(),
+        state: ProcessLocalState::default(),
+        config,
+    };
+    Setup { responder, fake }
+}
+
+impl Setup {
+    fn script(&self, call: &'static str, delay: Duration, error: Option<Error>) {
+        self.fake.script.0.borrow_mut().insert(call, (delay, error));
+    }
+
+    /// (start, end) of the only call named `name`.
+    fn span(&self, name: &str) -> (u64, u64) {
+        let calls = self.fake.calls.0.borrow();
+        let found: Vec<_> = calls.iter().filter(|(n, ..)| n == name).collect();
+        assert_eq!(found.len(), 1, "{name} once: {calls:?}");
+        (found[0].1, found[0].2)
+    }
+
+    async fn respond(&self, plan: &Plan, lease: u64) -> Report {
+        self.responder.respond(plan, &self.fake.clock, START + lease).await.expect("state usable")
+    }
+}
+
+fn plan(event: &str, replace: &str) -> Plan {
+    let path = format!("{}/../events/{event}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("sample").replace(replace, INSTANCE);
+    let incident = parse_value(serde_json::from_str(&text).expect("json")).expect("parses").remove(0);
+    decide(&incident, &crate::policy::Policy::default())
+}
+
+fn containment() -> Plan {
+    plan("guardduty/ec2-backdoor-high-severity.json", INSTANCE)
+}
+
+fn throttled() -> Error {
+    Error::Aws {
+        operation: "CreateSnapshots",
+        code: Some("RequestLimitExceeded".into()),
+        message: "slow".into(),
+        retryable: true,
+    }
+}
+
+fn denied() -> Error {
+    Error::Aws {
+        operation: "ModifyInstanceAttribute",
+        code: Some("UnauthorizedOperation".into()),
+        message: "not allowed".into(),
+        retryable: false,
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_network_phase_ends_before_evidence_starts_and_evidence_runs_concurrently_then_one_notification() {
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "30")]);
+    for call in ["untrack", "isolate"] {
+        s.script(call, Duration::from_secs(1), None);
+    }
+    for call in ["protect", "detach", "deregister", "snapshot", "tag_instance"] {
+        s.script(call, Duration::from_secs(5), None);
+    }
+    let report = s.respond(&containment(), 900).await;
+    assert!(report.failures().is_empty(), "{report:#?}");
+    let (untrack_start, untrack_end) = s.span("untrack");
+    let (isolate_start, isolate_end) = s.span("isolate");
+    assert_eq!(isolate_start - untrack_end, 30, "the settle wait lies between the two swaps, in virtual time");
+    assert!(untrack_start >= s.span("describe_instance").1);
+    for call in ["protect", "detach", "deregister", "snapshot", "tag_instance"] {
+        let (start, end) = s.span(call);
+        assert_eq!(start, isolate_end, "{call} starts when the network phase ends, with the others");
+        assert_eq!(end, isolate_end + 5, "{call}");
+    }
+    assert_eq!(s.span("publish").0, isolate_end + 5, "the notification comes after every step");
+    let order: Vec<&str> = report.actions.iter().map(|a| a.action).collect();
+    assert_eq!(order.first(), Some(&"isolate_instance"));
+    assert_eq!(order.last(), Some(&"notify"));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_evidence_step_that_hangs_is_cut_at_the_deadline_reserve_and_the_notification_still_goes_out() {
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
+    s.script("snapshot", Duration::from_secs(3_600), None);
+    // 60 s until the deadline, 20 of them kept back: the snapshot gets 40.
+    let report = s.respond(&containment(), 60).await;
+    assert!(matches!(report.outcome_of("snapshot_volumes"), Some(Outcome::Failed { error: Error::Deadline(_) })));
+    assert!(report.outcome_of("isolate_instance").is_some_and(Outcome::is_done));
+    assert!(report.outcome_of("notify").is_some_and(Outcome::is_done));
+    let published_at = s.span("publish").0;
+    assert!(published_at < 60 - 10, "notified inside the reserve (virtual second {published_at})");
+    assert!(report.retry_may_help(), "a deadline is retried");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn no_step_starts_inside_the_deadline_reserve() {
+    let s = setup(&[]);
+    let report = s.respond(&containment(), 15).await;
+    for step in ["isolate_instance", "protect_instance", "snapshot_volumes"] {
+        assert!(
+            matches!(report.outcome_of(step), Some(Outcome::Failed { error: Error::Deadline(_) })),
+            "{step}: {report:#?}"
+        );
+    }
+    assert!(s.fake.calls.0.borrow().iter().all(|(n, ..)| !matches!(n.as_str(), "untrack" | "isolate" | "protect")));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_denied_step_keeps_its_typed_error_and_is_not_worth_a_retry_but_a_throttle_is() {
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
+    s.script("protect", Duration::ZERO, Some(denied()));
+    let report = s.respond(&containment(), 900).await;
+    assert_eq!(report.outcome_of("protect_instance").and_then(Outcome::error), Some(&denied()));
+    assert!(!report.retry_may_help());
+
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
+    s.script("snapshot", Duration::ZERO, Some(throttled()));
+    let report = s.respond(&containment(), 900).await;
+    assert!(report.retry_may_help());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_lambda_acknowledges_a_failure_no_retry_can_fix_and_returns_one_that_may_pass() {
+    let payload = |_| {
+        let path = format!("{}/../events/guardduty/ec2-backdoor-high-severity.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(path).expect("sample")).expect("json")
+    };
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
+    s.script("protect", Duration::ZERO, Some(denied()));
+    let function = crate::Function::GuarddutyResponder;
+    let clock = s.fake.clock.clone();
+    let acknowledged = crate::lambda::respond_payload(payload(()), &s.responder, function, &clock, START + 900).await;
+    assert!(acknowledged.is_ok(), "UnauthorizedOperation is not redelivered: {acknowledged:?}");
+
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
+    s.script("snapshot", Duration::ZERO, Some(throttled()));
+    let retried = crate::lambda::respond_payload(payload(()), &s.responder, function, &clock, START + 900).await;
+    assert!(retried.is_err_and(|e| e.is_retryable()), "a throttle is redelivered");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_stop_runs_as_phase_one_after_its_gates_and_calls_nothing_else() {
+    let s = setup(&[]);
+    let stop = plan("alarm/idle-cpu-eventbridge.json", "i-0abc1234def567890");
+    let report = s.respond(&stop, 900).await;
+    assert!(report.outcome_of("stop_instance").is_some_and(Outcome::is_done), "{report:#?}");
+    let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
+    assert_eq!(calls, ["describe_instance", "auto_scaling_group_of", "stop", "tag", "publish"]);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_second_run_resumes_from_the_journal_and_repeats_nothing() {
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
+    s.script("snapshot", Duration::ZERO, Some(throttled()));
+    let first = s.respond(&containment(), 900).await;
+    assert!(first.outcome_of("snapshot_volumes").is_some_and(Outcome::is_failed));
+    s.script("snapshot", Duration::ZERO, None);
+    s.fake.calls.0.borrow_mut().clear();
+    let retry = s.respond(&containment(), 900).await;
+    assert!(retry.failures().is_empty(), "{retry:#?}");
+    let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
+    assert_eq!(calls, ["describe_instance", "incident_snapshots", "snapshot", "publish"], "only what was left");
+}
