@@ -12,6 +12,7 @@ pub mod decision_log;
 pub mod error;
 pub mod events;
 pub mod function;
+pub mod iam;
 pub mod incident;
 #[cfg(feature = "aws")]
 pub mod lambda;

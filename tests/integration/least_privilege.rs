@@ -3,71 +3,48 @@
 //! actions its role grants in template.yaml; and a full run of each function calls nothing else.
 
 use crate::fault_proxy::FaultProxy;
-use crate::support::{repo_root, sample_event};
+use crate::support::sample_event;
 use crate::world::World;
 use firebreak::Function;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-fn read(path: &str) -> String {
-    std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// The lines of one top-level resource of template.yaml.
-fn resource<'a>(template: &'a str, logical_id: &str) -> Vec<&'a str> {
-    let header = format!("  {logical_id}:");
-    let mut lines = template.lines().skip_while(|l| *l != header);
-    let first = lines.next().unwrap_or_else(|| panic!("{logical_id} not in template.yaml"));
-    std::iter::once(first)
-        .chain(lines.take_while(|l| !(l.starts_with("  ") && !l.starts_with("   ") && l.trim_end().ends_with(':'))))
+/// The actions of the `Allow` statements of a policy document (a statement may sit behind `Fn::If`:
+/// both branches count, since either may be deployed).
+fn allowed_actions(document: &Value) -> BTreeSet<String> {
+    let mut statements: Vec<&Value> = Vec::new();
+    for statement in document["Statement"].as_array().expect("statements") {
+        match statement.get("Fn::If").and_then(Value::as_array) {
+            Some(branches) => statements.extend(branches[1..].iter().filter(|b| b.is_object())),
+            None => statements.push(statement),
+        }
+    }
+    statements
+        .into_iter()
+        .filter(|st| st["Effect"] == "Allow")
+        .flat_map(|st| match &st["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(list) => list.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
+            other => panic!("unexpected Action {other}"),
+        })
         .collect()
 }
 
-/// Actions named in `Action:` entries of the given lines.
-fn actions_in(lines: &[&str]) -> BTreeSet<String> {
-    let mut actions = BTreeSet::new();
-    let mut list_indent: Option<usize> = None;
-    for line in lines {
-        let indent = line.len() - line.trim_start().len();
-        let trimmed = line.trim();
-        if let Some(i) = list_indent {
-            if trimmed.starts_with("- ") && indent >= i {
-                actions.insert(trimmed[2..].trim().to_owned());
-                continue;
-            }
-            list_indent = None;
-        }
-        let Some(rest) = trimmed.strip_prefix("Action:").or_else(|| trimmed.strip_prefix("- Action:")) else {
-            continue;
-        };
-        let rest = rest.trim();
-        if rest.is_empty() {
-            list_indent = Some(indent);
-        } else {
-            actions.extend(
-                rest.trim_matches(|c| c == '[' || c == ']').split(',').map(|a| a.trim().trim_matches('"').to_owned()),
-            );
-        }
-    }
-    actions
-}
-
-/// (actions of the `respond` policy, actions of the `logs` policy) of the role of `firebreak-<name>`.
+/// (allowed actions of the `respond` policy, of the `logs` policy) of the role of `firebreak-<name>`.
 fn granted(name: &str) -> (BTreeSet<String>, BTreeSet<String>) {
-    let template = read("template.yaml");
-    let function_line = template
-        .lines()
-        .position(|l| l.trim() == format!("FunctionName: firebreak-{name}"))
+    let template = crate::iam::decode("template.yaml");
+    let resources = template["Resources"].as_object().expect("resources");
+    let function = resources
+        .values()
+        .find(|r| r["Properties"]["FunctionName"] == format!("firebreak-{name}"))
         .expect("function in template");
-    let role = template
-        .lines()
-        .skip(function_line)
-        .find_map(|l| l.trim().strip_prefix("Role: !GetAtt ").and_then(|r| r.strip_suffix(".Arn")))
-        .expect("explicit role");
-    let lines = resource(&template, role);
-    let policies = lines.iter().position(|l| l.trim() == "Policies:").expect("inline policies");
-    let respond = lines.iter().position(|l| l.trim() == "- PolicyName: respond").expect("respond policy");
-    (actions_in(&lines[respond..]), actions_in(&lines[policies..respond]))
+    let role = function["Properties"]["Role"]["Fn::GetAtt"][0].as_str().expect("explicit role");
+    let policy = |policy_name: &str| {
+        let policies = resources[role]["Properties"]["Policies"].as_array().expect("inline policies");
+        let found = policies.iter().find(|p| p["PolicyName"] == policy_name).expect("policy");
+        allowed_actions(&found["PolicyDocument"])
+    };
+    (policy("respond"), policy("logs"))
 }
 
 #[test]

@@ -1,0 +1,425 @@
+//! The authorization requests AWS evaluates for every call Firebreak makes, and for the calls it must
+//! never be allowed to make: one request per resource type the Service Authorization Reference lists
+//! for the action (the required ones and the optional ones our request carries), each with only the
+//! condition keys that resource type supports and the values our request sends. The IAM test
+//! (`tests/integration/iam.rs`) evaluates them against the templates with a real policy simulator.
+
+use crate::function::Function;
+use crate::plan::StepKind;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The tag keys each call sends, as the adapters send them.
+const GROUP_TAGS: [(&str, &str); 2] = [("firebreak:role", "firebreak-isolation"), ("Name", "firebreak-isolation")];
+const INCIDENT_TAGS: [&str; 4] =
+    ["firebreak:incident", "firebreak:finding-type", "firebreak:severity", "firebreak:quarantined"];
+const SNAPSHOT_TAGS: [&str; 5] =
+    ["firebreak:incident", "firebreak:finding-type", "firebreak:severity", "firebreak:instance", "Name"];
+const STOP_TAGS: [&str; 4] =
+    ["firebreak:stopped-by", "firebreak:stopped-at", "firebreak:stopped-reason", "firebreak:stop-mode"];
+const REVOKE_TAGS: [&str; 3] = ["firebreak:revoked", "firebreak:revoked-at", "firebreak:revoked-why"];
+
+/// The concrete world the requests are about.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    pub partition: &'static str,
+    /// Where the function and its roles live.
+    pub home_account: &'static str,
+    pub home_region: &'static str,
+    /// Where the incident is: the home account or a member account, any region.
+    pub account: &'static str,
+    pub region: &'static str,
+    pub member_role: &'static str,
+}
+
+/// Who makes a request: a function's own role, or the member role it assumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Principal {
+    Function,
+    MemberRole,
+    /// Another role of the security account whose name merely looks like a responder's
+    /// (`firebreak-impostor-responder-<region>`), holding the same permissions.
+    Impostor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Expect {
+    Allowed,
+    Denied,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Request {
+    /// The API call this request is part of (one call can need several requests).
+    pub call: String,
+    pub action: &'static str,
+    /// The SAR resource type, or `*` for actions without resource-level permissions.
+    pub resource_type: &'static str,
+    pub resource: String,
+    pub account: String,
+    pub context: BTreeMap<String, Vec<String>>,
+    pub principal: Principal,
+    pub expect: Expect,
+}
+
+impl Scene {
+    pub fn home(region: &'static str) -> Self {
+        Self {
+            partition: "aws",
+            home_account: "111111111111",
+            home_region: "us-east-1",
+            account: "111111111111",
+            region,
+            member_role: "firebreak-member",
+        }
+    }
+
+    pub fn member(region: &'static str) -> Self {
+        Self { account: "222222222222", ..Self::home(region) }
+    }
+
+    fn principal(&self) -> Principal {
+        if self.account == self.home_account {
+            Principal::Function
+        } else {
+            Principal::MemberRole
+        }
+    }
+
+    fn ec2(&self, what: &str) -> String {
+        format!("arn:{}:ec2:{}:{}:{what}", self.partition, self.region, self.account)
+    }
+    fn snapshot(&self) -> String {
+        format!("arn:{}:ec2:{}::snapshot/snap-0123456789abcdef0", self.partition, self.region)
+    }
+    fn instance(&self) -> String {
+        self.ec2("instance/i-0abc1234def567890")
+    }
+    fn vpc(&self) -> String {
+        self.ec2("vpc/vpc-0123456789abcdef0")
+    }
+    fn subnet(&self) -> String {
+        self.ec2("subnet/subnet-0123456789abcdef0")
+    }
+    fn containment_group(&self) -> String {
+        self.ec2("security-group/sg-0f1eebdaedcontain")
+    }
+    fn other_group(&self) -> String {
+        self.ec2("security-group/sg-0123456789abcdef0")
+    }
+}
+
+/// A small builder: one request of one call.
+struct Call<'a> {
+    scene: &'a Scene,
+    call: String,
+    action: &'static str,
+    expect: Expect,
+    principal: Principal,
+}
+
+impl<'a> Call<'a> {
+    fn new(scene: &'a Scene, call: &str, action: &'static str) -> Self {
+        Self { scene, call: call.to_owned(), action, expect: Expect::Allowed, principal: scene.principal() }
+    }
+    fn denied(mut self) -> Self {
+        self.expect = Expect::Denied;
+        self
+    }
+    fn on(&self, resource_type: &'static str, resource: String, context: &[(&str, &[&str])]) -> Request {
+        Request {
+            call: self.call.clone(),
+            action: self.action,
+            resource_type,
+            resource,
+            account: self.scene.account.to_owned(),
+            context: context.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect(),
+            principal: self.principal,
+            expect: self.expect,
+        }
+    }
+    fn anything(&self) -> Request {
+        self.on("*", "*".to_owned(), &[])
+    }
+}
+
+fn request_tags<'t>(keys: &'t [&'t str], value: &'t str) -> Vec<(String, &'t str)> {
+    keys.iter().map(|k| (format!("aws:RequestTag/{k}"), value)).collect()
+}
+
+/// `CreateTags` on `resource` with `keys`: the request tags, the tag keys, and the resource's own
+/// tags (none, for Firebreak's requests), plus `ec2:CreateAction` when tagging on creation.
+fn create_tags(
+    call: &Call<'_>,
+    resource_type: &'static str,
+    resource: String,
+    keys: &[&str],
+    on_create: Option<&str>,
+) -> Request {
+    let tags = request_tags(keys, "x");
+    let mut context: Vec<(&str, Vec<&str>)> = tags.iter().map(|(k, v)| (k.as_str(), vec![*v])).collect();
+    context.push(("aws:TagKeys", keys.to_vec()));
+    if let Some(action) = on_create {
+        context.push(("ec2:CreateAction", vec![action]));
+    }
+    let context: Vec<(&str, &[&str])> = context.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+    call.on(resource_type, resource, &context)
+}
+
+/// Every request the step's run makes in `scene`.
+pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
+    let instance_keys: &[(&str, &[&str])] = &[("ec2:InstanceID", &["i-0abc1234def567890"])];
+    let describe = Call::new(s, "DescribeInstances", "ec2:DescribeInstances").anything();
+    match step {
+        StepKind::IsolateInstance => {
+            let create = Call::new(s, "CreateSecurityGroup", "ec2:CreateSecurityGroup");
+            let group_tag_keys: Vec<&str> = GROUP_TAGS.iter().map(|(k, _)| *k).collect();
+            let mut group_context: Vec<(String, Vec<&str>)> =
+                GROUP_TAGS.iter().map(|(k, v)| (format!("aws:RequestTag/{k}"), vec![*v])).collect();
+            group_context.push(("aws:TagKeys".into(), group_tag_keys.clone()));
+            let group_context: Vec<(&str, &[&str])> =
+                group_context.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+            let tag_group = Call::new(s, "CreateSecurityGroup", "ec2:CreateTags");
+            let containment: &[(&str, &[&str])] = &[
+                ("aws:ResourceTag/firebreak:role", &["firebreak-isolation"]),
+                ("ec2:ResourceTag/firebreak:role", &["firebreak-isolation"]),
+            ];
+            let vpc = s.vpc();
+            let rules = ["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress"]
+                .map(|action| Call::new(s, action.trim_start_matches("ec2:"), action).on("security-group", s.containment_group(), containment));
+            let regroup = Call::new(s, "ModifyNetworkInterfaceAttribute", "ec2:ModifyNetworkInterfaceAttribute");
+            let mut requests = vec![
+                describe,
+                Call::new(s, "DescribeSecurityGroups", "ec2:DescribeSecurityGroups").anything(),
+                create.on("security-group", s.ec2("security-group/sg-0aaaaaaaaaaaaaaa1"), &group_context),
+                create.on("vpc", vpc.clone(), &[("ec2:VpcID", &["vpc-0123456789abcdef0"]), ("ec2:Tenancy", &["default"])]),
+                create_tags(&tag_group, "security-group", s.ec2("security-group/sg-0aaaaaaaaaaaaaaa1"), &group_tag_keys, Some("CreateSecurityGroup")),
+                regroup.on(
+                    "network-interface",
+                    s.ec2("network-interface/eni-0123456789abcdef0"),
+                    &[("ec2:Vpc", &[vpc.as_str()]), ("ec2:Subnet", &[s.subnet().as_str()])],
+                ),
+                regroup.on("security-group", s.containment_group(), containment),
+                regroup.on("instance", s.instance(), instance_keys),
+                regroup.on("subnet", s.subnet(), &[("ec2:Vpc", &[vpc.as_str()])]),
+                create_tags(
+                    &Call::new(s, "CreateTags (original groups)", "ec2:CreateTags"),
+                    "instance",
+                    s.instance(),
+                    &["firebreak:original-groups:eni-0123456789abcdef0"],
+                    None,
+                ),
+            ];
+            requests.extend(rules);
+            requests
+        }
+        StepKind::ProtectInstance => {
+            let protect = Call::new(s, "ModifyInstanceAttribute", "ec2:ModifyInstanceAttribute");
+            vec![
+                describe,
+                protect.on("instance", s.instance(), &[("ec2:Attribute/DisableApiTermination", &["true"])]),
+                protect.on("instance", s.instance(), &[("ec2:Attribute/InstanceInitiatedShutdownBehavior", &["stop"])]),
+            ]
+        }
+        StepKind::DetachFromAutoScalingGroup => vec![
+            describe,
+            Call::new(s, "DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingInstances").anything(),
+            Call::new(s, "DetachInstances", "autoscaling:DetachInstances").on(
+                "autoScalingGroup",
+                format!(
+                    "arn:{}:autoscaling:{}:{}:autoScalingGroup:6d0e1f2a-3b4c-5d6e-7f80-91a2b3c4d5e6:autoScalingGroupName/web",
+                    s.partition, s.region, s.account
+                ),
+                &[],
+            ),
+        ],
+        StepKind::DeregisterFromTargetGroups => vec![
+            describe,
+            Call::new(s, "DescribeTargetGroups", "elasticloadbalancing:DescribeTargetGroups").anything(),
+            Call::new(s, "DescribeTargetHealth", "elasticloadbalancing:DescribeTargetHealth").anything(),
+            Call::new(s, "DeregisterTargets", "elasticloadbalancing:DeregisterTargets").on(
+                "targetgroup",
+                format!(
+                    "arn:{}:elasticloadbalancing:{}:{}:targetgroup/web/0123456789abcdef",
+                    s.partition, s.region, s.account
+                ),
+                &[],
+            ),
+        ],
+        StepKind::SnapshotVolumes => {
+            let create = Call::new(s, "CreateSnapshots", "ec2:CreateSnapshots");
+            let tags = request_tags(&SNAPSHOT_TAGS, "x");
+            let mut snapshot_context: Vec<(&str, &[&str])> = tags.iter().map(|(k, _)| (k.as_str(), &["x"][..])).collect();
+            snapshot_context.push(("aws:TagKeys", &SNAPSHOT_TAGS));
+            vec![
+                describe,
+                Call::new(s, "DescribeSnapshots", "ec2:DescribeSnapshots").anything(),
+                create.on("instance", s.instance(), instance_keys),
+                create.on("volume", s.ec2("volume/vol-0123456789abcdef0"), &[("ec2:VolumeID", &["vol-0123456789abcdef0"])]),
+                create.on("snapshot", s.snapshot(), &snapshot_context),
+                create_tags(&Call::new(s, "CreateSnapshots", "ec2:CreateTags"), "snapshot", s.snapshot(), &SNAPSHOT_TAGS, Some("CreateSnapshots")),
+            ]
+        }
+        StepKind::TagInstance => vec![
+            describe,
+            create_tags(&Call::new(s, "CreateTags (incident)", "ec2:CreateTags"), "instance", s.instance(), &INCIDENT_TAGS, None),
+        ],
+        StepKind::StopInstance => vec![
+            describe,
+            Call::new(s, "DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingInstances").anything(),
+            Call::new(s, "StopInstances", "ec2:StopInstances").on("instance", s.instance(), instance_keys),
+            create_tags(&Call::new(s, "CreateTags (stopped)", "ec2:CreateTags"), "instance", s.instance(), &STOP_TAGS, None),
+        ],
+        StepKind::RevokeSecurityGroupIngress => vec![
+            // The offending group is anyone's: no tag condition can apply.
+            Call::new(s, "RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress").on(
+                "security-group",
+                s.other_group(),
+                &[("ec2:SecurityGroupID", &["sg-0123456789abcdef0"])],
+            ),
+            create_tags(&Call::new(s, "CreateTags (revoked)", "ec2:CreateTags"), "security-group", s.other_group(), &REVOKE_TAGS, None),
+        ],
+        StepKind::Notify => vec![],
+    }
+}
+
+/// What the executor calls in the home account for every incident, whatever the steps.
+pub fn executor_requests(s: &Scene) -> Vec<Request> {
+    let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+    let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+    let topic = format!("arn:{}:sns:{}:{}:firebreak-notifications", s.partition, s.home_region, s.home_account);
+    let mut requests = vec![
+        Call::new(&home, "UpdateItem", "dynamodb:UpdateItem").on("table", table.clone(), &[]),
+        Call::new(&home, "PutItem", "dynamodb:PutItem").on("table", table, &[]),
+        Call::new(&home, "Publish", "sns:Publish").on("topic", topic, &[("aws:SecureTransport", &["true"])]),
+        Call::new(&home, "GetCallerIdentity", "sts:GetCallerIdentity").anything(),
+    ];
+    if s.account != s.home_account {
+        let mut assume = Call::new(&home, "AssumeRole", "sts:AssumeRole").on(
+            "role",
+            format!("arn:{}:iam::{}:role/{}", s.partition, s.account, s.member_role),
+            &[("sts:ExternalId", &["s3cr3t"]), ("aws:PrincipalOrgID", &["o-firebreak01"])],
+        );
+        assume.account = s.account.to_owned();
+        requests.push(assume);
+    }
+    requests
+}
+
+/// Every request `function` makes for an incident in `scene`.
+pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
+    let mut requests = executor_requests(s);
+    for step in function.steps() {
+        requests.extend(step_requests(step, s));
+    }
+    requests
+}
+
+/// Calls Firebreak must never be allowed to make, whatever happens to its code.
+pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
+    let exempt: &[(&str, &[&str])] = &[
+        ("aws:ResourceTag/firebreak:exempt", &["true"]),
+        ("ec2:ResourceTag/firebreak:exempt", &["true"]),
+        ("ec2:InstanceID", &["i-0abc1234def567890"]),
+    ];
+    let mut denied = vec![create_tags(
+        &Call::new(s, "CreateTags (a key that is not Firebreak's)", "ec2:CreateTags").denied(),
+        "instance",
+        s.instance(),
+        &["Owner"],
+        None,
+    )];
+    match function {
+        Function::GuarddutyResponder => {
+            let protect =
+                Call::new(s, "ModifyInstanceAttribute (exempt instance)", "ec2:ModifyInstanceAttribute").denied();
+            let user_data = Call::new(s, "ModifyInstanceAttribute (userData)", "ec2:ModifyInstanceAttribute").denied();
+            let regroup = Call::new(
+                s,
+                "ModifyNetworkInterfaceAttribute (exempt instance)",
+                "ec2:ModifyNetworkInterfaceAttribute",
+            )
+            .denied();
+            let rules = Call::new(
+                s,
+                "AuthorizeSecurityGroupIngress (a group that is not Firebreak's)",
+                "ec2:AuthorizeSecurityGroupIngress",
+            )
+            .denied();
+            let untagged =
+                Call::new(s, "CreateSecurityGroup (without the role tag)", "ec2:CreateSecurityGroup").denied();
+            let mut exempt_protect = exempt.to_vec();
+            exempt_protect.push(("ec2:Attribute/DisableApiTermination", &["true"]));
+            denied.extend([
+                protect.on("instance", s.instance(), &exempt_protect),
+                user_data.on("instance", s.instance(), &[("ec2:Attribute/UserData", &["IyEvYmluL3No"])]),
+                regroup.on(
+                    "network-interface",
+                    s.ec2("network-interface/eni-0123456789abcdef0"),
+                    &[("ec2:Vpc", &[s.vpc().as_str()]), ("ec2:Subnet", &[s.subnet().as_str()])],
+                ),
+                regroup.on("instance", s.instance(), exempt),
+                rules.on("security-group", s.other_group(), &[("ec2:SecurityGroupID", &["sg-0123456789abcdef0"])]),
+                untagged.on(
+                    "security-group",
+                    s.ec2("security-group/sg-0aaaaaaaaaaaaaaa1"),
+                    &[("aws:TagKeys", &["Name"]), ("aws:RequestTag/Name", &["x"])],
+                ),
+            ]);
+        }
+        Function::AlarmResponder => {
+            denied.push(Call::new(s, "StopInstances (exempt instance)", "ec2:StopInstances").denied().on(
+                "instance",
+                s.instance(),
+                exempt,
+            ));
+        }
+        Function::CloudtrailResponder => {}
+    }
+    denied
+}
+
+/// Assuming the member role the wrong way: without the external id, or from outside the organisation.
+pub fn forbidden_assumptions(s: &Scene) -> Vec<Request> {
+    let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+    let role = format!("arn:{}:iam::{}:role/{}", s.partition, s.account, s.member_role);
+    let assume = |call: &str, context: &[(&str, &[&str])]| {
+        let mut r = Call::new(&home, call, "sts:AssumeRole").denied().on("role", role.clone(), context);
+        r.account = s.account.to_owned();
+        r
+    };
+    let mut impostor = assume(
+        "AssumeRole (by a role that only looks like a responder)",
+        &[("sts:ExternalId", &["s3cr3t"]), ("aws:PrincipalOrgID", &["o-firebreak01"])],
+    );
+    impostor.principal = Principal::Impostor;
+    vec![
+        impostor,
+        assume("AssumeRole (without the external id)", &[("aws:PrincipalOrgID", &["o-firebreak01"])]),
+        assume(
+            "AssumeRole (from outside the organisation)",
+            &[("sts:ExternalId", &["s3cr3t"]), ("aws:PrincipalOrgID", &["o-elsewhere99"])],
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::EXECUTOR_IAM_ACTIONS;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_requests_of_each_step_are_exactly_its_declared_actions() {
+        for step in StepKind::ALL {
+            let actions: BTreeSet<&str> =
+                step_requests(step, &Scene::home("us-east-1")).iter().map(|r| r.action).collect();
+            let declared: BTreeSet<&str> = step.iam_actions().iter().copied().filter(|a| *a != "sns:Publish").collect();
+            assert_eq!(actions, declared, "{step:?}");
+        }
+        let executor: BTreeSet<&str> =
+            executor_requests(&Scene::member("us-east-1")).iter().map(|r| r.action).collect();
+        assert_eq!(executor, EXECUTOR_IAM_ACTIONS.iter().copied().collect());
+    }
+}
