@@ -219,7 +219,7 @@ async fn release(
             EXIT_REFUSED,
         );
     };
-    match crate::playbooks::release(&responder.targets.home().0, &responder.notifier, &id).await {
+    match crate::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id).await {
         Ok(rep) => {
             let _ = writeln!(out, "{}", serde_json::json!(rep));
             if rep.failures().is_empty() {

@@ -22,6 +22,10 @@ pub enum Error {
     /// The invocation's deadline came before the step could start or finish; a redelivery has time.
     #[error("deadline: {0}")]
     Deadline(String),
+    /// Interfaces were left on the allow-all untracking group and could not be put back: wide open.
+    /// The loudest outcome there is (a critical notification) and always retried.
+    #[error("LEFT WIDE OPEN on the allow-all untracking group: {}: {message}", interfaces.join(", "))]
+    LeftOpen { interfaces: Vec<String>, message: String },
     /// Several parts of one step, or several steps, failed; retryable when any of them is.
     #[error("{failed} of {total} failed: {summary}")]
     ActionsFailed { failed: usize, total: usize, summary: String, retryable: bool },
@@ -49,7 +53,7 @@ impl Error {
         match self {
             Self::Refused { .. } | Self::Config { .. } => false,
             Self::Aws { retryable, .. } | Self::ActionsFailed { retryable, .. } => *retryable,
-            Self::State(_) | Self::Deadline(_) => true,
+            Self::State(_) | Self::Deadline(_) | Self::LeftOpen { .. } => true,
         }
     }
 }

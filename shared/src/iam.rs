@@ -102,6 +102,12 @@ impl Scene {
     fn subnet(&self) -> String {
         self.ec2("subnet/subnet-0123456789abcdef0")
     }
+    fn asg(&self) -> String {
+        format!(
+            "arn:{}:autoscaling:{}:{}:autoScalingGroup:6d0e1f2a-3b4c-5d6e-7f80-91a2b3c4d5e6:autoScalingGroupName/web",
+            self.partition, self.region, self.account
+        )
+    }
     fn containment_group(&self) -> String {
         self.ec2("security-group/sg-0f1eebdaedcontain")
     }
@@ -186,15 +192,41 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                 ("ec2:ResourceTag/firebreak:role", &["firebreak-isolation"]),
             ];
             let vpc = s.vpc();
-            let rules = ["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress"]
-                .map(|action| Call::new(s, action.trim_start_matches("ec2:"), action).on("security-group", s.containment_group(), containment));
+            let rules = [
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupEgress",
+            ]
+            .map(|action| {
+                Call::new(s, action.trim_start_matches("ec2:"), action).on(
+                    "security-group",
+                    s.containment_group(),
+                    containment,
+                )
+            });
             let regroup = Call::new(s, "ModifyNetworkInterfaceAttribute", "ec2:ModifyNetworkInterfaceAttribute");
+            // The containment groups are recorded in the home account's table.
+            let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+            let table =
+                format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
             let mut requests = vec![
                 describe,
+                Call::new(&home, "GetItem", "dynamodb:GetItem").on("table", table, &[]),
                 Call::new(s, "DescribeSecurityGroups", "ec2:DescribeSecurityGroups").anything(),
                 create.on("security-group", s.ec2("security-group/sg-0aaaaaaaaaaaaaaa1"), &group_context),
-                create.on("vpc", vpc.clone(), &[("ec2:VpcID", &["vpc-0123456789abcdef0"]), ("ec2:Tenancy", &["default"])]),
-                create_tags(&tag_group, "security-group", s.ec2("security-group/sg-0aaaaaaaaaaaaaaa1"), &group_tag_keys, Some("CreateSecurityGroup")),
+                create.on(
+                    "vpc",
+                    vpc.clone(),
+                    &[("ec2:VpcID", &["vpc-0123456789abcdef0"]), ("ec2:Tenancy", &["default"])],
+                ),
+                create_tags(
+                    &tag_group,
+                    "security-group",
+                    s.ec2("security-group/sg-0aaaaaaaaaaaaaaa1"),
+                    &group_tag_keys,
+                    Some("CreateSecurityGroup"),
+                ),
                 regroup.on(
                     "network-interface",
                     s.ec2("network-interface/eni-0123456789abcdef0"),
@@ -225,14 +257,12 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
         StepKind::DetachFromAutoScalingGroup => vec![
             describe,
             Call::new(s, "DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingInstances").anything(),
-            Call::new(s, "DetachInstances", "autoscaling:DetachInstances").on(
+            Call::new(s, "SetInstanceProtection", "autoscaling:SetInstanceProtection").on(
                 "autoScalingGroup",
-                format!(
-                    "arn:{}:autoscaling:{}:{}:autoScalingGroup:6d0e1f2a-3b4c-5d6e-7f80-91a2b3c4d5e6:autoScalingGroupName/web",
-                    s.partition, s.region, s.account
-                ),
+                s.asg(),
                 &[],
             ),
+            Call::new(s, "DetachInstances", "autoscaling:DetachInstances").on("autoScalingGroup", s.asg(), &[]),
         ],
         StepKind::DeregisterFromTargetGroups => vec![
             describe,
@@ -250,26 +280,49 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
         StepKind::SnapshotVolumes => {
             let create = Call::new(s, "CreateSnapshots", "ec2:CreateSnapshots");
             let tags = request_tags(&SNAPSHOT_TAGS, "x");
-            let mut snapshot_context: Vec<(&str, &[&str])> = tags.iter().map(|(k, _)| (k.as_str(), &["x"][..])).collect();
+            let mut snapshot_context: Vec<(&str, &[&str])> =
+                tags.iter().map(|(k, _)| (k.as_str(), &["x"][..])).collect();
             snapshot_context.push(("aws:TagKeys", &SNAPSHOT_TAGS));
             vec![
                 describe,
                 Call::new(s, "DescribeSnapshots", "ec2:DescribeSnapshots").anything(),
                 create.on("instance", s.instance(), instance_keys),
-                create.on("volume", s.ec2("volume/vol-0123456789abcdef0"), &[("ec2:VolumeID", &["vol-0123456789abcdef0"])]),
+                create.on(
+                    "volume",
+                    s.ec2("volume/vol-0123456789abcdef0"),
+                    &[("ec2:VolumeID", &["vol-0123456789abcdef0"])],
+                ),
                 create.on("snapshot", s.snapshot(), &snapshot_context),
-                create_tags(&Call::new(s, "CreateSnapshots", "ec2:CreateTags"), "snapshot", s.snapshot(), &SNAPSHOT_TAGS, Some("CreateSnapshots")),
+                create_tags(
+                    &Call::new(s, "CreateSnapshots", "ec2:CreateTags"),
+                    "snapshot",
+                    s.snapshot(),
+                    &SNAPSHOT_TAGS,
+                    Some("CreateSnapshots"),
+                ),
             ]
         }
         StepKind::TagInstance => vec![
             describe,
-            create_tags(&Call::new(s, "CreateTags (incident)", "ec2:CreateTags"), "instance", s.instance(), &INCIDENT_TAGS, None),
+            create_tags(
+                &Call::new(s, "CreateTags (incident)", "ec2:CreateTags"),
+                "instance",
+                s.instance(),
+                &INCIDENT_TAGS,
+                None,
+            ),
         ],
         StepKind::StopInstance => vec![
             describe,
             Call::new(s, "DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingInstances").anything(),
             Call::new(s, "StopInstances", "ec2:StopInstances").on("instance", s.instance(), instance_keys),
-            create_tags(&Call::new(s, "CreateTags (stopped)", "ec2:CreateTags"), "instance", s.instance(), &STOP_TAGS, None),
+            create_tags(
+                &Call::new(s, "CreateTags (stopped)", "ec2:CreateTags"),
+                "instance",
+                s.instance(),
+                &STOP_TAGS,
+                None,
+            ),
         ],
         StepKind::RevokeSecurityGroupIngress => vec![
             // The offending group is anyone's: no tag condition can apply.
@@ -278,7 +331,13 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                 s.other_group(),
                 &[("ec2:SecurityGroupID", &["sg-0123456789abcdef0"])],
             ),
-            create_tags(&Call::new(s, "CreateTags (revoked)", "ec2:CreateTags"), "security-group", s.other_group(), &REVOKE_TAGS, None),
+            create_tags(
+                &Call::new(s, "CreateTags (revoked)", "ec2:CreateTags"),
+                "security-group",
+                s.other_group(),
+                &REVOKE_TAGS,
+                None,
+            ),
         ],
         StepKind::Notify => vec![],
     }

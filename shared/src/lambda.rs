@@ -128,6 +128,7 @@ impl From<Error> for Diagnostic {
             Error::Aws { .. } => "Aws",
             Error::State(_) => "StateUnavailable",
             Error::Deadline(_) => "Deadline",
+            Error::LeftOpen { .. } => "LeftOpen",
             Error::ActionsFailed { .. } => "ActionsFailed",
         };
         Diagnostic { error_type: kind.to_owned(), error_message: error.to_string() }

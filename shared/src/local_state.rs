@@ -19,6 +19,8 @@ pub struct ProcessLocalState {
     steps: RefCell<BTreeMap<String, BTreeSet<String>>>,
     caps: RefCell<BTreeMap<String, u32>>,
     circuits: RefCell<BTreeSet<String>>,
+    groups: RefCell<BTreeMap<String, String>>,
+    originals: RefCell<BTreeMap<String, BTreeMap<String, Vec<String>>>>,
 }
 
 impl StateStore for ProcessLocalState {
@@ -60,5 +62,30 @@ impl StateStore for ProcessLocalState {
     }
     async fn open_circuit(&self, account: &str, window: &str) -> Result<bool> {
         Ok(self.circuits.borrow_mut().insert(format!("{account}#{window}")))
+    }
+    async fn containment_group(&self, scope: &str) -> Result<Option<String>> {
+        Ok(self.groups.borrow().get(scope).cloned())
+    }
+    async fn record_containment_group(&self, scope: &str, group_id: &str) -> Result<String> {
+        Ok(self.groups.borrow_mut().entry(scope.to_owned()).or_insert_with(|| group_id.to_owned()).clone())
+    }
+    async fn record_original_groups(
+        &self,
+        instance: &str,
+        originals: &BTreeMap<String, Vec<String>>,
+    ) -> Result<BTreeMap<String, Vec<String>>> {
+        let mut all = self.originals.borrow_mut();
+        let recorded = all.entry(instance.to_owned()).or_default();
+        for (eni, groups) in originals {
+            recorded.entry(eni.clone()).or_insert_with(|| groups.clone());
+        }
+        Ok(recorded.clone())
+    }
+    async fn original_groups(&self, instance: &str) -> Result<Option<BTreeMap<String, Vec<String>>>> {
+        Ok(self.originals.borrow().get(instance).cloned())
+    }
+    async fn forget_original_groups(&self, instance: &str) -> Result<()> {
+        self.originals.borrow_mut().remove(instance);
+        Ok(())
     }
 }

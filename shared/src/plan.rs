@@ -118,12 +118,15 @@ impl StepKind {
 
     pub fn phase(self) -> Phase {
         match self {
-            Self::IsolateInstance | Self::StopInstance | Self::RevokeSecurityGroupIngress => Phase::Network,
-            Self::ProtectInstance
-            | Self::DetachFromAutoScalingGroup
-            | Self::DeregisterFromTargetGroups
-            | Self::SnapshotVolumes
-            | Self::TagInstance => Phase::Evidence,
+            // Out of Auto Scaling's hands before the swap: termination protection does not stop Auto
+            // Scaling, which may replace an "unhealthy" instance during the settle wait.
+            Self::DetachFromAutoScalingGroup
+            | Self::IsolateInstance
+            | Self::StopInstance
+            | Self::RevokeSecurityGroupIngress => Phase::Network,
+            Self::ProtectInstance | Self::DeregisterFromTargetGroups | Self::SnapshotVolumes | Self::TagInstance => {
+                Phase::Evidence
+            }
             Self::Notify => Phase::Notify,
         }
     }
@@ -143,20 +146,26 @@ impl StepKind {
     /// plus [`EXECUTOR_IAM_ACTIONS`].
     pub fn iam_actions(self) -> &'static [&'static str] {
         match self {
+            // The containment groups are looked up in the state table (`GetItem`) and checked in EC2.
             Self::IsolateInstance => &[
                 DESCRIBE,
+                "dynamodb:GetItem",
                 "ec2:DescribeSecurityGroups",
                 "ec2:CreateSecurityGroup",
                 "ec2:AuthorizeSecurityGroupIngress",
                 "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
                 "ec2:RevokeSecurityGroupEgress",
                 "ec2:ModifyNetworkInterfaceAttribute",
                 "ec2:CreateTags",
             ],
             Self::ProtectInstance => &[DESCRIBE, "ec2:ModifyInstanceAttribute"],
-            Self::DetachFromAutoScalingGroup => {
-                &[DESCRIBE, "autoscaling:DescribeAutoScalingInstances", "autoscaling:DetachInstances"]
-            }
+            Self::DetachFromAutoScalingGroup => &[
+                DESCRIBE,
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:SetInstanceProtection",
+                "autoscaling:DetachInstances",
+            ],
             Self::DeregisterFromTargetGroups => &[
                 DESCRIBE,
                 "elasticloadbalancing:DescribeTargetGroups",

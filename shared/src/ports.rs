@@ -18,6 +18,8 @@ pub struct InstanceFacts {
     pub tags: BTreeMap<String, String>,
     pub root_device_type: Option<String>,
     pub hibernation_configured: bool,
+    /// A Spot instance: termination protection cannot be enabled, and EC2 may reclaim it any time.
+    pub spot: bool,
 }
 
 /// EC2's instance states (`InstanceStateName`), a closed set.
@@ -70,6 +72,8 @@ impl std::fmt::Display for InstanceState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceFacts {
     pub interface_id: String,
+    /// The interface's own VPC: with multi-VPC attachments it need not be the instance's.
+    pub vpc_id: Option<String>,
     pub group_ids: Vec<String>,
     pub tags: BTreeMap<String, String>,
 }
@@ -85,20 +89,55 @@ pub enum ContainmentGroup {
 }
 
 impl ContainmentGroup {
+    /// The value of its `firebreak:role` tag, and the start of its (otherwise random) name.
     pub fn name(self) -> &'static str {
         match self {
             Self::Untracking => "firebreak-untracking",
             Self::Isolation => "firebreak-isolation",
         }
     }
+
+    /// The only rules the group may have: none for isolation; all traffic both ways, IPv4 and IPv6,
+    /// for untracking.
+    pub fn expected_rules(self) -> GroupRules {
+        let all = |peer: &str| GroupRule { protocol: "-1".into(), from_port: None, to_port: None, peer: peer.into() };
+        match self {
+            Self::Isolation => GroupRules::default(),
+            Self::Untracking => GroupRules {
+                ingress: [all("0.0.0.0/0"), all("::/0")].into(),
+                egress: [all("0.0.0.0/0"), all("::/0")].into(),
+            },
+        }
+    }
+}
+
+/// One rule of a security group, flattened to one peer (a CIDR, a prefix list or a group).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GroupRule {
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub peer: String,
+}
+
+/// Every rule of a security group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupRules {
+    pub ingress: BTreeSet<GroupRule>,
+    pub egress: BTreeSet<GroupRule>,
 }
 
 /// EC2: describe, re-group interfaces, protect, snapshot, tag.
 pub trait Compute {
     /// `None` when the instance does not exist.
     async fn describe_instance(&self, id: &InstanceId) -> Result<Option<InstanceFacts>>;
-    /// Find the VPC's group of this kind (by tag), or create it once; returns its id.
-    async fn ensure_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<String>;
+    /// Create a containment group in `vpc_id` under a name nobody can guess in advance, tagged with
+    /// its role and given the rules of its kind; returns its id.
+    async fn create_containment_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<String>;
+    /// The rules of a group as EC2 has them now; `None` when the group no longer exists.
+    async fn group_rules(&self, group_id: &str) -> Result<Option<GroupRules>>;
+    /// Make the group's rules exactly `wanted`: revoke every other rule, authorise the missing ones.
+    async fn set_group_rules(&self, group_id: &str, current: &GroupRules, wanted: &GroupRules) -> Result<()>;
     async fn set_interface_groups(&self, interface_id: &str, group_ids: &[String]) -> Result<()>;
     /// Termination protection on and shutdown behaviour `stop`.
     async fn protect_instance(&self, id: &InstanceId) -> Result<()>;
@@ -125,7 +164,8 @@ pub enum Revocation {
 pub trait Fleet {
     /// The Auto Scaling group the instance belongs to, if any.
     async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>>;
-    /// Detach from its Auto Scaling group without lowering desired capacity; `None` when in none.
+    /// Protect from scale-in, then detach from its Auto Scaling group without lowering desired
+    /// capacity; `None` when in none.
     async fn detach_from_auto_scaling_group(&self, id: &InstanceId) -> Result<Option<String>>;
     /// Deregister from every ELBv2 target group in `vpc_id` that has it; returns their ARNs.
     async fn deregister_from_target_groups(&self, id: &InstanceId, vpc_id: Option<&str>) -> Result<Vec<String>>;
@@ -207,6 +247,22 @@ pub trait StateStore {
     async fn take_cap_slot(&self, account: &str, window: &str, max: u32) -> Result<bool>;
     /// `true` only for the first caller in the window: that one sends the "circuit open" notification.
     async fn open_circuit(&self, account: &str, window: &str) -> Result<bool>;
+    /// The containment group recorded for `scope` (account, region, VPC and kind), if any. Only a
+    /// group Firebreak created and recorded here is ever used: tags can be forged, this table cannot.
+    async fn containment_group(&self, scope: &str) -> Result<Option<String>>;
+    /// Record `group_id` for `scope` unless one is recorded already; returns the recorded one.
+    async fn record_containment_group(&self, scope: &str, group_id: &str) -> Result<String>;
+    /// Record an instance's original groups per interface before its first swap, keeping any already
+    /// recorded (a retry or a second incident never overwrites the true originals); returns them all.
+    async fn record_original_groups(
+        &self,
+        instance: &str,
+        originals: &BTreeMap<String, Vec<String>>,
+    ) -> Result<BTreeMap<String, Vec<String>>>;
+    /// The recorded original groups of a quarantined instance (for `release`).
+    async fn original_groups(&self, instance: &str) -> Result<Option<BTreeMap<String, Vec<String>>>>;
+    /// Forget a released quarantine.
+    async fn forget_original_groups(&self, instance: &str) -> Result<()>;
     /// One cheap write during init, so that the first incident's claim does not pay for the
     /// connection (DNS, TCP, TLS) to the table.
     async fn warm_up(&self) -> Result<()> {

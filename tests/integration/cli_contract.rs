@@ -17,8 +17,10 @@ fn plan_prints_one_json_document_per_file_with_instance_scoped_actions() {
     assert_eq!(lines.len(), 2);
     let contain: Value = serde_json::from_str(lines[0]).expect("json");
     let actions = contain["actions"].as_array().expect("actions");
-    assert_eq!(actions[0]["action"], "isolate_instance");
-    assert_eq!(actions[0]["instance_id"], "i-0abc1234def567890");
+    // Out of Auto Scaling's hands first, then the network.
+    assert_eq!(actions[0]["action"], "detach_from_auto_scaling_group");
+    assert_eq!(actions[1]["action"], "isolate_instance");
+    assert!(actions.iter().filter(|a| a["action"] != "notify").all(|a| a["instance_id"] == "i-0abc1234def567890"));
     assert!(actions.iter().any(|a| a["action"] == "snapshot_volumes"));
     assert!(actions.iter().any(|a| a["action"] == "notify"));
     let stop: Value = serde_json::from_str(lines[1]).expect("json");

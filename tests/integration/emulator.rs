@@ -132,3 +132,30 @@ async fn concurrent_conditional_writes_of_one_item_have_exactly_one_winner_as_in
         assert_eq!(winners, 1, "item-{item}: exactly one conditional write wins");
     }
 }
+
+/// EC2 refuses termination protection for Spot instances (ModifyInstanceAttribute:
+/// "UnsupportedOperation: Modifying 'disableApiTermination' is not supported for spot instances");
+/// stock moto accepts it, the harness refuses it as EC2 does.
+#[tokio::test(flavor = "current_thread")]
+async fn termination_protection_of_a_spot_instance_is_refused_as_in_ec2() {
+    let world = crate::world::World::seed().await;
+    let spot = world.launch_spot().await;
+    let refused = world
+        .ec2
+        .modify_instance_attribute()
+        .instance_id(&spot)
+        .disable_api_termination(aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .expect_err("refused");
+    assert_eq!(aws_sdk_ec2::error::ProvideErrorMetadata::code(&refused), Some("UnsupportedOperation"));
+    let on_demand = world.launch(false, false).await.instance_id;
+    world
+        .ec2
+        .modify_instance_attribute()
+        .instance_id(&on_demand)
+        .disable_api_termination(aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .expect("an on-demand instance can be protected");
+}

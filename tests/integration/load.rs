@@ -106,10 +106,12 @@ async fn five_hundred_mixed_events_under_ten_percent_throttling_lose_nothing_and
             assert!(!reports.is_empty() && reports.iter().all(|r| r["decision"].is_string()), "event {i}: {value}");
         }
     }
+    // Every tenth call of the run is throttled, whichever actions those calls happen to be.
+    let calls = proxy.all_calls();
+    let (total, faulted): (usize, usize) = (calls.values().sum(), calls.keys().map(|a| proxy.faulted(a)).sum());
     assert!(
-        proxy.faulted("DescribeInstances") + proxy.faulted("PutItem") > 0,
-        "the throttling really happened: {:?}",
-        proxy.all_calls()
+        faulted >= total / 10 - 1 && total > 1000,
+        "the throttling really happened: {faulted} of {total}: {calls:?}"
     );
     assert!(pending.len() < 25, "after four deliveries almost everything is done: {} still pending", pending.len());
 
@@ -121,7 +123,9 @@ async fn five_hundred_mixed_events_under_ten_percent_throttling_lose_nothing_and
     }
     assert!(proxy.calls("CreateSnapshots") - proxy.faulted("CreateSnapshots") <= 10);
     assert!(proxy.calls("StopInstances") - proxy.faulted("StopInstances") <= 10);
-    assert_eq!(world.group_by_role("firebreak-isolation").await.len(), 1);
+    // Concurrent first containments in one VPC may each create a group; only one is recorded, and
+    // every containment uses that one (the others are never used).
+    assert_eq!(world.recorded_groups("firebreak-isolation").await.len(), 1);
     // At most a partial and a final notification per incident.
     let mut per_incident: BTreeMap<String, usize> = BTreeMap::new();
     for note in world.notifications().await {
@@ -130,7 +134,7 @@ async fn five_hundred_mixed_events_under_ten_percent_throttling_lose_nothing_and
     }
     assert!(per_incident.values().all(|n| *n <= 2), "{per_incident:?}");
     let contained = {
-        let isolation = world.group_by_role("firebreak-isolation").await;
+        let isolation = world.recorded_groups("firebreak-isolation").await;
         let mut n = 0;
         for id in &compromised {
             n += usize::from(world.interface_groups(id).await.iter().all(|(_, g)| *g == isolation));

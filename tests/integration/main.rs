@@ -8,6 +8,7 @@ mod corpus;
 mod emulator;
 mod fault_proxy;
 mod faults;
+mod hostile;
 mod iam;
 mod idle_stop;
 mod least_privilege;

@@ -74,7 +74,9 @@ async fn every_notification_kind_is_a_valid_versioned_report() {
     world.respond(finding(&second.instance_id, "22222222222222222222222222222222"), &cap).await;
     let responder = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&first.instance_id).expect("id");
-    firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &id).await.expect("released");
+    firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id)
+        .await
+        .expect("released");
     let bodies: Vec<Value> = world
         .notifications()
         .await

@@ -4,7 +4,7 @@
 use crate::support::sample_event;
 use crate::world::{World, TABLE};
 use firebreak::incident::InstanceId;
-use firebreak::ports::{Compute, ContainmentGroup, InstanceFacts, Revocation};
+use firebreak::ports::{Compute, ContainmentGroup, GroupRules, InstanceFacts, Revocation};
 use firebreak::report::Outcome;
 use serde_json::Value;
 use std::cell::Cell;
@@ -220,9 +220,21 @@ impl<C: Compute> Compute for CountingCompute<C> {
     async fn describe_instance(&self, id: &InstanceId) -> firebreak::Result<Option<InstanceFacts>> {
         self.inner.describe_instance(id).await
     }
-    async fn ensure_group(&self, vpc_id: &str, kind: ContainmentGroup) -> firebreak::Result<String> {
+    async fn create_containment_group(&self, vpc_id: &str, kind: ContainmentGroup) -> firebreak::Result<String> {
         self.write();
-        self.inner.ensure_group(vpc_id, kind).await
+        self.inner.create_containment_group(vpc_id, kind).await
+    }
+    async fn group_rules(&self, group_id: &str) -> firebreak::Result<Option<GroupRules>> {
+        self.inner.group_rules(group_id).await
+    }
+    async fn set_group_rules(
+        &self,
+        group_id: &str,
+        current: &GroupRules,
+        wanted: &GroupRules,
+    ) -> firebreak::Result<()> {
+        self.write();
+        self.inner.set_group_rules(group_id, current, wanted).await
     }
     async fn set_interface_groups(&self, interface_id: &str, group_ids: &[String]) -> firebreak::Result<()> {
         self.write();

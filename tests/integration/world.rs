@@ -180,8 +180,17 @@ impl World {
         event: serde_json::Value,
         extra: &[(&str, &str)],
     ) -> Result<Vec<firebreak::report::Report>, firebreak::Error> {
+        self.respond_at(event, extra, firebreak::clock::Clock::system()).await
+    }
+
+    /// As [`Self::try_respond`], at the moment `clock` tells (a later hour, say).
+    pub async fn respond_at(
+        &self,
+        event: serde_json::Value,
+        extra: &[(&str, &str)],
+        clock: firebreak::clock::Clock,
+    ) -> Result<Vec<firebreak::report::Report>, firebreak::Error> {
         let responder = self.responder(extra).await;
-        let clock = firebreak::clock::Clock::system();
         let mut reports = Vec::new();
         for incident in firebreak::parse_value(event).expect("parses") {
             let plan = firebreak::decide(&incident, &responder.config.policy);
@@ -300,6 +309,84 @@ impl World {
         Victim { instance_id, target_group_arn }
     }
 
+    /// A running Spot instance in the web group with one EBS volume.
+    pub async fn launch_spot(&self) -> String {
+        let run = self
+            .ec2
+            .run_instances()
+            .image_id("ami-12345678")
+            .instance_type(InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&self.subnet_id)
+            .security_group_ids(&self.web_group)
+            .instance_market_options(
+                aws_sdk_ec2::types::InstanceMarketOptionsRequest::builder()
+                    .market_type(aws_sdk_ec2::types::MarketType::Spot)
+                    .build(),
+            )
+            .block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name("/dev/sda1")
+                    .ebs(EbsBlockDevice::builder().volume_size(8).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("run spot instance");
+        run.instances()[0].instance_id().expect("id").to_owned()
+    }
+
+    pub async fn tag(&self, resource_id: &str, tags: &[(String, String)]) {
+        let tags: Vec<aws_sdk_ec2::types::Tag> =
+            tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()).collect();
+        self.ec2.create_tags().resources(resource_id).set_tags(Some(tags)).send().await.expect("tags");
+    }
+
+    /// A second VPC with a subnet and a group, and an interface there attached to `instance_id`.
+    /// Returns (VPC id, interface id).
+    pub async fn attach_interface_in_another_vpc(&self, instance_id: &str) -> (String, String) {
+        let vpc = self.ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.expect("vpc");
+        let vpc = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_owned();
+        let subnet = self
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.9.1.0/24")
+            .availability_zone("us-east-1a")
+            .send()
+            .await
+            .expect("subnet");
+        let subnet = subnet.subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_owned();
+        let group = self
+            .ec2
+            .create_security_group()
+            .group_name("partner")
+            .description("partner")
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .expect("group");
+        let eni = self
+            .ec2
+            .create_network_interface()
+            .subnet_id(&subnet)
+            .groups(group.group_id().expect("group id"))
+            .send()
+            .await
+            .expect("eni");
+        let eni = eni.network_interface().and_then(|n| n.network_interface_id()).expect("eni id").to_owned();
+        self.ec2
+            .attach_network_interface()
+            .network_interface_id(&eni)
+            .instance_id(instance_id)
+            .device_index(1)
+            .send()
+            .await
+            .expect("attach");
+        (vpc, eni)
+    }
+
     /// A security group in the VPC allowing SSH from the whole internet, as someone careless left it.
     pub async fn exposed_group(&self, name: &str) -> String {
         let id = self
@@ -363,6 +450,25 @@ impl World {
                 .sum()
         };
         (sources(g.ip_permissions()), sources(g.ip_permissions_egress()))
+    }
+
+    /// The containment groups of `role` recorded in the state table: the only ones Firebreak uses.
+    pub async fn recorded_groups(&self, role: &str) -> Vec<String> {
+        let out = aws_sdk_dynamodb::Client::new(&self.sdk)
+            .scan()
+            .table_name(TABLE)
+            .send()
+            .await
+            .expect("scan the state table");
+        out.items()
+            .iter()
+            .filter(|item| {
+                item.get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|pk| pk.starts_with("group#") && pk.ends_with(role))
+            })
+            .filter_map(|item| item.get("group_id").and_then(|v| v.as_s().ok()).cloned())
+            .collect()
     }
 
     pub async fn group_by_role(&self, role: &str) -> Vec<String> {

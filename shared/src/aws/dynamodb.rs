@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::ports::{Claim, StateStore};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Claims and journals outlive any redelivery (GuardDuty re-emits a finding for days) but not forever.
@@ -25,6 +25,19 @@ impl DynamoStateStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: &str) -> Self {
         Self { client, table: table.to_owned() }
     }
+}
+
+/// The attribute prefix of an interface's original groups in a `quarantine#<instance>` item.
+const ORIGINAL_PREFIX: &str = "eni#";
+
+fn originals_of(item: Option<&std::collections::HashMap<String, AttributeValue>>) -> BTreeMap<String, Vec<String>> {
+    item.into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let eni = k.strip_prefix(ORIGINAL_PREFIX)?;
+            Some((eni.to_owned(), v.as_s().ok()?.split_whitespace().map(str::to_owned).collect()))
+        })
+        .collect()
 }
 
 fn state_error(e: Error) -> Error {
@@ -163,6 +176,83 @@ impl StateStore for DynamoStateStore {
             Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
             Err(e) => Err(state_error(aws_error("PutItem", e))),
         }
+    }
+
+    async fn containment_group(&self, scope: &str) -> Result<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(scope))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("GetItem", e)))?;
+        Ok(out.item().and_then(|i| i.get("group_id")).and_then(|v| v.as_s().ok()).cloned())
+    }
+
+    async fn record_containment_group(&self, scope: &str, group_id: &str) -> Result<String> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(scope))
+            .update_expression("SET group_id = if_not_exists(group_id, :group)")
+            .expression_attribute_values(":group", s(group_id))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+        let recorded = out.attributes().and_then(|a| a.get("group_id")).and_then(|v| v.as_s().ok());
+        Ok(recorded.cloned().unwrap_or_else(|| group_id.to_owned()))
+    }
+
+    async fn record_original_groups(
+        &self,
+        instance: &str,
+        originals: &BTreeMap<String, Vec<String>>,
+    ) -> Result<BTreeMap<String, Vec<String>>> {
+        let mut update =
+            self.client.update_item().table_name(&self.table).key("pk", s(format!("quarantine#{instance}")));
+        let mut sets = vec!["expires_at = :expires".to_owned()];
+        for (n, (eni, groups)) in originals.iter().enumerate() {
+            sets.push(format!("#e{n} = if_not_exists(#e{n}, :g{n})"));
+            update = update
+                .expression_attribute_names(format!("#e{n}"), format!("{ORIGINAL_PREFIX}{eni}"))
+                .expression_attribute_values(format!(":g{n}"), s(groups.join(" ")));
+        }
+        let out = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .expression_attribute_values(":expires", n(epoch() + KEEP_SECONDS))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+        Ok(originals_of(out.attributes()))
+    }
+
+    async fn original_groups(&self, instance: &str) -> Result<Option<BTreeMap<String, Vec<String>>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("quarantine#{instance}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("GetItem", e)))?;
+        Ok(out.item().map(|i| originals_of(Some(i))).filter(|o| !o.is_empty()))
+    }
+
+    async fn forget_original_groups(&self, instance: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("quarantine#{instance}")))
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("DeleteItem", e)))?;
+        Ok(())
     }
 
     async fn warm_up(&self) -> Result<()> {

@@ -3,10 +3,12 @@
 use super::{aws_error, code_of};
 use crate::error::{Error, Result};
 use crate::incident::{IngressPermission, InstanceId};
-use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InstanceState, InterfaceFacts, Revocation};
+use crate::ports::{
+    Compute, ContainmentGroup, GroupRule, GroupRules, InstanceFacts, InstanceState, InterfaceFacts, Revocation,
+};
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, AttributeValue, Filter, InstanceSpecification, IpPermission, IpRange, Ipv6Range,
-    ResourceType, Tag, TagSpecification,
+    AttributeBooleanValue, AttributeValue, Filter, InstanceLifecycleType, InstanceSpecification, IpPermission, IpRange,
+    Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification, UserIdGroupPair,
 };
 use aws_sdk_ec2::Client;
 use std::collections::BTreeMap;
@@ -46,87 +48,50 @@ impl Ec2Compute {
     pub fn new(client: Client, dry_run: bool) -> Self {
         Self { client, dry_run }
     }
+}
 
-    async fn find_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<Option<String>> {
-        let out = self
-            .client
-            .describe_security_groups()
-            .filters(filter("vpc-id", vpc_id))
-            .filters(filter(&format!("tag:{ROLE_TAG}"), kind.name()))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
-        Ok(out.security_groups().iter().find_map(|g| g.group_id().map(str::to_owned)))
-    }
+/// 16 hex digits nobody can predict: the process's randomly keyed hasher over the time and a counter.
+fn unguessable_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher
+        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    format!("{:016x}", hasher.finish())
+}
 
-    async fn create_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
-        let description = match kind {
-            ContainmentGroup::Untracking => {
-                "Firebreak: allows all traffic so EC2 stops tracking connections before isolation"
-            }
-            ContainmentGroup::Isolation => "Firebreak: no ingress, no egress - quarantine",
+fn permission(rule: &GroupRule) -> IpPermission {
+    let p = IpPermission::builder().ip_protocol(&rule.protocol).set_from_port(rule.from_port).set_to_port(rule.to_port);
+    let p = if rule.peer.starts_with("sg-") {
+        p.user_id_group_pairs(UserIdGroupPair::builder().group_id(&rule.peer).build())
+    } else if rule.peer.starts_with("pl-") {
+        p.prefix_list_ids(PrefixListId::builder().prefix_list_id(&rule.peer).build())
+    } else if rule.peer.contains(':') {
+        p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(&rule.peer).build())
+    } else {
+        p.ip_ranges(IpRange::builder().cidr_ip(&rule.peer).build())
+    };
+    p.build()
+}
+
+/// EC2's permissions, one rule per peer.
+fn rules_of(permissions: &[IpPermission]) -> std::collections::BTreeSet<GroupRule> {
+    let mut rules = std::collections::BTreeSet::new();
+    for p in permissions {
+        let rule = |peer: &str| GroupRule {
+            protocol: p.ip_protocol().unwrap_or("-1").to_owned(),
+            // EC2 reports all-protocol rules without ports (moto: as -1): no ports either way.
+            from_port: p.from_port().filter(|_| p.ip_protocol() != Some("-1")),
+            to_port: p.to_port().filter(|_| p.ip_protocol() != Some("-1")),
+            peer: peer.to_owned(),
         };
-        let created = self
-            .client
-            .create_security_group()
-            .group_name(kind.name())
-            .description(description)
-            .vpc_id(vpc_id)
-            .tag_specifications(tag_spec(
-                ResourceType::SecurityGroup,
-                &[(ROLE_TAG, kind.name()), ("Name", kind.name())],
-            ))
-            .dry_run(self.dry_run)
-            .send()
-            .await;
-        let group_id = match created {
-            Err(e) if self.dry_run && code_of(&e) == Some("DryRunOperation") => return Ok(dry_run_group(kind)),
-            Ok(out) => out.group_id().unwrap_or_default().to_owned(),
-            // Another run created it first: use theirs.
-            Err(e) if code_of(&e) == Some("InvalidGroup.Duplicate") => {
-                return self.find_group(vpc_id, kind).await?.ok_or_else(|| aws_error("CreateSecurityGroup", e));
-            }
-            Err(e) => return Err(aws_error("CreateSecurityGroup", e)),
-        };
-        let everything = |v6: bool| {
-            let p = IpPermission::builder().ip_protocol("-1");
-            if v6 {
-                p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build()).build()
-            } else {
-                p.ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build()
-            }
-        };
-        match kind {
-            ContainmentGroup::Untracking => {
-                self.client
-                    .authorize_security_group_ingress()
-                    .group_id(&group_id)
-                    .ip_permissions(everything(false))
-                    .ip_permissions(everything(true))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))?;
-                self.client
-                    .authorize_security_group_egress()
-                    .group_id(&group_id)
-                    .ip_permissions(everything(true))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e))?;
-            }
-            ContainmentGroup::Isolation => {
-                // A new group allows all egress to 0.0.0.0/0; an isolation group allows nothing.
-                self.client
-                    .revoke_security_group_egress()
-                    .group_id(&group_id)
-                    .ip_permissions(everything(false))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("RevokeSecurityGroupEgress", e))?;
-            }
-        }
-        Ok(group_id)
+        rules.extend(p.ip_ranges().iter().filter_map(|r| r.cidr_ip()).map(rule));
+        rules.extend(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()).map(rule));
+        rules.extend(p.prefix_list_ids().iter().filter_map(|r| r.prefix_list_id()).map(rule));
+        rules.extend(p.user_id_group_pairs().iter().filter_map(|r| r.group_id()).map(rule));
     }
+    rules
 }
 
 fn filter(name: &str, value: &str) -> Filter {
@@ -163,6 +128,7 @@ impl Compute for Ec2Compute {
             .filter_map(|n| {
                 Some(InterfaceFacts {
                     interface_id: n.network_interface_id()?.to_owned(),
+                    vpc_id: n.vpc_id().map(str::to_owned),
                     group_ids: n.groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect(),
                     tags: BTreeMap::new(),
                 })
@@ -188,14 +154,83 @@ impl Compute for Ec2Compute {
             tags,
             root_device_type: instance.root_device_type().map(|t| t.as_str().to_owned()),
             hibernation_configured: instance.hibernation_options().and_then(|h| h.configured()).unwrap_or(false),
+            spot: instance.instance_lifecycle() == Some(&InstanceLifecycleType::Spot),
         }))
     }
 
-    async fn ensure_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
-        match self.find_group(vpc_id, kind).await? {
-            Some(id) => Ok(id),
-            None => self.create_group(vpc_id, kind).await,
+    async fn create_containment_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
+        let description = match kind {
+            ContainmentGroup::Untracking => {
+                "Firebreak: allows all traffic so EC2 stops tracking connections before isolation"
+            }
+            ContainmentGroup::Isolation => "Firebreak: no ingress, no egress - quarantine",
+        };
+        // A guessable name could be squatted (names are unique per VPC) to make creation fail forever.
+        let name = format!("{}-{}", kind.name(), unguessable_suffix());
+        let created = self
+            .client
+            .create_security_group()
+            .group_name(&name)
+            .description(description)
+            .vpc_id(vpc_id)
+            .tag_specifications(tag_spec(
+                ResourceType::SecurityGroup,
+                &[(ROLE_TAG, kind.name()), ("Name", kind.name())],
+            ))
+            .dry_run(self.dry_run)
+            .send()
+            .await;
+        let group_id = match created {
+            Err(e) if self.dry_run && code_of(&e) == Some("DryRunOperation") => return Ok(dry_run_group(kind)),
+            Ok(out) => out.group_id().unwrap_or_default().to_owned(),
+            Err(e) => return Err(aws_error("CreateSecurityGroup", e)),
+        };
+        // A new group allows all egress to 0.0.0.0/0: the rules are set to the kind's exactly.
+        let current = self.group_rules(&group_id).await?.unwrap_or_default();
+        self.set_group_rules(&group_id, &current, &kind.expected_rules()).await?;
+        Ok(group_id)
+    }
+
+    async fn group_rules(&self, group_id: &str) -> Result<Option<GroupRules>> {
+        if self.dry_run && !group_id.starts_with("sg-") {
+            return Ok(Some(GroupRules::default()));
         }
+        let out = match self.client.describe_security_groups().group_ids(group_id).send().await {
+            Ok(out) => out,
+            Err(e) if code_of(&e) == Some("InvalidGroup.NotFound") => return Ok(None),
+            Err(e) => return Err(aws_error("DescribeSecurityGroups", e)),
+        };
+        Ok(out
+            .security_groups()
+            .iter()
+            .find(|g| g.group_id() == Some(group_id))
+            .map(|g| GroupRules { ingress: rules_of(g.ip_permissions()), egress: rules_of(g.ip_permissions_egress()) }))
+    }
+
+    async fn set_group_rules(&self, group_id: &str, current: &GroupRules, wanted: &GroupRules) -> Result<()> {
+        let extra = |have: &std::collections::BTreeSet<GroupRule>, want: &std::collections::BTreeSet<GroupRule>| {
+            have.difference(want).map(permission).collect::<Vec<_>>()
+        };
+        let (revoke_in, revoke_out) =
+            (extra(&current.ingress, &wanted.ingress), extra(&current.egress, &wanted.egress));
+        let (add_in, add_out) = (extra(&wanted.ingress, &current.ingress), extra(&wanted.egress, &current.egress));
+        if !revoke_in.is_empty() {
+            let r = self.client.revoke_security_group_ingress().group_id(group_id).set_ip_permissions(Some(revoke_in));
+            r.dry_run(self.dry_run).send().await.map_err(|e| aws_error("RevokeSecurityGroupIngress", e))?;
+        }
+        if !revoke_out.is_empty() {
+            let r = self.client.revoke_security_group_egress().group_id(group_id).set_ip_permissions(Some(revoke_out));
+            r.dry_run(self.dry_run).send().await.map_err(|e| aws_error("RevokeSecurityGroupEgress", e))?;
+        }
+        if !add_in.is_empty() {
+            let r = self.client.authorize_security_group_ingress().group_id(group_id).set_ip_permissions(Some(add_in));
+            r.dry_run(self.dry_run).send().await.map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))?;
+        }
+        if !add_out.is_empty() {
+            let r = self.client.authorize_security_group_egress().group_id(group_id).set_ip_permissions(Some(add_out));
+            r.dry_run(self.dry_run).send().await.map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e))?;
+        }
+        Ok(())
     }
 
     async fn set_interface_groups(&self, interface_id: &str, group_ids: &[String]) -> Result<()> {

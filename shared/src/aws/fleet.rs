@@ -44,6 +44,16 @@ impl Fleet for AwsFleet {
         if self.dry_run {
             return Ok(Some(group.to_owned()));
         }
+        // Scale-in protection first: should the detach fail (an instance in a lifecycle hook, say),
+        // a scale-in still cannot pick it.
+        self.autoscaling
+            .set_instance_protection()
+            .auto_scaling_group_name(group)
+            .instance_ids(id.as_str())
+            .protected_from_scale_in(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("SetInstanceProtection", e))?;
         self.autoscaling
             .detach_instances()
             .auto_scaling_group_name(group)

@@ -15,6 +15,15 @@ use crate::report::{Outcome, Report};
 use serde_json::json;
 use std::collections::BTreeMap;
 
+/// What a security-group isolation does not close, each with what to do about it. Security groups do
+/// not filter traffic to the VPC's DNS resolver, DHCP, the instance metadata service, Amazon Time Sync
+/// or Windows license activation, and EC2 always tracks ICMP.
+const ISOLATION_LIMITS: [&str; 3] = [
+    "{id} is isolated: no security group rule lets traffic in or out of its interfaces, and its tracked TCP/UDP connections were cut. Still open: DNS queries to the VPC's Route 53 Resolver (a channel for DNS tunnelling; block it with a Route 53 Resolver DNS Firewall rule for the VPC), the instance metadata service and Amazon Time Sync, and an ICMP flow already open (EC2 always tracks ICMP) until it times out.",
+    "Its role credentials still work, from the instance and wherever they were copied: revoke the role's active sessions (IAM console: Revoke active sessions) or detach its instance profile, and look for their use in CloudTrail.",
+    "Investigate {id} in place or attach its snapshots to a forensic instance in an isolated VPC.",
+];
+
 /// SNS rejects subjects over 100 characters, with line breaks or non-printable characters.
 pub const MAX_SUBJECT: usize = 100;
 /// The version of the JSON report (`schema` field); see `docs/report.schema.json`.
@@ -94,12 +103,19 @@ fn next_steps(report: &Report, incident: Option<&Incident>) -> Vec<String> {
     match incident.map(|i| &i.kind) {
         Some(IncidentKind::Guardduty(f)) if report.decision == Decision::Contain => {
             if let Some(id) = &f.instance_id {
-                steps.push(format!(
-                    "Inspect the evidence: aws ec2 describe-snapshots --owner-ids self --filters Name=tag:firebreak:incident,Values={}",
-                    sanitise(&f.finding_id, 64)
-                ));
-                steps.push(format!("Investigate {id} in isolation: it has no network access; its snapshots can be attached to a forensic instance."));
-                steps.push(format!("When the investigation is over, end the quarantine: firebreak release {id}"));
+                let isolated = report.outcome_of(StepKind::IsolateInstance.name()).is_some_and(Outcome::is_done);
+                if isolated {
+                    steps.push(format!(
+                        "Inspect the evidence: aws ec2 describe-snapshots --owner-ids self --filters Name=tag:firebreak:incident,Values={}",
+                        sanitise(&f.finding_id, 64)
+                    ));
+                    steps.extend(ISOLATION_LIMITS.iter().map(|s| s.replace("{id}", id.as_str())));
+                    steps.push(format!("When the investigation is over, end the quarantine: firebreak release {id}"));
+                } else {
+                    steps.push(format!(
+                        "{id} was NOT isolated by this run (see above why): judge it by hand, and contain it yourself if needed."
+                    ));
+                }
             }
         }
         Some(IncidentKind::Guardduty(f)) if f.sample => {

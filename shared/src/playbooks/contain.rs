@@ -5,7 +5,7 @@ use super::{Now, Ports, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
 use crate::error::{Error, Result};
 use crate::incident::{IncidentKind, InstanceId};
 use crate::plan::Plan;
-use crate::ports::{Compute, ContainmentGroup, InstanceFacts};
+use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InterfaceFacts, StateStore};
 use crate::report::Outcome;
 use futures::future::join_all;
 use std::collections::BTreeMap;
@@ -25,91 +25,203 @@ pub(super) fn incident_tags(plan: &Plan, now: &Now) -> BTreeMap<String, String> 
     tags
 }
 
-/// Swap every interface to the untracking group, wait, then to the isolation group. The original
-/// groups are written to the instance's tags before any change, and never overwritten by a retry.
-/// When the time left cannot hold the settle wait, the untracking step is skipped: an instance must
-/// never be left with the allow-all group because the invocation ran out of time.
-pub(super) async fn isolate<C: Compute, F>(
-    r: &Ports<'_, C, F>,
+/// A containment group that was checked right before use.
+struct VerifiedGroup {
+    id: String,
+    /// What the check found: "verified", "repaired (…)" or "created".
+    how: String,
+}
+
+/// The VPC's containment group of `kind`: the one recorded in the state table (never one found by a
+/// tag, which anyone may forge), its rules checked and repaired; or a new one, created under an
+/// unguessable name, checked, then recorded.
+async fn verified_group<C: Compute, F, S: StateStore>(
+    r: &Ports<'_, C, F, S>,
+    vpc: &str,
+    kind: ContainmentGroup,
+) -> Result<VerifiedGroup> {
+    let wanted = kind.expected_rules();
+    let scope = format!("group#{}#{vpc}#{}", r.scope, kind.name());
+    if let Some(id) = r.state.containment_group(&scope).await? {
+        match r.compute.group_rules(&id).await? {
+            Some(rules) if rules == wanted => return Ok(VerifiedGroup { id, how: "verified".into() }),
+            Some(rules) => {
+                r.compute.set_group_rules(&id, &rules, &wanted).await?;
+                if r.compute.group_rules(&id).await?.as_ref() != Some(&wanted) {
+                    return Err(Error::refused(
+                        "containment group",
+                        format!("{id} could not be repaired to the {} rules", kind.name()),
+                    ));
+                }
+                let changed = rules.ingress.symmetric_difference(&wanted.ingress).count()
+                    + rules.egress.symmetric_difference(&wanted.egress).count();
+                return Ok(VerifiedGroup { id, how: format!("repaired ({changed} rule(s) changed), then verified") });
+            }
+            // Deleted since: make a new one.
+            None => {}
+        }
+    }
+    let created = r.compute.create_containment_group(vpc, kind).await?;
+    if r.config.dry_run {
+        return Ok(VerifiedGroup { id: created, how: "would be created".into() });
+    }
+    if r.compute.group_rules(&created).await?.as_ref() != Some(&wanted) {
+        return Err(Error::refused(
+            "containment group",
+            format!("the new group {created} does not have the {} rules", kind.name()),
+        ));
+    }
+    let recorded = r.state.record_containment_group(&scope, &created).await?;
+    if recorded != created {
+        // Another run recorded its group first: use that one, checked like any recorded group.
+        return Box::pin(verified_group(r, vpc, kind)).await;
+    }
+    Ok(VerifiedGroup { id: created, how: "created and verified".into() })
+}
+
+/// Swap every interface to its VPC's untracking group, wait, then to its VPC's isolation group. The
+/// original groups are recorded in the state table before any change (a retry or a later incident
+/// never overwrites them; tags on the instance are only a readable copy, and their failure never holds
+/// the cut back). When the time left cannot hold the settle wait, the untracking swap is skipped: an
+/// instance must never be left on the allow-all group because the invocation ran out of time.
+pub(super) async fn isolate<C: Compute, F, S: StateStore>(
+    r: &Ports<'_, C, F, S>,
     facts: &InstanceFacts,
     time_left: Option<std::time::Duration>,
 ) -> Result<Outcome> {
-    let vpc = facts
-        .vpc_id
-        .as_deref()
-        .ok_or_else(|| Error::refused("instance.vpc_id", format!("{} is not in a VPC", facts.instance_id)))?;
-    let (untracking, isolation) = futures::future::try_join(
-        r.compute.ensure_group(vpc, ContainmentGroup::Untracking),
-        r.compute.ensure_group(vpc, ContainmentGroup::Isolation),
-    )
+    let vpc_of = |i: &InterfaceFacts| i.vpc_id.clone().or_else(|| facts.vpc_id.clone());
+    let mut vpcs: Vec<String> = facts.interfaces.iter().filter_map(vpc_of).collect();
+    vpcs.sort_unstable();
+    vpcs.dedup();
+    if vpcs.is_empty() || facts.interfaces.iter().any(|i| vpc_of(i).is_none()) {
+        return Err(Error::refused("instance.vpc_id", format!("{} is not in a VPC", facts.instance_id)));
+    }
+    let groups = futures::future::try_join_all(vpcs.iter().map(|vpc| async move {
+        let (untracking, isolation) = futures::future::try_join(
+            verified_group(r, vpc, ContainmentGroup::Untracking),
+            verified_group(r, vpc, ContainmentGroup::Isolation),
+        )
+        .await?;
+        Ok::<_, Error>((vpc.clone(), (untracking, isolation)))
+    }))
     .await?;
-    let pending: Vec<&str> = facts
+    let groups: BTreeMap<String, (VerifiedGroup, VerifiedGroup)> = groups.into_iter().collect();
+    let group_of = |i: &InterfaceFacts| vpc_of(i).and_then(|v| groups.get(&v));
+    let pending: Vec<&InterfaceFacts> = facts
         .interfaces
         .iter()
-        .filter(|i| i.group_ids != [isolation.clone()])
-        .map(|i| i.interface_id.as_str())
+        .filter(|i| group_of(i).is_some_and(|(_, isolation)| i.group_ids != [isolation.id.clone()]))
+        .collect();
+    let used: Vec<String> = groups
+        .iter()
+        .map(|(vpc, (u, i))| {
+            format!("{vpc}: isolation group {} ({}), untracking group {} ({})", i.id, i.how, u.id, u.how)
+        })
         .collect();
     if pending.is_empty() {
-        return Ok(Outcome::skipped(format!("every interface already has only {isolation}")));
+        return Ok(Outcome::skipped(format!(
+            "every interface already has only its isolation group; {}",
+            used.join("; ")
+        )));
     }
-    let mut originals = BTreeMap::new();
-    for interface in facts.interfaces.iter().filter(|i| pending.contains(&i.interface_id.as_str())) {
-        if original_groups(&facts.tags, &interface.interface_id).is_none() {
-            originals.extend(original_group_tags(&interface.interface_id, &interface.group_ids));
+    let mut originals: BTreeMap<String, Vec<String>> =
+        pending.iter().map(|i| (i.interface_id.clone(), i.group_ids.clone())).collect();
+    if !r.config.dry_run {
+        originals = r.state.record_original_groups(facts.instance_id.as_str(), &originals).await?;
+        let mut copy = BTreeMap::new();
+        for (eni, groups) in &originals {
+            if original_groups(&facts.tags, eni).as_ref() != Some(groups) {
+                copy.extend(original_group_tags(eni, groups));
+            }
+        }
+        if !copy.is_empty() {
+            // A readable copy only: the record above is what release trusts.
+            if let Err(e) = r.compute.tag(facts.instance_id.as_str(), &copy).await {
+                tracing::warn!(target: "firebreak::containment", error = %e, "original groups not copied to tags");
+            }
         }
     }
-    if !originals.is_empty() {
-        r.compute.tag(facts.instance_id.as_str(), &originals).await?;
-    }
+    let ids: Vec<&str> = pending.iter().map(|i| i.interface_id.as_str()).collect();
     // Two regroupings, each bounded by the operation timeout, must fit besides the settle wait.
     let needed = r.config.settle + std::time::Duration::from_secs(30);
     let untrack = time_left.is_some_and(|left| left >= needed);
     if untrack {
-        let failed = regroup(r, &pending, &untracking).await;
+        let failed = regroup(r, &pending, |i| group_of(i).map(|(u, _)| u.id.clone())).await;
         if !failed.is_empty() {
-            // The interfaces that did switch must not stay on the allow-all group until the retry:
-            // put their own groups back (best effort); the failed ones never left theirs.
-            for interface in facts.interfaces.iter().filter(|i| {
-                pending.contains(&i.interface_id.as_str()) && !failed.iter().any(|(eni, _)| *eni == i.interface_id)
-            }) {
-                let _ = r.compute.set_interface_groups(&interface.interface_id, &interface.group_ids).await;
-            }
-            return Err(regroup_error(&failed, pending.len()));
+            // The interfaces that did switch must not stay on the allow-all group until the retry.
+            let switched: Vec<&InterfaceFacts> =
+                pending.iter().copied().filter(|i| !failed.iter().any(|(eni, _)| *eni == i.interface_id)).collect();
+            return Err(roll_back(r, &switched, &originals, &failed, pending.len()).await);
         }
         if !r.config.settle.is_zero() {
             r.clock.sleep(r.config.settle).await;
         }
     }
-    let failed = regroup(r, &pending, &isolation).await;
+    let failed = regroup(r, &pending, |i| group_of(i).map(|(_, isolation)| isolation.id.clone())).await;
     if !failed.is_empty() {
         if untrack {
-            // Never leave an interface on the allow-all group: put back what it had, best effort;
-            // the retry isolates it.
-            for (eni, _) in &failed {
-                if let Some(interface) = facts.interfaces.iter().find(|i| &i.interface_id == eni) {
-                    let _ = r.compute.set_interface_groups(eni, &interface.group_ids).await;
-                }
-            }
+            let stuck: Vec<&InterfaceFacts> =
+                pending.iter().copied().filter(|i| failed.iter().any(|(eni, _)| *eni == i.interface_id)).collect();
+            return Err(roll_back(r, &stuck, &originals, &failed, pending.len()).await);
         }
         return Err(regroup_error(&failed, pending.len()));
     }
     let how = if untrack {
-        format!("connections untracked via {untracking} first")
+        "connections untracked first"
     } else {
-        "no time left for the untracking step: tracked connections may outlive the isolation".to_owned()
+        "no time left for the untracking step: tracked connections may outlive the isolation"
     };
     Ok(Outcome::done(format!(
-        "{} interface(s) isolated with {isolation} ({how}): {}",
+        "{} interface(s) isolated ({how}): {}; {}",
         pending.len(),
-        pending.join(", ")
+        ids.join(", "),
+        used.join("; ")
     )))
 }
 
-/// Set `group` on every interface concurrently; returns each interface that failed, with its error.
-async fn regroup<C: Compute, F>(r: &Ports<'_, C, F>, interfaces: &[&str], group: &str) -> Vec<(String, Error)> {
-    let groups = [group.to_owned()];
-    let results = join_all(interfaces.iter().map(|eni| r.compute.set_interface_groups(eni, &groups))).await;
-    interfaces.iter().zip(results).filter_map(|(eni, res)| res.err().map(|e| ((*eni).to_owned(), e))).collect()
+/// Put the interfaces on the allow-all group back on their original groups. When that fails, the
+/// interface is wide open: the loudest error there is.
+async fn roll_back<C: Compute, F, S>(
+    r: &Ports<'_, C, F, S>,
+    interfaces: &[&InterfaceFacts],
+    originals: &BTreeMap<String, Vec<String>>,
+    cause: &[(String, Error)],
+    total: usize,
+) -> Error {
+    let restores = interfaces.iter().map(|i| async move {
+        let groups = originals.get(&i.interface_id).unwrap_or(&i.group_ids);
+        r.compute.set_interface_groups(&i.interface_id, groups).await.err().map(|e| (i.interface_id.clone(), e))
+    });
+    let open: Vec<(String, Error)> = join_all(restores).await.into_iter().flatten().collect();
+    let cause = regroup_error(cause, total);
+    if open.is_empty() {
+        return cause;
+    }
+    let interfaces: Vec<String> = open.iter().map(|(eni, _)| eni.clone()).collect();
+    let why: Vec<String> = open.iter().map(|(eni, e)| format!("{eni}: {e}")).collect();
+    Error::LeftOpen {
+        interfaces,
+        message: format!("{cause}; putting the original groups back failed: {}", why.join("; ")),
+    }
+}
+
+/// Set each interface's target group concurrently; returns each interface that failed, with its error.
+async fn regroup<C: Compute, F, S>(
+    r: &Ports<'_, C, F, S>,
+    interfaces: &[&InterfaceFacts],
+    group: impl Fn(&InterfaceFacts) -> Option<String>,
+) -> Vec<(String, Error)> {
+    let changes = interfaces.iter().map(|i| {
+        let target = group(i);
+        async move {
+            match target {
+                Some(g) => r.compute.set_interface_groups(&i.interface_id, &[g]).await,
+                None => Err(Error::refused("interface", format!("{} has no containment group", i.interface_id))),
+            }
+        }
+    });
+    let results = join_all(changes).await;
+    interfaces.iter().zip(results).filter_map(|(i, res)| res.err().map(|e| (i.interface_id.clone(), e))).collect()
 }
 
 /// The error that names each interface that could not be changed.
@@ -117,8 +229,8 @@ fn regroup_error(failed: &[(String, Error)], total: usize) -> Error {
     Error::combined(failed.iter().map(|(eni, e)| (eni.clone(), e)), total)
 }
 
-pub(super) async fn snapshot<C: Compute, F>(
-    r: &Ports<'_, C, F>,
+pub(super) async fn snapshot<C: Compute, F, S>(
+    r: &Ports<'_, C, F, S>,
     id: &InstanceId,
     facts: &InstanceFacts,
     incident_tags: &BTreeMap<String, String>,

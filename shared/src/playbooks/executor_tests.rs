@@ -10,8 +10,8 @@ use crate::local_state::ProcessLocalState;
 use crate::plan::Plan;
 use crate::policy::decide;
 use crate::ports::{
-    Compute, ContainmentGroup, FixedTarget, Fleet, InstanceFacts, InstanceState, InterfaceFacts, Notification,
-    Notifier, Revocation,
+    Compute, ContainmentGroup, FixedTarget, Fleet, GroupRules, InstanceFacts, InstanceState, InterfaceFacts,
+    Notification, Notifier, Revocation,
 };
 use crate::report::{Outcome, Report};
 use std::cell::RefCell;
@@ -58,6 +58,7 @@ impl Compute for Fake {
             vpc_id: Some("vpc-1".into()),
             interfaces: vec![InterfaceFacts {
                 interface_id: "eni-1".into(),
+                vpc_id: Some("vpc-1".into()),
                 group_ids: vec!["sg-web".into()],
                 tags: BTreeMap::new(),
             }],
@@ -65,11 +66,21 @@ impl Compute for Fake {
             tags: BTreeMap::new(),
             root_device_type: Some("ebs".into()),
             hibernation_configured: false,
+            spot: false,
         }))
     }
-    async fn ensure_group(&self, _vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
-        self.call("ensure_group").await?;
+    async fn create_containment_group(&self, _vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
+        self.call("create_group").await?;
         Ok(format!("sg-{}", kind.name()))
+    }
+    async fn group_rules(&self, group_id: &str) -> Result<Option<GroupRules>> {
+        self.call("group_rules").await?;
+        let kind =
+            if group_id.contains("untracking") { ContainmentGroup::Untracking } else { ContainmentGroup::Isolation };
+        Ok(Some(kind.expected_rules()))
+    }
+    async fn set_group_rules(&self, _group_id: &str, _current: &GroupRules, _wanted: &GroupRules) -> Result<()> {
+        self.call("set_group_rules").await
     }
     async fn set_interface_groups(&self, _interface_id: &str, group_ids: &[String]) -> Result<()> {
         let name = if group_ids == ["sg-firebreak-untracking"] { "untrack" } else { "isolate" };
@@ -188,23 +199,25 @@ async fn the_network_phase_ends_before_evidence_starts_and_evidence_runs_concurr
     for call in ["untrack", "isolate"] {
         s.script(call, Duration::from_secs(1), None);
     }
-    for call in ["protect", "detach", "deregister", "snapshot", "tag_instance"] {
+    for call in ["protect", "deregister", "snapshot", "tag_instance"] {
         s.script(call, Duration::from_secs(5), None);
     }
+    s.script("detach", Duration::from_secs(2), None);
     let report = s.respond(&containment(), 900).await;
     assert!(report.failures().is_empty(), "{report:#?}");
     let (untrack_start, untrack_end) = s.span("untrack");
     let (isolate_start, isolate_end) = s.span("isolate");
     assert_eq!(isolate_start - untrack_end, 30, "the settle wait lies between the two swaps, in virtual time");
-    assert!(untrack_start >= s.span("describe_instance").1);
-    for call in ["protect", "detach", "deregister", "snapshot", "tag_instance"] {
+    assert!(s.span("detach").1 <= untrack_start, "out of Auto Scaling's hands before the first swap");
+    assert!(s.span("describe_instance").1 <= s.span("detach").0);
+    for call in ["protect", "deregister", "snapshot", "tag_instance"] {
         let (start, end) = s.span(call);
         assert_eq!(start, isolate_end, "{call} starts when the network phase ends, with the others");
         assert_eq!(end, isolate_end + 5, "{call}");
     }
     assert_eq!(s.span("publish").0, isolate_end + 5, "the notification comes after every step");
     let order: Vec<&str> = report.actions.iter().map(|a| a.action).collect();
-    assert_eq!(order.first(), Some(&"isolate_instance"));
+    assert_eq!(order[..2], ["detach_from_auto_scaling_group", "isolate_instance"]);
     assert_eq!(order.last(), Some(&"notify"));
 }
 
@@ -290,4 +303,22 @@ async fn a_second_run_resumes_from_the_journal_and_repeats_nothing() {
     assert!(retry.failures().is_empty(), "{retry:#?}");
     let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
     assert_eq!(calls, ["describe_instance", "incident_snapshots", "snapshot", "publish"], "only what was left");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_recorded_containment_group_is_used_only_after_its_rules_are_checked() {
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
+    s.respond(&containment(), 900).await;
+    let created = s.fake.calls.0.borrow().iter().filter(|(n, ..)| n == "create_group").count();
+    assert_eq!(created, 2, "first containment in the VPC: both groups created");
+    let mut second = containment();
+    if let crate::incident::IncidentKind::Guardduty(f) = &mut second.incident.kind {
+        f.finding_id = "ffffffffffffffffffffffffffffffff".into();
+    }
+    second.incident_key.push_str("-second");
+    s.fake.calls.0.borrow_mut().clear();
+    s.respond(&second, 900).await;
+    let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
+    assert!(!calls.iter().any(|c| c == "create_group"), "the recorded groups are reused: {calls:?}");
+    assert_eq!(calls.iter().filter(|c| *c == "group_rules").count(), 2, "each checked before use: {calls:?}");
 }

@@ -42,12 +42,16 @@ pub struct Responder<T, N, S> {
     pub config: Config,
 }
 
-/// What a step acts through: its incident's account's EC2 and fleet, the configuration, the clock.
-pub(crate) struct Ports<'a, C, F> {
+/// What a step acts through: its incident's account's EC2 and fleet, the home state table, the
+/// configuration, the clock.
+pub(crate) struct Ports<'a, C, F, S> {
     pub compute: C,
     pub fleet: F,
+    pub state: &'a S,
     pub config: &'a Config,
     pub clock: &'a Clock,
+    /// `<account>#<region>` of the incident: where its containment groups are recorded.
+    pub scope: String,
 }
 
 /// What a step knows when it runs.
@@ -62,12 +66,31 @@ pub(crate) struct StepContext<'a> {
     pub time_left: Option<Duration>,
 }
 
+/// How the acting steps ended, for the notification and the claim.
+enum Ending {
+    /// The incident is handled (whatever the outcomes): a redelivery changes nothing.
+    Finished,
+    /// Nothing ran and nothing new happened (already stopped): nobody is told again.
+    Quiet(String),
+    /// Not acted on for a reason that can pass (the cap, an exemption): a redelivery acts.
+    Open(String),
+}
+
 /// Why a step is not run although the plan has it.
 pub(crate) struct Refusal {
     pub reason: String,
+    pub kind: RefusalKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefusalKind {
+    /// It would be wrong, and stays wrong (Auto Scaling, instance store, Spot protection).
+    Final,
     /// A repeat of something already reported (the instance is already stopped): when every step is
-    /// refused quietly, nobody is notified again.
-    pub quiet: bool,
+    /// refused so, nobody is notified again.
+    AlreadyDone,
+    /// The exemption tag: it may be removed, so the incident stays open.
+    Exempt,
 }
 
 impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
@@ -104,16 +127,21 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             }
             Err(e) => return Err(self.fail_closed(plan, e).await),
         };
-        let mut quiet = None;
+        let mut ending = Ending::Finished;
         if plan.acting_steps().next().is_some() {
             let origin = &plan.incident.origin;
             match self.targets.target(origin.account.as_ref(), origin.region.as_ref()).await {
                 // Nothing can be done in that account; say so precisely and notify.
                 Err(e) => plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(e.clone()))),
                 Ok((compute, fleet)) => {
-                    let ports = Ports { compute, fleet, config: &self.config, clock };
+                    let scope = format!(
+                        "{}#{}",
+                        origin.account.as_ref().map_or("unknown", |a| a.as_str()),
+                        origin.region.as_ref().map_or("unknown", |r| r.as_str())
+                    );
+                    let ports = Ports { compute, fleet, state: &self.state, config: &self.config, clock, scope };
                     match self.execute(&ports, &journal, plan, &now, &mut report).await {
-                        Ok(q) => quiet = q,
+                        Ok(e) => ending = e,
                         Err(e) => {
                             let _ = self.state.finish(&key, false, None).await;
                             return Err(self.fail_closed(plan, e).await);
@@ -125,8 +153,13 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if self.config.dry_run {
             report.actions.iter_mut().for_each(|a| a.outcome = dry_run_outcome(&a.outcome));
         }
-        let notified = self.notify(plan, &journal, quiet, &mut report).await;
-        let complete = report.failures().is_empty();
+        if let Ending::Open(why) = &ending {
+            report.reasons.push(format!(
+                "this incident stays open ({why}): a later delivery of it is acted on once that no longer holds"
+            ));
+        }
+        let notified = self.notify(plan, &journal, &ending, &mut report).await;
+        let complete = report.failures().is_empty() && !matches!(ending, Ending::Open(_));
         if let Err(e) = self.state.finish(&key, complete, notified.map(JournalKey::as_str)).await {
             // The effects stand and are journaled; the claim expires at the lease end and the retry
             // finds every step but the notification done, so at worst it notifies once more.
@@ -136,16 +169,16 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     }
 
     /// Run the plan's acting steps: describe the instance once, gate each step, take the cap before
-    /// anything destructive, then phase one in order and phase two concurrently. `Ok(Some(why))` when
-    /// nothing ran and nobody should be told again; `Err` only when the cap cannot be checked.
+    /// anything destructive, then phase one in order and phase two concurrently. `Err` only when the
+    /// cap cannot be checked.
     async fn execute<C: Compute, F: Fleet>(
         &self,
-        ports: &Ports<'_, C, F>,
+        ports: &Ports<'_, C, F, S>,
         journal: &Journal<'_, S>,
         plan: &Plan,
         now: &Now,
         report: &mut Report,
-    ) -> Result<Option<String>> {
+    ) -> Result<Ending> {
         let mut pending: Vec<&Step> = Vec::new();
         for step in plan.acting_steps() {
             if journal.is_done(JournalKey::Step(step.kind())) {
@@ -155,7 +188,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             }
         }
         if pending.is_empty() {
-            return Ok(None);
+            return Ok(Ending::Finished);
         }
         let facts = match plan.instance_id() {
             None => None,
@@ -167,22 +200,25 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         None => format!("{id} was not found (terminated or unknown)"),
                     };
                     pending.iter().for_each(|s| report.push(s.name(), Outcome::skipped(why.clone())));
-                    return Ok(None);
+                    return Ok(Ending::Finished);
                 }
                 Err(e) => {
                     pending.iter().for_each(|s| report.push(s.name(), Outcome::failed(e.clone())));
-                    return Ok(None);
+                    return Ok(Ending::Finished);
                 }
             },
         };
         let mut runnable = Vec::new();
         let mut quiet = Vec::new();
+        let mut exempt = None;
         for step in pending {
             match steps::refusal(step, ports, facts.as_ref()).await {
                 Ok(None) => runnable.push(step),
                 Ok(Some(refusal)) => {
-                    if refusal.quiet {
-                        quiet.push(refusal.reason.clone());
+                    match refusal.kind {
+                        RefusalKind::AlreadyDone => quiet.push(refusal.reason.clone()),
+                        RefusalKind::Exempt => exempt = Some(refusal.reason.clone()),
+                        RefusalKind::Final => {}
                     }
                     report.push(step.name(), Outcome::skipped(refusal.reason));
                 }
@@ -191,14 +227,26 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
         if runnable.is_empty() {
             let all_quiet = !quiet.is_empty() && report.actions.iter().all(|a| !a.outcome.is_failed());
-            return Ok(all_quiet.then(|| format!("{}: no second notification", quiet.join("; "))));
+            if all_quiet {
+                return Ok(Ending::Quiet(format!("{}: no second notification", quiet.join("; "))));
+            }
+            // An exemption can be lifted: the incident is not done, only not acted on yet.
+            return Ok(exempt.map_or(Ending::Finished, Ending::Open));
         }
         if runnable.iter().any(|s| s.kind().is_destructive()) {
             if let Some(held) = self.cap_gate(plan, now, journal).await? {
                 runnable.iter().for_each(|s| report.push(s.name(), Outcome::skipped(held.clone())));
-                return Ok(None);
+                // Held back is not done: a re-delivery once the cap allows must still act.
+                return Ok(Ending::Open("held back by the blast-radius cap".into()));
             }
         }
+        // A Spot instance may be reclaimed any moment: its evidence is taken before anything else.
+        let spot = facts.as_ref().is_some_and(|f| f.spot);
+        let phase = |s: &Step| match s.kind() {
+            StepKind::SnapshotVolumes if spot => Phase::Network,
+            kind => kind.phase(),
+        };
+        runnable.sort_by_key(|s| (phase(s), !(spot && s.kind() == StepKind::SnapshotVolumes)));
         let ctx = StepContext {
             plan,
             facts: facts.as_ref(),
@@ -207,7 +255,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             time_left: journal.time_left(),
         };
         let (network, evidence): (Vec<&Step>, Vec<&Step>) =
-            runnable.into_iter().partition(|s| s.kind().phase() == Phase::Network);
+            runnable.into_iter().partition(|s| phase(s) == Phase::Network);
         let mut network_outcomes = Vec::with_capacity(network.len());
         for step in &network {
             network_outcomes.push(journal.attempt(step.kind(), || steps::run(step, ports, &ctx)).await);
@@ -220,9 +268,20 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         for (step, outcome) in
             network.iter().chain(&evidence).zip(network_outcomes.into_iter().chain(evidence_outcomes))
         {
+            if let Some(Error::LeftOpen { interfaces, .. }) = outcome.error() {
+                // The loudest outcome there is: critical, first reason, retried.
+                report.severity = crate::incident::SeverityLabel::Critical;
+                report.reasons.insert(
+                    0,
+                    format!(
+                        "CRITICAL: {} left on the allow-all untracking group and could not be put back",
+                        interfaces.join(", ")
+                    ),
+                );
+            }
             report.push(step.name(), outcome);
         }
-        Ok(None)
+        Ok(Ending::Finished)
     }
 
     /// The notification phase: once per incident, plus once more with the final outcomes when a run
@@ -231,14 +290,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         &self,
         plan: &Plan,
         journal: &Journal<'_, S>,
-        quiet: Option<String>,
+        ending: &Ending,
         report: &mut Report,
     ) -> Option<JournalKey> {
         if !plan.has(StepKind::Notify) {
             return None;
         }
-        if let Some(why) = quiet {
-            report.push(StepKind::Notify.name(), Outcome::skipped(why));
+        if let Ending::Quiet(why) = ending {
+            report.push(StepKind::Notify.name(), Outcome::skipped(why.clone()));
             return None;
         }
         let key =
@@ -251,7 +310,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             // The reserve is kept for this call: it is never refused for the deadline.
             self.notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published"))
         };
-        let notified = outcome.is_done().then_some(key);
+        // An open incident is notified again by the delivery that finally acts on it.
+        let notified = (outcome.is_done() && !matches!(ending, Ending::Open(_))).then_some(key);
         report.push(StepKind::Notify.name(), outcome);
         notified
     }

@@ -1,13 +1,14 @@
-//! Ending a quarantine after investigation: restore every interface's original groups, remove the
-//! quarantine tags, notify. Refuses an instance Firebreak did not isolate.
+//! Ending a quarantine after investigation: restore every interface's original groups as recorded in
+//! the state table (never from tags, which anyone who can tag the instance may have forged), remove the
+//! quarantine tags, forget the record, notify. Refuses an instance Firebreak did not isolate.
 
-use super::contain::{original_group_keys, original_groups};
+use super::contain::original_group_keys;
 use super::QUARANTINE_TAG;
 use crate::error::{Error, Result};
 use crate::incident::{InstanceId, Kind, SeverityLabel};
 use crate::notify::Rendering;
 use crate::plan::{Decision, StepKind};
-use crate::ports::{Compute, Notifier};
+use crate::ports::{Compute, Notifier, StateStore};
 use crate::report::{Outcome, Report};
 use futures::future::join_all;
 
@@ -15,17 +16,22 @@ use futures::future::join_all;
 pub const RESTORE_GROUPS: &str = "restore_security_groups";
 pub const REMOVE_QUARANTINE_TAGS: &str = "remove_quarantine_tags";
 
-pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &InstanceId) -> Result<Report> {
+pub async fn release<C: Compute, N: Notifier, S: StateStore>(
+    compute: &C,
+    notifier: &N,
+    state: &S,
+    id: &InstanceId,
+) -> Result<Report> {
     let facts = compute
         .describe_instance(id)
         .await?
         .ok_or_else(|| Error::refused("instance_id", format!("{id} was not found")))?;
-    if !facts.tags.contains_key(QUARANTINE_TAG) {
+    let Some(originals) = state.original_groups(id.as_str()).await? else {
         return Err(Error::refused(
             "instance_id",
-            format!("{id} was not isolated by Firebreak (no {QUARANTINE_TAG} tag): nothing to release"),
+            format!("{id} was not isolated by Firebreak (no original groups recorded in the state table): nothing to release"),
         ));
-    }
+    };
     let mut report = Report {
         incident_key: format!("release#{id}"),
         kind: Kind::Release,
@@ -35,14 +41,14 @@ pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &In
         reasons: vec!["an operator ran firebreak release after the investigation".into()],
         actions: Vec::new(),
     };
-    let tags = &facts.tags;
+    let originals = &originals;
     let restores = facts.interfaces.iter().map(|i| async move {
-        match original_groups(tags, &i.interface_id) {
+        match originals.get(&i.interface_id).cloned() {
             Some(groups) => compute
                 .set_interface_groups(&i.interface_id, &groups)
                 .await
                 .map(|()| format!("{}: {}", i.interface_id, groups.join(" "))),
-            None => Err(Error::refused("tags", format!("no original groups recorded for {}", i.interface_id))),
+            None => Err(Error::refused("state", format!("no original groups recorded for {}", i.interface_id))),
         }
     });
     let results = join_all(restores).await;
@@ -55,8 +61,11 @@ pub async fn release<C: Compute, N: Notifier>(compute: &C, notifier: &N, id: &In
         keys.push(QUARANTINE_TAG.to_owned());
         let untag = compute.untag(id.as_str(), &keys).await;
         report.push(REMOVE_QUARANTINE_TAGS, untag.map_or_else(Outcome::failed, |()| Outcome::done(keys.join(", "))));
+        if let Err(e) = state.forget_original_groups(id.as_str()).await {
+            tracing::warn!(target: "firebreak::release", error = %e, "the released quarantine's record stays until its TTL");
+        }
     } else {
-        // Keep the tags: they are the only record of what to restore.
+        // Keep the record and the tags: they are what a second release restores from.
         let total = facts.interfaces.len();
         let error = Error::combined(failed.iter().map(|e| ("restore".to_owned(), e)), total);
         report.push(RESTORE_GROUPS, Outcome::failed(error));

@@ -9,8 +9,8 @@ use crate::ports::{Compute, Revocation};
 use crate::report::Outcome;
 use std::collections::BTreeMap;
 
-pub(super) async fn revoke<C: Compute, F>(
-    r: &Ports<'_, C, F>,
+pub(super) async fn revoke<C: Compute, F, S>(
+    r: &Ports<'_, C, F, S>,
     group_id: &str,
     permissions: &[IngressPermission],
     ctx: &StepContext<'_>,

@@ -1,40 +1,50 @@
 //! How each step is gated and run through the ports. The bookkeeping around them (journal, cap,
 //! deadline, dry run, notification) is the executor's.
 
-use super::{contain, revoke, stop_idle, Ports, Refusal, StepContext};
+use super::{contain, revoke, stop_idle, Ports, Refusal, RefusalKind, StepContext};
 use crate::error::{Error, Result};
 use crate::plan::Step;
-use crate::ports::{Compute, Fleet, InstanceFacts, InstanceState};
+use crate::ports::{Compute, Fleet, InstanceFacts, InstanceState, StateStore};
 use crate::report::Outcome;
 
 /// Why `step` must not run on this instance, decided before the cap is taken; `Err` when finding out
 /// failed.
-pub(super) async fn refusal<C: Compute, F: Fleet>(
+pub(super) async fn refusal<C: Compute, F: Fleet, S>(
     step: &Step,
-    ports: &Ports<'_, C, F>,
+    ports: &Ports<'_, C, F, S>,
     facts: Option<&InstanceFacts>,
 ) -> Result<Option<Refusal>> {
     let Some(facts) = facts else { return Ok(None) };
     let id = &facts.instance_id;
-    if let Step::StopInstance { .. } = step {
-        if matches!(facts.state, InstanceState::Stopping | InstanceState::Stopped) {
-            return Ok(Some(Refusal { reason: format!("{id} is already {}", facts.state), quiet: true }));
-        }
-        let group = ports.fleet.auto_scaling_group_of(id).await?;
-        let refused = stop_idle::stop_refusal(facts, group.as_deref(), ports.config);
-        return Ok(refused.map(|reason| Refusal { reason, quiet: false }));
+    let refused = |reason: String, kind| Ok(Some(Refusal { reason, kind }));
+    if matches!(step, Step::StopInstance { .. })
+        && matches!(facts.state, InstanceState::Stopping | InstanceState::Stopped)
+    {
+        return refused(format!("{id} is already {}", facts.state), RefusalKind::AlreadyDone);
     }
     let exempt = &ports.config.exempt_tag;
-    Ok(facts
-        .tags
-        .get(exempt)
-        .map(|value| Refusal { reason: format!("{id} carries the exemption tag {exempt}={value}"), quiet: false }))
+    if let Some(value) = facts.tags.get(exempt) {
+        return refused(format!("{id} carries the exemption tag {exempt}={value}"), RefusalKind::Exempt);
+    }
+    match step {
+        Step::StopInstance { .. } => {
+            let group = ports.fleet.auto_scaling_group_of(id).await?;
+            let why = stop_idle::stop_refusal(facts, group.as_deref(), ports.config);
+            Ok(why.map(|reason| Refusal { reason, kind: RefusalKind::Final }))
+        }
+        // EC2 refuses termination protection for Spot instances: every retry would fail the same way.
+        Step::ProtectInstance { .. } if facts.spot => refused(
+            format!("{id} is a Spot instance: EC2 cannot protect it from termination and may reclaim it; its volumes are snapshotted first"),
+            RefusalKind::Final,
+        ),
+        _ => Ok(None),
+    }
 }
 
 /// Run one step through the ports.
-pub(super) async fn run<C: Compute, F: Fleet>(
+pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
     step: &Step,
-    ports: &Ports<'_, C, F>,
+    ports: &Ports<'_, C, F, S>,
     ctx: &StepContext<'_>,
 ) -> Result<Outcome> {
     let facts =

@@ -36,8 +36,8 @@ pub fn stop_refusal(facts: &InstanceFacts, auto_scaling_group: Option<&str>, con
 }
 
 /// Stop (or hibernate) the instance and tag it with who, when, why and how.
-pub(super) async fn stop<C: Compute, F>(
-    r: &Ports<'_, C, F>,
+pub(super) async fn stop<C: Compute, F, S>(
+    r: &Ports<'_, C, F, S>,
     id: &InstanceId,
     facts: &InstanceFacts,
     ctx: &StepContext<'_>,
@@ -82,6 +82,7 @@ mod tests {
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             root_device_type: Some(root.into()),
             hibernation_configured: false,
+            spot: false,
         }
     }
 

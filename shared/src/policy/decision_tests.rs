@@ -42,10 +42,11 @@ fn action_names(plan: &Plan) -> Vec<&'static str> {
     plan.actions.iter().map(|a| a.step.name()).collect()
 }
 
+/// Out of Auto Scaling's hands first: it may terminate the instance during the settle wait.
 const CONTAIN: &[&str] = &[
+    "detach_from_auto_scaling_group",
     "isolate_instance",
     "protect_instance",
-    "detach_from_auto_scaling_group",
     "deregister_from_target_groups",
     "snapshot_volumes",
     "tag_instance",

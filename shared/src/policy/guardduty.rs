@@ -59,6 +59,10 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
         reasons: vec![why],
         actions: vec![
             step(
+                Step::DetachFromAutoScalingGroup { instance_id: id() },
+                "first, out of Auto Scaling's hands, so the group neither replaces nor terminates it",
+            ),
+            step(
                 Step::IsolateInstance { instance_id: id() },
                 "cut every network interface off, tracked connections included",
             ),
@@ -66,7 +70,6 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
                 Step::ProtectInstance { instance_id: id() },
                 "keep the evidence: termination protection, shutdown behaviour stop",
             ),
-            step(Step::DetachFromAutoScalingGroup { instance_id: id() }, "stop the group from using or replacing it"),
             step(Step::DeregisterFromTargetGroups { instance_id: id() }, "stop it from receiving traffic"),
             step(Step::SnapshotVolumes { instance_id: id() }, "preserve the disks for forensics"),
             step(Step::TagInstance { instance_id: id() }, "mark it with the incident"),

@@ -1,0 +1,268 @@
+//! Containment in a world the attacker prepared, or on an unusual topology: each test seeds that world
+//! in moto server and asserts the state afterwards.
+
+use crate::fault_proxy::{Fault, FaultProxy};
+use crate::support::sample_event;
+use crate::world::World;
+use aws_sdk_ec2::types::{IpPermission, IpRange, Tag};
+use firebreak::report::{Outcome, Report};
+use serde_json::Value;
+use std::time::Duration;
+
+fn finding(instance_id: &str, finding_id: &str) -> Value {
+    let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");
+    let mut event: Value = serde_json::from_str(&text).expect("json");
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = Value::from(instance_id);
+    event["detail"]["id"] = Value::from(finding_id);
+    event
+}
+
+fn detail(report: &Report, action: &str) -> String {
+    match report.outcome_of(action) {
+        Some(Outcome::Done { detail }) => detail.clone(),
+        other => panic!("{action} not done: {other:?}\n{report:#?}"),
+    }
+}
+
+/// Every interface of the instance carries exactly one recorded isolation group.
+async fn isolated(world: &World, instance_id: &str) -> bool {
+    let recorded = world.recorded_groups("firebreak-isolation").await;
+    let groups = world.interface_groups(instance_id).await;
+    !groups.is_empty() && groups.iter().all(|(_, g)| g.len() == 1 && recorded.contains(&g[0]))
+}
+
+/// A group an attacker made to look like Firebreak's: its tag, its former name, all traffic allowed.
+async fn planted_group(world: &World, name: &str, role: &str) -> String {
+    let id = world
+        .ec2
+        .create_security_group()
+        .group_name(name)
+        .description("looks like Firebreak's")
+        .vpc_id(&world.vpc_id)
+        .send()
+        .await
+        .expect("group")
+        .group_id()
+        .expect("id")
+        .to_owned();
+    world.tag(&id, &[("firebreak:role".into(), role.into())]).await;
+    let all =
+        IpPermission::builder().ip_protocol("-1").ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build();
+    world.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(all).send().await.expect("ingress");
+    id
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_planted_allow_all_group_and_a_squatted_name_are_never_used() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let planted = planted_group(&world, "firebreak-isolation", "firebreak-isolation").await;
+    let squatted = planted_group(&world, "firebreak-untracking", "firebreak-untracking").await;
+    let report = world.respond(finding(&victim.instance_id, "11111111111111111111111111111111"), &[]).await.remove(0);
+    assert!(report.failures().is_empty(), "{report:#?}");
+    let recorded = world.recorded_groups("firebreak-isolation").await;
+    assert_eq!(recorded.len(), 1);
+    assert!(!recorded.contains(&planted) && !world.recorded_groups("firebreak-untracking").await.contains(&squatted));
+    assert!(isolated(&world, &victim.instance_id).await);
+    assert_eq!(world.rule_counts(&recorded[0]).await, (0, 0), "the group used allows nothing");
+    let said = detail(&report, "isolate_instance");
+    assert!(said.contains(&recorded[0]) && said.contains("created and verified"), "{said}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_recorded_group_that_gained_a_rule_is_repaired_before_it_is_used_again() {
+    let world = World::seed().await;
+    let first = world.launch(false, false).await;
+    world.respond(finding(&first.instance_id, "11111111111111111111111111111111"), &[]).await;
+    let group = world.recorded_groups("firebreak-isolation").await.remove(0);
+    // As if the default egress revoke had failed, or someone had added a rule since.
+    let all =
+        IpPermission::builder().ip_protocol("-1").ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build();
+    world.ec2.authorize_security_group_egress().group_id(&group).ip_permissions(all).send().await.expect("egress");
+    assert_eq!(world.rule_counts(&group).await, (0, 1));
+    let second = world.launch(false, false).await;
+    let report = world.respond(finding(&second.instance_id, "22222222222222222222222222222222"), &[]).await.remove(0);
+    assert!(report.failures().is_empty(), "{report:#?}");
+    assert_eq!(world.rule_counts(&group).await, (0, 0), "repaired");
+    assert!(isolated(&world, &second.instance_id).await);
+    assert!(detail(&report, "isolate_instance").contains("repaired"), "{report:#?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_instance_at_the_tag_limit_is_isolated_all_the_same_and_released_from_the_record() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let have = world.tags(&victim.instance_id).await.len();
+    let filler: Vec<(String, String)> = (have..50).map(|n| (format!("team:{n}"), "x".to_owned())).collect();
+    world.tag(&victim.instance_id, &filler).await;
+    assert_eq!(world.tags(&victim.instance_id).await.len(), 50, "at EC2's limit of 50 tags per resource");
+    let before = world.interface_groups(&victim.instance_id).await;
+    let report = world.respond(finding(&victim.instance_id, "33333333333333333333333333333333"), &[]).await.remove(0);
+    assert!(report.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "{report:#?}");
+    assert!(isolated(&world, &victim.instance_id).await, "the cut never depends on tagging");
+    // The incident tags do not fit either: that step fails and says why, and a retry cannot help.
+    let tagging = report.outcome_of("tag_instance").and_then(Outcome::error).expect("tagging fails");
+    assert!(tagging.to_string().contains("TagLimitExceeded") && !tagging.is_retryable(), "{tagging}");
+    let responder = world.responder(&[]).await;
+    let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
+    firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id)
+        .await
+        .expect("released");
+    assert_eq!(world.interface_groups(&victim.instance_id).await, before);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn forged_original_group_tags_choose_nothing_release_restores_the_recorded_groups() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let before = world.interface_groups(&victim.instance_id).await;
+    let wide_open = world.exposed_group("attackers-choice").await;
+    let eni = before[0].0.clone();
+    world.tag(&victim.instance_id, &[(format!("firebreak:original-groups:{eni}"), wide_open.clone())]).await;
+    let report = world.respond(finding(&victim.instance_id, "44444444444444444444444444444444"), &[]).await.remove(0);
+    assert!(report.failures().is_empty(), "{report:#?}");
+    assert!(isolated(&world, &victim.instance_id).await);
+    let responder = world.responder(&[]).await;
+    let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
+    firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id)
+        .await
+        .expect("released");
+    let after = world.interface_groups(&victim.instance_id).await;
+    assert_eq!(after, before, "the groups it had, not the attacker's {wide_open}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_interface_that_cannot_be_moved_off_the_allow_all_group_is_the_loudest_outcome() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let proxy = FaultProxy::start(world.endpoint()).await;
+    // The untracking swap passes; the isolation swap and every attempt to put the groups back fail.
+    proxy.inject("ModifyNetworkInterfaceAttribute", Fault::ServerError, 1, None);
+    let responder = world.responder_via(&proxy, &[]).await;
+    let clock = firebreak::clock::Clock::system();
+    let result = firebreak::lambda::respond_payload(
+        finding(&victim.instance_id, "55555555555555555555555555555555"),
+        &responder,
+        firebreak::Function::GuarddutyResponder,
+        &clock,
+        clock.now().epoch + 300,
+    )
+    .await;
+    let error = result.expect_err("returned for retry");
+    assert!(error.is_retryable() && error.to_string().contains("LEFT WIDE OPEN"), "{error}");
+    let untracking = world.recorded_groups("firebreak-untracking").await;
+    assert_eq!(world.interface_groups(&victim.instance_id).await[0].1, untracking, "the state the alarm is about");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["MessageAttributes"]["severity"]["Value"], "CRITICAL");
+    let message: Value = serde_json::from_str(notes[0]["Message"].as_str().expect("message")).expect("report");
+    assert!(message["report"]["reasons"][0].as_str().unwrap_or_default().starts_with("CRITICAL:"), "{message}");
+    // The retry, once EC2 answers again, isolates it.
+    proxy.clear();
+    let retry = firebreak::lambda::respond_payload(
+        finding(&victim.instance_id, "55555555555555555555555555555555"),
+        &responder,
+        firebreak::Function::GuarddutyResponder,
+        &clock,
+        clock.now().epoch + 300,
+    )
+    .await;
+    assert!(retry.is_ok(), "{retry:?}");
+    assert!(isolated(&world, &victim.instance_id).await);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_spot_instance_is_snapshotted_first_and_not_protected_in_vain() {
+    let world = World::seed().await;
+    let spot = world.launch_spot().await;
+    let report = world.respond(finding(&spot, "66666666666666666666666666666666"), &[]).await.remove(0);
+    assert!(report.failures().is_empty(), "a Spot instance does not fail the run: {report:#?}");
+    let order: Vec<&str> = report.actions.iter().map(|a| a.action).collect();
+    let at = |name: &str| order.iter().position(|a| *a == name).expect(name);
+    assert!(at("snapshot_volumes") < at("isolate_instance"), "{order:?}");
+    assert!(
+        matches!(report.outcome_of("protect_instance"), Some(Outcome::Skipped { reason }) if reason.contains("Spot"))
+    );
+    assert!(!world.termination_protected(&spot).await);
+    assert_eq!(world.incident_snapshots("66666666666666666666666666666666").await.len(), 1);
+    assert!(isolated(&world, &spot).await);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_interface_in_another_vpc_gets_that_vpcs_containment_groups() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let (other_vpc, foreign_eni) = world.attach_interface_in_another_vpc(&victim.instance_id).await;
+    let report = world.respond(finding(&victim.instance_id, "77777777777777777777777777777777"), &[]).await.remove(0);
+    assert!(report.failures().is_empty(), "{report:#?}");
+    assert_eq!(world.recorded_groups("firebreak-isolation").await.len(), 2, "one per VPC");
+    assert!(isolated(&world, &victim.instance_id).await);
+    let foreign_group = world
+        .interface_groups(&victim.instance_id)
+        .await
+        .into_iter()
+        .find(|(eni, _)| *eni == foreign_eni)
+        .map(|(_, g)| g[0].clone())
+        .expect("foreign interface");
+    let described = world.ec2.describe_security_groups().group_ids(&foreign_group).send().await.expect("group");
+    assert_eq!(described.security_groups()[0].vpc_id(), Some(other_vpc.as_str()));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn held_back_and_exempt_incidents_stay_open_and_a_later_delivery_contains_them() {
+    let world = World::seed().await;
+    let first = world.launch(false, false).await;
+    let second = world.launch(false, false).await;
+    let cap = [("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "1")];
+    world.respond(finding(&first.instance_id, "88888888888888888888888888888881"), &cap).await;
+    let held = world.respond(finding(&second.instance_id, "88888888888888888888888888888882"), &cap).await.remove(0);
+    assert!(
+        matches!(held.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason }) if reason.starts_with("held back"))
+    );
+    assert!(held.reasons.iter().any(|r| r.contains("stays open")), "{held:#?}");
+    assert!(!isolated(&world, &second.instance_id).await);
+    // GuardDuty re-delivers the finding; an hour later the cap allows it.
+    let later = firebreak::clock::Clock::starting_at(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("now") + Duration::from_secs(3600),
+    );
+    let again = world
+        .respond_at(finding(&second.instance_id, "88888888888888888888888888888882"), &cap, later)
+        .await
+        .expect("state usable")
+        .remove(0);
+    assert!(again.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "{again:#?}");
+    assert!(isolated(&world, &second.instance_id).await);
+
+    let exempt = world.launch(false, false).await;
+    world.tag(&exempt.instance_id, &[("firebreak:exempt".into(), "bastion".into())]).await;
+    let skipped = world.respond(finding(&exempt.instance_id, "88888888888888888888888888888883"), &[]).await.remove(0);
+    assert!(
+        matches!(skipped.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason }) if reason.contains("exemption"))
+    );
+    world
+        .ec2
+        .delete_tags()
+        .resources(&exempt.instance_id)
+        .tags(Tag::builder().key("firebreak:exempt").build())
+        .send()
+        .await
+        .expect("untag");
+    let contained =
+        world.respond(finding(&exempt.instance_id, "88888888888888888888888888888883"), &[]).await.remove(0);
+    assert!(contained.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "{contained:#?}");
+    assert!(isolated(&world, &exempt.instance_id).await);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_notification_says_what_isolation_leaves_open() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    world.respond(finding(&victim.instance_id, "99999999999999999999999999999999"), &[]).await;
+    let notes = world.notifications().await;
+    let report: Value = serde_json::from_str(notes[0]["Message"].as_str().expect("message")).expect("report");
+    let text = report["text"].as_str().expect("text");
+    assert!(!text.contains("no network access"), "a claim security groups cannot keep");
+    for open in ["Route 53 Resolver", "instance metadata service", "ICMP", "role credentials"] {
+        assert!(text.contains(open), "{open} is named: {text}");
+    }
+}
