@@ -22,8 +22,11 @@ pub struct Config {
     pub idle_require_tag: Option<(String, String)>,
     /// Every write becomes an EC2 `DryRun` call where the API has one, or is skipped.
     pub dry_run: bool,
-    /// Destructive actions (isolate, stop) allowed per account per hour; past it, incidents are held back.
+    /// Containments allowed per account per hour; past it, incidents are held back.
     pub max_containments_per_hour: u32,
+    /// Idle stops allowed per account per hour: a cap of their own, so an alarm storm cannot use up the
+    /// slots containment needs.
+    pub max_stops_per_hour: u32,
     /// `FIREBREAK_CHAT_FORMAT=chatbot`: the default SNS body is the AWS Chatbot custom-notification document.
     pub chatbot: bool,
     /// The role assumed in a member account to act there (`arn:aws:iam::<account>:role/<name>`).
@@ -55,6 +58,8 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_CHAT_FORMAT",
     "FIREBREAK_MEMBER_ROLE_NAME",
     "FIREBREAK_MEMBER_EXTERNAL_ID",
+    "FIREBREAK_WORLD_OPEN_SHARE",
+    "FIREBREAK_MAX_STOPS_PER_HOUR",
 ];
 
 impl Config {
@@ -75,7 +80,24 @@ impl Config {
                 format!("{notify} is above FIREBREAK_CONTAIN_MIN_SEVERITY ({contain}): contained findings would go unnotified"),
             ));
         }
+        let member_role_name = get("FIREBREAK_MEMBER_ROLE_NAME").unwrap_or_else(|| "firebreak-member".to_owned());
+        if !member_role_name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+            || member_role_name.len() > 64
+        {
+            return Err(Error::config(
+                "FIREBREAK_MEMBER_ROLE_NAME",
+                format!("{member_role_name:?} is not an IAM role name"),
+            ));
+        }
+        let world_open_share = match get("FIREBREAK_WORLD_OPEN_SHARE") {
+            None => defaults.world_open_share,
+            Some(v) => v.parse::<f64>().ok().filter(|x| *x > 0.0 && *x <= 1.0).ok_or_else(|| {
+                Error::config("FIREBREAK_WORLD_OPEN_SHARE", format!("{v:?} is not a share above 0 and at most 1"))
+            })?,
+        };
         let policy = Policy {
+            world_open_share,
+            member_role_name: member_role_name.clone(),
             contain_min_severity: contain,
             notify_min_severity: notify,
             idle_alarm_pattern: get("FIREBREAK_IDLE_ALARM_PATTERN"),
@@ -143,6 +165,12 @@ impl Config {
                 )
             })?,
         };
+        let max_stops_per_hour = match get("FIREBREAK_MAX_STOPS_PER_HOUR") {
+            None => 20,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
+                Error::config("FIREBREAK_MAX_STOPS_PER_HOUR", format!("{v:?} is not a whole number from 0 to 10000"))
+            })?,
+        };
         let chatbot = match get("FIREBREAK_CHAT_FORMAT").as_deref() {
             None | Some("none") => false,
             Some("chatbot") => true,
@@ -150,15 +178,6 @@ impl Config {
                 return Err(Error::config("FIREBREAK_CHAT_FORMAT", format!("{other:?} is not none or chatbot")))
             }
         };
-        let member_role_name = get("FIREBREAK_MEMBER_ROLE_NAME").unwrap_or_else(|| "firebreak-member".to_owned());
-        if !member_role_name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
-            || member_role_name.len() > 64
-        {
-            return Err(Error::config(
-                "FIREBREAK_MEMBER_ROLE_NAME",
-                format!("{member_role_name:?} is not an IAM role name"),
-            ));
-        }
         let member_external_id = get("FIREBREAK_MEMBER_EXTERNAL_ID");
         Ok(Self {
             policy,
@@ -170,6 +189,7 @@ impl Config {
             idle_require_tag,
             dry_run,
             max_containments_per_hour,
+            max_stops_per_hour,
             chatbot,
             member_role_name,
             member_external_id,

@@ -215,8 +215,9 @@ pub struct IngressPermission {
 }
 
 impl IngressPermission {
-    pub fn world_open(&self) -> bool {
-        self.cidr == "0.0.0.0/0" || self.cidr == "::/0"
+    /// Its block, parsed as EC2 reads it (`0::/0` is `::/0`); `None` when it is not one.
+    pub fn block(&self) -> Option<crate::cidr::Cidr> {
+        crate::cidr::Cidr::parse(&self.cidr)
     }
     /// Whether the permission covers a port outside `allowed` (all protocols or a port range count).
     pub fn exceeds(&self, allowed: &[u16]) -> bool {
@@ -261,6 +262,10 @@ pub struct CloudTrailEvent {
     /// Parsed world-open and other ingress permissions, for `AuthorizeSecurityGroupIngress`.
     pub ingress: Vec<IngressPermission>,
     pub security_group_id: Option<String>,
+    /// The group as named by a call in the default VPC that gave no id.
+    pub security_group_name: Option<String>,
+    /// Prefix lists the call opened ingress from (their contents are not in the event).
+    pub prefix_lists: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

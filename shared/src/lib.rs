@@ -5,6 +5,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod cidr;
 pub mod cli;
 pub mod clock;
 pub mod config;

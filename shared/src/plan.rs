@@ -68,6 +68,38 @@ pub enum Phase {
     Notify,
 }
 
+/// A blast-radius cap: destructive actions per account per UTC hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    Containments,
+    Stops,
+}
+
+impl Cap {
+    /// The window's suffix in the state table's `cap#<account>#<hour><suffix>` and `circuit#…` keys
+    /// (persisted: the containment cap keeps the previous release's keys).
+    pub fn window_suffix(self) -> &'static str {
+        match self {
+            Self::Containments => "",
+            Self::Stops => "#stops",
+        }
+    }
+
+    pub fn variable(self) -> &'static str {
+        match self {
+            Self::Containments => "FIREBREAK_MAX_CONTAINMENTS_PER_HOUR",
+            Self::Stops => "FIREBREAK_MAX_STOPS_PER_HOUR",
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Containments => "containment",
+            Self::Stops => "idle-stop",
+        }
+    }
+}
+
 /// Reading the instance the plan is about: every step aimed at an instance starts from its description.
 const DESCRIBE: &str = "ec2:DescribeInstances";
 
@@ -131,9 +163,19 @@ impl StepKind {
         }
     }
 
-    /// Destructive steps take a slot of the blast-radius cap before they run.
+    /// Destructive steps take a slot of their blast-radius cap before they run.
     pub fn is_destructive(self) -> bool {
-        matches!(self, Self::IsolateInstance | Self::StopInstance)
+        self.cap().is_some()
+    }
+
+    /// The cap a destructive step counts against: containments and idle stops each have their own,
+    /// so an alarm storm cannot use up the slots containment needs.
+    pub fn cap(self) -> Option<Cap> {
+        match self {
+            Self::IsolateInstance => Some(Cap::Containments),
+            Self::StopInstance => Some(Cap::Stops),
+            _ => None,
+        }
     }
 
     /// Whether the step acts on the plan's instance (which is described once before any of them runs).

@@ -6,6 +6,7 @@ mod config_docs;
 mod containment;
 mod corpus;
 mod emulator;
+mod event_rules;
 mod fault_proxy;
 mod faults;
 mod hostile;

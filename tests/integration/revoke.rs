@@ -12,7 +12,7 @@ fn open_ssh_event(group_id: &str, rule_id: Option<&str>) -> Value {
     let mut event: Value = serde_json::from_str(&text.replace("sg-0123456789abcdef0", group_id)).expect("json");
     let rules = &mut event["detail"]["responseElements"]["securityGroupRuleSet"]["items"];
     match rule_id {
-        Some(id) => rules[0]["groupRuleId"] = Value::from(id),
+        Some(id) => rules[0]["securityGroupRuleId"] = Value::from(id),
         None => *rules = Value::Array(vec![]),
     }
     event
@@ -133,4 +133,31 @@ async fn a_change_made_by_firebreaks_own_role_is_left_alone() {
     assert!(report.actions.is_empty(), "{report:#?}");
     assert_eq!(ingress(&world, &group).await.len(), 3, "nothing revoked");
     assert!(world.notifications().await.is_empty());
+}
+
+/// Firebreak's own untracking group opens all traffic to the world on purpose; the cloudtrail-responder
+/// must recognise the member role that created it, and nobody else by name.
+#[tokio::test(flavor = "current_thread")]
+async fn the_member_roles_own_rules_are_left_alone_but_a_look_alike_role_is_not_firebreak() {
+    let world = World::seed().await;
+    let by = |issuer: &str| {
+        serde_json::json!({
+            "type": "AssumedRole",
+            "arn": "arn:aws:sts::123456789012:assumed-role/firebreak-member/firebreak",
+            "accountId": "123456789012",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": issuer, "accountId": "123456789012"}}
+        })
+    };
+    let accounts = [("FIREBREAK_ACCOUNTS", "123456789012")];
+    let own = exposed_group(&world).await;
+    let mut event = open_ssh_event(&own, None);
+    event["detail"]["userIdentity"] = by("arn:aws:iam::123456789012:role/firebreak-member");
+    assert!(respond(&world, event, &accounts).await.actions.is_empty());
+    assert_eq!(ingress(&world, &own).await.len(), 3, "Firebreak's own rules stand");
+
+    let other = world.exposed_group("look-alike").await;
+    let mut event = open_ssh_event(&other, None);
+    event["detail"]["userIdentity"] = by("arn:aws:iam::123456789012:role/tools/firebreak-member");
+    let report = respond(&world, event, &accounts).await;
+    assert!(report.outcome_of("revoke_security_group_ingress").is_some_and(Outcome::is_done), "{report:#?}");
 }

@@ -1,7 +1,7 @@
 //! CloudTrail records as EventBridge delivers them (`AWS API Call`, `Console Sign In`, `Service Event`).
 
 use super::{envelope_origin, field, typed};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::incident::{CloudTrailEvent, Incident, IncidentKind, IngressPermission};
 use serde::Deserialize;
 use serde_json::Value;
@@ -9,6 +9,10 @@ use serde_json::Value;
 #[derive(Deserialize)]
 struct Envelope {
     id: Option<String>,
+    /// Only AWS may send events whose source begins with `aws.`; anyone allowed `events:PutEvents`
+    /// can send any other.
+    #[serde(default)]
+    source: Option<String>,
     account: Option<String>,
     region: Option<String>,
     detail: Record,
@@ -86,6 +90,9 @@ struct SessionIssuer {
 struct AuthorizeIngress {
     #[serde(default)]
     group_id: Option<String>,
+    /// Calls in the default VPC may name the group instead.
+    #[serde(default)]
+    group_name: Option<String>,
     #[serde(default, deserialize_with = "super::lenient::items")]
     ip_permissions: Vec<IpPermission>,
 }
@@ -102,6 +109,14 @@ struct IpPermission {
     ip_ranges: Vec<IpRange>,
     #[serde(default, deserialize_with = "super::lenient::items")]
     ipv6_ranges: Vec<Ipv6Range>,
+    #[serde(default, deserialize_with = "super::lenient::items")]
+    prefix_list_ids: Vec<PrefixListRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrefixListRef {
+    prefix_list_id: String,
 }
 
 #[derive(Deserialize)]
@@ -128,7 +143,9 @@ struct AuthorizeResponse {
 #[serde(rename_all = "camelCase")]
 struct RuleRecord {
     #[serde(default)]
-    group_rule_id: Option<String>,
+    security_group_rule_id: Option<String>,
+    #[serde(default)]
+    prefix_list_id: Option<String>,
     #[serde(default)]
     ip_protocol: Option<String>,
     #[serde(default)]
@@ -147,15 +164,32 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
     let envelope: Envelope = typed(value, prefix)?;
     let record = envelope.detail;
     let detail_prefix = field(prefix, "detail");
+    match envelope.source.as_deref() {
+        Some(source) if source.starts_with("aws.") => {}
+        other => {
+            return Err(Error::refused(
+                field(prefix, "source"),
+                format!("{other:?} is not an AWS source: only AWS may send aws.* events, anyone may forge the rest"),
+            ))
+        }
+    }
     let identity = record.user_identity.unwrap_or_default();
-    let account = record.recipient_account_id.clone().or(identity.account_id.clone()).or(envelope.account);
+    if let (Some(envelope_account), Some(recipient)) = (&envelope.account, &record.recipient_account_id) {
+        if envelope_account != recipient {
+            return Err(Error::refused(
+                field(&detail_prefix, "recipientAccountId"),
+                format!("{recipient} disagrees with the event's account {envelope_account}"),
+            ));
+        }
+    }
+    let account = record.recipient_account_id.clone().or(envelope.account).or(identity.account_id.clone());
     let region = record.aws_region.clone().or(envelope.region);
-    let (security_group_id, ingress) = match record.event_name.as_str() {
+    let opened = match record.event_name.as_str() {
         "AuthorizeSecurityGroupIngress" => {
             ingress_of(&record.request_parameters, &record.response_elements, &detail_prefix)?
         }
         "ModifySecurityGroupRules" => modified_rules_of(&record.request_parameters),
-        _ => (None, Vec::new()),
+        _ => Opened::default(),
     };
     let issuer = identity.session_context.and_then(|c| c.session_issuer).unwrap_or_default();
     let event = CloudTrailEvent {
@@ -180,8 +214,10 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
             .map(|v| v.eq_ignore_ascii_case("yes")),
         login_result: record.response_elements.get("ConsoleLogin").and_then(Value::as_str).map(str::to_owned),
         request: record.request_parameters,
-        ingress,
-        security_group_id,
+        ingress: opened.permissions,
+        security_group_id: opened.group_id,
+        security_group_name: opened.group_name,
+        prefix_lists: opened.prefix_lists,
     };
     Ok(Incident {
         delivery_id: envelope.id,
@@ -190,45 +226,66 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
     })
 }
 
-fn ingress_of(request: &Value, response: &Value, prefix: &str) -> Result<(Option<String>, Vec<IngressPermission>)> {
+/// What an ingress call opened, and on which group.
+#[derive(Default)]
+struct Opened {
+    group_id: Option<String>,
+    group_name: Option<String>,
+    permissions: Vec<IngressPermission>,
+    /// Prefix lists referenced by the call: their contents are not in the event.
+    prefix_lists: Vec<String>,
+}
+
+/// The permissions as EC2 stored them: from the response's `securityGroupRuleSet` (canonical CIDRs,
+/// and the rule ids to revoke by) when the record has it, otherwise from the request.
+fn ingress_of(request: &Value, response: &Value, prefix: &str) -> Result<Opened> {
     let request: AuthorizeIngress = typed(request, &field(prefix, "requestParameters"))?;
     let response: AuthorizeResponse = if response.is_object() {
         typed(response, &field(prefix, "responseElements"))?
     } else {
         AuthorizeResponse::default()
     };
-    let mut permissions = Vec::new();
-    for p in request.ip_permissions {
-        let cidrs = p.ip_ranges.into_iter().map(|r| r.cidr_ip).chain(p.ipv6_ranges.into_iter().map(|r| r.cidr_ipv6));
-        for cidr in cidrs {
-            let rule_id = response
-                .security_group_rule_set
-                .iter()
-                .find(|r| {
-                    r.is_egress != Some(true)
-                        && r.ip_protocol.as_deref() == Some(p.ip_protocol.as_str())
-                        && r.from_port == p.from_port
-                        && r.to_port == p.to_port
-                        && (r.cidr_ipv4.as_deref() == Some(cidr.as_str())
-                            || r.cidr_ipv6.as_deref() == Some(cidr.as_str()))
-                })
-                .and_then(|r| r.group_rule_id.clone());
-            permissions.push(IngressPermission {
-                protocol: p.ip_protocol.clone(),
-                from_port: p.from_port,
-                to_port: p.to_port,
-                cidr,
-                rule_id,
-            });
+    let mut opened = Opened { group_id: request.group_id, group_name: request.group_name, ..Opened::default() };
+    let created: Vec<&RuleRecord> =
+        response.security_group_rule_set.iter().filter(|r| r.is_egress != Some(true)).collect();
+    if created.is_empty() {
+        for p in request.ip_permissions {
+            opened.prefix_lists.extend(p.prefix_list_ids.into_iter().map(|l| l.prefix_list_id));
+            let cidrs =
+                p.ip_ranges.into_iter().map(|r| r.cidr_ip).chain(p.ipv6_ranges.into_iter().map(|r| r.cidr_ipv6));
+            for cidr in cidrs {
+                opened.permissions.push(IngressPermission {
+                    protocol: p.ip_protocol.clone(),
+                    from_port: p.from_port,
+                    to_port: p.to_port,
+                    cidr,
+                    rule_id: None,
+                });
+            }
         }
+        return Ok(opened);
     }
-    Ok((request.group_id, permissions))
+    for rule in created {
+        if let Some(list) = &rule.prefix_list_id {
+            opened.prefix_lists.push(list.clone());
+        }
+        let Some(cidr) = rule.cidr_ipv4.clone().or_else(|| rule.cidr_ipv6.clone()) else { continue };
+        opened.permissions.push(IngressPermission {
+            protocol: rule.ip_protocol.clone().unwrap_or_else(|| "-1".to_owned()),
+            // EC2 records all-protocol rules with ports -1: no ports.
+            from_port: rule.from_port.filter(|p| *p >= 0 || rule.ip_protocol.as_deref() != Some("-1")),
+            to_port: rule.to_port.filter(|p| *p >= 0 || rule.ip_protocol.as_deref() != Some("-1")),
+            cidr,
+            rule_id: rule.security_group_rule_id.clone(),
+        });
+    }
+    Ok(opened)
 }
 
 /// `ModifySecurityGroupRules`: each modified rule keeps its id, so it can be revoked by id. The request
 /// does not say whether a rule is ingress or egress; revoking an egress id as ingress finds nothing and
 /// is reported as already gone, never as a wrong revocation.
-fn modified_rules_of(request: &Value) -> (Option<String>, Vec<IngressPermission>) {
+fn modified_rules_of(request: &Value) -> Opened {
     let body = request.get("ModifySecurityGroupRulesRequest").unwrap_or(request);
     let group_id = body.get("GroupId").and_then(Value::as_str).map(str::to_owned);
     let entries: Vec<&Value> = match body.get("SecurityGroupRule").or_else(|| body.get("SecurityGroupRules")) {
@@ -258,5 +315,5 @@ fn modified_rules_of(request: &Value) -> (Option<String>, Vec<IngressPermission>
             })
         })
         .collect();
-    (group_id, permissions)
+    Opened { group_id, permissions, ..Opened::default() }
 }

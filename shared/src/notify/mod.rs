@@ -52,16 +52,19 @@ fn outcome_line(action: &str, outcome: &Outcome) -> String {
 }
 
 /// The notice sent once per account and hour when the blast-radius cap is reached.
-pub fn circuit_open(account: &str, window: &str, max: u32) -> Report {
+pub fn circuit_open(account: &str, hour: &str, cap: crate::plan::Cap, max: u32) -> Report {
+    let noun = cap.noun();
     Report {
-        incident_key: format!("circuit#{account}#{window}"),
+        incident_key: format!("circuit#{account}#{hour}{}", cap.window_suffix()),
         kind: Kind::Circuit,
         decision: Decision::Notify,
         severity: SeverityLabel::Critical,
-        summary: format!("Firebreak circuit open in {account}: containment cap of {max}/hour reached"),
+        summary: format!("Firebreak circuit open in {account}: {noun} cap of {max}/hour reached"),
         reasons: vec![format!(
-            "Firebreak took {max} destructive action(s) in account {account} during {window}:00 UTC and holds back every \
-             further one until the hour ends (FIREBREAK_MAX_CONTAINMENTS_PER_HOUR). Each held-back incident is still notified."
+            "Firebreak took {max} {noun} action(s) in account {account} during {hour}:00 UTC and holds back every further \
+             one until the hour ends ({}). Each held-back incident is still notified, and stays open: a later delivery \
+             acts once the cap allows.",
+            cap.variable()
         )],
         actions: Vec::new(),
     }

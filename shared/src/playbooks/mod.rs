@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::incident::Origin;
 use crate::notify::Rendering;
-use crate::plan::{Decision, Phase, Plan, Step, StepKind};
+use crate::plan::{Cap, Decision, Phase, Plan, Step, StepKind};
 use crate::ports::{Claim, Compute, Fleet, Notifier, StateStore, Targets};
 use crate::report::{Outcome, Report};
 use futures::future::{join, join_all};
@@ -233,8 +233,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             // An exemption can be lifted: the incident is not done, only not acted on yet.
             return Ok(exempt.map_or(Ending::Finished, Ending::Open));
         }
-        if runnable.iter().any(|s| s.kind().is_destructive()) {
-            if let Some(held) = self.cap_gate(plan, now, journal).await? {
+        if let Some(cap) = runnable.iter().find_map(|s| s.kind().cap()) {
+            if let Some(held) = self.cap_gate(plan, cap, now, journal).await? {
                 runnable.iter().for_each(|s| report.push(s.name(), Outcome::skipped(held.clone())));
                 // Held back is not done: a re-delivery once the cap allows must still act.
                 return Ok(Ending::Open("held back by the blast-radius cap".into()));
@@ -322,25 +322,31 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
 
     /// The blast-radius cap, right before the first destructive step: `Ok(None)` to go on,
     /// `Ok(Some(why))` when held back, `Err` when the cap cannot be checked (fail closed).
-    async fn cap_gate(&self, plan: &Plan, now: &Now, journal: &Journal<'_, S>) -> Result<Option<String>> {
+    async fn cap_gate(&self, plan: &Plan, cap: Cap, now: &Now, journal: &Journal<'_, S>) -> Result<Option<String>> {
         if self.config.dry_run || journal.is_done(JournalKey::CapSlot) {
             return Ok(None);
         }
         let account = plan.incident.origin.account.as_ref().map_or("unknown", |a| a.as_str());
-        let max = self.config.max_containments_per_hour;
-        if self.state.take_cap_slot(account, now.hour(), max).await? {
+        let max = match cap {
+            Cap::Containments => self.config.max_containments_per_hour,
+            Cap::Stops => self.config.max_stops_per_hour,
+        };
+        let window = format!("{}{}", now.hour(), cap.window_suffix());
+        if self.state.take_cap_slot(account, &window, max).await? {
             journal.record_key(JournalKey::CapSlot).await?;
             return Ok(None);
         }
-        if self.state.open_circuit(account, now.hour()).await? {
-            let notice = crate::notify::circuit_open(account, now.hour(), max);
+        if self.state.open_circuit(account, &window).await? {
+            let notice = crate::notify::circuit_open(account, now.hour(), cap, max);
             let notification = crate::notify::render(&notice, &plan.incident.origin, None, self.rendering());
             if let Err(e) = self.notifier.publish(&notification).await {
                 tracing::error!(target: "firebreak::state", error = %e, "circuit-open notification failed");
             }
         }
         Ok(Some(format!(
-            "held back: the blast-radius cap of {max} destructive action(s) per hour in account {account} is reached (FIREBREAK_MAX_CONTAINMENTS_PER_HOUR)"
+            "held back: the blast-radius cap of {max} {} action(s) per hour in account {account} is reached ({})",
+            cap.noun(),
+            cap.variable()
         )))
     }
 

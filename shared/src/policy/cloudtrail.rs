@@ -113,6 +113,11 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
                     "revoke exactly the world-open permission, nothing else",
                 ),
             );
+        } else if let Some(name) = &e.security_group_name {
+            draft.reasons.push(format!(
+                "the call named the group {name:?} (default VPC) without its id: not revoked automatically; revoke it by \
+                 hand with aws ec2 revoke-security-group-ingress --group-name and the permissions above"
+            ));
         } else {
             draft.reasons.push("the event names no security group id: notify only".into());
         }
@@ -163,11 +168,57 @@ fn sign_in(e: &CloudTrailEvent, summary: String) -> Draft {
 }
 
 /// The matching rule, what it saw, and (for CT-NET-001) the permissions to revoke.
+/// Every (event source, event name) a rule other than the root rules can match: the EventBridge rule
+/// in template.yaml must deliver each of them (a test compares the two), and nothing else is detected.
+pub const DETECTED_EVENTS: &[(&str, &str)] = &[
+    ("ec2.amazonaws.com", "AuthorizeSecurityGroupIngress"),
+    ("ec2.amazonaws.com", "ModifySecurityGroupRules"),
+    ("ec2.amazonaws.com", "ModifySnapshotAttribute"),
+    ("ec2.amazonaws.com", "ModifyImageAttribute"),
+    ("cloudtrail.amazonaws.com", "StopLogging"),
+    ("cloudtrail.amazonaws.com", "DeleteTrail"),
+    ("cloudtrail.amazonaws.com", "UpdateTrail"),
+    ("cloudtrail.amazonaws.com", "PutEventSelectors"),
+    ("guardduty.amazonaws.com", "DeleteDetector"),
+    ("guardduty.amazonaws.com", "UpdateDetector"),
+    ("guardduty.amazonaws.com", "CreateFilter"),
+    ("guardduty.amazonaws.com", "UpdateFilter"),
+    ("guardduty.amazonaws.com", "DisassociateFromMasterAccount"),
+    ("guardduty.amazonaws.com", "DisassociateFromAdministratorAccount"),
+    ("iam.amazonaws.com", "AttachUserPolicy"),
+    ("iam.amazonaws.com", "AttachRolePolicy"),
+    ("iam.amazonaws.com", "AttachGroupPolicy"),
+    ("iam.amazonaws.com", "PutUserPolicy"),
+    ("iam.amazonaws.com", "PutRolePolicy"),
+    ("iam.amazonaws.com", "PutGroupPolicy"),
+    ("iam.amazonaws.com", "CreateAccessKey"),
+    ("iam.amazonaws.com", "CreateLoginProfile"),
+    ("iam.amazonaws.com", "UpdateLoginProfile"),
+    ("s3.amazonaws.com", "PutBucketPolicy"),
+    ("s3.amazonaws.com", "PutBucketAcl"),
+    ("s3.amazonaws.com", "PutBucketPublicAccessBlock"),
+    ("s3.amazonaws.com", "DeleteBucketPublicAccessBlock"),
+    ("s3.amazonaws.com", "PutPublicAccessBlock"),
+    ("s3.amazonaws.com", "DeletePublicAccessBlock"),
+    ("s3.amazonaws.com", "PutAccountPublicAccessBlock"),
+    ("s3.amazonaws.com", "DeleteAccountPublicAccessBlock"),
+    ("kms.amazonaws.com", "DisableKey"),
+    ("kms.amazonaws.com", "ScheduleKeyDeletion"),
+    ("organizations.amazonaws.com", "DetachPolicy"),
+    ("organizations.amazonaws.com", "DeletePolicy"),
+    ("organizations.amazonaws.com", "LeaveOrganization"),
+    ("organizations.amazonaws.com", "DisablePolicyType"),
+];
+
 fn detect(e: &CloudTrailEvent, policy: &Policy) -> Option<(Rule, String, Vec<IngressPermission>)> {
+    let root = e.identity_type.as_deref() == Some("Root");
+    // Only what the EventBridge rules deliver is detected, so the two cannot drift apart unseen.
+    if !root && !DETECTED_EVENTS.contains(&(e.event_source.as_str(), e.event_name.as_str())) {
+        return None;
+    }
     let req = &e.request;
     let s = |path: &str| req.pointer(path).and_then(Value::as_str);
     let found = |rule: Rule, detail: String| Some((rule, detail, Vec::new()));
-    let root = e.identity_type.as_deref() == Some("Root");
     match e.event_name.as_str() {
         "CreateAccessKey" if root && s("/userName").is_none() => {
             found(ROOT_ACCESS_KEY, "an access key was created for the root user".into())
@@ -246,21 +297,17 @@ fn detect(e: &CloudTrailEvent, policy: &Policy) -> Option<(Rule, String, Vec<Ing
             found(ORG_GUARDRAIL, e.event_name.clone())
         }
         "AuthorizeSecurityGroupIngress" | "ModifySecurityGroupRules" => {
-            let open: Vec<IngressPermission> = e
-                .ingress
-                .iter()
-                .filter(|p| p.world_open() && p.exceeds(&policy.allowed_public_ports))
-                .cloned()
-                .collect();
-            if open.is_empty() {
+            let open = world_open(&e.ingress, policy);
+            let group = e.security_group_id.as_deref().or(e.security_group_name.as_deref()).unwrap_or("?");
+            let mut said: Vec<String> = open.iter().map(describe_permission).collect();
+            // A prefix list's contents are not in the event: say which, for a person to check.
+            said.extend(
+                e.prefix_lists.iter().map(|l| format!("prefix list {l} (contents not in the event: check it)")),
+            );
+            if said.is_empty() {
                 return None;
             }
-            let described: Vec<String> = open.iter().map(describe_permission).collect();
-            Some((
-                OPEN_INGRESS,
-                format!("{} opened {}", e.security_group_id.as_deref().unwrap_or("?"), described.join(", ")),
-                open,
-            ))
+            Some((OPEN_INGRESS, format!("{group} opened {}", said.join(", ")), open))
         }
         _ => None,
     }
@@ -275,13 +322,47 @@ pub fn describe_permission(p: &IngressPermission) -> String {
     format!("{}/{ports} from {}", p.protocol, p.cidr)
 }
 
+/// The permissions that open a port outside the allowed ones to the world: a block that is the whole
+/// address space however it is spelt, or blocks of one call (same protocol and ports) that together
+/// cover at least `FIREBREAK_WORLD_OPEN_SHARE` of it.
+fn world_open(permissions: &[IngressPermission], policy: &Policy) -> Vec<IngressPermission> {
+    use crate::cidr::share_covered;
+    let exceeding: Vec<(&IngressPermission, crate::cidr::Cidr)> = permissions
+        .iter()
+        .filter(|p| p.exceeds(&policy.allowed_public_ports))
+        .filter_map(|p| Some((p, p.block()?)))
+        .collect();
+    exceeding
+        .iter()
+        .filter(|(p, block)| {
+            let same: Vec<crate::cidr::Cidr> = exceeding
+                .iter()
+                .filter(|(q, b)| {
+                    b.family == block.family
+                        && (q.protocol.as_str(), q.from_port, q.to_port)
+                            == (p.protocol.as_str(), p.from_port, p.to_port)
+                })
+                .map(|(_, b)| *b)
+                .collect();
+            share_covered(&same, block.family) >= policy.world_open_share
+        })
+        .map(|(p, _)| (*p).clone())
+        .collect()
+}
+
+/// Whether the call was made by one of Firebreak's own roles: by the exact ARN of the session's issuer
+/// (a role elsewhere that merely shares a name is not Firebreak), or by the member role in an account
+/// Firebreak acts in.
 fn is_self(e: &CloudTrailEvent, policy: &Policy) -> bool {
-    policy.self_role_arns.iter().any(|role| {
-        e.issuer_arn.as_deref() == Some(role.as_str()) || {
-            let name = role.rsplit('/').next().unwrap_or(role);
-            e.identity_arn.as_deref().is_some_and(|arn| arn.contains(&format!(":assumed-role/{name}/")))
-        }
-    })
+    let Some(issuer) = e.issuer_arn.as_deref() else { return false };
+    if policy.self_role_arns.iter().any(|role| role == issuer) {
+        return true;
+    }
+    // arn:<partition>:iam::<account>:role/<name>, with no path.
+    let parts: Vec<&str> = issuer.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", _, "iam", "", account, resource]
+        if policy.accounts.iter().any(|a| a == account)
+            && resource.strip_prefix("role/") == Some(policy.member_role_name.as_str()))
 }
 
 fn is_read_only_name(name: &str) -> bool {

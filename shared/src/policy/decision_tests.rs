@@ -196,11 +196,14 @@ fn ok_after_alarm_is_notified_as_resolved_only_when_asked() {
     assert!(resolved.reasons[0].contains("resolved"));
 }
 
+/// A record of `name` as CloudTrail writes it, from the service that owns the call.
 fn cloudtrail(name: &str, identity: Value, request: Value) -> Value {
+    let source = super::DETECTED_EVENTS.iter().find(|(_, n)| *n == name).map_or("ec2.amazonaws.com", |(s, _)| *s);
     edited(
         "cloudtrail/sg-open-ssh-to-world.json",
         &[
             ("/detail/eventName", json!(name)),
+            ("/detail/eventSource", json!(source)),
             ("/detail/userIdentity", identity),
             ("/detail/requestParameters", request),
             ("/detail/responseElements", Value::Null),
@@ -385,4 +388,165 @@ fn incidents_outside_the_account_and_region_allowlists_are_refused_and_notified(
     let inside =
         Policy { accounts: vec!["123456789012".into()], regions: vec!["us-east-1".into()], ..Policy::default() };
     assert_eq!(plan_with(sample("guardduty/ec2-backdoor-high-severity.json"), &inside).decision, Decision::Contain);
+}
+
+/// An `AuthorizeSecurityGroupIngress` record as CloudTrail writes it, with these request permissions
+/// and no response rule set (older records, or one the parser must not need).
+fn ingress(permissions: Value) -> Value {
+    edited(
+        "cloudtrail/sg-open-ssh-to-world.json",
+        &[
+            ("/detail/requestParameters/ipPermissions", json!({"items": permissions})),
+            ("/detail/responseElements", json!({"_return": true})),
+        ],
+    )
+}
+
+fn tcp22(v4: &[&str], v6: &[&str]) -> Value {
+    let v4: Vec<Value> = v4.iter().map(|c| json!({"cidrIp": c})).collect();
+    let v6: Vec<Value> = v6.iter().map(|c| json!({"cidrIpv6": c})).collect();
+    json!({"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {}, "ipRanges": {"items": v4}, "ipv6Ranges": {"items": v6}, "prefixListIds": {}})
+}
+
+#[test]
+fn the_world_however_it_is_spelt_is_the_world() {
+    let open: Vec<(&str, Value, usize)> = vec![
+        ("0::/0", ingress(json!([tcp22(&[], &["0::/0"])])), 1),
+        ("::0/0", ingress(json!([tcp22(&[], &["::0/0"])])), 1),
+        ("10.20.30.40/0", ingress(json!([tcp22(&["10.20.30.40/0"], &[])])), 1),
+        ("two halves in one permission", ingress(json!([tcp22(&["0.0.0.0/1", "128.0.0.0/1"], &[])])), 2),
+        (
+            "two halves in two permissions",
+            ingress(json!([tcp22(&["0.0.0.0/1"], &[]), tcp22(&["128.0.0.0/1"], &[])])),
+            2,
+        ),
+    ];
+    for (name, doc, revoked) in open {
+        let plan = plan(doc);
+        assert_eq!(plan.decision, Decision::Revoke, "{name}: {:?}", plan.reasons);
+        let crate::plan::Step::RevokeSecurityGroupIngress { permissions, .. } = &plan.actions[0].step else {
+            panic!("{name}")
+        };
+        assert_eq!(permissions.len(), revoked, "{name}: every range that makes up the world is revoked");
+    }
+    let narrow: Vec<(&str, Value)> = vec![
+        ("one half", ingress(json!([tcp22(&["0.0.0.0/1"], &[])]))),
+        ("a private range", ingress(json!([tcp22(&["10.0.0.0/8"], &[])]))),
+        (
+            "halves on different ports",
+            ingress(
+                json!([tcp22(&["0.0.0.0/1"], &[]), {"ipProtocol": "tcp", "fromPort": 23, "toPort": 23, "ipRanges": {"items": [{"cidrIp": "128.0.0.0/1"}]}}]),
+            ),
+        ),
+    ];
+    for (name, doc) in narrow {
+        assert_eq!(plan(doc).decision, Decision::Ignore, "{name}");
+    }
+    // A lower share is a setting: half of IPv4 is then the world too.
+    let half = Policy { world_open_share: 0.5, ..Policy::default() };
+    assert_eq!(plan_with(ingress(json!([tcp22(&["0.0.0.0/1"], &[])])), &half).decision, Decision::Revoke);
+}
+
+#[test]
+fn the_revocation_uses_ec2s_canonical_rule_and_its_id_from_the_response() {
+    // The request says 10.20.30.40/0; EC2 stored, and the response records, 0.0.0.0/0 as sgr-….
+    let doc = edited(
+        "cloudtrail/sg-open-ssh-to-world.json",
+        &[
+            ("/detail/requestParameters/ipPermissions", json!({"items": [tcp22(&["10.20.30.40/0"], &[])]})),
+            (
+                "/detail/responseElements/securityGroupRuleSet",
+                json!({"items": [{"groupOwnerId": "123456789012", "groupId": "sg-0123456789abcdef0", "securityGroupRuleId": "sgr-0bbbbbbbbbbbbbbb1", "isEgress": false, "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0", "securityGroupRuleArn": "arn:aws:ec2:us-east-1:123456789012:security-group-rule/sgr-0bbbbbbbbbbbbbbb1"}]}),
+            ),
+        ],
+    );
+    let plan = plan(doc);
+    let crate::plan::Step::RevokeSecurityGroupIngress { permissions, .. } = &plan.actions[0].step else { panic!() };
+    assert_eq!(permissions[0].cidr, "0.0.0.0/0");
+    assert_eq!(permissions[0].rule_id.as_deref(), Some("sgr-0bbbbbbbbbbbbbbb1"));
+}
+
+#[test]
+fn a_group_named_without_an_id_and_a_prefix_list_are_notified_precisely() {
+    let by_name = edited(
+        "cloudtrail/sg-open-ssh-to-world.json",
+        &[
+            (
+                "/detail/requestParameters",
+                json!({"groupName": "default", "ipPermissions": {"items": [tcp22(&["0.0.0.0/0"], &[])]}}),
+            ),
+            ("/detail/responseElements", json!({"_return": true})),
+        ],
+    );
+    let plan1 = plan(by_name);
+    assert_eq!(plan1.decision, Decision::Notify);
+    assert!(
+        plan1.reasons.iter().any(|r| r.contains("\"default\"") && r.contains("--group-name")),
+        "{:?}",
+        plan1.reasons
+    );
+    let prefix_list = ingress(
+        json!([{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "prefixListIds": {"items": [{"prefixListId": "pl-0123456789abcdef0"}]}}]),
+    );
+    let plan2 = plan(prefix_list);
+    assert_eq!(plan2.decision, Decision::Notify);
+    assert!(plan2.reasons.iter().any(|r| r.contains("pl-0123456789abcdef0")), "{:?}", plan2.reasons);
+}
+
+#[test]
+fn only_firebreaks_exact_roles_are_self_and_its_member_role_is() {
+    let assumed = |arn: &str| {
+        let issuer = arn.to_owned();
+        let account = arn.split(':').nth(4).unwrap_or_default().to_owned();
+        json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::{account}:assumed-role/x/session"), "accountId": account,
+               "sessionContext": {"sessionIssuer": {"type": "Role", "arn": issuer, "userName": "x", "accountId": account}}})
+    };
+    let with = |arn: &str, account: &str| {
+        let mut doc = ingress(json!([tcp22(&["0.0.0.0/0"], &[])]));
+        doc["detail"]["userIdentity"] = assumed(arn);
+        doc["account"] = json!(account);
+        doc["detail"]["recipientAccountId"] = json!(account);
+        doc
+    };
+    let policy = Policy {
+        self_role_arns: vec!["arn:aws:iam::123456789012:role/firebreak-cloudtrail-responder-us-east-1".into()],
+        accounts: vec!["123456789012".into(), "222222222222".into()],
+        ..Policy::default()
+    };
+    let own = with("arn:aws:iam::123456789012:role/firebreak-cloudtrail-responder-us-east-1", "123456789012");
+    assert_eq!(plan_with(own, &policy).decision, Decision::Ignore, "its own call");
+    let member = with("arn:aws:iam::222222222222:role/firebreak-member", "222222222222");
+    assert_eq!(plan_with(member, &policy).decision, Decision::Ignore, "its member role in an account it acts in");
+    for (arn, account, why) in [
+        (
+            "arn:aws:iam::333333333333:role/firebreak-cloudtrail-responder-us-east-1",
+            "333333333333",
+            "same name, another account",
+        ),
+        (
+            "arn:aws:iam::123456789012:role/evil/firebreak-cloudtrail-responder-us-east-1",
+            "123456789012",
+            "same name, another path",
+        ),
+        (
+            "arn:aws:iam::333333333333:role/firebreak-member",
+            "333333333333",
+            "member role name in an account outside the list",
+        ),
+        ("arn:aws:iam::222222222222:role/x/firebreak-member", "222222222222", "member role name under a path"),
+    ] {
+        assert_ne!(plan_with(with(arn, account), &policy).decision, Decision::Ignore, "{why}");
+    }
+}
+
+#[test]
+fn forged_cloudtrail_events_are_refused() {
+    let mut custom = sample("cloudtrail/sg-open-ssh-to-world.json");
+    custom["source"] = json!("my.app");
+    let err = parse_value(custom).expect_err("refused");
+    assert!(err.to_string().contains("source"), "{err}");
+    let mut disagree = sample("cloudtrail/sg-open-ssh-to-world.json");
+    disagree["account"] = json!("999999999999");
+    let err = parse_value(disagree).expect_err("refused");
+    assert!(err.to_string().contains("recipientAccountId"), "{err}");
 }

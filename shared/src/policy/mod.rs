@@ -5,7 +5,7 @@ mod alarm;
 mod cloudtrail;
 mod guardduty;
 
-pub use cloudtrail::{describe_permission, RULES as CLOUDTRAIL_RULES};
+pub use cloudtrail::{describe_permission, DETECTED_EVENTS, RULES as CLOUDTRAIL_RULES};
 
 use crate::incident::{Incident, IncidentKind, SeverityLabel};
 use crate::plan::{Decision, Plan, PlannedStep, Step};
@@ -28,6 +28,11 @@ pub struct Policy {
     pub accounts: Vec<String>,
     /// When non-empty, only incidents in these regions are acted on.
     pub regions: Vec<String>,
+    /// The role Firebreak assumes in member accounts: its calls there are Firebreak's own.
+    pub member_role_name: String,
+    /// The share of an address family that the ranges of one call must cover together to count as
+    /// open to the world (1.0: all of it, `0.0.0.0/0` or `0.0.0.0/1` + `128.0.0.0/1`).
+    pub world_open_share: f64,
 }
 
 impl Default for Policy {
@@ -45,6 +50,8 @@ impl Default for Policy {
             notify_resolved: false,
             accounts: Vec::new(),
             regions: Vec::new(),
+            member_role_name: "firebreak-member".to_owned(),
+            world_open_share: 1.0,
         }
     }
 }

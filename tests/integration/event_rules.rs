@@ -1,0 +1,33 @@
+//! The EventBridge rules of template.yaml deliver exactly what the code acts on, and only from AWS.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+fn pattern(rule: &str) -> Value {
+    let template = crate::iam::decode("template.yaml");
+    template["Resources"]["CloudTrailResponder"]["Properties"]["Events"][rule]["Properties"]["Pattern"].clone()
+}
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    v.as_array().expect("a list").iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()
+}
+
+#[test]
+fn the_risky_calls_rule_delivers_exactly_the_event_names_and_sources_the_code_detects() {
+    let p = pattern("RiskyApiCalls");
+    let names: BTreeSet<String> = firebreak::policy::DETECTED_EVENTS.iter().map(|(_, n)| n.to_string()).collect();
+    let sources: BTreeSet<String> = firebreak::policy::DETECTED_EVENTS.iter().map(|(s, _)| s.to_string()).collect();
+    assert_eq!(strings(&p["detail"]["eventName"]), names, "template (left) vs code (right)");
+    assert_eq!(strings(&p["detail"]["eventSource"]), sources, "template (left) vs code (right)");
+}
+
+#[test]
+fn every_cloudtrail_rule_admits_only_aws_sources() {
+    for rule in ["RiskyApiCalls", "RootActivity", "ConsoleSignIns"] {
+        let source = &pattern(rule)["source"];
+        let aws_only = source.as_array().is_some_and(|list| {
+            list.iter().all(|s| s.as_str().is_some_and(|s| s.starts_with("aws.")) || s["prefix"] == "aws.")
+        });
+        assert!(aws_only, "{rule}: {source}");
+    }
+}
