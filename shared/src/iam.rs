@@ -315,6 +315,12 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
         StepKind::StopInstance => vec![
             describe,
             Call::new(s, "DescribeAutoScalingInstances", "autoscaling:DescribeAutoScalingInstances").anything(),
+            Call::new(s, "DescribeAlarms", "cloudwatch:DescribeAlarms").on(
+                "alarm",
+                format!("arn:{}:cloudwatch:{}:{}:alarm:idle-cpu-web-3", s.partition, s.region, s.account),
+                &[],
+            ),
+            Call::new(s, "GetMetricData", "cloudwatch:GetMetricData").anything(),
             Call::new(s, "StopInstances", "ec2:StopInstances").on("instance", s.instance(), instance_keys),
             create_tags(
                 &Call::new(s, "CreateTags (stopped)", "ec2:CreateTags"),

@@ -185,6 +185,8 @@ pub struct CloudWatchAlarm {
     pub metrics: Vec<MetricRef>,
     pub composite: bool,
     pub triggering_alarms: Vec<String>,
+    /// Why CloudWatch itself holds the alarm's actions back (a suppressor, a mute rule), if it does.
+    pub suppressed: Option<String>,
 }
 
 impl CloudWatchAlarm {

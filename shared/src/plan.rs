@@ -217,9 +217,15 @@ impl StepKind {
             // Tagging at creation needs `ec2:CreateTags` as well as `ec2:CreateSnapshots`.
             Self::SnapshotVolumes => &[DESCRIBE, "ec2:DescribeSnapshots", "ec2:CreateSnapshots", "ec2:CreateTags"],
             Self::TagInstance => &[DESCRIBE, "ec2:CreateTags"],
-            Self::StopInstance => {
-                &[DESCRIBE, "autoscaling:DescribeAutoScalingInstances", "ec2:StopInstances", "ec2:CreateTags"]
-            }
+            // The alarm is confirmed from CloudWatch itself before anything is stopped.
+            Self::StopInstance => &[
+                DESCRIBE,
+                "autoscaling:DescribeAutoScalingInstances",
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:GetMetricData",
+                "ec2:StopInstances",
+                "ec2:CreateTags",
+            ],
             Self::RevokeSecurityGroupIngress => &["ec2:RevokeSecurityGroupIngress", "ec2:CreateTags"],
             Self::Notify => &["sns:Publish"],
         }

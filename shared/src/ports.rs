@@ -160,8 +160,28 @@ pub enum Revocation {
     AlreadyGone,
 }
 
-/// Auto Scaling and Elastic Load Balancing: the fleet around an instance.
+/// A metric alarm as CloudWatch itself has it (not as an event says), with the metric's own recent
+/// values over the alarm's evaluation window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmFacts {
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    pub comparison: Option<String>,
+    pub namespace: Option<String>,
+    pub metric_name: Option<String>,
+    pub dimensions: Vec<(String, String)>,
+    pub threshold: Option<f64>,
+    pub evaluation_periods: Option<i32>,
+    pub datapoints_to_alarm: Option<i32>,
+    /// The metric's values over the last `evaluation_periods` periods, newest first.
+    pub recent_values: Vec<f64>,
+}
+
+/// Auto Scaling, Elastic Load Balancing and CloudWatch: the fleet around an instance.
 pub trait Fleet {
+    /// The metric alarm `name` and its metric's recent values; `None` when no such metric alarm exists.
+    async fn metric_alarm(&self, name: &str) -> Result<Option<AlarmFacts>>;
     /// The Auto Scaling group the instance belongs to, if any.
     async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>>;
     /// Protect from scale-in, then detach from its Auto Scaling group without lowering desired

@@ -15,11 +15,23 @@
    instances"; the EC2 API reference of ModifyInstanceAttribute: "You can't enable termination
    protection for Spot Instances"); moto accepts it.
 
+4. CloudWatch's Smithy RPC v2 CBOR protocol. CloudWatch accepts it (its service model lists
+   `smithy-rpc-v2-cbor` first, then `json` and `query`), and the Rust SDK uses it; moto serves only
+   the JSON and query forms, and answers 404. Each CBOR request is translated to the JSON form, and the
+   JSON answer back to CBOR, with botocore's own CBOR parser and serializer and CloudWatch's model.
+
 tests/integration/emulator.rs proves the corrections.
 """
+import datetime
+import io
+import json
+import re
 import sys
 import threading
 
+import botocore.session
+from botocore.parsers import RpcV2CBORParser
+from botocore.serialize import RpcV2CBORSerializer as CBORSerializer
 from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
@@ -51,6 +63,98 @@ def _spot_aware_modify_instance_attribute(self, instance_id, key, value):
 
 
 InstanceBackend.modify_instance_attribute = _spot_aware_modify_instance_attribute
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
+
+_CBOR_PATH = re.compile(r"/service/GraniteServiceVersion20100801/operation/(\w+)")
+_cloudwatch_model = botocore.session.get_session().get_service_model("cloudwatch")
+
+
+def _as_json(value):
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    raise TypeError(f"{value!r} is not JSON")
+
+
+def _from_json(value, shape):
+    """JSON-protocol values to what the CBOR serializer takes for `shape` (timestamps as datetimes)."""
+    if shape is None or value is None:
+        return value
+    if shape.type_name == "structure":
+        return {k: _from_json(v, shape.members.get(k)) for k, v in value.items() if k in shape.members}
+    if shape.type_name == "list":
+        return [_from_json(v, shape.member) for v in value]
+    if shape.type_name == "map":
+        return {k: _from_json(v, shape.value) for k, v in value.items()}
+    if shape.type_name == "timestamp" and isinstance(value, (int, float)):
+        return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
+    if shape.type_name == "timestamp" and isinstance(value, str):
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value
+
+
+def _cbor(value, shape):
+    out = bytearray()
+    CBORSerializer()._serialize_data_item(out, value, shape)
+    return bytes(out)
+
+
+def _cbor_cloudwatch(app_call, environ, start_response):
+    operation = _CBOR_PATH.fullmatch(environ.get("PATH_INFO", "")).group(1)
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    parser = RpcV2CBORParser()
+    params = parser.parse_data_item(parser.get_peekable_stream_from_bytes(body)) if body else {}
+    payload = json.dumps(params or {}, default=_as_json).encode()
+    forwarded = dict(environ)
+    forwarded.pop("HTTP_SMITHY_PROTOCOL", None)
+    forwarded.update(
+        {
+            "PATH_INFO": "/",
+            "wsgi.input": io.BytesIO(payload),
+            "CONTENT_LENGTH": str(len(payload)),
+            "CONTENT_TYPE": "application/x-amz-json-1.0",
+            "HTTP_X_AMZ_TARGET": f"GraniteServiceVersion20100801.{operation}",
+        }
+    )
+    answer = {}
+
+    def capture(status, headers, exc_info=None):
+        answer["status"] = status
+        return lambda chunk: None
+
+    raw = b"".join(app_call(forwarded, capture))
+    status = answer.get("status", "500 Internal Server Error")
+    decoded = json.loads(raw) if raw.strip() else {}
+    operation_model = _cloudwatch_model.operation_model(operation)
+    if status.startswith("2"):
+        shape = operation_model.output_shape
+        # An operation without output answers an empty map.
+        content = _cbor(_from_json(decoded, shape), shape) if shape is not None else b"\xa0"
+    else:
+        error = {"__type": str(decoded.get("__type", "InternalFailure")).split("#")[-1], "message": decoded.get("message") or decoded.get("Message", "")}
+        content = bytearray(b"\xa2")
+        for key in ("__type", "message"):
+            for text in (key, error[key]):
+                CBORSerializer()._serialize_type_string(content, text, None, None)
+        content = bytes(content)
+    start_response(
+        status,
+        [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor"), ("Content-Length", str(len(content)))],
+    )
+    return [content]
+
+
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _cbor_aware_dispatch(self, environ, start_response):
+    if environ.get("HTTP_SMITHY_PROTOCOL") == "rpc-v2-cbor" and _CBOR_PATH.fullmatch(environ.get("PATH_INFO", "")):
+        return _cbor_cloudwatch(lambda e, s: _dispatch(self, e, s), environ, start_response)
+    return _dispatch(self, environ, start_response)
+
+
+DomainDispatcherApplication.__call__ = _cbor_aware_dispatch
 
 from moto.server import main  # noqa: E402  (after the patches, so every model import sees them)
 

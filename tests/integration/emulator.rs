@@ -159,3 +159,23 @@ async fn termination_protection_of_a_spot_instance_is_refused_as_in_ec2() {
         .await
         .expect("an on-demand instance can be protected");
 }
+
+/// CloudWatch serves the Smithy RPC v2 CBOR protocol the Rust SDK speaks (its service model lists
+/// `smithy-rpc-v2-cbor` first); stock moto answers it with 404. Through the harness's translation an
+/// alarm written and read back over CBOR keeps every field, timestamps included.
+#[tokio::test(flavor = "current_thread")]
+async fn cloudwatch_answers_the_sdks_cbor_protocol() {
+    let world = crate::world::World::seed().await;
+    let victim = world.launch(false, false).await.instance_id;
+    world.idle_alarm(&victim, 0.3).await;
+    let cw = aws_sdk_cloudwatch::Client::new(&world.sdk);
+    let alarms =
+        cw.describe_alarms().alarm_names(format!("idle-cpu-{victim}")).send().await.expect("describe over CBOR");
+    let alarm = &alarms.metric_alarms()[0];
+    assert_eq!(alarm.state_value().map(|s| s.as_str()), Some("ALARM"));
+    assert_eq!(alarm.threshold(), Some(2.0));
+    assert_eq!(alarm.datapoints_to_alarm(), Some(3));
+    assert!(alarm.state_updated_timestamp().is_some(), "timestamps survive the translation");
+    let missing = cw.describe_alarms().alarm_names("no-such-alarm").send().await.expect("an empty answer");
+    assert!(missing.metric_alarms().is_empty());
+}

@@ -162,8 +162,13 @@ async fn read_request(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     Some((head, buffer[head_end..].to_vec()))
 }
 
-/// The AWS action of a request: `Action=` of the query protocols, or the `X-Amz-Target` operation.
+/// The AWS action of a request: `Action=` of the query protocols, the `X-Amz-Target` operation, or
+/// the `/service/<service>/operation/<operation>` path of the RPC v2 CBOR protocol.
 fn action_of(head: &str, body: &[u8]) -> String {
+    let path = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or_default();
+    if let Some((_, operation)) = path.split_once("/operation/") {
+        return operation.to_owned();
+    }
     if let Some(target) = head.lines().find_map(|l| {
         l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim().to_owned())
     }) {

@@ -31,6 +31,7 @@ async fn stops_an_idle_instance_whatever_form_the_alarm_arrives_in() {
     for form in FORMS {
         let world = World::seed().await;
         let victim = world.launch(false, false).await;
+        world.idle_alarm(&victim.instance_id, 0.3).await;
         let reports = respond(&world, idle_alarm(form, &victim.instance_id), &[]).await;
         assert!(stop_outcome(&reports).is_done(), "{form}: {reports:#?}");
         assert_eq!(world.instance_state(&victim.instance_id).await, "stopped", "{form}");
@@ -97,6 +98,7 @@ async fn opt_in_mode_stops_only_instances_that_carry_the_tag() {
     assert_eq!(world.instance_state(&untagged.instance_id).await, "running");
 
     let tagged = world.launch(false, false).await;
+    world.idle_alarm(&tagged.instance_id, 0.3).await;
     let tag = aws_sdk_ec2::types::Tag::builder().key("firebreak:idle-stop").value("true").build();
     world.ec2.create_tags().resources(&tagged.instance_id).tags(tag).send().await.expect("tag");
     respond(&world, idle_alarm(FORMS[0], &tagged.instance_id), &opt_in).await;
@@ -129,4 +131,42 @@ async fn an_attack_alarm_is_notified_with_metric_threshold_and_datapoints() {
     }
     assert_eq!(notes[0]["MessageAttributes"]["kind"]["Value"], "alarm");
     assert_eq!(notes[0]["MessageAttributes"]["severity"]["Value"], "MEDIUM");
+}
+
+/// `cloudwatch:SetAlarmState` (or a forged event) can put any alarm in ALARM with any reason: only the
+/// alarm as CloudWatch has it, and its metric's own datapoints, decide a stop.
+#[tokio::test(flavor = "current_thread")]
+async fn a_hand_set_or_unknown_alarm_stops_nothing() {
+    let world = World::seed().await;
+    // The metric says busy (40 % CPU); someone set the alarm to ALARM by hand.
+    let busy = world.launch(false, false).await;
+    world.idle_alarm(&busy.instance_id, 40.0).await;
+    let reports = respond(&world, idle_alarm(FORMS[0], &busy.instance_id), &[]).await;
+    assert!(
+        matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("not earned by the metric")),
+        "{reports:#?}"
+    );
+    assert_eq!(world.instance_state(&busy.instance_id).await, "running");
+    // No such alarm at all: a forged event.
+    let forged = world.launch(false, false).await;
+    let reports = respond(&world, idle_alarm(FORMS[1], &forged.instance_id), &[]).await;
+    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("no metric alarm")));
+    assert_eq!(world.instance_state(&forged.instance_id).await, "running");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 2, "both are notified, with the reason");
+}
+
+/// A composite alarm whose suppressor holds its actions, or an alarm under a mute rule, stops nothing.
+#[tokio::test(flavor = "current_thread")]
+async fn an_alarm_cloudwatch_suppressed_stops_nothing() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    world.idle_alarm(&victim.instance_id, 0.3).await;
+    let mut event = idle_alarm(FORMS[0], &victim.instance_id);
+    event["detail"]["state"]["actionsSuppressedBy"] = Value::from("Alarm");
+    event["detail"]["state"]["actionsSuppressedReason"] = Value::from("Alarm ServiceMaintenanceAlarm in ALARM");
+    let reports = respond(&world, event, &[]).await;
+    assert!(reports[0].outcome_of("stop_instance").is_none(), "not even planned: {reports:#?}");
+    assert!(reports[0].reasons.iter().any(|r| r.contains("ServiceMaintenanceAlarm")));
+    assert_eq!(world.instance_state(&victim.instance_id).await, "running");
 }

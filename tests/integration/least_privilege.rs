@@ -64,6 +64,7 @@ async fn every_call_a_function_makes_is_one_its_steps_declare() {
     let world = World::seed().await;
     let victim = world.launch(true, true).await;
     let idle = world.launch(false, false).await;
+    world.idle_alarm(&idle.instance_id, 0.3).await;
     let exposed = world.exposed_group("exposed").await;
     let read = |name: &str, from: &str, to: &str| -> Value {
         let text = std::fs::read_to_string(sample_event(name)).expect("sample");

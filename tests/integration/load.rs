@@ -26,6 +26,7 @@ async fn five_hundred_mixed_events_under_ten_percent_throttling_lose_nothing_and
     for n in 0..10 {
         compromised.push(world.launch(false, false).await.instance_id);
         idle.push(world.launch(false, false).await.instance_id);
+        world.idle_alarm(idle.last().expect("just launched"), 0.3).await;
         exposed.push(world.exposed_group(&format!("exposed-{n}")).await);
     }
     let finding = sample("guardduty/ec2-backdoor-high-severity.json");

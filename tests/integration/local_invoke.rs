@@ -90,6 +90,7 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
     let isolation = world.group_by_role("firebreak-isolation").await;
     assert!(world.interface_groups(&compromised).await.iter().all(|(_, g)| *g == isolation), "isolated");
 
+    world.idle_alarm(&idle, 0.3).await;
     invoke(port, "alarm-responder", &sample("alarm/idle-cpu-alarm-action.json").replace("i-0abc1234def567890", &idle));
     assert_eq!(world.instance_state(&idle).await, "stopped");
 

@@ -309,6 +309,50 @@ impl World {
         Victim { instance_id, target_group_arn }
     }
 
+    /// The idle alarm the sample events name (`idle-cpu-<instance>`: CPU below 2 % in 3 of the last 6
+    /// hours) as CloudWatch has it, the instance's CPU over the last six hours at `cpu` %, and the alarm
+    /// in ALARM (moto evaluates no alarms, so the state is set as CloudWatch would have it).
+    pub async fn idle_alarm(&self, instance_id: &str, cpu: f64) {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StateValue, Statistic};
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk);
+        let name = format!("idle-cpu-{instance_id}");
+        let dimension = Dimension::builder().name("InstanceId").value(instance_id).build();
+        cw.put_metric_alarm()
+            .alarm_name(&name)
+            .namespace("AWS/EC2")
+            .metric_name("CPUUtilization")
+            .dimensions(dimension.clone())
+            .statistic(Statistic::Average)
+            .period(3600)
+            .evaluation_periods(6)
+            .datapoints_to_alarm(3)
+            .threshold(2.0)
+            .comparison_operator(ComparisonOperator::LessThanThreshold)
+            .send()
+            .await
+            .expect("alarm");
+        let now = std::time::SystemTime::now();
+        let data: Vec<MetricDatum> = (0..6u64)
+            .map(|k| {
+                let at = now - std::time::Duration::from_secs(1800 + 3600 * k);
+                MetricDatum::builder()
+                    .metric_name("CPUUtilization")
+                    .dimensions(dimension.clone())
+                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(at))
+                    .value(cpu)
+                    .build()
+            })
+            .collect();
+        cw.put_metric_data().namespace("AWS/EC2").set_metric_data(Some(data)).send().await.expect("metric data");
+        cw.set_alarm_state()
+            .alarm_name(&name)
+            .state_value(StateValue::Alarm)
+            .state_reason("Threshold Crossed")
+            .send()
+            .await
+            .expect("alarm state");
+    }
+
     /// A running Spot instance in the web group with one EBS volume.
     pub async fn launch_spot(&self) -> String {
         let run = self

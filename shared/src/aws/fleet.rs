@@ -1,15 +1,16 @@
-//! Auto Scaling and ELBv2 adapter for [`Fleet`].
+//! Auto Scaling, ELBv2 and CloudWatch adapter for [`Fleet`].
 
 use super::aws_error;
 use crate::error::Result;
 use crate::incident::InstanceId;
-use crate::ports::Fleet;
+use crate::ports::{AlarmFacts, Fleet};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 
 #[derive(Clone)]
 pub struct AwsFleet {
     autoscaling: aws_sdk_autoscaling::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     /// Auto Scaling and ELBv2 have no `DryRun`: a dry run reads, and skips the writes.
     dry_run: bool,
 }
@@ -18,13 +19,73 @@ impl AwsFleet {
     pub fn new(
         autoscaling: aws_sdk_autoscaling::Client,
         elb: aws_sdk_elasticloadbalancingv2::Client,
+        cloudwatch: aws_sdk_cloudwatch::Client,
         dry_run: bool,
     ) -> Self {
-        Self { autoscaling, elb, dry_run }
+        Self { autoscaling, elb, cloudwatch, dry_run }
     }
 }
 
 impl Fleet for AwsFleet {
+    async fn metric_alarm(&self, name: &str) -> Result<Option<AlarmFacts>> {
+        use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat};
+        let out = self
+            .cloudwatch
+            .describe_alarms()
+            .alarm_names(name)
+            .alarm_types(AlarmType::MetricAlarm)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeAlarms", e))?;
+        let Some(alarm) = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(name)) else {
+            return Ok(None);
+        };
+        let dimensions: Vec<(String, String)> =
+            alarm.dimensions().iter().filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned()))).collect();
+        let periods = alarm.evaluation_periods().unwrap_or(1).max(1);
+        let mut recent_values = Vec::new();
+        if let (Some(namespace), Some(metric), Some(period), Some(statistic)) =
+            (alarm.namespace(), alarm.metric_name(), alarm.period(), alarm.statistic())
+        {
+            let end = std::time::SystemTime::now();
+            let start = end - std::time::Duration::from_secs(u64::try_from(period * periods).unwrap_or(0));
+            let metric = Metric::builder()
+                .namespace(namespace)
+                .metric_name(metric)
+                .set_dimensions(Some(
+                    dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect(),
+                ))
+                .build();
+            let query = MetricDataQuery::builder()
+                .id("m")
+                .metric_stat(MetricStat::builder().metric(metric).period(period).stat(statistic.as_str()).build())
+                .build();
+            let data = self
+                .cloudwatch
+                .get_metric_data()
+                .metric_data_queries(query)
+                .start_time(aws_smithy_types::DateTime::from(start))
+                .end_time(aws_smithy_types::DateTime::from(end))
+                .scan_by(aws_sdk_cloudwatch::types::ScanBy::TimestampDescending)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetMetricData", e))?;
+            recent_values = data.metric_data_results().iter().flat_map(|r| r.values().iter().copied()).collect();
+        }
+        Ok(Some(AlarmFacts {
+            name: name.to_owned(),
+            state: alarm.state_value().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            comparison: alarm.comparison_operator().map(|c| c.as_str().to_owned()),
+            namespace: alarm.namespace().map(str::to_owned),
+            metric_name: alarm.metric_name().map(str::to_owned),
+            dimensions,
+            threshold: alarm.threshold(),
+            evaluation_periods: alarm.evaluation_periods(),
+            datapoints_to_alarm: alarm.datapoints_to_alarm(),
+            recent_values,
+        }))
+    }
+
     async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>> {
         let out = self
             .autoscaling

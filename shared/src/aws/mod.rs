@@ -65,7 +65,12 @@ pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
 pub fn compute_and_fleet(sdk: &SdkConfig, dry_run: bool) -> (Ec2Compute, AwsFleet) {
     (
         Ec2Compute::new(aws_sdk_ec2::Client::new(sdk), dry_run),
-        AwsFleet::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_elasticloadbalancingv2::Client::new(sdk), dry_run),
+        AwsFleet::new(
+            aws_sdk_autoscaling::Client::new(sdk),
+            aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+            aws_sdk_cloudwatch::Client::new(sdk),
+            dry_run,
+        ),
     )
 }
 

@@ -17,6 +17,9 @@ struct AlarmBody {
     previous_state: Option<StateBody>,
     #[serde(default)]
     configuration: Option<Configuration>,
+    /// Present while an alarm mute rule silences the alarm's actions.
+    #[serde(default)]
+    mute_detail: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -29,6 +32,11 @@ struct StateBody {
     reason_data: Option<String>,
     #[serde(default)]
     timestamp: Option<String>,
+    /// `Alarm`, `WaitPeriod` or `ExtensionPeriod` when a composite alarm's suppressor holds its actions.
+    #[serde(default)]
+    actions_suppressed_by: Option<String>,
+    #[serde(default)]
+    actions_suppressed_reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,6 +113,13 @@ pub(super) fn parse_alarm_action(value: Value, prefix: &str) -> Result<Incident>
 fn from_body(body: AlarmBody, arn: Option<String>, delivery: AlarmDelivery, prefix: &str) -> Result<CloudWatchAlarm> {
     let state = parse_state(&body.state.value, &field(prefix, "state.value"))?;
     let previous_state = body.previous_state.as_ref().and_then(|s| AlarmState::parse(&s.value));
+    let suppressed = match (&body.state.actions_suppressed_by, &body.mute_detail) {
+        (Some(by), _) => {
+            Some(body.state.actions_suppressed_reason.clone().unwrap_or_else(|| format!("actions suppressed by {by}")))
+        }
+        (None, Some(mute)) if !mute.is_null() => Some(format!("muted by an alarm mute rule ({mute})")),
+        _ => None,
+    };
     let reason = body.state.reason.unwrap_or_default();
     let reason_data = ReasonData::parse(body.state.reason_data.as_deref());
     let configuration = body.configuration.unwrap_or_default();
@@ -138,6 +153,7 @@ fn from_body(body: AlarmBody, arn: Option<String>, delivery: AlarmDelivery, pref
         metrics,
         composite: configuration.alarm_rule.is_some(),
         triggering_alarms: reason_data.triggering_alarms,
+        suppressed,
     })
 }
 
@@ -256,6 +272,8 @@ pub(super) fn parse_classic(value: Value, delivery_id: Option<String>, prefix: &
         metrics,
         composite: note.alarm_rule.is_some(),
         triggering_alarms: Vec::new(),
+        // The classic notification is only sent when actions run: never suppressed.
+        suppressed: None,
     };
     Ok(Incident { delivery_id, origin, kind: IncidentKind::Alarm(alarm) })
 }

@@ -110,6 +110,21 @@ impl Compute for Fake {
 }
 
 impl Fleet for Fake {
+    async fn metric_alarm(&self, name: &str) -> Result<Option<crate::ports::AlarmFacts>> {
+        self.call("metric_alarm").await?;
+        Ok(Some(crate::ports::AlarmFacts {
+            name: name.to_owned(),
+            state: "ALARM".into(),
+            comparison: Some("LessThanThreshold".into()),
+            namespace: Some("AWS/EC2".into()),
+            metric_name: Some("CPUUtilization".into()),
+            dimensions: vec![("InstanceId".into(), INSTANCE.into())],
+            threshold: Some(2.0),
+            evaluation_periods: Some(6),
+            datapoints_to_alarm: Some(3),
+            recent_values: vec![0.3; 6],
+        }))
+    }
     async fn auto_scaling_group_of(&self, _id: &InstanceId) -> Result<Option<String>> {
         self.call("auto_scaling_group_of").await.map(|()| None)
     }
@@ -288,7 +303,7 @@ async fn a_stop_runs_as_phase_one_after_its_gates_and_calls_nothing_else() {
     let report = s.respond(&stop, 900).await;
     assert!(report.outcome_of("stop_instance").is_some_and(Outcome::is_done), "{report:#?}");
     let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
-    assert_eq!(calls, ["describe_instance", "auto_scaling_group_of", "stop", "tag", "publish"]);
+    assert_eq!(calls, ["describe_instance", "auto_scaling_group_of", "metric_alarm", "stop", "tag", "publish"]);
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

@@ -212,7 +212,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let mut quiet = Vec::new();
         let mut exempt = None;
         for step in pending {
-            match steps::refusal(step, ports, facts.as_ref()).await {
+            match steps::refusal(step, ports, plan, facts.as_ref()).await {
                 Ok(None) => runnable.push(step),
                 Ok(Some(refusal)) => {
                     match refusal.kind {

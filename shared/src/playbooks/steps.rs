@@ -3,7 +3,8 @@
 
 use super::{contain, revoke, stop_idle, Ports, Refusal, RefusalKind, StepContext};
 use crate::error::{Error, Result};
-use crate::plan::Step;
+use crate::incident::IncidentKind;
+use crate::plan::{Plan, Step};
 use crate::ports::{Compute, Fleet, InstanceFacts, InstanceState, StateStore};
 use crate::report::Outcome;
 
@@ -12,6 +13,7 @@ use crate::report::Outcome;
 pub(super) async fn refusal<C: Compute, F: Fleet, S>(
     step: &Step,
     ports: &Ports<'_, C, F, S>,
+    plan: &Plan,
     facts: Option<&InstanceFacts>,
 ) -> Result<Option<Refusal>> {
     let Some(facts) = facts else { return Ok(None) };
@@ -29,7 +31,13 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
     match step {
         Step::StopInstance { .. } => {
             let group = ports.fleet.auto_scaling_group_of(id).await?;
-            let why = stop_idle::stop_refusal(facts, group.as_deref(), ports.config);
+            if let Some(reason) = stop_idle::stop_refusal(facts, group.as_deref(), ports.config) {
+                return refused(reason, RefusalKind::Final);
+            }
+            // Confirmed from CloudWatch itself, never from what the event says.
+            let IncidentKind::Alarm(alarm) = &plan.incident.kind else { return Ok(None) };
+            let facts = ports.fleet.metric_alarm(&alarm.alarm_name).await?;
+            let why = stop_idle::idle_unconfirmed(facts.as_ref(), id, &alarm.alarm_name, &ports.config.policy);
             Ok(why.map(|reason| Refusal { reason, kind: RefusalKind::Final }))
         }
         // EC2 refuses termination protection for Spot instances: every retry would fail the same way.

@@ -6,7 +6,8 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::incident::{IncidentKind, InstanceId};
 use crate::plan::Plan;
-use crate::ports::{Compute, InstanceFacts};
+use crate::policy::Policy;
+use crate::ports::{AlarmFacts, Compute, InstanceFacts};
 use crate::report::Outcome;
 use std::collections::BTreeMap;
 
@@ -30,6 +31,49 @@ pub fn stop_refusal(facts: &InstanceFacts, auto_scaling_group: Option<&str>, con
     if facts.root_device_type.as_deref() == Some("instance-store") {
         return Some(format!(
             "{id} has an instance-store root device: stopping is not possible and would lose its data"
+        ));
+    }
+    None
+}
+
+/// Why CloudWatch itself does not confirm that `alarm` found `id` idle, or `None` when it does. An
+/// event's state and reason can be set by anyone allowed `cloudwatch:SetAlarmState`: what counts is
+/// the alarm as CloudWatch has it, and the metric's own recent values against its threshold.
+pub fn idle_unconfirmed(alarm: Option<&AlarmFacts>, id: &InstanceId, name: &str, policy: &Policy) -> Option<String> {
+    let Some(a) = alarm else {
+        return Some(format!("CloudWatch has no metric alarm {name:?}: the event is not confirmed"));
+    };
+    if a.state != "ALARM" {
+        return Some(format!("CloudWatch has alarm {name:?} in {}, not ALARM: the event is not confirmed", a.state));
+    }
+    let op = a.comparison.as_deref().unwrap_or("?");
+    let below = match op {
+        "LessThanThreshold" => |v: f64, t: f64| v < t,
+        "LessThanOrEqualToThreshold" => |v: f64, t: f64| v <= t,
+        _ => return Some(format!("alarm {name:?} compares with {op} in CloudWatch: not an idle alarm")),
+    };
+    let metric = a.metric_name.as_deref().unwrap_or("?");
+    if !policy.idle_metrics.iter().any(|m| m == metric) {
+        return Some(format!(
+            "alarm {name:?} watches {metric} in CloudWatch, not an activity metric (FIREBREAK_IDLE_METRICS)"
+        ));
+    }
+    if !a.dimensions.iter().any(|(k, v)| k == "InstanceId" && v == id.as_str()) {
+        return Some(format!("alarm {name:?} does not watch {id} in CloudWatch"));
+    }
+    let Some(threshold) = a.threshold else {
+        return Some(format!("alarm {name:?} has no threshold in CloudWatch"));
+    };
+    let periods = usize::try_from(a.evaluation_periods.unwrap_or(1).max(1)).unwrap_or(1);
+    let needed = usize::try_from(a.datapoints_to_alarm.or(a.evaluation_periods).unwrap_or(1).max(1)).unwrap_or(1);
+    let recent: Vec<f64> = a.recent_values.iter().take(periods).copied().collect();
+    let breaching = recent.iter().filter(|v| below(**v, threshold)).count();
+    if breaching < needed {
+        let values: Vec<String> = recent.iter().map(f64::to_string).collect();
+        return Some(format!(
+            "CloudWatch's own datapoints of {metric} for {id} [{}] do not fall below {threshold} in {needed} of the last \
+             {periods} period(s): the alarm's state was not earned by the metric (set by hand with SetAlarmState?)",
+            values.join(", ")
         ));
     }
     None
@@ -111,5 +155,39 @@ mod tests {
         assert!(stop_refusal(&facts(&[], "ebs"), None, &c).is_some_and(|w| w.contains("opt-in")));
         assert!(stop_refusal(&facts(&[("firebreak:idle-stop", "false")], "ebs"), None, &c).is_some());
         assert_eq!(stop_refusal(&facts(&[("firebreak:idle-stop", "true")], "ebs"), None, &c), None);
+    }
+
+    fn alarm(state: &str, op: &str, values: &[f64]) -> AlarmFacts {
+        AlarmFacts {
+            name: "idle-cpu".into(),
+            state: state.into(),
+            comparison: Some(op.into()),
+            namespace: Some("AWS/EC2".into()),
+            metric_name: Some("CPUUtilization".into()),
+            dimensions: vec![("InstanceId".into(), "i-0abc1234def567890".into())],
+            threshold: Some(2.0),
+            evaluation_periods: Some(6),
+            datapoints_to_alarm: Some(3),
+            recent_values: values.to_vec(),
+        }
+    }
+
+    #[test]
+    fn only_an_alarm_cloudwatch_has_in_alarm_on_idle_datapoints_confirms_a_stop() {
+        let id = InstanceId::parse("i-0abc1234def567890").expect("id");
+        let policy = Policy::default();
+        let check = |a: Option<&AlarmFacts>| idle_unconfirmed(a, &id, "idle-cpu", &policy);
+        assert_eq!(check(Some(&alarm("ALARM", "LessThanThreshold", &[0.3, 0.2, 0.5, 9.0, 9.0, 9.0]))), None);
+        assert!(check(None).is_some_and(|w| w.contains("no metric alarm")));
+        assert!(check(Some(&alarm("OK", "LessThanThreshold", &[0.3; 6]))).is_some_and(|w| w.contains("in OK")));
+        assert!(
+            check(Some(&alarm("ALARM", "GreaterThanThreshold", &[0.3; 6]))).is_some_and(|w| w.contains("not an idle"))
+        );
+        let set_by_hand = check(Some(&alarm("ALARM", "LessThanThreshold", &[40.0, 41.0, 0.3, 39.0, 40.0, 42.0])));
+        assert!(set_by_hand.is_some_and(|w| w.contains("not earned by the metric")));
+        assert!(check(Some(&alarm("ALARM", "LessThanThreshold", &[]))).is_some(), "no data confirms nothing");
+        let mut other = alarm("ALARM", "LessThanThreshold", &[0.3; 6]);
+        other.dimensions = vec![("InstanceId".into(), "i-0fff1234def567890".into())];
+        assert!(check(Some(&other)).is_some_and(|w| w.contains("does not watch")));
     }
 }

@@ -27,6 +27,15 @@ pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Poli
         }
         AlarmState::Alarm => {}
     }
+    if let Some(why) = &alarm.suppressed {
+        return Draft::notify(
+            SeverityLabel::Low,
+            summary,
+            format!(
+                "CloudWatch holds this alarm's actions back ({why}): Firebreak does not act on it either, it notifies"
+            ),
+        );
+    }
     let Some(why_idle) = idle_reason(alarm, policy) else {
         return Draft::notify(
             SeverityLabel::Medium,
