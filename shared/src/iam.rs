@@ -41,6 +41,8 @@ pub enum Principal {
     /// Another role of the security account whose name merely looks like a responder's
     /// (`firebreak-impostor-responder-<region>`), holding the same permissions.
     Impostor,
+    /// The member account's event-forwarding role (member-role.yaml).
+    Forwarder,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -466,6 +468,26 @@ pub fn forbidden_assumptions(s: &Scene) -> Vec<Request> {
             "AssumeRole (from outside the organisation)",
             &[("sts:ExternalId", &["s3cr3t"]), ("aws:PrincipalOrgID", &["o-elsewhere99"])],
         ),
+    ]
+}
+
+/// A member account forwarding its events to the security account's default bus: from inside the
+/// organisation allowed, from outside denied.
+pub fn forwarding_requests(s: &Scene) -> Vec<Request> {
+    let bus = format!("arn:{}:events:{}:{}:event-bus/default", s.partition, s.home_region, s.home_account);
+    let put = |call: &str, org: &'static [&'static str], expect: Expect| Request {
+        call: call.to_owned(),
+        action: "events:PutEvents",
+        resource_type: "event-bus",
+        resource: bus.clone(),
+        account: s.home_account.to_owned(),
+        context: [("aws:PrincipalOrgID".to_owned(), org.iter().map(|o| o.to_string()).collect())].into(),
+        principal: Principal::Forwarder,
+        expect,
+    };
+    vec![
+        put("PutEvents (a member of the organisation forwards)", &["o-firebreak01"], Expect::Allowed),
+        put("PutEvents (from outside the organisation)", &["o-elsewhere99"], Expect::Denied),
     ]
 }
 

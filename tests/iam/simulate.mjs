@@ -120,6 +120,10 @@ for (const { function: fn, scene, request } of input.cases) {
   if (request.principal === 'member_role') {
     identity = rolePolicies(input.templates.member, member.resolve, member.resolve({ Ref: 'RoleName' })).identity
     principal = `arn:${scene.partition}:iam::${scene.account}:role/${member.resolve({ Ref: 'RoleName' })}`
+  } else if (request.principal === 'forwarder') {
+    const role = input.templates.member.Resources.ForwardingRole
+    identity = (role.Properties.Policies ?? []).map((p) => ({ name: p.PolicyName, policy: member.resolve(p.PolicyDocument) }))
+    principal = `arn:${scene.partition}:iam::${scene.account}:role/firebreak-forwarding`
   } else if (request.principal === 'impostor') {
     identity = functionPolicies.identity
     principal = `arn:${scene.partition}:iam::${scene.home_account}:role/firebreak-impostor-responder-${scene.home_region}`
@@ -131,6 +135,10 @@ for (const { function: fn, scene, request } of input.cases) {
   if (request.action === 'sns:Publish') {
     const topicPolicy = Object.values(input.templates.home.Resources).find((r) => r.Type === 'AWS::SNS::TopicPolicy')
     resourcePolicy = home.resolve(topicPolicy.Properties.PolicyDocument)
+  }
+  if (request.action === 'events:PutEvents') {
+    const busPolicy = Object.values(input.templates.home.Resources).find((r) => r.Type === 'AWS::Events::EventBusPolicy')
+    resourcePolicy = { Version: '2012-10-17', Statement: [home.resolve(busPolicy.Properties.Statement)] }
   }
   if (service === 'kms') {
     const key = Object.entries(input.templates.home.Resources).find(([id]) => request.resource.endsWith(`key/${id}`))

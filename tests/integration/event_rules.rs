@@ -31,3 +31,24 @@ fn every_cloudtrail_rule_admits_only_aws_sources() {
         assert!(aws_only, "{rule}: {source}");
     }
 }
+
+/// A rule's pattern in a template other than template.yaml (the forwarding templates).
+fn forwarded(template: &str, rule: &str) -> Value {
+    crate::iam::decode(template)["Resources"][rule]["Properties"]["EventPattern"].clone()
+}
+
+#[test]
+fn members_and_us_east_1_forward_exactly_what_firebreaks_rules_match() {
+    let alarms = crate::iam::decode("template.yaml")["Resources"]["AlarmResponder"]["Properties"]["Events"]
+        ["AlarmStateChanges"]["Properties"]["Pattern"]
+        .clone();
+    for (ours, theirs) in [
+        ("RiskyApiCalls", "ForwardRiskyApiCalls"),
+        ("RootActivity", "ForwardRootActivity"),
+        ("ConsoleSignIns", "ForwardConsoleSignIns"),
+    ] {
+        assert_eq!(forwarded("member-role.yaml", theirs), pattern(ours), "member-role.yaml {theirs}");
+        assert_eq!(forwarded("global-events.yaml", theirs), pattern(ours), "global-events.yaml {theirs}");
+    }
+    assert_eq!(forwarded("member-role.yaml", "ForwardAlarmStateChanges"), alarms, "member-role.yaml alarms");
+}

@@ -48,6 +48,7 @@ fn cases() -> Vec<(Function, Scene, Request)> {
             cases.extend(requests.map(|r| (function, scene.clone(), r)));
             if scene.account != scene.home_account {
                 cases.extend(iam::forbidden_assumptions(scene).into_iter().map(|r| (function, scene.clone(), r)));
+                cases.extend(iam::forwarding_requests(scene).into_iter().map(|r| (function, scene.clone(), r)));
             }
         }
         // A region outside AllowedRegions: every EC2 call of the home role is denied.
@@ -92,7 +93,7 @@ fn every_call_is_allowed_and_every_forbidden_one_denied_as_aws_evaluates_them() 
     let input = json!({
         "templates": {"home": decode("template.yaml"), "member": decode("member-role.yaml")},
         "parameters": {
-            "home": {"AllowedRegions": "us-east-1,eu-west-1", "AllowedAccounts": "111111111111,222222222222", "MemberExternalId": "s3cr3t"},
+            "home": {"AllowedRegions": "us-east-1,eu-west-1", "AllowedAccounts": "111111111111,222222222222", "MemberExternalId": "s3cr3t", "OrganizationId": "o-firebreak01"},
             "member": {"SecurityAccountId": "111111111111", "SecurityRegion": "us-east-1", "OrganizationId": "o-firebreak01", "ExternalId": "s3cr3t"},
         },
         "cases": cases,
