@@ -140,15 +140,12 @@ async fn an_interface_that_cannot_be_moved_off_the_allow_all_group_is_the_loudes
     proxy.inject("ModifyNetworkInterfaceAttribute", Fault::ServerError, 1, None);
     let responder = world.responder_via(&proxy, &[]).await;
     let clock = firebreak::clock::Clock::system();
-    let result = firebreak::lambda::respond_payload(
-        finding(&victim.instance_id, "55555555555555555555555555555555"),
-        &responder,
-        firebreak::Function::GuarddutyResponder,
-        &clock,
-        clock.now().epoch + 300,
-    )
-    .await;
-    let error = result.expect_err("returned for retry");
+    let deliver = || {
+        let event = finding(&victim.instance_id, "55555555555555555555555555555555");
+        let function = firebreak::Function::GuarddutyResponder;
+        firebreak::lambda::respond_payload(event, &responder, function, &clock, clock.now().epoch + 300)
+    };
+    let error = deliver().await.expect_err("returned for retry");
     assert!(error.is_retryable() && error.to_string().contains("LEFT WIDE OPEN"), "{error}");
     let untracking = world.recorded_groups("firebreak-untracking").await;
     assert_eq!(world.interface_groups(&victim.instance_id).await[0].1, untracking, "the state the alarm is about");
@@ -159,14 +156,7 @@ async fn an_interface_that_cannot_be_moved_off_the_allow_all_group_is_the_loudes
     assert!(message["report"]["reasons"][0].as_str().unwrap_or_default().starts_with("CRITICAL:"), "{message}");
     // The retry, once EC2 answers again, isolates it.
     proxy.clear();
-    let retry = firebreak::lambda::respond_payload(
-        finding(&victim.instance_id, "55555555555555555555555555555555"),
-        &responder,
-        firebreak::Function::GuarddutyResponder,
-        &clock,
-        clock.now().epoch + 300,
-    )
-    .await;
+    let retry = deliver().await;
     assert!(retry.is_ok(), "{retry:?}");
     assert!(isolated(&world, &victim.instance_id).await);
 }

@@ -433,6 +433,17 @@ impl World {
 
     /// A security group in the VPC allowing SSH from the whole internet, as someone careless left it.
     pub async fn exposed_group(&self, name: &str) -> String {
+        let ssh = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(22)
+            .to_port(22)
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+            .build();
+        self.group_with(name, ssh).await
+    }
+
+    /// A security group in the VPC with one ingress permission.
+    pub async fn group_with(&self, name: &str, ingress: IpPermission) -> String {
         let id = self
             .ec2
             .create_security_group()
@@ -445,13 +456,13 @@ impl World {
             .group_id()
             .expect("id")
             .to_owned();
-        let ssh = IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(22)
-            .to_port(22)
-            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-            .build();
-        self.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(ssh).send().await.expect("ingress");
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(&id)
+            .ip_permissions(ingress)
+            .send()
+            .await
+            .expect("ingress");
         id
     }
 
