@@ -40,6 +40,8 @@ struct Shared {
     rules: Vec<Rule>,
     calls: BTreeMap<String, usize>,
     faulted: BTreeMap<String, usize>,
+    /// Every action in the order the proxy received it.
+    order: Vec<String>,
 }
 
 pub struct FaultProxy {
@@ -100,12 +102,18 @@ impl FaultProxy {
     pub fn all_calls(&self) -> BTreeMap<String, usize> {
         self.shared.lock().expect("lock").calls.clone()
     }
+
+    /// Where `action` was first received among all calls, if it was.
+    pub fn first(&self, action: &str) -> Option<usize> {
+        self.shared.lock().expect("lock").order.iter().position(|a| a == action)
+    }
 }
 
 /// Which fault, if any, applies to this call; counts it.
 fn decide(shared: &Mutex<Shared>, action: &str) -> Option<Fault> {
     let mut shared = shared.lock().expect("lock");
     *shared.calls.entry(action.to_owned()).or_default() += 1;
+    shared.order.push(action.to_owned());
     let mut chosen = None;
     for rule in shared.rules.iter_mut().filter(|r| r.action == action || r.action == "*") {
         rule.seen += 1;

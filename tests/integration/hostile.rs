@@ -256,3 +256,23 @@ async fn the_notification_says_what_isolation_leaves_open() {
         assert!(text.contains(open), "{open} is named: {text}");
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_auto_scaled_instance_leaves_auto_scalings_hands_before_its_network_is_touched() {
+    let world = World::seed().await;
+    let victim = world.launch(false, true).await;
+    let proxy = FaultProxy::start(world.endpoint()).await;
+    let responder = world.responder_via(&proxy, &[("FIREBREAK_SETTLE_SECONDS", "0")]).await;
+    let clock = firebreak::clock::Clock::system();
+    let event = finding(&victim.instance_id, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    let function = firebreak::Function::GuarddutyResponder;
+    firebreak::lambda::respond_payload(event, &responder, function, &clock, clock.now().epoch + 300)
+        .await
+        .expect("handled");
+    let first_swap = proxy.first("ModifyNetworkInterfaceAttribute").expect("swapped");
+    let protected = proxy.first("SetInstanceProtection").expect("scale-in protection");
+    let detached = proxy.first("DetachInstances").expect("detached");
+    assert!(protected < detached && detached < first_swap, "scale-in protection, detach, then the network");
+    assert!(!world.in_auto_scaling_group(&victim.instance_id).await);
+    assert!(isolated(&world, &victim.instance_id).await);
+}

@@ -337,3 +337,22 @@ async fn a_recorded_containment_group_is_used_only_after_its_rules_are_checked()
     assert!(!calls.iter().any(|c| c == "create_group"), "the recorded groups are reused: {calls:?}");
     assert_eq!(calls.iter().filter(|c| *c == "group_rules").count(), 2, "each checked before use: {calls:?}");
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn containments_and_stops_count_against_caps_of_their_own() {
+    // No containment allowed this hour: a stop still goes ahead.
+    let s = setup(&[("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "0")]);
+    let stop = plan("alarm/idle-cpu-eventbridge.json", "i-0abc1234def567890");
+    assert!(s.respond(&stop, 900).await.outcome_of("stop_instance").is_some_and(Outcome::is_done));
+    let held = s.respond(&containment(), 900).await;
+    assert!(
+        matches!(held.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason }) if reason.contains("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR"))
+    );
+    // No stop allowed: a containment still goes ahead.
+    let s = setup(&[("FIREBREAK_MAX_STOPS_PER_HOUR", "0"), ("FIREBREAK_SETTLE_SECONDS", "0")]);
+    let held = s.respond(&stop, 900).await;
+    assert!(
+        matches!(held.outcome_of("stop_instance"), Some(Outcome::Skipped { reason }) if reason.contains("FIREBREAK_MAX_STOPS_PER_HOUR"))
+    );
+    assert!(s.respond(&containment(), 900).await.outcome_of("isolate_instance").is_some_and(Outcome::is_done));
+}
