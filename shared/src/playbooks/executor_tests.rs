@@ -356,3 +356,20 @@ async fn containments_and_stops_count_against_caps_of_their_own() {
     );
     assert!(s.respond(&containment(), 900).await.outcome_of("isolate_instance").is_some_and(Outcome::is_done));
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn failures_are_notified_once_and_the_completing_run_notifies_once_more() {
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
+    s.script("snapshot", Duration::ZERO, Some(throttled()));
+    let publishes = |s: &Setup| s.fake.calls.0.borrow().iter().filter(|(n, ..)| n == "publish").count();
+    s.respond(&containment(), 900).await;
+    s.respond(&containment(), 900).await;
+    s.respond(&containment(), 900).await;
+    assert_eq!(publishes(&s), 1, "three runs with the same failure: one notification");
+    s.script("snapshot", Duration::ZERO, None);
+    let done = s.respond(&containment(), 900).await;
+    assert!(done.failures().is_empty(), "{done:#?}");
+    assert_eq!(publishes(&s), 2, "and one with the final outcome");
+    s.respond(&containment(), 900).await;
+    assert_eq!(publishes(&s), 2, "never more");
+}

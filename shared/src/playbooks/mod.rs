@@ -302,8 +302,17 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
         let key =
             if report.failures().is_empty() { JournalKey::Step(StepKind::Notify) } else { JournalKey::NotifyPartial };
+        // One notification of failures, then one with the final outcome: a retry that fails again says
+        // nothing new, unless something became critical.
+        let failures_told = key == JournalKey::NotifyPartial
+            && journal.is_done(JournalKey::NotifyPartial)
+            && report.severity != crate::incident::SeverityLabel::Critical;
         let outcome = if journal.is_done(JournalKey::Step(StepKind::Notify)) {
             Outcome::skipped("already done for this incident (journal)")
+        } else if failures_told {
+            Outcome::skipped(
+                "the failures of this incident were notified already; the run that completes it notifies the final outcome",
+            )
         } else {
             let notification =
                 crate::notify::render(report, &plan.incident.origin, Some(&plan.incident), self.rendering());
