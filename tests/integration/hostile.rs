@@ -2,20 +2,12 @@
 //! in moto server and asserts the state afterwards.
 
 use crate::fault_proxy::{Fault, FaultProxy};
-use crate::support::sample_event;
+use crate::support::finding;
 use crate::world::World;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Tag};
 use firebreak::report::{Outcome, Report};
 use serde_json::Value;
 use std::time::Duration;
-
-fn finding(instance_id: &str, finding_id: &str) -> Value {
-    let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");
-    let mut event: Value = serde_json::from_str(&text).expect("json");
-    event["detail"]["resource"]["instanceDetails"]["instanceId"] = Value::from(instance_id);
-    event["detail"]["id"] = Value::from(finding_id);
-    event
-}
 
 fn detail(report: &Report, action: &str) -> String {
     match report.outcome_of(action) {

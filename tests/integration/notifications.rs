@@ -1,7 +1,7 @@
 //! Notifications as subscribers receive them from SNS in moto: per-protocol bodies, message attributes,
 //! and a subscription filter policy selecting by severity.
 
-use crate::support::sample_event;
+use crate::support::{finding, sample_event};
 use crate::world::World;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
@@ -63,12 +63,6 @@ async fn every_notification_kind_is_a_valid_versioned_report() {
     let world = World::seed().await;
     let first = world.launch(false, false).await;
     let second = world.launch(false, false).await;
-    let finding = |instance: &str, id: &str| {
-        let mut e = event("guardduty/ec2-backdoor-high-severity.json");
-        e["detail"]["resource"]["instanceDetails"]["instanceId"] = Value::from(instance);
-        e["detail"]["id"] = Value::from(id);
-        e
-    };
     let cap = [("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "1")];
     world.respond(finding(&first.instance_id, "11111111111111111111111111111111"), &cap).await;
     world.respond(finding(&second.instance_id, "22222222222222222222222222222222"), &cap).await;

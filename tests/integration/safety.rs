@@ -1,7 +1,7 @@
 //! The safety rails against moto server: the blast-radius cap, failing closed, dry run, exactly-once
 //! effects under concurrent redelivery, and the gates that keep samples away from EC2 writes.
 
-use crate::support::sample_event;
+use crate::support::finding;
 use crate::world::{World, TABLE};
 use firebreak::incident::InstanceId;
 use firebreak::ports::{Compute, ContainmentGroup, GroupRules, InstanceFacts, Revocation};
@@ -10,14 +10,6 @@ use serde_json::Value;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-
-fn finding(instance_id: &str, finding_id: &str) -> Value {
-    let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");
-    let mut event: Value = serde_json::from_str(&text).expect("json");
-    event["detail"]["resource"]["instanceDetails"]["instanceId"] = Value::from(instance_id);
-    event["detail"]["id"] = Value::from(finding_id);
-    event
-}
 
 async fn isolated(world: &World, instance_id: &str) -> bool {
     let isolation = world.group_by_role("firebreak-isolation").await;

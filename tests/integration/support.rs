@@ -10,6 +10,15 @@ pub fn sample_event(name: &str) -> PathBuf {
     repo_root().join("events").join(name)
 }
 
+/// The sample high-severity EC2 finding, about `instance_id`, with the finding id `finding_id`.
+pub fn finding(instance_id: &str, finding_id: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");
+    let mut event: serde_json::Value = serde_json::from_str(&text).expect("json");
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = serde_json::Value::from(instance_id);
+    event["detail"]["id"] = serde_json::Value::from(finding_id);
+    event
+}
+
 /// Run `firebreak` with `args` and no environment; returns (exit code, stdout, stderr).
 pub fn firebreak(args: &[&str], stdin: &[u8]) -> (u8, String, String) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
