@@ -124,6 +124,80 @@ pub struct GuardDutyFinding {
     pub archived: bool,
     pub count: u64,
     pub updated_at: String,
+    /// `service.featureName`: `Correlation` for attack sequences, `RuntimeMonitoring`, ….
+    pub feature: Option<String>,
+    /// An Extended Threat Detection attack sequence (`service.detection.sequence`).
+    pub sequence: Option<AttackSequence>,
+    /// What Runtime Monitoring saw run (`service.runtimeDetails`).
+    pub process: Option<RuntimeProcess>,
+    /// The ECS or EKS workload a finding is about (`resource.ecsClusterDetails`, `eksClusterDetails`…).
+    pub workload: Option<Workload>,
+}
+
+/// A GuardDuty attack sequence: the signals that make it up, who acted, and every resource involved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttackSequence {
+    pub uid: String,
+    pub description: String,
+    pub signals: Vec<SequenceSignal>,
+    /// Actors as one readable line each (id, user, type).
+    pub actors: Vec<String>,
+    pub resources: Vec<SequenceResource>,
+    /// The EC2 instances the sequence names as compromised, directly (`EC2_INSTANCE`) or through an
+    /// instance group (Auto Scaling group, instance profile, stack, launch template, VPC, AMI):
+    /// normalised from ids or ARNs, de-duplicated, in the order the sequence lists them.
+    pub instances: Vec<SequenceInstance>,
+    /// Group resources that list the most instances the API returns (25): there may be more.
+    pub possibly_truncated: Vec<String>,
+    /// Instances named only as the container hosts of an ECS cluster: never contained for it.
+    pub container_hosts: Vec<InstanceId>,
+    /// Instance uids that are not instance ids or ARNs, or belong to another account or region.
+    pub not_acted_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SequenceSignal {
+    pub uid: String,
+    pub signal_type: String,
+    pub name: String,
+    pub severity: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SequenceResource {
+    pub uid: String,
+    pub resource_type: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SequenceInstance {
+    pub id: InstanceId,
+    /// How the sequence names it: "directly" or "through AUTOSCALING_AUTO_SCALING_GROUP web-asg".
+    pub via: String,
+}
+
+/// The process a Runtime Monitoring finding is about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuntimeProcess {
+    pub name: Option<String>,
+    pub executable_path: Option<String>,
+    pub pid: Option<i64>,
+    pub user: Option<String>,
+    /// `runtimeDetails.context.commandLineExample`, when GuardDuty gives one.
+    pub command_line: Option<String>,
+}
+
+/// The container workload of an ECS or EKS finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workload {
+    /// `ECS` or `EKS`.
+    pub platform: &'static str,
+    pub cluster: Option<String>,
+    pub task_arn: Option<String>,
+    pub task_definition: Option<String>,
+    /// `(name, image)` of each container.
+    pub containers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

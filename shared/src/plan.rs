@@ -330,9 +330,20 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The instance the plan acts on (every instance step of one plan names the same one).
+    /// The first instance the plan acts on (the only one, except for an attack sequence).
     pub fn instance_id(&self) -> Option<&InstanceId> {
         self.actions.iter().find_map(|a| a.step.instance_id())
+    }
+
+    /// Every instance the plan acts on, once each, in plan order.
+    pub fn instances(&self) -> Vec<&InstanceId> {
+        let mut seen: Vec<&InstanceId> = Vec::new();
+        for id in self.actions.iter().filter_map(|a| a.step.instance_id()) {
+            if !seen.contains(&id) {
+                seen.push(id);
+            }
+        }
+        seen
     }
 
     pub fn has(&self, kind: StepKind) -> bool {

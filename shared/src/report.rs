@@ -53,6 +53,9 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ActionReport {
     pub action: &'static str,
+    /// The instance the step acted on, in a plan that acts on several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -82,7 +85,7 @@ impl Report {
     }
 
     pub fn push(&mut self, action: &'static str, outcome: Outcome) {
-        self.actions.push(ActionReport { action, outcome });
+        self.actions.push(ActionReport { action, target: None, outcome });
     }
 
     pub fn failures(&self) -> Vec<&ActionReport> {

@@ -1,8 +1,11 @@
 //! GuardDuty findings (the `detail` of a `GuardDuty Finding` event).
 
+use super::sequence;
 use super::{envelope_origin, field, typed, Envelope};
 use crate::error::{Error, Result};
-use crate::incident::{GuardDutyFinding, GuardDutyResourceType, Incident, IncidentKind, InstanceId};
+use crate::incident::{
+    GuardDutyFinding, GuardDutyResourceType, Incident, IncidentKind, InstanceId, RuntimeProcess, Workload,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -30,6 +33,96 @@ struct Resource {
     resource_type: String,
     #[serde(default)]
     instance_details: Option<InstanceDetails>,
+    #[serde(default)]
+    ecs_cluster_details: Option<EcsClusterDetails>,
+    #[serde(default)]
+    eks_cluster_details: Option<EksClusterDetails>,
+    #[serde(default)]
+    kubernetes_details: Option<KubernetesDetails>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EcsClusterDetails {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arn: Option<String>,
+    #[serde(default)]
+    task_details: Option<EcsTaskDetails>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EcsTaskDetails {
+    #[serde(default)]
+    arn: Option<String>,
+    #[serde(default)]
+    definition_arn: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::items")]
+    containers: Vec<Container>,
+}
+
+#[derive(Deserialize)]
+struct Container {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    image: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EksClusterDetails {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KubernetesDetails {
+    #[serde(default)]
+    kubernetes_workload_details: Option<KubernetesWorkloadDetails>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KubernetesWorkloadDetails {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::items")]
+    containers: Vec<Container>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeDetails {
+    #[serde(default)]
+    process: Option<ProcessDetails>,
+    #[serde(default)]
+    context: Option<RuntimeContext>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProcessDetails {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    executable_path: Option<String>,
+    #[serde(default)]
+    pid: Option<i64>,
+    #[serde(default, deserialize_with = "super::lenient::text")]
+    user: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeContext {
+    #[serde(default)]
+    command_line_example: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +149,12 @@ struct Service {
     count: Option<u64>,
     #[serde(default)]
     additional_info: Option<Value>,
+    #[serde(default)]
+    feature_name: Option<String>,
+    #[serde(default)]
+    detection: Option<sequence::Detection>,
+    #[serde(default)]
+    runtime_details: Option<RuntimeDetails>,
 }
 
 pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
@@ -63,7 +162,7 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
     let detail = envelope.detail;
     let account = detail.account_id.clone().or(envelope.account);
     let region = detail.region.clone().or(envelope.region);
-    let finding = finding(detail, &field(prefix, "detail"))?;
+    let finding = finding(detail, account.as_deref(), region.as_deref(), &field(prefix, "detail"))?;
     Ok(Incident {
         delivery_id: envelope.id,
         origin: envelope_origin(account.as_deref(), region.as_deref()),
@@ -71,19 +170,25 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
     })
 }
 
-fn finding(detail: FindingDetail, prefix: &str) -> Result<GuardDutyFinding> {
+fn finding(
+    mut detail: FindingDetail,
+    account: Option<&str>,
+    region: Option<&str>,
+    prefix: &str,
+) -> Result<GuardDutyFinding> {
     if !detail.severity.is_finite() || !(0.0..=10.0).contains(&detail.severity) {
         return Err(Error::refused(
             field(prefix, "severity"),
             format!("{} is outside GuardDuty's 0–10 scale", detail.severity),
         ));
     }
-    let raw_type = detail.resource.resource_type;
+    let raw_type = std::mem::take(&mut detail.resource.resource_type);
     let resource_type: GuardDutyResourceType =
         serde_json::from_value(Value::String(raw_type.clone())).map_err(|_| {
             Error::refused(field(prefix, "resource.resourceType"), format!("unknown resource type {raw_type:?}"))
         })?;
     // Non-EC2 sample findings carry a dummy instanceDetails; only an Instance finding names an instance.
+    let workload = workload(&mut detail.resource);
     let (instance_id, instance_name) = if resource_type == GuardDutyResourceType::Instance {
         let details = detail.resource.instance_details.ok_or_else(|| {
             Error::refused(field(prefix, "resource.instanceDetails"), "missing for an Instance finding")
@@ -103,6 +208,23 @@ fn finding(detail: FindingDetail, prefix: &str) -> Result<GuardDutyFinding> {
         (None, None)
     };
     let service = detail.service.unwrap_or_default();
+    let sequence = sequence::parse(service.detection, account, region, prefix)?;
+    if resource_type == GuardDutyResourceType::AttackSequence && sequence.is_none() {
+        return Err(Error::refused(
+            field(prefix, "service.detection.sequence"),
+            "missing for an AttackSequence finding",
+        ));
+    }
+    let process = service.runtime_details.and_then(|r| {
+        let command_line = r.context.and_then(|c| c.command_line_example);
+        r.process.map(|p| RuntimeProcess {
+            name: p.name,
+            executable_path: p.executable_path,
+            pid: p.pid,
+            user: p.user,
+            command_line,
+        })
+    });
     Ok(GuardDutyFinding {
         finding_id: detail.id,
         title: detail.title.unwrap_or_else(|| detail.finding_type.clone()),
@@ -119,6 +241,40 @@ fn finding(detail: FindingDetail, prefix: &str) -> Result<GuardDutyFinding> {
             Some(other) => other.to_string(),
             None => String::new(),
         },
+        feature: service.feature_name,
+        sequence,
+        process,
+        workload,
+    })
+}
+
+/// The ECS task or EKS workload of a container finding.
+fn workload(resource: &mut Resource) -> Option<Workload> {
+    let containers = |list: Vec<Container>| -> Vec<(String, String)> {
+        list.into_iter()
+            .map(|c| (c.name.unwrap_or_else(|| "?".into()), c.image.unwrap_or_else(|| "?".into())))
+            .collect()
+    };
+    if let Some(ecs) = resource.ecs_cluster_details.take() {
+        let task = ecs.task_details;
+        return Some(Workload {
+            platform: "ECS",
+            cluster: ecs.arn.or(ecs.name),
+            task_arn: task.as_ref().and_then(|t| t.arn.clone()),
+            task_definition: task.as_ref().and_then(|t| t.definition_arn.clone()),
+            containers: task.map(|t| containers(t.containers)).unwrap_or_default(),
+        });
+    }
+    let eks = resource.eks_cluster_details.take()?;
+    let workload = resource.kubernetes_details.take().and_then(|k| k.kubernetes_workload_details);
+    Some(Workload {
+        platform: "EKS",
+        cluster: eks.name,
+        task_arn: workload
+            .as_ref()
+            .map(|w| format!("{}/{}", w.namespace.as_deref().unwrap_or("?"), w.name.as_deref().unwrap_or("?"))),
+        task_definition: None,
+        containers: workload.map(|w| containers(w.containers)).unwrap_or_default(),
     })
 }
 

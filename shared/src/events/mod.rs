@@ -7,6 +7,9 @@
 mod alarm;
 mod cloudtrail;
 mod guardduty;
+mod sequence;
+
+pub use sequence::GROUP_LIST_MAX as SEQUENCE_GROUP_LIST_MAX;
 mod sns;
 
 use crate::error::{Error, Result};

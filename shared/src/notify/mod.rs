@@ -11,7 +11,7 @@ pub use sanitise::{ascii_line, sanitise, MAX_FIELD};
 use crate::incident::{Incident, IncidentKind, Kind, Origin, SeverityLabel};
 use crate::plan::{Decision, StepKind};
 use crate::ports::Notification;
-use crate::report::{Outcome, Report};
+use crate::report::{ActionReport, Outcome, Report};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -43,8 +43,12 @@ pub fn subject(report: &Report, dry_run: bool) -> String {
     ascii_line(&format!("{prefix}[{}] {}", report.severity.as_str(), report.summary), MAX_SUBJECT)
 }
 
-fn outcome_line(action: &str, outcome: &Outcome) -> String {
-    match outcome {
+fn outcome_line(report: &ActionReport) -> String {
+    let action = match &report.target {
+        Some(target) => format!("{} ({})", report.action, sanitise(target, MAX_FIELD)),
+        None => report.action.to_owned(),
+    };
+    match &report.outcome {
         Outcome::Done { detail } => format!("- {action}: done - {}", sanitise(detail, MAX_FIELD)),
         Outcome::Skipped { reason } => format!("- {action}: not done - {}", sanitise(reason, MAX_FIELD)),
         Outcome::Failed { error } => format!("- {action}: FAILED - {}", sanitise(&error.to_string(), MAX_FIELD)),
@@ -104,6 +108,37 @@ fn next_steps(report: &Report, incident: Option<&Incident>) -> Vec<String> {
         _ => {}
     }
     match incident.map(|i| &i.kind) {
+        Some(IncidentKind::Guardduty(f)) if report.decision == Decision::Contain && f.sequence.is_some() => {
+            let isolated: Vec<&str> = report
+                .actions
+                .iter()
+                .filter(|a| a.action == StepKind::IsolateInstance.name() && a.outcome.is_done())
+                .filter_map(|a| a.target.as_deref())
+                .collect();
+            let not_isolated: Vec<&str> = report
+                .actions
+                .iter()
+                .filter(|a| a.action == StepKind::IsolateInstance.name() && !a.outcome.is_done())
+                .filter_map(|a| a.target.as_deref())
+                .collect();
+            if !isolated.is_empty() {
+                steps.push(format!(
+                    "Isolated by this run: {}. Their role credentials still work: revoke the roles' active sessions and \
+                     look for their use in CloudTrail.",
+                    isolated.join(", ")
+                ));
+                steps.push(format!(
+                    "When the investigation is over, end each quarantine: firebreak release <instance-id> ({})",
+                    isolated.join(", ")
+                ));
+            }
+            if !not_isolated.is_empty() {
+                steps.push(format!(
+                    "NOT isolated by this run (see above why): {}. Judge them by hand.",
+                    not_isolated.join(", ")
+                ));
+            }
+        }
         Some(IncidentKind::Guardduty(f)) if report.decision == Decision::Contain => {
             if let Some(id) = &f.instance_id {
                 let isolated = report.outcome_of(StepKind::IsolateInstance.name()).is_some_and(Outcome::is_done);
@@ -166,12 +201,8 @@ pub fn render(report: &Report, origin: &Origin, incident: Option<&Incident>, how
     text.push(String::new());
     text.push("Why:".into());
     text.extend(report.reasons.iter().map(|r| format!("- {}", sanitise(r, MAX_FIELD))));
-    let acted: Vec<String> = report
-        .actions
-        .iter()
-        .filter(|a| a.action != StepKind::Notify.name())
-        .map(|a| outcome_line(a.action, &a.outcome))
-        .collect();
+    let acted: Vec<String> =
+        report.actions.iter().filter(|a| a.action != StepKind::Notify.name()).map(outcome_line).collect();
     if !acted.is_empty() {
         text.push(String::new());
         text.push("What Firebreak did, and did not do:".into());
@@ -271,6 +302,33 @@ fn incident_details(incident: &Incident) -> Vec<String> {
                 let name = f.instance_name.as_deref().map(|n| format!(" ({})", clean(n))).unwrap_or_default();
                 lines.push(format!("Instance: {id}{name}"));
             }
+            if let Some(p) = &f.process {
+                let pid = p.pid.map(|p| format!(" pid {p}")).unwrap_or_default();
+                let user = p.user.as_deref().map(|u| format!(" as {}", clean(u))).unwrap_or_default();
+                lines.push(format!(
+                    "Process: {} ({}){pid}{user}",
+                    clean(p.name.as_deref().unwrap_or("?")),
+                    clean(p.executable_path.as_deref().unwrap_or("?"))
+                ));
+                if let Some(command) = &p.command_line {
+                    lines.push(format!("Command line: {}", clean(command)));
+                }
+            }
+            if let Some(w) = &f.workload {
+                lines.push(format!("{} cluster: {}", w.platform, clean(w.cluster.as_deref().unwrap_or("?"))));
+                if let Some(task) = &w.task_arn {
+                    lines.push(format!("Task: {}", clean(task)));
+                }
+                if let Some(definition) = &w.task_definition {
+                    lines.push(format!("Task definition: {}", clean(definition)));
+                }
+                for (name, image) in w.containers.iter().take(10) {
+                    lines.push(format!("Container: {} image {}", clean(name), clean(image)));
+                }
+            }
+            if let Some(seq) = &f.sequence {
+                lines.extend(sequence_details(seq));
+            }
             if f.sample {
                 lines.push(
                     "This is a SAMPLE finding (generated by GuardDuty for testing); nothing was contained.".into(),
@@ -336,6 +394,48 @@ fn incident_details(incident: &Incident) -> Vec<String> {
     lines
 }
 
+/// An attack sequence: what it is, its signals, actors and resources, and the instances it names.
+fn sequence_details(seq: &crate::incident::AttackSequence) -> Vec<String> {
+    const LISTED: usize = 25;
+    let clean = |s: &str| sanitise(s, MAX_FIELD);
+    let mut lines = vec![format!("Attack sequence: {}", clean(&seq.uid))];
+    if !seq.description.is_empty() {
+        lines.push(format!("Description: {}", clean(&seq.description)));
+    }
+    for signal in seq.signals.iter().take(LISTED) {
+        let severity = signal.severity.map(|s| format!(", severity {s}")).unwrap_or_default();
+        lines.push(format!("Signal: {} ({}{severity})", clean(&signal.name), clean(&signal.signal_type)));
+    }
+    for actor in seq.actors.iter().take(LISTED) {
+        lines.push(format!("Actor: {}", clean(actor)));
+    }
+    for resource in seq.resources.iter().take(LISTED) {
+        let name = resource.name.as_deref().map(|n| format!(" ({})", clean(n))).unwrap_or_default();
+        lines.push(format!("Resource: {} {}{name}", clean(&resource.resource_type), clean(&resource.uid)));
+    }
+    let more = |n: usize, what: &str| (n > LISTED).then(|| format!("… and {} more {what}", n - LISTED));
+    lines.extend(more(seq.signals.len(), "signal(s)"));
+    lines.extend(more(seq.resources.len(), "resource(s)"));
+    for instance in &seq.instances {
+        lines.push(format!("Compromised instance: {} (named {})", instance.id, clean(&instance.via)));
+    }
+    if !seq.possibly_truncated.is_empty() {
+        let groups: Vec<String> = seq.possibly_truncated.iter().map(|g| clean(g)).collect();
+        lines.push(format!(
+            "Possibly more instances: {} list(s) the most GuardDuty returns; check the group for others",
+            groups.join(", ")
+        ));
+    }
+    if !seq.container_hosts.is_empty() {
+        let hosts: Vec<String> = seq.container_hosts.iter().map(ToString::to_string).collect();
+        lines.push(format!(
+            "Container hosts (not isolated for this sequence: they run the cluster's tasks, not the attacker's): {}",
+            hosts.join(", ")
+        ));
+    }
+    lines
+}
+
 /// The report as JSON with every text sanitised (a failed step's error included).
 fn sanitised_report(report: &Report) -> serde_json::Value {
     let clean = |v: &mut serde_json::Value| {
@@ -353,7 +453,7 @@ fn sanitised_report(report: &Report) -> serde_json::Value {
         if let Some(items) = value.get_mut(list).and_then(|v| v.as_array_mut()) {
             for item in items {
                 clean(item);
-                for field in ["detail", "reason", "error"] {
+                for field in ["detail", "reason", "error", "target"] {
                     if let Some(v) = item.get_mut(field) {
                         clean(v);
                     }

@@ -79,6 +79,35 @@ async fn verified_group<C: Compute, F, S: StateStore>(
     Ok(VerifiedGroup { id: created, how: "created and verified".into() })
 }
 
+/// Why the instance needs no containment because Firebreak contained it already (for an earlier
+/// incident, such as the attack sequence a finding belongs to), or `None`. Decided from what only
+/// Firebreak writes: its recorded isolation group on every interface, and its quarantine record.
+/// Never from tags, which whoever holds the instance's credentials may set.
+pub(super) async fn already_contained<C, F, S: StateStore>(
+    r: &Ports<'_, C, F, S>,
+    facts: &InstanceFacts,
+) -> Result<Option<String>> {
+    if facts.interfaces.is_empty() {
+        return Ok(None);
+    }
+    for interface in &facts.interfaces {
+        let Some(vpc) = interface.vpc_id.as_deref().or(facts.vpc_id.as_deref()) else { return Ok(None) };
+        let scope = format!("group#{}#{vpc}#{}", r.scope, ContainmentGroup::Isolation.name());
+        let recorded = r.state.containment_group(&scope).await?;
+        if recorded.is_none() || interface.group_ids != [recorded.unwrap_or_default()] {
+            return Ok(None);
+        }
+    }
+    if r.state.original_groups(facts.instance_id.as_str()).await?.is_none() {
+        return Ok(None);
+    }
+    let id = &facts.instance_id;
+    Ok(Some(format!(
+        "{id} is already contained by Firebreak (every interface on its isolation group, original groups recorded): \
+         nothing changed; firebreak release {id} ends the quarantine"
+    )))
+}
+
 /// Swap every interface to its VPC's untracking group, wait, then to its VPC's isolation group. The
 /// original groups are recorded in the state table before any change (a retry or a later incident
 /// never overwrites them; tags on the instance are only a readable copy, and their failure never holds

@@ -3,6 +3,7 @@
 
 use super::{Clock, DEADLINE_RESERVE};
 use crate::error::{Error, Result};
+use crate::incident::InstanceId;
 use crate::plan::StepKind;
 use crate::ports::StateStore;
 use crate::report::Outcome;
@@ -41,6 +42,9 @@ pub(crate) struct Journal<'a, S> {
     /// The invocation's deadline (epoch seconds): no step starts inside [`DEADLINE_RESERVE`] of it.
     deadline: u64,
     clock: &'a Clock,
+    /// The instance this view of the journal is for, in a plan that acts on several: its entries are
+    /// `<name>#<instance>`. A plan with one instance writes the bare names (the persisted contract).
+    instance: Option<String>,
 }
 
 impl<'a, S: StateStore> Journal<'a, S> {
@@ -52,11 +56,23 @@ impl<'a, S: StateStore> Journal<'a, S> {
         deadline: u64,
         clock: &'a Clock,
     ) -> Self {
-        Self { state, key, done, first_run, deadline, clock }
+        Self { state, key, done, first_run, deadline, clock, instance: None }
+    }
+
+    /// The view of the journal for one of several instances a plan acts on.
+    pub(crate) fn for_instance(&self, instance: &InstanceId) -> Self {
+        Self { done: self.done.clone(), instance: Some(instance.as_str().to_owned()), ..*self }
+    }
+
+    fn entry(&self, key: JournalKey) -> std::borrow::Cow<'static, str> {
+        match &self.instance {
+            Some(instance) => format!("{}#{instance}", key.as_str()).into(),
+            None => key.as_str().into(),
+        }
     }
 
     pub(crate) fn is_done(&self, key: JournalKey) -> bool {
-        self.done.contains(key.as_str())
+        self.done.contains(self.entry(key).as_ref())
     }
 
     /// No earlier run ever claimed the incident. (A run that failed before journaling anything is
@@ -130,7 +146,7 @@ impl<'a, S: StateStore> Journal<'a, S> {
     }
 
     pub(crate) async fn record_key(&self, key: JournalKey) -> Result<()> {
-        self.state.record_step(self.key, key.as_str()).await
+        self.state.record_step(self.key, &self.entry(key)).await
     }
 }
 

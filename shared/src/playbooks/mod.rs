@@ -16,18 +16,25 @@ pub use stop_idle::stop_refusal;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::incident::InstanceId;
 use crate::incident::Origin;
 use crate::notify::Rendering;
 use crate::plan::{Cap, Decision, Phase, Plan, Step, StepKind};
 use crate::ports::{Claim, Compute, Fleet, Notifier, StateStore, Targets};
-use crate::report::{Outcome, Report};
+use crate::report::{ActionReport, Outcome, Report};
 use futures::future::{join, join_all};
+use futures::StreamExt;
 use journal::Journal;
 use std::time::Duration;
 
 /// Time kept back from the invocation's deadline so that the notification and the journal always get
 /// written: one SDK operation at most (its timeout) plus margin.
 pub const DEADLINE_RESERVE: Duration = Duration::from_secs(20);
+
+/// Instances of one plan contained at the same time. An attack sequence lists up to 25 per group; 16
+/// at once keeps their swaps (a few mutating calls each) well inside EC2's token bucket for mutating
+/// actions, and the SDK retries what is throttled all the same.
+pub const INSTANCE_CONCURRENCY: usize = 16;
 
 /// Tag keys Firebreak writes on a contained instance.
 pub const QUARANTINE_TAG: &str = "firebreak:quarantined";
@@ -168,9 +175,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         Ok(report)
     }
 
-    /// Run the plan's acting steps: describe the instance once, gate each step, take the cap before
-    /// anything destructive, then phase one in order and phase two concurrently. `Err` only when the
-    /// cap cannot be checked.
+    /// Run the plan's acting steps. A plan that acts on several instances (an attack sequence) runs
+    /// each instance's steps as one unit, with its own journal entries and cap slot, a few instances
+    /// at a time; their outcomes are reported in plan order, each naming its instance.
     async fn execute<C: Compute, F: Fleet>(
         &self,
         ports: &Ports<'_, C, F, S>,
@@ -179,8 +186,74 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         now: &Now,
         report: &mut Report,
     ) -> Result<Ending> {
+        let instances = plan.instances();
+        if instances.len() <= 1 {
+            let steps = plan.acting_steps().collect();
+            return self.execute_target(ports, journal, plan, steps, instances.first().copied(), now, report).await;
+        }
+        let runs = futures::stream::iter(instances.iter().map(|&id| async move {
+            let steps: Vec<&Step> = plan.acting_steps().filter(|s| s.instance_id() == Some(id)).collect();
+            let scoped = journal.for_instance(id);
+            let mut part = Report::new(plan);
+            part.reasons.clear();
+            let ending = match self.execute_target(ports, &scoped, plan, steps.clone(), Some(id), now, &mut part).await
+            {
+                Ok(ending) => ending,
+                // The cap could not be checked for this instance: nothing destructive ran on it, and the
+                // others' outcomes stand; the error is retryable, so the retry resumes here.
+                Err(e) => {
+                    steps.iter().for_each(|s| part.push(s.name(), Outcome::failed(e.clone())));
+                    Ending::Finished
+                }
+            };
+            (id, ending, part)
+        }))
+        .buffered(INSTANCE_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+        let mut open = Vec::new();
+        let mut quiet = 0;
+        for (id, ending, part) in runs {
+            match ending {
+                Ending::Open(why) => open.push(format!("{id}: {why}")),
+                Ending::Quiet(_) => quiet += 1,
+                Ending::Finished => {}
+            }
+            report.severity = report.severity.max(part.severity);
+            for reason in part.reasons {
+                if reason.starts_with("CRITICAL") {
+                    report.reasons.insert(0, reason);
+                } else {
+                    report.reasons.push(reason);
+                }
+            }
+            report.actions.extend(part.actions.into_iter().map(|a| ActionReport { target: Some(id.to_string()), ..a }));
+        }
+        Ok(if !open.is_empty() {
+            Ending::Open(open.join("; "))
+        } else if quiet == instances.len() {
+            Ending::Quiet("every instance was already handled: no second notification".into())
+        } else {
+            Ending::Finished
+        })
+    }
+
+    /// Run the plan's acting steps aimed at one instance (or at none): describe it once, gate each
+    /// step, take the cap before anything destructive, then phase one in order and phase two
+    /// concurrently. `Err` only when the cap cannot be checked.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_target<C: Compute, F: Fleet>(
+        &self,
+        ports: &Ports<'_, C, F, S>,
+        journal: &Journal<'_, S>,
+        plan: &Plan,
+        steps: Vec<&Step>,
+        instance: Option<&InstanceId>,
+        now: &Now,
+        report: &mut Report,
+    ) -> Result<Ending> {
         let mut pending: Vec<&Step> = Vec::new();
-        for step in plan.acting_steps() {
+        for step in steps {
             if journal.is_done(JournalKey::Step(step.kind())) {
                 report.push(step.name(), Outcome::skipped("already done for this incident (journal)"));
             } else {
@@ -190,7 +263,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if pending.is_empty() {
             return Ok(Ending::Finished);
         }
-        let facts = match plan.instance_id() {
+        let facts = match instance {
             None => None,
             Some(id) => match ports.compute.describe_instance(id).await {
                 Ok(Some(facts)) if !facts.state.is_gone() => Some(facts),
@@ -208,6 +281,15 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 }
             },
         };
+        if let Some(facts) = facts.as_ref().filter(|_| journal.first_run()) {
+            // Only a first run can tell: on a retry, this incident's own isolation may be what is found.
+            if pending.iter().any(|s| s.kind() == StepKind::IsolateInstance) {
+                if let Some(why) = contain::already_contained(ports, facts).await? {
+                    pending.iter().for_each(|s| report.push(s.name(), Outcome::skipped(why.clone())));
+                    return Ok(Ending::Finished);
+                }
+            }
+        }
         let mut runnable = Vec::new();
         let mut quiet = Vec::new();
         let mut exempt = None;
@@ -235,6 +317,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
         if let Some(cap) = runnable.iter().find_map(|s| s.kind().cap()) {
             if let Some(held) = self.cap_gate(plan, cap, now, journal).await? {
+                let held = match instance.filter(|_| plan.instances().len() > 1) {
+                    Some(id) => format!("{id} {held}"),
+                    None => held,
+                };
                 runnable.iter().for_each(|s| report.push(s.name(), Outcome::skipped(held.clone())));
                 // Held back is not done: a re-delivery once the cap allows must still act.
                 return Ok(Ending::Open("held back by the blast-radius cap".into()));

@@ -1,8 +1,11 @@
 //! GuardDuty policy: contain compromised instances, notify for everything else worth a look.
 
 use super::{step, Draft, Policy};
-use crate::incident::{GuardDutyFinding, GuardDutyResourceType, SeverityLabel};
-use crate::plan::{Decision, Step};
+use crate::incident::{AttackSequence, GuardDutyFinding, GuardDutyResourceType, InstanceId, SeverityLabel};
+use crate::plan::{Decision, PlannedStep, Step};
+
+/// The finding type prefix of the one attack sequence whose instances Firebreak contains.
+const EC2_INSTANCE_GROUP_SEQUENCE: &str = "AttackSequence:EC2/CompromisedInstanceGroup";
 
 pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
     let severity = SeverityLabel::from_guardduty(f.severity);
@@ -30,15 +33,22 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
             "sample finding: notified and marked as a sample, never contained".into(),
         );
     }
+    if let Some(sequence) = &f.sequence {
+        return sequence_decision(f, sequence, severity, summary, policy);
+    }
     let Some(instance_id) = f.instance_id.clone().filter(|_| f.resource_type == GuardDutyResourceType::Instance) else {
-        return Draft::notify(
-            severity,
-            summary,
-            format!(
+        let why = match &f.workload {
+            Some(w) => format!(
+                "a finding about an {} workload: Firebreak isolates EC2 instances only, so it notifies with the cluster, \
+                 task and containers",
+                w.platform
+            ),
+            None => format!(
                 "a finding about resource type {}: Firebreak contains only EC2 instances, so it notifies",
                 f.resource_type
             ),
-        );
+        };
+        return Draft::notify(severity, summary, why);
     };
     if f.severity < policy.contain_min_severity {
         return Draft::notify(
@@ -51,30 +61,105 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
         );
     }
     let why = format!("severity {} ≥ {} on an EC2 instance: contain", f.severity, policy.contain_min_severity);
+    let mut actions = containment(&instance_id);
+    actions.push(step(Step::Notify, "tell a person what happened and what was done"));
+    Draft { decision: Decision::Contain, severity, summary, reasons: vec![why], actions, rule: None }
+}
+
+/// Every step that contains one instance, in the order the executor runs them within a phase.
+fn containment(instance_id: &InstanceId) -> Vec<PlannedStep> {
     let id = || instance_id.clone();
+    vec![
+        step(
+            Step::DetachFromAutoScalingGroup { instance_id: id() },
+            "first, out of Auto Scaling's hands, so the group neither replaces nor terminates it",
+        ),
+        step(
+            Step::IsolateInstance { instance_id: id() },
+            "cut every network interface off, tracked connections included",
+        ),
+        step(
+            Step::ProtectInstance { instance_id: id() },
+            "keep the evidence: termination protection, shutdown behaviour stop",
+        ),
+        step(Step::DeregisterFromTargetGroups { instance_id: id() }, "stop it from receiving traffic"),
+        step(Step::SnapshotVolumes { instance_id: id() }, "preserve the disks for forensics"),
+        step(Step::TagInstance { instance_id: id() }, "mark it with the incident"),
+    ]
+}
+
+/// An attack sequence: the EC2 instance-group sequence contains every instance it names; every other
+/// sequence (ECS, EKS, IAM, S3) is notified with its signals, actors and resources.
+fn sequence_decision(
+    f: &GuardDutyFinding,
+    sequence: &AttackSequence,
+    severity: SeverityLabel,
+    summary: String,
+    policy: &Policy,
+) -> Draft {
+    if !f.finding_type.starts_with(EC2_INSTANCE_GROUP_SEQUENCE) {
+        let hosts = if sequence.container_hosts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} EC2 instance(s) appear only as container hosts and are not isolated for it",
+                sequence.container_hosts.len()
+            )
+        };
+        return Draft::notify(
+            severity,
+            summary,
+            format!(
+                "an attack sequence of type {}: Firebreak contains only the instances of an {EC2_INSTANCE_GROUP_SEQUENCE} \
+                 sequence, so it notifies with the sequence's signals, actors and resources{hosts}",
+                f.finding_type
+            ),
+        );
+    }
+    if sequence.instances.is_empty() {
+        return Draft::notify(
+            severity,
+            summary,
+            "an EC2 instance-group attack sequence that names no instance Firebreak can act on: notify only".into(),
+        );
+    }
+    if f.severity < policy.contain_min_severity {
+        return Draft::notify(
+            severity,
+            format!("{summary}: {} instance(s)", sequence.instances.len()),
+            format!(
+                "severity {} is below the containment threshold {}: notify only",
+                f.severity, policy.contain_min_severity
+            ),
+        );
+    }
+    let mut reasons = vec![format!(
+        "attack sequence of severity {} ≥ {} naming {} EC2 instance(s): contain each of them, each under the \
+         blast-radius cap",
+        f.severity,
+        policy.contain_min_severity,
+        sequence.instances.len()
+    )];
+    reasons.extend(sequence.instances.iter().map(|i| format!("{} is named {}", i.id, i.via)));
+    if !sequence.possibly_truncated.is_empty() {
+        reasons.push(format!(
+            "{} list(s) the most instances GuardDuty returns ({}): the group may have more compromised instances than \
+             named here; check it",
+            sequence.possibly_truncated.join(", "),
+            crate::events::SEQUENCE_GROUP_LIST_MAX
+        ));
+    }
+    if !sequence.not_acted_on.is_empty() {
+        reasons.push(format!("not acted on: {}", sequence.not_acted_on.join(", ")));
+    }
+    let mut actions: Vec<PlannedStep> = sequence.instances.iter().flat_map(|i| containment(&i.id)).collect();
+    actions.push(step(Step::Notify, "tell a person about the whole sequence: every instance, and what was done to it"));
     Draft {
         decision: Decision::Contain,
         severity,
-        summary,
-        reasons: vec![why],
-        actions: vec![
-            step(
-                Step::DetachFromAutoScalingGroup { instance_id: id() },
-                "first, out of Auto Scaling's hands, so the group neither replaces nor terminates it",
-            ),
-            step(
-                Step::IsolateInstance { instance_id: id() },
-                "cut every network interface off, tracked connections included",
-            ),
-            step(
-                Step::ProtectInstance { instance_id: id() },
-                "keep the evidence: termination protection, shutdown behaviour stop",
-            ),
-            step(Step::DeregisterFromTargetGroups { instance_id: id() }, "stop it from receiving traffic"),
-            step(Step::SnapshotVolumes { instance_id: id() }, "preserve the disks for forensics"),
-            step(Step::TagInstance { instance_id: id() }, "mark it with the incident"),
-            step(Step::Notify, "tell a person what happened and what was done"),
-        ],
+        summary: format!("{summary}: {} instance(s)", sequence.instances.len()),
+        reasons,
+        actions,
         rule: None,
     }
 }
