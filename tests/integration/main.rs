@@ -20,5 +20,6 @@ mod organization;
 mod respond_cli;
 mod revoke;
 mod safety;
+mod sequences;
 mod support;
 mod world;

@@ -19,6 +19,19 @@ pub fn finding(instance_id: &str, finding_id: &str) -> serde_json::Value {
     event
 }
 
+/// The sample EC2 instance-group attack sequence, naming `direct` as an `EC2_INSTANCE` resource and
+/// `grouped` through its Auto Scaling group (and nothing through its instance profile).
+pub fn attack_sequence(direct: &str, grouped: &[&str]) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(sample_event("guardduty/attack-sequence-ec2-instance-group.json")).expect("sample");
+    let mut event: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let resources = &mut event["detail"]["service"]["detection"]["sequence"]["resources"];
+    resources[0]["uid"] = serde_json::Value::from(direct);
+    resources[1]["data"]["autoscalingAutoScalingGroup"]["ec2InstanceUids"] = serde_json::json!(grouped);
+    resources[2]["data"]["iamInstanceProfile"]["ec2InstanceUids"] = serde_json::json!([]);
+    event
+}
+
 /// Run `firebreak` with `args` and no environment; returns (exit code, stdout, stderr).
 pub fn firebreak(args: &[&str], stdin: &[u8]) -> (u8, String, String) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();

@@ -309,6 +309,40 @@ impl World {
         Victim { instance_id, target_group_arn }
     }
 
+    /// An Auto Scaling group `name` (with its own launch template) that `instance_ids` are attached to.
+    pub async fn auto_scaling_group(&self, name: &str, instance_ids: &[&str]) {
+        self.ec2
+            .create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id("ami-12345678")
+                    .instance_type(InstanceType::T3Micro)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("launch template");
+        self.autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_template(
+                LaunchTemplateSpecification::builder().launch_template_name(name).version("$Latest").build(),
+            )
+            .min_size(0)
+            .max_size(5)
+            .desired_capacity(0)
+            .vpc_zone_identifier(&self.subnet_id)
+            .send()
+            .await
+            .expect("asg");
+        let mut attach = self.autoscaling.attach_instances().auto_scaling_group_name(name);
+        for id in instance_ids {
+            attach = attach.instance_ids(*id);
+        }
+        attach.send().await.expect("attach to asg");
+    }
+
     /// The idle alarm the sample events name (`idle-cpu-<instance>`: CPU below 2 % in 3 of the last 6
     /// hours) as CloudWatch has it, the instance's CPU over the last six hours at `cpu` %, and the alarm
     /// in ALARM (moto evaluates no alarms, so the state is set as CloudWatch would have it).

@@ -125,6 +125,7 @@ pub(super) async fn isolate<C: Compute, F, S: StateStore>(
     if vpcs.is_empty() || facts.interfaces.iter().any(|i| vpc_of(i).is_none()) {
         return Err(Error::refused("instance.vpc_id", format!("{} is not in a VPC", facts.instance_id)));
     }
+    let lookup = r.groups.lock().await;
     let groups = futures::future::try_join_all(vpcs.iter().map(|vpc| async move {
         let (untracking, isolation) = futures::future::try_join(
             verified_group(r, vpc, ContainmentGroup::Untracking),
@@ -134,6 +135,7 @@ pub(super) async fn isolate<C: Compute, F, S: StateStore>(
         Ok::<_, Error>((vpc.clone(), (untracking, isolation)))
     }))
     .await?;
+    drop(lookup);
     let groups: BTreeMap<String, (VerifiedGroup, VerifiedGroup)> = groups.into_iter().collect();
     let group_of = |i: &InterfaceFacts| vpc_of(i).and_then(|v| groups.get(&v));
     let pending: Vec<&InterfaceFacts> = facts

