@@ -79,7 +79,10 @@ async fn with_a_cap_of_two_two_are_contained_and_the_third_is_named_as_held_back
     let Outcome::Skipped { reason } = outcome(&report, "isolate_instance", held) else { panic!("{report:#?}") };
     assert!(reason.starts_with(&format!("{held} held back: the blast-radius cap of 2")), "{reason}");
     let original = world.interface_groups(held).await;
-    assert!(original.iter().all(|(_, groups)| groups == &[world.web_group.clone()]), "{held} untouched: {original:?}");
+    assert!(
+        original.iter().all(|(_, groups)| groups == std::slice::from_ref(&world.web_group)),
+        "{held} untouched: {original:?}"
+    );
     assert!(world.in_auto_scaling_group(held).await || held == &direct, "{held} left in its group");
 
     let notes = world.notifications().await;
