@@ -45,6 +45,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_REVOKE_PUBLIC_INGRESS",
     "FIREBREAK_SELF_ROLE_ARN",
     "FIREBREAK_NOTIFY_RESOLVED",
+    "FIREBREAK_FLEET_ALARM_SUMMARY",
     "FIREBREAK_TOPIC_ARN",
     "FIREBREAK_SETTLE_SECONDS",
     "FIREBREAK_EXEMPT_TAG",
@@ -114,6 +115,7 @@ impl Config {
                 .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
                 .unwrap_or_default(),
             notify_resolved: flag(&get, "FIREBREAK_NOTIFY_RESOLVED", defaults.notify_resolved)?,
+            fleet_alarm_summary: flag(&get, "FIREBREAK_FLEET_ALARM_SUMMARY", defaults.fleet_alarm_summary)?,
             accounts: list(
                 &get,
                 "FIREBREAK_ACCOUNTS",

@@ -261,9 +261,36 @@ pub struct CloudWatchAlarm {
     pub triggering_alarms: Vec<String>,
     /// Why CloudWatch itself holds the alarm's actions back (a suppressor, a mute rule), if it does.
     pub suppressed: Option<String>,
+    /// The one time series of a multi-time-series alarm whose state changed, for a `CloudWatch Alarm
+    /// Contributor State Change` event.
+    pub contributor: Option<AlarmContributor>,
+    /// The alarm's metric-math and Metrics Insights expressions (`configuration.metrics[].expression`).
+    pub expressions: Vec<String>,
+}
+
+/// A contributor of a Metrics Insights alarm: its id and the `GROUP BY` keys' values that name it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmContributor {
+    pub id: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+impl AlarmContributor {
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
 }
 
 impl CloudWatchAlarm {
+    /// The alarm's Metrics Insights query when it has one that groups by something: one alarm watching
+    /// a fleet, one time series (contributor) per group.
+    pub fn fleet_query(&self) -> Option<crate::metrics_insights::Query> {
+        self.expressions
+            .iter()
+            .filter_map(|e| crate::metrics_insights::Query::parse(e))
+            .find(|q| !q.group_by.is_empty())
+    }
+
     /// The distinct `InstanceId` dimension values across the alarm's metrics.
     pub fn instance_dimensions(&self) -> Vec<&str> {
         let mut ids: Vec<&str> = self

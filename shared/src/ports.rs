@@ -180,8 +180,9 @@ pub struct AlarmFacts {
 
 /// Auto Scaling, Elastic Load Balancing and CloudWatch: the fleet around an instance.
 pub trait Fleet {
-    /// The metric alarm `name` and its metric's recent values; `None` when no such metric alarm exists.
-    async fn metric_alarm(&self, name: &str) -> Result<Option<AlarmFacts>>;
+    /// The metric alarm `name` and the recent values of its metric for `instance` (for a Metrics Insights
+    /// alarm grouped by instance, that instance's own time series); `None` when no such alarm exists.
+    async fn metric_alarm(&self, name: &str, instance: &InstanceId) -> Result<Option<AlarmFacts>>;
     /// The Auto Scaling group the instance belongs to, if any.
     async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>>;
     /// Protect from scale-in, then detach from its Auto Scaling group without lowering desired

@@ -52,3 +52,25 @@ fn members_and_us_east_1_forward_exactly_what_firebreaks_rules_match() {
     }
     assert_eq!(forwarded("member-role.yaml", "ForwardAlarmStateChanges"), alarms, "member-role.yaml alarms");
 }
+
+#[test]
+fn the_alarm_rule_admits_every_alarm_event_the_samples_show_in_the_state_they_act_on() {
+    let rule = crate::iam::decode("template.yaml")["Resources"]["AlarmResponder"]["Properties"]["Events"]
+        ["AlarmStateChanges"]["Properties"]["Pattern"]
+        .clone();
+    let admitted = strings(&rule["detail-type"]);
+    let folder = crate::support::repo_root().join("events/alarm");
+    let mut seen = BTreeSet::new();
+    for entry in std::fs::read_dir(&folder).expect("events/alarm") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        if let Some(detail_type) = event["detail-type"].as_str() {
+            assert!(admitted.contains(detail_type), "{} is not admitted: {detail_type}", path.display());
+            seen.insert(detail_type.to_owned());
+        }
+    }
+    assert_eq!(seen, admitted, "a sample of each admitted detail-type");
+}

@@ -170,3 +170,47 @@ async fn an_alarm_cloudwatch_suppressed_stops_nothing() {
     assert!(reports[0].reasons.iter().any(|r| r.contains("ServiceMaintenanceAlarm")));
     assert_eq!(world.instance_state(&victim.instance_id).await, "running");
 }
+
+/// A contributor event of the fleet-wide sample alarm, about `instance_id`, in `form` (each instance a
+/// contributor of its own, as CloudWatch names one per time series).
+fn contributor(form: &str, instance_id: &str) -> Value {
+    let text = std::fs::read_to_string(sample_event(form)).expect("sample");
+    let id = &instance_id[instance_id.len() - 16..];
+    serde_json::from_str(&text.replace("i-0abc1234def567890", instance_id).replace("6d442278dba546f6", id))
+        .expect("json")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_contributor_of_a_fleet_idle_alarm_stops_exactly_that_instance_in_either_delivery() {
+    for form in ["alarm/fleet-idle-contributor-eventbridge.json", "alarm/fleet-idle-contributor-sns.json"] {
+        let world = World::seed().await;
+        let idle = world.launch(false, false).await.instance_id;
+        let busy = world.launch(false, false).await.instance_id;
+        world.fleet_idle_alarm(&[(&idle, 0.3), (&busy, 40.0)]).await;
+
+        let reports = respond(&world, contributor(form, &idle), &[]).await;
+        assert!(stop_outcome(&reports).is_done(), "{form}: {reports:#?}");
+        assert_eq!(world.instance_state(&idle).await, "stopped", "{form}");
+        assert_eq!(world.instance_state(&busy).await, "running", "{form}");
+
+        // The same event about the busy instance is not confirmed by its own datapoints.
+        let reports = respond(&world, contributor(form, &busy), &[]).await;
+        let Outcome::Skipped { reason } = stop_outcome(&reports) else { panic!("{form}: {reports:#?}") };
+        assert!(reason.contains("do not fall below"), "{form}: {reason}");
+        assert_eq!(world.instance_state(&busy).await, "running", "{form}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_parent_state_change_of_a_fleet_alarm_never_stops_anything() {
+    let world = World::seed().await;
+    let idle = world.launch(false, false).await.instance_id;
+    world.fleet_idle_alarm(&[(&idle, 0.3)]).await;
+    let text = std::fs::read_to_string(sample_event("alarm/fleet-idle-parent-eventbridge.json")).expect("sample");
+    let reports = respond(&world, serde_json::from_str(&text).expect("json"), &[]).await;
+    assert_eq!(reports[0].actions.iter().map(|a| a.action).collect::<Vec<_>>(), ["notify"]);
+    assert_eq!(world.instance_state(&idle).await, "running");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert!(message(&notes[0]).contains("2 out of 6 time series evaluated to ALARM"), "{}", message(&notes[0]));
+}

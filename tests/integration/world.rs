@@ -387,6 +387,56 @@ impl World {
             .expect("alarm state");
     }
 
+    /// The fleet-wide idle alarm the contributor samples name (`fleet-idle-cpu`: a Metrics Insights
+    /// query, average CPU per instance below 2 % in 3 of the last 6 hours), each instance's CPU over the
+    /// last six hours, and the alarm in ALARM as CloudWatch would have it.
+    pub async fn fleet_idle_alarm(&self, cpu: &[(&str, f64)]) {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDataQuery, MetricDatum, StateValue};
+        let cw = aws_sdk_cloudwatch::Client::new(&self.sdk);
+        let query = MetricDataQuery::builder()
+            .id("m1")
+            .expression(
+                "SELECT AVG(CPUUtilization) FROM SCHEMA(\"AWS/EC2\", InstanceId) GROUP BY InstanceId ORDER BY AVG() ASC",
+            )
+            .period(3600)
+            .return_data(true)
+            .build();
+        cw.put_metric_alarm()
+            .alarm_name("fleet-idle-cpu")
+            .metrics(query)
+            .evaluation_periods(6)
+            .datapoints_to_alarm(3)
+            .threshold(2.0)
+            .comparison_operator(ComparisonOperator::LessThanThreshold)
+            .send()
+            .await
+            .expect("alarm");
+        let now = std::time::SystemTime::now();
+        for (instance_id, value) in cpu {
+            let dimension = Dimension::builder().name("InstanceId").value(*instance_id).build();
+            let data: Vec<MetricDatum> = (0..6u64)
+                .map(|k| {
+                    MetricDatum::builder()
+                        .metric_name("CPUUtilization")
+                        .dimensions(dimension.clone())
+                        .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+                            now - std::time::Duration::from_secs(1800 + 3600 * k),
+                        ))
+                        .value(*value)
+                        .build()
+                })
+                .collect();
+            cw.put_metric_data().namespace("AWS/EC2").set_metric_data(Some(data)).send().await.expect("metric data");
+        }
+        cw.set_alarm_state()
+            .alarm_name("fleet-idle-cpu")
+            .state_value(StateValue::Alarm)
+            .state_reason("1 out of 2 time series evaluated to ALARM")
+            .send()
+            .await
+            .expect("alarm state");
+    }
+
     /// A running Spot instance in the web group with one EBS volume.
     pub async fn launch_spot(&self) -> String {
         let run = self

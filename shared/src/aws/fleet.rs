@@ -3,6 +3,7 @@
 use super::aws_error;
 use crate::error::Result;
 use crate::incident::InstanceId;
+use crate::metrics_insights::Query;
 use crate::ports::{AlarmFacts, Fleet};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 
@@ -27,7 +28,7 @@ impl AwsFleet {
 }
 
 impl Fleet for AwsFleet {
-    async fn metric_alarm(&self, name: &str) -> Result<Option<AlarmFacts>> {
+    async fn metric_alarm(&self, name: &str, instance: &InstanceId) -> Result<Option<AlarmFacts>> {
         use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat};
         let out = self
             .cloudwatch
@@ -40,12 +41,31 @@ impl Fleet for AwsFleet {
         let Some(alarm) = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(name)) else {
             return Ok(None);
         };
-        let dimensions: Vec<(String, String)> =
-            alarm.dimensions().iter().filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned()))).collect();
+        // A Metrics Insights alarm watches one time series per group: the instance's own series is
+        // its metric with the instance's dimension, computed with the query's function.
+        let insights = alarm.metrics().iter().find_map(|m| Some((Query::parse(m.expression()?)?, m.period())));
+        let (namespace, metric_name, dimensions, period, statistic) = match insights {
+            Some((query, period)) => {
+                let dimensions = if query.per_instance() {
+                    vec![("InstanceId".to_owned(), instance.as_str().to_owned())]
+                } else {
+                    Vec::new()
+                };
+                let statistic = query.statistic().to_owned();
+                (Some(query.namespace), Some(query.metric), dimensions, period.or(alarm.period()), Some(statistic))
+            }
+            None => (
+                alarm.namespace().map(str::to_owned),
+                alarm.metric_name().map(str::to_owned),
+                alarm.dimensions().iter().filter_map(|d| Some((d.name()?.to_owned(), d.value()?.to_owned()))).collect(),
+                alarm.period(),
+                alarm.statistic().map(|s| s.as_str().to_owned()),
+            ),
+        };
         let periods = alarm.evaluation_periods().unwrap_or(1).max(1);
         let mut recent_values = Vec::new();
-        if let (Some(namespace), Some(metric), Some(period), Some(statistic)) =
-            (alarm.namespace(), alarm.metric_name(), alarm.period(), alarm.statistic())
+        if let (Some(namespace), Some(metric), Some(period), Some(statistic), false) =
+            (&namespace, &metric_name, period, &statistic, dimensions.is_empty())
         {
             let end = std::time::SystemTime::now();
             let start = end - std::time::Duration::from_secs(u64::try_from(period * periods).unwrap_or(0));
@@ -58,7 +78,7 @@ impl Fleet for AwsFleet {
                 .build();
             let query = MetricDataQuery::builder()
                 .id("m")
-                .metric_stat(MetricStat::builder().metric(metric).period(period).stat(statistic.as_str()).build())
+                .metric_stat(MetricStat::builder().metric(metric).period(period).stat(statistic).build())
                 .build();
             let data = self
                 .cloudwatch
@@ -76,8 +96,8 @@ impl Fleet for AwsFleet {
             name: name.to_owned(),
             state: alarm.state_value().map(|s| s.as_str().to_owned()).unwrap_or_default(),
             comparison: alarm.comparison_operator().map(|c| c.as_str().to_owned()),
-            namespace: alarm.namespace().map(str::to_owned),
-            metric_name: alarm.metric_name().map(str::to_owned),
+            namespace,
+            metric_name,
             dimensions,
             threshold: alarm.threshold(),
             evaluation_periods: alarm.evaluation_periods(),

@@ -3,7 +3,9 @@
 
 use super::{envelope_origin, field, typed};
 use crate::error::{Error, Result};
-use crate::incident::{AlarmDelivery, AlarmState, CloudWatchAlarm, Incident, IncidentKind, MetricRef, Origin};
+use crate::incident::{
+    AlarmContributor, AlarmDelivery, AlarmState, CloudWatchAlarm, Incident, IncidentKind, MetricRef, Origin,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -20,6 +22,16 @@ struct AlarmBody {
     /// Present while an alarm mute rule silences the alarm's actions.
     #[serde(default)]
     mute_detail: Option<Value>,
+    /// Only in `CloudWatch Alarm Contributor State Change` events.
+    #[serde(default)]
+    alarm_contributor: Option<ContributorBody>,
+}
+
+#[derive(Deserialize)]
+struct ContributorBody {
+    id: String,
+    #[serde(default)]
+    attributes: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +67,8 @@ struct Configuration {
 struct MetricQuery {
     #[serde(default)]
     metric_stat: Option<MetricStat>,
+    #[serde(default)]
+    expression: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +116,15 @@ pub(super) fn parse_eventbridge(value: Value, prefix: &str) -> Result<Incident> 
     Ok(Incident { delivery_id: event.id, origin, kind: IncidentKind::Alarm(alarm) })
 }
 
+/// A `CloudWatch Alarm Contributor State Change`: one time series of a multi-time-series alarm.
+pub(super) fn parse_contributor(value: Value, prefix: &str) -> Result<Incident> {
+    let incident = parse_eventbridge(value, prefix)?;
+    match &incident.kind {
+        IncidentKind::Alarm(a) if a.contributor.is_some() => Ok(incident),
+        _ => Err(Error::refused(field(prefix, "detail.alarmContributor"), "missing for a contributor state change")),
+    }
+}
+
 pub(super) fn parse_alarm_action(value: Value, prefix: &str) -> Result<Incident> {
     let event: AlarmAction = typed(value, prefix)?;
     let arn = event.alarm_arn.as_deref().map(clean_arn);
@@ -123,6 +146,15 @@ fn from_body(body: AlarmBody, arn: Option<String>, delivery: AlarmDelivery, pref
     let reason = body.state.reason.unwrap_or_default();
     let reason_data = ReasonData::parse(body.state.reason_data.as_deref());
     let configuration = body.configuration.unwrap_or_default();
+    let expressions = configuration.metrics.iter().filter_map(|q| q.expression.clone()).collect();
+    let contributor = body.alarm_contributor.map(|c| AlarmContributor {
+        id: c.id,
+        attributes: c
+            .attributes
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect(),
+    });
     let metrics = configuration
         .metrics
         .into_iter()
@@ -154,6 +186,8 @@ fn from_body(body: AlarmBody, arn: Option<String>, delivery: AlarmDelivery, pref
         composite: configuration.alarm_rule.is_some(),
         triggering_alarms: reason_data.triggering_alarms,
         suppressed,
+        contributor,
+        expressions,
     })
 }
 
@@ -211,6 +245,8 @@ struct ClassicDimension {
 struct ClassicMetricQuery {
     #[serde(default)]
     metric_stat: Option<ClassicMetricStat>,
+    #[serde(default)]
+    expression: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -246,6 +282,7 @@ pub(super) fn parse_classic(value: Value, delivery_id: Option<String>, prefix: &
             dimensions: trigger.dimensions.into_iter().map(pair).collect(),
         });
     }
+    let trigger_expressions: Vec<String> = trigger.metrics.iter().filter_map(|q| q.expression.clone()).collect();
     metrics.extend(trigger.metrics.into_iter().filter_map(|q| q.metric_stat).map(|s| MetricRef {
         namespace: s.metric.namespace,
         name: s.metric.metric_name,
@@ -274,6 +311,8 @@ pub(super) fn parse_classic(value: Value, delivery_id: Option<String>, prefix: &
         triggering_alarms: Vec::new(),
         // The classic notification is only sent when actions run: never suppressed.
         suppressed: None,
+        contributor: None,
+        expressions: trigger_expressions,
     };
     Ok(Incident { delivery_id, origin, kind: IncidentKind::Alarm(alarm) })
 }

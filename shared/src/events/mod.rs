@@ -68,7 +68,17 @@ fn parse_at(value: Value, prefix: &str, allow_sns: bool) -> Result<Vec<Incident>
 fn parse_eventbridge(value: Value, detail_type: &str, prefix: &str) -> Result<Incident> {
     match detail_type {
         "GuardDuty Finding" => guardduty::parse_envelope(value, prefix),
-        "CloudWatch Alarm State Change" => alarm::parse_eventbridge(value, prefix),
+        "CloudWatch Alarm State Change" => {
+            let incident = alarm::parse_eventbridge(value, prefix)?;
+            match &incident.kind {
+                IncidentKind::Alarm(a) if a.contributor.is_some() => Err(Error::refused(
+                    field(prefix, "detail.alarmContributor"),
+                    "only a `CloudWatch Alarm Contributor State Change` names a contributor",
+                )),
+                _ => Ok(incident),
+            }
+        }
+        "CloudWatch Alarm Contributor State Change" => alarm::parse_contributor(value, prefix),
         "AWS API Call via CloudTrail" | "AWS Console Sign In via CloudTrail" | "AWS Service Event via CloudTrail" => {
             cloudtrail::parse_envelope(value, prefix)
         }

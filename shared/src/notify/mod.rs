@@ -342,6 +342,14 @@ fn incident_details(incident: &Incident) -> Vec<String> {
                 lines.push(format!("Description: {}", clean(d)));
             }
             lines.push(format!("Reason: {}", clean(&a.reason)));
+            if let Some(c) = &a.contributor {
+                let attributes: Vec<String> =
+                    c.attributes.iter().map(|(k, v)| format!("{}={}", clean(k), clean(v))).collect();
+                lines.push(format!("Contributor: {} [{}]", clean(&c.id), attributes.join(", ")));
+            }
+            for expression in &a.expressions {
+                lines.push(format!("Query: {}", clean(expression)));
+            }
             for m in &a.metrics {
                 let dims: Vec<String> =
                     m.dimensions.iter().map(|(k, v)| format!("{}={}", clean(k), clean(v))).collect();
@@ -429,7 +437,7 @@ fn sequence_details(seq: &crate::incident::AttackSequence) -> Vec<String> {
     if !seq.container_hosts.is_empty() {
         let hosts: Vec<String> = seq.container_hosts.iter().map(ToString::to_string).collect();
         lines.push(format!(
-            "Container hosts (not isolated for this sequence: they run the cluster's tasks, not the attacker's): {}",
+            "Container hosts of the cluster (not isolated for this sequence; judge them by hand): {}",
             hosts.join(", ")
         ));
     }

@@ -110,7 +110,7 @@ impl Compute for Fake {
 }
 
 impl Fleet for Fake {
-    async fn metric_alarm(&self, name: &str) -> Result<Option<crate::ports::AlarmFacts>> {
+    async fn metric_alarm(&self, name: &str, _: &InstanceId) -> Result<Option<crate::ports::AlarmFacts>> {
         self.call("metric_alarm").await?;
         Ok(Some(crate::ports::AlarmFacts {
             name: name.to_owned(),

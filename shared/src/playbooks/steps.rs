@@ -36,7 +36,7 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
             }
             // Confirmed from CloudWatch itself, never from what the event says.
             let IncidentKind::Alarm(alarm) = &plan.incident.kind else { return Ok(None) };
-            let facts = ports.fleet.metric_alarm(&alarm.alarm_name).await?;
+            let facts = ports.fleet.metric_alarm(&alarm.alarm_name, id).await?;
             let why = stop_idle::idle_unconfirmed(facts.as_ref(), id, &alarm.alarm_name, &ports.config.policy);
             Ok(why.map(|reason| Refusal { reason, kind: RefusalKind::Final }))
         }

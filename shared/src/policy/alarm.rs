@@ -1,7 +1,8 @@
 //! Alarm policy: stop instances that sit idle, notify on every other alarm (attack, exhaustion).
 
 use super::{glob_matches, step, Draft, Policy};
-use crate::incident::{AlarmState, CloudWatchAlarm, Incident, InstanceId, SeverityLabel};
+use crate::incident::{AlarmContributor, AlarmState, CloudWatchAlarm, Incident, InstanceId, SeverityLabel};
+use crate::metrics_insights::Query;
 use crate::plan::{Decision, Step};
 
 pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Policy) -> Draft {
@@ -10,6 +11,11 @@ pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Poli
     } else {
         "metric"
     });
+    let fleet = alarm.fleet_query();
+    let metric = fleet.as_ref().map_or(metric, |q| q.metric.as_str());
+    if let Some(contributor) = &alarm.contributor {
+        return contributor_decision(alarm, contributor, fleet.as_ref(), metric, incident, policy);
+    }
     let summary = format!("Alarm {} is {} ({metric})", alarm.alarm_name, alarm.state.as_str());
     match alarm.state {
         AlarmState::InsufficientData => {
@@ -26,6 +32,15 @@ pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Poli
             )
         }
         AlarmState::Alarm => {}
+    }
+    if fleet.is_some() {
+        let why = "the parent state change of a multi-time-series (Metrics Insights) alarm names no instance; each \
+                   contributor's own event is decided on its own";
+        return if policy.fleet_alarm_summary {
+            Draft::notify(SeverityLabel::Low, summary, format!("{why}: notified once as a summary ({})", alarm.reason))
+        } else {
+            Draft::ignore(SeverityLabel::Info, summary, format!("{why} (FIREBREAK_FLEET_ALARM_SUMMARY is off)"))
+        };
     }
     if let Some(why) = &alarm.suppressed {
         return Draft::notify(
@@ -92,4 +107,95 @@ fn idle_reason(alarm: &CloudWatchAlarm, policy: &Policy) -> Option<String> {
     let names: Vec<&str> = alarm.metrics.iter().filter_map(|m| m.name.as_deref()).collect();
     let all_activity = !names.is_empty() && names.iter().all(|n| policy.idle_metrics.iter().any(|m| m == n));
     all_activity.then(|| format!("a less-than alarm on activity metric(s) {} of an instance", names.join(", ")))
+}
+
+/// One contributor (time series) of a Metrics Insights alarm changed state: an idle instance's
+/// contributor going to ALARM is stopped with every judgement of the single-instance path; any other
+/// contributor is notified with its attributes.
+fn contributor_decision(
+    alarm: &CloudWatchAlarm,
+    contributor: &AlarmContributor,
+    query: Option<&Query>,
+    metric: &str,
+    incident: &Incident,
+    policy: &Policy,
+) -> Draft {
+    let attributes: Vec<String> = contributor.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let summary = format!(
+        "Alarm {} contributor {} is {} ({metric})",
+        alarm.alarm_name,
+        attributes.join(", "),
+        alarm.state.as_str()
+    );
+    match alarm.state {
+        AlarmState::Alarm => {}
+        AlarmState::Ok if policy.notify_resolved => {
+            return Draft::notify(
+                SeverityLabel::Info,
+                summary,
+                "the contributor is back to OK: notified as resolved".into(),
+            )
+        }
+        _ => {
+            return Draft::ignore(
+                SeverityLabel::Info,
+                summary,
+                "a contributor back to OK is not acted on (FIREBREAK_NOTIFY_RESOLVED is off)".into(),
+            )
+        }
+    }
+    if let Some(why) = &alarm.suppressed {
+        return Draft::notify(
+            SeverityLabel::Low,
+            summary,
+            format!(
+                "CloudWatch holds this alarm's actions back ({why}): Firebreak does not act on it either, it notifies"
+            ),
+        );
+    }
+    let pattern = policy.idle_alarm_pattern.as_ref().filter(|p| glob_matches(p, &alarm.alarm_name));
+    let activity = query.filter(|q| policy.idle_metrics.contains(&q.metric));
+    let why_idle = match (pattern, activity) {
+        (Some(p), _) => Some(format!("alarm name matches the idle pattern {p:?}")),
+        (None, Some(q)) if alarm.less_than == Some(true) => Some(format!(
+            "a less-than Metrics Insights alarm on activity metric {} per {}",
+            q.metric,
+            q.group_by.join(", ")
+        )),
+        _ => None,
+    };
+    let Some(why_idle) = why_idle else {
+        return Draft::notify(
+            SeverityLabel::Medium,
+            summary,
+            "a contributor of an alarm other than an idle alarm went to ALARM: a sign of attack or exhaustion for a \
+             person to judge"
+                .into(),
+        );
+    };
+    let Some(instance_id) = contributor.attribute("InstanceId").and_then(InstanceId::parse) else {
+        return Draft::notify(
+            SeverityLabel::Low,
+            summary,
+            format!("{why_idle}, but the contributor has no well-formed InstanceId attribute: nothing to stop"),
+        );
+    };
+    if incident.origin.account.is_none() || incident.origin.region.is_none() {
+        return Draft::notify(
+            SeverityLabel::Low,
+            summary,
+            format!("{why_idle}, but its account or region is unknown: Firebreak does not act on a guess"),
+        );
+    }
+    Draft {
+        decision: Decision::StopIdle,
+        severity: SeverityLabel::Low,
+        summary,
+        reasons: vec![format!("{why_idle}: stop the contributor's instance {instance_id}")],
+        actions: vec![
+            step(Step::StopInstance { instance_id }, "idle instance: stop it to save cost"),
+            step(Step::Notify, "tell a person which instance was stopped and why"),
+        ],
+        rule: None,
+    }
 }

@@ -682,3 +682,97 @@ fn runtime_findings_on_ecs_are_notified_with_cluster_task_and_image() {
     assert_eq!(workload.cluster.as_deref(), Some("arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster"));
     assert_eq!(workload.containers[0].1, "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2026.11.20");
 }
+
+const CONTRIBUTOR: &str = "alarm/fleet-idle-contributor-eventbridge.json";
+
+#[test]
+fn an_idle_contributor_is_stopped_the_same_whether_it_comes_through_eventbridge_or_sns() {
+    let direct = plan(sample(CONTRIBUTOR));
+    let via_sns = plan(sample("alarm/fleet-idle-contributor-sns.json"));
+    for p in [&direct, &via_sns] {
+        assert_eq!(p.decision, Decision::StopIdle);
+        assert_eq!(action_names(p), ["stop_instance", "notify"]);
+        assert_eq!(p.instance_id().map(|i| i.as_str()), Some("i-0abc1234def567890"));
+    }
+    assert_eq!(direct.incident_key, via_sns.incident_key, "one incident however it arrives");
+    assert!(direct.incident_key.contains("#contributor#6d442278dba546f6#"), "{}", direct.incident_key);
+}
+
+#[test]
+fn contributors_back_to_ok_or_not_idle_or_without_an_instance_never_stop() {
+    let cases = [
+        ("OK", edited(CONTRIBUTOR, &[("/detail/state/value", json!("OK"))]), Decision::Ignore),
+        (
+            "a greater-than alarm",
+            edited(
+                CONTRIBUTOR,
+                &[(
+                    "/detail/state/reason",
+                    json!("Threshold Crossed: 1 datapoint was greater than the threshold (80.0)."),
+                )],
+            ),
+            Decision::Notify,
+        ),
+        (
+            "a non-activity metric",
+            edited(
+                CONTRIBUTOR,
+                &[(
+                    "/detail/configuration/metrics/0/expression",
+                    json!("SELECT MIN(disk_free) FROM CWAgent GROUP BY InstanceId"),
+                )],
+            ),
+            Decision::Notify,
+        ),
+        (
+            "grouped by table",
+            edited(CONTRIBUTOR, &[("/detail/alarmContributor/attributes", json!({"TableName": "orders"}))]),
+            Decision::Notify,
+        ),
+        (
+            "muted",
+            edited(
+                CONTRIBUTOR,
+                &[(
+                    "/detail/muteDetail",
+                    json!({"mutedByArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm-mute-rule:night"}),
+                )],
+            ),
+            Decision::Notify,
+        ),
+    ];
+    for (what, doc, decision) in cases {
+        let plan = plan(doc);
+        assert_eq!(plan.decision, decision, "{what}: {:?}", plan.reasons);
+        assert!(!action_names(&plan).contains(&"stop_instance"), "{what}");
+    }
+    let resolved = plan_with(
+        edited(CONTRIBUTOR, &[("/detail/state/value", json!("OK"))]),
+        &Policy { notify_resolved: true, ..Policy::default() },
+    );
+    assert_eq!(resolved.decision, Decision::Notify);
+}
+
+#[test]
+fn the_parent_of_a_fleet_alarm_is_a_summary_or_ignored_never_a_stop() {
+    let parent = "alarm/fleet-idle-parent-eventbridge.json";
+    let summary = plan(sample(parent));
+    assert_eq!(summary.decision, Decision::Notify);
+    assert!(summary.reasons[0].contains("2 out of 6 time series evaluated to ALARM"));
+    let quiet = plan_with(sample(parent), &Policy { fleet_alarm_summary: false, ..Policy::default() });
+    assert_eq!(quiet.decision, Decision::Ignore);
+    // Even an idle-pattern name does not make the parent name an instance.
+    let named =
+        plan_with(sample(parent), &Policy { idle_alarm_pattern: Some("fleet-idle-*".into()), ..Policy::default() });
+    assert!(!action_names(&named).contains(&"stop_instance"));
+}
+
+#[test]
+fn a_contributor_only_comes_in_a_contributor_event() {
+    let missing = edited(CONTRIBUTOR, &[("/detail/alarmContributor", Value::Null)]);
+    let error = parse_value(missing).expect_err("refused").to_string();
+    assert!(error.contains("detail.alarmContributor"), "{error}");
+    let smuggled = edited(CONTRIBUTOR, &[("/detail-type", json!("CloudWatch Alarm State Change"))]);
+    let error = parse_value(smuggled).expect_err("refused").to_string();
+    assert!(error.contains("detail.alarmContributor"), "{error}");
+}

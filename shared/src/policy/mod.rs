@@ -24,6 +24,9 @@ pub struct Policy {
     pub revoke_public_ingress: bool,
     pub self_role_arns: Vec<String>,
     pub notify_resolved: bool,
+    /// Notify the parent state change of a multi-time-series alarm ("6 out of 6 time series evaluated
+    /// to ALARM") as a summary; its contributors' own events are decided one by one either way.
+    pub fleet_alarm_summary: bool,
     /// When non-empty, only incidents in these accounts are acted on; others are refused and notified.
     pub accounts: Vec<String>,
     /// When non-empty, only incidents in these regions are acted on.
@@ -48,6 +51,7 @@ impl Default for Policy {
             revoke_public_ingress: true,
             self_role_arns: Vec::new(),
             notify_resolved: false,
+            fleet_alarm_summary: true,
             accounts: Vec::new(),
             regions: Vec::new(),
             member_role_name: "firebreak-member".to_owned(),
@@ -150,7 +154,10 @@ fn incident_key(incident: &Incident) -> String {
         }
         IncidentKind::Alarm(a) => {
             let name = a.alarm_arn.as_deref().unwrap_or(&a.alarm_name);
-            format!("incident#alarm#{name}#{}", a.state_timestamp)
+            match &a.contributor {
+                Some(c) => format!("incident#alarm#{name}#contributor#{}#{}", c.id, a.state_timestamp),
+                None => format!("incident#alarm#{name}#{}", a.state_timestamp),
+            }
         }
         IncidentKind::Recognised { .. } => {
             format!("incident#recognised#{account}#{region}#{}", incident.delivery_id.as_deref().unwrap_or("no-id"))
