@@ -46,6 +46,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_SELF_ROLE_ARN",
     "FIREBREAK_NOTIFY_RESOLVED",
     "FIREBREAK_FLEET_ALARM_SUMMARY",
+    "FIREBREAK_ECS_STOP_TASK",
     "FIREBREAK_TOPIC_ARN",
     "FIREBREAK_SETTLE_SECONDS",
     "FIREBREAK_EXEMPT_TAG",
@@ -116,6 +117,7 @@ impl Config {
                 .unwrap_or_default(),
             notify_resolved: flag(&get, "FIREBREAK_NOTIFY_RESOLVED", defaults.notify_resolved)?,
             fleet_alarm_summary: flag(&get, "FIREBREAK_FLEET_ALARM_SUMMARY", defaults.fleet_alarm_summary)?,
+            ecs_stop_task: flag(&get, "FIREBREAK_ECS_STOP_TASK", defaults.ecs_stop_task)?,
             accounts: list(
                 &get,
                 "FIREBREAK_ACCOUNTS",

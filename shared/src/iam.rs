@@ -110,6 +110,15 @@ impl Scene {
             self.partition, self.region, self.account
         )
     }
+    fn ecs_cluster(&self) -> String {
+        format!("arn:{}:ecs:{}:{}:cluster/prod", self.partition, self.region, self.account)
+    }
+    fn ecs_task(&self) -> String {
+        format!(
+            "arn:{}:ecs:{}:{}:task/prod/0123456789abcdef0123456789abcdef",
+            self.partition, self.region, self.account
+        )
+    }
     fn containment_group(&self) -> String {
         self.ec2("security-group/sg-0f1eebdaedcontain")
     }
@@ -347,6 +356,14 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                 None,
             ),
         ],
+        StepKind::StopEcsTask => {
+            let cluster = s.ecs_cluster();
+            let on_cluster: &[(&str, &[&str])] = &[("ecs:cluster", &[cluster.as_str()])];
+            vec![
+                Call::new(s, "DescribeTasks", "ecs:DescribeTasks").on("task", s.ecs_task(), on_cluster),
+                Call::new(s, "StopTask", "ecs:StopTask").on("task", s.ecs_task(), on_cluster),
+            ]
+        }
         StepKind::Notify => vec![],
     }
 }
@@ -432,6 +449,15 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                     "security-group",
                     s.ec2("security-group/sg-0aaaaaaaaaaaaaaa1"),
                     &[("aws:TagKeys", &["Name"]), ("aws:RequestTag/Name", &["x"])],
+                ),
+                Call::new(s, "StopTask (exempt task)", "ecs:StopTask").denied().on(
+                    "task",
+                    s.ecs_task(),
+                    &[
+                        ("ecs:cluster", &[s.ecs_cluster().as_str()]),
+                        ("aws:ResourceTag/firebreak:exempt", &["true"]),
+                        ("ecs:ResourceTag/firebreak:exempt", &["true"]),
+                    ],
                 ),
             ]);
         }

@@ -39,6 +39,11 @@ pub enum Step {
         group_id: String,
         permissions: Vec<IngressPermission>,
     },
+    /// Stop the ECS task a Runtime Monitoring finding is about (opt-in: `FIREBREAK_ECS_STOP_TASK`).
+    StopEcsTask {
+        cluster: String,
+        task_arn: String,
+    },
     Notify,
 }
 
@@ -54,6 +59,7 @@ pub enum StepKind {
     TagInstance,
     StopInstance,
     RevokeSecurityGroupIngress,
+    StopEcsTask,
     Notify,
 }
 
@@ -104,7 +110,7 @@ impl Cap {
 const DESCRIBE: &str = "ec2:DescribeInstances";
 
 impl StepKind {
-    pub const ALL: [StepKind; 9] = [
+    pub const ALL: [StepKind; 10] = [
         Self::IsolateInstance,
         Self::ProtectInstance,
         Self::DetachFromAutoScalingGroup,
@@ -113,6 +119,7 @@ impl StepKind {
         Self::TagInstance,
         Self::StopInstance,
         Self::RevokeSecurityGroupIngress,
+        Self::StopEcsTask,
         Self::Notify,
     ];
 
@@ -127,6 +134,7 @@ impl StepKind {
             Self::TagInstance => "tag_instance",
             Self::StopInstance => "stop_instance",
             Self::RevokeSecurityGroupIngress => "revoke_security_group_ingress",
+            Self::StopEcsTask => "stop_ecs_task",
             Self::Notify => "notify",
         }
     }
@@ -144,6 +152,7 @@ impl StepKind {
             Self::TagInstance => "tag_instance",
             Self::StopInstance => "stop_instance",
             Self::RevokeSecurityGroupIngress => "revoke_security_group_ingress",
+            Self::StopEcsTask => "stop_ecs_task",
             Self::Notify => "notify",
         }
     }
@@ -155,7 +164,8 @@ impl StepKind {
             Self::DetachFromAutoScalingGroup
             | Self::IsolateInstance
             | Self::StopInstance
-            | Self::RevokeSecurityGroupIngress => Phase::Network,
+            | Self::RevokeSecurityGroupIngress
+            | Self::StopEcsTask => Phase::Network,
             Self::ProtectInstance | Self::DeregisterFromTargetGroups | Self::SnapshotVolumes | Self::TagInstance => {
                 Phase::Evidence
             }
@@ -172,7 +182,7 @@ impl StepKind {
     /// so an alarm storm cannot use up the slots containment needs.
     pub fn cap(self) -> Option<Cap> {
         match self {
-            Self::IsolateInstance => Some(Cap::Containments),
+            Self::IsolateInstance | Self::StopEcsTask => Some(Cap::Containments),
             Self::StopInstance => Some(Cap::Stops),
             _ => None,
         }
@@ -180,7 +190,7 @@ impl StepKind {
 
     /// Whether the step acts on the plan's instance (which is described once before any of them runs).
     pub fn targets_instance(self) -> bool {
-        !matches!(self, Self::RevokeSecurityGroupIngress | Self::Notify)
+        !matches!(self, Self::RevokeSecurityGroupIngress | Self::StopEcsTask | Self::Notify)
     }
 
     /// Every IAM action the step's run may call, as the Service Authorization Reference names them.
@@ -227,6 +237,8 @@ impl StepKind {
                 "ec2:CreateTags",
             ],
             Self::RevokeSecurityGroupIngress => &["ec2:RevokeSecurityGroupIngress", "ec2:CreateTags"],
+            // The task is read first: its exemption tag and whether it still runs.
+            Self::StopEcsTask => &["ecs:DescribeTasks", "ecs:StopTask"],
             Self::Notify => &["sns:Publish"],
         }
     }
@@ -249,6 +261,7 @@ impl Step {
             Self::TagInstance { .. } => StepKind::TagInstance,
             Self::StopInstance { .. } => StepKind::StopInstance,
             Self::RevokeSecurityGroupIngress { .. } => StepKind::RevokeSecurityGroupIngress,
+            Self::StopEcsTask { .. } => StepKind::StopEcsTask,
             Self::Notify => StepKind::Notify,
         }
     }
@@ -266,7 +279,7 @@ impl Step {
             | Self::ProtectInstance { instance_id }
             | Self::DetachFromAutoScalingGroup { instance_id }
             | Self::DeregisterFromTargetGroups { instance_id } => Some(instance_id),
-            Self::RevokeSecurityGroupIngress { .. } | Self::Notify => None,
+            Self::RevokeSecurityGroupIngress { .. } | Self::StopEcsTask { .. } | Self::Notify => None,
         }
     }
 }
@@ -284,6 +297,7 @@ impl Kind {
                 DeregisterFromTargetGroups,
                 SnapshotVolumes,
                 TagInstance,
+                StopEcsTask,
                 Notify,
             ],
             Kind::Alarm => &[StopInstance, Notify],
@@ -361,9 +375,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_isolation_and_stop_count_against_the_cap() {
+    fn only_isolation_and_stops_count_against_the_cap() {
         let destructive: Vec<StepKind> = StepKind::ALL.into_iter().filter(|k| k.is_destructive()).collect();
-        assert_eq!(destructive, [StepKind::IsolateInstance, StepKind::StopInstance]);
+        assert_eq!(destructive, [StepKind::IsolateInstance, StepKind::StopInstance, StepKind::StopEcsTask]);
         assert!(destructive.iter().all(|k| k.phase() == Phase::Network), "the cap is taken before phase one");
     }
 

@@ -178,7 +178,7 @@ pub struct AlarmFacts {
     pub recent_values: Vec<f64>,
 }
 
-/// Auto Scaling, Elastic Load Balancing and CloudWatch: the fleet around an instance.
+/// Auto Scaling, Elastic Load Balancing, CloudWatch and ECS: the fleet around an instance or a task.
 pub trait Fleet {
     /// The metric alarm `name` and the recent values of its metric for `instance` (for a Metrics Insights
     /// alarm grouped by instance, that instance's own time series); `None` when no such alarm exists.
@@ -190,6 +190,18 @@ pub trait Fleet {
     async fn detach_from_auto_scaling_group(&self, id: &InstanceId) -> Result<Option<String>>;
     /// Deregister from every ELBv2 target group in `vpc_id` that has it; returns their ARNs.
     async fn deregister_from_target_groups(&self, id: &InstanceId, vpc_id: Option<&str>) -> Result<Vec<String>>;
+    /// The ECS task `task_arn` of `cluster`: its status and tags; `None` when ECS does not know it.
+    async fn ecs_task(&self, cluster: &str, task_arn: &str) -> Result<Option<TaskFacts>>;
+    /// Stop the task, giving ECS `reason` (shown in the task's `stoppedReason`).
+    async fn stop_ecs_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()>;
+}
+
+/// What ECS says of a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskFacts {
+    pub last_status: String,
+    pub desired_status: String,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Where an incident is acted on: the EC2 and fleet ports for its account and region. In the

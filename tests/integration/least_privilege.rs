@@ -66,6 +66,7 @@ async fn every_call_a_function_makes_is_one_its_steps_declare() {
     let idle = world.launch(false, false).await;
     world.idle_alarm(&idle.instance_id, 0.3).await;
     let exposed = world.exposed_group("exposed").await;
+    let (cluster, task) = world.ecs_task(&[]).await;
     let read = |name: &str, from: &str, to: &str| -> Value {
         let text = std::fs::read_to_string(sample_event(name)).expect("sample");
         serde_json::from_str(&text.replace(from, to)).expect("json")
@@ -77,10 +78,11 @@ async fn every_call_a_function_makes_is_one_its_steps_declare() {
         ),
         (Function::AlarmResponder, read("alarm/idle-cpu-eventbridge.json", "i-0abc1234def567890", &idle.instance_id)),
         (Function::CloudtrailResponder, read("cloudtrail/sg-open-ssh-to-world.json", "sg-0123456789abcdef0", &exposed)),
+        (Function::GuarddutyResponder, crate::support::ecs_runtime_finding(&cluster, &task)),
     ];
     for (function, event) in runs {
         let proxy = FaultProxy::start(world.endpoint()).await;
-        let responder = world.responder_via(&proxy, &[]).await;
+        let responder = world.responder_via(&proxy, &[("FIREBREAK_ECS_STOP_TASK", "true")]).await;
         let clock = firebreak::clock::Clock::system();
         let result =
             firebreak::lambda::respond_payload(event, &responder, function, &clock, clock.now().epoch + 900).await;

@@ -19,6 +19,7 @@ mod notifications;
 mod organization;
 mod respond_cli;
 mod revoke;
+mod runtime;
 mod safety;
 mod sequences;
 mod support;

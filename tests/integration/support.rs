@@ -32,6 +32,16 @@ pub fn attack_sequence(direct: &str, grouped: &[&str]) -> serde_json::Value {
     event
 }
 
+/// The sample Runtime Monitoring finding on ECS, about the task `task_arn` of `cluster_arn`.
+pub fn ecs_runtime_finding(cluster_arn: &str, task_arn: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(sample_event("guardduty/runtime-ecs-cryptominer.json")).expect("sample");
+    let mut event: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let details = &mut event["detail"]["resource"]["ecsClusterDetails"];
+    details["arn"] = serde_json::Value::from(cluster_arn);
+    details["taskDetails"]["arn"] = serde_json::Value::from(task_arn);
+    event
+}
+
 /// Run `firebreak` with `args` and no environment; returns (exit code, stdout, stderr).
 pub fn firebreak(args: &[&str], stdin: &[u8]) -> (u8, String, String) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();

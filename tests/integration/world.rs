@@ -437,6 +437,31 @@ impl World {
             .expect("alarm state");
     }
 
+    /// A running Fargate task of the `web` task definition in the ECS cluster `prod`, tagged with
+    /// `tags`; returns (cluster ARN, task ARN).
+    pub async fn ecs_task(&self, tags: &[(&str, &str)]) -> (String, String) {
+        use aws_sdk_ecs::types::{ContainerDefinition, LaunchType, Tag};
+        let ecs = aws_sdk_ecs::Client::new(&self.sdk);
+        let cluster = ecs.create_cluster().cluster_name("prod").send().await.expect("cluster");
+        let cluster_arn = cluster.cluster().and_then(|c| c.cluster_arn()).expect("cluster arn").to_owned();
+        let container = ContainerDefinition::builder().name("web").image("nginx").memory(128).build();
+        ecs.register_task_definition().family("web").container_definitions(container).send().await.expect("task def");
+        let mut run = ecs.run_task().cluster("prod").task_definition("web").launch_type(LaunchType::Fargate).count(1);
+        for (key, value) in tags {
+            run = run.tags(Tag::builder().key(*key).value(*value).build());
+        }
+        let out = run.send().await.expect("run task");
+        let task_arn = out.tasks().first().and_then(|t| t.task_arn()).expect("task arn").to_owned();
+        (cluster_arn, task_arn)
+    }
+
+    /// ECS's desired status of a task (`RUNNING` or `STOPPED`).
+    pub async fn ecs_task_desired_status(&self, cluster: &str, task_arn: &str) -> String {
+        let ecs = aws_sdk_ecs::Client::new(&self.sdk);
+        let out = ecs.describe_tasks().cluster(cluster).tasks(task_arn).send().await.expect("describe tasks");
+        out.tasks().first().and_then(|t| t.desired_status()).unwrap_or_default().to_owned()
+    }
+
     /// A running Spot instance in the web group with one EBS volume.
     pub async fn launch_spot(&self) -> String {
         let run = self

@@ -4,7 +4,7 @@ use super::aws_error;
 use crate::error::Result;
 use crate::incident::InstanceId;
 use crate::metrics_insights::Query;
-use crate::ports::{AlarmFacts, Fleet};
+use crate::ports::{AlarmFacts, Fleet, TaskFacts};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 
 #[derive(Clone)]
@@ -12,7 +12,8 @@ pub struct AwsFleet {
     autoscaling: aws_sdk_autoscaling::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
-    /// Auto Scaling and ELBv2 have no `DryRun`: a dry run reads, and skips the writes.
+    ecs: aws_sdk_ecs::Client,
+    /// Auto Scaling, ELBv2 and ECS have no `DryRun`: a dry run reads, and skips the writes.
     dry_run: bool,
 }
 
@@ -21,9 +22,10 @@ impl AwsFleet {
         autoscaling: aws_sdk_autoscaling::Client,
         elb: aws_sdk_elasticloadbalancingv2::Client,
         cloudwatch: aws_sdk_cloudwatch::Client,
+        ecs: aws_sdk_ecs::Client,
         dry_run: bool,
     ) -> Self {
-        Self { autoscaling, elb, cloudwatch, dry_run }
+        Self { autoscaling, elb, cloudwatch, ecs, dry_run }
     }
 }
 
@@ -104,6 +106,38 @@ impl Fleet for AwsFleet {
             datapoints_to_alarm: alarm.datapoints_to_alarm(),
             recent_values,
         }))
+    }
+
+    async fn ecs_task(&self, cluster: &str, task_arn: &str) -> Result<Option<TaskFacts>> {
+        let out = self
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(task_arn)
+            .include(aws_sdk_ecs::types::TaskField::Tags)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeTasks", e))?;
+        Ok(out.tasks().iter().find(|t| t.task_arn() == Some(task_arn)).map(|t| TaskFacts {
+            last_status: t.last_status().unwrap_or_default().to_owned(),
+            desired_status: t.desired_status().unwrap_or_default().to_owned(),
+            tags: t.tags().iter().filter_map(|tag| Some((tag.key()?.to_owned(), tag.value()?.to_owned()))).collect(),
+        }))
+    }
+
+    async fn stop_ecs_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.ecs
+            .stop_task()
+            .cluster(cluster)
+            .task(task_arn)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| aws_error("StopTask", e))?;
+        Ok(())
     }
 
     async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>> {

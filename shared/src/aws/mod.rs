@@ -69,6 +69,7 @@ pub fn compute_and_fleet(sdk: &SdkConfig, dry_run: bool) -> (Ec2Compute, AwsFlee
             aws_sdk_autoscaling::Client::new(sdk),
             aws_sdk_elasticloadbalancingv2::Client::new(sdk),
             aws_sdk_cloudwatch::Client::new(sdk),
+            aws_sdk_ecs::Client::new(sdk),
             dry_run,
         ),
     )

@@ -81,7 +81,7 @@ fn action_attribute(report: &Report) -> &'static str {
         "held"
     } else if done(StepKind::IsolateInstance.name()) {
         "isolated"
-    } else if done(StepKind::StopInstance.name()) {
+    } else if done(StepKind::StopInstance.name()) || done(StepKind::StopEcsTask.name()) {
         "stopped"
     } else if done(StepKind::RevokeSecurityGroupIngress.name()) {
         "revoked"

@@ -134,6 +134,17 @@ impl Fleet for Fake {
     async fn deregister_from_target_groups(&self, _id: &InstanceId, _vpc: Option<&str>) -> Result<Vec<String>> {
         self.call("deregister").await.map(|()| vec!["tg-1".into()])
     }
+    async fn ecs_task(&self, _cluster: &str, _task: &str) -> Result<Option<crate::ports::TaskFacts>> {
+        self.call("ecs_task").await?;
+        Ok(Some(crate::ports::TaskFacts {
+            last_status: "RUNNING".into(),
+            desired_status: "RUNNING".into(),
+            tags: BTreeMap::new(),
+        }))
+    }
+    async fn stop_ecs_task(&self, _cluster: &str, _task: &str, _reason: &str) -> Result<()> {
+        self.call("stop_ecs_task").await
+    }
 }
 
 impl Notifier for Fake {

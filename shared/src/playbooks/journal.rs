@@ -169,6 +169,7 @@ mod tests {
                 "tag_instance",
                 "stop_instance",
                 "revoke_security_group_ingress",
+                "stop_ecs_task",
                 "notify",
                 "cap_slot",
                 "notify-partial"

@@ -16,9 +16,26 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
     plan: &Plan,
     facts: Option<&InstanceFacts>,
 ) -> Result<Option<Refusal>> {
+    let refused = |reason: String, kind| Ok(Some(Refusal { reason, kind }));
+    if let Step::StopEcsTask { cluster, task_arn } = step {
+        let exempt = &ports.config.exempt_tag;
+        return match ports.fleet.ecs_task(cluster, task_arn).await? {
+            None => {
+                refused(format!("ECS does not know task {task_arn} (stopped long ago, or never)"), RefusalKind::Final)
+            }
+            Some(task) if task.desired_status == "STOPPED" || task.last_status == "STOPPED" => {
+                refused(format!("task {task_arn} is already stopped or stopping"), RefusalKind::AlreadyDone)
+            }
+            Some(task) => match task.tags.get(exempt) {
+                Some(value) => {
+                    refused(format!("task {task_arn} carries the exemption tag {exempt}={value}"), RefusalKind::Exempt)
+                }
+                None => Ok(None),
+            },
+        };
+    }
     let Some(facts) = facts else { return Ok(None) };
     let id = &facts.instance_id;
-    let refused = |reason: String, kind| Ok(Some(Refusal { reason, kind }));
     if matches!(step, Step::StopInstance { .. })
         && matches!(facts.state, InstanceState::Stopping | InstanceState::Stopped)
     {
@@ -90,6 +107,11 @@ pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
         Step::StopInstance { instance_id } => stop_idle::stop(ports, instance_id, facts()?, ctx).await,
         Step::RevokeSecurityGroupIngress { group_id, permissions } => {
             revoke::revoke(ports, group_id, permissions, ctx).await
+        }
+        Step::StopEcsTask { cluster, task_arn } => {
+            let reason = format!("Firebreak: {}", ctx.plan.summary).chars().take(255).collect::<String>();
+            ports.fleet.stop_ecs_task(cluster, task_arn, &reason).await?;
+            Ok(Outcome::done(format!("task {task_arn} stopped; its stoppedReason names the finding")))
         }
         Step::Notify => Err(Error::refused("plan", "the notification is sent by the executor, not run as a step")),
     }

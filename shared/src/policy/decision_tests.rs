@@ -673,10 +673,21 @@ fn runtime_findings_on_ec2_are_decided_like_other_instance_findings() {
 }
 
 #[test]
-fn runtime_findings_on_ecs_are_notified_with_cluster_task_and_image() {
+fn runtime_findings_on_ecs_are_notified_with_cluster_task_and_image_and_stopped_only_when_opted_in() {
     let plan = plan(sample("guardduty/runtime-ecs-cryptominer.json"));
     assert_eq!(plan.decision, Decision::Notify);
-    assert!(plan.reasons[0].contains("ECS workload"));
+    assert!(plan.reasons[0].contains("FIREBREAK_ECS_STOP_TASK is off"), "{:?}", plan.reasons);
+    let medium = plan_with(
+        edited("guardduty/runtime-ecs-cryptominer.json", &[("/detail/severity", json!(5))]),
+        &Policy { ecs_stop_task: true, ..Policy::default() },
+    );
+    assert_eq!(action_names(&medium), ["notify"], "below the containment threshold: never stopped");
+    assert!(medium.reasons[0].contains("ECS workload"));
+    let opted_in = plan_with(
+        sample("guardduty/runtime-ecs-cryptominer.json"),
+        &Policy { ecs_stop_task: true, ..Policy::default() },
+    );
+    assert_eq!(action_names(&opted_in), ["stop_ecs_task", "notify"]);
     let crate::incident::IncidentKind::Guardduty(f) = &plan.incident.kind else { panic!("guardduty") };
     let workload = f.workload.as_ref().expect("workload");
     assert_eq!(workload.cluster.as_deref(), Some("arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster"));

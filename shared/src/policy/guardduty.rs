@@ -1,7 +1,7 @@
 //! GuardDuty policy: contain compromised instances, notify for everything else worth a look.
 
 use super::{step, Draft, Policy};
-use crate::incident::{AttackSequence, GuardDutyFinding, GuardDutyResourceType, InstanceId, SeverityLabel};
+use crate::incident::{AttackSequence, GuardDutyFinding, GuardDutyResourceType, InstanceId, SeverityLabel, Workload};
 use crate::plan::{Decision, PlannedStep, Step};
 
 /// The finding type prefix of the one attack sequence whose instances Firebreak contains.
@@ -35,6 +35,11 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
     }
     if let Some(sequence) = &f.sequence {
         return sequence_decision(f, sequence, severity, summary, policy);
+    }
+    if let Some(w) = f.workload.as_ref().filter(|w| w.platform == "ECS") {
+        if let Some(draft) = ecs_task_decision(f, w, severity, &summary, policy) {
+            return draft;
+        }
     }
     let Some(instance_id) = f.instance_id.clone().filter(|_| f.resource_type == GuardDutyResourceType::Instance) else {
         let why = match &f.workload {
@@ -162,4 +167,48 @@ fn sequence_decision(
         actions,
         rule: None,
     }
+}
+
+/// An ECS task finding at containment severity: stop the task when `FIREBREAK_ECS_STOP_TASK` allows,
+/// or say why not. `None` when there is no task to speak of (a cluster-level finding).
+fn ecs_task_decision(
+    f: &GuardDutyFinding,
+    w: &Workload,
+    severity: SeverityLabel,
+    summary: &str,
+    policy: &Policy,
+) -> Option<Draft> {
+    let task_arn = w.task_arn.clone()?;
+    let cluster = w.cluster.clone()?;
+    if f.severity < policy.contain_min_severity {
+        return None;
+    }
+    if !policy.ecs_stop_task {
+        return Some(Draft::notify(
+            severity,
+            summary.to_owned(),
+            format!(
+                "severity {} ≥ {} on an ECS task: stopping it is opt-in (FIREBREAK_ECS_STOP_TASK is off), so Firebreak \
+                 notifies with the cluster, task and containers",
+                f.severity, policy.contain_min_severity
+            ),
+        ));
+    }
+    Some(Draft {
+        decision: Decision::Contain,
+        severity,
+        summary: summary.to_owned(),
+        reasons: vec![format!(
+            "severity {} ≥ {} on an ECS task and FIREBREAK_ECS_STOP_TASK is on: stop the task",
+            f.severity, policy.contain_min_severity
+        )],
+        actions: vec![
+            step(
+                Step::StopEcsTask { cluster, task_arn },
+                "stop the task: its containers, and the attacker's process in them, end (a service starts a fresh one)",
+            ),
+            step(Step::Notify, "tell a person what happened and what was done"),
+        ],
+        rule: None,
+    })
 }

@@ -27,6 +27,9 @@ pub struct Policy {
     /// Notify the parent state change of a multi-time-series alarm ("6 out of 6 time series evaluated
     /// to ALARM") as a summary; its contributors' own events are decided one by one either way.
     pub fleet_alarm_summary: bool,
+    /// Stop the ECS task of a Runtime Monitoring finding at containment severity (opt-in: stopping a
+    /// task its service replaces may only move the attacker; a person may prefer to look first).
+    pub ecs_stop_task: bool,
     /// When non-empty, only incidents in these accounts are acted on; others are refused and notified.
     pub accounts: Vec<String>,
     /// When non-empty, only incidents in these regions are acted on.
@@ -52,6 +55,7 @@ impl Default for Policy {
             self_role_arns: Vec::new(),
             notify_resolved: false,
             fleet_alarm_summary: true,
+            ecs_stop_task: false,
             accounts: Vec::new(),
             regions: Vec::new(),
             member_role_name: "firebreak-member".to_owned(),
