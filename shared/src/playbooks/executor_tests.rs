@@ -384,3 +384,54 @@ async fn failures_are_notified_once_and_the_completing_run_notifies_once_more() 
     s.respond(&containment(), 900).await;
     assert_eq!(publishes(&s), 2, "never more");
 }
+
+/// The sample EC2 instance-group sequence, naming `n` instances through its Auto Scaling group.
+fn sequence_of(n: usize) -> Plan {
+    let path = format!("{}/../events/guardduty/attack-sequence-ec2-instance-group.json", env!("CARGO_MANIFEST_DIR"));
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
+    let ids: Vec<String> = (0..n).map(|k| format!("i-0abc1234def5{k:05}")).collect();
+    let resources = &mut event["detail"]["service"]["detection"]["sequence"]["resources"];
+    resources[0]["uid"] = serde_json::Value::from(ids[0].clone());
+    resources[1]["data"]["autoscalingAutoScalingGroup"]["ec2InstanceUids"] = serde_json::json!(ids);
+    resources[2]["data"]["iamInstanceProfile"]["ec2InstanceUids"] = serde_json::json!([]);
+    let incident = parse_value(event).expect("parses").remove(0);
+    decide(&incident, &crate::policy::Policy::default())
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_sequence_contains_its_instances_a_wave_at_a_time_and_a_retry_resumes_what_the_deadline_cut() {
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0"), ("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "100")]);
+    s.script("isolate", Duration::from_secs(45), None);
+    let plan = sequence_of(20);
+    assert_eq!(plan.instances().len(), 20);
+    // 60 s to the deadline, 20 kept back: the first wave's swaps end at 45 s, after the reserve began.
+    let first = s.respond(&plan, 60).await;
+    let isolated =
+        |r: &Report| r.actions.iter().filter(|a| a.action == "isolate_instance" && a.outcome.is_done()).count();
+    assert_eq!(isolated(&first), super::INSTANCE_CONCURRENCY, "one wave fitted: {first:#?}");
+    let cut: Vec<&str> = first
+        .actions
+        .iter()
+        .filter(|a| {
+            matches!(a.outcome, Outcome::Failed { error: Error::Deadline(_) }) && a.action == "isolate_instance"
+        })
+        .filter_map(|a| a.target.as_deref())
+        .collect();
+    assert_eq!(cut.len(), 20 - super::INSTANCE_CONCURRENCY, "the rest were not started: {first:#?}");
+    assert!(first.retry_may_help(), "the event is retried");
+    let untouched = s.fake.calls.0.borrow().iter().filter(|(n, ..)| n == "untrack" || n == "isolate").count();
+    assert_eq!(untouched, super::INSTANCE_CONCURRENCY * 2, "no interface of a cut instance was touched");
+
+    // The retry resumes: the cut instances are contained, the others are not touched again.
+    let retry = s.respond(&plan, 4_000).await;
+    assert!(retry.failures().is_empty(), "{retry:#?}");
+    for action in retry.actions.iter().filter(|a| a.action == "isolate_instance") {
+        let target = action.target.as_deref().expect("each outcome names its instance");
+        if cut.contains(&target) {
+            assert!(action.outcome.is_done(), "{target}: {action:?}");
+        } else {
+            assert!(matches!(&action.outcome, Outcome::Skipped { reason } if reason.contains("journal")), "{action:?}");
+        }
+    }
+}
