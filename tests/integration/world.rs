@@ -258,38 +258,7 @@ impl World {
         }
         let mut target_group_arn = None;
         if in_fleet {
-            self.ec2
-                .create_launch_template()
-                .launch_template_name("web")
-                .launch_template_data(
-                    RequestLaunchTemplateData::builder()
-                        .image_id("ami-12345678")
-                        .instance_type(InstanceType::T3Micro)
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("launch template");
-            self.autoscaling
-                .create_auto_scaling_group()
-                .auto_scaling_group_name("web")
-                .launch_template(
-                    LaunchTemplateSpecification::builder().launch_template_name("web").version("$Latest").build(),
-                )
-                .min_size(0)
-                .max_size(3)
-                .desired_capacity(0)
-                .vpc_zone_identifier(&self.subnet_id)
-                .send()
-                .await
-                .expect("asg");
-            self.autoscaling
-                .attach_instances()
-                .auto_scaling_group_name("web")
-                .instance_ids(&instance_id)
-                .send()
-                .await
-                .expect("attach to asg");
+            self.auto_scaling_group("web", &[&instance_id]).await;
             let tg = self
                 .elb
                 .create_target_group()

@@ -71,18 +71,24 @@ pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Poli
             format!("{why_idle}, but it does not name exactly one well-formed InstanceId dimension ({instances:?}): nothing to stop"),
         );
     };
+    let summary = format!("{summary} on {instance_id}");
+    idle_stop(summary, format!("{why_idle}: stop {instance_id}"), instance_id, incident)
+}
+
+/// Stop an idle instance, unless the incident's account or region is unknown.
+fn idle_stop(summary: String, why: String, instance_id: InstanceId, incident: &Incident) -> Draft {
     if incident.origin.account.is_none() || incident.origin.region.is_none() {
         return Draft::notify(
             SeverityLabel::Low,
             summary,
-            format!("{why_idle}, but its account or region is unknown: Firebreak does not act on a guess"),
+            format!("{why}, but the account or region is unknown: Firebreak does not act on a guess"),
         );
     }
     Draft {
         decision: Decision::StopIdle,
         severity: SeverityLabel::Low,
-        summary: format!("{summary} on {instance_id}"),
-        reasons: vec![format!("{why_idle}: stop {instance_id}")],
+        summary,
+        reasons: vec![why],
         actions: vec![
             step(Step::StopInstance { instance_id }, "idle instance: stop it to save cost"),
             step(Step::Notify, "tell a person which instance was stopped and why"),
@@ -180,22 +186,5 @@ fn contributor_decision(
             format!("{why_idle}, but the contributor has no well-formed InstanceId attribute: nothing to stop"),
         );
     };
-    if incident.origin.account.is_none() || incident.origin.region.is_none() {
-        return Draft::notify(
-            SeverityLabel::Low,
-            summary,
-            format!("{why_idle}, but its account or region is unknown: Firebreak does not act on a guess"),
-        );
-    }
-    Draft {
-        decision: Decision::StopIdle,
-        severity: SeverityLabel::Low,
-        summary,
-        reasons: vec![format!("{why_idle}: stop the contributor's instance {instance_id}")],
-        actions: vec![
-            step(Step::StopInstance { instance_id }, "idle instance: stop it to save cost"),
-            step(Step::Notify, "tell a person which instance was stopped and why"),
-        ],
-        rule: None,
-    }
+    idle_stop(summary, format!("{why_idle}: stop the contributor's instance {instance_id}"), instance_id, incident)
 }
