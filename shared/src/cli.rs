@@ -219,7 +219,8 @@ async fn release(
             EXIT_REFUSED,
         );
     };
-    match crate::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id).await {
+    let (compute, fleet) = responder.targets.home();
+    match crate::playbooks::release(&compute, &fleet, &responder.notifier, &responder.state, &id).await {
         Ok(rep) => {
             let _ = writeln!(out, "{}", serde_json::json!(rep));
             if rep.failures().is_empty() {

@@ -22,6 +22,9 @@ pub struct Config {
     pub idle_require_tag: Option<(String, String)>,
     /// Every write becomes an EC2 `DryRun` call where the API has one, or is skipped.
     pub dry_run: bool,
+    /// The deployment grants what revoking an instance's credentials needs (`iam:PutRolePolicy` on its
+    /// role); `false` when the template's `AllowCredentialRevocation` removed the grant.
+    pub revoke_instance_credentials: bool,
     /// Containments allowed per account per hour; past it, incidents are held back.
     pub max_containments_per_hour: u32,
     /// Idle stops allowed per account per hour: a cap of their own, so an alarm storm cannot use up the
@@ -47,6 +50,10 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_NOTIFY_RESOLVED",
     "FIREBREAK_FLEET_ALARM_SUMMARY",
     "FIREBREAK_ECS_STOP_TASK",
+    "FIREBREAK_REVOKE_INSTANCE_CREDENTIALS",
+    "FIREBREAK_CONTAIN_ON_CREDENTIAL_EXFILTRATION",
+    "FIREBREAK_DEACTIVATE_USER_KEYS",
+    "FIREBREAK_REVOKE_ROLE_SESSIONS",
     "FIREBREAK_TOPIC_ARN",
     "FIREBREAK_SETTLE_SECONDS",
     "FIREBREAK_EXEMPT_TAG",
@@ -118,6 +125,13 @@ impl Config {
             notify_resolved: flag(&get, "FIREBREAK_NOTIFY_RESOLVED", defaults.notify_resolved)?,
             fleet_alarm_summary: flag(&get, "FIREBREAK_FLEET_ALARM_SUMMARY", defaults.fleet_alarm_summary)?,
             ecs_stop_task: flag(&get, "FIREBREAK_ECS_STOP_TASK", defaults.ecs_stop_task)?,
+            contain_on_credential_exfiltration: flag(
+                &get,
+                "FIREBREAK_CONTAIN_ON_CREDENTIAL_EXFILTRATION",
+                defaults.contain_on_credential_exfiltration,
+            )?,
+            deactivate_user_keys: flag(&get, "FIREBREAK_DEACTIVATE_USER_KEYS", defaults.deactivate_user_keys)?,
+            revoke_role_sessions: flag(&get, "FIREBREAK_REVOKE_ROLE_SESSIONS", defaults.revoke_role_sessions)?,
             accounts: list(
                 &get,
                 "FIREBREAK_ACCOUNTS",
@@ -160,6 +174,7 @@ impl Config {
             },
         };
         let dry_run = flag(&get, "FIREBREAK_DRY_RUN", false)?;
+        let revoke_instance_credentials = flag(&get, "FIREBREAK_REVOKE_INSTANCE_CREDENTIALS", true)?;
         let max_containments_per_hour = match get("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR") {
             None => 5,
             Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
@@ -192,6 +207,7 @@ impl Config {
             hibernate,
             idle_require_tag,
             dry_run,
+            revoke_instance_credentials,
             max_containments_per_hour,
             max_stops_per_hour,
             chatbot,

@@ -110,6 +110,9 @@ impl Scene {
             self.partition, self.region, self.account
         )
     }
+    fn iam(&self, what: &str) -> String {
+        format!("arn:{}:iam::{}:{what}", self.partition, self.account)
+    }
     fn ecs_cluster(&self) -> String {
         format!("arn:{}:ecs:{}:{}:cluster/prod", self.partition, self.region, self.account)
     }
@@ -364,6 +367,35 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                 Call::new(s, "StopTask", "ecs:StopTask").on("task", s.ecs_task(), on_cluster),
             ]
         }
+        StepKind::RevokeInstanceCredentials => {
+            let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+            let table =
+                format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+            vec![
+                describe,
+                Call::new(s, "GetInstanceProfile", "iam:GetInstanceProfile").on(
+                    "instance-profile",
+                    s.iam("instance-profile/web"),
+                    &[],
+                ),
+                Call::new(s, "GetRole", "iam:GetRole").on("role", s.iam("role/web-instance-role"), &[]),
+                Call::new(&home, "UpdateItem (what was there before)", "dynamodb:UpdateItem").on("table", table, &[]),
+                Call::new(s, "PutRolePolicy", "iam:PutRolePolicy").on("role", s.iam("role/web-instance-role"), &[]),
+                Call::new(s, "ModifyInstanceMetadataOptions", "ec2:ModifyInstanceMetadataOptions").on(
+                    "instance",
+                    s.instance(),
+                    &[("ec2:InstanceID", &["i-0abc1234def567890"]), ("ec2:MetadataHttpEndpoint", &["disabled"])],
+                ),
+            ]
+        }
+        StepKind::RevokeRoleSessions => vec![
+            Call::new(s, "GetRole", "iam:GetRole").on("role", s.iam("role/deploy"), &[]),
+            Call::new(s, "PutRolePolicy (older sessions)", "iam:PutRolePolicy").on("role", s.iam("role/deploy"), &[]),
+        ],
+        StepKind::DeactivateAccessKey => vec![
+            Call::new(s, "GetUser", "iam:GetUser").on("user", s.iam("user/alice"), &[]),
+            Call::new(s, "UpdateAccessKey", "iam:UpdateAccessKey").on("user", s.iam("user/alice"), &[]),
+        ],
         StepKind::Notify => vec![],
     }
 }
@@ -449,6 +481,42 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                     "security-group",
                     s.ec2("security-group/sg-0aaaaaaaaaaaaaaa1"),
                     &[("aws:TagKeys", &["Name"]), ("aws:RequestTag/Name", &["x"])],
+                ),
+                Call::new(s, "PutRolePolicy (Firebreak's own role)", "iam:PutRolePolicy").denied().on(
+                    "role",
+                    s.iam(&format!("role/firebreak-guardduty-responder-{}", s.home_region)),
+                    &[],
+                ),
+                Call::new(s, "PutRolePolicy (the member role)", "iam:PutRolePolicy").denied().on(
+                    "role",
+                    s.iam(&format!("role/{}", s.member_role)),
+                    &[],
+                ),
+                Call::new(s, "PutRolePolicy (a service-linked role)", "iam:PutRolePolicy").denied().on(
+                    "role",
+                    s.iam("role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"),
+                    &[],
+                ),
+                Call::new(s, "PutRolePolicy (an exempt role)", "iam:PutRolePolicy").denied().on(
+                    "role",
+                    s.iam("role/batch"),
+                    &[("aws:ResourceTag/firebreak:exempt", &["true"]), ("iam:ResourceTag/firebreak:exempt", &["true"])],
+                ),
+                Call::new(s, "PassRole (never needed)", "iam:PassRole").denied().on(
+                    "role",
+                    s.iam("role/web-instance-role"),
+                    &[],
+                ),
+                Call::new(
+                    s,
+                    "ModifyInstanceMetadataOptions (turning the service on)",
+                    "ec2:ModifyInstanceMetadataOptions",
+                )
+                .denied()
+                .on(
+                    "instance",
+                    s.instance(),
+                    &[("ec2:InstanceID", &["i-0abc1234def567890"]), ("ec2:MetadataHttpEndpoint", &["enabled"])],
                 ),
                 Call::new(s, "StopTask (exempt task)", "ecs:StopTask").denied().on(
                     "task",

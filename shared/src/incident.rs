@@ -132,6 +132,32 @@ pub struct GuardDutyFinding {
     pub process: Option<RuntimeProcess>,
     /// The ECS or EKS workload a finding is about (`resource.ecsClusterDetails`, `eksClusterDetails`…).
     pub workload: Option<Workload>,
+    /// The credentials an `AccessKey` finding is about (`resource.accessKeyDetails`).
+    pub access_key: Option<AccessKeyDetails>,
+}
+
+/// `resource.accessKeyDetails` of an `AccessKey` finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccessKeyDetails {
+    pub access_key_id: Option<String>,
+    /// For an instance's role session: `<role id>:<instance id>`.
+    pub principal_id: Option<String>,
+    /// The IAM user, or for an assumed role the role's name.
+    pub user_name: Option<String>,
+    /// `IAMUser`, `AssumedRole`, `Root`, `FederatedUser`…
+    pub user_type: Option<String>,
+}
+
+impl AccessKeyDetails {
+    /// The instance a role session was issued to, when the session is an instance's (its principal id
+    /// ends with the instance id).
+    pub fn session_instance(&self) -> Option<InstanceId> {
+        if self.user_type.as_deref() != Some("AssumedRole") {
+            return None;
+        }
+        let (_, session) = self.principal_id.as_deref()?.split_once(':')?;
+        InstanceId::parse(session)
+    }
 }
 
 /// A GuardDuty attack sequence: the signals that make it up, who acted, and every resource involved.

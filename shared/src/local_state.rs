@@ -2,7 +2,7 @@
 //! experiments. It keeps claims, the journal and the cap within the process, and nothing across runs.
 
 use crate::error::Result;
-use crate::ports::{Claim, StateStore};
+use crate::ports::{Claim, CredentialRevocation, StateStore};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +21,7 @@ pub struct ProcessLocalState {
     circuits: RefCell<BTreeSet<String>>,
     groups: RefCell<BTreeMap<String, String>>,
     originals: RefCell<BTreeMap<String, BTreeMap<String, Vec<String>>>>,
+    revocations: RefCell<BTreeMap<String, CredentialRevocation>>,
 }
 
 impl StateStore for ProcessLocalState {
@@ -86,6 +87,16 @@ impl StateStore for ProcessLocalState {
     }
     async fn forget_original_groups(&self, instance: &str) -> Result<()> {
         self.originals.borrow_mut().remove(instance);
+        Ok(())
+    }
+    async fn record_revocation(&self, instance: &str, r: &CredentialRevocation) -> Result<CredentialRevocation> {
+        Ok(self.revocations.borrow_mut().entry(instance.to_owned()).or_insert_with(|| r.clone()).clone())
+    }
+    async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>> {
+        Ok(self.revocations.borrow().get(instance).cloned())
+    }
+    async fn forget_revocation(&self, instance: &str) -> Result<()> {
+        self.revocations.borrow_mut().remove(instance);
         Ok(())
     }
 }

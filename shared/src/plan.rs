@@ -44,6 +44,24 @@ pub enum Step {
         cluster: String,
         task_arn: String,
     },
+    /// Deny every request made with the role credentials issued to this instance (an inline policy on
+    /// its role conditioned on `ec2:SourceInstanceARN`), and turn its metadata service off.
+    RevokeInstanceCredentials {
+        instance_id: InstanceId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        role_name: Option<String>,
+    },
+    /// Deny every session of `role_name` issued before the finding (`aws:TokenIssueTime`): opt-in,
+    /// since it hits every holder of the role (`FIREBREAK_REVOKE_ROLE_SESSIONS`).
+    RevokeRoleSessions {
+        role_name: String,
+        issued_before: String,
+    },
+    /// Make an IAM user's access key inactive (opt-in: `FIREBREAK_DEACTIVATE_USER_KEYS`).
+    DeactivateAccessKey {
+        user_name: String,
+        access_key_id: String,
+    },
     Notify,
 }
 
@@ -60,6 +78,9 @@ pub enum StepKind {
     StopInstance,
     RevokeSecurityGroupIngress,
     StopEcsTask,
+    RevokeInstanceCredentials,
+    RevokeRoleSessions,
+    DeactivateAccessKey,
     Notify,
 }
 
@@ -110,7 +131,7 @@ impl Cap {
 const DESCRIBE: &str = "ec2:DescribeInstances";
 
 impl StepKind {
-    pub const ALL: [StepKind; 10] = [
+    pub const ALL: [StepKind; 13] = [
         Self::IsolateInstance,
         Self::ProtectInstance,
         Self::DetachFromAutoScalingGroup,
@@ -120,6 +141,9 @@ impl StepKind {
         Self::StopInstance,
         Self::RevokeSecurityGroupIngress,
         Self::StopEcsTask,
+        Self::RevokeInstanceCredentials,
+        Self::RevokeRoleSessions,
+        Self::DeactivateAccessKey,
         Self::Notify,
     ];
 
@@ -135,6 +159,9 @@ impl StepKind {
             Self::StopInstance => "stop_instance",
             Self::RevokeSecurityGroupIngress => "revoke_security_group_ingress",
             Self::StopEcsTask => "stop_ecs_task",
+            Self::RevokeInstanceCredentials => "revoke_instance_credentials",
+            Self::RevokeRoleSessions => "revoke_role_sessions",
+            Self::DeactivateAccessKey => "deactivate_access_key",
             Self::Notify => "notify",
         }
     }
@@ -153,6 +180,9 @@ impl StepKind {
             Self::StopInstance => "stop_instance",
             Self::RevokeSecurityGroupIngress => "revoke_security_group_ingress",
             Self::StopEcsTask => "stop_ecs_task",
+            Self::RevokeInstanceCredentials => "revoke_instance_credentials",
+            Self::RevokeRoleSessions => "revoke_role_sessions",
+            Self::DeactivateAccessKey => "deactivate_access_key",
             Self::Notify => "notify",
         }
     }
@@ -165,7 +195,10 @@ impl StepKind {
             | Self::IsolateInstance
             | Self::StopInstance
             | Self::RevokeSecurityGroupIngress
-            | Self::StopEcsTask => Phase::Network,
+            | Self::StopEcsTask
+            | Self::RevokeInstanceCredentials
+            | Self::RevokeRoleSessions
+            | Self::DeactivateAccessKey => Phase::Network,
             Self::ProtectInstance | Self::DeregisterFromTargetGroups | Self::SnapshotVolumes | Self::TagInstance => {
                 Phase::Evidence
             }
@@ -182,7 +215,11 @@ impl StepKind {
     /// so an alarm storm cannot use up the slots containment needs.
     pub fn cap(self) -> Option<Cap> {
         match self {
-            Self::IsolateInstance | Self::StopEcsTask => Some(Cap::Containments),
+            Self::IsolateInstance
+            | Self::StopEcsTask
+            | Self::RevokeInstanceCredentials
+            | Self::RevokeRoleSessions
+            | Self::DeactivateAccessKey => Some(Cap::Containments),
             Self::StopInstance => Some(Cap::Stops),
             _ => None,
         }
@@ -190,7 +227,14 @@ impl StepKind {
 
     /// Whether the step acts on the plan's instance (which is described once before any of them runs).
     pub fn targets_instance(self) -> bool {
-        !matches!(self, Self::RevokeSecurityGroupIngress | Self::StopEcsTask | Self::Notify)
+        !matches!(
+            self,
+            Self::RevokeSecurityGroupIngress
+                | Self::StopEcsTask
+                | Self::RevokeRoleSessions
+                | Self::DeactivateAccessKey
+                | Self::Notify
+        )
     }
 
     /// Every IAM action the step's run may call, as the Service Authorization Reference names them.
@@ -239,6 +283,18 @@ impl StepKind {
             Self::RevokeSecurityGroupIngress => &["ec2:RevokeSecurityGroupIngress", "ec2:CreateTags"],
             // The task is read first: its exemption tag and whether it still runs.
             Self::StopEcsTask => &["ecs:DescribeTasks", "ecs:StopTask"],
+            // The instance's role is found through its profile and checked (path, tags) before the
+            // deny policy is put on it; what was there before is recorded in the state table.
+            Self::RevokeInstanceCredentials => &[
+                DESCRIBE,
+                "iam:GetInstanceProfile",
+                "iam:GetRole",
+                "iam:PutRolePolicy",
+                "ec2:ModifyInstanceMetadataOptions",
+                "dynamodb:UpdateItem",
+            ],
+            Self::RevokeRoleSessions => &["iam:GetRole", "iam:PutRolePolicy"],
+            Self::DeactivateAccessKey => &["iam:GetUser", "iam:UpdateAccessKey"],
             Self::Notify => &["sns:Publish"],
         }
     }
@@ -262,6 +318,9 @@ impl Step {
             Self::StopInstance { .. } => StepKind::StopInstance,
             Self::RevokeSecurityGroupIngress { .. } => StepKind::RevokeSecurityGroupIngress,
             Self::StopEcsTask { .. } => StepKind::StopEcsTask,
+            Self::RevokeInstanceCredentials { .. } => StepKind::RevokeInstanceCredentials,
+            Self::RevokeRoleSessions { .. } => StepKind::RevokeRoleSessions,
+            Self::DeactivateAccessKey { .. } => StepKind::DeactivateAccessKey,
             Self::Notify => StepKind::Notify,
         }
     }
@@ -278,8 +337,13 @@ impl Step {
             | Self::TagInstance { instance_id }
             | Self::ProtectInstance { instance_id }
             | Self::DetachFromAutoScalingGroup { instance_id }
-            | Self::DeregisterFromTargetGroups { instance_id } => Some(instance_id),
-            Self::RevokeSecurityGroupIngress { .. } | Self::StopEcsTask { .. } | Self::Notify => None,
+            | Self::DeregisterFromTargetGroups { instance_id }
+            | Self::RevokeInstanceCredentials { instance_id, .. } => Some(instance_id),
+            Self::RevokeSecurityGroupIngress { .. }
+            | Self::StopEcsTask { .. }
+            | Self::RevokeRoleSessions { .. }
+            | Self::DeactivateAccessKey { .. }
+            | Self::Notify => None,
         }
     }
 }
@@ -298,6 +362,9 @@ impl Kind {
                 SnapshotVolumes,
                 TagInstance,
                 StopEcsTask,
+                RevokeInstanceCredentials,
+                RevokeRoleSessions,
+                DeactivateAccessKey,
                 Notify,
             ],
             Kind::Alarm => &[StopInstance, Notify],
@@ -377,7 +444,17 @@ mod tests {
     #[test]
     fn only_isolation_and_stops_count_against_the_cap() {
         let destructive: Vec<StepKind> = StepKind::ALL.into_iter().filter(|k| k.is_destructive()).collect();
-        assert_eq!(destructive, [StepKind::IsolateInstance, StepKind::StopInstance, StepKind::StopEcsTask]);
+        assert_eq!(
+            destructive,
+            [
+                StepKind::IsolateInstance,
+                StepKind::StopInstance,
+                StepKind::StopEcsTask,
+                StepKind::RevokeInstanceCredentials,
+                StepKind::RevokeRoleSessions,
+                StepKind::DeactivateAccessKey
+            ]
+        );
         assert!(destructive.iter().all(|k| k.phase() == Phase::Network), "the cap is taken before phase one");
     }
 

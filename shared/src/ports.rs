@@ -20,6 +20,19 @@ pub struct InstanceFacts {
     pub hibernation_configured: bool,
     /// A Spot instance: termination protection cannot be enabled, and EC2 may reclaim it any time.
     pub spot: bool,
+    /// The ARN of its instance profile, when it has one: its role's credentials are on the instance.
+    pub instance_profile_arn: Option<String>,
+    /// Its instance metadata service settings, when EC2 reports them.
+    pub metadata: Option<MetadataOptions>,
+}
+
+/// The instance metadata service settings Firebreak changes and puts back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataOptions {
+    /// `HttpEndpoint`: the service answers at all.
+    pub endpoint_enabled: bool,
+    /// `HttpTokens`: `optional` or `required` (IMDSv2).
+    pub tokens: Option<String>,
 }
 
 /// EC2's instance states (`InstanceStateName`), a closed set.
@@ -152,6 +165,9 @@ pub trait Compute {
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()>;
     async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()>;
     async fn untag(&self, resource_id: &str, keys: &[String]) -> Result<()>;
+    /// Turn the instance metadata service on or off (`ModifyInstanceMetadataOptions`); `tokens` puts
+    /// `HttpTokens` back as it was.
+    async fn set_metadata_endpoint(&self, id: &InstanceId, enabled: bool, tokens: Option<&str>) -> Result<()>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +210,39 @@ pub trait Fleet {
     async fn ecs_task(&self, cluster: &str, task_arn: &str) -> Result<Option<TaskFacts>>;
     /// Stop the task, giving ECS `reason` (shown in the task's `stoppedReason`).
     async fn stop_ecs_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<()>;
+    /// The role of the instance profile `profile_arn`; `None` when the profile has none (or is gone).
+    async fn instance_profile_role(&self, profile_arn: &str) -> Result<Option<RoleFacts>>;
+    /// The role `name`; `None` when it does not exist.
+    async fn role(&self, name: &str) -> Result<Option<RoleFacts>>;
+    /// Put (create or replace) the inline policy `policy` of `role`.
+    async fn put_role_policy(&self, role: &str, policy: &str, document: &str) -> Result<()>;
+    /// The document of the inline policy `policy` of `role`, decoded; `None` when it has none by that name.
+    async fn role_policy(&self, role: &str, policy: &str) -> Result<Option<String>>;
+    async fn delete_role_policy(&self, role: &str, policy: &str) -> Result<()>;
+    /// The IAM user `name`'s tags; `None` when the user does not exist.
+    async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>>;
+    /// Make the access key inactive (`UpdateAccessKey Status=Inactive`): it can be made active again.
+    async fn deactivate_access_key(&self, user: &str, access_key_id: &str) -> Result<()>;
+}
+
+/// What revoking an instance's credentials changed, as recorded in the state table
+/// (`credentials#<instance>`): the deny policy put on its role, and its metadata settings before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRevocation {
+    pub role: String,
+    pub policy: String,
+    pub metadata_was_enabled: bool,
+    pub metadata_tokens: Option<String>,
+}
+
+/// What IAM says of a role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleFacts {
+    pub name: String,
+    pub arn: String,
+    /// `/aws-service-role/…` for service-linked roles.
+    pub path: String,
+    pub tags: BTreeMap<String, String>,
 }
 
 /// What ECS says of a task.
@@ -296,6 +345,18 @@ pub trait StateStore {
     async fn original_groups(&self, instance: &str) -> Result<Option<BTreeMap<String, Vec<String>>>>;
     /// Forget a released quarantine.
     async fn forget_original_groups(&self, instance: &str) -> Result<()>;
+    /// Record what revoking an instance's credentials changed, before changing it, keeping a record
+    /// already there (a retry or a second incident never overwrites what was there first); returns
+    /// the recorded one.
+    async fn record_revocation(
+        &self,
+        instance: &str,
+        revocation: &CredentialRevocation,
+    ) -> Result<CredentialRevocation>;
+    /// The recorded revocation of an instance's credentials (for `release`).
+    async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>>;
+    /// Forget a released revocation.
+    async fn forget_revocation(&self, instance: &str) -> Result<()>;
     /// One cheap write during init, so that the first incident's claim does not pay for the
     /// connection (DNS, TCP, TLS) to the table.
     async fn warm_up(&self) -> Result<()> {

@@ -20,6 +20,11 @@
    the JSON and query forms, and answers 404. Each CBOR request is translated to the JSON form, and the
    JSON answer back to CBOR, with botocore's own CBOR parser and serializer and CloudWatch's model.
 
+5. ModifyInstanceMetadataOptions. The EC2 API reference: DryRun "checks whether you have the required
+   permissions for the action, without actually making the request, and provides an error response
+   ... DryRunOperation", and for each option "if this parameter is not specified, the existing state
+   is maintained". moto makes the change on a dry run, and resets every option the request leaves out.
+
 tests/integration/emulator.rs proves the corrections.
 """
 import datetime
@@ -36,6 +41,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ec2.models.instances import InstanceBackend
+from moto.ec2.responses.instances import InstanceResponse
 
 NetworkInterface.group_set = property(lambda self: self._group_set)
 
@@ -63,6 +69,33 @@ def _spot_aware_modify_instance_attribute(self, instance_id, key, value):
 
 
 InstanceBackend.modify_instance_attribute = _spot_aware_modify_instance_attribute
+
+_modify_metadata_response = InstanceResponse.modify_instance_metadata_options
+_modify_metadata_backend = InstanceBackend.modify_instance_metadata_options
+
+
+def _dry_run_aware_modify_metadata_response(self):
+    self.error_on_dryrun()
+    return _modify_metadata_response(self)
+
+
+def _keeping_modify_metadata_backend(self, instance_id, **changes):
+    current = getattr(self.get_instance(instance_id), "metadata_options", None)
+    kept = {
+        "http_tokens": "http_tokens",
+        "hop_limit": "http_put_response_hop_limit",
+        "http_endpoint": "http_endpoint",
+        "http_protocol": "http_protocol_ipv6",
+        "metadata_tags": "instance_metadata_tags",
+    }
+    for argument, attribute in kept.items():
+        if changes.get(argument) is None and current is not None:
+            changes[argument] = getattr(current, attribute, None)
+    return _modify_metadata_backend(self, instance_id, **changes)
+
+
+InstanceResponse.modify_instance_metadata_options = _dry_run_aware_modify_metadata_response
+InstanceBackend.modify_instance_metadata_options = _keeping_modify_metadata_backend
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
 

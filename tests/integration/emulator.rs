@@ -179,3 +179,46 @@ async fn cloudwatch_answers_the_sdks_cbor_protocol() {
     let missing = cw.describe_alarms().alarm_names("no-such-alarm").send().await.expect("an empty answer");
     assert!(missing.metric_alarms().is_empty());
 }
+
+/// The EC2 API reference of ModifyInstanceMetadataOptions: DryRun checks the permission "without
+/// actually making the request" (the answer is `DryRunOperation`), and an option left out of the
+/// request keeps its state ("if this parameter is not specified, the existing state is maintained").
+/// Stock moto 5.x changes the instance on a dry run and resets the options a request leaves out.
+#[tokio::test(flavor = "current_thread")]
+async fn metadata_options_change_only_as_asked_and_never_on_a_dry_run() {
+    use aws_sdk_ec2::types::{HttpTokensState, InstanceMetadataEndpointState};
+    let world = crate::world::World::seed().await;
+    let id = world.launch(false, false).await.instance_id;
+    world
+        .ec2
+        .modify_instance_metadata_options()
+        .instance_id(&id)
+        .http_tokens(HttpTokensState::Required)
+        .send()
+        .await
+        .expect("IMDSv2 required");
+    let dry = world
+        .ec2
+        .modify_instance_metadata_options()
+        .instance_id(&id)
+        .http_endpoint(InstanceMetadataEndpointState::Disabled)
+        .dry_run(true)
+        .send()
+        .await
+        .expect_err("a dry run answers with an error");
+    assert_eq!(aws_sdk_ec2::error::ProvideErrorMetadata::code(&dry), Some("DryRunOperation"));
+    assert_eq!(world.metadata_options(&id).await, ("enabled".to_owned(), Some("required".to_owned())));
+    world
+        .ec2
+        .modify_instance_metadata_options()
+        .instance_id(&id)
+        .http_endpoint(InstanceMetadataEndpointState::Disabled)
+        .send()
+        .await
+        .expect("off");
+    assert_eq!(
+        world.metadata_options(&id).await,
+        ("disabled".to_owned(), Some("required".to_owned())),
+        "HttpTokens, left out of the request, is kept"
+    );
+}

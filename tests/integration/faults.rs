@@ -166,14 +166,7 @@ async fn a_group_change_failing_on_the_second_interface_is_reported_precisely_an
     assert!(isolated(&world, &victim.instance_id).await);
     let responder_direct = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
-    firebreak::playbooks::release(
-        &responder_direct.targets.home().0,
-        &responder_direct.notifier,
-        &responder_direct.state,
-        &id,
-    )
-    .await
-    .expect("release");
+    crate::support::release(&responder_direct, &id).await.expect("release");
     assert_eq!(
         world.interface_groups(&victim.instance_id).await,
         before,

@@ -97,9 +97,7 @@ async fn an_instance_at_the_tag_limit_is_isolated_all_the_same_and_released_from
     assert!(tagging.to_string().contains("TagLimitExceeded") && !tagging.is_retryable(), "{tagging}");
     let responder = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
-    firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id)
-        .await
-        .expect("released");
+    crate::support::release(&responder, &id).await.expect("released");
     assert_eq!(world.interface_groups(&victim.instance_id).await, before);
 }
 
@@ -116,9 +114,7 @@ async fn forged_original_group_tags_choose_nothing_release_restores_the_recorded
     assert!(isolated(&world, &victim.instance_id).await);
     let responder = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&victim.instance_id).expect("id");
-    firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id)
-        .await
-        .expect("released");
+    crate::support::release(&responder, &id).await.expect("released");
     let after = world.interface_groups(&victim.instance_id).await;
     assert_eq!(after, before, "the groups it had, not the attacker's {wide_open}");
 }

@@ -108,6 +108,23 @@ fn every_call_is_allowed_and_every_forbidden_one_denied_as_aws_evaluates_them() 
     assert!(stdout.contains(&format!("evaluated {} requests: 0 wrong", cases.len())), "{stdout}");
 }
 
+/// Evaluate `cases` (the simulator's direct mode: identity policies and requests, each with its
+/// expected decision) and return what it printed; fails when a decision is not the expected one.
+pub fn simulate_direct(cases: Vec<Value>) -> String {
+    let simulator = repo_root().join("tests/iam/node_modules/@cloud-copilot/iam-simulate");
+    assert!(simulator.exists(), "the IAM simulator is not installed: run scripts/test, which installs it");
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("firebreak-iam-direct-{}-{n}.json", std::process::id()));
+    std::fs::write(&path, json!({"direct": cases}).to_string()).expect("write");
+    let out =
+        Command::new("node").arg(repo_root().join("tests/iam/simulate.mjs")).arg(&path).output().expect("node runs");
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 /// The README's table of calls → actions → resources → conditions per function, from the same cases.
 #[test]
 fn the_readme_least_privilege_table_is_the_generated_one() {

@@ -5,6 +5,7 @@ mod cli_contract;
 mod config_docs;
 mod containment;
 mod corpus;
+mod credentials;
 mod emulator;
 mod event_rules;
 mod fault_proxy;

@@ -68,9 +68,7 @@ async fn every_notification_kind_is_a_valid_versioned_report() {
     world.respond(finding(&second.instance_id, "22222222222222222222222222222222"), &cap).await;
     let responder = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&first.instance_id).expect("id");
-    firebreak::playbooks::release(&responder.targets.home().0, &responder.notifier, &responder.state, &id)
-        .await
-        .expect("released");
+    crate::support::release(&responder, &id).await.expect("released");
     let bodies: Vec<Value> = world
         .notifications()
         .await

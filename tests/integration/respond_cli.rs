@@ -73,7 +73,7 @@ async fn respond_contains_then_release_restores_through_the_command_line() {
 
     let (code, _, err) = run(&world, &["release", &victim.instance_id]);
     assert_eq!(code, 2, "a second release is refused");
-    assert!(err.contains("not isolated by Firebreak"), "{err}");
+    assert!(err.contains("neither isolated nor revoked by Firebreak"), "{err}");
     let _ = std::fs::remove_file(file);
 }
 

@@ -63,11 +63,13 @@ async fn without_its_state_table_firebreak_isolates_nothing_and_asks_for_a_retry
 async fn a_dry_run_changes_nothing_in_the_emulator_and_says_so() {
     let world = World::seed().await;
     let victim = world.launch(true, true).await;
+    world.give_role(&victim.instance_id, "web-instance-role").await;
     let tg = victim.target_group_arn.as_deref().expect("target group");
     let before = (
         world.service_state("ec2"),
         world.service_state("autoscaling"),
         without_health_reads(world.service_state("elbv2")),
+        world.service_state("iam"),
     );
     let report = world
         .respond(finding(&victim.instance_id, "finding-dry-run"), &[("FIREBREAK_DRY_RUN", "true")])
@@ -84,14 +86,19 @@ async fn a_dry_run_changes_nothing_in_the_emulator_and_says_so() {
         world.service_state("ec2"),
         world.service_state("autoscaling"),
         without_health_reads(world.service_state("elbv2")),
+        world.service_state("iam"),
     );
-    for (service, (b, a)) in ["ec2", "autoscaling", "elbv2"].iter().zip([
+    for (service, (b, a)) in ["ec2", "autoscaling", "elbv2", "iam"].iter().zip([
         (&before.0, &after.0),
         (&before.1, &after.1),
         (&before.2, &after.2),
+        (&before.3, &after.3),
     ]) {
         assert_eq!(first_difference(b, a, service), None, "the dry run changed the emulator's state");
     }
+    let deny = format!("firebreak-revoke-{}", victim.instance_id);
+    assert!(world.role_policy("web-instance-role", &deny).await.is_none(), "no deny policy on its role");
+    assert_eq!(world.metadata_options(&victim.instance_id).await.0, "enabled", "its metadata service still on");
     assert!(world.target_ids(tg).await.contains(&victim.instance_id), "still registered in its target group");
     assert!(world.in_auto_scaling_group(&victim.instance_id).await, "still in its Auto Scaling group");
     let notes = world.notifications().await;
@@ -235,6 +242,15 @@ impl<C: Compute> Compute for CountingCompute<C> {
     async fn protect_instance(&self, id: &InstanceId) -> firebreak::Result<()> {
         self.write();
         self.inner.protect_instance(id).await
+    }
+    async fn set_metadata_endpoint(
+        &self,
+        id: &InstanceId,
+        enabled: bool,
+        tokens: Option<&str>,
+    ) -> firebreak::Result<()> {
+        self.write();
+        self.inner.set_metadata_endpoint(id, enabled, tokens).await
     }
     async fn incident_snapshots(&self, id: &InstanceId, incident_id: &str) -> firebreak::Result<Vec<String>> {
         self.inner.incident_snapshots(id, incident_id).await

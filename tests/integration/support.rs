@@ -49,3 +49,12 @@ pub fn firebreak(args: &[&str], stdin: &[u8]) -> (u8, String, String) {
     let code = firebreak::cli::run(&args, |_| None, &mut &stdin[..], &mut out, &mut err);
     (code, String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
 }
+
+/// `firebreak release` through `responder`'s home account, as the CLI runs it.
+pub async fn release(
+    responder: &firebreak::lambda::AwsResponder,
+    id: &firebreak::incident::InstanceId,
+) -> Result<firebreak::report::Report, firebreak::Error> {
+    let (compute, fleet) = responder.targets.home();
+    firebreak::playbooks::release(&compute, &fleet, &responder.notifier, &responder.state, id).await
+}

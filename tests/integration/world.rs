@@ -431,6 +431,85 @@ impl World {
         out.tasks().first().and_then(|t| t.desired_status()).unwrap_or_default().to_owned()
     }
 
+    /// A running instance in the web group whose instance profile (named as the role) carries the role
+    /// `role`, created with `tags` unless it exists.
+    pub async fn launch_with_role(&self, role: &str, tags: &[(&str, &str)]) -> String {
+        let iam = aws_sdk_iam::Client::new(&self.sdk);
+        if iam.get_role().role_name(role).send().await.is_err() {
+            let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+            let mut create = iam.create_role().role_name(role).assume_role_policy_document(trust);
+            for (key, value) in tags {
+                create = create.tags(aws_sdk_iam::types::Tag::builder().key(*key).value(*value).build().expect("tag"));
+            }
+            create.send().await.expect("role");
+            iam.create_instance_profile().instance_profile_name(role).send().await.expect("profile");
+            iam.add_role_to_instance_profile().instance_profile_name(role).role_name(role).send().await.expect("add");
+        }
+        let run = self
+            .ec2
+            .run_instances()
+            .image_id("ami-12345678")
+            .instance_type(InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&self.subnet_id)
+            .security_group_ids(&self.web_group)
+            .iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name(role).build())
+            .send()
+            .await
+            .expect("run instances");
+        run.instances()[0].instance_id().expect("id").to_owned()
+    }
+
+    /// Give the running `instance_id` the instance profile of the role `role` (created, untagged).
+    pub async fn give_role(&self, instance_id: &str, role: &str) {
+        let iam = aws_sdk_iam::Client::new(&self.sdk);
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        iam.create_role().role_name(role).assume_role_policy_document(trust).send().await.expect("role");
+        iam.create_instance_profile().instance_profile_name(role).send().await.expect("profile");
+        iam.add_role_to_instance_profile().instance_profile_name(role).role_name(role).send().await.expect("add");
+        self.ec2
+            .associate_iam_instance_profile()
+            .instance_id(instance_id)
+            .iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name(role).build())
+            .send()
+            .await
+            .expect("associate");
+    }
+
+    /// The document of the inline policy `policy` of `role`, parsed; `None` when there is none.
+    pub async fn role_policy(&self, role: &str, policy: &str) -> Option<serde_json::Value> {
+        let iam = aws_sdk_iam::Client::new(&self.sdk);
+        let out = iam.get_role_policy().role_name(role).policy_name(policy).send().await.ok()?;
+        let text = out.policy_document();
+        let decoded = firebreak::aws::percent_decode(text);
+        Some(serde_json::from_str(&decoded).expect("policy JSON"))
+    }
+
+    /// (`HttpEndpoint`, `HttpTokens`) of the instance's metadata options.
+    pub async fn metadata_options(&self, instance_id: &str) -> (String, Option<String>) {
+        let out = self.ec2.describe_instances().instance_ids(instance_id).send().await.expect("describe");
+        let options = out.reservations()[0].instances()[0].metadata_options().expect("metadata options").clone();
+        (
+            options.http_endpoint().map(|e| e.as_str().to_owned()).unwrap_or_default(),
+            options.http_tokens().map(|t| t.as_str().to_owned()),
+        )
+    }
+
+    /// The state table's item `pk`, if any.
+    pub async fn state_item(&self, pk: &str) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let out = dynamodb
+            .get_item()
+            .table_name(TABLE)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get item");
+        out.item().cloned()
+    }
+
     /// A running Spot instance in the web group with one EBS volume.
     pub async fn launch_spot(&self) -> String {
         let run = self

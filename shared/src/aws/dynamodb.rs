@@ -4,7 +4,7 @@
 
 use super::{aws_error, code_of};
 use crate::error::{Error, Result};
-use crate::ports::{Claim, StateStore};
+use crate::ports::{Claim, CredentialRevocation, StateStore};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,6 +38,17 @@ fn originals_of(item: Option<&std::collections::HashMap<String, AttributeValue>>
             Some((eni.to_owned(), v.as_s().ok()?.split_whitespace().map(str::to_owned).collect()))
         })
         .collect()
+}
+
+fn revocation_of(item: Option<&std::collections::HashMap<String, AttributeValue>>) -> Option<CredentialRevocation> {
+    let item = item?;
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    Some(CredentialRevocation {
+        role: text("role")?,
+        policy: text("policy")?,
+        metadata_was_enabled: item.get("metadata_enabled").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
+        metadata_tokens: text("metadata_tokens"),
+    })
 }
 
 fn state_error(e: Error) -> Error {
@@ -249,6 +260,61 @@ impl StateStore for DynamoStateStore {
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(format!("quarantine#{instance}")))
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("DeleteItem", e)))?;
+        Ok(())
+    }
+
+    async fn record_revocation(&self, instance: &str, r: &CredentialRevocation) -> Result<CredentialRevocation> {
+        let mut sets = vec![
+            "expires_at = :expires",
+            "#role = if_not_exists(#role, :role)",
+            "#policy = if_not_exists(#policy, :policy)",
+            "metadata_enabled = if_not_exists(metadata_enabled, :enabled)",
+        ];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("credentials#{instance}")))
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_names("#policy", "policy")
+            .expression_attribute_values(":role", s(&r.role))
+            .expression_attribute_values(":policy", s(&r.policy))
+            .expression_attribute_values(":enabled", AttributeValue::Bool(r.metadata_was_enabled));
+        if let Some(tokens) = &r.metadata_tokens {
+            sets.push("metadata_tokens = if_not_exists(metadata_tokens, :tokens)");
+            update = update.expression_attribute_values(":tokens", s(tokens));
+        }
+        let out = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .expression_attribute_values(":expires", n(epoch() + KEEP_SECONDS))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+        revocation_of(out.attributes()).ok_or_else(|| Error::State("the revocation record was not written".into()))
+    }
+
+    async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("credentials#{instance}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("GetItem", e)))?;
+        Ok(revocation_of(out.item()))
+    }
+
+    async fn forget_revocation(&self, instance: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("credentials#{instance}")))
             .send()
             .await
             .map_err(|e| state_error(aws_error("DeleteItem", e)))?;

@@ -4,7 +4,8 @@ use super::{aws_error, code_of};
 use crate::error::{Error, Result};
 use crate::incident::{IngressPermission, InstanceId};
 use crate::ports::{
-    Compute, ContainmentGroup, GroupRule, GroupRules, InstanceFacts, InstanceState, InterfaceFacts, Revocation,
+    Compute, ContainmentGroup, GroupRule, GroupRules, InstanceFacts, InstanceState, InterfaceFacts, MetadataOptions,
+    Revocation,
 };
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, Filter, InstanceLifecycleType, InstanceSpecification, IpPermission, IpRange,
@@ -155,6 +156,11 @@ impl Compute for Ec2Compute {
             root_device_type: instance.root_device_type().map(|t| t.as_str().to_owned()),
             hibernation_configured: instance.hibernation_options().and_then(|h| h.configured()).unwrap_or(false),
             spot: instance.instance_lifecycle() == Some(&InstanceLifecycleType::Spot),
+            instance_profile_arn: instance.iam_instance_profile().and_then(|p| p.arn()).map(str::to_owned),
+            metadata: instance.metadata_options().map(|m| MetadataOptions {
+                endpoint_enabled: m.http_endpoint().is_none_or(|e| e.as_str() != "disabled"),
+                tokens: m.http_tokens().map(|t| t.as_str().to_owned()),
+            }),
         }))
     }
 
@@ -269,6 +275,23 @@ impl Compute for Ec2Compute {
         let (protection, shutdown) = futures::future::join(protection, shutdown).await;
         settle(self.dry_run, "ModifyInstanceAttribute", protection)?;
         settle(self.dry_run, "ModifyInstanceAttribute", shutdown)?;
+        Ok(())
+    }
+
+    async fn set_metadata_endpoint(&self, id: &InstanceId, enabled: bool, tokens: Option<&str>) -> Result<()> {
+        use aws_sdk_ec2::types::{HttpTokensState, InstanceMetadataEndpointState};
+        let endpoint =
+            if enabled { InstanceMetadataEndpointState::Enabled } else { InstanceMetadataEndpointState::Disabled };
+        let out = self
+            .client
+            .modify_instance_metadata_options()
+            .instance_id(id.as_str())
+            .http_endpoint(endpoint)
+            .set_http_tokens(tokens.map(HttpTokensState::from))
+            .dry_run(self.dry_run)
+            .send()
+            .await;
+        settle(self.dry_run, "ModifyInstanceMetadataOptions", out)?;
         Ok(())
     }
 

@@ -1,11 +1,12 @@
 //! Auto Scaling, ELBv2 and CloudWatch adapter for [`Fleet`].
 
-use super::aws_error;
+use super::{aws_error, code_of};
 use crate::error::Result;
 use crate::incident::InstanceId;
 use crate::metrics_insights::Query;
-use crate::ports::{AlarmFacts, Fleet, TaskFacts};
+use crate::ports::{AlarmFacts, Fleet, RoleFacts, TaskFacts};
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
+use std::collections::BTreeMap;
 
 #[derive(Clone)]
 pub struct AwsFleet {
@@ -13,7 +14,8 @@ pub struct AwsFleet {
     elb: aws_sdk_elasticloadbalancingv2::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     ecs: aws_sdk_ecs::Client,
-    /// Auto Scaling, ELBv2 and ECS have no `DryRun`: a dry run reads, and skips the writes.
+    iam: aws_sdk_iam::Client,
+    /// Auto Scaling, ELBv2, ECS and IAM have no `DryRun`: a dry run reads, and skips the writes.
     dry_run: bool,
 }
 
@@ -23,9 +25,10 @@ impl AwsFleet {
         elb: aws_sdk_elasticloadbalancingv2::Client,
         cloudwatch: aws_sdk_cloudwatch::Client,
         ecs: aws_sdk_ecs::Client,
+        iam: aws_sdk_iam::Client,
         dry_run: bool,
     ) -> Self {
-        Self { autoscaling, elb, cloudwatch, ecs, dry_run }
+        Self { autoscaling, elb, cloudwatch, ecs, iam, dry_run }
     }
 }
 
@@ -140,6 +143,94 @@ impl Fleet for AwsFleet {
         Ok(())
     }
 
+    async fn instance_profile_role(&self, profile_arn: &str) -> Result<Option<RoleFacts>> {
+        let name = profile_arn.rsplit('/').next().unwrap_or(profile_arn);
+        let out = match self.iam.get_instance_profile().instance_profile_name(name).send().await {
+            Ok(out) => out,
+            Err(e) if code_of(&e) == Some("NoSuchEntity") => return Ok(None),
+            Err(e) => return Err(aws_error("GetInstanceProfile", e)),
+        };
+        let Some(role) = out.instance_profile().and_then(|p| p.roles().first()) else { return Ok(None) };
+        // The profile's copy of the role may lack its tags: the role itself is read.
+        self.role(role.role_name()).await
+    }
+
+    async fn role(&self, name: &str) -> Result<Option<RoleFacts>> {
+        let out = match self.iam.get_role().role_name(name).send().await {
+            Ok(out) => out,
+            Err(e) if code_of(&e) == Some("NoSuchEntity") => return Ok(None),
+            Err(e) => return Err(aws_error("GetRole", e)),
+        };
+        Ok(out.role().map(|r| RoleFacts {
+            name: r.role_name().to_owned(),
+            arn: r.arn().to_owned(),
+            path: r.path().to_owned(),
+            tags: r.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
+        }))
+    }
+
+    async fn put_role_policy(&self, role: &str, policy: &str, document: &str) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .policy_document(document)
+            .send()
+            .await
+            .map_err(|e| aws_error("PutRolePolicy", e))?;
+        Ok(())
+    }
+
+    async fn role_policy(&self, role: &str, policy: &str) -> Result<Option<String>> {
+        match self.iam.get_role_policy().role_name(role).policy_name(policy).send().await {
+            // IAM returns the document URL-encoded.
+            Ok(out) => Ok(Some(percent_decode(out.policy_document()))),
+            Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(None),
+            Err(e) => Err(aws_error("GetRolePolicy", e)),
+        }
+    }
+
+    async fn delete_role_policy(&self, role: &str, policy: &str) -> Result<()> {
+        self.iam
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteRolePolicy", e))?;
+        Ok(())
+    }
+
+    async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
+        match self.iam.get_user().user_name(name).send().await {
+            Ok(out) => Ok(Some(
+                out.user()
+                    .map(|u| u.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect())
+                    .unwrap_or_default(),
+            )),
+            Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(None),
+            Err(e) => Err(aws_error("GetUser", e)),
+        }
+    }
+
+    async fn deactivate_access_key(&self, user: &str, access_key_id: &str) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.iam
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(access_key_id)
+            .status(aws_sdk_iam::types::StatusType::Inactive)
+            .send()
+            .await
+            .map_err(|e| aws_error("UpdateAccessKey", e))?;
+        Ok(())
+    }
+
     async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>> {
         let out = self
             .autoscaling
@@ -231,5 +322,36 @@ impl Fleet for AwsFleet {
             }
         }
         Ok(deregistered)
+    }
+}
+
+/// `%XX` sequences decoded (IAM's `GetRolePolicy` returns the document URL-encoded, RFC 3986).
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, ..) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iam_policy_documents_are_url_decoded() {
+        assert_eq!(super::percent_decode("%7B%22Effect%22%3A%22Deny%22%7D"), "{\"Effect\":\"Deny\"}");
+        assert_eq!(super::percent_decode("{\"a\":1}"), "{\"a\":1}");
+        assert_eq!(super::percent_decode("100%"), "100%");
     }
 }

@@ -8,7 +8,7 @@ mod targets;
 
 pub use dynamodb::DynamoStateStore;
 pub use ec2::Ec2Compute;
-pub use fleet::AwsFleet;
+pub use fleet::{percent_decode, AwsFleet};
 pub use sns::SnsNotifier;
 pub use targets::AwsTargets;
 
@@ -70,6 +70,7 @@ pub fn compute_and_fleet(sdk: &SdkConfig, dry_run: bool) -> (Ec2Compute, AwsFlee
             aws_sdk_elasticloadbalancingv2::Client::new(sdk),
             aws_sdk_cloudwatch::Client::new(sdk),
             aws_sdk_ecs::Client::new(sdk),
+            aws_sdk_iam::Client::new(sdk),
             dry_run,
         ),
     )

@@ -4,7 +4,8 @@ use super::sequence;
 use super::{envelope_origin, field, typed, Envelope};
 use crate::error::{Error, Result};
 use crate::incident::{
-    GuardDutyFinding, GuardDutyResourceType, Incident, IncidentKind, InstanceId, RuntimeProcess, Workload,
+    AccessKeyDetails, GuardDutyFinding, GuardDutyResourceType, Incident, IncidentKind, InstanceId, RuntimeProcess,
+    Workload,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -36,9 +37,24 @@ struct Resource {
     #[serde(default)]
     ecs_cluster_details: Option<EcsClusterDetails>,
     #[serde(default)]
+    access_key_details: Option<AccessKeyBody>,
+    #[serde(default)]
     eks_cluster_details: Option<EksClusterDetails>,
     #[serde(default)]
     kubernetes_details: Option<KubernetesDetails>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessKeyBody {
+    #[serde(default)]
+    access_key_id: Option<String>,
+    #[serde(default)]
+    principal_id: Option<String>,
+    #[serde(default)]
+    user_name: Option<String>,
+    #[serde(default)]
+    user_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -189,6 +205,16 @@ fn finding(
         })?;
     // Non-EC2 sample findings carry a dummy instanceDetails; only an Instance finding names an instance.
     let workload = workload(&mut detail.resource);
+    // Only an AccessKey finding is about these credentials: other resource types may carry a sample's.
+    let access_key =
+        detail.resource.access_key_details.take().filter(|_| resource_type == GuardDutyResourceType::AccessKey).map(
+            |k| AccessKeyDetails {
+                access_key_id: k.access_key_id,
+                principal_id: k.principal_id,
+                user_name: k.user_name,
+                user_type: k.user_type,
+            },
+        );
     let (instance_id, instance_name) = if resource_type == GuardDutyResourceType::Instance {
         let details = detail.resource.instance_details.ok_or_else(|| {
             Error::refused(field(prefix, "resource.instanceDetails"), "missing for an Instance finding")
@@ -245,6 +271,7 @@ fn finding(
         sequence,
         process,
         workload,
+        access_key,
     })
 }
 

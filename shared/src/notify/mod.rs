@@ -24,6 +24,9 @@ const ISOLATION_LIMITS: [&str; 3] = [
     "Investigate {id} in place or attach its snapshots to a forensic instance in an isolated VPC.",
 ];
 
+/// What replaces the credentials line of [`ISOLATION_LIMITS`] once they are revoked.
+const CREDENTIALS_REVOKED: &str = "The role credentials issued to {id} are denied wherever they are used, and its metadata service is off: look for their earlier use in CloudTrail (userIdentity.principalId ending in :{id}).";
+
 /// SNS rejects subjects over 100 characters, with line breaks or non-printable characters.
 pub const MAX_SUBJECT: usize = 100;
 /// The version of the JSON report (`schema` field); see `docs/report.schema.json`.
@@ -83,9 +86,17 @@ fn action_attribute(report: &Report) -> &'static str {
         "isolated"
     } else if done(StepKind::StopInstance.name()) || done(StepKind::StopEcsTask.name()) {
         "stopped"
-    } else if done(StepKind::RevokeSecurityGroupIngress.name()) {
+    } else if [
+        StepKind::RevokeSecurityGroupIngress,
+        StepKind::RevokeInstanceCredentials,
+        StepKind::RevokeRoleSessions,
+        StepKind::DeactivateAccessKey,
+    ]
+    .iter()
+    .any(|k| done(k.name()))
+    {
         "revoked"
-    } else if done(crate::playbooks::RESTORE_GROUPS) {
+    } else if done(crate::playbooks::RESTORE_GROUPS) || done(crate::playbooks::LIFT_CREDENTIAL_REVOCATION) {
         "released"
     } else {
         "notified"
@@ -147,7 +158,12 @@ fn next_steps(report: &Report, incident: Option<&Incident>) -> Vec<String> {
                         "Inspect the evidence: aws ec2 describe-snapshots --owner-ids self --filters Name=tag:firebreak:incident,Values={}",
                         sanitise(&f.finding_id, 64)
                     ));
-                    steps.extend(ISOLATION_LIMITS.iter().map(|s| s.replace("{id}", id.as_str())));
+                    let revoked =
+                        report.outcome_of(StepKind::RevokeInstanceCredentials.name()).is_some_and(Outcome::is_done);
+                    steps.extend(ISOLATION_LIMITS.iter().enumerate().map(|(n, s)| match n {
+                        1 if revoked => CREDENTIALS_REVOKED.replace("{id}", id.as_str()),
+                        _ => s.replace("{id}", id.as_str()),
+                    }));
                     steps.push(format!("When the investigation is over, end the quarantine: firebreak release {id}"));
                 } else {
                     steps.push(format!(

@@ -170,6 +170,9 @@ mod tests {
                 "stop_instance",
                 "revoke_security_group_ingress",
                 "stop_ecs_task",
+                "revoke_instance_credentials",
+                "revoke_role_sessions",
+                "deactivate_access_key",
                 "notify",
                 "cap_slot",
                 "notify-partial"

@@ -3,6 +3,7 @@
 //! clock and the one notification. The modules beside it hold only what is specific to a step.
 
 mod contain;
+mod credentials;
 mod journal;
 mod release;
 mod revoke;
@@ -10,8 +11,11 @@ mod steps;
 mod stop_idle;
 
 pub use crate::clock::{Clock, Now};
+pub use credentials::{instance_deny_document, instance_policy_name, sessions_deny_document, SESSIONS_POLICY};
 pub use journal::JournalKey;
-pub use release::{release, REMOVE_QUARANTINE_TAGS, RESTORE_GROUPS};
+pub use release::{
+    release, LIFT_CREDENTIAL_REVOCATION, REMOVE_QUARANTINE_TAGS, RESTORE_GROUPS, RESTORE_METADATA_SERVICE,
+};
 pub use stop_idle::stop_refusal;
 
 use crate::config::Config;

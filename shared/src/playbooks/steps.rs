@@ -1,7 +1,7 @@
 //! How each step is gated and run through the ports. The bookkeeping around them (journal, cap,
 //! deadline, dry run, notification) is the executor's.
 
-use super::{contain, revoke, stop_idle, Ports, Refusal, RefusalKind, StepContext};
+use super::{contain, credentials, revoke, stop_idle, Ports, Refusal, RefusalKind, StepContext};
 use crate::error::{Error, Result};
 use crate::incident::IncidentKind;
 use crate::plan::{Plan, Step};
@@ -17,6 +17,28 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
     facts: Option<&InstanceFacts>,
 ) -> Result<Option<Refusal>> {
     let refused = |reason: String, kind| Ok(Some(Refusal { reason, kind }));
+    match step {
+        Step::RevokeRoleSessions { role_name, .. } => {
+            return Ok(credentials::named_role(ports, role_name)
+                .await?
+                .err()
+                .map(|reason| Refusal { reason, kind: RefusalKind::Final }))
+        }
+        Step::DeactivateAccessKey { user_name, .. } => {
+            let exempt = &ports.config.exempt_tag;
+            return match ports.fleet.user_tags(user_name).await? {
+                None => refused(format!("IAM has no user {user_name}"), RefusalKind::Final),
+                Some(tags) => match tags.get(exempt) {
+                    Some(value) => refused(
+                        format!("user {user_name} carries the exemption tag {exempt}={value}"),
+                        RefusalKind::Exempt,
+                    ),
+                    None => Ok(None),
+                },
+            };
+        }
+        _ => {}
+    }
     if let Step::StopEcsTask { cluster, task_arn } = step {
         let exempt = &ports.config.exempt_tag;
         return match ports.fleet.ecs_task(cluster, task_arn).await? {
@@ -57,6 +79,10 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
             let why = stop_idle::idle_unconfirmed(facts.as_ref(), id, &alarm.alarm_name, &ports.config.policy);
             Ok(why.map(|reason| Refusal { reason, kind: RefusalKind::Final }))
         }
+        Step::RevokeInstanceCredentials { role_name, .. } => Ok(credentials::instance_role(ports, facts, role_name.as_deref())
+            .await?
+            .err()
+            .map(|reason| Refusal { reason, kind: RefusalKind::Final })),
         // EC2 refuses termination protection for Spot instances: every retry would fail the same way.
         Step::ProtectInstance { .. } if facts.spot => refused(
             format!("{id} is a Spot instance: EC2 cannot protect it from termination and may reclaim it; its volumes are snapshotted first"),
@@ -112,6 +138,19 @@ pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
             let reason = format!("Firebreak: {}", ctx.plan.summary).chars().take(255).collect::<String>();
             ports.fleet.stop_ecs_task(cluster, task_arn, &reason).await?;
             Ok(Outcome::done(format!("task {task_arn} stopped; its stoppedReason names the finding")))
+        }
+        Step::RevokeInstanceCredentials { role_name, .. } => {
+            credentials::revoke_instance(ports, facts()?, role_name.as_deref(), ctx).await
+        }
+        Step::RevokeRoleSessions { role_name, issued_before } => {
+            credentials::revoke_sessions(ports, role_name, issued_before).await
+        }
+        Step::DeactivateAccessKey { user_name, access_key_id } => {
+            ports.fleet.deactivate_access_key(user_name, access_key_id).await?;
+            Ok(Outcome::done(format!(
+                "access key {access_key_id} of {user_name} is inactive; undo: aws iam update-access-key --user-name \
+                 {user_name} --access-key-id {access_key_id} --status Active"
+            )))
         }
         Step::Notify => Err(Error::refused("plan", "the notification is sent by the executor, not run as a step")),
     }

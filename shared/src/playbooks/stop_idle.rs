@@ -127,6 +127,8 @@ mod tests {
             root_device_type: Some(root.into()),
             hibernation_configured: false,
             spot: false,
+            instance_profile_arn: None,
+            metadata: None,
         }
     }
 

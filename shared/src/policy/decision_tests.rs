@@ -46,6 +46,7 @@ fn action_names(plan: &Plan) -> Vec<&'static str> {
 const CONTAIN: &[&str] = &[
     "detach_from_auto_scaling_group",
     "isolate_instance",
+    "revoke_instance_credentials",
     "protect_instance",
     "deregister_from_target_groups",
     "snapshot_volumes",
@@ -82,10 +83,10 @@ fn guardduty_findings_follow_the_severity_table() {
             &[],
         ),
         (
-            "a high-severity AccessKey finding with a dummy instanceDetails is notified, not contained",
+            "a high-severity exfiltration of an instance's credentials revokes them, never contains (#19)",
             sample("guardduty/accesskey-credential-exfiltration.json"),
-            Decision::Notify,
-            &["notify"],
+            Decision::Revoke,
+            &["revoke_instance_credentials", "notify"],
         ),
         (
             "an S3 finding at 4.0 is notified",
@@ -786,4 +787,60 @@ fn a_contributor_only_comes_in_a_contributor_event() {
     let smuggled = edited(CONTRIBUTOR, &[("/detail-type", json!("CloudWatch Alarm State Change"))]);
     let error = parse_value(smuggled).expect_err("refused").to_string();
     assert!(error.contains("detail.alarmContributor"), "{error}");
+}
+
+const EXFILTRATION: &str = "guardduty/accesskey-credential-exfiltration.json";
+
+#[test]
+fn an_exfiltration_revokes_the_credentials_of_the_instance_its_principal_names() {
+    let revoked = plan(sample(EXFILTRATION));
+    // The principal id `<role id>:<instance id>` names the instance; the dummy instanceDetails does not.
+    let [first, _] = revoked.actions.as_slice() else { panic!("{:?}", revoked.actions) };
+    match &first.step {
+        crate::plan::Step::RevokeInstanceCredentials { instance_id, role_name } => {
+            assert_eq!(instance_id.as_str(), "i-0abc1234def567890");
+            assert_eq!(role_name.as_deref(), Some("web-role"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(revoked.reasons[0].contains("FIREBREAK_CONTAIN_ON_CREDENTIAL_EXFILTRATION is off"));
+    let contained =
+        plan_with(sample(EXFILTRATION), &Policy { contain_on_credential_exfiltration: true, ..Policy::default() });
+    assert_eq!(contained.decision, Decision::Contain);
+    assert_eq!(action_names(&contained), CONTAIN);
+    let medium = plan(edited(EXFILTRATION, &[("/detail/severity", json!(5))]));
+    assert_eq!(action_names(&medium), ["notify"], "below the containment threshold: notify only");
+}
+
+#[test]
+fn user_keys_and_other_role_sessions_are_revoked_only_when_opted_in() {
+    let user = edited(
+        EXFILTRATION,
+        &[
+            ("/detail/type", json!("UnauthorizedAccess:IAMUser/MaliciousIPCaller")),
+            (
+                "/detail/resource/accessKeyDetails",
+                json!({"accessKeyId": "AKIAEXAMPLEKEY", "principalId": "AIDAEXAMPLE", "userName": "alice", "userType": "IAMUser"}),
+            ),
+        ],
+    );
+    assert_eq!(action_names(&plan(user.clone())), ["notify"]);
+    let opted = plan_with(user, &Policy { deactivate_user_keys: true, ..Policy::default() });
+    assert_eq!(action_names(&opted), ["deactivate_access_key", "notify"]);
+
+    let session = edited(
+        EXFILTRATION,
+        &[
+            ("/detail/type", json!("UnauthorizedAccess:IAMUser/TorIPCaller")),
+            (
+                "/detail/resource/accessKeyDetails",
+                json!({"accessKeyId": "ASIAEXAMPLEKEY", "principalId": "AROAEXAMPLE:deploy-pipeline", "userName": "deploy", "userType": "AssumedRole"}),
+            ),
+        ],
+    );
+    let notified = plan(session.clone());
+    assert_eq!(action_names(&notified), ["notify"]);
+    assert!(notified.reasons[0].contains("every holder of the role"));
+    let opted = plan_with(session, &Policy { revoke_role_sessions: true, ..Policy::default() });
+    assert_eq!(action_names(&opted), ["revoke_role_sessions", "notify"]);
 }

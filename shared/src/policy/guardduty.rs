@@ -1,7 +1,9 @@
 //! GuardDuty policy: contain compromised instances, notify for everything else worth a look.
 
 use super::{step, Draft, Policy};
-use crate::incident::{AttackSequence, GuardDutyFinding, GuardDutyResourceType, InstanceId, SeverityLabel, Workload};
+use crate::incident::{
+    AccessKeyDetails, AttackSequence, GuardDutyFinding, GuardDutyResourceType, InstanceId, SeverityLabel, Workload,
+};
 use crate::plan::{Decision, PlannedStep, Step};
 
 /// The finding type prefix of the one attack sequence whose instances Firebreak contains.
@@ -35,6 +37,11 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
     }
     if let Some(sequence) = &f.sequence {
         return sequence_decision(f, sequence, severity, summary, policy);
+    }
+    if let Some(key) = &f.access_key {
+        if let Some(draft) = credential_decision(f, key, severity, &summary, policy) {
+            return draft;
+        }
     }
     if let Some(w) = f.workload.as_ref().filter(|w| w.platform == "ECS") {
         if let Some(draft) = ecs_task_decision(f, w, severity, &summary, policy) {
@@ -82,6 +89,10 @@ fn containment(instance_id: &InstanceId) -> Vec<PlannedStep> {
         step(
             Step::IsolateInstance { instance_id: id() },
             "cut every network interface off, tracked connections included",
+        ),
+        step(
+            Step::RevokeInstanceCredentials { instance_id: id(), role_name: None },
+            "its role credentials die with its network: denied wherever they were copied, and none fetched anew",
         ),
         step(
             Step::ProtectInstance { instance_id: id() },
@@ -211,4 +222,126 @@ fn ecs_task_decision(
         ],
         rule: None,
     })
+}
+
+/// An `AccessKey` finding at containment severity: an instance's role session is revoked for that
+/// instance (and the instance isolated when the policy says so); a user's key and a role's other
+/// sessions only when their opt-in is on. `None`: notify.
+fn credential_decision(
+    f: &GuardDutyFinding,
+    key: &AccessKeyDetails,
+    severity: SeverityLabel,
+    summary: &str,
+    policy: &Policy,
+) -> Option<Draft> {
+    if f.severity < policy.contain_min_severity {
+        return None;
+    }
+    let at = format!("severity {} ≥ {}", f.severity, policy.contain_min_severity);
+    let exfiltration = f.finding_type.contains("InstanceCredentialExfiltration");
+    if let Some(instance_id) = key.session_instance() {
+        let role_name = key.user_name.clone();
+        if exfiltration && policy.contain_on_credential_exfiltration {
+            let mut actions = containment(&instance_id);
+            for planned in &mut actions {
+                if let Step::RevokeInstanceCredentials { role_name: named, .. } = &mut planned.step {
+                    named.clone_from(&role_name);
+                }
+            }
+            actions.push(step(Step::Notify, "tell a person what happened and what was done"));
+            return Some(Draft {
+                decision: Decision::Contain,
+                severity,
+                summary: format!("{summary} on {instance_id}"),
+                reasons: vec![format!(
+                    "{at}: the credentials of {instance_id} were used elsewhere; revoke them and contain the instance \
+                     (FIREBREAK_CONTAIN_ON_CREDENTIAL_EXFILTRATION)"
+                )],
+                actions,
+                rule: None,
+            });
+        }
+        return Some(Draft {
+            decision: Decision::Revoke,
+            severity,
+            summary: format!("{summary} on {instance_id}"),
+            reasons: vec![format!(
+                "{at}: credentials issued to {instance_id} were used by someone else; revoke exactly those (the \
+                 instance keeps running for a person to judge: FIREBREAK_CONTAIN_ON_CREDENTIAL_EXFILTRATION is off)"
+            )],
+            actions: vec![
+                step(
+                    Step::RevokeInstanceCredentials { instance_id, role_name },
+                    "deny every request made with this instance's role credentials, wherever they are used",
+                ),
+                step(Step::Notify, "tell a person what happened and what was done"),
+            ],
+            rule: None,
+        });
+    }
+    match key.user_type.as_deref() {
+        Some("IAMUser") => {
+            let (Some(user_name), Some(access_key_id)) = (key.user_name.clone(), key.access_key_id.clone()) else {
+                return None;
+            };
+            if !policy.deactivate_user_keys {
+                return Some(Draft::notify(
+                    severity,
+                    summary.to_owned(),
+                    format!(
+                        "{at} on IAM user {user_name}'s key: deactivating it is opt-in (FIREBREAK_DEACTIVATE_USER_KEYS \
+                         is off)"
+                    ),
+                ));
+            }
+            Some(Draft {
+                decision: Decision::Revoke,
+                severity,
+                summary: summary.to_owned(),
+                reasons: vec![format!(
+                    "{at} on IAM user {user_name}'s key and FIREBREAK_DEACTIVATE_USER_KEYS is on: deactivate it"
+                )],
+                actions: vec![
+                    step(
+                        Step::DeactivateAccessKey { user_name, access_key_id },
+                        "the key stops working; it can be made active again",
+                    ),
+                    step(Step::Notify, "tell a person what happened and what was done"),
+                ],
+                rule: None,
+            })
+        }
+        Some("AssumedRole") => {
+            let role_name = key.user_name.clone()?;
+            if !policy.revoke_role_sessions {
+                return Some(Draft::notify(
+                    severity,
+                    summary.to_owned(),
+                    format!(
+                        "{at} on a session of role {role_name} that is not an instance's: revoking the role's sessions \
+                         hits every holder of the role, so it is opt-in (FIREBREAK_REVOKE_ROLE_SESSIONS is off)"
+                    ),
+                ));
+            }
+            Some(Draft {
+                decision: Decision::Revoke,
+                severity,
+                summary: summary.to_owned(),
+                reasons: vec![format!(
+                    "{at} on a session of role {role_name} and FIREBREAK_REVOKE_ROLE_SESSIONS is on: deny its sessions \
+                     issued before the finding ({})",
+                    f.updated_at
+                )],
+                actions: vec![
+                    step(
+                        Step::RevokeRoleSessions { role_name, issued_before: f.updated_at.clone() },
+                        "every session of the role issued before the finding stops working",
+                    ),
+                    step(Step::Notify, "tell a person what happened and what was done"),
+                ],
+                rule: None,
+            })
+        }
+        _ => None,
+    }
 }

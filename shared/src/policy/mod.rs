@@ -30,6 +30,14 @@ pub struct Policy {
     /// Stop the ECS task of a Runtime Monitoring finding at containment severity (opt-in: stopping a
     /// task its service replaces may only move the attacker; a person may prefer to look first).
     pub ecs_stop_task: bool,
+    /// Also isolate the instance whose credentials were used outside it (`InstanceCredentialExfiltration`);
+    /// by default they are revoked and the instance is left running for a person to judge.
+    pub contain_on_credential_exfiltration: bool,
+    /// Deactivate an IAM user's access key named by a high-severity finding (opt-in).
+    pub deactivate_user_keys: bool,
+    /// Deny a role's sessions issued before a high-severity finding about one of them (opt-in: every
+    /// holder of the role loses its session).
+    pub revoke_role_sessions: bool,
     /// When non-empty, only incidents in these accounts are acted on; others are refused and notified.
     pub accounts: Vec<String>,
     /// When non-empty, only incidents in these regions are acted on.
@@ -56,6 +64,9 @@ impl Default for Policy {
             notify_resolved: false,
             fleet_alarm_summary: true,
             ecs_stop_task: false,
+            contain_on_credential_exfiltration: false,
+            deactivate_user_keys: false,
+            revoke_role_sessions: false,
             accounts: Vec::new(),
             regions: Vec::new(),
             member_role_name: "firebreak-member".to_owned(),
