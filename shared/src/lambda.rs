@@ -48,7 +48,7 @@ pub async fn respond_event<T: Targets, N: Notifier, S: StateStore>(
     let clock = Clock::system();
     let lease_until = deadline_epoch(event.context.deadline, clock.now().epoch) + 1;
     tracing::debug!(target: "firebreak::invocation", request_id, deadline_ms = event.context.deadline, lease_until, "invocation");
-    match respond_payload(event.payload, responder, function, &clock, lease_until).await {
+    match respond_payload_with(event.payload, responder, function, &clock, lease_until, &crate::metrics::emit).await {
         Ok(reports) => Ok(reports),
         Err(e) => refusal(&request_id, e),
     }
@@ -75,6 +75,18 @@ pub async fn respond_payload<T: Targets, N: Notifier, S: StateStore>(
     clock: &Clock,
     lease_until: u64,
 ) -> Result<Value, Error> {
+    respond_payload_with(payload, responder, function, clock, lease_until, &|_| {}).await
+}
+
+/// [`respond_payload`], handing each incident's metrics record (Embedded Metric Format) to `metrics`.
+pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
+    payload: Value,
+    responder: &Responder<T, N, S>,
+    function: Function,
+    clock: &Clock,
+    lease_until: u64,
+    metrics: &dyn Fn(&Value),
+) -> Result<Value, Error> {
     let incidents = parse_value(payload)?;
     if let Some(other) = incidents.iter().find(|i| !function.handles(i.kind())) {
         let handled: Vec<&str> = function.kinds().iter().map(|k| k.as_str()).collect();
@@ -87,8 +99,19 @@ pub async fn respond_payload<T: Targets, N: Notifier, S: StateStore>(
     let mut reports = Vec::with_capacity(plans.len());
     for plan in &plans {
         crate::decision_log::log_decision(plan);
-        let report = responder.respond(plan, clock, lease_until).await?;
+        let millis = || u64::try_from(clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
+        let report = match responder.respond(plan, clock, lease_until).await {
+            Ok(report) => report,
+            Err(e) => {
+                // Another run holding the incident is not a failure of the state table.
+                if matches!(&e, Error::State(why) if !why.contains("is being handled by another run")) {
+                    metrics(&crate::metrics::fail_closed_record(function, millis()));
+                }
+                return Err(e);
+            }
+        };
         crate::decision_log::log_report(&report);
+        metrics(&crate::metrics::incident_record(function, &report, millis()));
         reports.push(report);
     }
     let failures: Vec<(String, &Error)> = reports

@@ -18,6 +18,7 @@ pub mod incident;
 #[cfg(feature = "aws")]
 pub mod lambda;
 pub mod local_state;
+pub mod metrics;
 pub mod metrics_insights;
 pub mod notify;
 pub mod plan;

@@ -69,6 +69,20 @@ pub struct Report {
     pub summary: String,
     pub reasons: Vec<String>,
     pub actions: Vec<ActionReport>,
+    /// How fast the run acted, for the metrics (not part of the report's JSON contract).
+    #[serde(skip)]
+    pub timings: Timings,
+}
+
+/// Measured by the executor with the run's clock, from the moment it started on the incident.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Until the (last) instance's isolation swap was done.
+    pub isolated_after: Option<std::time::Duration>,
+    /// Until the notification was published.
+    pub notified_after: Option<std::time::Duration>,
+    /// This run opened the blast-radius circuit.
+    pub circuit_opened: bool,
 }
 
 impl Report {
@@ -81,6 +95,7 @@ impl Report {
             summary: plan.summary.clone(),
             reasons: plan.reasons.clone(),
             actions: Vec::new(),
+            timings: Timings::default(),
         }
     }
 

@@ -16,6 +16,7 @@ mod idle_stop;
 mod least_privilege;
 mod load;
 mod local_invoke;
+mod metrics;
 mod notifications;
 mod organization;
 mod respond_cli;

@@ -74,6 +74,7 @@ pub fn circuit_open(account: &str, hour: &str, cap: crate::plan::Cap, max: u32) 
             cap.variable()
         )],
         actions: Vec::new(),
+        timings: Default::default(),
     }
 }
 

@@ -66,6 +66,8 @@ pub(crate) struct Ports<'a, C, F, S> {
     /// Held while the containment groups are looked up or created, so that the instances of one plan
     /// share one pair of groups per VPC instead of each creating its own.
     pub groups: tokio::sync::Mutex<()>,
+    /// When the run started on the incident (the clock's reading): what time to isolation counts from.
+    pub started: Duration,
 }
 
 /// What a step knows when it runs.
@@ -115,6 +117,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     /// notification says so) or when another run holds the incident; both are worth a retry. Every
     /// other failure is a step outcome in the report, with its typed error.
     pub async fn respond(&self, plan: &Plan, clock: &Clock, lease_until: u64) -> Result<Report> {
+        let started = clock.since_epoch();
         let now = clock.now();
         let mut report = Report::new(plan);
         if plan.decision == Decision::Ignore {
@@ -161,6 +164,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         clock,
                         scope,
                         groups: tokio::sync::Mutex::new(()),
+                        started,
                     };
                     match self.execute(&ports, &journal, plan, &now, &mut report).await {
                         Ok(e) => ending = e,
@@ -181,6 +185,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             ));
         }
         let notified = self.notify(plan, &journal, &ending, &mut report).await;
+        if notified.is_some() {
+            report.timings.notified_after = Some(clock.since_epoch().saturating_sub(started));
+        }
         let complete = report.failures().is_empty() && !matches!(ending, Ending::Open(_));
         if let Err(e) = self.state.finish(&key, complete, notified.map(JournalKey::as_str)).await {
             // The effects stand and are journaled; the claim expires at the lease end and the retry
@@ -235,6 +242,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 Ending::Finished => {}
             }
             report.severity = report.severity.max(part.severity);
+            report.timings.isolated_after = report.timings.isolated_after.max(part.timings.isolated_after);
+            report.timings.circuit_opened |= part.timings.circuit_opened;
             for reason in part.reasons {
                 if reason.starts_with("CRITICAL") {
                     report.reasons.insert(0, reason);
@@ -331,7 +340,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             return Ok(exempt.map_or(Ending::Finished, Ending::Open));
         }
         if let Some(cap) = runnable.iter().find_map(|s| s.kind().cap()) {
-            if let Some(held) = self.cap_gate(plan, cap, now, journal).await? {
+            if let Some(held) = self.cap_gate(plan, cap, now, journal, report).await? {
                 let held = match instance.filter(|_| plan.instances().len() > 1) {
                     Some(id) => format!("{id} {held}"),
                     None => held,
@@ -359,7 +368,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             runnable.into_iter().partition(|s| phase(s) == Phase::Network);
         let mut network_outcomes = Vec::with_capacity(network.len());
         for step in &network {
-            network_outcomes.push(journal.attempt(step.kind(), || steps::run(step, ports, &ctx)).await);
+            let outcome = journal.attempt(step.kind(), || steps::run(step, ports, &ctx)).await;
+            if step.kind() == StepKind::IsolateInstance && outcome.is_done() {
+                report.timings.isolated_after = Some(ports.clock.since_epoch().saturating_sub(ports.started));
+            }
+            network_outcomes.push(outcome);
         }
         // Journaling phase one runs beside phase two instead of before it.
         let record = join_all(network.iter().zip(network_outcomes).map(|(s, o)| journal.record(s.kind(), o)));
@@ -432,7 +445,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
 
     /// The blast-radius cap, right before the first destructive step: `Ok(None)` to go on,
     /// `Ok(Some(why))` when held back, `Err` when the cap cannot be checked (fail closed).
-    async fn cap_gate(&self, plan: &Plan, cap: Cap, now: &Now, journal: &Journal<'_, S>) -> Result<Option<String>> {
+    async fn cap_gate(
+        &self,
+        plan: &Plan,
+        cap: Cap,
+        now: &Now,
+        journal: &Journal<'_, S>,
+        report: &mut Report,
+    ) -> Result<Option<String>> {
         if self.config.dry_run || journal.is_done(JournalKey::CapSlot) {
             return Ok(None);
         }
@@ -447,6 +467,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             return Ok(None);
         }
         if self.state.open_circuit(account, &window).await? {
+            report.timings.circuit_opened = true;
             let notice = crate::notify::circuit_open(account, now.hour(), cap, max);
             let notification = crate::notify::render(&notice, &plan.incident.origin, None, self.rendering());
             if let Err(e) = self.notifier.publish(&notification).await {

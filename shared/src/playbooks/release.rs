@@ -51,6 +51,7 @@ pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         summary: format!("Quarantine of {id} released"),
         reasons: vec!["an operator ran firebreak release after the investigation".into()],
         actions: Vec::new(),
+        timings: Default::default(),
     };
     if let Some(revocation) = revocation {
         lift_revocation(compute, fleet, state, id, &revocation, &mut report).await;
