@@ -10,7 +10,11 @@ pub const USAGE: &str = "usage: firebreak plan FILE...        decide, no AWS cal
        firebreak respond [--no-state] FILE...
                                      decide and act against the AWS endpoint of the standard AWS configuration
                                      (--no-state: UNSAFE, no state table; claims and the cap last one process)
-       firebreak release INSTANCE_ID end a quarantine: restore the original security groups, remove the tags";
+       firebreak release INSTANCE_ID end a quarantine: restore the original security groups, remove the tags,
+                                     lift the revocation of its credentials
+       firebreak incidents [--json] [--limit N]
+                                     recent incidents from the state table, newest first
+       firebreak incidents show KEY  one incident's timeline: each step, when, its outcome";
 
 /// Exit codes: 0 every file understood (and, for `respond`, nothing failed), 1 an action failed,
 /// 2 input refused or bad usage.
@@ -33,10 +37,12 @@ pub fn run(
             Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
         },
         #[cfg(feature = "aws")]
-        Some(command @ ("respond" | "release")) if args.len() > 1 => match Config::from_lookup(lookup) {
-            Ok(config) => acting(command, &args[1..], config, stdin, out, err),
-            Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
-        },
+        Some(command @ ("respond" | "release" | "incidents")) if args.len() > 1 || command == "incidents" => {
+            match Config::from_lookup(lookup) {
+                Ok(config) => acting(command, &args[1..], config, stdin, out, err),
+                Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+            }
+        }
         Some("help" | "--help" | "-h") => report(out, USAGE, EXIT_OK),
         _ => report(err, USAGE, EXIT_REFUSED),
     }
@@ -120,6 +126,13 @@ fn acting(
                 config,
             };
             return respond_files(&args[1..], &responder, stdin, out, err).await;
+        }
+        if command == "incidents" {
+            let state = match config.require_state_table() {
+                Ok(table) => crate::aws::DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+                Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+            };
+            return crate::history::command(args, &state, out, err).await;
         }
         let responder = match crate::lambda::aws_responder(&sdk, config).await {
             Ok(r) => r,

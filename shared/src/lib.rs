@@ -13,6 +13,7 @@ pub mod decision_log;
 pub mod error;
 pub mod events;
 pub mod function;
+pub mod history;
 pub mod iam;
 pub mod incident;
 #[cfg(feature = "aws")]

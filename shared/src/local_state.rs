@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::ports::{Claim, CredentialRevocation, StateStore};
+use crate::report::{IncidentRecord, StoredIncident};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,6 +23,19 @@ pub struct ProcessLocalState {
     groups: RefCell<BTreeMap<String, String>>,
     originals: RefCell<BTreeMap<String, BTreeMap<String, Vec<String>>>>,
     revocations: RefCell<BTreeMap<String, CredentialRevocation>>,
+    records: RefCell<BTreeMap<String, IncidentRecord>>,
+}
+
+impl ProcessLocalState {
+    fn stored(&self, key: &str) -> Option<StoredIncident> {
+        let status = match self.claims.borrow().get(key) {
+            Some(ClaimState::Done) => "done",
+            Some(ClaimState::Released) => "released",
+            _ => "in_progress",
+        };
+        let record = self.records.borrow().get(key).cloned()?;
+        Some(StoredIncident { key: key.to_owned(), status: status.to_owned(), record })
+    }
 }
 
 impl StateStore for ProcessLocalState {
@@ -40,13 +54,25 @@ impl StateStore for ProcessLocalState {
             }
         })
     }
-    async fn finish(&self, key: &str, done: bool, step: Option<&str>) -> Result<()> {
+    async fn finish(&self, key: &str, done: bool, step: Option<&str>, record: Option<&IncidentRecord>) -> Result<()> {
+        if let Some(record) = record {
+            self.records.borrow_mut().insert(key.to_owned(), record.clone());
+        }
         if let Some(step) = step {
             self.steps.borrow_mut().entry(key.to_owned()).or_default().insert(step.to_owned());
         }
         let state = if done { ClaimState::Done } else { ClaimState::Released };
         self.claims.borrow_mut().insert(key.to_owned(), state);
         Ok(())
+    }
+    async fn incidents(&self, limit: usize) -> Result<Vec<StoredIncident>> {
+        let mut all: Vec<StoredIncident> = self.records.borrow().keys().filter_map(|k| self.stored(k)).collect();
+        all.sort_by_key(|i| std::cmp::Reverse(i.record.started_at));
+        all.truncate(limit);
+        Ok(all)
+    }
+    async fn incident(&self, key: &str) -> Result<Option<StoredIncident>> {
+        Ok(self.stored(key))
     }
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {
         self.steps.borrow_mut().entry(key.to_owned()).or_default().insert(step.to_owned());

@@ -322,7 +322,17 @@ pub trait StateStore {
     async fn claim(&self, key: &str, lease_until: u64, now: u64) -> Result<Claim>;
     /// Mark the claim done, or release it so that a retry can claim it again (the journal stays);
     /// `step`, when given, is recorded in the same write.
-    async fn finish(&self, key: &str, done: bool, step: Option<&str>) -> Result<()>;
+    async fn finish(
+        &self,
+        key: &str,
+        done: bool,
+        step: Option<&str>,
+        record: Option<&crate::report::IncidentRecord>,
+    ) -> Result<()>;
+    /// The most recent incidents with a record, newest first (an operator's read: `firebreak incidents`).
+    async fn incidents(&self, limit: usize) -> Result<Vec<crate::report::StoredIncident>>;
+    /// One incident by its key.
+    async fn incident(&self, key: &str) -> Result<Option<crate::report::StoredIncident>>;
     async fn record_step(&self, key: &str, step: &str) -> Result<()>;
     /// Take one of `max` destructive-action slots of `account` in the hour `window`, atomically.
     /// `false` when the cap is reached.

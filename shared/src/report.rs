@@ -56,6 +56,9 @@ pub struct ActionReport {
     /// The instance the step acted on, in a plan that acts on several.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// When the outcome was known, from the start of the run (for the incident's timeline).
+    #[serde(skip)]
+    pub at: Option<std::time::Duration>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -100,7 +103,12 @@ impl Report {
     }
 
     pub fn push(&mut self, action: &'static str, outcome: Outcome) {
-        self.actions.push(ActionReport { action, target: None, outcome });
+        self.actions.push(ActionReport { action, target: None, at: None, outcome });
+    }
+
+    /// [`Self::push`], with when the outcome was known.
+    pub fn push_at(&mut self, at: std::time::Duration, action: &'static str, outcome: Outcome) {
+        self.actions.push(ActionReport { action, target: None, at: Some(at), outcome });
     }
 
     pub fn failures(&self) -> Vec<&ActionReport> {
@@ -115,4 +123,94 @@ impl Report {
     pub fn outcome_of(&self, action: &str) -> Option<&Outcome> {
         self.actions.iter().find(|a| a.action == action).map(|a| &a.outcome)
     }
+}
+
+/// What the state table keeps of an incident for `firebreak incidents`: one JSON attribute of its claim
+/// item, written with the claim's finish (no extra call), expiring with it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct IncidentRecord {
+    /// When the run started (epoch seconds).
+    pub started_at: u64,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub kind: String,
+    pub decision: String,
+    pub severity: String,
+    pub summary: String,
+    pub steps_done: u32,
+    pub steps_failed: u32,
+    pub steps_held: u32,
+    pub time_to_isolation_ms: Option<u64>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One step's outcome, when it was known.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TimelineEntry {
+    /// Milliseconds from the start of the run.
+    pub at_ms: Option<u64>,
+    pub step: String,
+    pub target: Option<String>,
+    /// `done`, `skipped` or `failed`.
+    pub status: String,
+    pub detail: String,
+}
+
+/// Far inside DynamoDB's 400 KB item limit, whatever the steps wrote.
+const MAX_TIMELINE: usize = 200;
+const MAX_DETAIL: usize = 300;
+
+impl IncidentRecord {
+    pub fn of(report: &Report, origin: &crate::incident::Origin, started_at: u64) -> Self {
+        let held = |o: &Outcome| matches!(o, Outcome::Skipped { reason } if reason.contains("held back"));
+        let count = |f: &dyn Fn(&Outcome) -> bool| {
+            u32::try_from(report.actions.iter().filter(|a| a.action != "notify" && f(&a.outcome)).count())
+                .unwrap_or(u32::MAX)
+        };
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            started_at,
+            account: origin.account.as_ref().map(ToString::to_string),
+            region: origin.region.as_ref().map(ToString::to_string),
+            kind: report.kind.as_str().to_owned(),
+            decision: serde_json::to_value(report.decision)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            severity: report.severity.as_str().to_owned(),
+            summary: report.summary.chars().take(MAX_DETAIL).collect(),
+            steps_done: count(&|o| o.is_done()),
+            steps_failed: count(&|o| o.is_failed()),
+            steps_held: count(&held),
+            time_to_isolation_ms: report.timings.isolated_after.map(millis),
+            timeline: report
+                .actions
+                .iter()
+                .take(MAX_TIMELINE)
+                .map(|a| {
+                    let (status, detail) = match &a.outcome {
+                        Outcome::Done { detail } => ("done", detail.clone()),
+                        Outcome::Skipped { reason } => ("skipped", reason.clone()),
+                        Outcome::Failed { error } => ("failed", error.to_string()),
+                    };
+                    TimelineEntry {
+                        at_ms: a.at.map(millis),
+                        step: a.action.to_owned(),
+                        target: a.target.clone(),
+                        status: status.to_owned(),
+                        detail: detail.chars().take(MAX_DETAIL).collect(),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An incident as the state table has it, for `firebreak incidents`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredIncident {
+    pub key: String,
+    /// `done`, `released` (will be retried or acted on later), `in_progress`.
+    pub status: String,
+    pub record: IncidentRecord,
 }

@@ -94,3 +94,49 @@ async fn respond_refuses_to_start_without_its_topic_and_table() {
     assert_eq!(code, 2);
     assert!(err.contains("FIREBREAK_TOPIC_ARN"), "{err}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn incidents_lists_what_respond_did_newest_first_and_shows_one_timeline() {
+    let world = World::seed().await;
+    let mut files = Vec::new();
+    for (n, finding) in ["f1000000000000000000000000000001", "f2000000000000000000000000000002"].iter().enumerate() {
+        let victim = world.launch(false, false).await;
+        let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");
+        let event = text
+            .replace("i-0abc1234def567890", &victim.instance_id)
+            .replace("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7", finding);
+        let file = std::env::temp_dir().join(format!("firebreak-incidents-{n}-{}.json", victim.instance_id));
+        std::fs::write(&file, event).expect("write event");
+        let (code, _, err) = run(&world, &["respond", file.to_str().expect("utf-8")]);
+        assert_eq!(code, 0, "{err}");
+        files.push(file);
+        // Records are ordered by their start second.
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    }
+
+    let (code, out, err) = run(&world, &["incidents"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two incidents: {out}");
+    assert!(lines[0].starts_with("TIME (UTC)") && lines[0].contains("ISOLATED IN"), "{out}");
+    assert!(lines[1].contains("f2000000000000000000000000000002"), "newest first: {out}");
+    assert!(lines[1].contains("contain") && lines[1].contains("done") && lines[1].contains("123456789012"), "{out}");
+
+    let (code, out, err) = run(&world, &["incidents", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let first: Value = serde_json::from_str(out.lines().next().expect("a line")).expect("JSON lines");
+    assert_eq!(first["status"], "done");
+    assert_eq!(first["record"]["decision"], "contain");
+    assert!(first["record"]["time_to_isolation_ms"].is_u64(), "{first}");
+    let key = first["key"].as_str().expect("key").to_owned();
+
+    let (code, out, err) = run(&world, &["incidents", "show", &key]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("isolate_instance: done"), "{out}");
+    assert!(out.contains("notify: done - published"), "{out}");
+    let (code, _, err) = run(&world, &["incidents", "show", "incident#nothing"]);
+    assert_eq!(code, 2, "{err}");
+    for file in files {
+        let _ = std::fs::remove_file(file);
+    }
+}

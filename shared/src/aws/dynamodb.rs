@@ -5,6 +5,7 @@
 use super::{aws_error, code_of};
 use crate::error::{Error, Result};
 use crate::ports::{Claim, CredentialRevocation, StateStore};
+use crate::report::{IncidentRecord, StoredIncident};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,6 +50,13 @@ fn revocation_of(item: Option<&std::collections::HashMap<String, AttributeValue>
         metadata_was_enabled: item.get("metadata_enabled").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
         metadata_tokens: text("metadata_tokens"),
     })
+}
+
+fn stored_incident(item: &std::collections::HashMap<String, AttributeValue>) -> Option<StoredIncident> {
+    let key = item.get("pk")?.as_s().ok()?.strip_prefix("claim#")?.to_owned();
+    let status = item.get("status").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let record = serde_json::from_str(item.get("record")?.as_s().ok()?).ok()?;
+    Some(StoredIncident { key, status, record })
 }
 
 fn state_error(e: Error) -> Error {
@@ -114,7 +122,7 @@ impl StateStore for DynamoStateStore {
         })
     }
 
-    async fn finish(&self, key: &str, done: bool, step: Option<&str>) -> Result<()> {
+    async fn finish(&self, key: &str, done: bool, step: Option<&str>, record: Option<&IncidentRecord>) -> Result<()> {
         // Released claims keep their journal; only the status and lease change.
         let status = if done { "done" } else { "released" };
         let mut update = self
@@ -125,14 +133,62 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status))
             .expression_attribute_values(":lease", n(0));
+        let mut set = "SET #status = :status, lease_until = :lease".to_owned();
+        if let Some(record) = record {
+            set.push_str(", #record = :record, started_at = :started");
+            update = update
+                .expression_attribute_names("#record", "record")
+                .expression_attribute_values(":record", s(serde_json::to_string(record).unwrap_or_default()))
+                .expression_attribute_values(":started", n(record.started_at));
+        }
         update = match step {
             Some(step) => update
-                .update_expression("SET #status = :status, lease_until = :lease ADD steps :step")
+                .update_expression(format!("{set} ADD steps :step"))
                 .expression_attribute_values(":step", AttributeValue::Ss(vec![step.to_owned()])),
-            None => update.update_expression("SET #status = :status, lease_until = :lease"),
+            None => update.update_expression(set),
         };
         update.send().await.map_err(|e| state_error(aws_error("UpdateItem", e)))?;
         Ok(())
+    }
+
+    async fn incidents(&self, limit: usize) -> Result<Vec<StoredIncident>> {
+        // An operator's occasional read of a small table (items expire): a filtered scan, all pages.
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :claim) AND attribute_exists(#record)")
+                .expression_attribute_names("#record", "record")
+                .expression_attribute_values(":claim", s("claim#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| state_error(aws_error("Scan", e)))?;
+            found.extend(out.items().iter().filter_map(stored_incident));
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        found.sort_by_key(|i| std::cmp::Reverse(i.record.started_at));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn incident(&self, key: &str) -> Result<Option<StoredIncident>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("claim#{key}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("GetItem", e)))?;
+        Ok(out.item().and_then(stored_incident))
     }
 
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {

@@ -169,7 +169,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                     match self.execute(&ports, &journal, plan, &now, &mut report).await {
                         Ok(e) => ending = e,
                         Err(e) => {
-                            let _ = self.state.finish(&key, false, None).await;
+                            let _ = self.state.finish(&key, false, None, None).await;
                             return Err(self.fail_closed(plan, e).await);
                         }
                     }
@@ -185,11 +185,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             ));
         }
         let notified = self.notify(plan, &journal, &ending, &mut report).await;
+        let elapsed = clock.since_epoch().saturating_sub(started);
         if notified.is_some() {
-            report.timings.notified_after = Some(clock.since_epoch().saturating_sub(started));
+            report.timings.notified_after = Some(elapsed);
         }
+        report.actions.iter_mut().filter(|a| a.at.is_none()).for_each(|a| a.at = Some(elapsed));
         let complete = report.failures().is_empty() && !matches!(ending, Ending::Open(_));
-        if let Err(e) = self.state.finish(&key, complete, notified.map(JournalKey::as_str)).await {
+        let record = crate::report::IncidentRecord::of(&report, &plan.incident.origin, now.epoch);
+        if let Err(e) = self.state.finish(&key, complete, notified.map(JournalKey::as_str), Some(&record)).await {
             // The effects stand and are journaled; the claim expires at the lease end and the retry
             // finds every step but the notification done, so at worst it notifies once more.
             tracing::warn!(target: "firebreak::state", key, error = %e, "claim not finished");
@@ -224,7 +227,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 // The cap could not be checked for this instance: nothing destructive ran on it, and the
                 // others' outcomes stand; the error is retryable, so the retry resumes here.
                 Err(e) => {
-                    steps.iter().for_each(|s| part.push(s.name(), Outcome::failed(e.clone())));
+                    let at = ports.clock.since_epoch().saturating_sub(ports.started);
+                    steps.iter().for_each(|s| part.push_at(at, s.name(), Outcome::failed(e.clone())));
                     Ending::Finished
                 }
             };
@@ -276,10 +280,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         now: &Now,
         report: &mut Report,
     ) -> Result<Ending> {
+        let elapsed = || ports.clock.since_epoch().saturating_sub(ports.started);
         let mut pending: Vec<&Step> = Vec::new();
         for step in steps {
             if journal.is_done(JournalKey::Step(step.kind())) {
-                report.push(step.name(), Outcome::skipped("already done for this incident (journal)"));
+                report.push_at(elapsed(), step.name(), Outcome::skipped("already done for this incident (journal)"));
             } else {
                 pending.push(step);
             }
@@ -296,11 +301,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         Some(f) => format!("{id} is {}: nothing left to act on", f.state),
                         None => format!("{id} was not found (terminated or unknown)"),
                     };
-                    pending.iter().for_each(|s| report.push(s.name(), Outcome::skipped(why.clone())));
+                    pending.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(why.clone())));
                     return Ok(Ending::Finished);
                 }
                 Err(e) => {
-                    pending.iter().for_each(|s| report.push(s.name(), Outcome::failed(e.clone())));
+                    pending.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::failed(e.clone())));
                     return Ok(Ending::Finished);
                 }
             },
@@ -309,7 +314,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             // Only a first run can tell: on a retry, this incident's own isolation may be what is found.
             if pending.iter().any(|s| s.kind() == StepKind::IsolateInstance) {
                 if let Some(why) = contain::already_contained(ports, facts).await? {
-                    pending.iter().for_each(|s| report.push(s.name(), Outcome::skipped(why.clone())));
+                    pending.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(why.clone())));
                     return Ok(Ending::Finished);
                 }
             }
@@ -326,9 +331,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         RefusalKind::Exempt => exempt = Some(refusal.reason.clone()),
                         RefusalKind::Final => {}
                     }
-                    report.push(step.name(), Outcome::skipped(refusal.reason));
+                    report.push_at(elapsed(), step.name(), Outcome::skipped(refusal.reason));
                 }
-                Err(e) => report.push(step.name(), Outcome::failed(e)),
+                Err(e) => report.push_at(elapsed(), step.name(), Outcome::failed(e)),
             }
         }
         if runnable.is_empty() {
@@ -345,7 +350,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                     Some(id) => format!("{id} {held}"),
                     None => held,
                 };
-                runnable.iter().for_each(|s| report.push(s.name(), Outcome::skipped(held.clone())));
+                runnable.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(held.clone())));
                 // Held back is not done: a re-delivery once the cap allows must still act.
                 return Ok(Ending::Open("held back by the blast-radius cap".into()));
             }
@@ -367,21 +372,26 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let (network, evidence): (Vec<&Step>, Vec<&Step>) =
             runnable.into_iter().partition(|s| phase(s) == Phase::Network);
         let mut network_outcomes = Vec::with_capacity(network.len());
+        let mut network_times = Vec::with_capacity(network.len());
         for step in &network {
             let outcome = journal.attempt(step.kind(), || steps::run(step, ports, &ctx)).await;
             if step.kind() == StepKind::IsolateInstance && outcome.is_done() {
-                report.timings.isolated_after = Some(ports.clock.since_epoch().saturating_sub(ports.started));
+                report.timings.isolated_after = Some(elapsed());
             }
             network_outcomes.push(outcome);
+            network_times.push(elapsed());
         }
         // Journaling phase one runs beside phase two instead of before it.
         let record = join_all(network.iter().zip(network_outcomes).map(|(s, o)| journal.record(s.kind(), o)));
-        let evidence_runs =
-            join_all(evidence.iter().map(|s| journal.bounded_step(s.kind(), || steps::run(s, ports, &ctx))));
+        let ctx = &ctx;
+        let elapsed = &elapsed;
+        let evidence_runs = join_all(evidence.iter().map(|s| async move {
+            let outcome = journal.bounded_step(s.kind(), || steps::run(s, ports, ctx)).await;
+            (outcome, elapsed())
+        }));
         let (network_outcomes, evidence_outcomes) = join(record, evidence_runs).await;
-        for (step, outcome) in
-            network.iter().chain(&evidence).zip(network_outcomes.into_iter().chain(evidence_outcomes))
-        {
+        let outcomes = network_outcomes.into_iter().zip(network_times).chain(evidence_outcomes);
+        for (step, (outcome, at)) in network.iter().chain(&evidence).zip(outcomes) {
             if let Some(Error::LeftOpen { interfaces, .. }) = outcome.error() {
                 // The loudest outcome there is: critical, first reason, retried.
                 report.severity = crate::incident::SeverityLabel::Critical;
@@ -393,7 +403,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                     ),
                 );
             }
-            report.push(step.name(), outcome);
+            report.push_at(at, step.name(), outcome);
         }
         Ok(Ending::Finished)
     }
