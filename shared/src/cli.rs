@@ -19,7 +19,6 @@ pub const USAGE: &str = "usage: firebreak plan FILE...        decide, no AWS cal
 /// Exit codes: 0 every file understood (and, for `respond`, nothing failed), 1 an action failed,
 /// 2 input refused or bad usage.
 pub const EXIT_OK: u8 = 0;
-#[cfg(feature = "aws")]
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_REFUSED: u8 = 2;
 
@@ -43,6 +42,15 @@ pub fn run(
                 Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
             }
         }
+        #[cfg(not(feature = "aws"))]
+        Some(command @ ("respond" | "release" | "incidents")) => report(
+            err,
+            &format!(
+                "firebreak: {command} needs the AWS SDK, which this build leaves out so that plan builds fast; run: cargo \
+                 run -q -p firebreak --features aws -- {command} ..."
+            ),
+            EXIT_REFUSED,
+        ),
         Some("help" | "--help" | "-h") => report(out, USAGE, EXIT_OK),
         _ => report(err, USAGE, EXIT_REFUSED),
     }

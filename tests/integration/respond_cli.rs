@@ -15,7 +15,7 @@ fn firebreak_binary() -> PathBuf {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "-q", "-p", "firebreak", "--bin", "firebreak"])
+                .args(["build", "-q", "-p", "firebreak", "--features", "aws", "--bin", "firebreak"])
                 .current_dir(repo_root())
                 .status();
             assert!(status.is_ok_and(|s| s.success()), "cargo build of the firebreak binary");
