@@ -1,7 +1,9 @@
 //! CloudWatch metrics as Embedded Metric Format records: one JSON line per incident on standard output,
 //! from which CloudWatch Logs extracts the metrics (no API call, no permission beyond the logs').
-//! Written by hand rather than with an EMF library: one record shape, a handful of metrics, and the
-//! record is validated against the EMF specification in this module's tests.
+//! Written by hand rather than with `metrics_cloudwatch_embedded`, which aggregates through the
+//! `metrics` facade's global recorder per invocation: here each incident (an SNS invocation may carry
+//! several) is one record with its own `Kind` and `Decision`. The record is validated against the EMF
+//! specification in this module's tests.
 
 use crate::function::Function;
 use crate::report::{Outcome, Report};
