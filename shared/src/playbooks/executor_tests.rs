@@ -316,6 +316,7 @@ async fn a_denied_step_keeps_its_typed_error_and_is_not_worth_a_retry_but_a_thro
     assert!(report.retry_may_help());
 }
 
+#[cfg(feature = "aws")]
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_lambda_acknowledges_a_failure_no_retry_can_fix_and_returns_one_that_may_pass() {
     let payload = |_| {

@@ -79,6 +79,9 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
             let why = stop_idle::idle_unconfirmed(facts.as_ref(), id, &alarm.alarm_name, &ports.config.policy);
             Ok(why.map(|reason| Refusal { reason, kind: RefusalKind::Final }))
         }
+        // Beside an isolation the cap slot is taken anyway: the role is checked when the step runs,
+        // after the swap, instead of on the critical path before it.
+        Step::RevokeInstanceCredentials { .. } if plan.has(crate::plan::StepKind::IsolateInstance) => Ok(None),
         Step::RevokeInstanceCredentials { role_name, .. } => Ok(credentials::instance_role(ports, facts, role_name.as_deref())
             .await?
             .err()
