@@ -63,7 +63,7 @@ async fn without_its_state_table_firebreak_isolates_nothing_and_asks_for_a_retry
 async fn a_dry_run_changes_nothing_in_the_emulator_and_says_so() {
     let world = World::seed().await;
     let victim = world.launch(true, true).await;
-    world.give_role(&victim.instance_id, "web-instance-role").await;
+    world.give_role(&victim.instance_id, "web-instance-role", &[]).await;
     let tg = victim.target_group_arn.as_deref().expect("target group");
     let before = (
         world.service_state("ec2"),

@@ -316,24 +316,19 @@ impl World {
     /// hours) as CloudWatch has it, the instance's CPU over the last six hours at `cpu` %, and the alarm
     /// in ALARM (moto evaluates no alarms, so the state is set as CloudWatch would have it).
     pub async fn idle_alarm(&self, instance_id: &str, cpu: f64) {
-        use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StateValue, Statistic};
+        use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StateValue, Statistic};
         let cw = aws_sdk_cloudwatch::Client::new(&self.sdk);
         let name = format!("idle-cpu-{instance_id}");
         let dimension = Dimension::builder().name("InstanceId").value(instance_id).build();
-        cw.put_metric_alarm()
+        let alarm = cw
+            .put_metric_alarm()
             .alarm_name(&name)
             .namespace("AWS/EC2")
             .metric_name("CPUUtilization")
             .dimensions(dimension.clone())
             .statistic(Statistic::Average)
-            .period(3600)
-            .evaluation_periods(6)
-            .datapoints_to_alarm(3)
-            .threshold(2.0)
-            .comparison_operator(ComparisonOperator::LessThanThreshold)
-            .send()
-            .await
-            .expect("alarm");
+            .period(3600);
+        idle_below_two_percent(alarm).send().await.expect("alarm");
         let now = std::time::SystemTime::now();
         let data: Vec<MetricDatum> = (0..6u64)
             .map(|k| {
@@ -360,7 +355,7 @@ impl World {
     /// query, average CPU per instance below 2 % in 3 of the last 6 hours), each instance's CPU over the
     /// last six hours, and the alarm in ALARM as CloudWatch would have it.
     pub async fn fleet_idle_alarm(&self, cpu: &[(&str, f64)]) {
-        use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDataQuery, MetricDatum, StateValue};
+        use aws_sdk_cloudwatch::types::{Dimension, MetricDataQuery, MetricDatum, StateValue};
         let cw = aws_sdk_cloudwatch::Client::new(&self.sdk);
         let query = MetricDataQuery::builder()
             .id("m1")
@@ -370,16 +365,8 @@ impl World {
             .period(3600)
             .return_data(true)
             .build();
-        cw.put_metric_alarm()
-            .alarm_name("fleet-idle-cpu")
-            .metrics(query)
-            .evaluation_periods(6)
-            .datapoints_to_alarm(3)
-            .threshold(2.0)
-            .comparison_operator(ComparisonOperator::LessThanThreshold)
-            .send()
-            .await
-            .expect("alarm");
+        let alarm = cw.put_metric_alarm().alarm_name("fleet-idle-cpu").metrics(query);
+        idle_below_two_percent(alarm).send().await.expect("alarm");
         let now = std::time::SystemTime::now();
         for (instance_id, value) in cpu {
             let dimension = Dimension::builder().name("InstanceId").value(*instance_id).build();
@@ -434,6 +421,14 @@ impl World {
     /// A running instance in the web group whose instance profile (named as the role) carries the role
     /// `role`, created with `tags` unless it exists.
     pub async fn launch_with_role(&self, role: &str, tags: &[(&str, &str)]) -> String {
+        let instance_id = self.launch(false, false).await.instance_id;
+        self.give_role(&instance_id, role, tags).await;
+        instance_id
+    }
+
+    /// Give the running `instance_id` the instance profile of the role `role` (profile and role created
+    /// with `tags` unless they exist).
+    pub async fn give_role(&self, instance_id: &str, role: &str, tags: &[(&str, &str)]) {
         let iam = aws_sdk_iam::Client::new(&self.sdk);
         if iam.get_role().role_name(role).send().await.is_err() {
             let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -445,29 +440,6 @@ impl World {
             iam.create_instance_profile().instance_profile_name(role).send().await.expect("profile");
             iam.add_role_to_instance_profile().instance_profile_name(role).role_name(role).send().await.expect("add");
         }
-        let run = self
-            .ec2
-            .run_instances()
-            .image_id("ami-12345678")
-            .instance_type(InstanceType::T3Micro)
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(&self.subnet_id)
-            .security_group_ids(&self.web_group)
-            .iam_instance_profile(aws_sdk_ec2::types::IamInstanceProfileSpecification::builder().name(role).build())
-            .send()
-            .await
-            .expect("run instances");
-        run.instances()[0].instance_id().expect("id").to_owned()
-    }
-
-    /// Give the running `instance_id` the instance profile of the role `role` (created, untagged).
-    pub async fn give_role(&self, instance_id: &str, role: &str) {
-        let iam = aws_sdk_iam::Client::new(&self.sdk);
-        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-        iam.create_role().role_name(role).assume_role_policy_document(trust).send().await.expect("role");
-        iam.create_instance_profile().instance_profile_name(role).send().await.expect("profile");
-        iam.add_role_to_instance_profile().instance_profile_name(role).role_name(role).send().await.expect("add");
         self.ec2
             .associate_iam_instance_profile()
             .instance_id(instance_id)
@@ -796,4 +768,15 @@ impl World {
         }
         messages
     }
+}
+
+/// The idle alarms' judgement: below 2 % in 3 of the last 6 periods.
+fn idle_below_two_percent(
+    alarm: aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder,
+) -> aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder {
+    alarm
+        .evaluation_periods(6)
+        .datapoints_to_alarm(3)
+        .threshold(2.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
 }

@@ -22,9 +22,36 @@ pub struct DynamoStateStore {
     table: String,
 }
 
+type Item = std::collections::HashMap<String, AttributeValue>;
+
 impl DynamoStateStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: &str) -> Self {
         Self { client, table: table.to_owned() }
+    }
+
+    /// The item `pk`, read consistently (what was just written is seen).
+    async fn item(&self, pk: String) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("GetItem", e)))?;
+        Ok(out.item)
+    }
+
+    async fn delete(&self, pk: String) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("DeleteItem", e)))?;
+        Ok(())
     }
 }
 
@@ -179,16 +206,8 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn incident(&self, key: &str) -> Result<Option<StoredIncident>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("claim#{key}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| state_error(aws_error("GetItem", e)))?;
-        Ok(out.item().and_then(stored_incident))
+        let item = self.item(format!("claim#{key}")).await?;
+        Ok(item.as_ref().and_then(stored_incident))
     }
 
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {
@@ -246,16 +265,8 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn containment_group(&self, scope: &str) -> Result<Option<String>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(scope))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| state_error(aws_error("GetItem", e)))?;
-        Ok(out.item().and_then(|i| i.get("group_id")).and_then(|v| v.as_s().ok()).cloned())
+        let item = self.item(scope.to_owned()).await?;
+        Ok(item.as_ref().and_then(|i| i.get("group_id")).and_then(|v| v.as_s().ok()).cloned())
     }
 
     async fn record_containment_group(&self, scope: &str, group_id: &str) -> Result<String> {
@@ -299,27 +310,12 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn original_groups(&self, instance: &str) -> Result<Option<BTreeMap<String, Vec<String>>>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("quarantine#{instance}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| state_error(aws_error("GetItem", e)))?;
-        Ok(out.item().map(|i| originals_of(Some(i))).filter(|o| !o.is_empty()))
+        let item = self.item(format!("quarantine#{instance}")).await?;
+        Ok(item.as_ref().map(|i| originals_of(Some(i))).filter(|o| !o.is_empty()))
     }
 
     async fn forget_original_groups(&self, instance: &str) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("quarantine#{instance}")))
-            .send()
-            .await
-            .map_err(|e| state_error(aws_error("DeleteItem", e)))?;
-        Ok(())
+        self.delete(format!("quarantine#{instance}")).await
     }
 
     async fn record_revocation(&self, instance: &str, r: &CredentialRevocation) -> Result<CredentialRevocation> {
@@ -354,27 +350,12 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("credentials#{instance}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| state_error(aws_error("GetItem", e)))?;
-        Ok(revocation_of(out.item()))
+        let item = self.item(format!("credentials#{instance}")).await?;
+        Ok(revocation_of(item.as_ref()))
     }
 
     async fn forget_revocation(&self, instance: &str) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("credentials#{instance}")))
-            .send()
-            .await
-            .map_err(|e| state_error(aws_error("DeleteItem", e)))?;
-        Ok(())
+        self.delete(format!("credentials#{instance}")).await
     }
 
     async fn warm_up(&self) -> Result<()> {

@@ -43,13 +43,7 @@ pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Poli
         };
     }
     if let Some(why) = &alarm.suppressed {
-        return Draft::notify(
-            SeverityLabel::Low,
-            summary,
-            format!(
-                "CloudWatch holds this alarm's actions back ({why}): Firebreak does not act on it either, it notifies"
-            ),
-        );
+        return held_by_cloudwatch(summary, why);
     }
     let Some(why_idle) = idle_reason(alarm, policy) else {
         return Draft::notify(
@@ -73,6 +67,15 @@ pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Poli
     };
     let summary = format!("{summary} on {instance_id}");
     idle_stop(summary, format!("{why_idle}: stop {instance_id}"), instance_id, incident)
+}
+
+/// CloudWatch itself holds the alarm's actions back (a suppressor, a mute rule): so does Firebreak.
+fn held_by_cloudwatch(summary: String, why: &str) -> Draft {
+    Draft::notify(
+        SeverityLabel::Low,
+        summary,
+        format!("CloudWatch holds this alarm's actions back ({why}): Firebreak does not act on it either, it notifies"),
+    )
 }
 
 /// Stop an idle instance, unless the incident's account or region is unknown.
@@ -151,13 +154,7 @@ fn contributor_decision(
         }
     }
     if let Some(why) = &alarm.suppressed {
-        return Draft::notify(
-            SeverityLabel::Low,
-            summary,
-            format!(
-                "CloudWatch holds this alarm's actions back ({why}): Firebreak does not act on it either, it notifies"
-            ),
-        );
+        return held_by_cloudwatch(summary, why);
     }
     let pattern = policy.idle_alarm_pattern.as_ref().filter(|p| glob_matches(p, &alarm.alarm_name));
     let activity = query.filter(|q| policy.idle_metrics.contains(&q.metric));
