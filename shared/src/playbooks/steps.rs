@@ -37,24 +37,26 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
                 },
             };
         }
-        _ => {}
-    }
-    if let Step::StopEcsTask { cluster, task_arn } = step {
-        let exempt = &ports.config.exempt_tag;
-        return match ports.fleet.ecs_task(cluster, task_arn).await? {
-            None => {
-                refused(format!("ECS does not know task {task_arn} (stopped long ago, or never)"), RefusalKind::Final)
-            }
-            Some(task) if task.desired_status == "STOPPED" || task.last_status == "STOPPED" => {
-                refused(format!("task {task_arn} is already stopped or stopping"), RefusalKind::AlreadyDone)
-            }
-            Some(task) => match task.tags.get(exempt) {
-                Some(value) => {
-                    refused(format!("task {task_arn} carries the exemption tag {exempt}={value}"), RefusalKind::Exempt)
+        Step::StopEcsTask { cluster, task_arn } => {
+            let exempt = &ports.config.exempt_tag;
+            return match ports.fleet.ecs_task(cluster, task_arn).await? {
+                None => refused(
+                    format!("ECS does not know task {task_arn} (stopped long ago, or never)"),
+                    RefusalKind::Final,
+                ),
+                Some(task) if task.desired_status == "STOPPED" || task.last_status == "STOPPED" => {
+                    refused(format!("task {task_arn} is already stopped or stopping"), RefusalKind::AlreadyDone)
                 }
-                None => Ok(None),
-            },
-        };
+                Some(task) => match task.tags.get(exempt) {
+                    Some(value) => refused(
+                        format!("task {task_arn} carries the exemption tag {exempt}={value}"),
+                        RefusalKind::Exempt,
+                    ),
+                    None => Ok(None),
+                },
+            };
+        }
+        _ => {}
     }
     let Some(facts) = facts else { return Ok(None) };
     let id = &facts.instance_id;

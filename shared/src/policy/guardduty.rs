@@ -313,6 +313,13 @@ fn credential_decision(
         }
         Some("AssumedRole") => {
             let role_name = key.user_name.clone()?;
+            if policy.revoke_role_sessions && f.updated_at.is_empty() {
+                return Some(Draft::notify(
+                    severity,
+                    summary.to_owned(),
+                    format!("{at} on a session of role {role_name}, but the finding has no updatedAt to bound the revocation by"),
+                ));
+            }
             if !policy.revoke_role_sessions {
                 return Some(Draft::notify(
                     severity,
