@@ -4,8 +4,12 @@
    to end (isolate, snapshot, tag, notify); wall time, CPU time (user+sys) and peak RSS, N runs each,
    interleaved, medians and ratios.
 2. AWS calls and round trips: the same run through a counting proxy that adds a fixed delay to each
-   call; (wall with delay - wall without) / delay = round trips on the critical path.
-Writes bench/results.json and prints a Markdown table."""
+   call; (wall with delay - wall without) / delay = round trips on the critical path, to the end of
+   the run and to the moments the interface swaps answered (the untracking swap, the isolation swap).
+3. Time to isolation with a realistic latency per service (BENCH_LATENCY), for one instance (both
+   tools) and for an attack sequence naming 25 instances (Firebreak), also with every 10th call
+   throttled.
+Writes bench/results.json and prints Markdown tables."""
 import json
 import os
 import pathlib
@@ -23,6 +27,12 @@ VENV = ROOT / ".venv"
 PY = str(VENV / "moto/bin/python")
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 DELAY_MS = int(os.environ.get("BENCH_DELAY_MS", "50"))
+# Per-service latencies (ms) for section 3: the example figures of issue #22 for same-region calls,
+# not measured here; the proxy adds them to every call of that service (by its SigV4 scope).
+LATENCY = os.environ.get("BENCH_LATENCY", "ec2=60,dynamodb=8,sns=20,autoscaling=40,elasticloadbalancing=40,sts=20,iam=40,monitoring=20")
+FLEET = 25
+# The binary under test: the release build bench/run makes, unless told otherwise.
+FIREBREAK = os.environ.get("BENCH_FIREBREAK", str(ROOT / "target/release/firebreak"))
 
 
 def free_port():
@@ -63,9 +73,9 @@ def timed(cmd, env, cwd=None):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def seed(endpoint):
+def seed(endpoint, count=1):
     urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST")).read()
-    out = subprocess.run([PY, str(ROOT / "bench/seed.py"), endpoint], capture_output=True, text=True, check=True)
+    out = subprocess.run([PY, str(ROOT / "bench/seed.py"), endpoint, str(count)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
@@ -76,9 +86,27 @@ def finding(world, directory):
     return str(path)
 
 
-def firebreak(world, endpoint, directory):
-    env = env_for(endpoint) | {"FIREBREAK_TOPIC_ARN": world["topic"], "FIREBREAK_STATE_TABLE": "firebreak-state", "FIREBREAK_SETTLE_SECONDS": "0"}
-    return timed([str(ROOT / "target/release/firebreak"), "respond", finding(world, directory)], env)
+def sequence(world, directory):
+    """The sample EC2 instance-group attack sequence, naming the first instance directly and the others
+    through its Auto Scaling group."""
+    event = json.loads((ROOT / "events/guardduty/attack-sequence-ec2-instance-group.json").read_text())
+    resources = event["detail"]["service"]["detection"]["sequence"]["resources"]
+    resources[0]["uid"] = world["instances"][0]
+    resources[1]["data"]["autoscalingAutoScalingGroup"]["ec2InstanceUids"] = world["instances"][1:]
+    resources[2]["data"]["iamInstanceProfile"]["ec2InstanceUids"] = []
+    path = pathlib.Path(directory) / "sequence.json"
+    path.write_text(json.dumps(event))
+    return str(path)
+
+
+def firebreak(world, endpoint, directory, event=finding):
+    env = env_for(endpoint) | {"FIREBREAK_TOPIC_ARN": world["topic"], "FIREBREAK_STATE_TABLE": "firebreak-state",
+                               "FIREBREAK_SETTLE_SECONDS": "0", "FIREBREAK_MAX_CONTAINMENTS_PER_HOUR": "100"}
+    return timed([FIREBREAK, "respond", event(world, directory)], env)
+
+
+def firebreak_fleet(world, endpoint, directory):
+    return firebreak(world, endpoint, directory, sequence)
 
 
 CUSTODIAN = """
@@ -113,6 +141,41 @@ def contained(world, endpoint):
     return subprocess.run([PY, str(ROOT / "bench/check.py"), endpoint, world["instance"], world["web"]], capture_output=True).returncode == 0
 
 
+def all_isolated(world, endpoint):
+    """Every interface of every seeded instance carries only Firebreak's isolation group."""
+    import boto3
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    enis = ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id", "Values": world["instances"]}])["NetworkInterfaces"]
+    return len(enis) >= len(world["instances"]) and all([g["GroupId"] for g in e["Groups"]] == [world["fb_isolation"]] for e in enis)
+
+
+def proxied(tool, world, port, delay_ms, directory, latency="", throttle_every=0):
+    """Run `tool` through a fresh proxy; (wall s, counts, [(seconds after start, groups)] of the swaps)."""
+    proxy_port = free_port()
+    record = pathlib.Path(directory) / "proxy.json"
+    env = os.environ | {"BENCH_LATENCY": latency, "BENCH_THROTTLE_EVERY": str(throttle_every)}
+    proxy = subprocess.Popen([PY, str(ROOT / "bench/proxy.py"), str(proxy_port), str(port), str(delay_ms), str(record)], env=env)
+    wait_port(proxy_port)
+    start = time.monotonic()
+    try:
+        wall = tool(world, f"http://127.0.0.1:{proxy_port}", directory)[0]
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(10)
+    seen = json.loads(record.read_text())
+    return wall, seen["counts"], [(t - start, groups) for t, groups in seen["swaps"]]
+
+
+def swap_times(world, swaps, tool):
+    """(seconds to the first untracking swap, seconds to the last isolation swap) of one run."""
+    if tool == "custodian":
+        isolated = [t for t, g in swaps if g == [world["isolation"]]]
+        return None, max(isolated) if isolated else None
+    untracked = [t for t, g in swaps if g == [world["fb_untracking"]]]
+    isolated = [t for t, g in swaps if g == [world["fb_isolation"]]]
+    return (min(untracked) if untracked else None), (max(isolated) if isolated else None)
+
+
 def main():
     port = free_port()
     moto = subprocess.Popen([PY, str(ROOT / "tests/emulator/moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
@@ -140,20 +203,45 @@ def main():
                 path.write_text(first.replace("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7", f"{k:032x}"))
                 files.append(str(path))
             env = env_for(endpoint) | {"FIREBREAK_TOPIC_ARN": world["topic"], "FIREBREAK_STATE_TABLE": "firebreak-state", "FIREBREAK_SETTLE_SECONDS": "0"}
-            warm = timed([str(ROOT / "target/release/firebreak"), "respond"] + files, env)
+            warm = timed([FIREBREAK, "respond"] + files, env)
         calls = {}
-        delayed = {}
+        trips = {}
         for name, run in tools.items():
-            proxy_port = free_port()
-            with tempfile.TemporaryDirectory() as d:
-                counts = pathlib.Path(d) / "counts.json"
-                proxy = subprocess.Popen([PY, str(ROOT / "bench/proxy.py"), str(proxy_port), str(port), str(DELAY_MS), str(counts)])
-                wait_port(proxy_port)
-                world = seed(endpoint)
-                delayed[name] = run(world, f"http://127.0.0.1:{proxy_port}", d)[0]
-                proxy.send_signal(signal.SIGTERM)
-                proxy.wait(10)
-                calls[name] = json.loads(counts.read_text())
+            samples_by_delay = {}
+            for delay in (0, DELAY_MS):
+                runs = []
+                for _ in range(3):
+                    with tempfile.TemporaryDirectory() as d:
+                        world = seed(endpoint)
+                        wall, counts, swaps = proxied(run, world, port, delay, d)
+                        untrack, isolate = swap_times(world, swaps, name)
+                        runs.append((wall, untrack, isolate))
+                        calls[name] = counts
+                samples_by_delay[delay] = runs
+
+            def trip(i):
+                plain = [r[i] for r in samples_by_delay[0]]
+                slow = [r[i] for r in samples_by_delay[DELAY_MS]]
+                if None in plain or None in slow:
+                    return None
+                return round((statistics.median(slow) - statistics.median(plain)) / (DELAY_MS / 1000), 1)
+            trips[name] = {"to_end": trip(0), "to_untracking_swap": trip(1), "to_isolation_swap": trip(2)}
+        # Section 3: realistic per-service latency; one instance (both tools), 25 (Firebreak), throttled.
+        realistic = {}
+        scenarios = [("firebreak", firebreak, 1, 0), ("custodian", custodian, 1, 0),
+                     ("firebreak_25", firebreak_fleet, FLEET, 0), ("firebreak_25_throttled", firebreak_fleet, FLEET, 10)]
+        for label, run, count, throttle in scenarios:
+            runs = []
+            for _ in range(3):
+                with tempfile.TemporaryDirectory() as d:
+                    world = seed(endpoint, count)
+                    wall, counts, swaps = proxied(run, world, port, DELAY_MS, d, LATENCY, throttle)
+                    untrack, isolate = swap_times(world, swaps, "custodian" if label == "custodian" else "firebreak")
+                    ok = contained(world, endpoint) if count == 1 else all_isolated(world, endpoint)
+                    if not ok:
+                        raise RuntimeError(f"{label} did not isolate every instance")
+                    runs.append({"wall_s": wall, "untracking_swap_s": untrack, "isolation_swap_s": isolate, "calls": sum(counts.values())})
+            realistic[label] = {k: statistics.median(r[k] for r in runs) if runs[0][k] is not None else None for k in runs[0]}
     finally:
         moto.terminate()
         moto.wait()
@@ -167,7 +255,9 @@ def main():
         "cold_start": {name: {"wall_s": median(name, 0), "cpu_s": median(name, 1), "peak_rss_mib": median(name, 2),
                               "samples": samples[name]} for name in tools},
         "calls": {name: {"total": sum(c.values()), "by_action": c} for name, c in calls.items()},
-        "round_trips": {name: round((delayed[name] - median(name, 0)) / (DELAY_MS / 1000), 1) for name in tools},
+        "round_trips": trips,
+        "latency_ms": LATENCY,
+        "realistic": realistic,
         "firebreak_warm_10_events": {"wall_s": warm[0], "cpu_s": warm[1], "peak_rss_mib": warm[2]},
     }
     f, c = results["cold_start"]["firebreak"], results["cold_start"]["custodian"]
@@ -179,7 +269,14 @@ def main():
     print(f"| CPU time (user+sys) | {f['cpu_s'] * 1000:.1f} ms | {c['cpu_s'] * 1000:.0f} ms | {results['ratios']['cpu']:.0f}x |")
     print(f"| peak RSS | {f['peak_rss_mib']:.0f} MiB | {c['peak_rss_mib']:.0f} MiB | {results['ratios']['rss']:.1f}x |")
     print(f"| AWS calls | {results['calls']['firebreak']['total']} | {results['calls']['custodian']['total']} | |")
-    print(f"| round trips on the critical path ({DELAY_MS} ms each) | {results['round_trips']['firebreak']} | {results['round_trips']['custodian']} | |")
+    for key, label in (("to_untracking_swap", "untracking swap"), ("to_isolation_swap", "isolation swap"), ("to_end", "end of the run")):
+        print(f"| round trips to the {label} ({DELAY_MS} ms each) | {trips['firebreak'][key]} | {trips['custodian'][key]} | |")
+    ms = lambda v: "-" if v is None else f"{v * 1000:.0f} ms"
+    print(f"\nWith per-service latency ({LATENCY}), median of 3:\n")
+    print("| run | to the untracking swap | to isolation | whole run | calls |")
+    print("|---|---|---|---|---|")
+    for label, r in realistic.items():
+        print(f"| {label} | {ms(r['untracking_swap_s'])} | {ms(r['isolation_swap_s'])} | {ms(r['wall_s'])} | {r['calls']:.0f} |")
     print(f"\nFirebreak, one warm process, 10 findings: {warm[0] * 1000:.0f} ms wall, {warm[1] * 1000:.1f} ms CPU, peak RSS {warm[2]:.0f} MiB")
 
 

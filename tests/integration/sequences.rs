@@ -124,3 +124,23 @@ async fn a_constituent_finding_about_an_instance_the_sequence_contained_changes_
     let notes = world.notifications().await;
     assert_eq!(notes.len(), 1, "the new finding is still told, as changing nothing");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_sequence_of_twenty_five_instances_is_contained_and_told_in_one_sns_message() {
+    let world = World::seed().await;
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        ids.push(world.launch(false, false).await.instance_id);
+    }
+    let grouped: Vec<&str> = ids[1..].iter().map(String::as_str).collect();
+    let report = world
+        .respond(attack_sequence(&ids[0], &grouped), &[("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "100")])
+        .await
+        .remove(0);
+    assert!(report.failures().is_empty(), "SNS accepted the notification: {:?}", report.failures());
+    let isolation = world.group_by_role("firebreak-isolation").await;
+    for id in &ids {
+        assert!(world.interface_groups(id).await.iter().all(|(_, g)| *g == isolation), "{id}");
+    }
+    assert_eq!(world.notifications().await.len(), 1);
+}

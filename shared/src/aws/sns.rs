@@ -18,18 +18,7 @@ impl SnsNotifier {
 
 impl Notifier for SnsNotifier {
     async fn publish(&self, n: &Notification) -> Result<()> {
-        // MessageStructure=json: machines get the report, people get text. With the chat format on,
-        // `default` (and so HTTPS, which AWS Chatbot subscribes with) carries the Chatbot document.
-        let default = n.chat.as_deref().unwrap_or(&n.json);
-        let message = serde_json::json!({
-            "default": default,
-            "sqs": n.json,
-            "lambda": n.json,
-            "email-json": n.json,
-            "email": n.text,
-            "sms": n.sms,
-        })
-        .to_string();
+        let message = crate::notify::sns_message(n);
         let mut request = self
             .client
             .publish()

@@ -200,6 +200,85 @@ fn next_steps(report: &Report, incident: Option<&Incident>) -> Vec<String> {
 /// Every notification Firebreak sends: an incident's after its steps ran (with `incident`), the
 /// circuit-open notice and a release (without).
 pub fn render(report: &Report, origin: &Origin, incident: Option<&Incident>, how: Rendering) -> Notification {
+    let full = render_once(report, origin, incident, how);
+    if fits(&full) {
+        return full;
+    }
+    // Too big for one SNS message (an attack sequence of many instances): shorter outcome texts first,
+    // then fewer outcomes, saying what is left out and where all of it is.
+    let mut compact = report.clone();
+    for action in &mut compact.actions {
+        match &mut action.outcome {
+            Outcome::Done { detail: text } | Outcome::Skipped { reason: text } => shorten(text, COMPACT_FIELD),
+            Outcome::Failed { .. } => {}
+        }
+    }
+    let shortened = render_once(&compact, origin, incident, how);
+    if fits(&shortened) {
+        return shortened;
+    }
+    let total = compact.actions.len();
+    let mut keep = total;
+    loop {
+        keep /= 2;
+        let mut listed = compact.clone();
+        // Failures are always listed; the others up to `keep`.
+        let mut kept = 0;
+        listed.actions.retain(|a| {
+            let stays = a.outcome.is_failed() || a.action == StepKind::Notify.name() || kept < keep;
+            kept += usize::from(stays && !a.outcome.is_failed());
+            stays
+        });
+        let omitted = total - listed.actions.len();
+        listed.reasons.push(format!(
+            "{omitted} more step outcome(s) are not listed here (the notification would exceed what SNS accepts); \
+             firebreak incidents show '{}' lists them all",
+            report.incident_key
+        ));
+        let rendered = render_once(&listed, origin, incident, how);
+        if fits(&rendered) || keep == 0 {
+            return rendered;
+        }
+    }
+}
+
+/// SNS accepts 256 KiB for a message; the subject and attributes travel beside it.
+pub const MAX_SNS_MESSAGE: usize = 256 * 1024 - 4 * 1024;
+const COMPACT_FIELD: usize = 160;
+
+fn fits(n: &Notification) -> bool {
+    sns_message(n).len() <= MAX_SNS_MESSAGE
+}
+
+/// The SNS message (MessageStructure=json): machines get the report, people get text. With the chat
+/// format on, `default` (and so HTTPS, which AWS Chatbot subscribes with) carries the Chatbot document
+/// and the machines' protocols carry the report; without it they take `default`, so the report is
+/// sent once.
+pub fn sns_message(n: &Notification) -> String {
+    let mut bodies = serde_json::Map::new();
+    match &n.chat {
+        Some(chat) => {
+            bodies.insert("default".into(), chat.clone().into());
+            for protocol in ["sqs", "lambda", "email-json"] {
+                bodies.insert(protocol.into(), n.json.clone().into());
+            }
+        }
+        None => {
+            bodies.insert("default".into(), n.json.clone().into());
+        }
+    }
+    bodies.insert("email".into(), n.text.clone().into());
+    bodies.insert("sms".into(), n.sms.clone().into());
+    serde_json::Value::Object(bodies).to_string()
+}
+
+fn shorten(text: &mut String, max: usize) {
+    if text.chars().count() > max {
+        *text = text.chars().take(max - 1).chain(['…']).collect();
+    }
+}
+
+fn render_once(report: &Report, origin: &Origin, incident: Option<&Incident>, how: Rendering) -> Notification {
     let links = incident.map(links).unwrap_or_default();
     let steps = next_steps(report, incident);
     let mut text = vec![sanitise(&report.summary, MAX_FIELD)];
@@ -491,3 +570,68 @@ fn sanitised_report(report: &Report) -> serde_json::Value {
 
 #[cfg(test)]
 mod golden;
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use crate::incident::{AccountId, Region};
+    use crate::plan::Decision;
+    use crate::report::ActionReport;
+
+    fn big_report(instances: usize) -> Report {
+        let mut report = Report {
+            incident_key: "incident#guardduty#123456789012#us-east-1#seq".into(),
+            kind: Kind::Guardduty,
+            decision: Decision::Contain,
+            severity: SeverityLabel::Critical,
+            summary: "GuardDuty AttackSequence:EC2/CompromisedInstanceGroup".into(),
+            reasons: vec!["attack sequence".into()],
+            actions: Vec::new(),
+            timings: Default::default(),
+        };
+        for n in 0..instances {
+            for step in [
+                "detach_from_auto_scaling_group",
+                "isolate_instance",
+                "revoke_instance_credentials",
+                "protect_instance",
+                "deregister_from_target_groups",
+                "snapshot_volumes",
+                "tag_instance",
+            ] {
+                let outcome = if n == 7 && step == "snapshot_volumes" {
+                    Outcome::failed(crate::error::Error::Deadline(
+                        "not started: the invocation deadline is near".into(),
+                    ))
+                } else {
+                    Outcome::done("x".repeat(400))
+                };
+                report.actions.push(ActionReport {
+                    action: step,
+                    target: Some(format!("i-0abc1234def5{n:05}")),
+                    at: None,
+                    outcome,
+                });
+            }
+        }
+        report.push("notify", Outcome::done("published"));
+        report
+    }
+
+    #[test]
+    fn a_notification_about_many_instances_fits_one_sns_message_in_every_format_and_keeps_its_failures() {
+        let origin = Origin { account: AccountId::parse("123456789012"), region: Region::parse("us-east-1") };
+        for chatbot in [false, true] {
+            let n = render(&big_report(200), &origin, None, Rendering { dry_run: false, chatbot });
+            assert!(sns_message(&n).len() <= MAX_SNS_MESSAGE, "chatbot {chatbot}: {} bytes", sns_message(&n).len());
+            assert!(n.text.contains("snapshot_volumes (i-0abc1234def500007): FAILED"), "failures are always listed");
+            assert!(n.text.contains("more step outcome(s) are not listed here"), "what is left out is said");
+            let json: serde_json::Value = serde_json::from_str(&n.json).expect("json");
+            assert!(json["report"]["actions"].as_array().is_some_and(|a| !a.is_empty()));
+        }
+        // A small report is rendered whole.
+        let n = render(&big_report(2), &origin, None, Rendering::default());
+        assert!(!n.text.contains("not listed here"));
+        assert_eq!(n.text.matches("isolate_instance (").count(), 2);
+    }
+}
