@@ -26,7 +26,8 @@ pub(super) fn incident_tags(plan: &Plan, now: &Now) -> BTreeMap<String, String> 
 }
 
 /// A containment group that was checked right before use.
-struct VerifiedGroup {
+#[derive(Debug, Clone)]
+pub(crate) struct VerifiedGroup {
     id: String,
     /// What the check found: "verified", "repaired (…)" or "created".
     how: String,
@@ -125,8 +126,10 @@ pub(super) async fn isolate<C: Compute, F, S: StateStore>(
     if vpcs.is_empty() || facts.interfaces.iter().any(|i| vpc_of(i).is_none()) {
         return Err(Error::refused("instance.vpc_id", format!("{} is not in a VPC", facts.instance_id)));
     }
-    let lookup = r.groups.lock().await;
-    let groups = futures::future::try_join_all(vpcs.iter().map(|vpc| async move {
+    // Checked once per VPC and run: the other instances of a plan use what the first one checked.
+    let mut checked = r.groups.lock().await;
+    let unchecked: Vec<&String> = vpcs.iter().filter(|v| !checked.contains_key(*v)).collect();
+    let fresh = futures::future::try_join_all(unchecked.into_iter().map(|vpc| async move {
         let (untracking, isolation) = futures::future::try_join(
             verified_group(r, vpc, ContainmentGroup::Untracking),
             verified_group(r, vpc, ContainmentGroup::Isolation),
@@ -135,8 +138,10 @@ pub(super) async fn isolate<C: Compute, F, S: StateStore>(
         Ok::<_, Error>((vpc.clone(), (untracking, isolation)))
     }))
     .await?;
-    drop(lookup);
-    let groups: BTreeMap<String, (VerifiedGroup, VerifiedGroup)> = groups.into_iter().collect();
+    checked.extend(fresh);
+    let groups: BTreeMap<String, (VerifiedGroup, VerifiedGroup)> =
+        vpcs.iter().filter_map(|v| Some((v.clone(), checked.get(v)?.clone()))).collect();
+    drop(checked);
     let group_of = |i: &InterfaceFacts| vpc_of(i).and_then(|v| groups.get(&v));
     let pending: Vec<&InterfaceFacts> = facts
         .interfaces

@@ -63,9 +63,10 @@ pub(crate) struct Ports<'a, C, F, S> {
     pub clock: &'a Clock,
     /// `<account>#<region>` of the incident: where its containment groups are recorded.
     pub scope: String,
-    /// Held while the containment groups are looked up or created, so that the instances of one plan
-    /// share one pair of groups per VPC instead of each creating its own.
-    pub groups: tokio::sync::Mutex<()>,
+    /// The containment groups checked so far in this run, per VPC; held while they are looked up or
+    /// created, so that the instances of one plan share one pair per VPC, checked once.
+    pub groups:
+        tokio::sync::Mutex<std::collections::BTreeMap<String, (contain::VerifiedGroup, contain::VerifiedGroup)>>,
     /// When the run started on the incident (the clock's reading): what time to isolation counts from.
     pub started: Duration,
 }
@@ -178,7 +179,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         config: &self.config,
                         clock,
                         scope,
-                        groups: tokio::sync::Mutex::new(()),
+                        groups: tokio::sync::Mutex::default(),
                         started,
                     };
                     match self.execute(&ports, &journal, plan, facts, &now, &mut report).await {
