@@ -19,6 +19,9 @@ pub enum Error {
     /// The state table could not be read or written; destructive actions are held (fail closed).
     #[error("state table unavailable: {0}")]
     State(String),
+    /// Another run holds the incident's claim until its lease ends; a redelivery after it acts.
+    #[error("held by another run: {0}")]
+    HeldElsewhere(String),
     /// The invocation's deadline came before the step could start or finish; a redelivery has time.
     #[error("deadline: {0}")]
     Deadline(String),
@@ -53,7 +56,7 @@ impl Error {
         match self {
             Self::Refused { .. } | Self::Config { .. } => false,
             Self::Aws { retryable, .. } | Self::ActionsFailed { retryable, .. } => *retryable,
-            Self::State(_) | Self::Deadline(_) | Self::LeftOpen { .. } => true,
+            Self::State(_) | Self::HeldElsewhere(_) | Self::Deadline(_) | Self::LeftOpen { .. } => true,
         }
     }
 }

@@ -26,34 +26,10 @@ pub async fn command<S: StateStore>(args: &[String], state: &S, out: &mut dyn Wr
             Err(e) => fail(err, &format!("firebreak: incidents: {e}"), crate::cli::EXIT_FAILED),
         },
         rest => {
-            let json = rest.contains(&"--json");
-            let limit = match rest.iter().position(|a| *a == "--limit").map(|i| rest.get(i + 1)) {
-                None => DEFAULT_LIMIT,
-                Some(Some(n)) => match n.parse::<usize>() {
-                    Ok(n) if n > 0 => n,
-                    _ => {
-                        return fail(
-                            err,
-                            &format!("firebreak: incidents: --limit {n:?} is not a positive number"),
-                            crate::cli::EXIT_REFUSED,
-                        )
-                    }
-                },
-                Some(None) => {
-                    return fail(err, "firebreak: incidents: --limit needs a number", crate::cli::EXIT_REFUSED)
-                }
+            let (json, limit) = match list_options(rest) {
+                Ok(options) => options,
+                Err(why) => return fail(err, &format!("firebreak: incidents: {why}"), crate::cli::EXIT_REFUSED),
             };
-            if let Some(unknown) = rest
-                .iter()
-                .enumerate()
-                .find(|(i, a)| !(matches!(**a, "--json" | "--limit") || (*i > 0 && rest[i - 1] == "--limit")))
-            {
-                return fail(
-                    err,
-                    &format!("firebreak: incidents: unknown argument {:?}\n{}", unknown.1, crate::cli::USAGE),
-                    crate::cli::EXIT_REFUSED,
-                );
-            }
             match state.incidents(limit).await {
                 Ok(incidents) => {
                     let text = if json { json_lines(&incidents) } else { table(&incidents) };
@@ -64,6 +40,23 @@ pub async fn command<S: StateStore>(args: &[String], state: &S, out: &mut dyn Wr
             }
         }
     }
+}
+
+/// `[--json] [--limit N]`: (JSON lines, how many).
+fn list_options(args: &[&str]) -> Result<(bool, usize), String> {
+    let (mut json, mut limit) = (false, DEFAULT_LIMIT);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--json" => json = true,
+            "--limit" => {
+                let n = rest.next().ok_or("--limit needs a number")?;
+                limit = n.parse().ok().filter(|n| *n > 0).ok_or(format!("--limit {n:?} is not a positive number"))?;
+            }
+            other => return Err(format!("unknown argument {other:?}\n{}", crate::cli::USAGE)),
+        }
+    }
+    Ok((json, limit))
 }
 
 fn fail(err: &mut dyn Write, line: &str, code: u8) -> u8 {
@@ -194,6 +187,15 @@ mod tests {
         assert!(lines.iter().skip(1).all(|l| l[column..].starts_with("123456789012")), "{text}");
         assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
         assert!(lines[1].contains("1.2 s"));
+    }
+
+    #[test]
+    fn list_options_are_read_and_anything_else_refused() {
+        assert_eq!(list_options(&[]), Ok((false, DEFAULT_LIMIT)));
+        assert_eq!(list_options(&["--limit", "5", "--json"]), Ok((true, 5)));
+        assert!(list_options(&["--limit"]).is_err());
+        assert!(list_options(&["--limit", "0"]).is_err());
+        assert!(list_options(&["--all"]).is_err());
     }
 
     #[test]

@@ -103,8 +103,7 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
         let report = match responder.respond(plan, clock, lease_until).await {
             Ok(report) => report,
             Err(e) => {
-                // Another run holding the incident is not a failure of the state table.
-                if matches!(&e, Error::State(why) if !why.contains("is being handled by another run")) {
+                if matches!(e, Error::State(_)) {
                     metrics(&crate::metrics::fail_closed_record(function, millis()));
                 }
                 return Err(e);
@@ -150,6 +149,7 @@ impl From<Error> for Diagnostic {
             Error::Config { .. } => "Config",
             Error::Aws { .. } => "Aws",
             Error::State(_) => "StateUnavailable",
+            Error::HeldElsewhere(_) => "HeldElsewhere",
             Error::Deadline(_) => "Deadline",
             Error::LeftOpen { .. } => "LeftOpen",
             Error::ActionsFailed { .. } => "ActionsFailed",

@@ -6,7 +6,7 @@
 //! specification in this module's tests.
 
 use crate::function::Function;
-use crate::report::{Outcome, Report};
+use crate::report::Report;
 use serde_json::{json, Map, Value};
 
 /// The metrics' namespace.
@@ -70,16 +70,13 @@ pub const FAIL_CLOSED_DIMENSIONS: [&[&str]; 1] = [&["Function"]];
 
 /// The EMF record of one incident's run.
 pub fn incident_record(function: Function, report: &Report, timestamp_ms: u64) -> Value {
-    let count = |f: &dyn Fn(&Outcome) -> bool| {
-        report.actions.iter().filter(|a| a.action != "notify" && f(&a.outcome)).count() as f64
-    };
-    let held = |o: &Outcome| matches!(o, Outcome::Skipped { reason } if reason.contains("held back"));
+    let tally = report.tally();
     let mut values = vec![
         (Metric::Incidents, 1.0),
-        (Metric::StepsDone, count(&|o| o.is_done())),
-        (Metric::StepsSkipped, count(&|o| matches!(o, Outcome::Skipped { .. }) && !held(o))),
-        (Metric::StepsFailed, count(&|o| o.is_failed())),
-        (Metric::StepsHeldBack, count(&held)),
+        (Metric::StepsDone, f64::from(tally.done)),
+        (Metric::StepsSkipped, f64::from(tally.skipped)),
+        (Metric::StepsFailed, f64::from(tally.failed)),
+        (Metric::StepsHeldBack, f64::from(tally.held)),
         (Metric::CircuitOpenings, if report.timings.circuit_opened { 1.0 } else { 0.0 }),
     ];
     if let Some(d) = report.timings.isolated_after {
@@ -224,7 +221,7 @@ const EMF_UNITS: [&str; 27] = [
 mod tests {
     use super::*;
     use crate::plan::Decision;
-    use crate::report::Timings;
+    use crate::report::{Outcome, Timings};
     use std::time::Duration;
 
     fn report() -> Report {

@@ -77,6 +77,15 @@ pub struct Report {
     pub timings: Timings,
 }
 
+/// How a run's acting steps ended, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub done: u32,
+    pub skipped: u32,
+    pub failed: u32,
+    pub held: u32,
+}
+
 /// Measured by the executor with the run's clock, from the moment it started on the incident.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {
@@ -118,6 +127,20 @@ impl Report {
     /// Whether a redelivery could change anything: some step failed in a way that may pass.
     pub fn retry_may_help(&self) -> bool {
         self.actions.iter().filter_map(|a| a.outcome.error()).any(Error::is_retryable)
+    }
+
+    /// The acting steps' outcomes counted: done, skipped (not held back), failed, held back by the cap.
+    pub fn tally(&self) -> Tally {
+        let mut tally = Tally::default();
+        for a in self.actions.iter().filter(|a| a.action != "notify") {
+            match &a.outcome {
+                Outcome::Done { .. } => tally.done += 1,
+                Outcome::Failed { .. } => tally.failed += 1,
+                Outcome::Skipped { reason } if reason.contains("held back") => tally.held += 1,
+                Outcome::Skipped { .. } => tally.skipped += 1,
+            }
+        }
+        tally
     }
 
     pub fn outcome_of(&self, action: &str) -> Option<&Outcome> {
@@ -162,11 +185,7 @@ const MAX_DETAIL: usize = 300;
 
 impl IncidentRecord {
     pub fn of(report: &Report, origin: &crate::incident::Origin, started_at: u64) -> Self {
-        let held = |o: &Outcome| matches!(o, Outcome::Skipped { reason } if reason.contains("held back"));
-        let count = |f: &dyn Fn(&Outcome) -> bool| {
-            u32::try_from(report.actions.iter().filter(|a| a.action != "notify" && f(&a.outcome)).count())
-                .unwrap_or(u32::MAX)
-        };
+        let tally = report.tally();
         let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Self {
             started_at,
@@ -179,9 +198,9 @@ impl IncidentRecord {
                 .unwrap_or_default(),
             severity: report.severity.as_str().to_owned(),
             summary: report.summary.chars().take(MAX_DETAIL).collect(),
-            steps_done: count(&|o| o.is_done()),
-            steps_failed: count(&|o| o.is_failed()),
-            steps_held: count(&held),
+            steps_done: tally.done,
+            steps_failed: tally.failed,
+            steps_held: tally.held,
             time_to_isolation_ms: report.timings.isolated_after.map(millis),
             timeline: report
                 .actions

@@ -25,22 +25,10 @@ async fn isolated(world: &World, instance_id: &str) -> bool {
 
 /// A group an attacker made to look like Firebreak's: its tag, its former name, all traffic allowed.
 async fn planted_group(world: &World, name: &str, role: &str) -> String {
-    let id = world
-        .ec2
-        .create_security_group()
-        .group_name(name)
-        .description("looks like Firebreak's")
-        .vpc_id(&world.vpc_id)
-        .send()
-        .await
-        .expect("group")
-        .group_id()
-        .expect("id")
-        .to_owned();
-    world.tag(&id, &[("firebreak:role".into(), role.into())]).await;
     let all =
         IpPermission::builder().ip_protocol("-1").ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build();
-    world.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(all).send().await.expect("ingress");
+    let id = world.group_with(name, all).await;
+    world.tag(&id, &[("firebreak:role".into(), role.into())]).await;
     id
 }
 

@@ -127,8 +127,10 @@ async fn three_concurrent_deliveries_of_one_finding_give_one_set_of_effects() {
         })
     };
     let acted = [&a, &b, &c].iter().filter(|r| r.is_ok() && !already_handled(r)).count();
-    let held_elsewhere =
-        [&a, &b, &c].iter().filter(|r| matches!(r, Err(e @ firebreak::Error::State(_)) if e.is_retryable())).count();
+    let held_elsewhere = [&a, &b, &c]
+        .iter()
+        .filter(|r| matches!(r, Err(e @ firebreak::Error::HeldElsewhere(_)) if e.is_retryable()))
+        .count();
     let answered_done = [&a, &b, &c].iter().filter(|r| already_handled(r)).count();
     assert_eq!(acted, 1, "exactly one delivery claims the finding and acts");
     assert_eq!(held_elsewhere + answered_done, 2, "the others act on nothing: {a:?} {b:?} {c:?}");

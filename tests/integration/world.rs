@@ -216,27 +216,11 @@ impl World {
     /// A running instance in the web group with two EBS volumes; optionally a second interface in the
     /// db group, membership of an Auto Scaling group and of a target group.
     pub async fn launch(&self, second_interface: bool, in_fleet: bool) -> Victim {
-        let volume = |device: &str, size: i32| {
-            BlockDeviceMapping::builder()
-                .device_name(device)
-                .ebs(EbsBlockDevice::builder().volume_size(size).build())
-                .build()
-        };
-        let run = self
-            .ec2
-            .run_instances()
-            .image_id("ami-12345678")
-            .instance_type(InstanceType::T3Micro)
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(&self.subnet_id)
-            .security_group_ids(&self.web_group)
-            .block_device_mappings(volume("/dev/sda1", 8))
-            .block_device_mappings(volume("/dev/sdf", 20))
-            .send()
-            .await
-            .expect("run instances");
-        let instance_id = run.instances()[0].instance_id().expect("id").to_owned();
+        let instance_id = self
+            .run_instance(|run| {
+                run.block_device_mappings(volume("/dev/sda1", 8)).block_device_mappings(volume("/dev/sdf", 20))
+            })
+            .await;
         if second_interface {
             let eni = self
                 .ec2
@@ -484,6 +468,19 @@ impl World {
 
     /// A running Spot instance in the web group with one EBS volume.
     pub async fn launch_spot(&self) -> String {
+        let spot = aws_sdk_ec2::types::InstanceMarketOptionsRequest::builder()
+            .market_type(aws_sdk_ec2::types::MarketType::Spot)
+            .build();
+        self.run_instance(|run| run.instance_market_options(spot).block_device_mappings(volume("/dev/sda1", 8))).await
+    }
+
+    /// One running t3.micro in the subnet and the web group, as `customise` completes the request.
+    async fn run_instance(
+        &self,
+        customise: impl FnOnce(
+            aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder,
+        ) -> aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder,
+    ) -> String {
         let run = self
             .ec2
             .run_instances()
@@ -492,22 +489,9 @@ impl World {
             .min_count(1)
             .max_count(1)
             .subnet_id(&self.subnet_id)
-            .security_group_ids(&self.web_group)
-            .instance_market_options(
-                aws_sdk_ec2::types::InstanceMarketOptionsRequest::builder()
-                    .market_type(aws_sdk_ec2::types::MarketType::Spot)
-                    .build(),
-            )
-            .block_device_mappings(
-                BlockDeviceMapping::builder()
-                    .device_name("/dev/sda1")
-                    .ebs(EbsBlockDevice::builder().volume_size(8).build())
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("run spot instance");
-        run.instances()[0].instance_id().expect("id").to_owned()
+            .security_group_ids(&self.web_group);
+        let out = customise(run).send().await.expect("run instances");
+        out.instances()[0].instance_id().expect("id").to_owned()
     }
 
     pub async fn tag(&self, resource_id: &str, tags: &[(String, String)]) {
@@ -779,4 +763,9 @@ fn idle_below_two_percent(
         .datapoints_to_alarm(3)
         .threshold(2.0)
         .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+}
+
+/// An EBS volume of `size` GiB at `device`.
+fn volume(device: &str, size: i32) -> BlockDeviceMapping {
+    BlockDeviceMapping::builder().device_name(device).ebs(EbsBlockDevice::builder().volume_size(size).build()).build()
 }

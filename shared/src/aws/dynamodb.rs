@@ -68,6 +68,23 @@ fn originals_of(item: Option<&std::collections::HashMap<String, AttributeValue>>
         .collect()
 }
 
+/// Run `update` with its `SET` clauses (`if_not_exists` ones keep what an earlier write put there) and
+/// the record's expiry; returns the item as it is now.
+async fn keep_first(
+    update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    sets: &[impl AsRef<str>],
+) -> Result<Option<Item>> {
+    let sets: Vec<&str> = sets.iter().map(AsRef::as_ref).collect();
+    let out = update
+        .update_expression(format!("SET {}", sets.join(", ")))
+        .expression_attribute_values(":expires", n(epoch() + KEEP_SECONDS))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+    Ok(out.attributes)
+}
+
 fn revocation_of(item: Option<&std::collections::HashMap<String, AttributeValue>>) -> Option<CredentialRevocation> {
     let item = item?;
     let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
@@ -299,14 +316,8 @@ impl StateStore for DynamoStateStore {
                 .expression_attribute_names(format!("#e{n}"), format!("{ORIGINAL_PREFIX}{eni}"))
                 .expression_attribute_values(format!(":g{n}"), s(groups.join(" ")));
         }
-        let out = update
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .expression_attribute_values(":expires", n(epoch() + KEEP_SECONDS))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
-        Ok(originals_of(out.attributes()))
+        let item = keep_first(update, &sets).await?;
+        Ok(originals_of(item.as_ref()))
     }
 
     async fn original_groups(&self, instance: &str) -> Result<Option<BTreeMap<String, Vec<String>>>> {
@@ -339,14 +350,8 @@ impl StateStore for DynamoStateStore {
             sets.push("metadata_tokens = if_not_exists(metadata_tokens, :tokens)");
             update = update.expression_attribute_values(":tokens", s(tokens));
         }
-        let out = update
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .expression_attribute_values(":expires", n(epoch() + KEEP_SECONDS))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
-        revocation_of(out.attributes()).ok_or_else(|| Error::State("the revocation record was not written".into()))
+        let item = keep_first(update, &sets).await?;
+        revocation_of(item.as_ref()).ok_or_else(|| Error::State("the revocation record was not written".into()))
     }
 
     async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>> {

@@ -88,7 +88,9 @@ pub(super) async fn already_contained<C, F, S: StateStore>(
     r: &Ports<'_, C, F, S>,
     facts: &InstanceFacts,
 ) -> Result<Option<String>> {
-    if facts.interfaces.is_empty() {
+    // The quarantine record first: for an instance never contained (the usual case) it is the only
+    // read, and the group records are left for the isolation to read once.
+    if facts.interfaces.is_empty() || r.state.original_groups(facts.instance_id.as_str()).await?.is_none() {
         return Ok(None);
     }
     for interface in &facts.interfaces {
@@ -98,9 +100,6 @@ pub(super) async fn already_contained<C, F, S: StateStore>(
         if recorded.is_none() || interface.group_ids != [recorded.unwrap_or_default()] {
             return Ok(None);
         }
-    }
-    if r.state.original_groups(facts.instance_id.as_str()).await?.is_none() {
-        return Ok(None);
     }
     let id = &facts.instance_id;
     Ok(Some(format!(

@@ -100,7 +100,16 @@ pub(super) async fn instance_role<C, F: Fleet, S>(
     let Some(profile) = &facts.instance_profile_arn else {
         return Ok(Err(format!("{id} has no instance profile: no role credentials were issued to it")));
     };
-    let Some(role) = r.fleet.instance_profile_role(profile).await? else {
+    let known = r.roles.lock().await.get(profile).cloned();
+    let role = match known {
+        Some(role) => role,
+        None => {
+            let role = r.fleet.instance_profile_role(profile).await?;
+            r.roles.lock().await.insert(profile.clone(), role.clone());
+            role
+        }
+    };
+    let Some(role) = role else {
         return Ok(Err(format!("the instance profile {profile} of {id} has no role")));
     };
     if let Some(named) = named.filter(|n| *n != role.name) {

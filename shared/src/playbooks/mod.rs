@@ -67,6 +67,9 @@ pub(crate) struct Ports<'a, C, F, S> {
     /// created, so that the instances of one plan share one pair per VPC, checked once.
     pub groups:
         tokio::sync::Mutex<std::collections::BTreeMap<String, (contain::VerifiedGroup, contain::VerifiedGroup)>>,
+    /// The role of each instance profile looked up in this run: the check before the cap and the step
+    /// itself read IAM once.
+    pub roles: tokio::sync::Mutex<std::collections::BTreeMap<String, Option<crate::ports::RoleFacts>>>,
     /// When the run started on the incident (the clock's reading): what time to isolation counts from.
     pub started: Duration,
 }
@@ -155,9 +158,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 return Ok(report);
             }
             Ok(Claim::HeldElsewhere { lease_until }) => {
-                return Err(Error::State(format!(
-                    "{key} is being handled by another run until {lease_until}; retry later"
-                )));
+                return Err(Error::HeldElsewhere(format!("{key} until {lease_until}; retry later")));
             }
             Err(e) => return Err(self.fail_closed(plan, e).await),
         };
@@ -180,6 +181,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         clock,
                         scope,
                         groups: tokio::sync::Mutex::default(),
+                        roles: tokio::sync::Mutex::default(),
                         started,
                     };
                     match self.execute(&ports, &journal, plan, facts, &now, &mut report).await {
