@@ -14,7 +14,10 @@ pub const USAGE: &str = "usage: firebreak plan FILE...        decide, no AWS cal
                                      lift the revocation of its credentials
        firebreak incidents [--json] [--limit N]
                                      recent incidents from the state table, newest first
-       firebreak incidents show KEY  one incident's timeline: each step, when, its outcome";
+       firebreak incidents show KEY  one incident's timeline: each step, when, its outcome
+       firebreak approve KEY         approve a containment that awaits approval: it runs now, as an automatic one
+                                     would (again on an approved one: the journal resumes what is unfinished)
+       firebreak deny KEY            deny it: nothing is done, a person is told";
 
 /// Exit codes: 0 every file understood (and, for `respond`, nothing failed), 1 an action failed,
 /// 2 input refused or bad usage.
@@ -36,14 +39,17 @@ pub fn run(
             Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
         },
         #[cfg(feature = "aws")]
-        Some(command @ ("respond" | "release" | "incidents")) if args.len() > 1 || command == "incidents" => {
+        Some(command @ ("respond" | "release" | "incidents" | "approve" | "deny"))
+            if args.len() > 1 || command == "incidents" =>
+        {
+            let user = lookup("USER");
             match Config::from_lookup(lookup) {
-                Ok(config) => acting(command, &args[1..], config, stdin, out, err),
+                Ok(config) => acting(command, &args[1..], config, user, stdin, out, err),
                 Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
             }
         }
         #[cfg(not(feature = "aws"))]
-        Some(command @ ("respond" | "release" | "incidents")) => report(
+        Some(command @ ("respond" | "release" | "incidents" | "approve" | "deny")) => report(
             err,
             &format!(
                 "firebreak: {command} needs the AWS SDK, which this build leaves out so that plan builds fast; run: cargo \
@@ -106,6 +112,7 @@ fn acting(
     command: &str,
     args: &[String],
     config: Config,
+    user: Option<String>,
     stdin: &mut dyn Read,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -132,6 +139,8 @@ fn acting(
                 notifier: crate::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), &topic),
                 state: crate::local_state::ProcessLocalState::default(),
                 config,
+                // A request for approval outlives the process: --no-state cannot keep one.
+                approvals: None,
             };
             return respond_files(&args[1..], &responder, stdin, out, err).await;
         }
@@ -141,6 +150,16 @@ fn acting(
                 Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
             };
             return crate::history::command(args, &state, out, err).await;
+        }
+        if let Some(verdict) = match command {
+            "approve" => Some(crate::approval::Verdict::Approve),
+            "deny" => Some(crate::approval::Verdict::Deny),
+            _ => None,
+        } {
+            return match crate::lambda::operator_responder(&sdk, config) {
+                Ok(responder) => answer(&args[0], verdict, user, &responder, out, err).await,
+                Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+            };
         }
         let responder = match crate::lambda::aws_responder(&sdk, config).await {
             Ok(r) => r,
@@ -254,5 +273,36 @@ async fn release(
             report(err, &format!("firebreak: release: {}", one_line(&e.to_string())), EXIT_REFUSED)
         }
         Err(e) => report(err, &format!("firebreak: release: {}", one_line(&e.to_string())), EXIT_FAILED),
+    }
+}
+
+/// `approve KEY` / `deny KEY`: an operator's answer, recorded with the local user; exit 0 when the
+/// answer was taken and nothing failed, 1 when a step failed, 2 when refused.
+#[cfg(feature = "aws")]
+async fn answer(
+    key: &str,
+    verdict: crate::approval::Verdict,
+    user: Option<String>,
+    responder: &crate::lambda::AwsResponder,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let clock = crate::clock::Clock::system();
+    let now = clock.now().epoch;
+    let by = crate::approval::Approver { via: "cli".into(), source_ip: None, user_agent: None, user, at: now };
+    let lease_until = now + 15 * 60;
+    match responder.answer(key, verdict, by, &clock, lease_until, true).await {
+        Ok(crate::approval::Answer::Approved(rep) | crate::approval::Answer::Denied(rep)) => {
+            let _ = writeln!(out, "{}", serde_json::json!(rep));
+            if rep.failures().is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            }
+        }
+        Ok(crate::approval::Answer::Refused(why)) => {
+            report(err, &format!("firebreak: {}: refused: {}", verdict.as_str(), one_line(&why)), EXIT_REFUSED)
+        }
+        Err(e) => report(err, &format!("firebreak: {}: {}", verdict.as_str(), one_line(&e.to_string())), EXIT_FAILED),
     }
 }

@@ -36,6 +36,12 @@ pub struct Config {
     pub member_role_name: String,
     /// The external id the member role's trust policy requires, if any.
     pub member_external_id: Option<String>,
+    /// The approval function's URL, where the links of a request for approval point.
+    pub approval_url: Option<String>,
+    /// The Secrets Manager secret holding the key that signs approval links.
+    pub approval_secret_arn: Option<String>,
+    /// How long a request for approval stays open.
+    pub approval_ttl: Duration,
 }
 
 /// Every variable Firebreak reads. The README's table and `template.yaml` list the same names.
@@ -69,6 +75,13 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_MEMBER_EXTERNAL_ID",
     "FIREBREAK_WORLD_OPEN_SHARE",
     "FIREBREAK_MAX_STOPS_PER_HOUR",
+    "FIREBREAK_APPROVAL_MIN_SEVERITY",
+    "FIREBREAK_APPROVAL_ACCOUNTS",
+    "FIREBREAK_APPROVAL_INSTANCES",
+    "FIREBREAK_APPROVAL_SEQUENCE_INSTANCES",
+    "FIREBREAK_APPROVAL_TTL_SECONDS",
+    "FIREBREAK_APPROVAL_URL",
+    "FIREBREAK_APPROVAL_SECRET_ARN",
 ];
 
 impl Config {
@@ -104,7 +117,9 @@ impl Config {
                 Error::config("FIREBREAK_WORLD_OPEN_SHARE", format!("{v:?} is not a share above 0 and at most 1"))
             })?,
         };
+        let approval = approval_policy(&get, contain, notify)?;
         let policy = Policy {
+            approval,
             world_open_share,
             member_role_name: member_role_name.clone(),
             contain_min_severity: contain,
@@ -198,7 +213,36 @@ impl Config {
             }
         };
         let member_external_id = get("FIREBREAK_MEMBER_EXTERNAL_ID");
+        let approval_url = get("FIREBREAK_APPROVAL_URL");
+        if let Some(url) = approval_url.as_deref().filter(|u| !u.starts_with("https://") && !u.starts_with("http://")) {
+            return Err(Error::config("FIREBREAK_APPROVAL_URL", format!("{url:?} is not an http(s) URL")));
+        }
+        let approval_secret_arn = get("FIREBREAK_APPROVAL_SECRET_ARN");
+        if let Some(arn) =
+            approval_secret_arn.as_deref().filter(|a| !a.starts_with("arn:") || !a.contains(":secretsmanager:"))
+        {
+            return Err(Error::config(
+                "FIREBREAK_APPROVAL_SECRET_ARN",
+                format!("{arn:?} is not a Secrets Manager ARN"),
+            ));
+        }
+        let approval_ttl = match get("FIREBREAK_APPROVAL_TTL_SECONDS") {
+            None => crate::approval::DEFAULT_TTL,
+            Some(v) => {
+                v.parse::<u64>().ok().filter(|s| (60..=7 * 24 * 3600).contains(s)).map(Duration::from_secs).ok_or_else(
+                    || {
+                        Error::config(
+                            "FIREBREAK_APPROVAL_TTL_SECONDS",
+                            format!("{v:?} is not a whole number of seconds from 60 to 604800"),
+                        )
+                    },
+                )?
+            }
+        };
         Ok(Self {
+            approval_url,
+            approval_secret_arn,
+            approval_ttl,
             policy,
             topic_arn,
             settle,
@@ -223,6 +267,24 @@ impl Config {
 }
 
 impl Config {
+    /// Where approval links point and the key that signs them, for a deployment whose policy asks for
+    /// approval; missing is a start-up error, never a request nobody can answer.
+    pub fn require_approval(&self) -> Result<Option<(&str, &str)>> {
+        if !self.policy.approval.enabled() {
+            return Ok(None);
+        }
+        let url = self.approval_url.as_deref().ok_or_else(|| {
+            Error::config("FIREBREAK_APPROVAL_URL", "required when a FIREBREAK_APPROVAL_* rule asks for approval")
+        })?;
+        let secret = self.approval_secret_arn.as_deref().ok_or_else(|| {
+            Error::config(
+                "FIREBREAK_APPROVAL_SECRET_ARN",
+                "required when a FIREBREAK_APPROVAL_* rule asks for approval",
+            )
+        })?;
+        Ok(Some((url, secret)))
+    }
+
     /// The state table, for the commands that act; missing is a start-up error.
     pub fn require_state_table(&self) -> Result<&str> {
         self.state_table.as_deref().ok_or_else(|| {
@@ -239,6 +301,53 @@ fn number(get: &impl Fn(&str) -> Option<String>, name: &str, default: f64) -> Re
             _ => Err(Error::config(name, format!("{v:?} is not a severity from 0 to 10"))),
         },
     }
+}
+
+/// The `FIREBREAK_APPROVAL_*` rules; the severity band must lie between notification and containment.
+fn approval_policy(
+    get: &impl Fn(&str) -> Option<String>,
+    contain: f64,
+    notify: f64,
+) -> Result<crate::policy::ApprovalPolicy> {
+    const BAND: &str = "FIREBREAK_APPROVAL_MIN_SEVERITY";
+    let min_severity = match get(BAND) {
+        None => None,
+        Some(_) => {
+            let n = number(get, BAND, contain)?;
+            if n >= contain || n < notify {
+                return Err(Error::config(
+                    BAND,
+                    format!(
+                        "{n} must be at least FIREBREAK_NOTIFY_MIN_SEVERITY ({notify}) and below \
+                         FIREBREAK_CONTAIN_MIN_SEVERITY ({contain})"
+                    ),
+                ));
+            }
+            Some(n)
+        }
+    };
+    let sequence_instances = match get("FIREBREAK_APPROVAL_SEQUENCE_INSTANCES") {
+        None => None,
+        Some(v) => Some(v.parse::<usize>().map_err(|_| {
+            Error::config("FIREBREAK_APPROVAL_SEQUENCE_INSTANCES", format!("{v:?} is not a whole number"))
+        })?),
+    };
+    Ok(crate::policy::ApprovalPolicy {
+        min_severity,
+        accounts: list(
+            get,
+            "FIREBREAK_APPROVAL_ACCOUNTS",
+            |a| crate::incident::AccountId::parse(a).is_some(),
+            "a 12-digit account id",
+        )?,
+        instances: list(
+            get,
+            "FIREBREAK_APPROVAL_INSTANCES",
+            |i| crate::incident::InstanceId::parse(i).is_some(),
+            "an instance id such as i-0abc1234def567890",
+        )?,
+        sequence_instances,
+    })
 }
 
 fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Result<bool> {

@@ -420,6 +420,10 @@ pub struct Incident {
     pub origin: Origin,
     #[serde(flatten)]
     pub kind: IncidentKind,
+    /// The EventBridge event a GuardDuty finding was parsed from: what a request for approval keeps, so
+    /// that the approved run decides again from exactly what arrived.
+    #[serde(skip)]
+    pub event: Option<String>,
 }
 
 impl Incident {

@@ -16,10 +16,37 @@ pub type AwsResponder = Responder<AwsTargets, SnsNotifier, DynamoStateStore>;
 /// Build the responder once per process: clients from one `SdkConfig`, the function's own account
 /// learned from STS.
 pub async fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Result<AwsResponder, Error> {
+    let approvals = crate::aws::approval_signer(sdk, &config, true).await?;
+    responder_with(sdk, config, approvals)
+}
+
+/// The approval function's responder and the signer it verifies links with. Its own URL is not in
+/// its environment (the template cannot name a function's URL in that function), so only the key is
+/// required; it never asks for approval itself: it runs approved plans.
+pub async fn approval_responder(
+    sdk: &aws_config::SdkConfig,
+    config: Config,
+) -> Result<(AwsResponder, crate::approval::Signer), Error> {
+    let signer = crate::aws::approval_signer(sdk, &config, false)
+        .await?
+        .ok_or_else(|| Error::config("FIREBREAK_APPROVAL_SECRET_ARN", "required by the approval function"))?;
+    Ok((responder_with(sdk, config, None)?, signer))
+}
+
+/// An operator's responder (`firebreak approve|deny`): it runs approved plans and asks for nothing.
+pub fn operator_responder(sdk: &aws_config::SdkConfig, config: Config) -> Result<AwsResponder, Error> {
+    responder_with(sdk, config, None)
+}
+
+fn responder_with(
+    sdk: &aws_config::SdkConfig,
+    config: Config,
+    approvals: Option<crate::approval::Signer>,
+) -> Result<AwsResponder, Error> {
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.require_topic()?);
     let state = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(sdk), config.require_state_table()?);
     let targets = AwsTargets::new(sdk, &config.member_role_name, config.member_external_id.as_deref(), config.dry_run);
-    Ok(Responder { targets, notifier, state, config })
+    Ok(Responder { targets, notifier, state, config, approvals })
 }
 
 /// Open the connection to the state table during init, best effort and bounded: the claim is the first
@@ -51,6 +78,28 @@ pub async fn respond_event<T: Targets, N: Notifier, S: StateStore>(
     match respond_payload_with(event.payload, responder, function, &clock, lease_until, &crate::metrics::emit).await {
         Ok(reports) => Ok(reports),
         Err(e) => refusal(&request_id, e),
+    }
+}
+
+/// Handle one invocation of the approval function: a function URL request (answered with a page,
+/// never an error: a browser shows it) or the schedule's sweep of expired requests.
+pub async fn approval_event<T: Targets, N: Notifier, S: StateStore>(
+    event: LambdaEvent<Value>,
+    responder: &Responder<T, N, S>,
+    signer: &crate::approval::Signer,
+) -> Result<Value, Error> {
+    responder.targets.observe_function_arn(&event.context.invoked_function_arn);
+    let clock = Clock::system();
+    let lease_until = deadline_epoch(event.context.deadline, clock.now().epoch) + 1;
+    match crate::approval::http::invocation(event.payload) {
+        Ok(crate::approval::http::Invocation::Url(request)) => {
+            Ok(responder.serve(request, signer, &clock, lease_until).await.to_response())
+        }
+        Ok(crate::approval::http::Invocation::Sweep) => {
+            let closed = responder.expire_overdue(&clock).await?;
+            Ok(json!({ "expired": closed }))
+        }
+        Err(e) => refusal(&event.context.request_id, e),
     }
 }
 

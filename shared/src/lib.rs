@@ -3,6 +3,7 @@
 //! Payloads become typed [`Incident`]s ([`events`]), a pure [`decide`] turns each into a [`Plan`],
 //! and playbooks execute plans through narrow ports whose only real implementations live in [`aws`].
 
+pub mod approval;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod cidr;
@@ -27,6 +28,7 @@ pub mod playbooks;
 pub mod policy;
 pub mod ports;
 pub mod report;
+pub mod text;
 
 pub use config::Config;
 pub use error::{Error, Result};

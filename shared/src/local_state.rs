@@ -1,6 +1,7 @@
 //! A state store that lives only as long as one process: for `firebreak respond --no-state`
 //! experiments. It keeps claims, the journal and the cap within the process, and nothing across runs.
 
+use crate::approval::{ApprovalRequest, ApprovalStatus, Approver};
 use crate::error::Result;
 use crate::ports::{Claim, CredentialRevocation, StateStore};
 use crate::report::{IncidentRecord, StoredIncident};
@@ -24,6 +25,7 @@ pub struct ProcessLocalState {
     originals: RefCell<BTreeMap<String, BTreeMap<String, Vec<String>>>>,
     revocations: RefCell<BTreeMap<String, CredentialRevocation>>,
     records: RefCell<BTreeMap<String, IncidentRecord>>,
+    approvals: RefCell<BTreeMap<String, ApprovalRequest>>,
 }
 
 impl ProcessLocalState {
@@ -124,5 +126,31 @@ impl StateStore for ProcessLocalState {
     async fn forget_revocation(&self, instance: &str) -> Result<()> {
         self.revocations.borrow_mut().remove(instance);
         Ok(())
+    }
+    async fn request_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest> {
+        Ok(self.approvals.borrow_mut().entry(request.key.clone()).or_insert_with(|| request.clone()).clone())
+    }
+    async fn approval(&self, key: &str) -> Result<Option<ApprovalRequest>> {
+        Ok(self.approvals.borrow().get(key).cloned())
+    }
+    async fn settle_approval(&self, key: &str, to: ApprovalStatus, by: &Approver, now: u64) -> Result<bool> {
+        let mut all = self.approvals.borrow_mut();
+        let Some(request) = all.get_mut(key) else { return Ok(false) };
+        let in_time = if to == ApprovalStatus::Expired { now >= request.deadline } else { now < request.deadline };
+        if request.status != ApprovalStatus::Pending || !in_time {
+            return Ok(false);
+        }
+        request.status = to;
+        request.decided = Some(by.clone());
+        Ok(true)
+    }
+    async fn overdue_approvals(&self, now: u64) -> Result<Vec<ApprovalRequest>> {
+        Ok(self
+            .approvals
+            .borrow()
+            .values()
+            .filter(|r| r.status == ApprovalStatus::Pending && now >= r.deadline)
+            .cloned()
+            .collect())
     }
 }

@@ -233,6 +233,7 @@ mod tests {
             summary: "s".into(),
             reasons: vec!["r".into()],
             actions: Vec::new(),
+            approval: None,
             timings: Timings {
                 isolated_after: Some(Duration::from_millis(1_250)),
                 notified_after: Some(Duration::from_millis(1_900)),

@@ -385,10 +385,25 @@ pub struct PlannedStep {
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Contain,
+    /// A containment a person must approve first: recorded with its steps, run once approved.
+    AwaitApproval,
     StopIdle,
     Revoke,
     Notify,
     Ignore,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contain => "contain",
+            Self::AwaitApproval => "await_approval",
+            Self::StopIdle => "stop_idle",
+            Self::Revoke => "revoke",
+            Self::Notify => "notify",
+            Self::Ignore => "ignore",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -367,6 +367,26 @@ pub trait StateStore {
     async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>>;
     /// Forget a released revocation.
     async fn forget_revocation(&self, instance: &str) -> Result<()>;
+    /// Record a request for approval unless one is recorded for its incident already (a redelivery
+    /// asks nothing new); returns the recorded one.
+    async fn request_approval(
+        &self,
+        request: &crate::approval::ApprovalRequest,
+    ) -> Result<crate::approval::ApprovalRequest>;
+    /// The request for approval of incident `key`, as it stands.
+    async fn approval(&self, key: &str) -> Result<Option<crate::approval::ApprovalRequest>>;
+    /// Move a pending request to `to` in one conditional write: an answer only while `now` is before
+    /// the deadline, an expiry only once it has passed. `false` when the request was not pending so (a
+    /// replayed link, a second answer, a race): nothing changed.
+    async fn settle_approval(
+        &self,
+        key: &str,
+        to: crate::approval::ApprovalStatus,
+        by: &crate::approval::Approver,
+        now: u64,
+    ) -> Result<bool>;
+    /// Pending requests whose deadline has passed at `now`.
+    async fn overdue_approvals(&self, now: u64) -> Result<Vec<crate::approval::ApprovalRequest>>;
     /// One cheap write during init, so that the first incident's claim does not pay for the
     /// connection (DNS, TCP, TLS) to the table.
     async fn warm_up(&self) -> Result<()> {

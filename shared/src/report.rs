@@ -72,6 +72,9 @@ pub struct Report {
     pub summary: String,
     pub reasons: Vec<String>,
     pub actions: Vec<ActionReport>,
+    /// The links of a request for approval, and its deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::ApprovalLinks>,
     /// How fast the run acted, for the metrics (not part of the report's JSON contract).
     #[serde(skip)]
     pub timings: Timings,
@@ -107,6 +110,7 @@ impl Report {
             summary: plan.summary.clone(),
             reasons: plan.reasons.clone(),
             actions: Vec::new(),
+            approval: None,
             timings: Timings::default(),
         }
     }

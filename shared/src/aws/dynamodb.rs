@@ -3,6 +3,7 @@
 //! `expires_at`), written with conditional expressions.
 
 use super::{aws_error, code_of};
+use crate::approval::{ApprovalRequest, ApprovalStatus, Approver, RECORD_PREFIX};
 use crate::error::{Error, Result};
 use crate::ports::{Claim, CredentialRevocation, StateStore};
 use crate::report::{IncidentRecord, StoredIncident};
@@ -101,6 +102,15 @@ fn stored_incident(item: &std::collections::HashMap<String, AttributeValue>) -> 
     let status = item.get("status").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
     let record = serde_json::from_str(item.get("record")?.as_s().ok()?).ok()?;
     Some(StoredIncident { key, status, record })
+}
+
+/// A request for approval from its item: the request as recorded, with the status and answer as they
+/// stand now (kept in attributes of their own, for the conditional writes).
+fn approval_of(item: &Item) -> Option<ApprovalRequest> {
+    let mut request: ApprovalRequest = serde_json::from_str(item.get("request")?.as_s().ok()?).ok()?;
+    request.status = ApprovalStatus::parse(item.get("status")?.as_s().ok()?)?;
+    request.decided = item.get("decided").and_then(|v| v.as_s().ok()).and_then(|v| serde_json::from_str(v).ok());
+    Some(request)
 }
 
 fn state_error(e: Error) -> Error {
@@ -225,6 +235,81 @@ impl StateStore for DynamoStateStore {
     async fn incident(&self, key: &str) -> Result<Option<StoredIncident>> {
         let item = self.item(format!("claim#{key}")).await?;
         Ok(item.as_ref().and_then(stored_incident))
+    }
+
+    async fn request_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("{RECORD_PREFIX}{}", request.key)))
+            .item("status", s(request.status.as_str()))
+            .item("deadline", n(request.deadline))
+            .item("request", s(serde_json::to_string(request).unwrap_or_default()))
+            .item("expires_at", n(request.deadline + KEEP_SECONDS))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(request.clone()),
+            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => self
+                .approval(&request.key)
+                .await?
+                .ok_or_else(|| Error::State(format!("the approval request of {} vanished", request.key))),
+            Err(e) => Err(state_error(aws_error("PutItem", e))),
+        }
+    }
+
+    async fn approval(&self, key: &str) -> Result<Option<ApprovalRequest>> {
+        Ok(self.item(format!("{RECORD_PREFIX}{key}")).await?.as_ref().and_then(approval_of))
+    }
+
+    async fn settle_approval(&self, key: &str, to: ApprovalStatus, by: &Approver, now: u64) -> Result<bool> {
+        let in_time = if to == ApprovalStatus::Expired { "deadline <= :now" } else { "deadline > :now" };
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("{RECORD_PREFIX}{key}")))
+            .update_expression("SET #status = :to, decided = :by")
+            .condition_expression(format!("#status = :pending AND {in_time}"))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":pending", s(ApprovalStatus::Pending.as_str()))
+            .expression_attribute_values(":by", s(serde_json::to_string(by).unwrap_or_default()))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(true),
+            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
+            Err(e) => Err(state_error(aws_error("UpdateItem", e))),
+        }
+    }
+
+    async fn overdue_approvals(&self, now: u64) -> Result<Vec<ApprovalRequest>> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :prefix) AND #status = :pending AND deadline <= :now")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":prefix", s(RECORD_PREFIX))
+                .expression_attribute_values(":pending", s(ApprovalStatus::Pending.as_str()))
+                .expression_attribute_values(":now", n(now))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| state_error(aws_error("Scan", e)))?;
+            found.extend(out.items().iter().filter_map(approval_of));
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
     }
 
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {

@@ -187,7 +187,7 @@ impl Fleet for AwsFleet {
     async fn role_policy(&self, role: &str, policy: &str) -> Result<Option<String>> {
         match self.iam.get_role_policy().role_name(role).policy_name(policy).send().await {
             // IAM returns the document URL-encoded.
-            Ok(out) => Ok(Some(percent_decode(out.policy_document()))),
+            Ok(out) => Ok(Some(crate::text::percent_decode(out.policy_document()))),
             Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(None),
             Err(e) => Err(aws_error("GetRolePolicy", e)),
         }
@@ -325,33 +325,12 @@ impl Fleet for AwsFleet {
     }
 }
 
-/// `%XX` sequences decoded (IAM's `GetRolePolicy` returns the document URL-encoded, RFC 3986).
-pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, ..) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn iam_policy_documents_are_url_decoded() {
-        assert_eq!(super::percent_decode("%7B%22Effect%22%3A%22Deny%22%7D"), "{\"Effect\":\"Deny\"}");
-        assert_eq!(super::percent_decode("{\"a\":1}"), "{\"a\":1}");
-        assert_eq!(super::percent_decode("100%"), "100%");
+        assert_eq!(crate::text::percent_decode("%7B%22Effect%22%3A%22Deny%22%7D"), "{\"Effect\":\"Deny\"}");
+        assert_eq!(crate::text::percent_decode("{\"a\":1}"), "{\"a\":1}");
+        assert_eq!(crate::text::percent_decode("100%"), "100%");
     }
 }

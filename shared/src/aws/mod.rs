@@ -3,12 +3,15 @@
 mod dynamodb;
 mod ec2;
 mod fleet;
+mod secrets;
 mod sns;
 mod targets;
 
+pub use crate::text::percent_decode;
 pub use dynamodb::DynamoStateStore;
 pub use ec2::Ec2Compute;
-pub use fleet::{percent_decode, AwsFleet};
+pub use fleet::AwsFleet;
+pub use secrets::approval_signer;
 pub use sns::SnsNotifier;
 pub use targets::AwsTargets;
 

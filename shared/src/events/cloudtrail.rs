@@ -223,6 +223,7 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
         delivery_id: envelope.id,
         origin: envelope_origin(account.as_deref(), region.as_deref()),
         kind: IncidentKind::Cloudtrail(event),
+        event: None,
     })
 }
 

@@ -91,6 +91,7 @@ fn parse_eventbridge(value: Value, detail_type: &str, prefix: &str) -> Result<In
                     detail_type: detail_type.to_owned(),
                     why: "alarm configuration changes are informational; only state changes are acted on".into(),
                 },
+                event: None,
             })
         }
         other => Err(Error::refused(field(prefix, "detail-type"), format!("unsupported value {other:?}"))),

@@ -74,6 +74,7 @@ pub fn circuit_open(account: &str, hour: &str, cap: crate::plan::Cap, max: u32) 
             cap.variable()
         )],
         actions: Vec::new(),
+        approval: None,
         timings: Default::default(),
     }
 }
@@ -83,6 +84,8 @@ fn action_attribute(report: &Report) -> &'static str {
     let done = |a: &str| report.outcome_of(a).is_some_and(Outcome::is_done);
     if report.kind == Kind::Circuit {
         "held"
+    } else if report.approval.is_some() {
+        "awaiting_approval"
     } else if done(StepKind::IsolateInstance.name()) {
         "isolated"
     } else if done(StepKind::StopInstance.name()) || done(StepKind::StopEcsTask.name()) {
@@ -118,6 +121,10 @@ fn next_steps(report: &Report, incident: Option<&Incident>) -> Vec<String> {
                 .into(),
         ),
         _ => {}
+    }
+    if report.decision == Decision::AwaitApproval {
+        steps.extend(approval_steps(report));
+        return steps;
     }
     match incident.map(|i| &i.kind) {
         Some(IncidentKind::Guardduty(f)) if report.decision == Decision::Contain && f.sequence.is_some() => {
@@ -195,6 +202,29 @@ fn next_steps(report: &Report, incident: Option<&Incident>) -> Vec<String> {
         );
     }
     steps
+}
+
+/// What a person does about a containment that waits for approval, or that was closed without it.
+fn approval_steps(report: &Report) -> Vec<String> {
+    let mut targets: Vec<&str> = report.actions.iter().filter_map(|a| a.target.as_deref()).collect();
+    targets.dedup();
+    let what = if targets.is_empty() { "the instance".to_owned() } else { targets.join(", ") };
+    match &report.approval {
+        Some(links) => vec![
+            format!(
+                "Nothing was done yet. Approve to contain {what} now with the steps above, or deny; the links work once, \
+                 until {}.",
+                crate::approval::utc(links.deadline)
+            ),
+            format!("Approve: {}", links.approve),
+            format!("Deny: {}", links.deny),
+            format!(
+                "From a terminal with access to the state table: firebreak approve '{0}' or firebreak deny '{0}'",
+                report.incident_key
+            ),
+        ],
+        None => vec![format!("Nothing was done to {what}: judge it by hand, and contain it yourself if needed.")],
+    }
 }
 
 /// Every notification Firebreak sends: an incident's after its steps ran (with `incident`), the
@@ -587,6 +617,7 @@ mod size_tests {
             summary: "GuardDuty AttackSequence:EC2/CompromisedInstanceGroup".into(),
             reasons: vec!["attack sequence".into()],
             actions: Vec::new(),
+            approval: None,
             timings: Default::default(),
         };
         for n in 0..instances {

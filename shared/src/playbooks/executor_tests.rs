@@ -184,6 +184,8 @@ struct Setup {
     fake: Fake,
 }
 
+const APPROVAL_URL: &str = "https://approve.example";
+
 fn setup(env: &[(&str, &str)]) -> Setup {
     let clock = Clock::starting_at(Duration::from_secs(START));
     let fake = Fake { calls: Calls::default(), script: Script::default(), clock };
@@ -194,6 +196,7 @@ fn setup(env: &[(&str, &str)]) -> Setup {
         notifier: fake.clone(),
         state: ProcessLocalState::default(),
         config,
+        approvals: crate::approval::Signer::new(&"k".repeat(64), APPROVAL_URL, crate::approval::DEFAULT_TTL).ok(),
     };
     Setup { responder, fake }
 }

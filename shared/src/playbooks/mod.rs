@@ -51,6 +51,8 @@ pub struct Responder<T, N, S> {
     pub notifier: N,
     pub state: S,
     pub config: Config,
+    /// Signs the links of a request for approval; `None` where no rule asks for approval.
+    pub approvals: Option<crate::approval::Signer>,
 }
 
 /// What a step acts through: its incident's account's EC2 and fleet, the home state table, the
@@ -133,7 +135,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         // The target and, for a one-instance plan, the instance's description are read beside the claim:
         // reads, so nothing happens before the claim is won, and one round trip less before the cut.
         let origin = &plan.incident.origin;
-        let acting = plan.acting_steps().next().is_some();
+        let acting = plan.decision != Decision::AwaitApproval && plan.acting_steps().next().is_some();
         let prefetch = async {
             if !acting {
                 return None;
@@ -163,6 +165,12 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Err(e) => return Err(self.fail_closed(plan, e).await),
         };
         let mut ending = Ending::Finished;
+        if plan.decision == Decision::AwaitApproval {
+            if let Err(e) = self.request_approval(plan, &key, &now, &mut report).await {
+                let _ = self.state.finish(&key, false, None, None).await;
+                return Err(self.fail_closed(plan, e).await);
+            }
+        }
         if let Some((target, facts)) = prefetched {
             match target {
                 // Nothing can be done in that account; say so precisely and notify.
@@ -216,6 +224,41 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             tracing::warn!(target: "firebreak::state", key, error = %e, "claim not finished");
         }
         Ok(report)
+    }
+
+    /// Record what a plan awaiting approval would do and put the links in the report: nothing else
+    /// happens until a person answers. A redelivery finds the claim done and asks nothing new.
+    async fn request_approval(&self, plan: &Plan, key: &str, now: &Now, report: &mut Report) -> Result<()> {
+        let Some(signer) = &self.approvals else {
+            let error = Error::config(
+                "FIREBREAK_APPROVAL_URL",
+                "this plan awaits approval, but no approval function is configured: nothing was done",
+            );
+            plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(error.clone())));
+            return Ok(());
+        };
+        let event = plan.incident.event.clone().ok_or_else(|| {
+            Error::refused(
+                "approval",
+                "only a GuardDuty finding can await approval (its event is kept to decide again)",
+            )
+        })?;
+        let mut request = crate::approval::ApprovalRequest::of(plan, event, now.epoch, signer.ttl());
+        request.key = key.to_owned();
+        let recorded = self.state.request_approval(&request).await?;
+        let deadline = Now::at(recorded.deadline).rfc3339;
+        let multi = plan.instances().len() > 1;
+        for step in plan.acting_steps() {
+            let target = step.instance_id().filter(|_| multi).map(ToString::to_string);
+            report.actions.push(ActionReport {
+                action: step.name(),
+                target,
+                at: None,
+                outcome: Outcome::skipped(format!("awaiting approval until {deadline}: not done")),
+            });
+        }
+        report.approval = Some(signer.links(key, recorded.deadline));
+        Ok(())
     }
 
     /// Run the plan's acting steps. A plan that acts on several instances (an attack sequence) runs
@@ -492,7 +535,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         notified
     }
 
-    fn rendering(&self) -> Rendering {
+    pub(crate) fn rendering(&self) -> Rendering {
         Rendering { dry_run: self.config.dry_run, chatbot: self.config.chatbot }
     }
 

@@ -51,6 +51,7 @@ pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         summary: format!("Quarantine of {id} released"),
         reasons: vec!["an operator ran firebreak release after the investigation".into()],
         actions: Vec::new(),
+        approval: None,
         timings: Default::default(),
     };
     if let Some(revocation) = revocation {

@@ -844,3 +844,67 @@ fn user_keys_and_other_role_sessions_are_revoked_only_when_opted_in() {
     let opted = plan_with(session, &Policy { revoke_role_sessions: true, ..Policy::default() });
     assert_eq!(action_names(&opted), ["revoke_role_sessions", "notify"]);
 }
+
+fn approval(rules: super::ApprovalPolicy) -> Policy {
+    Policy { approval: rules, ..Policy::default() }
+}
+
+#[test]
+fn a_contain_worthy_finding_in_the_approval_band_awaits_approval_with_the_steps_it_would_take() {
+    let band = approval(super::ApprovalPolicy { min_severity: Some(4.0), ..Default::default() });
+    let medium = edited("guardduty/ec2-backdoor-high-severity.json", &[("/detail/severity", json!(5.0))]);
+    let waiting = plan_with(medium.clone(), &band);
+    assert_eq!(waiting.decision, Decision::AwaitApproval);
+    assert_eq!(action_names(&waiting), CONTAIN, "the steps approval would run, in order");
+    assert!(
+        waiting.reasons[0].starts_with("approval required: severity 5 is in the approval band"),
+        "{:?}",
+        waiting.reasons
+    );
+    // Without the band the same finding is only notified; above the band it is contained at once.
+    assert_eq!(plan(medium).decision, Decision::Notify);
+    assert_eq!(plan_with(sample("guardduty/ec2-backdoor-high-severity.json"), &band).decision, Decision::Contain);
+    // Below the band: notified, never asked about.
+    let low = edited("guardduty/ec2-backdoor-high-severity.json", &[("/detail/severity", json!(3.9))]);
+    assert_ne!(plan_with(low, &band).decision, Decision::AwaitApproval);
+}
+
+#[test]
+fn listed_accounts_and_instances_and_large_sequences_await_approval_even_at_high_severity() {
+    let high = sample("guardduty/ec2-backdoor-high-severity.json");
+    let instance = plan(high.clone()).instances()[0].to_string();
+    let account = plan(high.clone()).incident.origin.account.map(|a| a.to_string()).expect("account");
+    let by_account = approval(super::ApprovalPolicy { accounts: vec![account.clone()], ..Default::default() });
+    let by_instance = approval(super::ApprovalPolicy { instances: vec![instance.clone()], ..Default::default() });
+    for (policy, named) in [(&by_account, &account), (&by_instance, &instance)] {
+        let p = plan_with(high.clone(), policy);
+        assert_eq!(p.decision, Decision::AwaitApproval);
+        assert!(p.reasons[0].contains(named.as_str()), "{:?}", p.reasons);
+    }
+    let other = approval(super::ApprovalPolicy { instances: vec!["i-0fffffffffffffff0".into()], ..Default::default() });
+    assert_eq!(plan_with(high, &other).decision, Decision::Contain);
+
+    let sequence = sample(EC2_SEQUENCE);
+    let named = plan(sequence.clone()).instances().len();
+    let small = approval(super::ApprovalPolicy { sequence_instances: Some(named - 1), ..Default::default() });
+    let large = approval(super::ApprovalPolicy { sequence_instances: Some(named), ..Default::default() });
+    assert_eq!(plan_with(sequence.clone(), &small).decision, Decision::AwaitApproval);
+    assert_eq!(plan_with(sequence, &large).decision, Decision::Contain);
+}
+
+#[test]
+fn approval_never_applies_to_what_is_not_a_containment() {
+    let everything = approval(super::ApprovalPolicy {
+        min_severity: Some(4.0),
+        accounts: vec!["123456789012".into()],
+        sequence_instances: Some(0),
+        ..Default::default()
+    });
+    for name in [
+        "guardduty/ec2-sample-finding.json",
+        "guardduty/attack-sequence-ecs-cluster.json",
+        "cloudtrail/sg-open-ssh-to-world.json",
+    ] {
+        assert_ne!(plan_with(sample(name), &everything).decision, Decision::AwaitApproval, "{name}");
+    }
+}

@@ -62,17 +62,18 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
         };
         return Draft::notify(severity, summary, why);
     };
-    if f.severity < policy.contain_min_severity {
+    if f.severity < policy.containment_floor() {
         return Draft::notify(
             severity,
             summary,
             format!(
                 "severity {} is below the containment threshold {}: notify only",
-                f.severity, policy.contain_min_severity
+                f.severity,
+                policy.containment_floor()
             ),
         );
     }
-    let why = format!("severity {} ≥ {} on an EC2 instance: contain", f.severity, policy.contain_min_severity);
+    let why = format!("severity {} ≥ {} on an EC2 instance: contain", f.severity, policy.containment_floor());
     let mut actions = containment(&instance_id);
     actions.push(step(Step::Notify, "tell a person what happened and what was done"));
     Draft { decision: Decision::Contain, severity, summary, reasons: vec![why], actions, rule: None }
@@ -139,13 +140,14 @@ fn sequence_decision(
             "an EC2 instance-group attack sequence that names no instance Firebreak can act on: notify only".into(),
         );
     }
-    if f.severity < policy.contain_min_severity {
+    if f.severity < policy.containment_floor() {
         return Draft::notify(
             severity,
             format!("{summary}: {} instance(s)", sequence.instances.len()),
             format!(
                 "severity {} is below the containment threshold {}: notify only",
-                f.severity, policy.contain_min_severity
+                f.severity,
+                policy.containment_floor()
             ),
         );
     }
@@ -153,7 +155,7 @@ fn sequence_decision(
         "attack sequence of severity {} ≥ {} naming {} EC2 instance(s): contain each of them, each under the \
          blast-radius cap",
         f.severity,
-        policy.contain_min_severity,
+        policy.containment_floor(),
         sequence.instances.len()
     )];
     reasons.extend(sequence.instances.iter().map(|i| format!("{} is named {}", i.id, i.via)));

@@ -47,6 +47,39 @@ pub struct Policy {
     /// The share of an address family that the ranges of one call must cover together to count as
     /// open to the world (1.0: all of it, `0.0.0.0/0` or `0.0.0.0/1` + `128.0.0.0/1`).
     pub world_open_share: f64,
+    /// Which containments wait for a person (`FIREBREAK_APPROVAL_*`); all empty: none.
+    pub approval: ApprovalPolicy,
+}
+
+/// Which containments a person must approve first. Only configuration decides: nothing an attacker can
+/// write (a tag, a name) turns an automatic containment into one that waits.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApprovalPolicy {
+    /// Contain-worthy findings from this severity up to (not including) the automatic containment
+    /// threshold wait for approval instead of being only notified.
+    pub min_severity: Option<f64>,
+    /// Containments in these accounts always wait for approval.
+    pub accounts: Vec<String>,
+    /// Containments of these instances always wait for approval.
+    pub instances: Vec<String>,
+    /// An attack sequence naming more than this many instances waits for approval.
+    pub sequence_instances: Option<usize>,
+}
+
+impl ApprovalPolicy {
+    pub fn enabled(&self) -> bool {
+        self.min_severity.is_some()
+            || !self.accounts.is_empty()
+            || !self.instances.is_empty()
+            || self.sequence_instances.is_some()
+    }
+}
+
+impl Policy {
+    /// The lowest severity at which an instance finding leads to a containment, automatic or approved.
+    fn containment_floor(&self) -> f64 {
+        self.approval.min_severity.map_or(self.contain_min_severity, |s| s.min(self.contain_min_severity))
+    }
 }
 
 impl Default for Policy {
@@ -71,6 +104,7 @@ impl Default for Policy {
             regions: Vec::new(),
             member_role_name: "firebreak-member".to_owned(),
             world_open_share: 1.0,
+            approval: ApprovalPolicy::default(),
         }
     }
 }
@@ -92,6 +126,15 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
             draft.reasons.insert(0, format!("refused, never acted on: {why}"));
         }
     }
+    if draft.decision == Decision::Contain {
+        if let Some(why) = approval_required(incident, &draft, policy) {
+            draft.decision = Decision::AwaitApproval;
+            draft.reasons.insert(0, format!("approval required: {why}; nothing is done until a person approves"));
+            for planned in draft.actions.iter_mut().filter(|a| a.step == Step::Notify) {
+                planned.reason = "ask a person to approve or deny, with the links and the deadline".into();
+            }
+        }
+    }
     Plan {
         incident_key: incident_key(incident),
         kind: incident.kind(),
@@ -103,6 +146,45 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
         rule: draft.rule,
         incident: incident.clone(),
     }
+}
+
+/// Why this containment must wait for a person, if it must.
+fn approval_required(incident: &Incident, draft: &Draft, policy: &Policy) -> Option<String> {
+    let rules = &policy.approval;
+    let IncidentKind::Guardduty(finding) = &incident.kind else { return None };
+    let mut why = Vec::new();
+    if finding.severity < policy.contain_min_severity {
+        why.push(format!(
+            "severity {} is in the approval band from FIREBREAK_APPROVAL_MIN_SEVERITY {} up to the automatic containment \
+             threshold {}",
+            finding.severity,
+            rules.min_severity.unwrap_or(policy.contain_min_severity),
+            policy.contain_min_severity
+        ));
+    }
+    if let Some(account) = incident.origin.account.as_ref().filter(|a| rules.accounts.iter().any(|x| x == a.as_str())) {
+        why.push(format!("account {account} is listed in FIREBREAK_APPROVAL_ACCOUNTS"));
+    }
+    let instances: Vec<&str> = draft.actions.iter().filter_map(|a| a.step.instance_id()).map(|id| id.as_str()).fold(
+        Vec::new(),
+        |mut seen, id| {
+            if !seen.contains(&id) {
+                seen.push(id);
+            }
+            seen
+        },
+    );
+    let listed: Vec<&str> = instances.iter().copied().filter(|i| rules.instances.iter().any(|x| x == i)).collect();
+    if !listed.is_empty() {
+        why.push(format!("{} listed in FIREBREAK_APPROVAL_INSTANCES", listed.join(", ")));
+    }
+    if let Some(max) = rules.sequence_instances.filter(|max| finding.sequence.is_some() && instances.len() > *max) {
+        why.push(format!(
+            "the attack sequence names {} instances, more than FIREBREAK_APPROVAL_SEQUENCE_INSTANCES {max}",
+            instances.len()
+        ));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// Why the incident is outside `FIREBREAK_ACCOUNTS` / `FIREBREAK_REGIONS`, if it is.

@@ -1,0 +1,121 @@
+//! Answering a request for approval, and closing the ones nobody answered: each a conditional write on
+//! the request first (single use), then the same executor as an automatic containment, or one
+//! notification that nothing was done.
+
+use super::{ApprovalRequest, ApprovalStatus, Approver, Verdict};
+use crate::clock::{Clock, Now};
+use crate::error::Result;
+use crate::playbooks::Responder;
+use crate::ports::{Notifier, StateStore, Targets};
+use crate::report::{Outcome, Report};
+
+/// How an answer ended.
+#[derive(Debug)]
+pub enum Answer {
+    /// The approved plan ran; its report, as an automatic run's.
+    Approved(Report),
+    /// Denied: nothing was done, a person was told.
+    Denied(Report),
+    /// Nothing changed, and why (already answered, expired, unknown incident, policy no longer contains).
+    Refused(String),
+}
+
+impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
+    /// Answer the request for approval of incident `key` with `verdict`, as `by`. A request is answered
+    /// once: the answer is a conditional write, and only its winner acts. `resume`: an operator's
+    /// `firebreak approve` of an already approved request runs its plan again, which the journal
+    /// resumes where it stopped (a link is never honoured twice).
+    pub async fn answer(
+        &self,
+        key: &str,
+        verdict: Verdict,
+        by: Approver,
+        clock: &Clock,
+        lease_until: u64,
+        resume: bool,
+    ) -> Result<Answer> {
+        let now = clock.now();
+        let Some(request) = self.state.approval(key).await? else {
+            return Ok(Answer::Refused(format!("there is no request for approval of incident {key}")));
+        };
+        let resuming = resume && verdict == Verdict::Approve && request.status == ApprovalStatus::Approved;
+        if request.status != ApprovalStatus::Pending && !resuming {
+            return Ok(Answer::Refused(already(&request)));
+        }
+        if request.status == ApprovalStatus::Pending && now.epoch >= request.deadline {
+            return Ok(Answer::Refused(format!(
+                "the request expired at {}: nothing was done; a new finding asks again",
+                Now::at(request.deadline).rfc3339
+            )));
+        }
+        // Decided before the write: a plan that cannot run leaves the request as it was.
+        let plan = match request.approved_plan(&self.config.policy, request.decided.as_ref().unwrap_or(&by)) {
+            Ok(plan) => plan,
+            Err(e) => return Ok(Answer::Refused(e.to_string())),
+        };
+        if !resuming && !self.state.settle_approval(key, verdict.status(), &by, now.epoch).await? {
+            let current = self.state.approval(key).await?.unwrap_or(request);
+            return Ok(Answer::Refused(already(&current)));
+        }
+        match verdict {
+            Verdict::Approve => Ok(Answer::Approved(self.respond(&plan, clock, lease_until).await?)),
+            Verdict::Deny => {
+                let why = format!("denied by a person ({}): nothing was done", by.describe());
+                Ok(Answer::Denied(self.closed(&plan, &request, "Denied", why).await))
+            }
+        }
+    }
+
+    /// Close every pending request whose deadline has passed and tell a person that nothing was done.
+    /// Run on a schedule by the approval function; a request answered meanwhile is left alone.
+    pub async fn expire_overdue(&self, clock: &Clock) -> Result<Vec<Report>> {
+        let now = clock.now();
+        let mut closed = Vec::new();
+        for request in self.state.overdue_approvals(now.epoch).await? {
+            let by = Approver { via: "deadline".into(), source_ip: None, user_agent: None, user: None, at: now.epoch };
+            if !self.state.settle_approval(&request.key, ApprovalStatus::Expired, &by, now.epoch).await? {
+                continue;
+            }
+            let why = format!(
+                "nobody approved before the deadline {}: nothing was done; a new finding asks again",
+                Now::at(request.deadline).rfc3339
+            );
+            match request.approved_plan(&self.config.policy, &by) {
+                Ok(plan) => closed.push(self.closed(&plan, &request, "Expired", why).await),
+                Err(e) => {
+                    tracing::warn!(target: "firebreak::approval", key = request.key, error = %e, "expired request not notified")
+                }
+            }
+        }
+        Ok(closed)
+    }
+
+    /// The report and notification of a request closed without acting.
+    async fn closed(&self, plan: &crate::Plan, request: &ApprovalRequest, how: &str, why: String) -> Report {
+        let mut report = Report::new(plan);
+        report.incident_key = request.key.clone();
+        report.decision = crate::plan::Decision::AwaitApproval;
+        report.summary = format!("{how}: {}", request.summary);
+        report.reasons.retain(|r| !r.starts_with("approved by"));
+        report.reasons.insert(0, why.clone());
+        let multi = plan.instances().len() > 1;
+        for step in plan.acting_steps() {
+            report.push(step.name(), Outcome::skipped(why.clone()));
+            if let (true, Some(id), Some(last)) = (multi, step.instance_id(), report.actions.last_mut()) {
+                last.target = Some(id.to_string());
+            }
+        }
+        let notification =
+            crate::notify::render(&report, &plan.incident.origin, Some(&plan.incident), self.rendering());
+        let outcome =
+            self.notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published"));
+        report.push(crate::plan::StepKind::Notify.name(), outcome);
+        crate::decision_log::log_report(&report);
+        report
+    }
+}
+
+fn already(request: &ApprovalRequest) -> String {
+    let by = request.decided.as_ref().map(|b| format!(" ({})", b.describe())).unwrap_or_default();
+    format!("this request was already {}{by}: nothing was done now", request.status.as_str())
+}

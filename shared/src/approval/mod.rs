@@ -1,0 +1,400 @@
+//! Human approval: a plan whose decision is `await_approval` is recorded, not run; a person approves or
+//! denies it with a signed, single-use, expiring link (or `firebreak approve|deny KEY`), and an approved
+//! plan runs through the same executor as an automatic one.
+//!
+//! Everything here is pure: tokens, the stored request, the pages. The function URL's handler, the
+//! state table and the executor call in.
+
+mod flow;
+pub mod http;
+pub mod page;
+
+pub use flow::Answer;
+
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use hmac::{KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// How long a request may wait for a person, unless `FIREBREAK_APPROVAL_TTL_SECONDS` says otherwise.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// The prefix of an approval request's item in the state table (a persisted name: pinned in a test).
+pub const RECORD_PREFIX: &str = "approval#";
+/// The prefix of the claim under which an approved plan runs, beside the request's own claim.
+pub const APPROVED_PREFIX: &str = "approved#";
+/// Signed tokens say which scheme they follow, so that a later one can refuse an older.
+const TOKEN_VERSION: &str = "v1";
+/// The shortest key accepted: the template generates 64 characters.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// What a person answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Deny => "deny",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "approve" => Some(Self::Approve),
+            "deny" => Some(Self::Deny),
+            _ => None,
+        }
+    }
+
+    /// The status a request has once this verdict is taken.
+    pub fn status(self) -> ApprovalStatus {
+        match self {
+            Self::Approve => ApprovalStatus::Approved,
+            Self::Deny => ApprovalStatus::Denied,
+        }
+    }
+}
+
+/// Where a request stands. Persisted in the state table: the names are a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+}
+
+impl ApprovalStatus {
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Approved, Self::Denied, Self::Expired];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// Who answered, as far as the request shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approver {
+    /// `link` (the function URL) or `cli` (`firebreak approve|deny`), or `deadline` for an expiry.
+    pub via: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The operating-system user of a `firebreak approve|deny` run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Epoch seconds.
+    pub at: u64,
+}
+
+impl Approver {
+    pub fn describe(&self) -> String {
+        let mut parts = vec![format!("via {}", self.via)];
+        if let Some(user) = &self.user {
+            parts.push(format!("user {user}"));
+        }
+        if let Some(ip) = &self.source_ip {
+            parts.push(format!("from {ip}"));
+        }
+        if let Some(agent) = &self.user_agent {
+            parts.push(format!("user agent {agent:?}"));
+        }
+        parts.push(format!("at {}", utc(self.at)));
+        parts.join(", ")
+    }
+}
+
+/// One request for approval, as stored: what would be done, to which instances, until when, and the
+/// event it came from (decided again when approved, so that the run is exactly the automatic one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub key: String,
+    pub status: ApprovalStatus,
+    pub requested_at: u64,
+    /// Epoch seconds after which neither link is honoured.
+    pub deadline: u64,
+    pub summary: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// Why approval is required, and the rest of the plan's reasons.
+    pub reasons: Vec<String>,
+    /// One line per step that approval would run, naming its instance.
+    pub actions: Vec<String>,
+    /// The EventBridge event the incident was parsed from.
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided: Option<Approver>,
+}
+
+impl ApprovalRequest {
+    /// The request for `plan`, parsed from `event`, open until `now + ttl`.
+    pub fn of(plan: &Plan, event: String, now: u64, ttl: Duration) -> Self {
+        Self {
+            key: plan.incident_key.clone(),
+            status: ApprovalStatus::Pending,
+            requested_at: now,
+            deadline: now + ttl.as_secs(),
+            summary: plan.summary.clone(),
+            account: plan.incident.origin.account.as_ref().map(ToString::to_string),
+            region: plan.incident.origin.region.as_ref().map(ToString::to_string),
+            reasons: plan.reasons.clone(),
+            actions: planned_lines(plan),
+            event,
+            decided: None,
+        }
+    }
+
+    /// The plan to run now that the request is approved: the stored event decided again with today's
+    /// policy, which must still contain (or ask for approval of) the same incident. Never the plan of
+    /// another incident, never more than a containment.
+    pub fn approved_plan(&self, policy: &crate::Policy, by: &Approver) -> Result<Plan> {
+        let refuse = |why: String| Error::refused("approval", why);
+        let mut incidents = crate::parse_payload(self.event.as_bytes())
+            .map_err(|e| refuse(format!("the stored event of {} no longer parses: {e}", self.key)))?;
+        if incidents.len() != 1 {
+            return Err(refuse(format!("the stored event of {} holds {} incidents", self.key, incidents.len())));
+        }
+        let mut plan = crate::decide(&incidents.remove(0), policy);
+        if plan.incident_key != self.key {
+            return Err(refuse(format!("the stored event is incident {}, not {}", plan.incident_key, self.key)));
+        }
+        match plan.decision {
+            crate::plan::Decision::AwaitApproval | crate::plan::Decision::Contain => {}
+            other => {
+                return Err(refuse(format!(
+                    "today's policy decides {} for this incident, not a containment: nothing to approve",
+                    other.as_str()
+                )))
+            }
+        }
+        plan.decision = crate::plan::Decision::Contain;
+        plan.incident_key = format!("{APPROVED_PREFIX}{}", self.key);
+        plan.summary = format!("Approved: {}", plan.summary);
+        plan.reasons.insert(0, format!("approved by a person ({})", by.describe()));
+        Ok(plan)
+    }
+}
+
+/// What each acting step of `plan` would do, one line each.
+pub fn planned_lines(plan: &Plan) -> Vec<String> {
+    plan.actions
+        .iter()
+        .filter(|a| a.step.kind() != crate::plan::StepKind::Notify)
+        .map(|a| match a.step.instance_id() {
+            Some(id) => format!("{} on {id}: {}", a.step.name(), a.reason),
+            None => format!("{}: {}", a.step.name(), a.reason),
+        })
+        .collect()
+}
+
+/// The two links a notification carries, and until when they work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalLinks {
+    pub approve: String,
+    pub deny: String,
+    /// Epoch seconds.
+    pub deadline: u64,
+}
+
+/// A token that verified: the incident it is bound to, the verdict it carries, its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub key: String,
+    pub verdict: Verdict,
+    pub deadline: u64,
+}
+
+/// Signs and verifies approval tokens with the deployment's key (from Secrets Manager, never from the
+/// environment in plain text), and builds the links to the approval function's URL.
+#[derive(Clone)]
+pub struct Signer {
+    secret: Vec<u8>,
+    url: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").field("url", &self.url).field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// `secret` is the key's text; `url` the approval function's URL.
+    pub fn new(secret: &str, url: &str, ttl: Duration) -> Result<Self> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(Error::config(
+                "FIREBREAK_APPROVAL_SECRET_ARN",
+                format!("the approval key has {} bytes; at least {MIN_SECRET_BYTES} are required", secret.len()),
+            ));
+        }
+        Ok(Self { secret: secret.as_bytes().to_vec(), url: url.trim_end_matches('/').to_owned(), ttl })
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn mac(&self, key: &str, verdict: Verdict, deadline: u64) -> HmacSha256 {
+        // Fixed-width fields first and the key last: no two (key, verdict, deadline) sign the same bytes.
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes a key of any length");
+        mac.update(format!("firebreak-approval/{TOKEN_VERSION}\n{}\n{deadline}\n{key}", verdict.as_str()).as_bytes());
+        mac
+    }
+
+    /// `v1.<verdict>.<deadline>.<key, base64url>.<HMAC-SHA256, base64url>`
+    pub fn token(&self, key: &str, verdict: Verdict, deadline: u64) -> String {
+        let tag = self.mac(key, verdict, deadline).finalize().into_bytes();
+        format!("{TOKEN_VERSION}.{}.{deadline}.{}.{}", verdict.as_str(), b64(key.as_bytes()), b64(&tag))
+    }
+
+    pub fn links(&self, key: &str, deadline: u64) -> ApprovalLinks {
+        let link = |verdict| format!("{}/?token={}", self.url, self.token(key, verdict, deadline));
+        ApprovalLinks { approve: link(Verdict::Approve), deny: link(Verdict::Deny), deadline }
+    }
+
+    /// The token's incident, verdict and deadline, if it is one this deployment signed and its deadline
+    /// has not passed at `now`. The signature is checked in constant time before anything is believed.
+    pub fn verify(&self, token: &str, now: u64) -> std::result::Result<Token, TokenRefusal> {
+        let parts: Vec<&str> = token.trim().split('.').collect();
+        let [version, verdict, deadline, key, tag] = parts.as_slice() else {
+            return Err(TokenRefusal::Malformed);
+        };
+        if *version != TOKEN_VERSION {
+            return Err(TokenRefusal::Malformed);
+        }
+        let verdict = Verdict::parse(verdict).ok_or(TokenRefusal::Malformed)?;
+        let deadline: u64 = deadline.parse().map_err(|_| TokenRefusal::Malformed)?;
+        let key = unb64(key).and_then(|k| String::from_utf8(k).ok()).ok_or(TokenRefusal::Malformed)?;
+        let tag = unb64(tag).ok_or(TokenRefusal::Malformed)?;
+        self.mac(&key, verdict, deadline).verify_slice(&tag).map_err(|_| TokenRefusal::BadSignature)?;
+        if now >= deadline {
+            return Err(TokenRefusal::Expired { deadline });
+        }
+        Ok(Token { key, verdict, deadline })
+    }
+}
+
+/// Why a token is not honoured. Nothing is changed for any of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRefusal {
+    Malformed,
+    BadSignature,
+    Expired { deadline: u64 },
+}
+
+impl std::fmt::Display for TokenRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Malformed => f.write_str("this link is not a Firebreak approval link (malformed token)"),
+            Self::BadSignature => f.write_str("this link was not signed by this Firebreak deployment (bad signature)"),
+            Self::Expired { deadline } => {
+                write!(f, "this link expired at {}; nothing was done", utc(*deadline))
+            }
+        }
+    }
+}
+
+/// Epoch seconds as people read them (UTC).
+pub fn utc(epoch: u64) -> String {
+    crate::clock::Now::at(epoch).rfc3339
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "incident#guardduty#123456789012#us-east-1#abc";
+
+    fn signer() -> Signer {
+        Signer::new(&"k".repeat(64), "https://abc.lambda-url.us-east-1.on.aws/", DEFAULT_TTL).expect("signer")
+    }
+
+    #[test]
+    fn a_signed_token_verifies_before_its_deadline_and_names_its_incident_and_verdict() {
+        let token = signer().token(KEY, Verdict::Approve, 2_000);
+        assert_eq!(
+            signer().verify(&token, 1_999),
+            Ok(Token { key: KEY.into(), verdict: Verdict::Approve, deadline: 2_000 })
+        );
+        assert_eq!(signer().verify(&token, 2_000), Err(TokenRefusal::Expired { deadline: 2_000 }));
+    }
+
+    #[test]
+    fn a_changed_verdict_deadline_or_incident_breaks_the_signature() {
+        let token = signer().token(KEY, Verdict::Deny, 2_000);
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = [
+            format!("v1.approve.{}.{}.{}", parts[2], parts[3], parts[4]),
+            format!("v1.deny.9999.{}.{}", parts[3], parts[4]),
+            format!("v1.deny.{}.{}.{}", parts[2], b64(b"incident#guardduty#123456789012#us-east-1#other"), parts[4]),
+        ];
+        for token in forged {
+            assert_eq!(signer().verify(&token, 1_000), Err(TokenRefusal::BadSignature), "{token}");
+        }
+        let other_key = Signer::new(&"x".repeat(64), "https://x", DEFAULT_TTL).expect("signer");
+        assert_eq!(other_key.verify(&token, 1_000), Err(TokenRefusal::BadSignature));
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for token in ["", "v1", "v2.approve.1.a.b", "v1.maybe.1.a.b", "v1.approve.x.a.b", "v1.approve.1.!!.b", "....."]
+        {
+            assert_eq!(signer().verify(token, 0), Err(TokenRefusal::Malformed), "{token:?}");
+        }
+    }
+
+    #[test]
+    fn links_carry_one_token_per_verdict_to_the_function_url() {
+        let links = signer().links(KEY, 5_000);
+        assert!(links.approve.starts_with("https://abc.lambda-url.us-east-1.on.aws/?token=v1.approve.5000."));
+        assert!(links.deny.starts_with("https://abc.lambda-url.us-east-1.on.aws/?token=v1.deny.5000."));
+        let token = links.approve.split_once("token=").map(|(_, t)| t).unwrap_or_default();
+        assert_eq!(signer().verify(token, 0).map(|t| t.verdict), Ok(Verdict::Approve));
+    }
+
+    #[test]
+    fn a_short_key_is_refused_at_start() {
+        let err = Signer::new("short", "https://x", DEFAULT_TTL).expect_err("refused").to_string();
+        assert!(err.contains("FIREBREAK_APPROVAL_SECRET_ARN"), "{err}");
+    }
+
+    #[test]
+    fn the_persisted_status_names_are_pinned() {
+        let names: Vec<&str> = ApprovalStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["pending", "approved", "denied", "expired"]);
+        assert_eq!((RECORD_PREFIX, APPROVED_PREFIX), ("approval#", "approved#"));
+        for status in ApprovalStatus::ALL {
+            assert_eq!(serde_json::to_value(status).ok(), Some(serde_json::json!(status.as_str())));
+        }
+    }
+}
