@@ -5,6 +5,9 @@ use crate::incident::Kind;
 use crate::plan::{StepKind, EXECUTOR_IAM_ACTIONS};
 use std::collections::BTreeSet;
 
+/// The signing key (both functions read it) and the sweep of expired requests (a scan of the table).
+pub const APPROVAL_IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue", "dynamodb:Scan"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     GuarddutyResponder,
@@ -43,9 +46,17 @@ impl Function {
         self.kinds().iter().flat_map(|k| k.possible_steps().iter().copied()).collect()
     }
 
-    /// What its role must grant: the executor's own calls and every declared action of its steps.
+    /// Whether it signs approval links, and so whether the approval function (which runs the plans it
+    /// asked about, under its role) shares its role.
+    pub fn asks_for_approval(self) -> bool {
+        self.kinds().contains(&Kind::Guardduty)
+    }
+
+    /// What its role must grant: the executor's own calls, every declared action of its steps, and for
+    /// the function that asks for approval what the approval function adds.
     pub fn iam_actions(self) -> BTreeSet<&'static str> {
         let steps = self.steps().into_iter().flat_map(|s| s.iam_actions().iter().copied());
-        EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).collect()
+        let approval = APPROVAL_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval());
+        EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).chain(approval).collect()
     }
 }

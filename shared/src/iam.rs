@@ -423,9 +423,27 @@ pub fn executor_requests(s: &Scene) -> Vec<Request> {
     requests
 }
 
+/// The approval key (read at start by the function that signs links and by the approval function,
+/// which shares its role) and the sweep of expired requests. Always in the home account and region.
+pub fn approval_requests(s: &Scene) -> Vec<Request> {
+    let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+    let secret = format!(
+        "arn:{}:secretsmanager:{}:{}:secret:firebreak-approval-key-AbCdEf",
+        s.partition, s.home_region, s.home_account
+    );
+    let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+    vec![
+        Call::new(&home, "GetSecretValue", "secretsmanager:GetSecretValue").on("Secret", secret, &[]),
+        Call::new(&home, "Scan (expired approval requests)", "dynamodb:Scan").on("table", table, &[]),
+    ]
+}
+
 /// Every request `function` makes for an incident in `scene`.
 pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
     let mut requests = executor_requests(s);
+    if function.asks_for_approval() {
+        requests.extend(approval_requests(s));
+    }
     for step in function.steps() {
         requests.extend(step_requests(step, s));
     }
@@ -537,6 +555,24 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             ));
         }
         Function::CloudtrailResponder => {}
+    }
+    // Only the approval key, and only for the function that signs approval links.
+    let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+    let secret =
+        |name: &str| format!("arn:{}:secretsmanager:{}:{}:secret:{name}", s.partition, s.home_region, s.home_account);
+    denied.push(
+        Call::new(&home, "GetSecretValue (another secret of the account)", "secretsmanager:GetSecretValue")
+            .denied()
+            .on("Secret", secret("prod-database-password-AbCdEf"), &[]),
+    );
+    if !function.asks_for_approval() {
+        denied.push(
+            Call::new(&home, "GetSecretValue (the approval key)", "secretsmanager:GetSecretValue").denied().on(
+                "Secret",
+                secret("firebreak-approval-key-AbCdEf"),
+                &[],
+            ),
+        );
     }
     denied
 }

@@ -52,6 +52,8 @@ function resolver(template, parameters, pseudo) {
       case 'AWS::SQS::Queue': return { Ref: `https://sqs/${resolve(props.QueueName)}`, Arn: arn('sqs', resolve(props.QueueName)) }
       case 'AWS::SNS::Topic': { const a = arn('sns', resolve(props.TopicName)); return { Ref: a, TopicArn: a } }
       case 'AWS::KMS::Key': return { Ref: id, Arn: arn('kms', `key/${id}`) }
+      // Secrets Manager appends six random characters to the name.
+      case 'AWS::SecretsManager::Secret': { const a = arn('secretsmanager', `secret:${resolve(props.Name)}-AbCdEf`); return { Ref: a, Id: a } }
       default: return { Ref: id, Arn: arn('unknown', id) }
     }
   }
