@@ -95,6 +95,10 @@ pub async fn approval_event<T: Targets, N: Notifier, S: StateStore>(
         Ok(crate::approval::http::Invocation::Url(request)) => {
             Ok(responder.serve(request, signer, &clock, lease_until).await.to_response())
         }
+        Ok(crate::approval::http::Invocation::MalformedUrl(why)) => {
+            tracing::warn!(target: "firebreak::approval", why, "malformed function URL request");
+            Ok(crate::approval::http::Page::malformed(&why).to_response())
+        }
         Ok(crate::approval::http::Invocation::Sweep) => {
             let closed = responder.expire_overdue(&clock).await?;
             Ok(json!({ "expired": closed }))

@@ -6,9 +6,9 @@ use crate::world::{World, TABLE};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
-fn cargo_lambda() -> PathBuf {
+pub(crate) fn cargo_lambda() -> PathBuf {
     let path = std::env::var_os("FIREBREAK_CARGO_LAMBDA")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".venv/cargo-lambda/bin/cargo-lambda"));
@@ -18,7 +18,7 @@ fn cargo_lambda() -> PathBuf {
 
 /// `cargo lambda watch`, in a process group of its own so that nothing it signals reaches the test
 /// runner. The functions it spawned exit by themselves once its runtime API is gone.
-struct Watch(Child);
+pub(crate) struct Watch(Child);
 
 impl Drop for Watch {
     fn drop(&mut self) {
@@ -27,7 +27,7 @@ impl Drop for Watch {
     }
 }
 
-fn invoke(port: u16, function: &str, event: &str) -> String {
+pub(crate) fn invoke(port: u16, function: &str, event: &str) -> String {
     let file = std::env::temp_dir().join(format!("firebreak-invoke-{port}-{function}.json"));
     std::fs::write(&file, event).expect("event file");
     let out = Command::new(cargo_lambda())
@@ -53,36 +53,12 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
     let idle = world.launch(false, false).await.instance_id;
     let exposed = world.exposed_group("exposed").await;
 
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let env = [
-        format!("AWS_ENDPOINT_URL={}", world.endpoint()),
-        "AWS_REGION=us-east-1".into(),
-        "AWS_ACCESS_KEY_ID=testing".into(),
-        "AWS_SECRET_ACCESS_KEY=testing".into(),
-        "AWS_EC2_METADATA_DISABLED=true".into(),
         format!("FIREBREAK_TOPIC_ARN={}", world.topic_arn),
         format!("FIREBREAK_STATE_TABLE={TABLE}"),
         "FIREBREAK_SETTLE_SECONDS=0".into(),
     ];
-    let mut watch = Command::new(cargo_lambda());
-    watch.args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string()]);
-    for pair in &env {
-        watch.args(["--env-var", pair]);
-    }
-    let _watch = Watch(
-        watch
-            .current_dir(repo_root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("cargo lambda watch starts"),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "cargo lambda watch did not listen");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let (_watch, port) = watch(&world, &env, None);
 
     let finding = sample("guardduty/ec2-backdoor-high-severity.json").replace("i-0abc1234def567890", &compromised);
     let out = invoke(port, "guardduty-responder", &finding);
@@ -105,4 +81,44 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
     let refused = invoke(port, "alarm-responder", &finding);
     assert!(refused.contains("refused") && refused.contains("not handled by this function"), "{refused}");
     assert_eq!(world.notifications().await.len(), 3, "one notification per incident");
+}
+
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+}
+
+/// Start `cargo lambda watch` on `port` (or a free one) with the emulator's AWS settings and `env`; returns it
+/// (stopped when dropped) and its port once it listens.
+pub(crate) fn watch(world: &World, env: &[String], port: Option<u16>) -> (Watch, u16) {
+    let port = port.unwrap_or_else(free_port);
+    let aws = [
+        format!("AWS_ENDPOINT_URL={}", world.endpoint()),
+        "AWS_REGION=us-east-1".into(),
+        "AWS_ACCESS_KEY_ID=testing".into(),
+        "AWS_SECRET_ACCESS_KEY=testing".into(),
+        "AWS_EC2_METADATA_DISABLED=true".into(),
+    ];
+    let mut watch = Command::new(cargo_lambda());
+    watch.args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string()]);
+    for pair in aws.iter().chain(env) {
+        watch.args(["--env-var", pair]);
+    }
+    // Its output, for a failing test to read: where the functions' logs and build errors go.
+    let log = std::env::temp_dir().join(format!("firebreak-watch-{port}.log"));
+    let log = std::fs::File::create(log).expect("watch log");
+    let watch = Watch(
+        watch
+            .current_dir(repo_root())
+            .stdout(log.try_clone().expect("watch log"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("cargo lambda watch starts"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "cargo lambda watch did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    (watch, port)
 }

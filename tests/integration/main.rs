@@ -1,6 +1,7 @@
 //! Firebreak's integration tests, one binary: the public corpus, the `firebreak plan` contract, and
 //! the playbooks proven against moto server (started per test on 127.0.0.1, stopped after).
 
+mod approval;
 mod cli_contract;
 mod config_docs;
 mod containment;

@@ -4,6 +4,8 @@
 use crate::support::{finding, sample_event};
 use crate::world::World;
 use aws_sdk_sqs::types::QueueAttributeName;
+use firebreak::approval::Verdict;
+use firebreak::clock::Clock;
 use serde_json::Value;
 
 fn event(name: &str) -> Value {
@@ -60,7 +62,24 @@ async fn a_filter_policy_on_severity_selects_only_high_incidents() {
 /// docs/report.schema.json with the `jsonschema` package of the moto venv (a Draft 2020-12 validator).
 #[tokio::test(flavor = "current_thread")]
 async fn every_notification_kind_is_a_valid_versioned_report() {
-    let world = World::seed().await;
+    let approvals = crate::approval::Approvals::seed(crate::local_invoke::free_port()).await;
+    let world = &approvals.world;
+    // A request for approval, and its denial.
+    let asked = world.launch(false, false).await;
+    let request = approvals.ask_body(&asked.instance_id, "33333333333333333333333333333333", Clock::system()).await;
+    let by = firebreak::approval::Approver {
+        via: "cli".into(),
+        source_ip: None,
+        user_agent: None,
+        user: Some("ops".into()),
+        at: 0,
+    };
+    let key = "incident#guardduty#123456789012#us-east-1#33333333333333333333333333333333";
+    let clock = Clock::system();
+    let lease = clock.now().epoch + 900;
+    let denied =
+        approvals.responder().await.answer(key, Verdict::Deny, by, &clock, lease, false).await.expect("answered");
+    assert!(matches!(denied, firebreak::approval::Answer::Denied(_)), "{denied:?}");
     let first = world.launch(false, false).await;
     let second = world.launch(false, false).await;
     let cap = [("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "1")];
@@ -69,18 +88,26 @@ async fn every_notification_kind_is_a_valid_versioned_report() {
     let responder = world.responder(&[]).await;
     let id = firebreak::incident::InstanceId::parse(&first.instance_id).expect("id");
     crate::support::release(&responder, &id).await.expect("released");
-    let bodies: Vec<Value> = world
+    let mut bodies: Vec<Value> = world
         .notifications()
         .await
         .iter()
         .map(|n| serde_json::from_str(n["Message"].as_str().expect("message")).expect("the SQS body is JSON"))
         .collect();
+    bodies.push(request);
     let mut kinds: Vec<(&str, &str)> =
         bodies.iter().map(|b| (b["kind"].as_str().unwrap_or(""), b["action"].as_str().unwrap_or(""))).collect();
     kinds.sort_unstable();
     assert_eq!(
         kinds,
-        [("circuit", "held"), ("guardduty", "isolated"), ("guardduty", "notified"), ("release", "released")],
+        [
+            ("circuit", "held"),
+            ("guardduty", "awaiting_approval"),
+            ("guardduty", "isolated"),
+            ("guardduty", "notified"),
+            ("guardduty", "notified"),
+            ("release", "released")
+        ],
         "{bodies:#?}"
     );
     let path = std::env::temp_dir().join(format!("firebreak-reports-{}.json", std::process::id()));

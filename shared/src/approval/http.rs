@@ -15,12 +15,16 @@ use serde_json::{json, Value};
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UrlRequest {
+    /// `""` from AWS when there is no query; some emulators send `null`.
     #[serde(default)]
-    pub raw_query_string: String,
+    pub raw_query_string: Option<String>,
     #[serde(default)]
     pub body: Option<String>,
     #[serde(default)]
     pub is_base64_encoded: bool,
+    /// Lower-case names, as function URLs deliver them.
+    #[serde(default)]
+    pub headers: std::collections::HashMap<String, String>,
     pub request_context: UrlRequestContext,
 }
 
@@ -47,11 +51,17 @@ pub struct Page {
 }
 
 impl Page {
+    pub fn malformed(why: &str) -> Self {
+        Self::new(400, page::refused(&format!("This request is not one Firebreak understands ({why}).")))
+    }
+
     fn new(status: u16, html: String) -> Self {
         Self { status, html }
     }
 
     /// The response payload: no caching, no referrer (the URL holds the token), no framing, no script.
+    /// Every field of the documented response format is written out, `cookies` and `isBase64Encoded`
+    /// included (local emulators read them as required).
     pub fn to_response(&self) -> Value {
         json!({
             "statusCode": self.status,
@@ -64,6 +74,8 @@ impl Page {
                 "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             },
             "body": self.html,
+            "isBase64Encoded": false,
+            "cookies": [],
         })
     }
 }
@@ -71,6 +83,8 @@ impl Page {
 /// What the approval function was invoked with.
 pub enum Invocation {
     Url(UrlRequest),
+    /// Shaped as a function URL request but not one: answered with a page saying so.
+    MalformedUrl(String),
     /// The EventBridge schedule: close the requests whose deadline passed.
     Sweep,
 }
@@ -78,9 +92,10 @@ pub enum Invocation {
 /// Tell a function URL request from the schedule's event by shape; anything else is refused.
 pub fn invocation(payload: Value) -> Result<Invocation> {
     if payload.pointer("/requestContext/http/method").is_some() {
-        return serde_path_to_error::deserialize(payload)
-            .map(Invocation::Url)
-            .map_err(|e| Error::refused(e.path().to_string(), e.into_inner().to_string()));
+        return Ok(serde_path_to_error::deserialize(payload).map_or_else(
+            |e| Invocation::MalformedUrl(format!("{}: {}", e.path().clone(), e.into_inner())),
+            Invocation::Url,
+        ));
     }
     let scheduled = payload.get("source").and_then(Value::as_str) == Some("aws.events")
         && payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
@@ -110,7 +125,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     pub async fn serve(&self, request: UrlRequest, signer: &Signer, clock: &Clock, lease_until: u64) -> Page {
         let now = clock.now().epoch;
         let (method, token) = match request.request_context.http.method.as_str() {
-            "GET" | "HEAD" => ("GET", form_value(&request.raw_query_string, "token")),
+            "GET" | "HEAD" => ("GET", form_value(request.raw_query_string.as_deref().unwrap_or_default(), "token")),
             "POST" => {
                 let body = request.body.clone().unwrap_or_default();
                 let body = if request.is_base64_encoded {
@@ -157,7 +172,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let by = Approver {
             via: "link".into(),
             source_ip: http.source_ip.clone(),
-            user_agent: http.user_agent.clone(),
+            // The header itself (`requestContext.http.userAgent` is documented as its copy).
+            user_agent: request.headers.get("user-agent").or(http.user_agent.as_ref()).cloned(),
             user: None,
             at: now,
         };
@@ -196,7 +212,9 @@ mod tests {
         let url = json!({"version": "2.0", "rawPath": "/", "rawQueryString": "token=x", "headers": {},
             "requestContext": {"http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1",
             "sourceIp": "198.51.100.7", "userAgent": "curl/8"}}, "isBase64Encoded": false});
-        assert!(matches!(invocation(url), Ok(Invocation::Url(r)) if r.raw_query_string == "token=x"));
+        assert!(matches!(invocation(url), Ok(Invocation::Url(r)) if r.raw_query_string.as_deref() == Some("token=x")));
+        let malformed = json!({"requestContext": {"http": {"method": 7}}});
+        assert!(matches!(invocation(malformed), Ok(Invocation::MalformedUrl(why)) if why.contains("method")));
         let schedule = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
             "account": "123456789012", "time": "2026-12-01T12:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
         assert!(matches!(invocation(schedule), Ok(Invocation::Sweep)));
