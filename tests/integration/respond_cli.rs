@@ -27,6 +27,10 @@ fn firebreak_binary() -> PathBuf {
 }
 
 fn run(world: &World, args: &[&str]) -> (i32, String, String) {
+    run_with(world, args, &[])
+}
+
+fn run_with(world: &World, args: &[&str], extra: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(firebreak_binary())
         .args(args)
         .env_clear()
@@ -38,6 +42,8 @@ fn run(world: &World, args: &[&str]) -> (i32, String, String) {
         .env("FIREBREAK_TOPIC_ARN", &world.topic_arn)
         .env("FIREBREAK_STATE_TABLE", TABLE)
         .env("FIREBREAK_SETTLE_SECONDS", "0")
+        .env("USER", "oncall")
+        .envs(extra.iter().copied())
         .output()
         .expect("firebreak runs");
     (
@@ -139,4 +145,52 @@ async fn incidents_lists_what_respond_did_newest_first_and_shows_one_timeline() 
     for file in files {
         let _ = std::fs::remove_file(file);
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_operator_approves_or_denies_from_the_terminal_and_each_request_is_answered_once() {
+    let approvals = crate::approval::Approvals::seed(crate::local_invoke::free_port()).await;
+    let world = &approvals.world;
+    let (approved, denied) =
+        (world.launch(false, false).await.instance_id, world.launch(false, false).await.instance_id);
+    let system = firebreak::clock::Clock::system;
+    approvals.ask(&approved, "finding-cli-approved", system()).await;
+    approvals.ask(&denied, "finding-cli-denied", system()).await;
+    let key = |id: &str| format!("incident#guardduty#123456789012#us-east-1#{id}");
+    let band = [("FIREBREAK_APPROVAL_MIN_SEVERITY", "4.0")];
+
+    // The operator's policy decides again: without the band, severity 5 is only notified.
+    let (code, _, err) = run(world, &["approve", &key("finding-cli-approved")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("today's policy decides notify"), "{err}");
+    assert!(approvals.untouched(&approved).await);
+    assert_eq!(approvals.status("finding-cli-approved").await, "pending");
+
+    let (code, out, err) = run_with(world, &["approve", &key("finding-cli-approved")], &band);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(out.trim()).expect("one JSON report");
+    assert_eq!(report["incident_key"], format!("approved#{}", key("finding-cli-approved")));
+    assert!(approvals.isolated(&approved).await, "approved from the terminal: isolated");
+    let item = world.state_item(&format!("approval#{}", key("finding-cli-approved"))).await.expect("request");
+    let by: Value = serde_json::from_str(item["decided"].as_s().expect("decided")).expect("approver");
+    assert_eq!((by["via"].as_str(), by["user"].as_str()), (Some("cli"), Some("oncall")), "{by}");
+
+    let (code, out, err) = run_with(world, &["deny", &key("finding-cli-denied")], &band);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(approvals.status("finding-cli-denied").await, "denied");
+    assert!(approvals.untouched(&denied).await, "denied: untouched");
+    for (verdict, id, answer) in
+        [("deny", "finding-cli-denied", "denied"), ("deny", "finding-cli-approved", "approved")]
+    {
+        let (code, _, err) = run_with(world, &[verdict, &key(id)], &band);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(&format!("already {answer}")), "{err}");
+    }
+    // Approving an approved request again resumes its journal: here, nothing is left to do.
+    let (code, out, err) = run_with(world, &["approve", &key("finding-cli-approved")], &band);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("already handled"), "{out}");
+    let (code, _, err) = run_with(world, &["approve", "incident#guardduty#123456789012#us-east-1#nothing"], &band);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no request for approval"), "{err}");
 }

@@ -49,7 +49,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             )));
         }
         // Decided before the write: a plan that cannot run leaves the request as it was.
-        let plan = match request.approved_plan(&self.config.policy, request.decided.as_ref().unwrap_or(&by)) {
+        let plan = match request.plan(&self.config.policy) {
             Ok(plan) => plan,
             Err(e) => return Ok(Answer::Refused(e.to_string())),
         };
@@ -58,7 +58,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             return Ok(Answer::Refused(already(&current)));
         }
         match verdict {
-            Verdict::Approve => Ok(Answer::Approved(self.respond(&plan, clock, lease_until).await?)),
+            Verdict::Approve => {
+                let approver = request.decided.as_ref().unwrap_or(&by);
+                let approved = request.approved_plan(&self.config.policy, approver)?;
+                Ok(Answer::Approved(self.respond(&approved, clock, lease_until).await?))
+            }
             Verdict::Deny => {
                 let why = format!("denied by a person ({}): nothing was done", by.describe());
                 Ok(Answer::Denied(self.closed(&plan, &request, "Denied", why).await))
@@ -80,7 +84,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 "nobody approved before the deadline {}: nothing was done; a new finding asks again",
                 Now::at(request.deadline).rfc3339
             );
-            match request.approved_plan(&self.config.policy, &by) {
+            match request.plan(&self.config.policy) {
                 Ok(plan) => closed.push(self.closed(&plan, &request, "Expired", why).await),
                 Err(e) => {
                     tracing::warn!(target: "firebreak::approval", key = request.key, error = %e, "expired request not notified")
@@ -96,7 +100,6 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         report.incident_key = request.key.clone();
         report.decision = crate::plan::Decision::AwaitApproval;
         report.summary = format!("{how}: {}", request.summary);
-        report.reasons.retain(|r| !r.starts_with("approved by"));
         report.reasons.insert(0, why.clone());
         let multi = plan.instances().len() > 1;
         for step in plan.acting_steps() {

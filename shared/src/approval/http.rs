@@ -2,7 +2,7 @@
 //! expired requests. A GET shows what would be done and changes nothing; only a POST of a valid token
 //! answers.
 
-use super::{page, Answer, Approver, Signer, Verdict};
+use super::{page, Answer, Approver, Signer};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::playbooks::Responder;
@@ -180,11 +180,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         tracing::info!(target: "firebreak::approval", key = token.key, verdict = token.verdict.as_str(), by = by.describe(), "answer");
         match self.answer(&token.key, token.verdict, by, clock, lease_until, false).await {
             Ok(Answer::Approved(report)) => {
-                let heading = match token.verdict {
-                    Verdict::Approve => "Approved: the containment ran",
-                    Verdict::Deny => "Denied",
-                };
-                Page::new(200, page::result(&request_record, heading, &report))
+                Page::new(200, page::result(&request_record, "Approved: the containment ran", &report))
             }
             Ok(Answer::Denied(report)) => {
                 Page::new(200, page::result(&request_record, "Denied: nothing was done", &report))

@@ -25,6 +25,8 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 pub const RECORD_PREFIX: &str = "approval#";
 /// The prefix of the claim under which an approved plan runs, beside the request's own claim.
 pub const APPROVED_PREFIX: &str = "approved#";
+/// The key prefix of a dry run's claims and requests.
+const DRY_RUN_PREFIX: &str = "dry-run#";
 /// Signed tokens say which scheme they follow, so that a later one can refuse an older.
 const TOKEN_VERSION: &str = "v1";
 /// The shortest key accepted: the template generates 64 characters.
@@ -163,31 +165,36 @@ impl ApprovalRequest {
         }
     }
 
-    /// The plan to run now that the request is approved: the stored event decided again with today's
+    /// The plan of the request as it would run today: the stored event decided again with today's
     /// policy, which must still contain (or ask for approval of) the same incident. Never the plan of
     /// another incident, never more than a containment.
-    pub fn approved_plan(&self, policy: &crate::Policy, by: &Approver) -> Result<Plan> {
+    pub fn plan(&self, policy: &crate::Policy) -> Result<Plan> {
         let refuse = |why: String| Error::refused("approval", why);
         let mut incidents = crate::parse_payload(self.event.as_bytes())
             .map_err(|e| refuse(format!("the stored event of {} no longer parses: {e}", self.key)))?;
         if incidents.len() != 1 {
             return Err(refuse(format!("the stored event of {} holds {} incidents", self.key, incidents.len())));
         }
-        let mut plan = crate::decide(&incidents.remove(0), policy);
-        if plan.incident_key != self.key {
-            return Err(refuse(format!("the stored event is incident {}, not {}", plan.incident_key, self.key)));
+        let plan = crate::decide(&incidents.remove(0), policy);
+        // A dry run's request is kept under its own key (`dry-run#…`), like its claim.
+        let key = self.key.strip_prefix(DRY_RUN_PREFIX).unwrap_or(&self.key);
+        if plan.incident_key != key {
+            return Err(refuse(format!("the stored event is incident {}, not {key}", plan.incident_key)));
         }
         match plan.decision {
-            crate::plan::Decision::AwaitApproval | crate::plan::Decision::Contain => {}
-            other => {
-                return Err(refuse(format!(
-                    "today's policy decides {} for this incident, not a containment: nothing to approve",
-                    other.as_str()
-                )))
-            }
+            crate::plan::Decision::AwaitApproval | crate::plan::Decision::Contain => Ok(plan),
+            other => Err(refuse(format!(
+                "today's policy decides {} for this incident, not a containment: nothing to approve",
+                other.as_str()
+            ))),
         }
+    }
+
+    /// [`Self::plan`], approved by `by`: a containment under a claim of its own (`approved#<key>`).
+    pub fn approved_plan(&self, policy: &crate::Policy, by: &Approver) -> Result<Plan> {
+        let mut plan = self.plan(policy)?;
         plan.decision = crate::plan::Decision::Contain;
-        plan.incident_key = format!("{APPROVED_PREFIX}{}", self.key);
+        plan.incident_key = format!("{APPROVED_PREFIX}{}", plan.incident_key);
         plan.summary = format!("Approved: {}", plan.summary);
         plan.reasons.insert(0, format!("approved by a person ({})", by.describe()));
         Ok(plan)
