@@ -83,8 +83,18 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
     assert_eq!(world.notifications().await.len(), 3, "one notification per incident");
 }
 
+/// A free port for `cargo lambda watch`, below the kernel's ephemeral range (32768 and up by default),
+/// where port 0 binds: the port is released before the watch binds it, and meanwhile another test's
+/// moto server (bound to port 0) or an outgoing connection could otherwise take it.
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let base = 20_000 + u16::try_from(std::process::id() % 500).unwrap_or(0) * 20;
+    loop {
+        let port = base + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2_000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Start `cargo lambda watch` on `port` (or a free one) with the emulator's AWS settings and `env`; returns it
