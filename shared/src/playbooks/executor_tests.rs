@@ -467,3 +467,30 @@ async fn a_sequence_contains_its_instances_a_wave_at_a_time_and_a_retry_resumes_
         }
     }
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_plan_awaiting_approval_records_its_request_touches_nothing_and_notifies_the_links_once() {
+    let s = setup(&[]);
+    let mut waiting = containment();
+    waiting.decision = crate::plan::Decision::AwaitApproval;
+    let report = s.respond(&waiting, 900).await;
+    let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
+    assert_eq!(calls, ["publish"], "no describe, no write: only the notification");
+    let links = report.approval.clone().expect("the links are in the report");
+    assert_eq!(links.deadline, START + crate::approval::DEFAULT_TTL.as_secs());
+    assert!(links.approve.starts_with(APPROVAL_URL) && links.deny.starts_with(APPROVAL_URL));
+    assert!(report
+        .actions
+        .iter()
+        .filter(|a| a.action != "notify")
+        .all(|a| matches!(&a.outcome, Outcome::Skipped { reason } if reason.starts_with("awaiting approval until"))));
+    use crate::ports::StateStore;
+    let request = s.responder.state.approval(&waiting.incident_key).await.expect("state").expect("recorded");
+    assert_eq!(request.status, crate::approval::ApprovalStatus::Pending);
+    assert!(request.actions.iter().any(|a| a
+        == &format!("isolate_instance on {INSTANCE}: cut every network interface off, tracked connections included")));
+
+    let again = s.respond(&waiting, 900).await;
+    assert!(again.approval.is_none() && again.actions.iter().all(|a| !a.outcome.is_done()), "{again:#?}");
+    assert_eq!(s.fake.calls.0.borrow().len(), 1, "a redelivery asks nothing new");
+}
