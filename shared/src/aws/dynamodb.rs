@@ -44,6 +44,29 @@ impl DynamoStateStore {
         Ok(out.item)
     }
 
+    /// Every item a filtered scan finds, all pages; `filter` sets the filter and its values.
+    async fn scan_all(
+        &self,
+        filter: impl Fn(
+            aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder,
+        ) -> aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder,
+    ) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = filter(self.client.scan().table_name(&self.table))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| state_error(aws_error("Scan", e)))?;
+            items.extend(out.items().iter().cloned());
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     async fn delete(&self, pk: String) -> Result<()> {
         self.client
             .delete_item()
@@ -207,26 +230,14 @@ impl StateStore for DynamoStateStore {
 
     async fn incidents(&self, limit: usize) -> Result<Vec<StoredIncident>> {
         // An operator's occasional read of a small table (items expire): a filtered scan, all pages.
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :claim) AND attribute_exists(#record)")
-                .expression_attribute_names("#record", "record")
-                .expression_attribute_values(":claim", s("claim#"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| state_error(aws_error("Scan", e)))?;
-            found.extend(out.items().iter().filter_map(stored_incident));
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
+        let items = self
+            .scan_all(|scan| {
+                scan.filter_expression("begins_with(pk, :claim) AND attribute_exists(#record)")
+                    .expression_attribute_names("#record", "record")
+                    .expression_attribute_values(":claim", s("claim#"))
+            })
+            .await?;
+        let mut found: Vec<StoredIncident> = items.iter().filter_map(stored_incident).collect();
         found.sort_by_key(|i| std::cmp::Reverse(i.record.started_at));
         found.truncate(limit);
         Ok(found)
@@ -288,28 +299,16 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn overdue_approvals(&self, now: u64) -> Result<Vec<ApprovalRequest>> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :prefix) AND #status = :pending AND deadline <= :now")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":prefix", s(RECORD_PREFIX))
-                .expression_attribute_values(":pending", s(ApprovalStatus::Pending.as_str()))
-                .expression_attribute_values(":now", n(now))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| state_error(aws_error("Scan", e)))?;
-            found.extend(out.items().iter().filter_map(approval_of));
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
+        let items = self
+            .scan_all(|scan| {
+                scan.filter_expression("begins_with(pk, :prefix) AND #status = :pending AND deadline <= :now")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":prefix", s(RECORD_PREFIX))
+                    .expression_attribute_values(":pending", s(ApprovalStatus::Pending.as_str()))
+                    .expression_attribute_values(":now", n(now))
+            })
+            .await?;
+        Ok(items.iter().filter_map(approval_of).collect())
     }
 
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {
