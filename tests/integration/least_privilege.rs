@@ -120,3 +120,48 @@ fn release_is_not_granted_to_any_function() {
         assert!(!granted(function.name()).0.contains("ec2:DeleteTags"), "{}", function.name());
     }
 }
+
+/// The approval path runs under the GuardDuty responder's role (the approval function shares it): the
+/// key read at start, a request, an approved containment and the sweep call nothing the role's
+/// declarations leave out.
+#[tokio::test(flavor = "current_thread")]
+async fn every_call_of_the_approval_path_is_declared_by_the_role_it_runs_under() {
+    let approvals = crate::approval::Approvals::seed(crate::local_invoke::free_port()).await;
+    let world = &approvals.world;
+    let victim = world.launch(true, true).await;
+    let late = world.launch(false, false).await;
+    let proxy = FaultProxy::start(world.endpoint()).await;
+    let env: Vec<(&str, &str)> = approvals.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let responder = world.responder_via(&proxy, &env).await;
+    let now = firebreak::clock::Clock::system();
+    let two_hours_ago = firebreak::clock::Clock::starting_at(now.since_epoch() - std::time::Duration::from_secs(7200));
+    let mut asked = Vec::new();
+    for (instance, id, clock) in
+        [(&victim.instance_id, "lp-approved", &now), (&late.instance_id, "lp-late", &two_hours_ago)]
+    {
+        let mut event = crate::support::finding(instance, id);
+        event["detail"]["severity"] = Value::from(5.0);
+        let incident = firebreak::parse_value(event).expect("parses").remove(0);
+        let plan = firebreak::decide(&incident, &responder.config.policy);
+        responder.respond(&plan, clock, clock.now().epoch + 900).await.expect("asked");
+        asked.push(plan.incident_key);
+    }
+    let by = firebreak::approval::Approver { via: "cli".into(), source_ip: None, user_agent: None, user: None, at: 0 };
+    let answer = responder
+        .answer(&asked[0], firebreak::approval::Verdict::Approve, by, &now, now.now().epoch + 900, false)
+        .await
+        .expect("answered");
+    assert!(matches!(answer, firebreak::approval::Answer::Approved(_)), "{answer:?}");
+    assert_eq!(responder.expire_overdue(&now).await.expect("swept").len(), 1);
+    let declared = Function::GuarddutyResponder.iam_actions();
+    let calls = proxy.all_calls();
+    for needed in ["GetSecretValue", "PutItem", "Scan", "ModifyNetworkInterfaceAttribute"] {
+        assert!(calls.contains_key(needed), "the run made {needed}: {calls:?}");
+    }
+    for operation in calls.keys() {
+        assert!(
+            declared.iter().any(|a| a.split_once(':').is_some_and(|(_, name)| name == operation)),
+            "the approval path called {operation}, which the GuardDuty responder's role does not declare"
+        );
+    }
+}

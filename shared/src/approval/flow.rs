@@ -61,7 +61,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Verdict::Approve => {
                 let approver = request.decided.as_ref().unwrap_or(&by);
                 let approved = request.approved_plan(&self.config.policy, approver)?;
-                Ok(Answer::Approved(self.respond(&approved, clock, lease_until).await?))
+                crate::decision_log::log_decision(&approved);
+                let report = self.respond(&approved, clock, lease_until).await?;
+                crate::decision_log::log_report(&report);
+                Ok(Answer::Approved(report))
             }
             Verdict::Deny => {
                 let why = format!("denied by a person ({}): nothing was done", by.describe());
