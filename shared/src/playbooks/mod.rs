@@ -227,7 +227,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     }
 
     /// Record what a plan awaiting approval would do and put the links in the report: nothing else
-    /// happens until a person answers. A redelivery finds the claim done and asks nothing new.
+    /// happens until a person answers. A redelivery finds the claim done and asks nothing new. `Err`
+    /// only when the state table fails (fail closed); what cannot be asked is a failed outcome.
     async fn request_approval(&self, plan: &Plan, key: &str, now: &Now, report: &mut Report) -> Result<()> {
         let Some(signer) = &self.approvals else {
             let error = Error::config(
@@ -237,12 +238,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(error.clone())));
             return Ok(());
         };
-        let event = plan.incident.event.clone().ok_or_else(|| {
-            Error::refused(
+        let Some(event) = plan.incident.event.clone() else {
+            let error = Error::refused(
                 "approval",
-                "only a GuardDuty finding can await approval (its event is kept to decide again)",
-            )
-        })?;
+                "only a GuardDuty finding can await approval (its event is kept to decide again): nothing was done",
+            );
+            plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(error.clone())));
+            return Ok(());
+        };
         let mut request = crate::approval::ApprovalRequest::of(plan, event, now.epoch, signer.ttl());
         request.key = key.to_owned();
         let recorded = self.state.request_approval(&request).await?;
