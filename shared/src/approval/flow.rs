@@ -59,8 +59,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
         match verdict {
             Verdict::Approve => {
-                let approver = request.decided.as_ref().unwrap_or(&by);
-                let approved = request.approved_plan(&self.config.policy, approver)?;
+                let approved = super::approved(plan, request.decided.as_ref().unwrap_or(&by));
                 crate::decision_log::log_decision(&approved);
                 let report = self.respond(&approved, clock, lease_until).await?;
                 crate::decision_log::log_report(&report);

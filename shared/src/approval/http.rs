@@ -186,7 +186,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 Page::new(200, page::result(&request_record, "Denied: nothing was done", &report))
             }
             Ok(Answer::Refused(why)) => Page::new(409, page::refused(&why)),
-            Err(e) => Page::new(503, page::refused(&format!("Firebreak could not finish ({e}); try the link again."))),
+            Err(e) => Page::new(
+                503,
+                page::refused(&format!(
+                    "Firebreak could not finish ({e}). If the answer was recorded, an operator resumes the containment \
+                     with firebreak approve '{}'; otherwise this link still works until its deadline.",
+                    token.key
+                )),
+            ),
         }
     }
 }

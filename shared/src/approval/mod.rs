@@ -189,16 +189,16 @@ impl ApprovalRequest {
             ))),
         }
     }
+}
 
-    /// [`Self::plan`], approved by `by`: a containment under a claim of its own (`approved#<key>`).
-    pub fn approved_plan(&self, policy: &crate::Policy, by: &Approver) -> Result<Plan> {
-        let mut plan = self.plan(policy)?;
-        plan.decision = crate::plan::Decision::Contain;
-        plan.incident_key = format!("{APPROVED_PREFIX}{}", plan.incident_key);
-        plan.summary = format!("Approved: {}", plan.summary);
-        plan.reasons.insert(0, format!("approved by a person ({})", by.describe()));
-        Ok(plan)
-    }
+/// `plan`, approved by `by`: a containment under a claim of its own (`approved#<key>`), saying who
+/// approved it.
+pub fn approved(mut plan: Plan, by: &Approver) -> Plan {
+    plan.decision = crate::plan::Decision::Contain;
+    plan.incident_key = format!("{APPROVED_PREFIX}{}", plan.incident_key);
+    plan.summary = format!("Approved: {}", plan.summary);
+    plan.reasons.insert(0, format!("approved by a person ({})", by.describe()));
+    plan
 }
 
 /// What each acting step of `plan` would do, one line each.

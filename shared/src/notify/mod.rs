@@ -191,7 +191,19 @@ fn next_steps(report: &Report, incident: Option<&Incident>) -> Vec<String> {
         }
         _ => {}
     }
-    if report.retry_may_help() {
+    if let Some(request) = report.incident_key.strip_prefix(crate::approval::APPROVED_PREFIX) {
+        // An approved run is a person's click, not an event: nothing redelivers it.
+        if !report.failures().is_empty() {
+            steps.insert(
+                0,
+                format!(
+                    "Some steps FAILED (see above), and nothing retries an approved containment by itself: once the \
+                     cause is fixed, resume it with firebreak approve '{}' (the journal skips what is done).",
+                    sanitise(request, MAX_FIELD)
+                ),
+            );
+        }
+    } else if report.retry_may_help() {
         steps.insert(0, "Some steps FAILED (see above): Firebreak returns an error so the event is retried; check again after the retry.".into());
     } else if !report.failures().is_empty() {
         steps.insert(
@@ -664,5 +676,67 @@ mod size_tests {
         let n = render(&big_report(2), &origin, None, Rendering::default());
         assert!(!n.text.contains("not listed here"));
         assert_eq!(n.text.matches("isolate_instance (").count(), 2);
+    }
+}
+
+#[cfg(test)]
+mod approval_tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::plan::Decision;
+
+    fn report(key: &str, decision: Decision) -> Report {
+        let mut report = Report {
+            incident_key: key.into(),
+            kind: Kind::Guardduty,
+            decision,
+            severity: SeverityLabel::Medium,
+            summary: "GuardDuty Backdoor:EC2/C&CActivity.B on i-0abc1234def567890".into(),
+            reasons: vec!["approval required".into()],
+            actions: Vec::new(),
+            approval: None,
+            timings: Default::default(),
+        };
+        report.push(
+            "snapshot_volumes",
+            Outcome::failed(Error::Aws {
+                operation: "CreateSnapshots",
+                code: Some("RequestLimitExceeded".into()),
+                message: "slow".into(),
+                retryable: true,
+            }),
+        );
+        report
+    }
+
+    #[test]
+    fn a_failed_approved_run_says_how_to_resume_it_not_that_an_event_will_be_retried() {
+        let approved = report("approved#incident#guardduty#123456789012#us-east-1#f", Decision::Contain);
+        let steps = next_steps(&approved, None);
+        assert!(steps[0].contains("firebreak approve 'incident#guardduty#123456789012#us-east-1#f'"), "{steps:?}");
+        assert!(steps.iter().all(|s| !s.contains("the event is retried")), "{steps:?}");
+        let automatic = report("incident#guardduty#123456789012#us-east-1#f", Decision::Contain);
+        assert!(next_steps(&automatic, None)[0].contains("the event is retried"));
+    }
+
+    #[test]
+    fn a_request_for_approval_carries_both_links_the_deadline_and_the_terminal_commands() {
+        let mut waiting = report("incident#guardduty#123456789012#us-east-1#f", Decision::AwaitApproval);
+        waiting.actions.clear();
+        waiting.approval = Some(crate::approval::ApprovalLinks {
+            approve: "https://u.lambda-url.us-east-1.on.aws/?token=v1.approve.1".into(),
+            deny: "https://u.lambda-url.us-east-1.on.aws/?token=v1.deny.1".into(),
+            deadline: 1_795_506_974,
+        });
+        let n = render(&waiting, &Origin { account: None, region: None }, None, Rendering::default());
+        for expected in [
+            "Approve: https://u.lambda-url.us-east-1.on.aws/?token=v1.approve.1",
+            "Deny: https://u.lambda-url.us-east-1.on.aws/?token=v1.deny.1",
+            "until 2026-11-24T07:56:14Z",
+            "firebreak deny 'incident#guardduty#123456789012#us-east-1#f'",
+        ] {
+            assert!(n.text.contains(expected), "{expected}: {}", n.text);
+        }
+        assert_eq!(n.attributes.get("action").map(String::as_str), Some("awaiting_approval"));
     }
 }
