@@ -93,7 +93,14 @@ pub async fn approval_event<T: Targets, N: Notifier, S: StateStore>(
     let lease_until = deadline_epoch(event.context.deadline, clock.now().epoch) + 1;
     match crate::approval::http::invocation(event.payload) {
         Ok(crate::approval::http::Invocation::Url(request)) => {
-            Ok(responder.serve(request, signer, &clock, lease_until).await.to_response())
+            let page = responder.serve(request, signer, &clock, lease_until).await;
+            // An approved containment is a GuardDuty responder's containment that waited for a person:
+            // it counts on the dashboard with the others.
+            if let Some(report) = &page.ran {
+                let millis = u64::try_from(clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
+                crate::metrics::emit(&crate::metrics::incident_record(Function::GuarddutyResponder, report, millis));
+            }
+            Ok(page.to_response())
         }
         Ok(crate::approval::http::Invocation::MalformedUrl(why)) => {
             tracing::warn!(target: "firebreak::approval", why, "malformed function URL request");

@@ -55,6 +55,21 @@ fn unchunk(mut body: &str) -> String {
     out
 }
 
+/// The first line of the watch's output (the functions' stdout and stderr) that contains `needle`,
+/// waiting a little for it: the watch relays the output as it comes.
+fn logged(port: u16, needle: &str) -> String {
+    let log = crate::local_invoke::watch_log(port);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            return line.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "{needle} never appeared in {}", log.display());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// The token a link carries.
 fn token(link: &str) -> String {
     link.split_once("token=").map(|(_, t)| t.to_owned()).expect("a token in the link")
@@ -223,6 +238,13 @@ async fn a_person_approves_or_denies_over_http_and_only_a_valid_unused_unexpired
     let by: Value = serde_json::from_str(request["decided"].as_s().expect("decided")).expect("approver");
     assert_eq!((by["via"].as_str(), by["user_agent"].as_str()), (Some("link"), Some("firebreak-tests")), "{by}");
     assert!(by["source_ip"].as_str().is_some_and(|ip| ip.starts_with("127.")), "who approved is recorded: {by}");
+    // Its metrics record (Embedded Metric Format, on the function's stdout) counts it with the
+    // GuardDuty responder's containments.
+    let metrics = logged(port, "\"TimeToIsolation\"");
+    assert!(
+        metrics.contains("\"Function\":\"guardduty-responder\"") && metrics.contains("\"Decision\":\"contain\""),
+        "{metrics}"
+    );
     let notes = world.notifications().await;
     assert_eq!(notes.len(), 1, "one notification of the containment");
     assert!(notes[0]["Message"].as_str().unwrap_or_default().contains("approved by a person"), "{}", notes[0]);

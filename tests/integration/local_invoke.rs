@@ -83,6 +83,11 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
     assert_eq!(world.notifications().await.len(), 3, "one notification per incident");
 }
 
+/// Where the output of the watch on `port` goes.
+pub(crate) fn watch_log(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("firebreak-watch-{port}.log"))
+}
+
 /// A free port for `cargo lambda watch`, below the kernel's ephemeral range (32768 and up by default),
 /// where port 0 binds: the port is released before the watch binds it, and meanwhile another test's
 /// moto server (bound to port 0) or an outgoing connection could otherwise take it.
@@ -114,8 +119,7 @@ pub(crate) fn watch(world: &World, env: &[String], port: Option<u16>) -> (Watch,
         watch.args(["--env-var", pair]);
     }
     // Its output, for a failing test to read: where the functions' logs and build errors go.
-    let log = std::env::temp_dir().join(format!("firebreak-watch-{port}.log"));
-    let log = std::fs::File::create(log).expect("watch log");
+    let log = std::fs::File::create(watch_log(port)).expect("watch log");
     let watch = Watch(
         watch
             .current_dir(repo_root())

@@ -48,6 +48,8 @@ pub struct UrlHttp {
 pub struct Page {
     pub status: u16,
     pub html: String,
+    /// The report of the containment an approval ran, for its metrics record.
+    pub ran: Option<crate::report::Report>,
 }
 
 impl Page {
@@ -56,7 +58,7 @@ impl Page {
     }
 
     fn new(status: u16, html: String) -> Self {
-        Self { status, html }
+        Self { status, html, ran: None }
     }
 
     /// The response payload: no caching, no referrer (the URL holds the token), no framing, no script.
@@ -180,7 +182,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         tracing::info!(target: "firebreak::approval", key = token.key, verdict = token.verdict.as_str(), by = by.describe(), "answer");
         match self.answer(&token.key, token.verdict, by, clock, lease_until, false).await {
             Ok(Answer::Approved(report)) => {
-                Page::new(200, page::result(&request_record, "Approved: the containment ran", &report))
+                let html = page::result(&request_record, "Approved: the containment ran", &report);
+                Page { ran: Some(report), ..Page::new(200, html) }
             }
             Ok(Answer::Denied(report)) => {
                 Page::new(200, page::result(&request_record, "Denied: nothing was done", &report))
