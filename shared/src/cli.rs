@@ -291,8 +291,16 @@ async fn answer(
     let now = clock.now().epoch;
     let by = crate::approval::Approver { via: "cli".into(), source_ip: None, user_agent: None, user, at: now };
     let lease_until = now + 15 * 60;
-    match responder.answer(key, verdict, by, &clock, lease_until, true).await {
-        Ok(crate::approval::Answer::Approved(rep) | crate::approval::Answer::Denied(rep)) => {
+    use crate::approval::Answer;
+    // The report of what ran (the approved containment, or the denial's notice), or why nothing did.
+    let outcome = match responder.answer(key, verdict, by, &clock, true).await {
+        Ok(Answer::Approved) => responder.run_approved(key, &clock, lease_until).await,
+        Ok(Answer::Denied(rep)) => Ok(Ok(rep)),
+        Ok(Answer::Refused(why)) => Ok(Err(why)),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(Ok(rep)) => {
             let _ = writeln!(out, "{}", serde_json::json!(rep));
             if rep.failures().is_empty() {
                 EXIT_OK
@@ -300,7 +308,7 @@ async fn answer(
                 EXIT_FAILED
             }
         }
-        Ok(crate::approval::Answer::Refused(why)) => {
+        Ok(Err(why)) => {
             report(err, &format!("firebreak: {}: refused: {}", verdict.as_str(), one_line(&why)), EXIT_REFUSED)
         }
         Err(e) => report(err, &format!("firebreak: {}: {}", verdict.as_str(), one_line(&e.to_string())), EXIT_FAILED),

@@ -42,6 +42,8 @@ pub struct Config {
     pub approval_secret_arn: Option<String>,
     /// How long a request for approval stays open.
     pub approval_ttl: Duration,
+    /// The function the approval function asks to run approved containments (the GuardDuty responder).
+    pub containment_function: Option<String>,
 }
 
 /// Every variable Firebreak reads. The README's table and `template.yaml` list the same names.
@@ -82,6 +84,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_APPROVAL_TTL_SECONDS",
     "FIREBREAK_APPROVAL_URL",
     "FIREBREAK_APPROVAL_SECRET_ARN",
+    "FIREBREAK_CONTAINMENT_FUNCTION",
 ];
 
 impl Config {
@@ -240,6 +243,7 @@ impl Config {
             }
         };
         Ok(Self {
+            containment_function: get("FIREBREAK_CONTAINMENT_FUNCTION"),
             approval_url,
             approval_secret_arn,
             approval_ttl,

@@ -1,22 +1,37 @@
-//! The three Lambda functions: which incident kinds each acts on, and so which steps it can run and
-//! which IAM actions its role must grant (exactly those).
+//! The Lambda functions: which incident kinds each acts on, and so which steps it can run and which
+//! IAM actions its role must grant (exactly those).
 
 use crate::incident::Kind;
 use crate::plan::{StepKind, EXECUTOR_IAM_ACTIONS};
 use std::collections::BTreeSet;
 
-/// The signing key (both functions read it) and the sweep of expired requests (a scan of the table).
-pub const APPROVAL_IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue", "dynamodb:Scan"];
+/// What the function that asks for approval adds: the key that signs the links.
+pub const SIGNING_IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue"];
+
+/// Everything the approval function does: verify links with the key, read and settle requests, sweep
+/// the expired ones (a scan), notify, and ask the GuardDuty responder to run an approved containment.
+/// It contains nothing itself: a flaw in the one public function cannot touch an instance.
+pub const APPROVAL_FUNCTION_IAM_ACTIONS: &[&str] = &[
+    "secretsmanager:GetSecretValue",
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Scan",
+    "sns:Publish",
+    "lambda:InvokeFunction",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     GuarddutyResponder,
     AlarmResponder,
     CloudtrailResponder,
+    /// Serves the approval links and sweeps expired requests; acts on no incident itself.
+    ApprovalResponder,
 }
 
 impl Function {
-    pub const ALL: [Function; 3] = [Self::GuarddutyResponder, Self::AlarmResponder, Self::CloudtrailResponder];
+    pub const ALL: [Function; 4] =
+        [Self::GuarddutyResponder, Self::AlarmResponder, Self::CloudtrailResponder, Self::ApprovalResponder];
 
     /// The crate and the deployed function's name (`firebreak-<name>`).
     pub fn name(self) -> &'static str {
@@ -24,6 +39,7 @@ impl Function {
             Self::GuarddutyResponder => "guardduty-responder",
             Self::AlarmResponder => "alarm-responder",
             Self::CloudtrailResponder => "cloudtrail-responder",
+            Self::ApprovalResponder => "approval-responder",
         }
     }
 
@@ -33,6 +49,7 @@ impl Function {
             Self::GuarddutyResponder => &[Kind::Guardduty],
             Self::AlarmResponder => &[Kind::Alarm],
             Self::CloudtrailResponder => &[Kind::Cloudtrail],
+            Self::ApprovalResponder => &[],
         }
     }
 
@@ -46,17 +63,19 @@ impl Function {
         self.kinds().iter().flat_map(|k| k.possible_steps().iter().copied()).collect()
     }
 
-    /// Whether it signs approval links, and so whether the approval function (which runs the plans it
-    /// asked about, under its role) shares its role.
+    /// Whether it signs approval links: the function whose containments may wait for a person.
     pub fn asks_for_approval(self) -> bool {
         self.kinds().contains(&Kind::Guardduty)
     }
 
-    /// What its role must grant: the executor's own calls, every declared action of its steps, and for
-    /// the function that asks for approval what the approval function adds.
+    /// What its role must grant: the executor's own calls, every declared action of its steps, and the
+    /// signing key for the function that asks for approval; the approval function's own short list.
     pub fn iam_actions(self) -> BTreeSet<&'static str> {
+        if self == Self::ApprovalResponder {
+            return APPROVAL_FUNCTION_IAM_ACTIONS.iter().copied().collect();
+        }
         let steps = self.steps().into_iter().flat_map(|s| s.iam_actions().iter().copied());
-        let approval = APPROVAL_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval());
-        EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).chain(approval).collect()
+        let signing = SIGNING_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval());
+        EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).chain(signing).collect()
     }
 }

@@ -423,26 +423,49 @@ pub fn executor_requests(s: &Scene) -> Vec<Request> {
     requests
 }
 
-/// The approval key (read at start by the function that signs links and by the approval function,
-/// which shares its role) and the sweep of expired requests. Always in the home account and region.
-pub fn approval_requests(s: &Scene) -> Vec<Request> {
+/// The approval key, read at start by the function that signs links and by the approval function.
+/// Always in the home account and region.
+fn signing_key(s: &Scene) -> Request {
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
     let secret = format!(
         "arn:{}:secretsmanager:{}:{}:secret:firebreak-approval-key-AbCdEf",
         s.partition, s.home_region, s.home_account
     );
+    Call::new(&home, "GetSecretValue", "secretsmanager:GetSecretValue").on("Secret", secret, &[])
+}
+
+/// Everything the approval function asks for: the key, its requests in the table (read, settle, sweep),
+/// the notification, and the GuardDuty responder that runs an approved containment.
+fn approval_function_requests(s: &Scene) -> Vec<Request> {
+    let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
     let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+    let topic = format!("arn:{}:sns:{}:{}:firebreak-notifications", s.partition, s.home_region, s.home_account);
+    let responder = format!(
+        "arn:{}:lambda:{}:{}:function:firebreak-guardduty-responder",
+        s.partition, s.home_region, s.home_account
+    );
     vec![
-        Call::new(&home, "GetSecretValue", "secretsmanager:GetSecretValue").on("Secret", secret, &[]),
-        Call::new(&home, "Scan (expired approval requests)", "dynamodb:Scan").on("table", table, &[]),
+        signing_key(s),
+        Call::new(&home, "GetItem (a request)", "dynamodb:GetItem").on("table", table.clone(), &[]),
+        Call::new(&home, "UpdateItem (settle a request)", "dynamodb:UpdateItem").on("table", table.clone(), &[]),
+        Call::new(&home, "Scan (expired requests)", "dynamodb:Scan").on("table", table, &[]),
+        Call::new(&home, "Publish", "sns:Publish").on("topic", topic, &[("aws:SecureTransport", &["true"])]),
+        Call::new(&home, "Invoke (run an approved containment)", "lambda:InvokeFunction").on(
+            "function",
+            responder,
+            &[],
+        ),
     ]
 }
 
 /// Every request `function` makes for an incident in `scene`.
 pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
+    if function == Function::ApprovalResponder {
+        return approval_function_requests(s);
+    }
     let mut requests = executor_requests(s);
     if function.asks_for_approval() {
-        requests.extend(approval_requests(s));
+        requests.push(signing_key(s));
     }
     for step in function.steps() {
         requests.extend(step_requests(step, s));
@@ -555,6 +578,43 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             ));
         }
         Function::CloudtrailResponder => {}
+        Function::ApprovalResponder => {
+            // The public function holds no power to contain, revoke or stop: only to ask the responder.
+            let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+            let alarm_responder = format!(
+                "arn:{}:lambda:{}:{}:function:firebreak-alarm-responder",
+                s.partition, s.home_region, s.home_account
+            );
+            let regroup = Call::new(
+                &home,
+                "ModifyNetworkInterfaceAttribute (it never contains)",
+                "ec2:ModifyNetworkInterfaceAttribute",
+            )
+            .denied();
+            denied.extend([
+                regroup.on("instance", home.instance(), &[]),
+                regroup.on(
+                    "network-interface",
+                    home.ec2("network-interface/eni-0123456789abcdef0"),
+                    &[("ec2:Vpc", &[home.vpc().as_str()]), ("ec2:Subnet", &[home.subnet().as_str()])],
+                ),
+                Call::new(&home, "StopInstances (it never stops)", "ec2:StopInstances").denied().on(
+                    "instance",
+                    home.instance(),
+                    &[],
+                ),
+                Call::new(&home, "PutRolePolicy (it never revokes)", "iam:PutRolePolicy").denied().on(
+                    "role",
+                    format!("arn:{}:iam::{}:role/web", s.partition, s.home_account),
+                    &[],
+                ),
+                Call::new(&home, "Invoke (another function)", "lambda:InvokeFunction").denied().on(
+                    "function",
+                    alarm_responder,
+                    &[],
+                ),
+            ]);
+        }
     }
     // Only the approval key, and only for the function that signs approval links.
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
@@ -565,7 +625,7 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             .denied()
             .on("Secret", secret("prod-database-password-AbCdEf"), &[]),
     );
-    if !function.asks_for_approval() {
+    if !function.asks_for_approval() && function != Function::ApprovalResponder {
         denied.push(
             Call::new(&home, "GetSecretValue (the approval key)", "secretsmanager:GetSecretValue").denied().on(
                 "Secret",

@@ -20,17 +20,25 @@ pub async fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Resul
     responder_with(sdk, config, approvals)
 }
 
-/// The approval function's responder and the signer it verifies links with. Its own URL is not in
+/// The approval function's responder (its state table and topic: it never contains), the signer it
+/// verifies links with, and the function it asks to run approved containments. Its own URL is not in
 /// its environment (the template cannot name a function's URL in that function), so only the key is
-/// required; it never asks for approval itself: it runs approved plans.
+/// required.
 pub async fn approval_responder(
     sdk: &aws_config::SdkConfig,
     config: Config,
-) -> Result<(AwsResponder, crate::approval::Signer), Error> {
+) -> Result<(AwsResponder, crate::approval::Signer, crate::aws::LambdaContainments), Error> {
     let signer = crate::aws::approval_signer(sdk, &config, false)
         .await?
         .ok_or_else(|| Error::config("FIREBREAK_APPROVAL_SECRET_ARN", "required by the approval function"))?;
-    Ok((responder_with(sdk, config, None)?, signer))
+    let function = config.containment_function.clone().ok_or_else(|| {
+        Error::config(
+            "FIREBREAK_CONTAINMENT_FUNCTION",
+            "required by the approval function: who runs approved containments",
+        )
+    })?;
+    let containments = crate::aws::LambdaContainments::new(sdk, &function);
+    Ok((responder_with(sdk, config, None)?, signer, containments))
 }
 
 /// An operator's responder (`firebreak approve|deny`): it runs approved plans and asks for nothing.
@@ -87,20 +95,12 @@ pub async fn approval_event<T: Targets, N: Notifier, S: StateStore>(
     event: LambdaEvent<Value>,
     responder: &Responder<T, N, S>,
     signer: &crate::approval::Signer,
+    containments: &impl crate::ports::Containments,
 ) -> Result<Value, Error> {
-    responder.targets.observe_function_arn(&event.context.invoked_function_arn);
     let clock = Clock::system();
-    let lease_until = deadline_epoch(event.context.deadline, clock.now().epoch) + 1;
     match crate::approval::http::invocation(event.payload) {
         Ok(crate::approval::http::Invocation::Url(request)) => {
-            let page = responder.serve(request, signer, &clock, lease_until).await;
-            // An approved containment is a GuardDuty responder's containment that waited for a person:
-            // it counts on the dashboard with the others.
-            if let Some(report) = &page.ran {
-                let millis = u64::try_from(clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
-                crate::metrics::emit(&crate::metrics::incident_record(Function::GuarddutyResponder, report, millis));
-            }
-            Ok(page.to_response())
+            Ok(responder.serve(request, signer, containments, &clock).await.to_response())
         }
         Ok(crate::approval::http::Invocation::MalformedUrl(why)) => {
             tracing::warn!(target: "firebreak::approval", why, "malformed function URL request");
@@ -147,6 +147,9 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
     lease_until: u64,
     metrics: &dyn Fn(&Value),
 ) -> Result<Value, Error> {
+    if let Some(key) = payload.get(crate::approval::APPROVED_PAYLOAD) {
+        return run_approved(key, responder, function, clock, lease_until, metrics).await;
+    }
     let incidents = parse_value(payload)?;
     if let Some(other) = incidents.iter().find(|i| !function.handles(i.kind())) {
         let handled: Vec<&str> = function.kinds().iter().map(|k| k.as_str()).collect();
@@ -190,6 +193,32 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
         tracing::error!(target: "firebreak::decision", error = %error, "steps failed; a retry cannot help, so the event is acknowledged");
     }
     Ok(json!({ "reports": reports }))
+}
+
+/// The approval function's request to run an approved containment. Only the function that contains
+/// runs it, and only what its state table holds as approved; the report is returned whatever its
+/// outcomes (a person waits for it; nothing redelivers a click).
+async fn run_approved<T: Targets, N: Notifier, S: StateStore>(
+    key: &Value,
+    responder: &Responder<T, N, S>,
+    function: Function,
+    clock: &Clock,
+    lease_until: u64,
+    metrics: &dyn Fn(&Value),
+) -> Result<Value, Error> {
+    let field = crate::approval::APPROVED_PAYLOAD;
+    let Some(key) = key.as_str() else { return Err(Error::refused(field, "expected an incident key")) };
+    if function != Function::GuarddutyResponder {
+        return Err(Error::refused(field, format!("{} runs no containment", function.name())));
+    }
+    match responder.run_approved(key, clock, lease_until).await? {
+        Ok(report) => {
+            let millis = u64::try_from(clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
+            metrics(&crate::metrics::incident_record(function, &report, millis));
+            Ok(json!({ "reports": [report] }))
+        }
+        Err(why) => Err(Error::refused(field, why)),
+    }
 }
 
 /// A refused payload is logged and acknowledged, so Lambda does not retry what cannot succeed.

@@ -302,6 +302,15 @@ pub trait Notifier {
     async fn publish(&self, notification: &Notification) -> Result<()>;
 }
 
+/// Where an approved containment runs: the approval function holds no permission to contain, so it
+/// asks the function that does (the GuardDuty responder), which reads the approval from the state
+/// table itself before acting.
+pub trait Containments {
+    /// Run the approved containment of incident `key`; returns its report (the JSON the responder
+    /// returned).
+    async fn contain_approved(&self, key: &str) -> Result<serde_json::Value>;
+}
+
 /// The result of claiming an incident before acting on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {

@@ -106,19 +106,25 @@ impl Approvals {
         Self { world, url, env }
     }
 
+    pub fn secret_arn(&self) -> &str {
+        self.env.iter().find(|(k, _)| k == "FIREBREAK_APPROVAL_SECRET_ARN").map(|(_, v)| v.as_str()).unwrap_or_default()
+    }
+
     fn extra(&self) -> Vec<(&str, &str)> {
         self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
     }
 
-    /// The approval function's environment: the responders' settings, without the URL (the template
-    /// cannot give a function its own URL).
-    pub fn function_env(&self) -> Vec<String> {
+    /// The functions' environment under `cargo lambda watch` on `port`: the responders' settings, and
+    /// for the approval function the GuardDuty responder of the same watch to invoke (its Lambda API).
+    pub fn function_env(&self, port: u16) -> Vec<String> {
         let mut env = vec![
             format!("FIREBREAK_TOPIC_ARN={}", self.world.topic_arn),
             format!("FIREBREAK_STATE_TABLE={TABLE}"),
             "FIREBREAK_SETTLE_SECONDS=0".to_owned(),
+            "FIREBREAK_CONTAINMENT_FUNCTION=guardduty-responder".to_owned(),
+            format!("AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:{port}"),
         ];
-        env.extend(self.env.iter().filter(|(k, _)| k != "FIREBREAK_APPROVAL_URL").map(|(k, v)| format!("{k}={v}")));
+        env.extend(self.env.iter().map(|(k, v)| format!("{k}={v}")));
         env
     }
 
@@ -191,11 +197,6 @@ async fn a_person_approves_or_denies_over_http_and_only_a_valid_unused_unexpired
     assert_eq!(approvals.status("finding-approved").await, "pending");
 
     let _watch = watch_on(port, &approvals);
-    // The schedule's sweep finds nothing overdue (and builds and starts the function).
-    let schedule =
-        std::fs::read_to_string(crate::support::sample_event("approval/scheduled-sweep.json")).expect("sample");
-    let swept = invoke(port, "approval-responder", &schedule);
-    assert!(swept.contains("\"expired\":[]"), "{swept}");
     // A GET shows exactly what would be done, and does nothing.
     let (status, page) = http("GET", &approve, None);
     assert_eq!(status, 200, "{page}");
@@ -277,19 +278,32 @@ async fn a_person_approves_or_denies_over_http_and_only_a_valid_unused_unexpired
     assert_eq!(status, 403, "{page}");
     assert!(page.contains("expired"), "{page}");
     assert!(approvals.untouched(&late).await);
-    let swept = invoke(port, "approval-responder", &schedule);
+    let swept = invoke(port, "approval-responder", &schedule());
     assert!(swept.contains("finding-late"), "{swept}");
     assert_eq!(approvals.status("finding-late").await, "expired");
     let notes = world.notifications().await;
     assert_eq!(notes.len(), 1, "the expiry is told once");
     assert!(notes[0]["Subject"].as_str().unwrap_or_default().contains("Expired"), "{}", notes[0]);
     assert!(approvals.untouched(&late).await);
-    let swept_again = invoke(port, "approval-responder", &schedule);
+    let swept_again = invoke(port, "approval-responder", &schedule());
     assert!(!swept_again.contains("finding-late") && world.notifications().await.is_empty(), "{swept_again}");
 }
 
+/// `cargo lambda watch` serving the approval function and the GuardDuty responder it invokes, both
+/// built and started before the test goes on: the schedule's sweep finds nothing overdue, and the
+/// responder refuses to run a containment nobody approved.
 pub(crate) fn watch_on(port: u16, approvals: &Approvals) -> crate::local_invoke::Watch {
-    watch(&approvals.world, &approvals.function_env(), Some(port)).0
+    let watch = watch(&approvals.world, &approvals.function_env(port), Some(port)).0;
+    let swept = invoke(port, "approval-responder", &schedule());
+    assert!(swept.contains("\"expired\":[]"), "{swept}");
+    let nobody = r#"{"firebreak-approved": "incident#guardduty#123456789012#us-east-1#none"}"#;
+    let refused = invoke(port, "guardduty-responder", nobody);
+    assert!(refused.contains("no request for approval"), "{refused}");
+    watch
+}
+
+fn schedule() -> String {
+    std::fs::read_to_string(crate::support::sample_event("approval/scheduled-sweep.json")).expect("sample")
 }
 
 /// Node.js with the browser test's `playwright-core` (installed by scripts/test) and Debian's Chromium.
@@ -316,9 +330,6 @@ async fn in_a_real_browser_the_link_shows_what_will_be_done_and_its_button_conta
     let (approve, _) = approvals.ask(&instance, "finding-browser", firebreak::clock::Clock::system()).await;
     assert!(approve.starts_with(&approvals.url), "{approve}");
     let _watch = watch_on(port, &approvals);
-    let schedule =
-        std::fs::read_to_string(crate::support::sample_event("approval/scheduled-sweep.json")).expect("sample");
-    invoke(port, "approval-responder", &schedule);
 
     // Kept for people to look at: target/test-artifacts/approval-{page,result}.png.
     let artifacts = crate::support::repo_root().join("target/test-artifacts");

@@ -121,18 +121,28 @@ fn release_is_not_granted_to_any_function() {
     }
 }
 
-/// The approval path runs under the GuardDuty responder's role (the approval function shares it): the
-/// key read at start, a request, an approved containment and the sweep call nothing the role's
-/// declarations leave out.
+/// The approval path, each part under the role that runs it: the GuardDuty responder reads the key, asks
+/// and runs the approved containment; the approval function reads the key, settles the answer and sweeps
+/// the expired requests. Neither calls anything its role's declarations leave out, and the approval
+/// function makes no EC2, IAM or Auto Scaling call at all.
 #[tokio::test(flavor = "current_thread")]
-async fn every_call_of_the_approval_path_is_declared_by_the_role_it_runs_under() {
+async fn every_call_of_the_approval_path_is_declared_by_the_role_that_makes_it() {
     let approvals = crate::approval::Approvals::seed(crate::local_invoke::free_port()).await;
     let world = &approvals.world;
     let victim = world.launch(true, true).await;
     let late = world.launch(false, false).await;
-    let proxy = FaultProxy::start(world.endpoint()).await;
     let env: Vec<(&str, &str)> = approvals.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let responder = world.responder_via(&proxy, &env).await;
+    let (responder_proxy, approval_proxy) =
+        (FaultProxy::start(world.endpoint()).await, FaultProxy::start(world.endpoint()).await);
+    let responder = world.responder_via(&responder_proxy, &env).await;
+    let approval_sdk = crate::emulator::sdk_for(&approval_proxy.endpoint).await;
+    let mut approval_env = env.clone();
+    approval_env.push(("FIREBREAK_CONTAINMENT_FUNCTION", "firebreak-guardduty-responder"));
+    let (approval, _signer, _invoker) =
+        firebreak::lambda::approval_responder(&approval_sdk, world.config(&approval_env))
+            .await
+            .expect("the approval function starts");
+
     let now = firebreak::clock::Clock::system();
     let two_hours_ago = firebreak::clock::Clock::starting_at(now.since_epoch() - std::time::Duration::from_secs(7200));
     let mut asked = Vec::new();
@@ -147,21 +157,36 @@ async fn every_call_of_the_approval_path_is_declared_by_the_role_it_runs_under()
         asked.push(plan.incident_key);
     }
     let by = firebreak::approval::Approver { via: "cli".into(), source_ip: None, user_agent: None, user: None, at: 0 };
-    let answer = responder
-        .answer(&asked[0], firebreak::approval::Verdict::Approve, by, &now, now.now().epoch + 900, false)
-        .await
-        .expect("answered");
-    assert!(matches!(answer, firebreak::approval::Answer::Approved(_)), "{answer:?}");
-    assert_eq!(responder.expire_overdue(&now).await.expect("swept").len(), 1);
-    let declared = Function::GuarddutyResponder.iam_actions();
-    let calls = proxy.all_calls();
-    for needed in ["GetSecretValue", "PutItem", "Scan", "ModifyNetworkInterfaceAttribute"] {
-        assert!(calls.contains_key(needed), "the run made {needed}: {calls:?}");
-    }
-    for operation in calls.keys() {
-        assert!(
-            declared.iter().any(|a| a.split_once(':').is_some_and(|(_, name)| name == operation)),
-            "the approval path called {operation}, which the GuardDuty responder's role does not declare"
-        );
+    let answer =
+        approval.answer(&asked[0], firebreak::approval::Verdict::Approve, by, &now, false).await.expect("answered");
+    assert!(matches!(answer, firebreak::approval::Answer::Approved), "{answer:?}");
+    let ran = responder.run_approved(&asked[0], &now, now.now().epoch + 900).await.expect("state usable");
+    assert!(ran.is_ok_and(|r| r.outcome_of("isolate_instance").is_some_and(|o| o.is_done())));
+    assert_eq!(approval.expire_overdue(&now).await.expect("swept").len(), 1);
+
+    for (function, proxy, needed) in [
+        (
+            Function::GuarddutyResponder,
+            &responder_proxy,
+            &["GetSecretValue", "PutItem", "ModifyNetworkInterfaceAttribute"][..],
+        ),
+        (
+            Function::ApprovalResponder,
+            &approval_proxy,
+            &["GetSecretValue", "GetItem", "UpdateItem", "Scan", "Publish"][..],
+        ),
+    ] {
+        let declared = function.iam_actions();
+        let calls = proxy.all_calls();
+        for operation in needed {
+            assert!(calls.contains_key(*operation), "{} made {operation}: {calls:?}", function.name());
+        }
+        for operation in calls.keys() {
+            assert!(
+                declared.iter().any(|a| a.split_once(':').is_some_and(|(_, name)| name == operation)),
+                "{} called {operation}, which its role does not declare",
+                function.name()
+            );
+        }
     }
 }

@@ -9,10 +9,10 @@ async fn main() -> Result<(), Error> {
     firebreak::decision_log::init_logging("info");
     let config = firebreak::Config::from_env()?;
     let sdk = firebreak::aws::load_sdk_config().await;
-    let (responder, signer) = firebreak::lambda::approval_responder(&sdk, config).await?;
-    let (responder, signer) = (&responder, &signer);
+    let (responder, signer, containments) = firebreak::lambda::approval_responder(&sdk, config).await?;
+    let (responder, signer, containments) = (&responder, &signer, &containments);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        firebreak::lambda::approval_event(event, responder, signer)
+        firebreak::lambda::approval_event(event, responder, signer, containments)
     }))
     .await
 }

@@ -12,8 +12,9 @@ use crate::report::{Outcome, Report};
 /// How an answer ended.
 #[derive(Debug)]
 pub enum Answer {
-    /// The approved plan ran; its report, as an automatic run's.
-    Approved(Report),
+    /// Approved (for an operator's resume: approved already): the containment is to run now, by
+    /// [`Responder::run_approved`] where the answer was taken or in the function that may contain.
+    Approved,
     /// Denied: nothing was done, a person was told.
     Denied(Report),
     /// Nothing changed, and why (already answered, expired, unknown incident, policy no longer contains).
@@ -23,15 +24,14 @@ pub enum Answer {
 impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     /// Answer the request for approval of incident `key` with `verdict`, as `by`. A request is answered
     /// once: the answer is a conditional write, and only its winner acts. `resume`: an operator's
-    /// `firebreak approve` of an already approved request runs its plan again, which the journal
-    /// resumes where it stopped (a link is never honoured twice).
+    /// `firebreak approve` of an already approved request is approved again, so that its plan runs
+    /// again and the journal resumes it where it stopped (a link is never honoured twice).
     pub async fn answer(
         &self,
         key: &str,
         verdict: Verdict,
         by: Approver,
         clock: &Clock,
-        lease_until: u64,
         resume: bool,
     ) -> Result<Answer> {
         let now = clock.now();
@@ -58,18 +58,37 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             return Ok(Answer::Refused(already(&current)));
         }
         match verdict {
-            Verdict::Approve => {
-                let approved = super::approved(plan, request.decided.as_ref().unwrap_or(&by));
-                crate::decision_log::log_decision(&approved);
-                let report = self.respond(&approved, clock, lease_until).await?;
-                crate::decision_log::log_report(&report);
-                Ok(Answer::Approved(report))
-            }
+            Verdict::Approve => Ok(Answer::Approved),
             Verdict::Deny => {
                 let why = format!("denied by a person ({}): nothing was done", by.describe());
                 Ok(Answer::Denied(self.closed(&plan, &request, "Denied", why).await))
             }
         }
+    }
+
+    /// Run the containment of incident `key`, which the state table must hold as approved: decided
+    /// again from its stored event, under a claim of its own (`approved#<key>`) whose journal makes a
+    /// second run resume, not repeat. `Ok(Err(why))` when there is nothing approved to run.
+    pub async fn run_approved(
+        &self,
+        key: &str,
+        clock: &Clock,
+        lease_until: u64,
+    ) -> Result<std::result::Result<Report, String>> {
+        let Some(request) = self.state.approval(key).await? else {
+            return Ok(Err(format!("there is no request for approval of incident {key}")));
+        };
+        let (ApprovalStatus::Approved, Some(by)) = (request.status, request.decided.as_ref()) else {
+            return Ok(Err(format!("the request for approval of {key} is {}, not approved", request.status.as_str())));
+        };
+        let plan = match request.plan(&self.config.policy) {
+            Ok(plan) => super::approved(plan, by),
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        crate::decision_log::log_decision(&plan);
+        let report = self.respond(&plan, clock, lease_until).await?;
+        crate::decision_log::log_report(&report);
+        Ok(Ok(report))
     }
 
     /// Close every pending request whose deadline has passed and tell a person that nothing was done.

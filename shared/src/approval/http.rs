@@ -6,7 +6,7 @@ use super::{page, Answer, Approver, Signer};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::playbooks::Responder;
-use crate::ports::{Notifier, StateStore, Targets};
+use crate::ports::{Containments, Notifier, StateStore, Targets};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -48,8 +48,6 @@ pub struct UrlHttp {
 pub struct Page {
     pub status: u16,
     pub html: String,
-    /// The report of the containment an approval ran, for its metrics record.
-    pub ran: Option<crate::report::Report>,
 }
 
 impl Page {
@@ -58,7 +56,7 @@ impl Page {
     }
 
     fn new(status: u16, html: String) -> Self {
-        Self { status, html, ran: None }
+        Self { status, html }
     }
 
     /// The response payload: no caching, no referrer (the URL holds the token), no framing, no script.
@@ -124,7 +122,14 @@ pub fn form_value(encoded: &str, name: &str) -> Option<String> {
 
 impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     /// Serve one function URL request.
-    pub async fn serve(&self, request: UrlRequest, signer: &Signer, clock: &Clock, lease_until: u64) -> Page {
+    /// Serve one function URL request; an approved containment runs through `containments`.
+    pub async fn serve(
+        &self,
+        request: UrlRequest,
+        signer: &Signer,
+        containments: &impl Containments,
+        clock: &Clock,
+    ) -> Page {
         let now = clock.now().epoch;
         let (method, token) = match request.request_context.http.method.as_str() {
             "GET" | "HEAD" => ("GET", form_value(request.raw_query_string.as_deref().unwrap_or_default(), "token")),
@@ -180,21 +185,30 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             at: now,
         };
         tracing::info!(target: "firebreak::approval", key = token.key, verdict = token.verdict.as_str(), by = by.describe(), "answer");
-        match self.answer(&token.key, token.verdict, by, clock, lease_until, false).await {
-            Ok(Answer::Approved(report)) => {
-                let html = page::result(&request_record, "Approved: the containment ran", &report);
-                Page { ran: Some(report), ..Page::new(200, html) }
-            }
+        match self.answer(&token.key, token.verdict, by, clock, false).await {
+            Ok(Answer::Approved) => match containments.contain_approved(&token.key).await {
+                Ok(ran) => {
+                    let report = ran.pointer("/reports/0").cloned().unwrap_or(ran);
+                    Page::new(200, page::result(&request_record, "Approved: the containment ran", &report))
+                }
+                Err(e) => Page::new(
+                    503,
+                    page::refused(&format!(
+                        "The approval is recorded, but the containment could not be run ({e}); an operator resumes it \
+                         with firebreak approve '{}'.",
+                        token.key
+                    )),
+                ),
+            },
             Ok(Answer::Denied(report)) => {
+                let report = serde_json::to_value(&report).unwrap_or_default();
                 Page::new(200, page::result(&request_record, "Denied: nothing was done", &report))
             }
             Ok(Answer::Refused(why)) => Page::new(409, page::refused(&why)),
             Err(e) => Page::new(
                 503,
                 page::refused(&format!(
-                    "Firebreak could not finish ({e}). If the answer was recorded, an operator resumes the containment \
-                     with firebreak approve '{}'; otherwise this link still works until its deadline.",
-                    token.key
+                    "Firebreak could not record the answer ({e}); this link still works until its deadline."
                 )),
             ),
         }

@@ -25,6 +25,10 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 pub const RECORD_PREFIX: &str = "approval#";
 /// The prefix of the claim under which an approved plan runs, beside the request's own claim.
 pub const APPROVED_PREFIX: &str = "approved#";
+/// The one field of the payload with which the approval function asks the GuardDuty responder to run an
+/// approved containment: `{"firebreak-approved": "<incident key>"}`. Whoever sends it, the responder acts
+/// only on a request its state table holds as approved.
+pub const APPROVED_PAYLOAD: &str = "firebreak-approved";
 /// The key prefix of a dry run's claims and requests.
 const DRY_RUN_PREFIX: &str = "dry-run#";
 /// Signed tokens say which scheme they follow, so that a later one can refuse an older.

@@ -2,7 +2,6 @@
 //! text that came from an event is escaped.
 
 use super::{utc, ApprovalRequest, Verdict};
-use crate::report::{Outcome, Report};
 
 /// Escape text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -88,17 +87,22 @@ pub fn confirmation(request: &ApprovalRequest, verdict: Verdict, token: &str) ->
     document(title, &body)
 }
 
-/// The page after an answer: what was done, step by step, from the run's report.
-pub fn result(request: &ApprovalRequest, heading: &str, report: &Report) -> String {
+/// The page after an answer: what was done, step by step, from the run's report (its JSON, as the
+/// responder that ran it returned it).
+pub fn result(request: &ApprovalRequest, heading: &str, report: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
     let lines: Vec<String> = report
-        .actions
-        .iter()
+        .get("actions")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
         .map(|a| {
-            let target = a.target.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
-            match &a.outcome {
-                Outcome::Done { detail } => format!("{}{target}: done - {detail}", a.action),
-                Outcome::Skipped { reason } => format!("{}{target}: not done - {reason}", a.action),
-                Outcome::Failed { error } => format!("{}{target}: FAILED - {error}", a.action),
+            let target = a.get("target").and_then(|t| t.as_str()).map(|t| format!(" ({t})")).unwrap_or_default();
+            let action = text(a, "action");
+            match text(a, "status").as_str() {
+                "done" => format!("{action}{target}: done - {}", text(a, "detail")),
+                "skipped" => format!("{action}{target}: not done - {}", text(a, "reason")),
+                _ => format!("{action}{target}: FAILED - {}", text(a, "error")),
             }
         })
         .collect();

@@ -3,6 +3,7 @@
 mod dynamodb;
 mod ec2;
 mod fleet;
+mod invoke;
 mod secrets;
 mod sns;
 mod targets;
@@ -11,6 +12,7 @@ pub use crate::text::percent_decode;
 pub use dynamodb::DynamoStateStore;
 pub use ec2::Ec2Compute;
 pub use fleet::AwsFleet;
+pub use invoke::LambdaContainments;
 pub use secrets::approval_signer;
 pub use sns::SnsNotifier;
 pub use targets::AwsTargets;
