@@ -106,10 +106,6 @@ impl Approvals {
         Self { world, url, env }
     }
 
-    pub fn secret_arn(&self) -> &str {
-        self.env.iter().find(|(k, _)| k == "FIREBREAK_APPROVAL_SECRET_ARN").map(|(_, v)| v.as_str()).unwrap_or_default()
-    }
-
     fn extra(&self) -> Vec<(&str, &str)> {
         self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
     }
