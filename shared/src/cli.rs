@@ -289,7 +289,8 @@ async fn answer(
 ) -> u8 {
     let clock = crate::clock::Clock::system();
     let now = clock.now().epoch;
-    let by = crate::approval::Approver { via: "cli".into(), source_ip: None, user_agent: None, user, at: now };
+    let by =
+        crate::approval::Approver { via: crate::approval::Via::Cli, source_ip: None, user_agent: None, user, at: now };
     let lease_until = now + 15 * 60;
     use crate::approval::Answer;
     // The report of what ran (the approved containment, or the denial's notice), or why nothing did.

@@ -156,7 +156,13 @@ async fn every_call_of_the_approval_path_is_declared_by_the_role_that_makes_it()
         responder.respond(&plan, clock, clock.now().epoch + 900).await.expect("asked");
         asked.push(plan.incident_key);
     }
-    let by = firebreak::approval::Approver { via: "cli".into(), source_ip: None, user_agent: None, user: None, at: 0 };
+    let by = firebreak::approval::Approver {
+        via: firebreak::approval::Via::Cli,
+        source_ip: None,
+        user_agent: None,
+        user: None,
+        at: 0,
+    };
     let answer =
         approval.answer(&asked[0], firebreak::approval::Verdict::Approve, by, &now, false).await.expect("answered");
     assert!(matches!(answer, firebreak::approval::Answer::Approved), "{answer:?}");

@@ -68,7 +68,7 @@ async fn every_notification_kind_is_a_valid_versioned_report() {
     let asked = world.launch(false, false).await;
     let request = approvals.ask_body(&asked.instance_id, "33333333333333333333333333333333", Clock::system()).await;
     let by = firebreak::approval::Approver {
-        via: "cli".into(),
+        via: firebreak::approval::Via::Cli,
         source_ip: None,
         user_agent: None,
         user: Some("ops".into()),

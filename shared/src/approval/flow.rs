@@ -97,7 +97,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let now = clock.now();
         let mut closed = Vec::new();
         for request in self.state.overdue_approvals(now.epoch).await? {
-            let by = Approver { via: "deadline".into(), source_ip: None, user_agent: None, user: None, at: now.epoch };
+            let by =
+                Approver { via: super::Via::Deadline, source_ip: None, user_agent: None, user: None, at: now.epoch };
             if !self.state.settle_approval(&request.key, ApprovalStatus::Expired, &by, now.epoch).await? {
                 continue;
             }

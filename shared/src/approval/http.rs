@@ -121,7 +121,6 @@ pub fn form_value(encoded: &str, name: &str) -> Option<String> {
 }
 
 impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
-    /// Serve one function URL request.
     /// Serve one function URL request; an approved containment runs through `containments`.
     pub async fn serve(
         &self,
@@ -148,10 +147,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             }
             _ => return Page::new(405, page::refused("Only GET (to look) and POST (to answer) are served here.")),
         };
-        let Some(token) = token.filter(|t| !t.is_empty()) else {
+        let Some(token_text) = token.filter(|t| !t.is_empty()) else {
             return Page::new(400, page::refused("This link carries no approval token."));
         };
-        let token_text = token;
         let token = match signer.verify(&token_text, now) {
             Ok(token) => token,
             Err(refusal) => return Page::new(403, page::refused(&refusal.to_string())),
@@ -177,7 +175,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
         let http = &request.request_context.http;
         let by = Approver {
-            via: "link".into(),
+            via: super::Via::Link,
             source_ip: http.source_ip.clone(),
             // The header itself (`requestContext.http.userAgent` is documented as its copy).
             user_agent: request.headers.get("user-agent").or(http.user_agent.as_ref()).cloned(),

@@ -96,11 +96,32 @@ impl ApprovalStatus {
     }
 }
 
+/// How an answer came. Persisted in the state table: the names are a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// A link of the notification, through the approval function's URL.
+    Link,
+    /// `firebreak approve|deny`.
+    Cli,
+    /// Nobody answered before the deadline: the sweep closed it.
+    Deadline,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Link => "link",
+            Self::Cli => "cli",
+            Self::Deadline => "deadline",
+        }
+    }
+}
+
 /// Who answered, as far as the request shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approver {
-    /// `link` (the function URL) or `cli` (`firebreak approve|deny`), or `deadline` for an expiry.
-    pub via: String,
+    pub via: Via,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,7 +135,7 @@ pub struct Approver {
 
 impl Approver {
     pub fn describe(&self) -> String {
-        let mut parts = vec![format!("via {}", self.via)];
+        let mut parts = vec![format!("via {}", self.via.as_str())];
         if let Some(user) = &self.user {
             parts.push(format!("user {user}"));
         }
@@ -404,6 +425,9 @@ mod tests {
         let names: Vec<&str> = ApprovalStatus::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(names, ["pending", "approved", "denied", "expired"]);
         assert_eq!((RECORD_PREFIX, APPROVED_PREFIX), ("approval#", "approved#"));
+        for (via, name) in [(Via::Link, "link"), (Via::Cli, "cli"), (Via::Deadline, "deadline")] {
+            assert_eq!((via.as_str(), serde_json::to_value(via).ok()), (name, Some(serde_json::json!(name))));
+        }
         for status in ApprovalStatus::ALL {
             assert_eq!(serde_json::to_value(status).ok(), Some(serde_json::json!(status.as_str())));
         }
