@@ -51,6 +51,11 @@ impl Containments for LambdaContainments {
                 retryable: true,
             });
         }
+        // The responder acknowledges what it refuses (nothing approved to run, a policy that no longer
+        // contains): nothing ran, which is not a report.
+        if let Some(why) = body.get("refused").and_then(|r| r.as_str()) {
+            return Err(Error::refused("responder", why.to_owned()));
+        }
         Ok(body)
     }
 }
