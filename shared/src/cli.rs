@@ -231,7 +231,7 @@ async fn respond_file<T: Targets, N: Notifier, S: StateStore>(
     payload: serde_json::Value,
     responder: &crate::playbooks::Responder<T, N, S>,
 ) -> Result<(Vec<crate::report::Report>, bool), Error> {
-    let incidents = crate::parse_value(payload)?;
+    let incidents = crate::lambda::incidents_of(payload, &responder.config)?;
     let clock = crate::clock::Clock::system();
     // A local run gets the longest Lambda timeout as its lease.
     let lease_until = clock.now().epoch + 900;

@@ -420,8 +420,9 @@ pub struct Incident {
     pub origin: Origin,
     #[serde(flatten)]
     pub kind: IncidentKind,
-    /// The EventBridge event a GuardDuty finding was parsed from: what a request for approval keeps, so
-    /// that the approved run decides again from exactly what arrived.
+    /// The EventBridge event a GuardDuty finding was parsed from, when the function asks for approval
+    /// (`events::parse_value_keeping_events`): what a request for approval keeps, so that the approved
+    /// run decides again from exactly what arrived.
     #[serde(skip)]
     pub event: Option<String>,
 }

@@ -16,7 +16,10 @@ pub type AwsResponder = Responder<AwsTargets, SnsNotifier, DynamoStateStore>;
 /// Build the responder once per process: clients from one `SdkConfig`, the function's own account
 /// learned from STS.
 pub async fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Result<AwsResponder, Error> {
-    let approvals = crate::aws::approval_signer(sdk, &config, true).await?;
+    let approvals = match config.require_approval()? {
+        Some((url, arn)) => Some(crate::aws::approval_signer(sdk, arn, url, config.approval_ttl).await?),
+        None => None,
+    };
     responder_with(sdk, config, approvals)
 }
 
@@ -28,9 +31,11 @@ pub async fn approval_responder(
     sdk: &aws_config::SdkConfig,
     config: Config,
 ) -> Result<(AwsResponder, crate::approval::Signer, crate::aws::LambdaContainments), Error> {
-    let signer = crate::aws::approval_signer(sdk, &config, false)
-        .await?
+    let arn = config
+        .approval_secret_arn
+        .as_deref()
         .ok_or_else(|| Error::config("FIREBREAK_APPROVAL_SECRET_ARN", "required by the approval function"))?;
+    let signer = crate::aws::approval_signer(sdk, arn, "", config.approval_ttl).await?;
     let function = config.containment_function.clone().ok_or_else(|| {
         Error::config(
             "FIREBREAK_CONTAINMENT_FUNCTION",
@@ -150,7 +155,7 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
     if let Some(key) = payload.get(crate::approval::APPROVED_PAYLOAD) {
         return run_approved(key, responder, function, clock, lease_until, metrics).await;
     }
-    let incidents = parse_value(payload)?;
+    let incidents = incidents_of(payload, &responder.config)?;
     if let Some(other) = incidents.iter().find(|i| !function.handles(i.kind())) {
         let handled: Vec<&str> = function.kinds().iter().map(|k| k.as_str()).collect();
         return Err(Error::refused(
@@ -193,6 +198,15 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
         tracing::error!(target: "firebreak::decision", error = %error, "steps failed; a retry cannot help, so the event is acknowledged");
     }
     Ok(json!({ "reports": reports }))
+}
+
+/// The incidents of a payload, with their events kept where the policy may ask for approval.
+pub fn incidents_of(payload: Value, config: &Config) -> Result<Vec<crate::Incident>, Error> {
+    if config.policy.approval.enabled() {
+        crate::parse_value_keeping_events(payload)
+    } else {
+        parse_value(payload)
+    }
 }
 
 /// The approval function's request to run an approved containment. Only the function that contains

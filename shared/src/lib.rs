@@ -32,7 +32,7 @@ pub mod text;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use events::{parse_payload, parse_value};
+pub use events::{parse_payload, parse_value, parse_value_keeping_events};
 pub use function::Function;
 pub use incident::Incident;
 pub use plan::{Plan, Step};

@@ -151,7 +151,7 @@ async fn every_call_of_the_approval_path_is_declared_by_the_role_that_makes_it()
     {
         let mut event = crate::support::finding(instance, id);
         event["detail"]["severity"] = Value::from(5.0);
-        let incident = firebreak::parse_value(event).expect("parses").remove(0);
+        let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
         let plan = firebreak::decide(&incident, &responder.config.policy);
         responder.respond(&plan, clock, clock.now().epoch + 900).await.expect("asked");
         asked.push(plan.incident_key);

@@ -192,7 +192,7 @@ impl World {
     ) -> Result<Vec<firebreak::report::Report>, firebreak::Error> {
         let responder = self.responder(extra).await;
         let mut reports = Vec::new();
-        for incident in firebreak::parse_value(event).expect("parses") {
+        for incident in firebreak::lambda::incidents_of(event, &responder.config).expect("parses") {
             let plan = firebreak::decide(&incident, &responder.config.policy);
             reports.push(responder.respond(&plan, &clock, clock.now().epoch + 900).await?);
         }

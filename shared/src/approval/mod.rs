@@ -2,8 +2,8 @@
 //! denies it with a signed, single-use, expiring link (or `firebreak approve|deny KEY`), and an approved
 //! plan runs through the same executor as an automatic one.
 //!
-//! Everything here is pure: tokens, the stored request, the pages. The function URL's handler, the
-//! state table and the executor call in.
+//! This module and `page` are pure (tokens, the stored request, the pages); `flow` answers and expires
+//! requests through the ports, `http` serves the approval function's URL.
 
 mod flow;
 pub mod http;
@@ -29,8 +29,6 @@ pub const APPROVED_PREFIX: &str = "approved#";
 /// approved containment: `{"firebreak-approved": "<incident key>"}`. Whoever sends it, the responder acts
 /// only on a request its state table holds as approved.
 pub const APPROVED_PAYLOAD: &str = "firebreak-approved";
-/// The key prefix of a dry run's claims and requests.
-const DRY_RUN_PREFIX: &str = "dry-run#";
 /// Signed tokens say which scheme they follow, so that a later one can refuse an older.
 const TOKEN_VERSION: &str = "v1";
 /// The shortest key accepted: the template generates 64 characters.
@@ -173,10 +171,10 @@ pub struct ApprovalRequest {
 }
 
 impl ApprovalRequest {
-    /// The request for `plan`, parsed from `event`, open until `now + ttl`.
-    pub fn of(plan: &Plan, event: String, now: u64, ttl: Duration) -> Self {
+    /// The request for `plan` under `key` (its claim's), parsed from `event`, open until `now + ttl`.
+    pub fn of(plan: &Plan, key: &str, event: String, now: u64, ttl: Duration) -> Self {
         Self {
-            key: plan.incident_key.clone(),
+            key: key.to_owned(),
             status: ApprovalStatus::Pending,
             requested_at: now,
             deadline: now + ttl.as_secs(),
@@ -202,7 +200,7 @@ impl ApprovalRequest {
         }
         let plan = crate::decide(&incidents.remove(0), policy);
         // A dry run's request is kept under its own key (`dry-run#…`), like its claim.
-        let key = self.key.strip_prefix(DRY_RUN_PREFIX).unwrap_or(&self.key);
+        let key = self.key.strip_prefix(crate::playbooks::DRY_RUN_PREFIX).unwrap_or(&self.key);
         if plan.incident_key != key {
             return Err(refuse(format!("the stored event is incident {}, not {key}", plan.incident_key)));
         }

@@ -174,7 +174,6 @@ struct Service {
 }
 
 pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
-    let event = value.to_string();
     let envelope: Envelope<FindingDetail> = typed(value, prefix)?;
     let detail = envelope.detail;
     let account = detail.account_id.clone().or(envelope.account);
@@ -184,7 +183,7 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
         delivery_id: envelope.id,
         origin: envelope_origin(account.as_deref(), region.as_deref()),
         kind: IncidentKind::Guardduty(finding),
-        event: Some(event),
+        event: None,
     })
 }
 

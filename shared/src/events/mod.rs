@@ -37,6 +37,37 @@ pub fn parse_value(value: Value) -> Result<Vec<Incident>> {
     parse_at(value, "", true)
 }
 
+/// [`parse_value`], keeping with each GuardDuty incident the text of the event it came from: what a
+/// request for approval stores, to decide again when a person approves. Writing the text out costs, so
+/// only a function whose policy asks for approval keeps it.
+pub fn parse_value_keeping_events(value: Value) -> Result<Vec<Incident>> {
+    let texts = event_texts(&value);
+    let mut incidents = parse_value(value)?;
+    if texts.len() == incidents.len() {
+        for (incident, text) in incidents.iter_mut().zip(texts) {
+            if matches!(incident.kind, IncidentKind::Guardduty(_)) {
+                incident.event = text;
+            }
+        }
+    }
+    Ok(incidents)
+}
+
+/// The event each incident of `value` is parsed from, as text, in parse order: an EventBridge event
+/// itself, or the message of each SNS record (already text).
+fn event_texts(value: &Value) -> Vec<Option<String>> {
+    let message = |sns: &Value| sns.get("Message").and_then(Value::as_str).map(str::to_owned);
+    if value.get("detail-type").is_some() {
+        vec![Some(value.to_string())]
+    } else if let Some(records) = value.get("Records").and_then(Value::as_array) {
+        records.iter().map(|r| r.get("Sns").and_then(message)).collect()
+    } else if value.get("Type").and_then(Value::as_str) == Some("Notification") {
+        vec![message(value)]
+    } else {
+        vec![None]
+    }
+}
+
 fn parse_at(value: Value, prefix: &str, allow_sns: bool) -> Result<Vec<Incident>> {
     let Value::Object(map) = &value else {
         return Err(Error::refused(field(prefix, "payload"), "expected a JSON object"));
@@ -228,6 +259,22 @@ mod tests {
             "SignatureVersion": "1", "Signature": "s", "SigningCertUrl": "u", "UnsubscribeUrl": "u", "Message": message}});
         let text = refusal(json!({"Records": [record]}));
         assert!(text.starts_with("Records[0].Sns.Message.NewStateValue:"), "{text}");
+    }
+
+    #[test]
+    fn a_guardduty_event_is_kept_as_text_only_when_asked_and_parses_back_to_the_same_incident() {
+        let direct = guardduty(finding());
+        assert_eq!(parse_value(direct.clone()).expect("parses")[0].event, None, "not kept by default");
+        let message = direct.to_string();
+        let record = json!({"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "arn", "Sns": {
+            "Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "Timestamp": "2026-11-24T06:00:00.000Z",
+            "SignatureVersion": "1", "Signature": "s", "SigningCertUrl": "u", "UnsubscribeUrl": "u", "Message": message}});
+        for payload in [direct, json!({"Records": [record]})] {
+            let kept = parse_value_keeping_events(payload).expect("parses").remove(0);
+            let text = kept.event.clone().expect("kept");
+            let again = parse_payload(text.as_bytes()).expect("the kept text parses").remove(0);
+            assert_eq!(again.kind, kept.kind);
+        }
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub const DEADLINE_RESERVE: Duration = Duration::from_secs(20);
 /// actions, and the SDK retries what is throttled all the same.
 pub const INSTANCE_CONCURRENCY: usize = 16;
 
+/// The key prefix of a dry run's claims (and requests for approval), kept apart from real ones so that
+/// switching dry run off later still acts.
+pub const DRY_RUN_PREFIX: &str = "dry-run#";
+
 /// Tag keys Firebreak writes on a contained instance.
 pub const QUARANTINE_TAG: &str = "firebreak:quarantined";
 pub const ORIGINAL_GROUPS_TAG: &str = "firebreak:original-groups";
@@ -129,9 +133,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if plan.decision == Decision::Ignore {
             return Ok(report);
         }
-        // Dry runs keep their own claims, so that switching dry run off later still acts.
-        let key =
-            if self.config.dry_run { format!("dry-run#{}", plan.incident_key) } else { plan.incident_key.clone() };
+        let key = if self.config.dry_run {
+            format!("{DRY_RUN_PREFIX}{}", plan.incident_key)
+        } else {
+            plan.incident_key.clone()
+        };
         // The target and, for a one-instance plan, the instance's description are read beside the claim:
         // reads, so nothing happens before the claim is won, and one round trip less before the cut.
         let origin = &plan.incident.origin;
@@ -246,8 +252,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(error.clone())));
             return Ok(());
         };
-        let mut request = crate::approval::ApprovalRequest::of(plan, event, now.epoch, signer.ttl());
-        request.key = key.to_owned();
+        let request = crate::approval::ApprovalRequest::of(plan, key, event, now.epoch, signer.ttl());
         let recorded = self.state.request_approval(&request).await?;
         let deadline = Now::at(recorded.deadline).rfc3339;
         let multi = plan.instances().len() > 1;

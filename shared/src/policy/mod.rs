@@ -126,16 +126,7 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
             draft.reasons.insert(0, format!("refused, never acted on: {why}"));
         }
     }
-    if draft.decision == Decision::Contain {
-        if let Some(why) = approval_required(incident, &draft, policy) {
-            draft.decision = Decision::AwaitApproval;
-            draft.reasons.insert(0, format!("approval required: {why}; nothing is done until a person approves"));
-            for planned in draft.actions.iter_mut().filter(|a| a.step == Step::Notify) {
-                planned.reason = "ask a person to approve or deny, with the links and the deadline".into();
-            }
-        }
-    }
-    Plan {
+    let mut plan = Plan {
         incident_key: incident_key(incident),
         kind: incident.kind(),
         decision: draft.decision,
@@ -145,13 +136,23 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
         actions: draft.actions,
         rule: draft.rule,
         incident: incident.clone(),
+    };
+    if plan.decision == Decision::Contain {
+        if let Some(why) = approval_required(&plan, policy) {
+            plan.decision = Decision::AwaitApproval;
+            plan.reasons.insert(0, format!("approval required: {why}; nothing is done until a person approves"));
+            for planned in plan.actions.iter_mut().filter(|a| a.step == Step::Notify) {
+                planned.reason = "ask a person to approve or deny, with the links and the deadline".into();
+            }
+        }
     }
+    plan
 }
 
 /// Why this containment must wait for a person, if it must.
-fn approval_required(incident: &Incident, draft: &Draft, policy: &Policy) -> Option<String> {
+fn approval_required(plan: &Plan, policy: &Policy) -> Option<String> {
     let rules = &policy.approval;
-    let IncidentKind::Guardduty(finding) = &incident.kind else { return None };
+    let IncidentKind::Guardduty(finding) = &plan.incident.kind else { return None };
     let mut why = Vec::new();
     if finding.severity < policy.contain_min_severity {
         why.push(format!(
@@ -162,19 +163,13 @@ fn approval_required(incident: &Incident, draft: &Draft, policy: &Policy) -> Opt
             policy.contain_min_severity
         ));
     }
-    if let Some(account) = incident.origin.account.as_ref().filter(|a| rules.accounts.iter().any(|x| x == a.as_str())) {
+    let account = plan.incident.origin.account.as_ref();
+    if let Some(account) = account.filter(|a| rules.accounts.iter().any(|x| x == a.as_str())) {
         why.push(format!("account {account} is listed in FIREBREAK_APPROVAL_ACCOUNTS"));
     }
-    let instances: Vec<&str> = draft.actions.iter().filter_map(|a| a.step.instance_id()).map(|id| id.as_str()).fold(
-        Vec::new(),
-        |mut seen, id| {
-            if !seen.contains(&id) {
-                seen.push(id);
-            }
-            seen
-        },
-    );
-    let listed: Vec<&str> = instances.iter().copied().filter(|i| rules.instances.iter().any(|x| x == i)).collect();
+    let instances = plan.instances();
+    let listed: Vec<&str> =
+        instances.iter().map(|i| i.as_str()).filter(|i| rules.instances.iter().any(|x| x == i)).collect();
     if !listed.is_empty() {
         why.push(format!("{} listed in FIREBREAK_APPROVAL_INSTANCES", listed.join(", ")));
     }
