@@ -62,7 +62,8 @@ pub fn run(
     }
 }
 
-fn report(to: &mut dyn Write, line: &str, code: u8) -> u8 {
+/// Write `line` to `to` and return the exit `code`.
+pub(crate) fn report(to: &mut dyn Write, line: &str, code: u8) -> u8 {
     let _ = writeln!(to, "{line}");
     code
 }

@@ -18,17 +18,19 @@ pub async fn command<S: StateStore>(args: &[String], state: &S, out: &mut dyn Wr
                 let _ = write!(out, "{}", timeline(&incident));
                 crate::cli::EXIT_OK
             }
-            Ok(None) => fail(
+            Ok(None) => crate::cli::report(
                 err,
                 &format!("firebreak: incidents: no incident {key:?} in the state table"),
                 crate::cli::EXIT_REFUSED,
             ),
-            Err(e) => fail(err, &format!("firebreak: incidents: {e}"), crate::cli::EXIT_FAILED),
+            Err(e) => crate::cli::report(err, &format!("firebreak: incidents: {e}"), crate::cli::EXIT_FAILED),
         },
         rest => {
             let (json, limit) = match list_options(rest) {
                 Ok(options) => options,
-                Err(why) => return fail(err, &format!("firebreak: incidents: {why}"), crate::cli::EXIT_REFUSED),
+                Err(why) => {
+                    return crate::cli::report(err, &format!("firebreak: incidents: {why}"), crate::cli::EXIT_REFUSED)
+                }
             };
             match state.incidents(limit).await {
                 Ok(incidents) => {
@@ -36,7 +38,7 @@ pub async fn command<S: StateStore>(args: &[String], state: &S, out: &mut dyn Wr
                     let _ = write!(out, "{text}");
                     crate::cli::EXIT_OK
                 }
-                Err(e) => fail(err, &format!("firebreak: incidents: {e}"), crate::cli::EXIT_FAILED),
+                Err(e) => crate::cli::report(err, &format!("firebreak: incidents: {e}"), crate::cli::EXIT_FAILED),
             }
         }
     }
@@ -57,15 +59,6 @@ fn list_options(args: &[&str]) -> Result<(bool, usize), String> {
         }
     }
     Ok((json, limit))
-}
-
-fn fail(err: &mut dyn Write, line: &str, code: u8) -> u8 {
-    let _ = writeln!(err, "{line}");
-    code
-}
-
-fn clean(text: &str, max: usize) -> String {
-    sanitise(text, max)
 }
 
 /// One JSON object per incident, per line.
@@ -99,8 +92,8 @@ pub fn table(incidents: &[StoredIncident]) -> String {
             i.status.clone(),
             format!("{}/{}/{}", r.steps_done, r.steps_failed, r.steps_held),
             r.time_to_isolation_ms.map_or_else(|| "-".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0)),
-            clean(&r.summary, 60),
-            clean(&i.key, 120),
+            sanitise(&r.summary, 60),
+            sanitise(&i.key, 120),
         ]);
     }
     let widths: Vec<usize> =
@@ -122,8 +115,8 @@ pub fn timeline(incident: &StoredIncident) -> String {
     let r = &incident.record;
     let mut text = format!(
         "{}\nkey:       {}\nstarted:   {}\nwhere:     {} {}\nkind:      {} ({}), decision {}, status {}\n",
-        clean(&r.summary, 300),
-        clean(&incident.key, 300),
+        sanitise(&r.summary, 300),
+        sanitise(&incident.key, 300),
         crate::clock::Now::at(r.started_at).rfc3339,
         r.account.as_deref().unwrap_or("-"),
         r.region.as_deref().unwrap_or("-"),
@@ -138,8 +131,13 @@ pub fn timeline(incident: &StoredIncident) -> String {
     text.push_str("steps:\n");
     for entry in &r.timeline {
         let at = entry.at_ms.map_or_else(|| "      -".to_owned(), |ms| format!("{:>6.1}s", ms as f64 / 1000.0));
-        let target = entry.target.as_deref().map(|t| format!(" ({})", clean(t, 40))).unwrap_or_default();
-        text.push_str(&format!("  +{at}  {}{target}: {} - {}\n", entry.step, entry.status, clean(&entry.detail, 300)));
+        let target = entry.target.as_deref().map(|t| format!(" ({})", sanitise(t, 40))).unwrap_or_default();
+        text.push_str(&format!(
+            "  +{at}  {}{target}: {} - {}\n",
+            entry.step,
+            entry.status,
+            sanitise(&entry.detail, 300)
+        ));
     }
     text
 }
