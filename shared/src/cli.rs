@@ -2,28 +2,12 @@
 //! integration tests drive exactly what the binary runs.
 
 #[cfg(feature = "aws")]
+use crate::exit::EXIT_FAILED;
+use crate::exit::{report, EXIT_OK, EXIT_REFUSED, USAGE};
+#[cfg(feature = "aws")]
 use crate::ports::{Notifier, StateStore, Targets};
 use crate::{decide, parse_payload, Config, Error};
 use std::io::{Read, Write};
-
-pub const USAGE: &str = "usage: firebreak plan FILE...        decide, no AWS call (FILE may be - for standard input)
-       firebreak respond [--no-state] FILE...
-                                     decide and act against the AWS endpoint of the standard AWS configuration
-                                     (--no-state: UNSAFE, no state table; claims and the cap last one process)
-       firebreak release INSTANCE_ID end a quarantine: restore the original security groups, remove the tags,
-                                     lift the revocation of its credentials
-       firebreak incidents [--json] [--limit N]
-                                     recent incidents from the state table, newest first
-       firebreak incidents show KEY  one incident's timeline: each step, when, its outcome
-       firebreak approve KEY         approve a containment that awaits approval: it runs now, as an automatic one
-                                     would (again on an approved one: the journal resumes what is unfinished)
-       firebreak deny KEY            deny it: nothing is done, a person is told";
-
-/// Exit codes: 0 every file understood (and, for `respond`, nothing failed), 1 an action failed,
-/// 2 input refused or bad usage.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_REFUSED: u8 = 2;
 
 /// Run the command line `args` (without the program name); returns the exit code.
 pub fn run(
@@ -60,12 +44,6 @@ pub fn run(
         Some("help" | "--help" | "-h") => report(out, USAGE, EXIT_OK),
         _ => report(err, USAGE, EXIT_REFUSED),
     }
-}
-
-/// Write `line` to `to` and return the exit `code`.
-pub(crate) fn report(to: &mut dyn Write, line: &str, code: u8) -> u8 {
-    let _ = writeln!(to, "{line}");
-    code
 }
 
 /// One JSON document per file on `out`, one per line; a refused file gets one line on `err`.
@@ -293,7 +271,7 @@ async fn answer(
     let by =
         crate::approval::Approver { via: crate::approval::Via::Cli, source_ip: None, user_agent: None, user, at: now };
     let lease_until = now + 15 * 60;
-    use crate::approval::Answer;
+    use crate::playbooks::Answer;
     // The report of what ran (the approved containment, or the denial's notice), or why nothing did.
     let outcome = match responder.answer(key, verdict, by, &clock, true).await {
         Ok(Answer::Approved) => responder.run_approved(key, &clock, lease_until).await,

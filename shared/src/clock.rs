@@ -11,6 +11,11 @@ pub struct Now {
     pub epoch: u64,
 }
 
+/// Epoch seconds as people read them (UTC).
+pub fn utc(epoch: u64) -> String {
+    rfc3339(epoch)
+}
+
 impl Now {
     pub fn at(epoch: u64) -> Self {
         Self { rfc3339: rfc3339(epoch), epoch }

@@ -47,6 +47,9 @@ pub struct Config {
 }
 
 /// Every variable Firebreak reads. The README's table and `template.yaml` list the same names.
+/// How long a request may wait for a person, unless `FIREBREAK_APPROVAL_TTL_SECONDS` says otherwise.
+pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(3600);
+
 pub const VARIABLES: &[&str] = &[
     "FIREBREAK_CONTAIN_MIN_SEVERITY",
     "FIREBREAK_NOTIFY_MIN_SEVERITY",
@@ -230,7 +233,7 @@ impl Config {
             ));
         }
         let approval_ttl = match get("FIREBREAK_APPROVAL_TTL_SECONDS") {
-            None => crate::approval::DEFAULT_TTL,
+            None => DEFAULT_APPROVAL_TTL,
             Some(v) => {
                 v.parse::<u64>().ok().filter(|s| (60..=7 * 24 * 3600).contains(s)).map(Duration::from_secs).ok_or_else(
                     || {

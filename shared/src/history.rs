@@ -2,6 +2,7 @@
 //! incident's claim. An aligned table for a terminal, JSON lines with `--json`, one incident's timeline
 //! with `show KEY`. Every text from an event is sanitised before it reaches the terminal.
 
+use crate::exit::{report, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, USAGE};
 use crate::notify::sanitise;
 use crate::ports::StateStore;
 use crate::report::StoredIncident;
@@ -16,29 +17,25 @@ pub async fn command<S: StateStore>(args: &[String], state: &S, out: &mut dyn Wr
         ["show", key] => match state.incident(key).await {
             Ok(Some(incident)) => {
                 let _ = write!(out, "{}", timeline(&incident));
-                crate::cli::EXIT_OK
+                EXIT_OK
             }
-            Ok(None) => crate::cli::report(
-                err,
-                &format!("firebreak: incidents: no incident {key:?} in the state table"),
-                crate::cli::EXIT_REFUSED,
-            ),
-            Err(e) => crate::cli::report(err, &format!("firebreak: incidents: {e}"), crate::cli::EXIT_FAILED),
+            Ok(None) => {
+                report(err, &format!("firebreak: incidents: no incident {key:?} in the state table"), EXIT_REFUSED)
+            }
+            Err(e) => report(err, &format!("firebreak: incidents: {e}"), EXIT_FAILED),
         },
         rest => {
             let (json, limit) = match list_options(rest) {
                 Ok(options) => options,
-                Err(why) => {
-                    return crate::cli::report(err, &format!("firebreak: incidents: {why}"), crate::cli::EXIT_REFUSED)
-                }
+                Err(why) => return report(err, &format!("firebreak: incidents: {why}"), EXIT_REFUSED),
             };
             match state.incidents(limit).await {
                 Ok(incidents) => {
                     let text = if json { json_lines(&incidents) } else { table(&incidents) };
                     let _ = write!(out, "{text}");
-                    crate::cli::EXIT_OK
+                    EXIT_OK
                 }
-                Err(e) => crate::cli::report(err, &format!("firebreak: incidents: {e}"), crate::cli::EXIT_FAILED),
+                Err(e) => report(err, &format!("firebreak: incidents: {e}"), EXIT_FAILED),
             }
         }
     }
@@ -55,7 +52,7 @@ fn list_options(args: &[&str]) -> Result<(bool, usize), String> {
                 let n = rest.next().ok_or("--limit needs a number")?;
                 limit = n.parse().ok().filter(|n| *n > 0).ok_or(format!("--limit {n:?} is not a positive number"))?;
             }
-            other => return Err(format!("unknown argument {other:?}\n{}", crate::cli::USAGE)),
+            other => return Err(format!("unknown argument {other:?}\n{}", USAGE)),
         }
     }
     Ok((json, limit))

@@ -2,32 +2,47 @@
 //!
 //! Payloads become typed [`Incident`]s ([`events`]), a pure [`decide`] turns each into a [`Plan`],
 //! and playbooks execute plans through narrow ports whose only real implementations live in [`aws`].
+//!
+//! The modules are listed by layer, top first; an import only ever points down (or sideways within
+//! the pure core), and no module imports one that imports it (`shared/DESIGN.md`; the integration
+//! test `layers` keeps it so).
 
-pub mod approval;
+// Entry points: wiring, the Lambda handlers, the command line.
+pub mod cli;
+pub mod exit;
+pub mod history;
+#[cfg(feature = "aws")]
+pub mod lambda;
+
+// Flows: the executor and its steps, the approval flow.
+pub mod playbooks;
+
+// Adapters: the ports' implementations.
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod local_state;
+
+// Ports: the traits the flows act through.
+pub mod ports;
+
+// The pure core: parse, decide, render; no I/O.
+pub mod approval;
 pub mod cidr;
-pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decision_log;
 pub mod error;
 pub mod events;
 pub mod function;
-pub mod history;
 pub mod iam;
 pub mod incident;
-#[cfg(feature = "aws")]
-pub mod lambda;
-pub mod local_state;
 pub mod metrics;
 pub mod metrics_insights;
 pub mod notify;
 pub mod plan;
-pub mod playbooks;
 pub mod policy;
-pub mod ports;
 pub mod report;
+pub mod state_keys;
 pub mod text;
 
 pub use config::Config;

@@ -5,6 +5,7 @@
 
 use crate::error::Result;
 use crate::incident::{AccountId, IngressPermission, InstanceId, Region};
+use crate::notify::Notification;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one DescribeInstances call tells a playbook about an instance.
@@ -279,23 +280,6 @@ impl<C: Compute + Clone, F: Fleet + Clone> Targets for FixedTarget<C, F> {
     async fn target(&self, _account: Option<&AccountId>, _region: Option<&Region>) -> Result<(C, F)> {
         Ok((self.0.clone(), self.1.clone()))
     }
-}
-
-/// One message to the notification topic, rendered once per protocol.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Notification {
-    /// At most 100 printable ASCII characters, one line.
-    pub subject: String,
-    /// Plain text for people (email).
-    pub text: String,
-    /// A short line for SMS.
-    pub sms: String,
-    /// The structured JSON report for machines (queues, Lambda, HTTPS).
-    pub json: String,
-    /// The AWS Chatbot custom-notification document, when `FIREBREAK_CHAT_FORMAT=chatbot`.
-    pub chat: Option<String>,
-    /// SNS message attributes, for subscription filter policies.
-    pub attributes: BTreeMap<String, String>,
 }
 
 pub trait Notifier {

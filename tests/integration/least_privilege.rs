@@ -165,7 +165,7 @@ async fn every_call_of_the_approval_path_is_declared_by_the_role_that_makes_it()
     };
     let answer =
         approval.answer(&asked[0], firebreak::approval::Verdict::Approve, by, &now, false).await.expect("answered");
-    assert!(matches!(answer, firebreak::approval::Answer::Approved), "{answer:?}");
+    assert!(matches!(answer, firebreak::playbooks::Answer::Approved), "{answer:?}");
     let ran = responder.run_approved(&asked[0], &now, now.now().epoch + 900).await.expect("state usable");
     assert!(ran.is_ok_and(|r| r.outcome_of("isolate_instance").is_some_and(|o| o.is_done())));
     assert_eq!(approval.expire_overdue(&now).await.expect("swept").len(), 1);

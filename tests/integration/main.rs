@@ -14,6 +14,7 @@ mod faults;
 mod hostile;
 mod iam;
 mod idle_stop;
+mod layers;
 mod least_privilege;
 mod load;
 mod local_invoke;

@@ -77,7 +77,7 @@ async fn every_notification_kind_is_a_valid_versioned_report() {
     let key = "incident#guardduty#123456789012#us-east-1#33333333333333333333333333333333";
     let denied =
         approvals.responder().await.answer(key, Verdict::Deny, by, &Clock::system(), false).await.expect("answered");
-    assert!(matches!(denied, firebreak::approval::Answer::Denied(_)), "{denied:?}");
+    assert!(matches!(denied, firebreak::playbooks::Answer::Denied(_)), "{denied:?}");
     let first = world.launch(false, false).await;
     let second = world.launch(false, false).await;
     let cap = [("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "1")];

@@ -1,12 +1,10 @@
-//! The approval function: Lambda function URL requests (payload format 2.0) and the scheduled sweep of
-//! expired requests. A GET shows what would be done and changes nothing; only a POST of a valid token
-//! answers.
+//! What the approval function is invoked with, told apart by shape: a Lambda function URL request
+//! (payload format 2.0) or the scheduled sweep of expired requests; and the page it answers with. The
+//! serving itself (a GET shows and changes nothing, only a POST of a valid token answers) is the
+//! approval flow's (`playbooks`).
 
-use super::{page, Answer, Approver, Signer};
-use crate::clock::Clock;
+use super::page;
 use crate::error::{Error, Result};
-use crate::playbooks::Responder;
-use crate::ports::{Containments, Notifier, StateStore, Targets};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -55,7 +53,7 @@ impl Page {
         Self::new(400, page::refused(&format!("This request is not one Firebreak understands ({why}).")))
     }
 
-    fn new(status: u16, html: String) -> Self {
+    pub fn new(status: u16, html: String) -> Self {
         Self { status, html }
     }
 
@@ -118,99 +116,6 @@ pub fn form_value(encoded: &str, name: &str) -> Option<String> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (decode(k) == name).then(|| decode(v))
     })
-}
-
-impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
-    /// Serve one function URL request; an approved containment runs through `containments`.
-    pub async fn serve(
-        &self,
-        request: UrlRequest,
-        signer: &Signer,
-        containments: &impl Containments,
-        clock: &Clock,
-    ) -> Page {
-        let now = clock.now().epoch;
-        let (method, token) = match request.request_context.http.method.as_str() {
-            "GET" | "HEAD" => ("GET", form_value(request.raw_query_string.as_deref().unwrap_or_default(), "token")),
-            "POST" => {
-                let body = request.body.clone().unwrap_or_default();
-                let body = if request.is_base64_encoded {
-                    use base64::Engine;
-                    base64::engine::general_purpose::STANDARD
-                        .decode(body.as_bytes())
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_default()
-                } else {
-                    body
-                };
-                ("POST", form_value(&body, "token"))
-            }
-            _ => return Page::new(405, page::refused("Only GET (to look) and POST (to answer) are served here.")),
-        };
-        let Some(token_text) = token.filter(|t| !t.is_empty()) else {
-            return Page::new(400, page::refused("This link carries no approval token."));
-        };
-        let token = match signer.verify(&token_text, now) {
-            Ok(token) => token,
-            Err(refusal) => return Page::new(403, page::refused(&refusal.to_string())),
-        };
-        let request_record = match self.state.approval(&token.key).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                return Page::new(404, page::refused(&format!("There is no request for approval of {}.", token.key)))
-            }
-            Err(e) => {
-                return Page::new(503, page::refused(&format!("The state table is unavailable ({e}); try again.")))
-            }
-        };
-        if method == "GET" {
-            if request_record.status != super::ApprovalStatus::Pending {
-                let by = request_record.decided.as_ref().map(|b| format!(" ({})", b.describe())).unwrap_or_default();
-                return Page::new(
-                    409,
-                    page::refused(&format!("This request was already {}{by}.", request_record.status.as_str())),
-                );
-            }
-            return Page::new(200, page::confirmation(&request_record, token.verdict, &token_text));
-        }
-        let http = &request.request_context.http;
-        let by = Approver {
-            via: super::Via::Link,
-            source_ip: http.source_ip.clone(),
-            // The header itself (`requestContext.http.userAgent` is documented as its copy).
-            user_agent: request.headers.get("user-agent").or(http.user_agent.as_ref()).cloned(),
-            user: None,
-            at: now,
-        };
-        tracing::info!(target: "firebreak::approval", key = token.key, verdict = token.verdict.as_str(), by = by.describe(), "answer");
-        match self.answer(&token.key, token.verdict, by, clock, false).await {
-            Ok(Answer::Approved) => match containments.contain_approved(&token.key).await {
-                Ok(ran) => {
-                    let report = ran.pointer("/reports/0").cloned().unwrap_or(ran);
-                    Page::new(200, page::result(&request_record, "Approved: the containment ran", &report))
-                }
-                Err(e) => Page::new(
-                    503,
-                    page::refused(&format!(
-                        "The approval is recorded, but the containment could not be run ({e}); an operator resumes it \
-                         with firebreak approve '{}'.",
-                        token.key
-                    )),
-                ),
-            },
-            Ok(Answer::Denied(report)) => {
-                let report = serde_json::to_value(&report).unwrap_or_default();
-                Page::new(200, page::result(&request_record, "Denied: nothing was done", &report))
-            }
-            Ok(Answer::Refused(why)) => Page::new(409, page::refused(&why)),
-            Err(e) => Page::new(
-                503,
-                page::refused(&format!(
-                    "Firebreak could not record the answer ({e}); this link still works until its deadline."
-                )),
-            ),
-        }
-    }
 }
 
 #[cfg(test)]

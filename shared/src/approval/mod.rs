@@ -2,15 +2,14 @@
 //! denies it with a signed, single-use, expiring link (or `firebreak approve|deny KEY`), and an approved
 //! plan runs through the same executor as an automatic one.
 //!
-//! This module and `page` are pure (tokens, the stored request, the pages); `flow` answers and expires
-//! requests through the ports, `http` serves the approval function's URL.
+//! This module, `page` and `http` are the pure half (tokens, the stored request, the pages, the shape of
+//! an invocation); the flow that answers, expires and serves through the ports is beside the executor
+//! (`playbooks`), above this.
 
-mod flow;
 pub mod http;
 pub mod page;
 
-pub use flow::Answer;
-
+use crate::clock::utc;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use hmac::{KeyInit, Mac};
@@ -19,12 +18,6 @@ use std::time::Duration;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
-/// How long a request may wait for a person, unless `FIREBREAK_APPROVAL_TTL_SECONDS` says otherwise.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
-/// The prefix of an approval request's item in the state table (a persisted name: pinned in a test).
-pub const RECORD_PREFIX: &str = "approval#";
-/// The prefix of the claim under which an approved plan runs, beside the request's own claim.
-pub const APPROVED_PREFIX: &str = "approved#";
 /// The one field of the payload with which the approval function asks the GuardDuty responder to run an
 /// approved containment: `{"firebreak-approved": "<incident key>"}`. Whoever sends it, the responder acts
 /// only on a request its state table holds as approved.
@@ -200,7 +193,7 @@ impl ApprovalRequest {
         }
         let plan = crate::decide(&incidents.remove(0), policy);
         // A dry run's request is kept under its own key (`dry-run#…`), like its claim.
-        let key = self.key.strip_prefix(crate::playbooks::DRY_RUN_PREFIX).unwrap_or(&self.key);
+        let key = crate::state_keys::without_dry_run(&self.key);
         if plan.incident_key != key {
             return Err(refuse(format!("the stored event is incident {}, not {key}", plan.incident_key)));
         }
@@ -218,7 +211,7 @@ impl ApprovalRequest {
 /// approved it.
 pub fn approved(mut plan: Plan, by: &Approver) -> Plan {
     plan.decision = crate::plan::Decision::Contain;
-    plan.incident_key = format!("{APPROVED_PREFIX}{}", plan.incident_key);
+    plan.incident_key = crate::state_keys::approved(&plan.incident_key);
     plan.summary = format!("Approved: {}", plan.summary);
     plan.reasons.insert(0, format!("approved by a person ({})", by.describe()));
     plan
@@ -344,11 +337,6 @@ impl std::fmt::Display for TokenRefusal {
     }
 }
 
-/// Epoch seconds as people read them (UTC).
-pub fn utc(epoch: u64) -> String {
-    crate::clock::Now::at(epoch).rfc3339
-}
-
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -366,7 +354,8 @@ mod tests {
     const KEY: &str = "incident#guardduty#123456789012#us-east-1#abc";
 
     fn signer() -> Signer {
-        Signer::new(&"k".repeat(64), "https://abc.lambda-url.us-east-1.on.aws/", DEFAULT_TTL).expect("signer")
+        Signer::new(&"k".repeat(64), "https://abc.lambda-url.us-east-1.on.aws/", crate::config::DEFAULT_APPROVAL_TTL)
+            .expect("signer")
     }
 
     #[test]
@@ -391,7 +380,7 @@ mod tests {
         for token in forged {
             assert_eq!(signer().verify(&token, 1_000), Err(TokenRefusal::BadSignature), "{token}");
         }
-        let other_key = Signer::new(&"x".repeat(64), "https://x", DEFAULT_TTL).expect("signer");
+        let other_key = Signer::new(&"x".repeat(64), "https://x", crate::config::DEFAULT_APPROVAL_TTL).expect("signer");
         assert_eq!(other_key.verify(&token, 1_000), Err(TokenRefusal::BadSignature));
     }
 
@@ -414,7 +403,8 @@ mod tests {
 
     #[test]
     fn a_short_key_is_refused_at_start() {
-        let err = Signer::new("short", "https://x", DEFAULT_TTL).expect_err("refused").to_string();
+        let err =
+            Signer::new("short", "https://x", crate::config::DEFAULT_APPROVAL_TTL).expect_err("refused").to_string();
         assert!(err.contains("FIREBREAK_APPROVAL_SECRET_ARN"), "{err}");
     }
 
@@ -422,7 +412,7 @@ mod tests {
     fn the_persisted_status_names_are_pinned() {
         let names: Vec<&str> = ApprovalStatus::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(names, ["pending", "approved", "denied", "expired"]);
-        assert_eq!((RECORD_PREFIX, APPROVED_PREFIX), ("approval#", "approved#"));
+        assert_eq!((crate::state_keys::APPROVAL, crate::state_keys::APPROVED), ("approval#", "approved#"));
         for (via, name) in [(Via::Link, "link"), (Via::Cli, "cli"), (Via::Deadline, "deadline")] {
             assert_eq!((via.as_str(), serde_json::to_value(via).ok()), (name, Some(serde_json::json!(name))));
         }

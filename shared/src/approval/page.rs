@@ -1,7 +1,8 @@
 //! The approval pages: plain HTML, no script, no external asset, readable by a screen reader. Every
 //! text that came from an event is escaped.
 
-use super::{utc, ApprovalRequest, Verdict};
+use super::{ApprovalRequest, Verdict};
+use crate::clock::utc;
 
 /// Escape text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {

@@ -2,11 +2,12 @@
 //! journal of finished steps) and the cap counters, in the state table (`pk` String key, TTL attribute
 //! `expires_at`), written with conditional expressions.
 
-use super::{aws_error, code_of};
-use crate::approval::{ApprovalRequest, ApprovalStatus, Approver, RECORD_PREFIX};
+use super::error::{aws_error, code_of};
+use crate::approval::{ApprovalRequest, ApprovalStatus, Approver};
 use crate::error::{Error, Result};
 use crate::ports::{Claim, CredentialRevocation, StateStore};
 use crate::report::{IncidentRecord, StoredIncident};
+use crate::state_keys;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,14 +80,11 @@ impl DynamoStateStore {
     }
 }
 
-/// The attribute prefix of an interface's original groups in a `quarantine#<instance>` item.
-const ORIGINAL_PREFIX: &str = "eni#";
-
 fn originals_of(item: Option<&std::collections::HashMap<String, AttributeValue>>) -> BTreeMap<String, Vec<String>> {
     item.into_iter()
         .flatten()
         .filter_map(|(k, v)| {
-            let eni = k.strip_prefix(ORIGINAL_PREFIX)?;
+            let eni = k.strip_prefix(state_keys::ORIGINAL_GROUPS_ATTRIBUTE)?;
             Some((eni.to_owned(), v.as_s().ok()?.split_whitespace().map(str::to_owned).collect()))
         })
         .collect()
@@ -121,7 +119,7 @@ fn revocation_of(item: Option<&std::collections::HashMap<String, AttributeValue>
 }
 
 fn stored_incident(item: &std::collections::HashMap<String, AttributeValue>) -> Option<StoredIncident> {
-    let key = item.get("pk")?.as_s().ok()?.strip_prefix("claim#")?.to_owned();
+    let key = item.get("pk")?.as_s().ok()?.strip_prefix(state_keys::CLAIM)?.to_owned();
     let status = item.get("status").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
     let record = serde_json::from_str(item.get("record")?.as_s().ok()?).ok()?;
     Some(StoredIncident { key, status, record })
@@ -160,7 +158,7 @@ impl StateStore for DynamoStateStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("claim#{key}")))
+            .key("pk", s(state_keys::claim(key)))
             .update_expression("SET #status = :in_progress, lease_until = :lease, expires_at = :expires")
             .condition_expression(
                 "attribute_not_exists(pk) OR #status = :released OR (#status = :in_progress AND lease_until < :now)",
@@ -206,7 +204,7 @@ impl StateStore for DynamoStateStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("claim#{key}")))
+            .key("pk", s(state_keys::claim(key)))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status))
             .expression_attribute_values(":lease", n(0));
@@ -234,7 +232,7 @@ impl StateStore for DynamoStateStore {
             .scan_all(|scan| {
                 scan.filter_expression("begins_with(pk, :claim) AND attribute_exists(#record)")
                     .expression_attribute_names("#record", "record")
-                    .expression_attribute_values(":claim", s("claim#"))
+                    .expression_attribute_values(":claim", s(state_keys::CLAIM))
             })
             .await?;
         let mut found: Vec<StoredIncident> = items.iter().filter_map(stored_incident).collect();
@@ -244,7 +242,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn incident(&self, key: &str) -> Result<Option<StoredIncident>> {
-        let item = self.item(format!("claim#{key}")).await?;
+        let item = self.item(state_keys::claim(key)).await?;
         Ok(item.as_ref().and_then(stored_incident))
     }
 
@@ -253,7 +251,7 @@ impl StateStore for DynamoStateStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("{RECORD_PREFIX}{}", request.key)))
+            .item("pk", s(state_keys::approval(&request.key)))
             .item("status", s(request.status.as_str()))
             .item("deadline", n(request.deadline))
             .item("request", s(serde_json::to_string(request).unwrap_or_default()))
@@ -272,7 +270,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn approval(&self, key: &str) -> Result<Option<ApprovalRequest>> {
-        Ok(self.item(format!("{RECORD_PREFIX}{key}")).await?.as_ref().and_then(approval_of))
+        Ok(self.item(state_keys::approval(key)).await?.as_ref().and_then(approval_of))
     }
 
     async fn settle_approval(&self, key: &str, to: ApprovalStatus, by: &Approver, now: u64) -> Result<bool> {
@@ -281,7 +279,7 @@ impl StateStore for DynamoStateStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("{RECORD_PREFIX}{key}")))
+            .key("pk", s(state_keys::approval(key)))
             .update_expression("SET #status = :to, decided = :by")
             .condition_expression(format!("#status = :pending AND {in_time}"))
             .expression_attribute_names("#status", "status")
@@ -303,7 +301,7 @@ impl StateStore for DynamoStateStore {
             .scan_all(|scan| {
                 scan.filter_expression("begins_with(pk, :prefix) AND #status = :pending AND deadline <= :now")
                     .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":prefix", s(RECORD_PREFIX))
+                    .expression_attribute_values(":prefix", s(state_keys::APPROVAL))
                     .expression_attribute_values(":pending", s(ApprovalStatus::Pending.as_str()))
                     .expression_attribute_values(":now", n(now))
             })
@@ -315,7 +313,7 @@ impl StateStore for DynamoStateStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("claim#{key}")))
+            .key("pk", s(state_keys::claim(key)))
             .update_expression("ADD steps :step")
             .expression_attribute_values(":step", AttributeValue::Ss(vec![step.to_owned()]))
             .send()
@@ -332,7 +330,7 @@ impl StateStore for DynamoStateStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("cap#{account}#{window}")))
+            .key("pk", s(state_keys::cap(account, window)))
             .update_expression("ADD #count :one SET expires_at = :expires")
             .condition_expression("attribute_not_exists(#count) OR #count < :max")
             .expression_attribute_names("#count", "count")
@@ -353,7 +351,7 @@ impl StateStore for DynamoStateStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(format!("circuit#{account}#{window}")))
+            .item("pk", s(state_keys::circuit(account, window)))
             .item("expires_at", n(epoch() + CAP_KEEP_SECONDS))
             .condition_expression("attribute_not_exists(pk)")
             .send()
@@ -392,12 +390,12 @@ impl StateStore for DynamoStateStore {
         originals: &BTreeMap<String, Vec<String>>,
     ) -> Result<BTreeMap<String, Vec<String>>> {
         let mut update =
-            self.client.update_item().table_name(&self.table).key("pk", s(format!("quarantine#{instance}")));
+            self.client.update_item().table_name(&self.table).key("pk", s(state_keys::quarantine(instance)));
         let mut sets = vec!["expires_at = :expires".to_owned()];
         for (n, (eni, groups)) in originals.iter().enumerate() {
             sets.push(format!("#e{n} = if_not_exists(#e{n}, :g{n})"));
             update = update
-                .expression_attribute_names(format!("#e{n}"), format!("{ORIGINAL_PREFIX}{eni}"))
+                .expression_attribute_names(format!("#e{n}"), state_keys::original_groups_attribute(eni))
                 .expression_attribute_values(format!(":g{n}"), s(groups.join(" ")));
         }
         let item = keep_first(update, &sets).await?;
@@ -405,12 +403,12 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn original_groups(&self, instance: &str) -> Result<Option<BTreeMap<String, Vec<String>>>> {
-        let item = self.item(format!("quarantine#{instance}")).await?;
+        let item = self.item(state_keys::quarantine(instance)).await?;
         Ok(item.as_ref().map(|i| originals_of(Some(i))).filter(|o| !o.is_empty()))
     }
 
     async fn forget_original_groups(&self, instance: &str) -> Result<()> {
-        self.delete(format!("quarantine#{instance}")).await
+        self.delete(state_keys::quarantine(instance)).await
     }
 
     async fn record_revocation(&self, instance: &str, r: &CredentialRevocation) -> Result<CredentialRevocation> {
@@ -424,7 +422,7 @@ impl StateStore for DynamoStateStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("credentials#{instance}")))
+            .key("pk", s(state_keys::credentials(instance)))
             .expression_attribute_names("#role", "role")
             .expression_attribute_names("#policy", "policy")
             .expression_attribute_values(":role", s(&r.role))
@@ -439,12 +437,12 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>> {
-        let item = self.item(format!("credentials#{instance}")).await?;
+        let item = self.item(state_keys::credentials(instance)).await?;
         Ok(revocation_of(item.as_ref()))
     }
 
     async fn forget_revocation(&self, instance: &str) -> Result<()> {
-        self.delete(format!("credentials#{instance}")).await
+        self.delete(state_keys::credentials(instance)).await
     }
 
     async fn warm_up(&self) -> Result<()> {

@@ -1,6 +1,6 @@
 //! EC2 adapter for [`Compute`].
 
-use super::{aws_error, code_of};
+use super::error::{aws_error, code_of};
 use crate::error::{Error, Result};
 use crate::incident::{IngressPermission, InstanceId};
 use crate::ports::{

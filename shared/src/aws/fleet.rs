@@ -1,6 +1,6 @@
 //! Auto Scaling, ELBv2 and CloudWatch adapter for [`Fleet`].
 
-use super::{aws_error, code_of};
+use super::error::{aws_error, code_of};
 use crate::error::Result;
 use crate::incident::InstanceId;
 use crate::metrics_insights::Query;

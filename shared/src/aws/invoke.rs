@@ -1,7 +1,7 @@
 //! [`Containments`] through AWS Lambda: the approval function invokes the GuardDuty responder, and
 //! waits for its report, to run a containment a person approved.
 
-use super::aws_error;
+use super::error::aws_error;
 use crate::error::{Error, Result};
 use crate::ports::Containments;
 use aws_sdk_lambda::primitives::Blob;

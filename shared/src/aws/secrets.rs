@@ -1,7 +1,7 @@
 //! The key that signs approval links, read once at start from Secrets Manager: never from the
 //! environment or the template in plain text.
 
-use super::aws_error;
+use super::error::aws_error;
 use crate::approval::Signer;
 use crate::error::{Error, Result};
 

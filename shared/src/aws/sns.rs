@@ -1,8 +1,9 @@
 //! SNS adapter for [`Notifier`]: one publish per incident, per-protocol bodies, filterable attributes.
 
-use super::aws_error;
+use super::error::aws_error;
 use crate::error::{Error, Result};
-use crate::ports::{Notification, Notifier};
+use crate::notify::Notification;
+use crate::ports::Notifier;
 use aws_sdk_sns::types::MessageAttributeValue;
 
 pub struct SnsNotifier {

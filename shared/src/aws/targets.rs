@@ -3,7 +3,10 @@
 //! assumed with STS (and the external id when configured), its clients cached per (account, region)
 //! until shortly before the credentials expire.
 
-use super::{aws_error, compute_and_fleet, AwsFleet, Ec2Compute};
+use super::ec2::Ec2Compute;
+use super::error::aws_error;
+use super::fleet::AwsFleet;
+use super::sdk::compute_and_fleet;
 use crate::error::{Error, Result};
 use crate::incident::{AccountId, Region};
 use crate::ports::Targets;

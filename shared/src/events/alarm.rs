@@ -1,7 +1,7 @@
 //! CloudWatch alarms in their three delivery forms: EventBridge state change, Lambda alarm action,
 //! and the classic notification SNS carries. All three become the same [`CloudWatchAlarm`].
 
-use super::{envelope_origin, field, typed};
+use super::envelope::{envelope_origin, field, typed};
 use crate::error::{Error, Result};
 use crate::incident::{
     AlarmContributor, AlarmDelivery, AlarmState, CloudWatchAlarm, Incident, IncidentKind, MetricRef, Origin,

@@ -1,6 +1,6 @@
 //! CloudTrail records as EventBridge delivers them (`AWS API Call`, `Console Sign In`, `Service Event`).
 
-use super::{envelope_origin, field, typed};
+use super::envelope::{envelope_origin, field, typed};
 use crate::error::{Error, Result};
 use crate::incident::{CloudTrailEvent, Incident, IncidentKind, IngressPermission};
 use serde::Deserialize;

@@ -1,7 +1,7 @@
 //! GuardDuty findings (the `detail` of a `GuardDuty Finding` event).
 
+use super::envelope::{envelope_origin, field, typed, Envelope};
 use super::sequence;
-use super::{envelope_origin, field, typed, Envelope};
 use crate::error::{Error, Result};
 use crate::incident::{
     AccessKeyDetails, GuardDutyFinding, GuardDutyResourceType, Incident, IncidentKind, InstanceId, RuntimeProcess,

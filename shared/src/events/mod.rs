@@ -6,14 +6,17 @@
 
 mod alarm;
 mod cloudtrail;
+mod envelope;
 mod guardduty;
+mod lenient;
 mod sequence;
 
 pub use sequence::GROUP_LIST_MAX as SEQUENCE_GROUP_LIST_MAX;
 mod sns;
 
 use crate::error::{Error, Result};
-use crate::incident::{AccountId, Incident, IncidentKind, Origin, Region};
+use crate::incident::{Incident, IncidentKind};
+use envelope::{envelope_origin, field, typed, Envelope};
 use serde_json::Value;
 
 /// Lambda's own limit for an asynchronous event is 256 KiB; anything far beyond is hostile or a mistake.
@@ -84,16 +87,25 @@ fn parse_at(value: Value, prefix: &str, allow_sns: bool) -> Result<Vec<Incident>
     }
     if allow_sns {
         if let Some(records) = map.get("Records") {
-            return sns::parse_sns_records(records, prefix);
+            return sns::parse_sns_records(records, prefix, parse_forwarded);
         }
         if map.get("Type").and_then(Value::as_str) == Some("Notification") && map.contains_key("TopicArn") {
-            return sns::parse_sns_http_body(value, prefix).map(|i| vec![i]);
+            return sns::parse_sns_http_body(value, prefix, parse_forwarded).map(|i| vec![i]);
         }
     }
     Err(Error::refused(
         field(prefix, "payload"),
         "unknown shape: no `detail-type` (EventBridge), `alarmData` (alarm action) or `Records[].Sns` (SNS)",
     ))
+}
+
+/// An EventBridge event forwarded through SNS; SNS inside SNS is not a shape AWS sends.
+fn parse_forwarded(value: Value, at: &str) -> Result<Incident> {
+    let mut incidents = parse_at(value, at, false)?;
+    match incidents.len() {
+        1 => Ok(incidents.remove(0)),
+        n => Err(Error::refused(at, format!("expected one event, found {n}"))),
+    }
 }
 
 fn parse_eventbridge(value: Value, detail_type: &str, prefix: &str) -> Result<Incident> {
@@ -126,87 +138,6 @@ fn parse_eventbridge(value: Value, detail_type: &str, prefix: &str) -> Result<In
             })
         }
         other => Err(Error::refused(field(prefix, "detail-type"), format!("unsupported value {other:?}"))),
-    }
-}
-
-/// The EventBridge envelope around every `detail`. `version` is optional: real events omit it.
-#[derive(serde::Deserialize)]
-struct Envelope<D> {
-    id: Option<String>,
-    account: Option<String>,
-    region: Option<String>,
-    detail: D,
-}
-
-/// Deserialise a `Value` (owned, or borrowed to avoid a copy) with the failing field's path in the
-/// error, e.g. `detail.severity`.
-fn typed<'de, T: serde::Deserialize<'de>>(
-    value: impl serde::Deserializer<'de, Error = serde_json::Error>,
-    prefix: &str,
-) -> Result<T> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        Error::refused(field(prefix, if path == "." { "payload" } else { &path }), inner)
-    })
-}
-
-fn field(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{prefix}.{name}")
-    }
-}
-
-fn envelope_origin(account: Option<&str>, region: Option<&str>) -> Origin {
-    Origin { account: account.and_then(AccountId::parse), region: region.and_then(Region::parse) }
-}
-
-/// Serde helpers for payloads that disagree with themselves about types.
-mod lenient {
-    use serde::{Deserialize, Deserializer};
-    use serde_json::Value;
-
-    /// `[]`, `{}` (CloudTrail's XML heritage) and `null` all mean "no items".
-    pub fn items<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: serde::de::DeserializeOwned,
-    {
-        let value = Value::deserialize(d)?;
-        let list = match value {
-            Value::Null => return Ok(Vec::new()),
-            Value::Array(list) => list,
-            Value::Object(mut map) => match map.remove("items") {
-                Some(Value::Array(list)) => list,
-                Some(Value::Null) | None if map.is_empty() => return Ok(Vec::new()),
-                Some(one) => vec![one],
-                None => vec![Value::Object(map)],
-            },
-            one => vec![one],
-        };
-        list.into_iter().map(|v| serde_json::from_value(v).map_err(serde::de::Error::custom)).collect()
-    }
-
-    /// A boolean sent as `true` or as `"true"`.
-    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-        Ok(match Value::deserialize(d)? {
-            Value::Bool(b) => Some(b),
-            Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-            Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-            _ => None,
-        })
-    }
-
-    /// A string field that some producers send as a number.
-    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        Ok(match Value::deserialize(d)? {
-            Value::String(s) => Some(s),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! GuardDuty Extended Threat Detection: the attack sequence under `service.detection.sequence`
 //! (GuardDuty API reference: `Detection`, `Sequence`, `Signal`, `Actor`, `ResourceV2`, `ResourceData`).
 
-use super::field;
+use super::envelope::field;
 use crate::error::{Error, Result};
 use crate::incident::{AttackSequence, InstanceId, SequenceInstance, SequenceResource, SequenceSignal};
 use serde::Deserialize;

@@ -10,7 +10,6 @@ pub use sanitise::{ascii_line, sanitise, MAX_FIELD};
 
 use crate::incident::{Incident, IncidentKind, Kind, Origin, SeverityLabel};
 use crate::plan::{Decision, StepKind};
-use crate::ports::Notification;
 use crate::report::{ActionReport, Outcome, Report};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -26,6 +25,23 @@ const ISOLATION_LIMITS: [&str; 3] = [
 
 /// What replaces the credentials line of [`ISOLATION_LIMITS`] once they are revoked.
 const CREDENTIALS_REVOKED: &str = "The role credentials issued to {id} are denied wherever they are used, and its metadata service is off: look for their earlier use in CloudTrail (userIdentity.principalId ending in :{id}).";
+
+/// One message to the notification topic, rendered once per protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// At most 100 printable ASCII characters, one line.
+    pub subject: String,
+    /// Plain text for people (email).
+    pub text: String,
+    /// A short line for SMS.
+    pub sms: String,
+    /// The structured JSON report for machines (queues, Lambda, HTTPS).
+    pub json: String,
+    /// The AWS Chatbot custom-notification document, when `FIREBREAK_CHAT_FORMAT=chatbot`.
+    pub chat: Option<String>,
+    /// SNS message attributes, for subscription filter policies.
+    pub attributes: BTreeMap<String, String>,
+}
 
 /// SNS rejects subjects over 100 characters, with line breaks or non-printable characters.
 pub const MAX_SUBJECT: usize = 100;
@@ -62,7 +78,7 @@ fn outcome_line(report: &ActionReport) -> String {
 pub fn circuit_open(account: &str, hour: &str, cap: crate::plan::Cap, max: u32) -> Report {
     let noun = cap.noun();
     Report {
-        incident_key: format!("circuit#{account}#{hour}{}", cap.window_suffix()),
+        incident_key: crate::state_keys::circuit(account, &format!("{hour}{}", cap.window_suffix())),
         kind: Kind::Circuit,
         decision: Decision::Notify,
         severity: SeverityLabel::Critical,
@@ -100,7 +116,7 @@ fn action_attribute(report: &Report) -> &'static str {
     .any(|k| done(k.name()))
     {
         "revoked"
-    } else if done(crate::playbooks::RESTORE_GROUPS) || done(crate::playbooks::LIFT_CREDENTIAL_REVOCATION) {
+    } else if done(crate::report::RESTORE_GROUPS) || done(crate::report::LIFT_CREDENTIAL_REVOCATION) {
         "released"
     } else {
         "notified"
@@ -191,7 +207,7 @@ fn next_steps(report: &Report, incident: Option<&Incident>) -> Vec<String> {
         }
         _ => {}
     }
-    if let Some(request) = report.incident_key.strip_prefix(crate::approval::APPROVED_PREFIX) {
+    if let Some(request) = report.incident_key.strip_prefix(crate::state_keys::APPROVED) {
         // An approved run is a person's click, not an event: nothing redelivers it.
         if !report.failures().is_empty() {
             steps.insert(
@@ -226,7 +242,7 @@ fn approval_steps(report: &Report) -> Vec<String> {
             format!(
                 "Nothing was done yet. Approve to contain {what} now with the steps above, or deny; the links work once, \
                  until {}.",
-                crate::approval::utc(links.deadline)
+                crate::clock::utc(links.deadline)
             ),
             format!("Approve: {}", links.approve),
             format!("Deny: {}", links.deny),

@@ -1,12 +1,14 @@
 //! Containment of a compromised instance: network first (every interface, tracked connections cut),
 //! then evidence and blast control concurrently. Nothing here undoes an earlier step.
 
-use super::{Now, Ports, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
+use super::context::{Ports, VerifiedGroup, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
+use crate::clock::Now;
 use crate::error::{Error, Result};
 use crate::incident::{IncidentKind, InstanceId};
 use crate::plan::Plan;
 use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InterfaceFacts, StateStore};
 use crate::report::Outcome;
+use crate::state_keys;
 use futures::future::join_all;
 use std::collections::BTreeMap;
 
@@ -25,14 +27,6 @@ pub(super) fn incident_tags(plan: &Plan, now: &Now) -> BTreeMap<String, String> 
     tags
 }
 
-/// A containment group that was checked right before use.
-#[derive(Debug, Clone)]
-pub(crate) struct VerifiedGroup {
-    id: String,
-    /// What the check found: "verified", "repaired (…)" or "created".
-    how: String,
-}
-
 /// The VPC's containment group of `kind`: the one recorded in the state table (never one found by a
 /// tag, which anyone may forge), its rules checked and repaired; or a new one, created under an
 /// unguessable name, checked, then recorded.
@@ -42,7 +36,7 @@ async fn verified_group<C: Compute, F, S: StateStore>(
     kind: ContainmentGroup,
 ) -> Result<VerifiedGroup> {
     let wanted = kind.expected_rules();
-    let scope = format!("group#{}#{vpc}#{}", r.scope, kind.name());
+    let scope = state_keys::group(&r.scope, vpc, kind.name());
     if let Some(id) = r.state.containment_group(&scope).await? {
         match r.compute.group_rules(&id).await? {
             Some(rules) if rules == wanted => return Ok(VerifiedGroup { id, how: "verified".into() }),
@@ -95,7 +89,7 @@ pub(super) async fn already_contained<C, F, S: StateStore>(
     }
     for interface in &facts.interfaces {
         let Some(vpc) = interface.vpc_id.as_deref().or(facts.vpc_id.as_deref()) else { return Ok(None) };
-        let scope = format!("group#{}#{vpc}#{}", r.scope, ContainmentGroup::Isolation.name());
+        let scope = state_keys::group(&r.scope, vpc, ContainmentGroup::Isolation.name());
         let recorded = r.state.containment_group(&scope).await?;
         if recorded.is_none() || interface.group_ids != [recorded.unwrap_or_default()] {
             return Ok(None);

@@ -1,7 +1,7 @@
 //! Identity containment: the credentials an instance was issued stop working wherever they were copied,
 //! and nothing on the instance can fetch new ones. Opt-in: a role's older sessions, a user's key.
 
-use super::{Ports, StepContext};
+use super::context::{Ports, StepContext};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::incident::{InstanceId, Origin};

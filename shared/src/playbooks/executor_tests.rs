@@ -1,17 +1,19 @@
 //! The executor with fake ports, in virtual time (tokio's paused clock): the order and concurrency of
 //! the phases, the settle wait, the deadline, and which failures a retry can fix.
 
-use super::{Clock, Responder};
+use super::Responder;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::parse_value;
 use crate::incident::{IngressPermission, InstanceId};
 use crate::local_state::ProcessLocalState;
+use crate::notify::Notification;
 use crate::plan::Plan;
 use crate::policy::decide;
 use crate::ports::{
-    Compute, ContainmentGroup, FixedTarget, Fleet, GroupRules, InstanceFacts, InstanceState, InterfaceFacts,
-    Notification, Notifier, Revocation,
+    Compute, ContainmentGroup, FixedTarget, Fleet, GroupRules, InstanceFacts, InstanceState, InterfaceFacts, Notifier,
+    Revocation,
 };
 use crate::report::{Outcome, Report};
 use std::cell::RefCell;
@@ -196,7 +198,8 @@ fn setup(env: &[(&str, &str)]) -> Setup {
         notifier: fake.clone(),
         state: ProcessLocalState::default(),
         config,
-        approvals: crate::approval::Signer::new(&"k".repeat(64), APPROVAL_URL, crate::approval::DEFAULT_TTL).ok(),
+        approvals: crate::approval::Signer::new(&"k".repeat(64), APPROVAL_URL, crate::config::DEFAULT_APPROVAL_TTL)
+            .ok(),
     };
     Setup { responder, fake }
 }
@@ -480,7 +483,7 @@ async fn a_plan_awaiting_approval_records_its_request_touches_nothing_and_notifi
     let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
     assert_eq!(calls, ["publish"], "no describe, no write: only the notification");
     let links = report.approval.clone().expect("the links are in the report");
-    assert_eq!(links.deadline, START + crate::approval::DEFAULT_TTL.as_secs());
+    assert_eq!(links.deadline, START + crate::config::DEFAULT_APPROVAL_TTL.as_secs());
     assert!(links.approve.starts_with(APPROVAL_URL) && links.deny.starts_with(APPROVAL_URL));
     assert!(report
         .actions

@@ -1,7 +1,8 @@
 //! The journal of one incident: the steps finished by any run, so a retry resumes instead of
 //! repeating; and the deadline every step is started (and evidence steps bounded) against.
 
-use super::{Clock, DEADLINE_RESERVE};
+use super::context::DEADLINE_RESERVE;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::incident::InstanceId;
 use crate::plan::StepKind;

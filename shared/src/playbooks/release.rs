@@ -5,21 +5,17 @@
 //! neither isolated nor revoked.
 
 use super::contain::original_group_keys;
-use super::QUARANTINE_TAG;
+use super::context::{nowhere, QUARANTINE_TAG};
 use crate::error::{Error, Result};
 use crate::incident::{InstanceId, Kind, SeverityLabel};
 use crate::notify::Rendering;
 use crate::plan::{Decision, StepKind};
 use crate::ports::{Compute, CredentialRevocation, Fleet, Notifier, StateStore};
-use crate::report::{Outcome, Report};
+use crate::report::{
+    Outcome, Report, LIFT_CREDENTIAL_REVOCATION, REMOVE_QUARANTINE_TAGS, RESTORE_GROUPS, RESTORE_METADATA_SERVICE,
+};
 use futures::future::join_all;
 use std::collections::BTreeMap;
-
-/// The report's names for the things a release does.
-pub const RESTORE_GROUPS: &str = "restore_security_groups";
-pub const REMOVE_QUARANTINE_TAGS: &str = "remove_quarantine_tags";
-pub const LIFT_CREDENTIAL_REVOCATION: &str = "lift_credential_revocation";
-pub const RESTORE_METADATA_SERVICE: &str = "restore_metadata_service";
 
 pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     compute: &C,
@@ -60,7 +56,7 @@ pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     if let Some(originals) = originals {
         restore_groups(compute, state, &facts, &originals, &mut report).await;
     }
-    let notification = crate::notify::render(&report, &super::nowhere(), None, Rendering::default());
+    let notification = crate::notify::render(&report, &nowhere(), None, Rendering::default());
     report.push(
         StepKind::Notify.name(),
         notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published")),

@@ -1,7 +1,7 @@
 //! Revoking a world-open ingress rule: exactly the offending permissions, every other rule untouched,
 //! the group tagged with what was revoked and why.
 
-use super::{Ports, StepContext};
+use super::context::{Ports, StepContext};
 use crate::error::Result;
 use crate::incident::IngressPermission;
 use crate::policy::describe_permission;

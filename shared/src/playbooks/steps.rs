@@ -1,7 +1,8 @@
 //! How each step is gated and run through the ports. The bookkeeping around them (journal, cap,
 //! deadline, dry run, notification) is the executor's.
 
-use super::{contain, credentials, revoke, stop_idle, Ports, Refusal, RefusalKind, StepContext};
+use super::context::{Ports, Refusal, RefusalKind, StepContext};
+use super::{contain, credentials, revoke, stop_idle};
 use crate::error::{Error, Result};
 use crate::incident::IncidentKind;
 use crate::plan::{Plan, Step};

@@ -1,7 +1,7 @@
 //! Stopping an idle instance, with judgement: never one that is exempt, in an Auto Scaling group,
 //! backed by instance store, already stopping, or gone.
 
-use super::{Ports, StepContext};
+use super::context::{Ports, StepContext};
 use crate::config::Config;
 use crate::error::Result;
 use crate::incident::{IncidentKind, InstanceId};

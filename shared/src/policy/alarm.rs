@@ -1,6 +1,7 @@
 //! Alarm policy: stop instances that sit idle, notify on every other alarm (attack, exhaustion).
 
-use super::{glob_matches, step, Draft, Policy};
+use super::draft::{glob_matches, step, Draft};
+use super::settings::Policy;
 use crate::incident::{AlarmContributor, AlarmState, CloudWatchAlarm, Incident, InstanceId, SeverityLabel};
 use crate::metrics_insights::Query;
 use crate::plan::{Decision, Step};

@@ -1,7 +1,8 @@
 //! CloudTrail policy: detection rules with stable ids and severities, and the one safe remediation
 //! (revoking a world-open ingress rule).
 
-use super::{step, Draft, Policy};
+use super::draft::{step, Draft};
+use super::settings::Policy;
 use crate::incident::{CloudTrailEvent, IngressPermission, SeverityLabel};
 use crate::plan::{Decision, Step};
 use serde_json::Value;

@@ -1,6 +1,7 @@
 //! GuardDuty policy: contain compromised instances, notify for everything else worth a look.
 
-use super::{step, Draft, Policy};
+use super::draft::{step, Draft};
+use super::settings::Policy;
 use crate::incident::{
     AccessKeyDetails, AttackSequence, GuardDutyFinding, GuardDutyResourceType, InstanceId, SeverityLabel, Workload,
 };

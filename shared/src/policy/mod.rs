@@ -3,111 +3,16 @@
 
 mod alarm;
 mod cloudtrail;
+mod draft;
 mod guardduty;
+mod settings;
 
 pub use cloudtrail::{describe_permission, DETECTED_EVENTS, RULES as CLOUDTRAIL_RULES};
+pub use settings::{ApprovalPolicy, Policy};
 
 use crate::incident::{Incident, IncidentKind, SeverityLabel};
-use crate::plan::{Decision, Plan, PlannedStep, Step};
-
-/// The knobs of the default policy; see the README's policy table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
-    pub contain_min_severity: f64,
-    pub notify_min_severity: f64,
-    /// Alarm names matching this `*` glob are idle alarms, whatever their comparison.
-    pub idle_alarm_pattern: Option<String>,
-    /// Metrics that measure activity: a less-than alarm on anything else (free disk, free memory) is
-    /// not an idle alarm.
-    pub idle_metrics: Vec<String>,
-    pub allowed_public_ports: Vec<u16>,
-    pub revoke_public_ingress: bool,
-    pub self_role_arns: Vec<String>,
-    pub notify_resolved: bool,
-    /// Notify the parent state change of a multi-time-series alarm ("6 out of 6 time series evaluated
-    /// to ALARM") as a summary; its contributors' own events are decided one by one either way.
-    pub fleet_alarm_summary: bool,
-    /// Stop the ECS task of a Runtime Monitoring finding at containment severity (opt-in: stopping a
-    /// task its service replaces may only move the attacker; a person may prefer to look first).
-    pub ecs_stop_task: bool,
-    /// Also isolate the instance whose credentials were used outside it (`InstanceCredentialExfiltration`);
-    /// by default they are revoked and the instance is left running for a person to judge.
-    pub contain_on_credential_exfiltration: bool,
-    /// Deactivate an IAM user's access key named by a high-severity finding (opt-in).
-    pub deactivate_user_keys: bool,
-    /// Deny a role's sessions issued before a high-severity finding about one of them (opt-in: every
-    /// holder of the role loses its session).
-    pub revoke_role_sessions: bool,
-    /// When non-empty, only incidents in these accounts are acted on; others are refused and notified.
-    pub accounts: Vec<String>,
-    /// When non-empty, only incidents in these regions are acted on.
-    pub regions: Vec<String>,
-    /// The role Firebreak assumes in member accounts: its calls there are Firebreak's own.
-    pub member_role_name: String,
-    /// The share of an address family that the ranges of one call must cover together to count as
-    /// open to the world (1.0: all of it, `0.0.0.0/0` or `0.0.0.0/1` + `128.0.0.0/1`).
-    pub world_open_share: f64,
-    /// Which containments wait for a person (`FIREBREAK_APPROVAL_*`); all empty: none.
-    pub approval: ApprovalPolicy,
-}
-
-/// Which containments a person must approve first. Only configuration decides: nothing an attacker can
-/// write (a tag, a name) turns an automatic containment into one that waits.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ApprovalPolicy {
-    /// Contain-worthy findings from this severity up to (not including) the automatic containment
-    /// threshold wait for approval instead of being only notified.
-    pub min_severity: Option<f64>,
-    /// Containments in these accounts always wait for approval.
-    pub accounts: Vec<String>,
-    /// Containments of these instances always wait for approval.
-    pub instances: Vec<String>,
-    /// An attack sequence naming more than this many instances waits for approval.
-    pub sequence_instances: Option<usize>,
-}
-
-impl ApprovalPolicy {
-    pub fn enabled(&self) -> bool {
-        self.min_severity.is_some()
-            || !self.accounts.is_empty()
-            || !self.instances.is_empty()
-            || self.sequence_instances.is_some()
-    }
-}
-
-impl Policy {
-    /// The lowest severity at which an instance finding leads to a containment, automatic or approved.
-    fn containment_floor(&self) -> f64 {
-        self.approval.min_severity.map_or(self.contain_min_severity, |s| s.min(self.contain_min_severity))
-    }
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self {
-            contain_min_severity: 7.0,
-            notify_min_severity: 4.0,
-            idle_alarm_pattern: None,
-            idle_metrics: ["CPUUtilization", "NetworkIn", "NetworkOut", "NetworkPacketsIn", "NetworkPacketsOut"]
-                .map(String::from)
-                .to_vec(),
-            allowed_public_ports: vec![80, 443],
-            revoke_public_ingress: true,
-            self_role_arns: Vec::new(),
-            notify_resolved: false,
-            fleet_alarm_summary: true,
-            ecs_stop_task: false,
-            contain_on_credential_exfiltration: false,
-            deactivate_user_keys: false,
-            revoke_role_sessions: false,
-            accounts: Vec::new(),
-            regions: Vec::new(),
-            member_role_name: "firebreak-member".to_owned(),
-            world_open_share: 1.0,
-            approval: ApprovalPolicy::default(),
-        }
-    }
-}
+use crate::plan::{Decision, Plan, Step};
+use draft::{step, Draft};
 
 /// Decide what to do about one incident. No I/O: the same input always gives the same plan.
 pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
@@ -195,44 +100,6 @@ fn outside_allowlist(incident: &Incident, policy: &Policy) -> Option<String> {
     None
 }
 
-/// What a per-kind policy returns; `decide` adds what every plan has.
-struct Draft {
-    decision: Decision,
-    severity: SeverityLabel,
-    summary: String,
-    reasons: Vec<String>,
-    actions: Vec<PlannedStep>,
-    rule: Option<&'static str>,
-}
-
-impl Draft {
-    fn ignore(severity: SeverityLabel, summary: String, why: String) -> Self {
-        Self {
-            decision: Decision::Ignore,
-            severity,
-            summary,
-            reasons: vec![format!("ignored because {why}")],
-            actions: Vec::new(),
-            rule: None,
-        }
-    }
-
-    fn notify(severity: SeverityLabel, summary: String, why: String) -> Self {
-        Self {
-            decision: Decision::Notify,
-            severity,
-            summary,
-            actions: vec![PlannedStep { step: Step::Notify, reason: why.clone() }],
-            reasons: vec![why],
-            rule: None,
-        }
-    }
-}
-
-fn step(step: Step, reason: &str) -> PlannedStep {
-    PlannedStep { step, reason: reason.to_owned() }
-}
-
 /// Stable across redeliveries: GuardDuty re-emits a finding with the same id, CloudTrail events have
 /// an `eventID`, an alarm transition is its ARN plus the state timestamp.
 fn incident_key(incident: &Incident) -> String {
@@ -254,42 +121,6 @@ fn incident_key(incident: &Incident) -> String {
         IncidentKind::Recognised { .. } => {
             format!("incident#recognised#{account}#{region}#{}", incident.delivery_id.as_deref().unwrap_or("no-id"))
         }
-    }
-}
-
-/// `*` matches any run of characters; everything else matches itself.
-fn glob_matches(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(at) => rest = &rest[at + middle.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_matches;
-
-    #[test]
-    fn glob_matches_stars_anywhere() {
-        assert!(glob_matches("idle-*", "idle-web-1"));
-        assert!(glob_matches("*-idle", "web-idle"));
-        assert!(glob_matches("*idle*", "web-idle-1"));
-        assert!(glob_matches("a*b*c", "axxbyyc"));
-        assert!(!glob_matches("idle-*", "busy-web"));
-        assert!(!glob_matches("a*a", "a"));
-        assert!(glob_matches("exact", "exact"));
     }
 }
 

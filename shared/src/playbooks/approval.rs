@@ -1,12 +1,14 @@
-//! Answering a request for approval, and closing the ones nobody answered: each a conditional write on
-//! the request first (single use), then the same executor as an automatic containment, or one
-//! notification that nothing was done.
+//! The approval flow: answering a request for approval (by link or command), closing the ones nobody
+//! answered, and serving the approval function's URL. Each answer is a conditional write on the request
+//! first (single use), then the same executor as an automatic containment, or one notification that
+//! nothing was done. The pure half (tokens, the stored request, the pages) is [`crate::approval`].
 
-use super::{ApprovalRequest, ApprovalStatus, Approver, Verdict};
+use super::executor::Responder;
+use crate::approval::http::{form_value, Page, UrlRequest};
+use crate::approval::{approved, page, ApprovalRequest, ApprovalStatus, Approver, Signer, Verdict, Via};
 use crate::clock::{Clock, Now};
 use crate::error::Result;
-use crate::playbooks::Responder;
-use crate::ports::{Notifier, StateStore, Targets};
+use crate::ports::{Containments, Notifier, StateStore, Targets};
 use crate::report::{Outcome, Report};
 
 /// How an answer ended.
@@ -82,7 +84,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             return Ok(Err(format!("the request for approval of {key} is {}, not approved", request.status.as_str())));
         };
         let plan = match request.plan(&self.config.policy) {
-            Ok(plan) => super::approved(plan, by),
+            Ok(plan) => approved(plan, by),
             Err(e) => return Ok(Err(e.to_string())),
         };
         crate::decision_log::log_decision(&plan);
@@ -97,8 +99,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let now = clock.now();
         let mut closed = Vec::new();
         for request in self.state.overdue_approvals(now.epoch).await? {
-            let by =
-                Approver { via: super::Via::Deadline, source_ip: None, user_agent: None, user: None, at: now.epoch };
+            let by = Approver { via: Via::Deadline, source_ip: None, user_agent: None, user: None, at: now.epoch };
             if !self.state.settle_approval(&request.key, ApprovalStatus::Expired, &by, now.epoch).await? {
                 continue;
             }
@@ -137,6 +138,99 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         report.push(crate::plan::StepKind::Notify.name(), outcome);
         crate::decision_log::log_report(&report);
         report
+    }
+}
+
+impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
+    /// Serve one function URL request; an approved containment runs through `containments`.
+    pub async fn serve(
+        &self,
+        request: UrlRequest,
+        signer: &Signer,
+        containments: &impl Containments,
+        clock: &Clock,
+    ) -> Page {
+        let now = clock.now().epoch;
+        let (method, token) = match request.request_context.http.method.as_str() {
+            "GET" | "HEAD" => ("GET", form_value(request.raw_query_string.as_deref().unwrap_or_default(), "token")),
+            "POST" => {
+                let body = request.body.clone().unwrap_or_default();
+                let body = if request.is_base64_encoded {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(body.as_bytes())
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default()
+                } else {
+                    body
+                };
+                ("POST", form_value(&body, "token"))
+            }
+            _ => return Page::new(405, page::refused("Only GET (to look) and POST (to answer) are served here.")),
+        };
+        let Some(token_text) = token.filter(|t| !t.is_empty()) else {
+            return Page::new(400, page::refused("This link carries no approval token."));
+        };
+        let token = match signer.verify(&token_text, now) {
+            Ok(token) => token,
+            Err(refusal) => return Page::new(403, page::refused(&refusal.to_string())),
+        };
+        let request_record = match self.state.approval(&token.key).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return Page::new(404, page::refused(&format!("There is no request for approval of {}.", token.key)))
+            }
+            Err(e) => {
+                return Page::new(503, page::refused(&format!("The state table is unavailable ({e}); try again.")))
+            }
+        };
+        if method == "GET" {
+            if request_record.status != ApprovalStatus::Pending {
+                let by = request_record.decided.as_ref().map(|b| format!(" ({})", b.describe())).unwrap_or_default();
+                return Page::new(
+                    409,
+                    page::refused(&format!("This request was already {}{by}.", request_record.status.as_str())),
+                );
+            }
+            return Page::new(200, page::confirmation(&request_record, token.verdict, &token_text));
+        }
+        let http = &request.request_context.http;
+        let by = Approver {
+            via: Via::Link,
+            source_ip: http.source_ip.clone(),
+            // The header itself (`requestContext.http.userAgent` is documented as its copy).
+            user_agent: request.headers.get("user-agent").or(http.user_agent.as_ref()).cloned(),
+            user: None,
+            at: now,
+        };
+        tracing::info!(target: "firebreak::approval", key = token.key, verdict = token.verdict.as_str(), by = by.describe(), "answer");
+        match self.answer(&token.key, token.verdict, by, clock, false).await {
+            Ok(Answer::Approved) => match containments.contain_approved(&token.key).await {
+                Ok(ran) => {
+                    let report = ran.pointer("/reports/0").cloned().unwrap_or(ran);
+                    Page::new(200, page::result(&request_record, "Approved: the containment ran", &report))
+                }
+                Err(e) => Page::new(
+                    503,
+                    page::refused(&format!(
+                        "The approval is recorded, but the containment could not be run ({e}); an operator resumes it \
+                         with firebreak approve '{}'.",
+                        token.key
+                    )),
+                ),
+            },
+            Ok(Answer::Denied(report)) => {
+                let report = serde_json::to_value(&report).unwrap_or_default();
+                Page::new(200, page::result(&request_record, "Denied: nothing was done", &report))
+            }
+            Ok(Answer::Refused(why)) => Page::new(409, page::refused(&why)),
+            Err(e) => Page::new(
+                503,
+                page::refused(&format!(
+                    "Firebreak could not record the answer ({e}); this link still works until its deadline."
+                )),
+            ),
+        }
     }
 }
 

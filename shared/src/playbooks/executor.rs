@@ -1,0 +1,537 @@
+//! The executor: one wrapper that runs any plan's steps phase by phase through the ports, and owns
+//! what every step shares: the claim and journal, the blast-radius cap, the deadline, dry run, the
+//! clock and the one notification. The modules beside it hold only what is specific to a step.
+
+use super::context::{Ports, RefusalKind, StepContext, INSTANCE_CONCURRENCY};
+use super::journal::{Journal, JournalKey};
+use super::{contain, steps};
+use crate::clock::{Clock, Now};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::incident::InstanceId;
+use crate::notify::Rendering;
+use crate::plan::{Cap, Decision, Phase, Plan, Step, StepKind};
+use crate::ports::{Claim, Compute, Fleet, InstanceFacts, Notifier, StateStore, Targets};
+use crate::report::{ActionReport, Outcome, Report};
+use futures::future::{join, join_all};
+use futures::StreamExt;
+
+/// Everything a plan is executed through, built once per process: where to act (per account and
+/// region), and the home account's notifier, state and configuration.
+pub struct Responder<T, N, S> {
+    pub targets: T,
+    pub notifier: N,
+    pub state: S,
+    pub config: Config,
+    /// Signs the links of a request for approval; `None` where no rule asks for approval.
+    pub approvals: Option<crate::approval::Signer>,
+}
+
+/// How the acting steps ended, for the notification and the claim.
+enum Ending {
+    /// The incident is handled (whatever the outcomes): a redelivery changes nothing.
+    Finished,
+    /// Nothing ran and nothing new happened (already stopped): nobody is told again.
+    Quiet(String),
+    /// Not acted on for a reason that can pass (the cap, an exemption): a redelivery acts.
+    Open(String),
+}
+
+impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
+    /// Carry out `plan`, holding the incident's claim until `lease_until` (epoch seconds: the
+    /// function's deadline), reading the time from `clock`.
+    ///
+    /// `Err` when the state table cannot be used (nothing destructive was done: fail closed, and a
+    /// notification says so) or when another run holds the incident; both are worth a retry. Every
+    /// other failure is a step outcome in the report, with its typed error.
+    pub async fn respond(&self, plan: &Plan, clock: &Clock, lease_until: u64) -> Result<Report> {
+        let started = clock.since_epoch();
+        let now = clock.now();
+        let mut report = Report::new(plan);
+        if plan.decision == Decision::Ignore {
+            return Ok(report);
+        }
+        let key = if self.config.dry_run {
+            crate::state_keys::dry_run(&plan.incident_key)
+        } else {
+            plan.incident_key.clone()
+        };
+        // The target and, for a one-instance plan, the instance's description are read beside the claim:
+        // reads, so nothing happens before the claim is won, and one round trip less before the cut.
+        let origin = &plan.incident.origin;
+        let acting = plan.decision != Decision::AwaitApproval && plan.acting_steps().next().is_some();
+        let prefetch = async {
+            if !acting {
+                return None;
+            }
+            let target = self.targets.target(origin.account.as_ref(), origin.region.as_ref()).await;
+            let facts = match (&target, plan.instances().as_slice()) {
+                (Ok((compute, _)), [one]) => Some(compute.describe_instance(one).await),
+                _ => None,
+            };
+            Some((target, facts))
+        };
+        let (claim, prefetched) = join(self.state.claim(&key, lease_until, now.epoch), prefetch).await;
+        let journal = match claim {
+            Ok(Claim::Claimed { first, done }) => Journal::new(&self.state, &key, first, done, lease_until, clock),
+            Ok(Claim::AlreadyDone) => {
+                for planned in &plan.actions {
+                    report.push(
+                        planned.step.name(),
+                        Outcome::skipped("already handled: this incident was completed by an earlier delivery"),
+                    );
+                }
+                return Ok(report);
+            }
+            Ok(Claim::HeldElsewhere { lease_until }) => {
+                return Err(Error::HeldElsewhere(format!("{key} until {lease_until}; retry later")));
+            }
+            Err(e) => return Err(self.fail_closed(plan, e).await),
+        };
+        let mut ending = Ending::Finished;
+        if plan.decision == Decision::AwaitApproval {
+            if let Err(e) = self.request_approval(plan, &key, &now, &mut report).await {
+                let _ = self.state.finish(&key, false, None, None).await;
+                return Err(self.fail_closed(plan, e).await);
+            }
+        }
+        if let Some((target, facts)) = prefetched {
+            match target {
+                // Nothing can be done in that account; say so precisely and notify.
+                Err(e) => plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(e.clone()))),
+                Ok((compute, fleet)) => {
+                    let scope = format!(
+                        "{}#{}",
+                        origin.account.as_ref().map_or("unknown", |a| a.as_str()),
+                        origin.region.as_ref().map_or("unknown", |r| r.as_str())
+                    );
+                    let ports = Ports {
+                        compute,
+                        fleet,
+                        state: &self.state,
+                        config: &self.config,
+                        clock,
+                        scope,
+                        groups: tokio::sync::Mutex::default(),
+                        roles: tokio::sync::Mutex::default(),
+                        started,
+                    };
+                    match self.execute(&ports, &journal, plan, facts, &now, &mut report).await {
+                        Ok(e) => ending = e,
+                        Err(e) => {
+                            let _ = self.state.finish(&key, false, None, None).await;
+                            return Err(self.fail_closed(plan, e).await);
+                        }
+                    }
+                }
+            }
+        }
+        if self.config.dry_run {
+            report.actions.iter_mut().for_each(|a| a.outcome = dry_run_outcome(&a.outcome));
+        }
+        if let Ending::Open(why) = &ending {
+            report.reasons.push(format!(
+                "this incident stays open ({why}): a later delivery of it is acted on once that no longer holds"
+            ));
+        }
+        let notified = self.notify(plan, &journal, &ending, &mut report).await;
+        let elapsed = clock.since_epoch().saturating_sub(started);
+        if notified.is_some() {
+            report.timings.notified_after = Some(elapsed);
+        }
+        report.actions.iter_mut().filter(|a| a.at.is_none()).for_each(|a| a.at = Some(elapsed));
+        let complete = report.failures().is_empty() && !matches!(ending, Ending::Open(_));
+        let record = crate::report::IncidentRecord::of(&report, &plan.incident.origin, now.epoch);
+        if let Err(e) = self.state.finish(&key, complete, notified.map(JournalKey::as_str), Some(&record)).await {
+            // The effects stand and are journaled; the claim expires at the lease end and the retry
+            // finds every step but the notification done, so at worst it notifies once more.
+            tracing::warn!(target: "firebreak::state", key, error = %e, "claim not finished");
+        }
+        Ok(report)
+    }
+
+    /// Record what a plan awaiting approval would do and put the links in the report: nothing else
+    /// happens until a person answers. A redelivery finds the claim done and asks nothing new. `Err`
+    /// only when the state table fails (fail closed); what cannot be asked is a failed outcome.
+    async fn request_approval(&self, plan: &Plan, key: &str, now: &Now, report: &mut Report) -> Result<()> {
+        let Some(signer) = &self.approvals else {
+            let error = Error::config(
+                "FIREBREAK_APPROVAL_URL",
+                "this plan awaits approval, but no approval function is configured: nothing was done",
+            );
+            plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(error.clone())));
+            return Ok(());
+        };
+        let Some(event) = plan.incident.event.clone() else {
+            let error = Error::refused(
+                "approval",
+                "only a GuardDuty finding can await approval (its event is kept to decide again): nothing was done",
+            );
+            plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(error.clone())));
+            return Ok(());
+        };
+        let request = crate::approval::ApprovalRequest::of(plan, key, event, now.epoch, signer.ttl());
+        let recorded = self.state.request_approval(&request).await?;
+        let deadline = Now::at(recorded.deadline).rfc3339;
+        let multi = plan.instances().len() > 1;
+        for step in plan.acting_steps() {
+            let target = step.instance_id().filter(|_| multi).map(ToString::to_string);
+            report.actions.push(ActionReport {
+                action: step.name(),
+                target,
+                at: None,
+                outcome: Outcome::skipped(format!("awaiting approval until {deadline}: not done")),
+            });
+        }
+        report.approval = Some(signer.links(key, recorded.deadline));
+        Ok(())
+    }
+
+    /// Run the plan's acting steps. A plan that acts on several instances (an attack sequence) runs
+    /// each instance's steps as one unit, with its own journal entries and cap slot, a few instances
+    /// at a time; their outcomes are reported in plan order, each naming its instance.
+    async fn execute<C: Compute, F: Fleet>(
+        &self,
+        ports: &Ports<'_, C, F, S>,
+        journal: &Journal<'_, S>,
+        plan: &Plan,
+        described: Option<Result<Option<InstanceFacts>>>,
+        now: &Now,
+        report: &mut Report,
+    ) -> Result<Ending> {
+        let instances = plan.instances();
+        if instances.len() <= 1 {
+            let steps = plan.acting_steps().collect();
+            let instance = instances.first().copied();
+            return self.execute_target(ports, journal, plan, steps, instance, described, now, report).await;
+        }
+        let runs = futures::stream::iter(instances.iter().map(|&id| async move {
+            let steps: Vec<&Step> = plan.acting_steps().filter(|s| s.instance_id() == Some(id)).collect();
+            let scoped = journal.for_instance(id);
+            let mut part = Report::new(plan);
+            part.reasons.clear();
+            let ending =
+                match self.execute_target(ports, &scoped, plan, steps.clone(), Some(id), None, now, &mut part).await {
+                    Ok(ending) => ending,
+                    // The cap could not be checked for this instance: nothing destructive ran on it, and the
+                    // others' outcomes stand; the error is retryable, so the retry resumes here.
+                    Err(e) => {
+                        let at = ports.clock.since_epoch().saturating_sub(ports.started);
+                        steps.iter().for_each(|s| part.push_at(at, s.name(), Outcome::failed(e.clone())));
+                        Ending::Finished
+                    }
+                };
+            (id, ending, part)
+        }))
+        .buffered(INSTANCE_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+        let mut open = Vec::new();
+        let mut quiet = 0;
+        for (id, ending, part) in runs {
+            match ending {
+                Ending::Open(why) => open.push(format!("{id}: {why}")),
+                Ending::Quiet(_) => quiet += 1,
+                Ending::Finished => {}
+            }
+            report.severity = report.severity.max(part.severity);
+            report.timings.isolated_after = report.timings.isolated_after.max(part.timings.isolated_after);
+            report.timings.circuit_opened |= part.timings.circuit_opened;
+            for reason in part.reasons {
+                if reason.starts_with("CRITICAL") {
+                    report.reasons.insert(0, reason);
+                } else {
+                    report.reasons.push(reason);
+                }
+            }
+            report.actions.extend(part.actions.into_iter().map(|a| ActionReport { target: Some(id.to_string()), ..a }));
+        }
+        Ok(if !open.is_empty() {
+            Ending::Open(open.join("; "))
+        } else if quiet == instances.len() {
+            Ending::Quiet("every instance was already handled: no second notification".into())
+        } else {
+            Ending::Finished
+        })
+    }
+
+    /// Run the plan's acting steps aimed at one instance (or at none): describe it once, gate each
+    /// step, take the cap before anything destructive, then phase one in order and phase two
+    /// concurrently. `Err` only when the cap cannot be checked.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_target<C: Compute, F: Fleet>(
+        &self,
+        ports: &Ports<'_, C, F, S>,
+        journal: &Journal<'_, S>,
+        plan: &Plan,
+        steps: Vec<&Step>,
+        instance: Option<&InstanceId>,
+        described: Option<Result<Option<InstanceFacts>>>,
+        now: &Now,
+        report: &mut Report,
+    ) -> Result<Ending> {
+        let elapsed = || ports.clock.since_epoch().saturating_sub(ports.started);
+        let mut pending: Vec<&Step> = Vec::new();
+        for step in steps {
+            if journal.is_done(JournalKey::Step(step.kind())) {
+                report.push_at(elapsed(), step.name(), Outcome::skipped("already done for this incident (journal)"));
+            } else {
+                pending.push(step);
+            }
+        }
+        if pending.is_empty() {
+            return Ok(Ending::Finished);
+        }
+        let described = match (instance, described) {
+            (Some(_), Some(described)) => Some(described),
+            (Some(id), None) => Some(ports.compute.describe_instance(id).await),
+            (None, _) => None,
+        };
+        let facts = match instance.zip(described) {
+            None => None,
+            Some((id, described)) => match described {
+                Ok(Some(facts)) if !facts.state.is_gone() => Some(facts),
+                Ok(found) => {
+                    let why = match found {
+                        Some(f) => format!("{id} is {}: nothing left to act on", f.state),
+                        None => format!("{id} was not found (terminated or unknown)"),
+                    };
+                    pending.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(why.clone())));
+                    return Ok(Ending::Finished);
+                }
+                Err(e) => {
+                    pending.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::failed(e.clone())));
+                    return Ok(Ending::Finished);
+                }
+            },
+        };
+        if let Some(facts) = facts.as_ref().filter(|_| journal.first_run()) {
+            // Only a first run can tell: on a retry, this incident's own isolation may be what is found.
+            if pending.iter().any(|s| s.kind() == StepKind::IsolateInstance) {
+                if let Some(why) = contain::already_contained(ports, facts).await? {
+                    pending.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(why.clone())));
+                    return Ok(Ending::Finished);
+                }
+            }
+        }
+        let mut runnable = Vec::new();
+        let mut quiet = Vec::new();
+        let mut exempt = None;
+        for step in pending {
+            match steps::refusal(step, ports, plan, facts.as_ref()).await {
+                Ok(None) => runnable.push(step),
+                Ok(Some(refusal)) => {
+                    match refusal.kind {
+                        RefusalKind::AlreadyDone => quiet.push(refusal.reason.clone()),
+                        RefusalKind::Exempt => exempt = Some(refusal.reason.clone()),
+                        RefusalKind::Final => {}
+                    }
+                    report.push_at(elapsed(), step.name(), Outcome::skipped(refusal.reason));
+                }
+                Err(e) => report.push_at(elapsed(), step.name(), Outcome::failed(e)),
+            }
+        }
+        if runnable.is_empty() {
+            let all_quiet = !quiet.is_empty() && report.actions.iter().all(|a| !a.outcome.is_failed());
+            if all_quiet {
+                return Ok(Ending::Quiet(format!("{}: no second notification", quiet.join("; "))));
+            }
+            // An exemption can be lifted: the incident is not done, only not acted on yet.
+            return Ok(exempt.map_or(Ending::Finished, Ending::Open));
+        }
+        let mut slot_taken = false;
+        if let Some(cap) = runnable.iter().find_map(|s| s.kind().cap()) {
+            if let Some(held) = self.cap_gate(plan, cap, now, journal, report, &mut slot_taken).await? {
+                let held = match instance.filter(|_| plan.instances().len() > 1) {
+                    Some(id) => format!("{id} {held}"),
+                    None => held,
+                };
+                runnable.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(held.clone())));
+                // Held back is not done: a re-delivery once the cap allows must still act.
+                return Ok(Ending::Open("held back by the blast-radius cap".into()));
+            }
+        }
+        // A Spot instance may be reclaimed any moment: its evidence is taken before anything else.
+        let spot = facts.as_ref().is_some_and(|f| f.spot);
+        let phase = |s: &Step| match s.kind() {
+            StepKind::SnapshotVolumes if spot => Phase::Network,
+            kind => kind.phase(),
+        };
+        runnable.sort_by_key(|s| (phase(s), !(spot && s.kind() == StepKind::SnapshotVolumes)));
+        let ctx = StepContext {
+            plan,
+            facts: facts.as_ref(),
+            now,
+            first_run: journal.first_run(),
+            time_left: journal.time_left(),
+        };
+        let (network, evidence): (Vec<&Step>, Vec<&Step>) =
+            runnable.into_iter().partition(|s| phase(s) == Phase::Network);
+        let mut network_outcomes = Vec::with_capacity(network.len());
+        let mut network_times = Vec::with_capacity(network.len());
+        let mut isolated_after = None;
+        // The slot is journaled beside the first steps, off the critical path: should that write be
+        // lost, a retry takes a second slot, which errs on the side of acting less.
+        let record_slot = async {
+            if slot_taken {
+                if let Err(e) = journal.record_key(JournalKey::CapSlot).await {
+                    tracing::warn!(target: "firebreak::state", error = %e, "the cap slot was taken but not journaled; a retry takes another");
+                }
+            }
+        };
+        let network_run = async {
+            for step in &network {
+                let outcome = journal.attempt(step.kind(), || steps::run(step, ports, &ctx)).await;
+                if step.kind() == StepKind::IsolateInstance && outcome.is_done() {
+                    isolated_after = Some(elapsed());
+                }
+                network_outcomes.push(outcome);
+                network_times.push(elapsed());
+            }
+        };
+        join(record_slot, network_run).await;
+        if isolated_after.is_some() {
+            report.timings.isolated_after = isolated_after;
+        }
+        // Journaling phase one runs beside phase two instead of before it.
+        let record = join_all(network.iter().zip(network_outcomes).map(|(s, o)| journal.record(s.kind(), o)));
+        let ctx = &ctx;
+        let elapsed = &elapsed;
+        let evidence_runs = join_all(evidence.iter().map(|s| async move {
+            let outcome = journal.bounded_step(s.kind(), || steps::run(s, ports, ctx)).await;
+            (outcome, elapsed())
+        }));
+        let (network_outcomes, evidence_outcomes) = join(record, evidence_runs).await;
+        let outcomes = network_outcomes.into_iter().zip(network_times).chain(evidence_outcomes);
+        for (step, (outcome, at)) in network.iter().chain(&evidence).zip(outcomes) {
+            if let Some(Error::LeftOpen { interfaces, .. }) = outcome.error() {
+                // The loudest outcome there is: critical, first reason, retried.
+                report.severity = crate::incident::SeverityLabel::Critical;
+                report.reasons.insert(
+                    0,
+                    format!(
+                        "CRITICAL: {} left on the allow-all untracking group and could not be put back",
+                        interfaces.join(", ")
+                    ),
+                );
+            }
+            report.push_at(at, step.name(), outcome);
+        }
+        Ok(Ending::Finished)
+    }
+
+    /// The notification phase: once per incident, plus once more with the final outcomes when a run
+    /// with failures is completed by a retry. Returns the journal key to record with the finish.
+    async fn notify(
+        &self,
+        plan: &Plan,
+        journal: &Journal<'_, S>,
+        ending: &Ending,
+        report: &mut Report,
+    ) -> Option<JournalKey> {
+        if !plan.has(StepKind::Notify) {
+            return None;
+        }
+        if let Ending::Quiet(why) = ending {
+            report.push(StepKind::Notify.name(), Outcome::skipped(why.clone()));
+            return None;
+        }
+        let key =
+            if report.failures().is_empty() { JournalKey::Step(StepKind::Notify) } else { JournalKey::NotifyPartial };
+        // One notification of failures, then one with the final outcome: a retry that fails again says
+        // nothing new, unless something became critical.
+        let failures_told = key == JournalKey::NotifyPartial
+            && journal.is_done(JournalKey::NotifyPartial)
+            && report.severity != crate::incident::SeverityLabel::Critical;
+        let outcome = if journal.is_done(JournalKey::Step(StepKind::Notify)) {
+            Outcome::skipped("already done for this incident (journal)")
+        } else if failures_told {
+            Outcome::skipped(
+                "the failures of this incident were notified already; the run that completes it notifies the final outcome",
+            )
+        } else {
+            let notification =
+                crate::notify::render(report, &plan.incident.origin, Some(&plan.incident), self.rendering());
+            // The reserve is kept for this call: it is never refused for the deadline.
+            self.notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published"))
+        };
+        // An open incident is notified again by the delivery that finally acts on it.
+        let notified = (outcome.is_done() && !matches!(ending, Ending::Open(_))).then_some(key);
+        report.push(StepKind::Notify.name(), outcome);
+        notified
+    }
+
+    pub(crate) fn rendering(&self) -> Rendering {
+        Rendering { dry_run: self.config.dry_run, chatbot: self.config.chatbot }
+    }
+
+    /// The blast-radius cap, right before the first destructive step: `Ok(None)` to go on,
+    /// `Ok(Some(why))` when held back, `Err` when the cap cannot be checked (fail closed).
+    async fn cap_gate(
+        &self,
+        plan: &Plan,
+        cap: Cap,
+        now: &Now,
+        journal: &Journal<'_, S>,
+        report: &mut Report,
+        slot_taken: &mut bool,
+    ) -> Result<Option<String>> {
+        if self.config.dry_run || journal.is_done(JournalKey::CapSlot) {
+            return Ok(None);
+        }
+        let account = plan.incident.origin.account.as_ref().map_or("unknown", |a| a.as_str());
+        let max = match cap {
+            Cap::Containments => self.config.max_containments_per_hour,
+            Cap::Stops => self.config.max_stops_per_hour,
+        };
+        let window = format!("{}{}", now.hour(), cap.window_suffix());
+        if self.state.take_cap_slot(account, &window, max).await? {
+            *slot_taken = true;
+            return Ok(None);
+        }
+        if self.state.open_circuit(account, &window).await? {
+            report.timings.circuit_opened = true;
+            let notice = crate::notify::circuit_open(account, now.hour(), cap, max);
+            let notification = crate::notify::render(&notice, &plan.incident.origin, None, self.rendering());
+            if let Err(e) = self.notifier.publish(&notification).await {
+                tracing::error!(target: "firebreak::state", error = %e, "circuit-open notification failed");
+            }
+        }
+        Ok(Some(format!(
+            "held back: the blast-radius cap of {max} {} action(s) per hour in account {account} is reached ({})",
+            cap.noun(),
+            cap.variable()
+        )))
+    }
+
+    /// The state table failed: act on nothing, tell a person, return the error for a retry.
+    async fn fail_closed(&self, plan: &Plan, error: Error) -> Error {
+        let error = match error {
+            Error::State(_) => error,
+            other => Error::State(other.to_string()),
+        };
+        let mut report = Report::new(plan);
+        for step in plan.acting_steps() {
+            report.push(
+                step.name(),
+                Outcome::skipped(format!(
+                    "held back: the state table is unavailable ({error}); failing closed, the event will be retried"
+                )),
+            );
+        }
+        let notification =
+            crate::notify::render(&report, &plan.incident.origin, Some(&plan.incident), self.rendering());
+        if let Err(e) = self.notifier.publish(&notification).await {
+            tracing::error!(target: "firebreak::state", error = %e, "fail-closed notification failed");
+        }
+        error
+    }
+}
+/// In a dry run nothing is done: a successful DryRun call proves the permission and is reported as
+/// "would have".
+fn dry_run_outcome(outcome: &Outcome) -> Outcome {
+    match outcome {
+        Outcome::Done { detail } => Outcome::skipped(format!("dry run: would have done this: {detail}")),
+        other => other.clone(),
+    }
+}

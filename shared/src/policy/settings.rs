@@ -1,0 +1,101 @@
+//! The policy's settings: the thresholds, lists and switches every per-kind decision reads (see the
+//! README's policy table), and the rules that make a containment wait for a person.
+
+/// The knobs of the default policy; see the README's policy table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub contain_min_severity: f64,
+    pub notify_min_severity: f64,
+    /// Alarm names matching this `*` glob are idle alarms, whatever their comparison.
+    pub idle_alarm_pattern: Option<String>,
+    /// Metrics that measure activity: a less-than alarm on anything else (free disk, free memory) is
+    /// not an idle alarm.
+    pub idle_metrics: Vec<String>,
+    pub allowed_public_ports: Vec<u16>,
+    pub revoke_public_ingress: bool,
+    pub self_role_arns: Vec<String>,
+    pub notify_resolved: bool,
+    /// Notify the parent state change of a multi-time-series alarm ("6 out of 6 time series evaluated
+    /// to ALARM") as a summary; its contributors' own events are decided one by one either way.
+    pub fleet_alarm_summary: bool,
+    /// Stop the ECS task of a Runtime Monitoring finding at containment severity (opt-in: stopping a
+    /// task its service replaces may only move the attacker; a person may prefer to look first).
+    pub ecs_stop_task: bool,
+    /// Also isolate the instance whose credentials were used outside it (`InstanceCredentialExfiltration`);
+    /// by default they are revoked and the instance is left running for a person to judge.
+    pub contain_on_credential_exfiltration: bool,
+    /// Deactivate an IAM user's access key named by a high-severity finding (opt-in).
+    pub deactivate_user_keys: bool,
+    /// Deny a role's sessions issued before a high-severity finding about one of them (opt-in: every
+    /// holder of the role loses its session).
+    pub revoke_role_sessions: bool,
+    /// When non-empty, only incidents in these accounts are acted on; others are refused and notified.
+    pub accounts: Vec<String>,
+    /// When non-empty, only incidents in these regions are acted on.
+    pub regions: Vec<String>,
+    /// The role Firebreak assumes in member accounts: its calls there are Firebreak's own.
+    pub member_role_name: String,
+    /// The share of an address family that the ranges of one call must cover together to count as
+    /// open to the world (1.0: all of it, `0.0.0.0/0` or `0.0.0.0/1` + `128.0.0.0/1`).
+    pub world_open_share: f64,
+    /// Which containments wait for a person (`FIREBREAK_APPROVAL_*`); all empty: none.
+    pub approval: ApprovalPolicy,
+}
+
+/// Which containments a person must approve first. Only configuration decides: nothing an attacker can
+/// write (a tag, a name) turns an automatic containment into one that waits.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApprovalPolicy {
+    /// Contain-worthy findings from this severity up to (not including) the automatic containment
+    /// threshold wait for approval instead of being only notified.
+    pub min_severity: Option<f64>,
+    /// Containments in these accounts always wait for approval.
+    pub accounts: Vec<String>,
+    /// Containments of these instances always wait for approval.
+    pub instances: Vec<String>,
+    /// An attack sequence naming more than this many instances waits for approval.
+    pub sequence_instances: Option<usize>,
+}
+
+impl ApprovalPolicy {
+    pub fn enabled(&self) -> bool {
+        self.min_severity.is_some()
+            || !self.accounts.is_empty()
+            || !self.instances.is_empty()
+            || self.sequence_instances.is_some()
+    }
+}
+
+impl Policy {
+    /// The lowest severity at which an instance finding leads to a containment, automatic or approved.
+    pub(super) fn containment_floor(&self) -> f64 {
+        self.approval.min_severity.map_or(self.contain_min_severity, |s| s.min(self.contain_min_severity))
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            contain_min_severity: 7.0,
+            notify_min_severity: 4.0,
+            idle_alarm_pattern: None,
+            idle_metrics: ["CPUUtilization", "NetworkIn", "NetworkOut", "NetworkPacketsIn", "NetworkPacketsOut"]
+                .map(String::from)
+                .to_vec(),
+            allowed_public_ports: vec![80, 443],
+            revoke_public_ingress: true,
+            self_role_arns: Vec::new(),
+            notify_resolved: false,
+            fleet_alarm_summary: true,
+            ecs_stop_task: false,
+            contain_on_credential_exfiltration: false,
+            deactivate_user_keys: false,
+            revoke_role_sessions: false,
+            accounts: Vec::new(),
+            regions: Vec::new(),
+            member_role_name: "firebreak-member".to_owned(),
+            world_open_share: 1.0,
+            approval: ApprovalPolicy::default(),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The state table's key space: every partition key Firebreak writes, in one place. The prefixes are
+//! persisted (items written by one release are read by the next, and the table's resource policy names
+//! them): they are a contract, pinned in the tests below.
+
+/// The claim under which an incident runs, with its journal and its record: `claim#<incident key>`.
+pub const CLAIM: &str = "claim#";
+/// A request for approval: `approval#<incident key>`.
+pub const APPROVAL: &str = "approval#";
+/// The incident key under which an approved plan runs, beside the request's own claim.
+pub const APPROVED: &str = "approved#";
+/// The incident key of a dry run's claims and requests, kept apart from real ones so that switching
+/// dry run off later still acts.
+pub const DRY_RUN: &str = "dry-run#";
+/// The blast-radius cap's counter per account and window: `cap#<account>#<window>`.
+pub const CAP: &str = "cap#";
+/// The circuit's opening per account and window: `circuit#<account>#<window>`.
+pub const CIRCUIT: &str = "circuit#";
+/// A containment group Firebreak created: `group#<account>#<region>#<vpc>#<kind>`.
+pub const GROUP: &str = "group#";
+/// An instance's groups before isolation, one attribute per interface: `quarantine#<instance>`.
+pub const QUARANTINE: &str = "quarantine#";
+/// The attribute prefix of one interface's original groups in a quarantine item: `eni#<interface>`.
+pub const ORIGINAL_GROUPS_ATTRIBUTE: &str = "eni#";
+/// What a credential revocation changed: `credentials#<instance>`.
+pub const CREDENTIALS: &str = "credentials#";
+
+pub fn claim(incident_key: &str) -> String {
+    format!("{CLAIM}{incident_key}")
+}
+
+pub fn approval(incident_key: &str) -> String {
+    format!("{APPROVAL}{incident_key}")
+}
+
+pub fn approved(incident_key: &str) -> String {
+    format!("{APPROVED}{incident_key}")
+}
+
+pub fn dry_run(incident_key: &str) -> String {
+    format!("{DRY_RUN}{incident_key}")
+}
+
+/// The incident key a request or claim was made for, without the dry-run prefix.
+pub fn without_dry_run(incident_key: &str) -> &str {
+    incident_key.strip_prefix(DRY_RUN).unwrap_or(incident_key)
+}
+
+pub fn cap(account: &str, window: &str) -> String {
+    format!("{CAP}{account}#{window}")
+}
+
+pub fn circuit(account: &str, window: &str) -> String {
+    format!("{CIRCUIT}{account}#{window}")
+}
+
+/// `scope` is `<account>#<region>`.
+pub fn group(scope: &str, vpc: &str, kind: &str) -> String {
+    format!("{GROUP}{scope}#{vpc}#{kind}")
+}
+
+pub fn quarantine(instance: &str) -> String {
+    format!("{QUARANTINE}{instance}")
+}
+
+pub fn original_groups_attribute(interface: &str) -> String {
+    format!("{ORIGINAL_GROUPS_ATTRIBUTE}{interface}")
+}
+
+pub fn credentials(instance: &str) -> String {
+    format!("{CREDENTIALS}{instance}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_persisted_key_prefixes_never_change() {
+        assert_eq!(claim("incident#k"), "claim#incident#k");
+        assert_eq!(approval("incident#k"), "approval#incident#k");
+        assert_eq!(approved("incident#k"), "approved#incident#k");
+        assert_eq!(dry_run("incident#k"), "dry-run#incident#k");
+        assert_eq!(without_dry_run("dry-run#incident#k"), "incident#k");
+        assert_eq!(without_dry_run("incident#k"), "incident#k");
+        assert_eq!(cap("123456789012", "2026-12-03T08"), "cap#123456789012#2026-12-03T08");
+        assert_eq!(circuit("123456789012", "2026-12-03T08"), "circuit#123456789012#2026-12-03T08");
+        assert_eq!(
+            group("123456789012#us-east-1", "vpc-1", "isolation"),
+            "group#123456789012#us-east-1#vpc-1#isolation"
+        );
+        assert_eq!(quarantine("i-1"), "quarantine#i-1");
+        assert_eq!(original_groups_attribute("eni-1"), "eni#eni-1");
+        assert_eq!(credentials("i-1"), "credentials#i-1");
+    }
+}
