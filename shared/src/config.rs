@@ -54,6 +54,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_CONTAIN_MIN_SEVERITY",
     "FIREBREAK_NOTIFY_MIN_SEVERITY",
     "FIREBREAK_IDLE_ALARM_PATTERN",
+    "FIREBREAK_IDLE_ALARM_PREFIX",
     "FIREBREAK_IDLE_METRICS",
     "FIREBREAK_ALLOWED_PUBLIC_PORTS",
     "FIREBREAK_REVOKE_PUBLIC_INGRESS",
@@ -131,6 +132,16 @@ impl Config {
             contain_min_severity: contain,
             notify_min_severity: notify,
             idle_alarm_pattern: get("FIREBREAK_IDLE_ALARM_PATTERN"),
+            idle_alarm_prefix: match get("FIREBREAK_IDLE_ALARM_PREFIX") {
+                None => defaults.idle_alarm_prefix,
+                Some(p) if p.trim().is_empty() => {
+                    return Err(Error::config(
+                        "FIREBREAK_IDLE_ALARM_PREFIX",
+                        "must not be empty: it keeps an alarm anyone may create from stopping instances",
+                    ))
+                }
+                Some(p) => p.trim().to_owned(),
+            },
             idle_metrics: match get("FIREBREAK_IDLE_METRICS") {
                 Some(list) => list.split(',').map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()).collect(),
                 None => defaults.idle_metrics,

@@ -214,3 +214,37 @@ async fn the_parent_state_change_of_a_fleet_alarm_never_stops_anything() {
     assert_eq!(notes.len(), 1);
     assert!(message(&notes[0]).contains("2 out of 6 time series evaluated to ALARM"), "{}", message(&notes[0]));
 }
+
+/// Attack 3 of the trust issue: `cloudwatch:PutMetricAlarm` alone (and `PutMetricData` for a namespace
+/// outside `AWS/`) must not be enough to stop an instance, even when real datapoints "earn" the alarm.
+#[tokio::test(flavor = "current_thread")]
+async fn an_alarm_anyone_can_make_never_stops_an_instance_and_the_notification_says_why() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let event_for = |name: &str| {
+        let text = std::fs::read_to_string(sample_event(FORMS[0])).expect("sample");
+        let text = text.replace("firebreak-idle-cpu-i-0abc1234def567890", name);
+        serde_json::from_str::<Value>(&text.replace("i-0abc1234def567890", &victim.instance_id)).expect("json")
+    };
+
+    let unprefixed = format!("cpu-low-{}", victim.instance_id);
+    world.alarm_in_alarm(&unprefixed, "AWS/EC2", &victim.instance_id, 0.3).await;
+    let reports = respond(&world, event_for(&unprefixed), &[]).await;
+    assert!(reports[0].outcome_of("stop_instance").is_none(), "no stop is even planned: {reports:#?}");
+    assert!(reports[0].reasons.iter().any(|r| r.contains("only an alarm named firebreak-idle-")), "{reports:#?}");
+
+    let agent = format!("firebreak-idle-agent-{}", victim.instance_id);
+    world.alarm_in_alarm(&agent, "CWAgent", &victim.instance_id, 0.3).await;
+    let reports = respond(&world, event_for(&agent), &[]).await;
+    assert!(
+        matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("namespace CWAgent")),
+        "{reports:#?}"
+    );
+
+    assert_eq!(world.instance_state(&victim.instance_id).await, "running");
+    assert!(!world.tags(&victim.instance_id).await.contains_key("firebreak:stopped-by"));
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 2, "each refusal is notified once");
+    assert!(message(&notes[0]).contains("FIREBREAK_IDLE_ALARM_PREFIX"), "{}", message(&notes[0]));
+    assert!(message(&notes[1]).contains("namespace CWAgent"), "{}", message(&notes[1]));
+}

@@ -36,6 +36,10 @@ pub fn stop_refusal(facts: &InstanceFacts, auto_scaling_group: Option<&str>, con
     None
 }
 
+/// The namespace of the metrics EC2 itself publishes about an instance. `PutMetricData` refuses every
+/// namespace that starts with `AWS/`, so nobody can feed it made-up datapoints.
+const EC2_NAMESPACE: &str = "AWS/EC2";
+
 /// Why CloudWatch itself does not confirm that `alarm` found `id` idle, or `None` when it does. An
 /// event's state and reason can be set by anyone allowed `cloudwatch:SetAlarmState`: what counts is
 /// the alarm as CloudWatch has it, and the metric's own recent values against its threshold.
@@ -53,6 +57,13 @@ pub fn idle_unconfirmed(alarm: Option<&AlarmFacts>, id: &InstanceId, name: &str,
         _ => return Some(format!("alarm {name:?} compares with {op} in CloudWatch: not an idle alarm")),
     };
     let metric = a.metric_name.as_deref().unwrap_or("?");
+    let namespace = a.namespace.as_deref().unwrap_or("?");
+    if namespace != EC2_NAMESPACE {
+        return Some(format!(
+            "alarm {name:?} watches {metric} in namespace {namespace} in CloudWatch: only EC2's own metrics \
+             ({EC2_NAMESPACE}, which no one can publish to) confirm that an instance is idle"
+        ));
+    }
     if !policy.idle_metrics.iter().any(|m| m == metric) {
         return Some(format!(
             "alarm {name:?} watches {metric} in CloudWatch, not an activity metric (FIREBREAK_IDLE_METRICS)"
@@ -185,6 +196,8 @@ mod tests {
         assert!(
             check(Some(&alarm("ALARM", "GreaterThanThreshold", &[0.3; 6]))).is_some_and(|w| w.contains("not an idle"))
         );
+        let agent = AlarmFacts { namespace: Some("CWAgent".into()), ..alarm("ALARM", "LessThanThreshold", &[0.3; 6]) };
+        assert!(check(Some(&agent)).is_some_and(|w| w.contains("namespace CWAgent")), "anyone may publish to it");
         let set_by_hand = check(Some(&alarm("ALARM", "LessThanThreshold", &[40.0, 41.0, 0.3, 39.0, 40.0, 42.0])));
         assert!(set_by_hand.is_some_and(|w| w.contains("not earned by the metric")));
         assert!(check(Some(&alarm("ALARM", "LessThanThreshold", &[]))).is_some(), "no data confirms nothing");

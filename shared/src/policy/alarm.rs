@@ -67,7 +67,7 @@ pub(super) fn decide(alarm: &CloudWatchAlarm, incident: &Incident, policy: &Poli
         );
     };
     let summary = format!("{summary} on {instance_id}");
-    idle_stop(summary, format!("{why_idle}: stop {instance_id}"), instance_id, incident)
+    idle_stop(summary, format!("{why_idle}: stop {instance_id}"), instance_id, alarm, incident, policy)
 }
 
 /// CloudWatch itself holds the alarm's actions back (a suppressor, a mute rule): so does Firebreak.
@@ -79,8 +79,27 @@ fn held_by_cloudwatch(summary: String, why: &str) -> Draft {
     )
 }
 
-/// Stop an idle instance, unless the incident's account or region is unknown.
-fn idle_stop(summary: String, why: String, instance_id: InstanceId, incident: &Incident) -> Draft {
+/// Stop an idle instance, unless the alarm has not opted in by its name or the incident's account or
+/// region is unknown.
+fn idle_stop(
+    summary: String,
+    why: String,
+    instance_id: InstanceId,
+    alarm: &CloudWatchAlarm,
+    incident: &Incident,
+    policy: &Policy,
+) -> Draft {
+    if !alarm.alarm_name.starts_with(&policy.idle_alarm_prefix) {
+        return Draft::notify(
+            SeverityLabel::Low,
+            summary,
+            format!(
+                "{why}, but only an alarm named {prefix}… may stop an instance (FIREBREAK_IDLE_ALARM_PREFIX): anyone \
+                 allowed cloudwatch:PutMetricAlarm could have made this one; nothing is stopped",
+                prefix = policy.idle_alarm_prefix
+            ),
+        );
+    }
     if incident.origin.account.is_none() || incident.origin.region.is_none() {
         return Draft::notify(
             SeverityLabel::Low,
@@ -184,5 +203,12 @@ fn contributor_decision(
             format!("{why_idle}, but the contributor has no well-formed InstanceId attribute: nothing to stop"),
         );
     };
-    idle_stop(summary, format!("{why_idle}: stop the contributor's instance {instance_id}"), instance_id, incident)
+    idle_stop(
+        summary,
+        format!("{why_idle}: stop the contributor's instance {instance_id}"),
+        instance_id,
+        alarm,
+        incident,
+        policy,
+    )
 }

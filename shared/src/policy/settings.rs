@@ -2,12 +2,19 @@
 //! README's policy table), and the rules that make a containment wait for a person.
 
 /// The knobs of the default policy; see the README's policy table.
+/// The name prefix that opts an alarm in to stopping instances (`FIREBREAK_IDLE_ALARM_PREFIX`).
+pub const DEFAULT_IDLE_ALARM_PREFIX: &str = "firebreak-idle-";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub contain_min_severity: f64,
     pub notify_min_severity: f64,
     /// Alarm names matching this `*` glob are idle alarms, whatever their comparison.
     pub idle_alarm_pattern: Option<String>,
+    /// Only an alarm whose name starts with this may stop an instance: anyone allowed
+    /// `cloudwatch:PutMetricAlarm` can make an alarm whose threshold real datapoints "earn", and a name
+    /// prefix is what IAM and SCPs can scope on the alarm's ARN.
+    pub idle_alarm_prefix: String,
     /// Metrics that measure activity: a less-than alarm on anything else (free disk, free memory) is
     /// not an idle alarm.
     pub idle_metrics: Vec<String>,
@@ -79,6 +86,7 @@ impl Default for Policy {
             contain_min_severity: 7.0,
             notify_min_severity: 4.0,
             idle_alarm_pattern: None,
+            idle_alarm_prefix: DEFAULT_IDLE_ALARM_PREFIX.to_owned(),
             idle_metrics: ["CPUUtilization", "NetworkIn", "NetworkOut", "NetworkPacketsIn", "NetworkPacketsOut"]
                 .map(String::from)
                 .to_vec(),
