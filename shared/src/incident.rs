@@ -158,6 +158,13 @@ impl AccessKeyDetails {
         let (_, session) = self.principal_id.as_deref()?.split_once(':')?;
         InstanceId::parse(session)
     }
+
+    /// The unique id of the role the session was issued under (`AROA…`, before the colon of the
+    /// principal id): unlike the session name, nobody chooses it.
+    pub fn session_role_id(&self) -> Option<String> {
+        let (role_id, _) = self.principal_id.as_deref()?.split_once(':')?;
+        (!role_id.is_empty()).then(|| role_id.to_owned())
+    }
 }
 
 /// A GuardDuty attack sequence: the signals that make it up, who acted, and every resource involved.

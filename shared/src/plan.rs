@@ -48,8 +48,12 @@ pub enum Step {
     /// its role conditioned on `ec2:SourceInstanceARN`), and turn its metadata service off.
     RevokeInstanceCredentials {
         instance_id: InstanceId,
+        /// The role the finding's session was issued under, by name and by unique id (the part of its
+        /// `principalId` before the colon): the instance's profile role must be that very role.
         #[serde(skip_serializing_if = "Option::is_none")]
         role_name: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        role_id: Option<String>,
     },
     /// Deny every session of `role_name` issued before the finding (`aws:TokenIssueTime`): opt-in,
     /// since it hits every holder of the role (`FIREBREAK_REVOKE_ROLE_SESSIONS`).

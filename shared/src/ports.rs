@@ -240,6 +240,8 @@ pub struct CredentialRevocation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoleFacts {
     pub name: String,
+    /// The role's unique id (`AROA…`): what a session's principal id starts with.
+    pub id: String,
     pub arn: String,
     /// `/aws-service-role/…` for service-linked roles.
     pub path: String,

@@ -10,13 +10,21 @@ use serde_json::{json, Value};
 
 const ROLE: &str = "web-instance-role";
 
-/// The sample exfiltration finding, about the session of `role` issued to `instance_id`.
-fn exfiltration(instance_id: &str, role: &str) -> Value {
+/// The sample exfiltration finding, about the session of `role` issued to `instance_id`: its principal
+/// id is the role's unique id (as IAM has it, when the role exists) and the instance id.
+async fn exfiltration(world: &World, instance_id: &str, role: &str) -> Value {
+    let role_id = world.role_id(role).await.unwrap_or_else(|| "AROAEXAMPLE".to_owned());
+    session_finding(instance_id, role, &role_id)
+}
+
+/// An `AccessKey` finding about a session of `role` (unique id `role_id`) named `session`.
+fn session_finding(session: &str, role: &str, role_id: &str) -> Value {
+    let instance_id = session;
     let text =
         std::fs::read_to_string(sample_event("guardduty/accesskey-credential-exfiltration.json")).expect("sample");
     let mut event: Value = serde_json::from_str(&text).expect("json");
     let key = &mut event["detail"]["resource"]["accessKeyDetails"];
-    key["principalId"] = Value::from(format!("AROAEXAMPLE:{instance_id}"));
+    key["principalId"] = Value::from(format!("{role_id}:{instance_id}"));
     key["userName"] = Value::from(role);
     event["detail"]["id"] = Value::from(format!("exfiltration-{instance_id}"));
     event
@@ -101,7 +109,7 @@ async fn an_exfiltration_finding_revokes_without_isolating_by_default() {
     let world = World::seed().await;
     let victim = world.launch_with_role(ROLE, &[]).await;
     let before = world.interface_groups(&victim).await;
-    let report = world.respond(exfiltration(&victim, ROLE), &[]).await.remove(0);
+    let report = world.respond(exfiltration(&world, &victim, ROLE).await, &[]).await.remove(0);
     assert!(report.outcome_of("revoke_instance_credentials").is_some_and(Outcome::is_done), "{report:#?}");
     assert!(report.outcome_of("isolate_instance").is_none());
     assert_eq!(world.interface_groups(&victim).await, before, "the network is left as it was");
@@ -110,7 +118,7 @@ async fn an_exfiltration_finding_revokes_without_isolating_by_default() {
 
     // A finding naming another role than the instance's profile carries revokes nothing.
     let other = world.launch_with_role(ROLE, &[]).await;
-    let report = world.respond(exfiltration(&other, "some-other-role"), &[]).await.remove(0);
+    let report = world.respond(exfiltration(&world, &other, "some-other-role").await, &[]).await.remove(0);
     let Some(Outcome::Skipped { reason }) = report.outcome_of("revoke_instance_credentials") else {
         panic!("{report:#?}")
     };
@@ -126,7 +134,7 @@ async fn firebreaks_own_and_exempt_roles_are_refused_with_the_reason() {
         ("batch-role", vec![("firebreak:exempt", "batch")], "exemption tag firebreak:exempt=batch"),
     ] {
         let victim = world.launch_with_role(role, &tags).await;
-        let report = world.respond(exfiltration(&victim, role), &[]).await.remove(0);
+        let report = world.respond(exfiltration(&world, &victim, role).await, &[]).await.remove(0);
         let Some(Outcome::Skipped { reason }) = report.outcome_of("revoke_instance_credentials") else {
             panic!("{role}: {report:#?}")
         };
@@ -155,4 +163,31 @@ async fn a_deployment_without_the_grant_reports_the_step_as_not_permitted() {
     assert!(reason.starts_with("not permitted by the deployment"), "{reason}");
     assert!(report.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "containment goes on without it");
     assert!(world.role_policy(ROLE, &format!("firebreak-revoke-{victim}")).await.is_none());
+}
+
+/// Attack 4 of the trust issue: a session named after a victim instance, issued under another role
+/// than the victim's profile role, is not that instance's credentials: IAM's role id decides, not the
+/// name anyone may give a session.
+#[tokio::test(flavor = "current_thread")]
+async fn a_session_named_after_an_instance_is_not_its_credentials_unless_its_role_is_the_instances() {
+    let world = World::seed().await;
+    let victim = world.launch_with_role(ROLE, &[]).await;
+    let attacker = world.launch_with_role("attacker-role", &[]).await;
+    let attacker_role_id = world.role_id("attacker-role").await.expect("attacker role");
+    // The finding names the victim's role (a role name is only a name) and the attacker's role id.
+    let forged = session_finding(&victim, ROLE, &attacker_role_id);
+    let report = world.respond(forged, &[]).await.remove(0);
+    let Some(Outcome::Skipped { reason }) = report.outcome_of("revoke_instance_credentials") else {
+        panic!("{report:#?}")
+    };
+    assert!(reason.contains(&format!("issued under role id {attacker_role_id}")), "{reason}");
+    assert!(reason.contains("is not its credentials"), "{reason}");
+    assert!(
+        world.role_policy(ROLE, &format!("firebreak-revoke-{victim}")).await.is_none(),
+        "nothing on the victim's role"
+    );
+    assert_eq!(world.metadata_options(&victim).await.0, "enabled", "the victim's metadata service is untouched");
+    let body = world.notifications().await[0]["Message"].as_str().expect("message").to_owned();
+    assert!(body.contains("is not its credentials"), "the notification says why: {body}");
+    assert!(world.role_policy("attacker-role", &format!("firebreak-revoke-{attacker}")).await.is_none());
 }

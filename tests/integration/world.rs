@@ -439,6 +439,13 @@ impl World {
             .expect("associate");
     }
 
+    /// The unique id IAM gave `role` (what its sessions' principal ids start with); `None` without it.
+    pub async fn role_id(&self, role: &str) -> Option<String> {
+        let iam = aws_sdk_iam::Client::new(&self.sdk);
+        let out = iam.get_role().role_name(role).send().await.ok()?;
+        out.role().map(|r| r.role_id().to_owned())
+    }
+
     /// The document of the inline policy `policy` of `role`, parsed; `None` when there is none.
     pub async fn role_policy(&self, role: &str, policy: &str) -> Option<serde_json::Value> {
         let iam = aws_sdk_iam::Client::new(&self.sdk);

@@ -163,6 +163,7 @@ impl Fleet for AwsFleet {
         };
         Ok(out.role().map(|r| RoleFacts {
             name: r.role_name().to_owned(),
+            id: r.role_id().to_owned(),
             arn: r.arn().to_owned(),
             path: r.path().to_owned(),
             tags: r.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),

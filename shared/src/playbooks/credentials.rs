@@ -88,6 +88,7 @@ pub(super) async fn instance_role<C, F: Fleet, S>(
     r: &Ports<'_, C, F, S>,
     facts: &InstanceFacts,
     named: Option<&str>,
+    named_id: Option<&str>,
 ) -> Result<std::result::Result<RoleFacts, String>> {
     let id = &facts.instance_id;
     if !r.config.revoke_instance_credentials {
@@ -118,6 +119,13 @@ pub(super) async fn instance_role<C, F: Fleet, S>(
             role.name
         )));
     }
+    if let Some(named_id) = named_id.filter(|n| *n != role.id) {
+        return Ok(Err(format!(
+            "the finding's session was issued under role id {named_id}, but {id}'s instance profile carries {} ({}): \
+             a session named after {id} is not its credentials; nothing is revoked on {id}",
+            role.name, role.id
+        )));
+    }
     Ok(role_refusal(&role, r.config).map_or(Ok(role), Err))
 }
 
@@ -126,10 +134,11 @@ pub(super) async fn revoke_instance<C: Compute, F: Fleet, S: StateStore>(
     r: &Ports<'_, C, F, S>,
     facts: &InstanceFacts,
     named: Option<&str>,
+    named_id: Option<&str>,
     ctx: &StepContext<'_>,
 ) -> Result<Outcome> {
     let id = &facts.instance_id;
-    let role = match instance_role(r, facts, named).await? {
+    let role = match instance_role(r, facts, named, named_id).await? {
         Ok(role) => role,
         Err(why) => return Ok(Outcome::skipped(why)),
     };
@@ -192,6 +201,7 @@ mod tests {
     fn role(name: &str, path: &str, tags: &[(&str, &str)]) -> RoleFacts {
         RoleFacts {
             name: name.into(),
+            id: "AROAEXAMPLEROLEID0001".into(),
             arn: format!("arn:aws:iam::123456789012:role{path}{name}"),
             path: path.into(),
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),

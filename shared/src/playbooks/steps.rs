@@ -85,7 +85,12 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
         // Beside an isolation the cap slot is taken anyway: the role is checked when the step runs,
         // after the swap, instead of on the critical path before it.
         Step::RevokeInstanceCredentials { .. } if plan.has(crate::plan::StepKind::IsolateInstance) => Ok(None),
-        Step::RevokeInstanceCredentials { role_name, .. } => Ok(credentials::instance_role(ports, facts, role_name.as_deref())
+        Step::RevokeInstanceCredentials { role_name, role_id, .. } => Ok(credentials::instance_role(
+            ports,
+            facts,
+            role_name.as_deref(),
+            role_id.as_deref(),
+        )
             .await?
             .err()
             .map(|reason| Refusal { reason, kind: RefusalKind::Final })),
@@ -145,8 +150,8 @@ pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
             ports.fleet.stop_ecs_task(cluster, task_arn, &reason).await?;
             Ok(Outcome::done(format!("task {task_arn} stopped; its stoppedReason names the finding")))
         }
-        Step::RevokeInstanceCredentials { role_name, .. } => {
-            credentials::revoke_instance(ports, facts()?, role_name.as_deref(), ctx).await
+        Step::RevokeInstanceCredentials { role_name, role_id, .. } => {
+            credentials::revoke_instance(ports, facts()?, role_name.as_deref(), role_id.as_deref(), ctx).await
         }
         Step::RevokeRoleSessions { role_name, issued_before } => {
             credentials::revoke_sessions(ports, role_name, issued_before).await

@@ -809,6 +809,7 @@ fn a_contributor_only_comes_in_a_contributor_event() {
 }
 
 const EXFILTRATION: &str = "guardduty/accesskey-credential-exfiltration.json";
+const ROLE_ID: &str = "AROAEXAMPLE";
 
 #[test]
 fn an_exfiltration_revokes_the_credentials_of_the_instance_its_principal_names() {
@@ -816,9 +817,10 @@ fn an_exfiltration_revokes_the_credentials_of_the_instance_its_principal_names()
     // The principal id `<role id>:<instance id>` names the instance; the dummy instanceDetails does not.
     let [first, _] = revoked.actions.as_slice() else { panic!("{:?}", revoked.actions) };
     match &first.step {
-        crate::plan::Step::RevokeInstanceCredentials { instance_id, role_name } => {
+        crate::plan::Step::RevokeInstanceCredentials { instance_id, role_name, role_id } => {
             assert_eq!(instance_id.as_str(), "i-0abc1234def567890");
             assert_eq!(role_name.as_deref(), Some("web-role"));
+            assert_eq!(role_id.as_deref(), Some(ROLE_ID), "the role is named by its unique id too");
         }
         other => panic!("{other:?}"),
     }

@@ -93,7 +93,7 @@ fn containment(instance_id: &InstanceId) -> Vec<PlannedStep> {
             "cut every network interface off, tracked connections included",
         ),
         step(
-            Step::RevokeInstanceCredentials { instance_id: id(), role_name: None },
+            Step::RevokeInstanceCredentials { instance_id: id(), role_name: None, role_id: None },
             "its role credentials die with its network: denied wherever they were copied, and none fetched anew",
         ),
         step(
@@ -244,11 +244,13 @@ fn credential_decision(
     let exfiltration = f.finding_type.contains("InstanceCredentialExfiltration");
     if let Some(instance_id) = key.session_instance() {
         let role_name = key.user_name.clone();
+        let role_id = key.session_role_id();
         if exfiltration && policy.contain_on_credential_exfiltration {
             let mut actions = containment(&instance_id);
             for planned in &mut actions {
-                if let Step::RevokeInstanceCredentials { role_name: named, .. } = &mut planned.step {
+                if let Step::RevokeInstanceCredentials { role_name: named, role_id: id, .. } = &mut planned.step {
                     named.clone_from(&role_name);
+                    id.clone_from(&role_id);
                 }
             }
             actions.push(step(Step::Notify, "tell a person what happened and what was done"));
@@ -274,7 +276,7 @@ fn credential_decision(
             )],
             actions: vec![
                 step(
-                    Step::RevokeInstanceCredentials { instance_id, role_name },
+                    Step::RevokeInstanceCredentials { instance_id, role_name, role_id },
                     "deny every request made with this instance's role credentials, wherever they are used",
                 ),
                 step(Step::Notify, "tell a person what happened and what was done"),
