@@ -40,6 +40,7 @@ pub const SHARED_PUBLICLY: Rule = rule("CT-EC2-001", "EBS snapshot or AMI shared
 pub const KMS_KEY: Rule = rule("CT-KMS-001", "KMS key disabled or scheduled for deletion", High);
 pub const ORG_GUARDRAIL: Rule = rule("CT-ORG-001", "Organizations guardrail detached, deleted or left", High);
 pub const OPEN_INGRESS: Rule = rule("CT-NET-001", "Security group opened to the internet on a non-allowed port", High);
+pub const SELF_GRANT: Rule = rule("CT-SELF-001", "One of Firebreak's own roles granted permissions", Critical);
 
 pub const RULES: &[Rule] = &[
     ROOT_ACTIVITY,
@@ -60,6 +61,7 @@ pub const RULES: &[Rule] = &[
     KMS_KEY,
     ORG_GUARDRAIL,
     OPEN_INGRESS,
+    SELF_GRANT,
 ];
 
 pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
@@ -71,6 +73,12 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
         .unwrap_or("unknown principal");
     let summary = format!("CloudTrail {} by {who}", e.event_name);
     if is_self(e, policy) {
+        if let Some(detail) = self_grant(e) {
+            // Firebreak only ever writes deny policies: an allow written with its role means the role is
+            // in someone else's hands (or its code is), the loudest thing there is to report.
+            let attempt = e.error_code.as_deref().map(|c| format!(" (attempted: {c})")).unwrap_or_default();
+            return detection(SELF_GRANT, summary, format!("{}: {detail}{attempt}", SELF_GRANT.id));
+        }
         return Draft::ignore(
             SeverityLabel::Info,
             summary,
@@ -192,6 +200,7 @@ pub const DETECTED_EVENTS: &[(&str, &str)] = &[
     ("iam.amazonaws.com", "PutUserPolicy"),
     ("iam.amazonaws.com", "PutRolePolicy"),
     ("iam.amazonaws.com", "PutGroupPolicy"),
+    ("iam.amazonaws.com", "CreatePolicyVersion"),
     ("iam.amazonaws.com", "CreateAccessKey"),
     ("iam.amazonaws.com", "CreateLoginProfile"),
     ("iam.amazonaws.com", "UpdateLoginProfile"),
@@ -351,9 +360,34 @@ fn world_open(permissions: &[IngressPermission], policy: &Policy) -> Vec<Ingress
         .collect()
 }
 
+/// What a call by one of Firebreak's own roles granted, when it granted anything: Firebreak writes
+/// inline deny policies (`PutRolePolicy`) and nothing else of IAM, so any `Allow` it writes, any managed
+/// policy it attaches and any policy version it creates is not Firebreak's doing.
+fn self_grant(e: &CloudTrailEvent) -> Option<String> {
+    let req = &e.request;
+    let target = req.pointer("/roleName").or(req.pointer("/policyArn")).and_then(Value::as_str).unwrap_or("?");
+    match e.event_name.as_str() {
+        "AttachRolePolicy" | "AttachUserPolicy" | "AttachGroupPolicy" => Some(format!(
+            "{} of {} on {target} by Firebreak's own role, which never attaches policies",
+            e.event_name,
+            req.pointer("/policyArn").and_then(Value::as_str).unwrap_or("?")
+        )),
+        "PutRolePolicy" | "PutUserPolicy" | "PutGroupPolicy" | "CreatePolicyVersion"
+            if document(req.get("policyDocument")).is_none_or(|d| statements(&d).into_iter().any(allows)) =>
+        {
+            Some(format!(
+                "{} on {target} by Firebreak's own role grants something (an Allow, or a document it cannot read): \
+                 Firebreak only ever writes deny policies",
+                e.event_name
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// Whether the call was made by one of Firebreak's own roles: by the exact ARN of the session's issuer
 /// (a role elsewhere that merely shares a name is not Firebreak), or by the member role in an account
-/// Firebreak acts in.
+/// Firebreak acts in (with no account list, every account: that is what an empty list means).
 fn is_self(e: &CloudTrailEvent, policy: &Policy) -> bool {
     let Some(issuer) = e.issuer_arn.as_deref() else { return false };
     if policy.self_role_arns.iter().any(|role| role == issuer) {
@@ -362,7 +396,7 @@ fn is_self(e: &CloudTrailEvent, policy: &Policy) -> bool {
     // arn:<partition>:iam::<account>:role/<name>, with no path.
     let parts: Vec<&str> = issuer.splitn(6, ':').collect();
     matches!(parts.as_slice(), ["arn", _, "iam", "", account, resource]
-        if policy.accounts.iter().any(|a| a == account)
+        if (policy.accounts.is_empty() || policy.accounts.iter().any(|a| a == account))
             && resource.strip_prefix("role/") == Some(policy.member_role_name.as_str()))
 }
 

@@ -557,6 +557,46 @@ fn only_firebreaks_exact_roles_are_self_and_its_member_role_is() {
     }
 }
 
+/// Attack 5 of the trust issue, both ways: Firebreak's own roles are recognised with the default empty
+/// account list (else the CloudTrail responder revokes the rules of its own untracking group, a loop),
+/// and what they grant is watched: Firebreak writes only deny policies.
+#[test]
+fn firebreaks_own_roles_are_recognised_everywhere_and_any_grant_they_write_is_critical() {
+    let member = |account: &str| {
+        json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::{account}:assumed-role/firebreak-member/firebreak"),
+               "accountId": account, "sessionContext": {"sessionIssuer": {"type": "Role",
+               "arn": format!("arn:aws:iam::{account}:role/firebreak-member"), "userName": "firebreak-member", "accountId": account}}})
+    };
+    let every_account = Policy::default();
+    assert!(every_account.accounts.is_empty());
+    let mut untracking = ingress(json!([{"ipProtocol": "-1", "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]));
+    untracking["detail"]["userIdentity"] = member("444455556666");
+    let own = plan_with(untracking, &every_account);
+    assert_eq!(own.decision, Decision::Ignore, "its own untracking group in any account: {:?}", own.reasons);
+
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"ArnEquals":{"ec2:SourceInstanceARN":"arn:aws:ec2:us-east-1:444455556666:instance/i-0abc1234def567890"}}}]}"#;
+    let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    let revocation = cloudtrail(
+        "PutRolePolicy",
+        member("444455556666"),
+        json!({"roleName": "web-role", "policyName": "firebreak-revoke-i-0abc1234def567890", "policyDocument": deny}),
+    );
+    assert_eq!(plan_with(revocation, &every_account).decision, Decision::Ignore, "its own revocation");
+    for (name, request) in [
+        ("PutRolePolicy", json!({"roleName": "firebreak-member", "policyName": "x", "policyDocument": allow})),
+        (
+            "CreatePolicyVersion",
+            json!({"policyArn": "arn:aws:iam::444455556666:policy/p", "policyDocument": allow, "setAsDefault": true}),
+        ),
+        ("AttachRolePolicy", json!({"roleName": "web-role", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})),
+    ] {
+        let plan = plan_with(cloudtrail(name, member("444455556666"), request), &every_account);
+        assert_eq!(plan.decision, Decision::Notify, "{name}: {:?}", plan.reasons);
+        assert_eq!(plan.severity, crate::incident::SeverityLabel::Critical, "{name}");
+        assert_eq!(plan.rule, Some("CT-SELF-001"), "{name}");
+    }
+}
+
 #[test]
 fn forged_cloudtrail_events_are_refused() {
     let mut custom = sample("cloudtrail/sg-open-ssh-to-world.json");
