@@ -5,6 +5,10 @@ use crate::incident::Kind;
 use crate::plan::{StepKind, EXECUTOR_IAM_ACTIONS};
 use std::collections::BTreeSet;
 
+/// What the function that acts on GuardDuty findings adds: reading each finding back from GuardDuty
+/// before acting on it, in the finding's own account.
+pub const CONFIRMATION_IAM_ACTIONS: &[&str] = &["guardduty:GetFindings"];
+
 /// What the function that asks for approval adds: the key that signs the links.
 pub const SIGNING_IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue"];
 
@@ -63,6 +67,11 @@ impl Function {
         self.kinds().iter().flat_map(|k| k.possible_steps().iter().copied()).collect()
     }
 
+    /// Whether it reads findings back from GuardDuty before acting on them.
+    pub fn confirms_findings(self) -> bool {
+        self.kinds().contains(&Kind::Guardduty)
+    }
+
     /// Whether it signs approval links: the function whose containments may wait for a person.
     pub fn asks_for_approval(self) -> bool {
         self.kinds().contains(&Kind::Guardduty)
@@ -76,6 +85,7 @@ impl Function {
         }
         let steps = self.steps().into_iter().flat_map(|s| s.iam_actions().iter().copied());
         let signing = SIGNING_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval());
-        EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).chain(signing).collect()
+        let confirmation = CONFIRMATION_IAM_ACTIONS.iter().copied().filter(|_| self.confirms_findings());
+        EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).chain(signing).chain(confirmation).collect()
     }
 }

@@ -467,6 +467,10 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
     if function.asks_for_approval() {
         requests.push(signing_key(s));
     }
+    if function.confirms_findings() {
+        // In the finding's own account (through the member role there); no resource-level permission.
+        requests.push(Call::new(s, "GetFindings", "guardduty:GetFindings").anything());
+    }
     for step in function.steps() {
         requests.extend(step_requests(step, s));
     }

@@ -126,6 +126,10 @@ pub struct GuardDutyFinding {
     pub updated_at: String,
     /// `service.featureName`: `Correlation` for attack sequences, `RuntimeMonitoring`, ….
     pub feature: Option<String>,
+    /// `service.detectorId`: the detector of the finding's own account and region that owns it, where
+    /// Firebreak reads it back (`GetFindings`) before acting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detector_id: Option<String>,
     /// An Extended Threat Detection attack sequence (`service.detection.sequence`).
     pub sequence: Option<AttackSequence>,
     /// What Runtime Monitoring saw run (`service.runtimeDetails`).

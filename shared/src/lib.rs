@@ -30,6 +30,7 @@ pub mod approval;
 pub mod cidr;
 pub mod clock;
 pub mod config;
+pub mod confirmation;
 pub mod decision_log;
 pub mod error;
 pub mod events;
@@ -47,7 +48,7 @@ pub mod text;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use events::{parse_payload, parse_value, parse_value_keeping_events};
+pub use events::{parse_guardduty_api_finding, parse_payload, parse_value, parse_value_keeping_events};
 pub use function::Function;
 pub use incident::Incident;
 pub use plan::{Plan, Step};

@@ -197,6 +197,9 @@ pub struct AlarmFacts {
 
 /// Auto Scaling, Elastic Load Balancing, CloudWatch and ECS: the fleet around an instance or a task.
 pub trait Fleet {
+    /// The finding `finding_id` as GuardDuty's detector `detector_id` has it (`GetFindings`), as the
+    /// API returns it; `None` when GuardDuty does not know it there.
+    async fn guardduty_finding(&self, detector_id: &str, finding_id: &str) -> Result<Option<serde_json::Value>>;
     /// The metric alarm `name` and the recent values of its metric for `instance` (for a Metrics Insights
     /// alarm grouped by instance, that instance's own time series); `None` when no such alarm exists.
     async fn metric_alarm(&self, name: &str, instance: &InstanceId) -> Result<Option<AlarmFacts>>;

@@ -25,6 +25,15 @@
    ... DryRunOperation", and for each option "if this parameter is not specified, the existing state
    is maintained". moto makes the change on a dry run, and resets every option the request leaves out.
 
+6. GuardDuty GetFindings. moto has detectors and filters but no findings: `POST
+   /detector/{detectorId}/findings/get` answers 404. The API reference: GetFindings "describes Amazon
+   GuardDuty findings specified by finding IDs" (at most 50), answers `{"findings": [...]}` with each
+   `Finding` as the API returns it, omits ids it does not know, and refuses a detector the caller's
+   account does not own (400 BadRequestException). The harness keeps a findings store per account,
+   region and detector, which a test fills with what GuardDuty produced in its world
+   (`POST /firebreak-emulator/guardduty/findings`, JSON `{"account", "region", "detectorId",
+   "finding"}`); nothing else writes it.
+
 tests/integration/emulator.rs proves the corrections.
 """
 import datetime
@@ -37,6 +46,7 @@ import threading
 import botocore.session
 from botocore.parsers import RpcV2CBORParser
 from botocore.serialize import RpcV2CBORSerializer as CBORSerializer
+from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
@@ -98,6 +108,46 @@ InstanceResponse.modify_instance_metadata_options = _dry_run_aware_modify_metada
 InstanceBackend.modify_instance_metadata_options = _keeping_modify_metadata_backend
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
+from moto.guardduty import urls as _guardduty_urls  # noqa: E402
+from moto.guardduty.models import guardduty_backends  # noqa: E402
+from moto.guardduty.responses import GuardDutyResponse  # noqa: E402
+
+# account -> region -> detector id -> finding id -> the finding as the GuardDuty API returns it.
+_findings = {}
+_findings_lock = threading.Lock()
+
+
+def _get_findings(self):
+    detector_id = self.path.split("/")[-3]
+    ids = self._get_param("findingIds") or []
+    if len(ids) > 50:
+        raise JsonRESTError("BadRequestException", "findingIds: at most 50 finding ids")
+    with _findings_lock:
+        detectors = _findings.get(self.current_account, {}).get(self.region, {})
+        owned = detector_id in detectors or detector_id in guardduty_backends[self.current_account][self.region].detectors
+        if not owned:
+            raise JsonRESTError(
+                "BadRequestException", "The request is rejected because the input detectorId is not owned by the current account."
+            )
+        known = detectors.get(detector_id, {})
+        return json.dumps({"findings": [known[i] for i in ids if i in known]})
+
+
+GuardDutyResponse.get_findings = _get_findings
+_guardduty_urls.url_paths["{0}/detector/(?P<detector_id>[^/]+)/findings/get$"] = GuardDutyResponse.dispatch
+
+_SEED_FINDINGS = "/firebreak-emulator/guardduty/findings"
+
+
+def _seed_finding(environ, start_response):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    finding = body["finding"]
+    with _findings_lock:
+        store = _findings.setdefault(body["account"], {}).setdefault(body["region"], {})
+        store.setdefault(body["detectorId"], {})[finding["id"]] = finding
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
+    return [b"{}"]
 
 _CBOR_PATH = re.compile(r"/service/GraniteServiceVersion20100801/operation/(\w+)")
 _cloudwatch_model = botocore.session.get_session().get_service_model("cloudwatch")
@@ -182,6 +232,8 @@ _dispatch = DomainDispatcherApplication.__call__
 
 
 def _cbor_aware_dispatch(self, environ, start_response):
+    if environ.get("PATH_INFO") == _SEED_FINDINGS and environ.get("REQUEST_METHOD") == "POST":
+        return _seed_finding(environ, start_response)
     if environ.get("HTTP_SMITHY_PROTOCOL") == "rpc-v2-cbor" and _CBOR_PATH.fullmatch(environ.get("PATH_INFO", "")):
         return _cbor_cloudwatch(lambda e, s: _dispatch(self, e, s), environ, start_response)
     return _dispatch(self, environ, start_response)

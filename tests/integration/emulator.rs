@@ -5,6 +5,7 @@
 use crate::support::repo_root;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::Credentials;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -53,6 +54,30 @@ impl Moto {
         moto
     }
 
+    /// GuardDuty produced the findings `event` delivers (an EventBridge `GuardDuty Finding`, or SNS
+    /// records carrying one): each goes into the emulator's findings store under its own account,
+    /// region and detector, where `GetFindings` finds it (tests/emulator/moto_server.py, 6).
+    pub fn guardduty_produced(&self, event: &serde_json::Value) {
+        for detail in guardduty_details(event) {
+            let body = serde_json::json!({
+                "account": detail["accountId"], "region": detail["region"],
+                "detectorId": detail["service"]["detectorId"], "finding": detail,
+            })
+            .to_string();
+            let address = self.endpoint.trim_start_matches("http://");
+            let mut stream = TcpStream::connect(address).expect("moto reachable");
+            let request = format!(
+                "POST /firebreak-emulator/guardduty/findings HTTP/1.0\r\nHost: {address}\r\nContent-Type: \
+                 application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).expect("seed request");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("seed answer");
+            assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+    }
+
     /// An SDK configuration pointing at this server, with the same HTTP stack as production.
     pub async fn sdk(&self) -> SdkConfig {
         sdk_for(&self.endpoint).await
@@ -70,6 +95,20 @@ pub async fn sdk_for(endpoint: &str) -> SdkConfig {
         .http_client(firebreak::aws::http_client())
         .load()
         .await
+}
+
+/// The GuardDuty finding details an event carries, directly or in SNS records.
+fn guardduty_details(event: &serde_json::Value) -> Vec<serde_json::Value> {
+    if event["detail-type"] == "GuardDuty Finding" {
+        return vec![event["detail"].clone()];
+    }
+    let records = event["Records"].as_array().cloned().unwrap_or_default();
+    records
+        .iter()
+        .filter_map(|r| r["Sns"]["Message"].as_str())
+        .filter_map(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+        .flat_map(|inner| guardduty_details(&inner))
+        .collect()
 }
 
 impl Drop for Moto {
@@ -225,4 +264,39 @@ async fn metadata_options_change_only_as_asked_and_never_on_a_dry_run() {
         ("disabled".to_owned(), Some("required".to_owned())),
         "HttpTokens, left out of the request, is kept"
     );
+}
+
+/// GuardDuty's GetFindings (API reference: "Describes Amazon GuardDuty findings specified by finding
+/// IDs"; an id it does not know is absent from `findings`; a detector the caller's account does not
+/// own is refused with BadRequestException). moto answers 404; the harness serves what the world's
+/// GuardDuty produced, as the API returns it.
+#[tokio::test(flavor = "current_thread")]
+async fn guardduty_returns_the_findings_it_produced_and_only_those() {
+    use firebreak::ports::Fleet;
+    let world = crate::world::World::seed().await;
+    let event = crate::support::finding("i-0abc1234def567890", "5eb2a6a9f5b0c7d1e2f3a4b5c6d7e8f9");
+    let detector = event["detail"]["service"]["detectorId"].as_str().expect("detector").to_owned();
+    world.guardduty_produced(&event);
+    let gd = aws_sdk_guardduty::Client::new(&world.sdk);
+    let out = gd
+        .get_findings()
+        .detector_id(&detector)
+        .finding_ids("5eb2a6a9f5b0c7d1e2f3a4b5c6d7e8f9")
+        .finding_ids("00000000000000000000000000000000")
+        .send()
+        .await
+        .expect("get findings");
+    let found: Vec<(Option<&str>, f64)> =
+        out.findings().iter().map(|f| (f.id(), f.severity().unwrap_or_default())).collect();
+    assert_eq!(found, [(Some("5eb2a6a9f5b0c7d1e2f3a4b5c6d7e8f9"), 8.0)], "the unknown id is simply absent");
+    let unowned = gd.get_findings().detector_id("0123456789abcdef0123456789abcdef").finding_ids("x").send().await;
+    let code = unowned.as_ref().err().and_then(aws_sdk_guardduty::error::ProvideErrorMetadata::code);
+    assert_eq!(code, Some("BadRequestException"), "{unowned:?}");
+
+    // Through Firebreak's adapter: the finding exactly as GuardDuty answered, or nothing.
+    let (_, fleet) = firebreak::aws::compute_and_fleet(&world.sdk, false);
+    let copy = fleet.guardduty_finding(&detector, "5eb2a6a9f5b0c7d1e2f3a4b5c6d7e8f9").await.expect("read");
+    assert_eq!(copy.as_ref(), Some(&event["detail"]));
+    assert_eq!(fleet.guardduty_finding(&detector, "00000000000000000000000000000000").await.expect("read"), None);
+    assert_eq!(fleet.guardduty_finding("0123456789abcdef0123456789abcdef", "x").await.expect("read"), None);
 }

@@ -171,11 +171,15 @@ async fn read_request(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
 }
 
 /// The AWS action of a request: `Action=` of the query protocols, the `X-Amz-Target` operation, or
-/// the `/service/<service>/operation/<operation>` path of the RPC v2 CBOR protocol.
+/// the `/service/<service>/operation/<operation>` path of the RPC v2 CBOR protocol, or a REST path.
 fn action_of(head: &str, body: &[u8]) -> String {
     let path = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or_default();
     if let Some((_, operation)) = path.split_once("/operation/") {
         return operation.to_owned();
+    }
+    // The REST-JSON operations Firebreak calls, by their documented paths.
+    if path.starts_with("/detector/") && path.ends_with("/findings/get") {
+        return "GetFindings".to_owned();
     }
     if let Some(target) = head.lines().find_map(|l| {
         l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim().to_owned())
@@ -187,6 +191,9 @@ fn action_of(head: &str, body: &[u8]) -> String {
 }
 
 fn fault_response(head: &str, body: &[u8], fault: Fault) -> Vec<u8> {
+    if action_of(head, body) == "GetFindings" {
+        return rest_json_fault(fault);
+    }
     let json = head.to_ascii_lowercase().contains("x-amz-target:");
     let ec2 = String::from_utf8_lossy(body).contains("Version=2016-11-15");
     let (status, code) = match (fault, json, ec2) {
@@ -209,6 +216,22 @@ fn fault_response(head: &str, body: &[u8], fault: Fault) -> Vec<u8> {
     };
     format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        payload.len()
+    )
+    .into_bytes()
+}
+
+/// A REST-JSON error as GuardDuty answers it: the code in `x-amzn-ErrorType`, a JSON `message`.
+fn rest_json_fault(fault: Fault) -> Vec<u8> {
+    let (status, code) = match fault {
+        Fault::Deny => ("403 Forbidden", "AccessDeniedException"),
+        Fault::Throttle => ("400 Bad Request", "ThrottlingException"),
+        _ => ("500 Internal Server Error", "InternalServerErrorException"),
+    };
+    let payload = r#"{"message":"injected by the test proxy"}"#;
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nx-amzn-ErrorType: {code}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{payload}",
         payload.len()
     )
     .into_bytes()

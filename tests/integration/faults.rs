@@ -15,11 +15,14 @@ fn finding(instance_id: &str) -> Value {
 }
 
 /// One delivery through the Lambda handler's code path, with `lease` seconds until the deadline.
+/// (GuardDuty produced the finding in `world`.)
 async fn deliver(
+    world: &World,
     responder: &firebreak::lambda::AwsResponder,
     event: Value,
     lease: u64,
 ) -> Result<Value, firebreak::Error> {
+    world.guardduty_produced(&event);
     let clock = firebreak::clock::Clock::system();
     let deadline = clock.now().epoch + lease;
     firebreak::lambda::respond_payload(event, responder, firebreak::Function::GuarddutyResponder, &clock, deadline)
@@ -27,7 +30,8 @@ async fn deliver(
 }
 
 /// The report of a delivery, whether the delivery returned it or an error for retry.
-async fn report(responder: &firebreak::lambda::AwsResponder, event: Value) -> Report {
+async fn report(world: &World, responder: &firebreak::lambda::AwsResponder, event: Value) -> Report {
+    world.guardduty_produced(&event);
     let incident = firebreak::parse_value(event).expect("parses").remove(0);
     let plan = firebreak::decide(&incident, &responder.config.policy);
     let clock = firebreak::clock::Clock::system();
@@ -55,7 +59,7 @@ async fn throttling_that_passes_is_ridden_out_by_the_sdk_retries() {
     proxy.inject("CreateSnapshots", Fault::Throttle, 0, Some(2));
     proxy.inject("DescribeInstances", Fault::Drop, 0, Some(1));
     let responder = world.responder_via(&proxy, &[]).await;
-    let result = deliver(&responder, finding(&victim.instance_id), 120).await;
+    let result = deliver(&world, &responder, finding(&victim.instance_id), 120).await;
     assert!(result.is_ok(), "{result:?}");
     assert!(isolated(&world, &victim.instance_id).await);
     assert_eq!(world.incident_snapshots("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7").await.len(), 2);
@@ -75,7 +79,7 @@ async fn an_api_that_never_recovers_ends_the_run_before_its_deadline_with_an_err
     let responder = world.responder_via(&proxy, &[]).await;
     // That the run ends inside its deadline is proven in virtual time by the executor's tests
     // (playbooks::executor_tests); here, what the world and the person see afterwards.
-    let result = deliver(&responder, finding(&victim.instance_id), 60).await;
+    let result = deliver(&world, &responder, finding(&victim.instance_id), 60).await;
     let err = result.expect_err("returned for retry");
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains("isolate_instance") && err.to_string().contains("snapshot_volumes"), "{err}");
@@ -92,7 +96,7 @@ async fn snapshots_failing_after_isolation_leave_it_isolated_and_the_retry_takes
     let proxy = FaultProxy::start(world.endpoint()).await;
     proxy.inject("CreateSnapshots", Fault::ServerError, 0, None);
     let responder = world.responder_via(&proxy, &[]).await;
-    let first = report(&responder, finding(&victim.instance_id)).await;
+    let first = report(&world, &responder, finding(&victim.instance_id)).await;
     assert!(failed(&first, "snapshot_volumes").is_some(), "{first:#?}");
     assert!(first.outcome_of("isolate_instance").is_some_and(Outcome::is_done));
     assert!(isolated(&world, &victim.instance_id).await, "containment stands");
@@ -102,14 +106,14 @@ async fn snapshots_failing_after_isolation_leave_it_isolated_and_the_retry_takes
 
     proxy.clear();
     let regroups = proxy.calls("ModifyNetworkInterfaceAttribute");
-    let retry = report(&responder, finding(&victim.instance_id)).await;
+    let retry = report(&world, &responder, finding(&victim.instance_id)).await;
     assert!(retry.failures().is_empty(), "{retry:#?}");
     assert!(retry.outcome_of("snapshot_volumes").is_some_and(Outcome::is_done));
     assert!(matches!(retry.outcome_of("isolate_instance"), Some(Outcome::Skipped { .. })));
     assert_eq!(proxy.calls("ModifyNetworkInterfaceAttribute"), regroups, "isolation not repeated");
     assert_eq!(world.incident_snapshots("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7").await.len(), 2, "one set of snapshots");
     assert_eq!(world.notifications().await.len(), 1, "one follow-up with the final outcomes");
-    let third = report(&responder, finding(&victim.instance_id)).await;
+    let third = report(&world, &responder, finding(&victim.instance_id)).await;
     assert!(third.actions.iter().all(|a| matches!(a.outcome, Outcome::Skipped { .. })));
     assert!(world.notifications().await.is_empty());
 }
@@ -121,8 +125,9 @@ async fn a_failed_publish_leaves_the_effects_and_the_retry_only_notifies() {
     let proxy = FaultProxy::start(world.endpoint()).await;
     proxy.inject("Publish", Fault::ServerError, 0, None);
     let responder = world.responder_via(&proxy, &[]).await;
-    let err =
-        deliver(&responder, finding(&victim.instance_id), 120).await.expect_err("an error, so the event is retried");
+    let err = deliver(&world, &responder, finding(&victim.instance_id), 120)
+        .await
+        .expect_err("an error, so the event is retried");
     assert!(err.to_string().contains("notify"), "{err}");
     assert!(isolated(&world, &victim.instance_id).await);
     assert!(world.notifications().await.is_empty());
@@ -134,7 +139,7 @@ async fn a_failed_publish_leaves_the_effects_and_the_retry_only_notifies() {
             .iter()
             .map(|a| proxy.calls(a))
             .sum();
-    deliver(&responder, finding(&victim.instance_id), 120).await.expect("the retry succeeds");
+    deliver(&world, &responder, finding(&victim.instance_id), 120).await.expect("the retry succeeds");
     let writes_after: usize =
         ["ModifyNetworkInterfaceAttribute", "CreateSnapshots", "ModifyInstanceAttribute", "CreateTags"]
             .iter()
@@ -155,13 +160,13 @@ async fn a_group_change_failing_on_the_second_interface_is_reported_precisely_an
     // fails, including the attempt to put the second back.
     proxy.inject("ModifyNetworkInterfaceAttribute", Fault::ServerError, 3, None);
     let responder = world.responder_via(&proxy, &[]).await;
-    let first = report(&responder, finding(&victim.instance_id)).await;
+    let first = report(&world, &responder, finding(&victim.instance_id)).await;
     let error = failed(&first, "isolate_instance").expect("isolation reported failed").to_owned();
     let named: Vec<&String> = before.iter().map(|(eni, _)| eni).filter(|eni| error.contains(eni.as_str())).collect();
     assert_eq!(named.len(), 1, "the error names exactly the interface that failed: {error}");
 
     proxy.clear();
-    let retry = report(&responder, finding(&victim.instance_id)).await;
+    let retry = report(&world, &responder, finding(&victim.instance_id)).await;
     assert!(retry.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "{retry:#?}");
     assert!(isolated(&world, &victim.instance_id).await);
     let responder_direct = world.responder(&[]).await;

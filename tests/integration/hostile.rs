@@ -116,6 +116,7 @@ async fn an_interface_that_cannot_be_moved_off_the_allow_all_group_is_the_loudes
     proxy.inject("ModifyNetworkInterfaceAttribute", Fault::ServerError, 1, None);
     let responder = world.responder_via(&proxy, &[]).await;
     let clock = firebreak::clock::Clock::system();
+    world.guardduty_produced(&finding(&victim.instance_id, "55555555555555555555555555555555"));
     let deliver = || {
         let event = finding(&victim.instance_id, "55555555555555555555555555555555");
         let function = firebreak::Function::GuarddutyResponder;
@@ -241,6 +242,7 @@ async fn an_auto_scaled_instance_leaves_auto_scalings_hands_before_its_network_i
     let responder = world.responder_via(&proxy, &[("FIREBREAK_SETTLE_SECONDS", "0")]).await;
     let clock = firebreak::clock::Clock::system();
     let event = finding(&victim.instance_id, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    world.guardduty_produced(&event);
     let function = firebreak::Function::GuarddutyResponder;
     firebreak::lambda::respond_payload(event, &responder, function, &clock, clock.now().epoch + 300)
         .await
@@ -251,4 +253,34 @@ async fn an_auto_scaled_instance_leaves_auto_scalings_hands_before_its_network_i
     assert!(protected < detached && detached < first_swap, "scale-in protection, detach, then the network");
     assert!(!world.in_auto_scaling_group(&victim.instance_id).await);
     assert!(isolated(&world, &victim.instance_id).await);
+}
+
+/// Attack 1 of the trust issue: whoever holds `lambda:InvokeFunction` hands the GuardDuty responder a
+/// finding GuardDuty never produced (and one it did, edited to name another instance). The world is
+/// untouched, and a person is told why.
+#[tokio::test(flavor = "current_thread")]
+async fn a_forged_invocation_isolates_nothing_and_is_notified_as_refused() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await;
+    let before = world.interface_groups(&victim.instance_id).await;
+    let forged = finding(&victim.instance_id, "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f");
+    let reports = world.deliver_at(forged, &[], firebreak::clock::Clock::system()).await.expect("state usable");
+    assert!(reports[0].reasons[0].contains("does not know finding 0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"), "{reports:#?}");
+
+    // A real finding about another instance, delivered as if it were about the victim.
+    let bystander = world.launch(false, false).await;
+    let real = finding(&bystander.instance_id, "1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e");
+    world.guardduty_produced(&real);
+    let edited = finding(&victim.instance_id, "1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e");
+    let reports = world.deliver_at(edited, &[], firebreak::clock::Clock::system()).await.expect("state usable");
+    let why = &reports[0].reasons[0];
+    assert!(why.contains(&format!("GuardDuty's finding names {}", bystander.instance_id)), "{why}");
+
+    assert_eq!(world.interface_groups(&victim.instance_id).await, before, "the victim's network is untouched");
+    assert!(!world.termination_protected(&victim.instance_id).await);
+    assert!(world.tags(&victim.instance_id).await.keys().all(|k| !k.starts_with("firebreak:")));
+    assert!(world.recorded_groups("firebreak-isolation").await.is_empty(), "no containment group was even made");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 2, "each refusal is told once");
+    assert!(notes.iter().all(|n| n["Message"].as_str().unwrap_or_default().contains("refused")), "{notes:#?}");
 }

@@ -50,6 +50,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("cidr", Layer::Core),
     ("clock", Layer::Core),
     ("config", Layer::Core),
+    ("confirmation", Layer::Core),
     ("decision_log", Layer::Core),
     ("error", Layer::Core),
     ("events", Layer::Core),

@@ -81,6 +81,7 @@ async fn every_call_a_function_makes_is_one_its_steps_declare() {
         (Function::GuarddutyResponder, crate::support::ecs_runtime_finding(&cluster, &task)),
     ];
     for (function, event) in runs {
+        world.guardduty_produced(&event);
         let proxy = FaultProxy::start(world.endpoint()).await;
         let responder = world.responder_via(&proxy, &[("FIREBREAK_ECS_STOP_TASK", "true")]).await;
         let clock = firebreak::clock::Clock::system();
@@ -151,6 +152,7 @@ async fn every_call_of_the_approval_path_is_declared_by_the_role_that_makes_it()
     {
         let mut event = crate::support::finding(instance, id);
         event["detail"]["severity"] = Value::from(5.0);
+        world.guardduty_produced(&event);
         let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
         let plan = firebreak::decide(&incident, &responder.config.policy);
         responder.respond(&plan, clock, clock.now().epoch + 900).await.expect("asked");

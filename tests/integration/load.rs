@@ -65,6 +65,7 @@ async fn five_hundred_mixed_events_under_ten_percent_throttling_lose_nothing_and
         })
         .collect();
 
+    events.iter().for_each(|e| world.guardduty_produced(e));
     let proxy = FaultProxy::start(world.endpoint()).await;
     proxy.inject_rate("*", Fault::Throttle, 10);
     let responder = world.responder_via(&proxy, &[("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "1000")]).await;

@@ -61,6 +61,7 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
     let (_watch, port) = watch(&world, &env, None);
 
     let finding = sample("guardduty/ec2-backdoor-high-severity.json").replace("i-0abc1234def567890", &compromised);
+    world.guardduty_produced(&serde_json::from_str(&finding).expect("json"));
     let out = invoke(port, "guardduty-responder", &finding);
     assert!(out.contains("isolate_instance"), "{out}");
     let isolation = world.group_by_role("firebreak-isolation").await;

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 async fn records_of(world: &World, event: Value) -> (Result<Value, firebreak::Error>, Vec<Value>) {
+    world.guardduty_produced(&event);
     let responder = world.responder(&[]).await;
     let clock = firebreak::clock::Clock::system();
     let records = RefCell::new(Vec::new());

@@ -60,6 +60,7 @@ async fn respond_contains_then_release_restores_through_the_command_line() {
     let before = world.interface_groups(&victim.instance_id).await;
     let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");
     let event = text.replace("i-0abc1234def567890", &victim.instance_id);
+    world.guardduty_produced(&serde_json::from_str(&event).expect("json"));
     let file = std::env::temp_dir().join(format!("firebreak-respond-{}.json", victim.instance_id));
     std::fs::write(&file, event).expect("write event");
 
@@ -111,6 +112,7 @@ async fn incidents_lists_what_respond_did_newest_first_and_shows_one_timeline() 
         let event = text
             .replace("i-0abc1234def567890", &victim.instance_id)
             .replace("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7", finding);
+        world.guardduty_produced(&serde_json::from_str(&event).expect("json"));
         let file = std::env::temp_dir().join(format!("firebreak-incidents-{n}-{}.json", victim.instance_id));
         std::fs::write(&file, event).expect("write event");
         let (code, _, err) = run(&world, &["respond", file.to_str().expect("utf-8")]);

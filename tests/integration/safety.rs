@@ -316,7 +316,9 @@ async fn samples_archived_and_low_severity_findings_never_reach_an_ec2_write() {
     }
     assert_eq!(writes.get(), 0);
     // The counter does count: a real high-severity finding goes through it.
-    let incident = firebreak::parse_value(finding(&victim.instance_id, "finding-real")).expect("parses").remove(0);
+    let real = finding(&victim.instance_id, "finding-real");
+    world.guardduty_produced(&real);
+    let incident = firebreak::parse_value(real).expect("parses").remove(0);
     let plan = firebreak::decide(&incident, &responder.config.policy);
     responder.respond(&plan, &clock, clock.now().epoch + 900).await.expect("handled");
     assert!(writes.get() > 0);

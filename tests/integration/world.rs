@@ -145,6 +145,11 @@ impl World {
         &self._moto.endpoint
     }
 
+    /// GuardDuty produced the findings `event` delivers (see [`crate::emulator::Moto::guardduty_produced`]).
+    pub fn guardduty_produced(&self, event: &serde_json::Value) {
+        self._moto.guardduty_produced(event);
+    }
+
     /// Configuration for the responder under test: this world's topic and table, no settle wait.
     pub fn config(&self, extra: &[(&str, &str)]) -> firebreak::Config {
         let mut vars: HashMap<String, String> = HashMap::from([
@@ -185,6 +190,17 @@ impl World {
 
     /// As [`Self::try_respond`], at the moment `clock` tells (a later hour, say).
     pub async fn respond_at(
+        &self,
+        event: serde_json::Value,
+        extra: &[(&str, &str)],
+        clock: firebreak::clock::Clock,
+    ) -> Result<Vec<firebreak::report::Report>, firebreak::Error> {
+        self._moto.guardduty_produced(&event);
+        self.deliver_at(event, extra, clock).await
+    }
+
+    /// As [`Self::respond_at`], but for an event whose findings GuardDuty never produced: forged.
+    pub async fn deliver_at(
         &self,
         event: serde_json::Value,
         extra: &[(&str, &str)],

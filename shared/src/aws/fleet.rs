@@ -1,4 +1,4 @@
-//! Auto Scaling, ELBv2 and CloudWatch adapter for [`Fleet`].
+//! Auto Scaling, ELBv2, CloudWatch, ECS, IAM and GuardDuty adapter for [`Fleet`].
 
 use super::error::{aws_error, code_of};
 use crate::error::Result;
@@ -15,6 +15,7 @@ pub struct AwsFleet {
     cloudwatch: aws_sdk_cloudwatch::Client,
     ecs: aws_sdk_ecs::Client,
     iam: aws_sdk_iam::Client,
+    guardduty: aws_sdk_guardduty::Client,
     /// Auto Scaling, ELBv2, ECS and IAM have no `DryRun`: a dry run reads, and skips the writes.
     dry_run: bool,
 }
@@ -26,13 +27,18 @@ impl AwsFleet {
         cloudwatch: aws_sdk_cloudwatch::Client,
         ecs: aws_sdk_ecs::Client,
         iam: aws_sdk_iam::Client,
+        guardduty: aws_sdk_guardduty::Client,
         dry_run: bool,
     ) -> Self {
-        Self { autoscaling, elb, cloudwatch, ecs, iam, dry_run }
+        Self { autoscaling, elb, cloudwatch, ecs, iam, guardduty, dry_run }
     }
 }
 
 impl Fleet for AwsFleet {
+    async fn guardduty_finding(&self, detector_id: &str, finding_id: &str) -> Result<Option<serde_json::Value>> {
+        super::guardduty::finding(&self.guardduty, detector_id, finding_id).await
+    }
+
     async fn metric_alarm(&self, name: &str, instance: &InstanceId) -> Result<Option<AlarmFacts>> {
         use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat};
         let out = self

@@ -4,6 +4,7 @@ mod dynamodb;
 mod ec2;
 mod error;
 mod fleet;
+mod guardduty;
 mod invoke;
 mod sdk;
 mod secrets;

@@ -58,6 +58,7 @@ pub fn compute_and_fleet(sdk: &SdkConfig, dry_run: bool) -> (Ec2Compute, AwsFlee
             aws_sdk_cloudwatch::Client::new(sdk),
             aws_sdk_ecs::Client::new(sdk),
             aws_sdk_iam::Client::new(sdk),
+            aws_sdk_guardduty::Client::new(sdk),
             dry_run,
         ),
     )

@@ -159,6 +159,8 @@ struct Tag {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Service {
+    #[serde(default)]
+    detector_id: Option<String>,
     #[serde(default, deserialize_with = "super::lenient::flag")]
     archived: Option<bool>,
     #[serde(default)]
@@ -269,6 +271,7 @@ fn finding(
             None => String::new(),
         },
         feature: service.feature_name,
+        detector_id: service.detector_id.filter(|d| !d.is_empty()),
         sequence,
         process,
         workload,

@@ -99,6 +99,19 @@ fn parse_at(value: Value, prefix: &str, allow_sns: bool) -> Result<Vec<Incident>
     ))
 }
 
+/// A finding as GuardDuty's `GetFindings` returns it, read as the `detail` of the event it was
+/// delivered in (`delivery_id`): the API's `Finding` is the event's `detail` (its `additionalInfo` a
+/// JSON text, which the parser reads either way). Errors name `GetFindings.detail.<field>`.
+pub fn parse_guardduty_api_finding(finding: Value, delivery_id: Option<String>) -> Result<Incident> {
+    let envelope = serde_json::json!({
+        "id": delivery_id,
+        "account": finding.get("accountId"),
+        "region": finding.get("region"),
+        "detail": finding,
+    });
+    guardduty::parse_envelope(envelope, "GetFindings")
+}
+
 /// An EventBridge event forwarded through SNS; SNS inside SNS is not a shape AWS sends.
 fn parse_forwarded(value: Value, at: &str) -> Result<Incident> {
     let mut incidents = parse_at(value, at, false)?;

@@ -51,6 +51,13 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if plan.decision == Decision::Ignore {
             return Ok(report);
         }
+        let acting = plan.decision != Decision::AwaitApproval && plan.acting_steps().next().is_some();
+        // A GuardDuty plan that would act or ask a person is read back from GuardDuty first.
+        let to_confirm = if acting || plan.decision == Decision::AwaitApproval {
+            crate::confirmation::finding_to_confirm(plan).transpose()
+        } else {
+            None
+        };
         let key = if self.config.dry_run {
             crate::state_keys::dry_run(&plan.incident_key)
         } else {
@@ -58,20 +65,35 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         };
         // The target and, for a one-instance plan, the instance's description are read beside the claim:
         // reads, so nothing happens before the claim is won, and one round trip less before the cut.
+        // GuardDuty's copy of the finding is read in the same round trip, in the finding's own account.
         let origin = &plan.incident.origin;
-        let acting = plan.decision != Decision::AwaitApproval && plan.acting_steps().next().is_some();
         let prefetch = async {
-            if !acting {
+            if !acting && to_confirm.is_none() {
                 return None;
             }
             let target = self.targets.target(origin.account.as_ref(), origin.region.as_ref()).await;
-            let facts = match (&target, plan.instances().as_slice()) {
-                (Ok((compute, _)), [one]) => Some(compute.describe_instance(one).await),
-                _ => None,
+            let (facts, confirmed) = match (&target, plan.instances().as_slice()) {
+                (Ok((compute, fleet)), instances) => {
+                    let describe = async {
+                        match instances {
+                            [one] if acting => Some(compute.describe_instance(one).await),
+                            _ => None,
+                        }
+                    };
+                    let confirm = async {
+                        match &to_confirm {
+                            Some(Ok(f)) => Some(fleet.guardduty_finding(&f.detector_id, &f.finding_id).await),
+                            _ => None,
+                        }
+                    };
+                    join(describe, confirm).await
+                }
+                (Err(_), _) => (None, None),
             };
-            Some((target, facts))
+            Some((target, facts, confirmed))
         };
-        let (claim, prefetched) = join(self.state.claim(&key, lease_until, now.epoch), prefetch).await;
+        // Boxed, as the steps below: their futures are large, and a debug build polls them on the stack.
+        let (claim, prefetched) = join(self.state.claim(&key, lease_until, now.epoch), Box::pin(prefetch)).await;
         let journal = match claim {
             Ok(Claim::Claimed { first, done }) => Journal::new(&self.state, &key, first, done, lease_until, clock),
             Ok(Claim::AlreadyDone) => {
@@ -89,13 +111,43 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Err(e) => return Err(self.fail_closed(plan, e).await),
         };
         let mut ending = Ending::Finished;
+        let (target, facts, answer) = match prefetched {
+            Some((target, facts, answer)) => (Some(target), facts, answer),
+            None => (None, None, None),
+        };
+        let confirmed;
+        let plan = match (&to_confirm, &target) {
+            (None, _) => plan,
+            // Nothing can be confirmed, or done, in that account: say so precisely and notify.
+            (Some(_), Some(Err(e))) => {
+                plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(e.clone())));
+                return Box::pin(self.close(plan, &key, &journal, ending, report, clock, started, &now)).await;
+            }
+            (Some(wanted), _) => match self.confirm(plan, wanted, answer, &now) {
+                Ok(from_guardduty) => {
+                    confirmed = from_guardduty;
+                    report = Report::new(&confirmed);
+                    &confirmed
+                }
+                Err((why, error)) => {
+                    let outcome = error.map_or_else(|| Outcome::skipped(why.clone()), Outcome::failed);
+                    plan.acting_steps().for_each(|s| report.push(s.name(), outcome.clone()));
+                    report.reasons.insert(0, why);
+                    if !matches!(outcome, Outcome::Failed { .. }) {
+                        ending = Ending::Open("GuardDuty has not confirmed the finding".into());
+                    }
+                    return Box::pin(self.close(plan, &key, &journal, ending, report, clock, started, &now)).await;
+                }
+            },
+        };
         if plan.decision == Decision::AwaitApproval {
             if let Err(e) = self.request_approval(plan, &key, &now, &mut report).await {
                 let _ = self.state.finish(&key, false, None, None).await;
                 return Err(self.fail_closed(plan, e).await);
             }
         }
-        if let Some((target, facts)) = prefetched {
+        let acting = plan.decision != Decision::AwaitApproval && plan.acting_steps().next().is_some();
+        if let Some(target) = target.filter(|_| acting) {
             match target {
                 // Nothing can be done in that account; say so precisely and notify.
                 Err(e) => plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(e.clone()))),
@@ -116,7 +168,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         roles: tokio::sync::Mutex::default(),
                         started,
                     };
-                    match self.execute(&ports, &journal, plan, facts, &now, &mut report).await {
+                    match Box::pin(self.execute(&ports, &journal, plan, facts, &now, &mut report)).await {
                         Ok(e) => ending = e,
                         Err(e) => {
                             let _ = self.state.finish(&key, false, None, None).await;
@@ -126,6 +178,50 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 }
             }
         }
+        Box::pin(self.close(plan, &key, &journal, ending, report, clock, started, &now)).await
+    }
+
+    /// GuardDuty's answer about the finding `plan` was decided from, made into the plan to act on; or
+    /// why nothing may be done, with the error when asking GuardDuty failed (then a retry may help).
+    fn confirm(
+        &self,
+        plan: &Plan,
+        wanted: &std::result::Result<crate::confirmation::FindingRef, String>,
+        answer: Option<Result<Option<serde_json::Value>>>,
+        now: &Now,
+    ) -> std::result::Result<Plan, (String, Option<Error>)> {
+        let wanted = wanted.as_ref().map_err(|why| (why.clone(), None))?;
+        match answer {
+            Some(Ok(Some(finding))) => crate::parse_guardduty_api_finding(finding, plan.incident.delivery_id.clone())
+                .map_err(|e| (format!("refused: GuardDuty's answer could not be read ({e}); nothing was done"), None))
+                .and_then(|incident| {
+                    crate::confirmation::confirmed_plan(plan, incident, &self.config.policy, &now.rfc3339)
+                        .map_err(|why| (why, None))
+                }),
+            Some(Ok(None)) | None => Err((crate::confirmation::unknown_to_guardduty(plan, wanted), None)),
+            Some(Err(e)) => Err((
+                format!(
+                    "GuardDuty could not be asked about finding {} ({e}): nothing is done until it confirms it",
+                    wanted.finding_id
+                ),
+                Some(e),
+            )),
+        }
+    }
+
+    /// Notify, record and release the claim of a run whose steps have ended as `ending`.
+    #[allow(clippy::too_many_arguments)]
+    async fn close(
+        &self,
+        plan: &Plan,
+        key: &str,
+        journal: &Journal<'_, S>,
+        ending: Ending,
+        mut report: Report,
+        clock: &Clock,
+        started: std::time::Duration,
+        now: &Now,
+    ) -> Result<Report> {
         if self.config.dry_run {
             report.actions.iter_mut().for_each(|a| a.outcome = dry_run_outcome(&a.outcome));
         }
@@ -134,7 +230,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 "this incident stays open ({why}): a later delivery of it is acted on once that no longer holds"
             ));
         }
-        let notified = self.notify(plan, &journal, &ending, &mut report).await;
+        let notified = self.notify(plan, journal, &ending, &mut report).await;
         let elapsed = clock.since_epoch().saturating_sub(started);
         if notified.is_some() {
             report.timings.notified_after = Some(elapsed);
@@ -142,7 +238,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         report.actions.iter_mut().filter(|a| a.at.is_none()).for_each(|a| a.at = Some(elapsed));
         let complete = report.failures().is_empty() && !matches!(ending, Ending::Open(_));
         let record = crate::report::IncidentRecord::of(&report, &plan.incident.origin, now.epoch);
-        if let Err(e) = self.state.finish(&key, complete, notified.map(JournalKey::as_str), Some(&record)).await {
+        if let Err(e) = self.state.finish(key, complete, notified.map(JournalKey::as_str), Some(&record)).await {
             // The effects stand and are journaled; the claim expires at the lease end and the retry
             // finds every step but the notification done, so at worst it notifies once more.
             tracing::warn!(target: "firebreak::state", key, error = %e, "claim not finished");

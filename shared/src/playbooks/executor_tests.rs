@@ -5,7 +5,6 @@ use super::Responder;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::events::parse_value;
 use crate::incident::{IngressPermission, InstanceId};
 use crate::local_state::ProcessLocalState;
 use crate::notify::Notification;
@@ -34,11 +33,16 @@ type Behaviour = (Duration, Option<Error>);
 #[derive(Clone, Default)]
 struct Script(Rc<RefCell<BTreeMap<&'static str, Behaviour>>>);
 
+/// The findings GuardDuty produced in this world: `detail` of each event a test delivers, by id.
+#[derive(Clone, Default)]
+struct Findings(Rc<RefCell<BTreeMap<String, serde_json::Value>>>);
+
 #[derive(Clone)]
 struct Fake {
     calls: Calls,
     script: Script,
     clock: Clock,
+    findings: Findings,
 }
 
 impl Fake {
@@ -117,6 +121,10 @@ impl Compute for Fake {
 }
 
 impl Fleet for Fake {
+    async fn guardduty_finding(&self, _detector_id: &str, finding_id: &str) -> Result<Option<serde_json::Value>> {
+        self.call("guardduty_finding").await?;
+        Ok(self.findings.0.borrow().get(finding_id).cloned())
+    }
     async fn metric_alarm(&self, name: &str, _: &InstanceId) -> Result<Option<crate::ports::AlarmFacts>> {
         self.call("metric_alarm").await?;
         Ok(Some(crate::ports::AlarmFacts {
@@ -190,7 +198,7 @@ const APPROVAL_URL: &str = "https://approve.example";
 
 fn setup(env: &[(&str, &str)]) -> Setup {
     let clock = Clock::starting_at(Duration::from_secs(START));
-    let fake = Fake { calls: Calls::default(), script: Script::default(), clock };
+    let fake = Fake { calls: Calls::default(), script: Script::default(), clock, findings: Findings::default() };
     let vars: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let config = Config::from_lookup(|n| vars.get(n).cloned()).expect("config");
     let responder = Responder {
@@ -217,19 +225,40 @@ impl Setup {
         (found[0].1, found[0].2)
     }
 
+    /// Deliver `plan`'s event, which GuardDuty produced (its finding is known), and act on it.
     async fn respond(&self, plan: &Plan, lease: u64) -> Report {
+        self.produced(plan);
+        self.deliver(plan, lease).await
+    }
+
+    /// Deliver `plan`'s event, whoever made it up.
+    async fn deliver(&self, plan: &Plan, lease: u64) -> Report {
         self.responder.respond(plan, &self.fake.clock, START + lease).await.expect("state usable")
+    }
+
+    /// GuardDuty produced the finding of `plan`'s event.
+    fn produced(&self, plan: &Plan) {
+        let Some(event) = &plan.incident.event else { return };
+        let detail = serde_json::from_str::<serde_json::Value>(event).expect("kept event")["detail"].clone();
+        if let Some(id) = detail["id"].as_str() {
+            self.fake.findings.0.borrow_mut().insert(id.to_owned(), detail.clone());
+        }
     }
 }
 
 fn plan(event: &str, replace: &str) -> Plan {
+    plan_from(event, &[(replace, INSTANCE)], &crate::policy::Policy::default())
+}
+
+/// The plan `policy` decides for the sample `event` with each `(from, to)` of `edits` replaced.
+fn plan_from(event: &str, edits: &[(&str, &str)], policy: &crate::policy::Policy) -> Plan {
     let path = format!("{}/../events/{event}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).expect("sample").replace(replace, INSTANCE);
+    let text = edits.iter().fold(std::fs::read_to_string(&path).expect("sample"), |t, (from, to)| t.replace(from, to));
     // Kept with its event, as a function whose policy asks for approval parses it.
     let incident = crate::events::parse_value_keeping_events(serde_json::from_str(&text).expect("json"))
         .expect("parses")
         .remove(0);
-    decide(&incident, &crate::policy::Policy::default())
+    decide(&incident, policy)
 }
 
 fn containment() -> Plan {
@@ -366,7 +395,11 @@ async fn a_second_run_resumes_from_the_journal_and_repeats_nothing() {
     let retry = s.respond(&containment(), 900).await;
     assert!(retry.failures().is_empty(), "{retry:#?}");
     let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
-    assert_eq!(calls, ["describe_instance", "incident_snapshots", "snapshot", "publish"], "only what was left");
+    assert_eq!(
+        calls,
+        ["describe_instance", "guardduty_finding", "incident_snapshots", "snapshot", "publish"],
+        "only what was left, once GuardDuty confirmed the finding again"
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -375,11 +408,11 @@ async fn a_recorded_containment_group_is_used_only_after_its_rules_are_checked()
     s.respond(&containment(), 900).await;
     let created = s.fake.calls.0.borrow().iter().filter(|(n, ..)| n == "create_group").count();
     assert_eq!(created, 2, "first containment in the VPC: both groups created");
-    let mut second = containment();
-    if let crate::incident::IncidentKind::Guardduty(f) = &mut second.incident.kind {
-        f.finding_id = "ffffffffffffffffffffffffffffffff".into();
-    }
-    second.incident_key.push_str("-second");
+    let second = plan_from(
+        "guardduty/ec2-backdoor-high-severity.json",
+        &[(INSTANCE, INSTANCE), ("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7", "ffffffffffffffffffffffffffffffff")],
+        &crate::policy::Policy::default(),
+    );
     s.fake.calls.0.borrow_mut().clear();
     s.respond(&second, 900).await;
     let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
@@ -433,7 +466,7 @@ fn sequence_of(n: usize) -> Plan {
     resources[0]["uid"] = serde_json::Value::from(ids[0].clone());
     resources[1]["data"]["autoscalingAutoScalingGroup"]["ec2InstanceUids"] = serde_json::json!(ids);
     resources[2]["data"]["iamInstanceProfile"]["ec2InstanceUids"] = serde_json::json!([]);
-    let incident = parse_value(event).expect("parses").remove(0);
+    let incident = crate::events::parse_value_keeping_events(event).expect("parses").remove(0);
     decide(&incident, &crate::policy::Policy::default())
 }
 
@@ -476,12 +509,24 @@ async fn a_sequence_contains_its_instances_a_wave_at_a_time_and_a_retry_resumes_
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_plan_awaiting_approval_records_its_request_touches_nothing_and_notifies_the_links_once() {
-    let s = setup(&[]);
-    let mut waiting = containment();
-    waiting.decision = crate::plan::Decision::AwaitApproval;
+    let approval = [
+        ("FIREBREAK_APPROVAL_INSTANCES", INSTANCE),
+        ("FIREBREAK_APPROVAL_URL", APPROVAL_URL),
+        (
+            "FIREBREAK_APPROVAL_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:firebreak-approval-key",
+        ),
+    ];
+    let s = setup(&approval);
+    let waiting = plan_from("guardduty/ec2-backdoor-high-severity.json", &[], &s.responder.config.policy);
+    assert_eq!(waiting.decision, crate::plan::Decision::AwaitApproval);
     let report = s.respond(&waiting, 900).await;
     let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
-    assert_eq!(calls, ["publish"], "no describe, no write: only the notification");
+    assert_eq!(
+        calls,
+        ["guardduty_finding", "publish"],
+        "no describe, no write: GuardDuty confirms, then the notification"
+    );
     let links = report.approval.clone().expect("the links are in the report");
     assert_eq!(links.deadline, START + crate::config::DEFAULT_APPROVAL_TTL.as_secs());
     assert!(links.approve.starts_with(APPROVAL_URL) && links.deny.starts_with(APPROVAL_URL));
@@ -498,5 +543,56 @@ async fn a_plan_awaiting_approval_records_its_request_touches_nothing_and_notifi
 
     let again = s.respond(&waiting, 900).await;
     assert!(again.approval.is_none() && again.actions.iter().all(|a| !a.outcome.is_done()), "{again:#?}");
-    assert_eq!(s.fake.calls.0.borrow().len(), 1, "a redelivery asks nothing new");
+    let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
+    assert_eq!(
+        calls,
+        ["guardduty_finding", "publish", "guardduty_finding"],
+        "a redelivery asks nothing new: it only reads GuardDuty, beside the claim that finds it done"
+    );
+}
+
+/// Attack 1 of the trust issue: whoever may invoke the function can hand it a finding GuardDuty never
+/// produced. Only GuardDuty's own copy is acted on.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_finding_guardduty_does_not_know_changes_nothing_and_is_notified_as_refused_once() {
+    let s = setup(&[]);
+    let forged = containment();
+    let report = s.deliver(&forged, 900).await;
+    let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
+    assert_eq!(calls, ["describe_instance", "guardduty_finding", "publish"], "reads, then the notification: {calls:?}");
+    assert!(report.reasons[0].starts_with("refused: GuardDuty's detector"), "{:?}", report.reasons);
+    assert!(report.reasons[0].contains("does not know finding a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7"));
+    assert!(report.actions.iter().all(|a| !a.outcome.is_done() || a.action == "notify"), "{report:#?}");
+    let again = s.deliver(&forged, 900).await;
+    assert!(again.reasons[0].starts_with("refused"), "still refused, and still open: {:?}", again.reasons);
+    s.produced(&forged);
+    let real = s.deliver(&forged, 900).await;
+    assert!(real.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "once GuardDuty knows it: {real:#?}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn only_what_guardduty_says_of_the_finding_is_acted_on() {
+    let s = setup(&[]);
+    // GuardDuty's finding is about another instance than the event claims: nothing is done.
+    let real = plan("guardduty/ec2-backdoor-high-severity.json", "i-0abc1234def567890");
+    s.produced(&plan_from(
+        "guardduty/ec2-backdoor-high-severity.json",
+        &[(INSTANCE, "i-0fff0000eeee11112")],
+        &Default::default(),
+    ));
+    let report = s.deliver(&real, 900).await;
+    assert!(report.reasons[0].contains("GuardDuty's finding names i-0fff0000eeee11112"), "{:?}", report.reasons);
+    let writes = ["untrack", "isolate", "protect", "snapshot", "detach", "tag_instance", "put_role_policy"];
+    assert!(s.fake.calls.0.borrow().iter().all(|(n, ..)| !writes.contains(&n.as_str())));
+
+    // GuardDuty has the finding at severity 5 (say the event was edited to 8): it is only notified.
+    let s = setup(&[]);
+    s.produced(&plan_from(
+        "guardduty/ec2-backdoor-high-severity.json",
+        &[("\"severity\": 8", "\"severity\": 5")],
+        &Default::default(),
+    ));
+    let report = s.deliver(&containment(), 900).await;
+    assert_eq!(report.decision, crate::plan::Decision::Notify, "{report:#?}");
+    assert!(s.fake.calls.0.borrow().iter().all(|(n, ..)| !writes.contains(&n.as_str())));
 }
