@@ -381,7 +381,24 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                 Call::new(s, "GetRole", "iam:GetRole").on("role", s.iam("role/web-instance-role"), &[]),
                 Call::new(&home, "UpdateItem (what was there before)", "dynamodb:UpdateItem").on("table", table, &[]),
                 Call::new(s, "PutRolePolicy", "iam:PutRolePolicy").on("role", s.iam("role/web-instance-role"), &[]),
+                // As the Service Authorization Reference reads: the instance as it is (on), the request
+                // in ec2:Attribute; and as the other reading would have it: the request in the key.
                 Call::new(s, "ModifyInstanceMetadataOptions", "ec2:ModifyInstanceMetadataOptions").on(
+                    "instance",
+                    s.instance(),
+                    &[
+                        ("ec2:InstanceID", &["i-0abc1234def567890"]),
+                        ("ec2:MetadataHttpEndpoint", &["enabled"]),
+                        ("ec2:Attribute", &["HttpEndpoint"]),
+                        ("ec2:Attribute/HttpEndpoint", &["disabled"]),
+                    ],
+                ),
+                Call::new(
+                    s,
+                    "ModifyInstanceMetadataOptions (the request read from ec2:MetadataHttpEndpoint)",
+                    "ec2:ModifyInstanceMetadataOptions",
+                )
+                .on(
                     "instance",
                     s.instance(),
                     &[("ec2:InstanceID", &["i-0abc1234def567890"]), ("ec2:MetadataHttpEndpoint", &["disabled"])],
@@ -562,6 +579,39 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                     "instance",
                     s.instance(),
                     &[("ec2:InstanceID", &["i-0abc1234def567890"]), ("ec2:MetadataHttpEndpoint", &["enabled"])],
+                ),
+                Call::new(
+                    s,
+                    "ModifyInstanceMetadataOptions (turning on an instance that is off, as the reference reads)",
+                    "ec2:ModifyInstanceMetadataOptions",
+                )
+                .denied()
+                .on(
+                    "instance",
+                    s.instance(),
+                    &[
+                        ("ec2:InstanceID", &["i-0abc1234def567890"]),
+                        ("ec2:MetadataHttpEndpoint", &["disabled"]),
+                        ("ec2:Attribute", &["HttpEndpoint"]),
+                        ("ec2:Attribute/HttpEndpoint", &["enabled"]),
+                    ],
+                ),
+                Call::new(
+                    s,
+                    "ModifyInstanceMetadataOptions (off, and IMDSv1 allowed with it)",
+                    "ec2:ModifyInstanceMetadataOptions",
+                )
+                .denied()
+                .on(
+                    "instance",
+                    s.instance(),
+                    &[
+                        ("ec2:InstanceID", &["i-0abc1234def567890"]),
+                        ("ec2:MetadataHttpEndpoint", &["enabled"]),
+                        ("ec2:Attribute", &["HttpEndpoint"]),
+                        ("ec2:Attribute/HttpEndpoint", &["disabled"]),
+                        ("ec2:Attribute/HttpTokens", &["optional"]),
+                    ],
                 ),
                 Call::new(s, "StopTask (exempt task)", "ecs:StopTask").denied().on(
                     "task",

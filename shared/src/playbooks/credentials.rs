@@ -65,6 +65,13 @@ pub fn instance_arn(origin: &Origin, id: &InstanceId) -> Result<String> {
     Ok(format!("arn:{partition}:ec2:{region}:{account}:instance/{id}"))
 }
 
+/// Why no credential revocation runs in a deployment without the grants (instance credentials, role
+/// sessions and user keys alike): the call would only fail with AccessDenied.
+pub(super) const NOT_PERMITTED: &str =
+    "not permitted by the deployment: FIREBREAK_REVOKE_INSTANCE_CREDENTIALS is false \
+     (the template's AllowCredentialRevocation parameter removed the grants of iam:PutRolePolicy, \
+     iam:UpdateAccessKey and ec2:ModifyInstanceMetadataOptions)";
+
 /// Why Firebreak must never put a deny policy on `role`, or `None`.
 pub fn role_refusal(role: &RoleFacts, config: &Config) -> Option<String> {
     let name = &role.name;
@@ -92,11 +99,7 @@ pub(super) async fn instance_role<C, F: Fleet, S>(
 ) -> Result<std::result::Result<RoleFacts, String>> {
     let id = &facts.instance_id;
     if !r.config.revoke_instance_credentials {
-        return Ok(Err(
-            "not permitted by the deployment: FIREBREAK_REVOKE_INSTANCE_CREDENTIALS is false (the template's \
-                       AllowCredentialRevocation parameter removed the grant)"
-                .into(),
-        ));
+        return Ok(Err(NOT_PERMITTED.into()));
     }
     let Some(profile) = &facts.instance_profile_arn else {
         return Ok(Err(format!("{id} has no instance profile: no role credentials were issued to it")));

@@ -238,8 +238,14 @@ impl Setup {
 
     /// GuardDuty produced the finding of `plan`'s event.
     fn produced(&self, plan: &Plan) {
-        let Some(event) = &plan.incident.event else { return };
-        let detail = serde_json::from_str::<serde_json::Value>(event).expect("kept event")["detail"].clone();
+        if let Some(event) = &plan.incident.event {
+            self.produced_event(&serde_json::from_str(event).expect("kept event"));
+        }
+    }
+
+    /// GuardDuty produced the finding `event` delivers.
+    fn produced_event(&self, event: &serde_json::Value) {
+        let detail = event["detail"].clone();
         if let Some(id) = detail["id"].as_str() {
             self.fake.findings.0.borrow_mut().insert(id.to_owned(), detail.clone());
         }
@@ -365,11 +371,13 @@ async fn the_lambda_acknowledges_a_failure_no_retry_can_fix_and_returns_one_that
     s.script("protect", Duration::ZERO, Some(denied()));
     let function = crate::Function::GuarddutyResponder;
     let clock = s.fake.clock.clone();
+    s.produced_event(&payload(()));
     let acknowledged = crate::lambda::respond_payload(payload(()), &s.responder, function, &clock, START + 900).await;
     assert!(acknowledged.is_ok(), "UnauthorizedOperation is not redelivered: {acknowledged:?}");
 
     let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
     s.script("snapshot", Duration::ZERO, Some(throttled()));
+    s.produced_event(&payload(()));
     let retried = crate::lambda::respond_payload(payload(()), &s.responder, function, &clock, START + 900).await;
     assert!(retried.is_err_and(|e| e.is_retryable()), "a throttle is redelivered");
 }
@@ -595,4 +603,31 @@ async fn only_what_guardduty_says_of_the_finding_is_acted_on() {
     let report = s.deliver(&containment(), 900).await;
     assert_eq!(report.decision, crate::plan::Decision::Notify, "{report:#?}");
     assert!(s.fake.calls.0.borrow().iter().all(|(n, ..)| !writes.contains(&n.as_str())));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn without_the_grants_no_credential_revocation_is_attempted_and_each_says_so() {
+    let s = setup(&[
+        ("FIREBREAK_REVOKE_INSTANCE_CREDENTIALS", "false"),
+        ("FIREBREAK_REVOKE_ROLE_SESSIONS", "true"),
+        ("FIREBREAK_DEACTIVATE_USER_KEYS", "true"),
+    ]);
+    let session = [("AROAEXAMPLE:i-0abc1234def567890", "AROAEXAMPLE:ci-deploy"), ("web-role", "deploy-role")];
+    let user = [
+        ("AROAEXAMPLE:i-0abc1234def567890", "AIDAEXAMPLEUSER"),
+        ("\"userType\": \"AssumedRole\"", "\"userType\": \"IAMUser\""),
+        ("web-role", "alice"),
+        ("d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8", "d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a9"),
+    ];
+    for (edits, step) in [(&session[..], "revoke_role_sessions"), (&user[..], "deactivate_access_key")] {
+        let policy = &s.responder.config.policy;
+        let plan = plan_from("guardduty/accesskey-credential-exfiltration.json", edits, policy);
+        assert!(plan.has(crate::plan::StepKind::Notify), "{:?}", plan.actions);
+        let report = s.respond(&plan, 900).await;
+        let Some(Outcome::Skipped { reason }) = report.outcome_of(step) else { panic!("{step}: {report:#?}") };
+        assert!(reason.starts_with("not permitted by the deployment"), "{step}: {reason}");
+    }
+    let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
+    let iam = ["role", "put_role_policy", "user_tags", "deactivate_access_key"];
+    assert!(calls.iter().all(|c| !iam.contains(&c.as_str())), "no IAM call at all: {calls:?}");
 }

@@ -19,6 +19,11 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
 ) -> Result<Option<Refusal>> {
     let refused = |reason: String, kind| Ok(Some(Refusal { reason, kind }));
     match step {
+        Step::RevokeRoleSessions { .. } | Step::DeactivateAccessKey { .. }
+            if !ports.config.revoke_instance_credentials =>
+        {
+            return refused(credentials::NOT_PERMITTED.into(), RefusalKind::Final);
+        }
         Step::RevokeRoleSessions { role_name, .. } => {
             return Ok(credentials::named_role(ports, role_name)
                 .await?
