@@ -451,6 +451,10 @@ fn signing_key(s: &Scene) -> Request {
     Call::new(&home, "GetSecretValue", "secretsmanager:GetSecretValue").on("Secret", secret, &[])
 }
 
+/// The item an answer settles, and the attributes its conditional update names (key, condition, answer).
+const APPROVAL_ITEM: &str = "approval#incident#guardduty#123456789012#us-east-1#a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7";
+const ANSWER_ATTRIBUTES: &[&str] = &["pk", "status", "decided", "deadline"];
+
 /// Everything the approval function asks for: the key, its requests in the table (read, settle, sweep),
 /// the notification, and the GuardDuty responder that runs an approved containment.
 fn approval_function_requests(s: &Scene) -> Vec<Request> {
@@ -464,7 +468,11 @@ fn approval_function_requests(s: &Scene) -> Vec<Request> {
     vec![
         signing_key(s),
         Call::new(&home, "GetItem (a request)", "dynamodb:GetItem").on("table", table.clone(), &[]),
-        Call::new(&home, "UpdateItem (settle a request)", "dynamodb:UpdateItem").on("table", table.clone(), &[]),
+        Call::new(&home, "UpdateItem (settle a request)", "dynamodb:UpdateItem").on(
+            "table",
+            table.clone(),
+            &[("dynamodb:LeadingKeys", &[APPROVAL_ITEM]), ("dynamodb:Attributes", ANSWER_ATTRIBUTES)],
+        ),
         Call::new(&home, "Scan (expired requests)", "dynamodb:Scan").on("table", table, &[]),
         Call::new(&home, "Publish", "sns:Publish").on("topic", topic, &[("aws:SecureTransport", &["true"])]),
         Call::new(&home, "Invoke (run an approved containment)", "lambda:InvokeFunction").on(
@@ -645,6 +653,22 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                 "ec2:ModifyNetworkInterfaceAttribute",
             )
             .denied();
+            let table =
+                format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+            let write = |what: &str, key: &'static str, attributes: &'static [&'static str]| {
+                Call::new(&home, &format!("UpdateItem ({what})"), "dynamodb:UpdateItem").denied().on(
+                    "table",
+                    table.clone(),
+                    &[("dynamodb:LeadingKeys", &[key]), ("dynamodb:Attributes", attributes)],
+                )
+            };
+            denied.extend([
+                write("a quarantine record", "quarantine#i-0abc1234def567890", &["pk", "eni#eni-0a1b2c3d4e5f60718"]),
+                write("a credential record", "credentials#i-0abc1234def567890", &["pk", "metadata_tokens"]),
+                write("a cap row", "cap#123456789012#2026-12-03T08", &["pk", "count"]),
+                write("a claim", "claim#incident#guardduty#123456789012#us-east-1#f", &["pk", "status"]),
+                write("what a request would contain", APPROVAL_ITEM, &["pk", "status", "event"]),
+            ]);
             denied.extend([
                 regroup.on("instance", home.instance(), &[]),
                 regroup.on(
