@@ -34,3 +34,39 @@ fn the_variable_list_is_the_one_config_reads() {
         assert!(source.matches(&format!("\"{name}\"")).count() >= 2, "{name} is listed and read");
     }
 }
+
+/// The service control policy the README offers for the security account names what the templates
+/// deploy: the state table, the functions and roles by their prefixes, the keys' aliases, and the
+/// idle-stop alarm prefix the alarm policy opts alarms in by.
+#[test]
+fn the_security_account_scp_protects_what_the_templates_deploy() {
+    let root = crate::support::repo_root();
+    let text = std::fs::read_to_string(root.join("docs/scp-security-account.json")).expect("the SCP");
+    let scp: serde_json::Value = serde_json::from_str(&text).expect("the SCP is JSON");
+    let statements = scp["Statement"].as_array().expect("statements");
+    assert!(statements.iter().all(|s| s["Effect"] == "Deny"), "an SCP of denies only");
+    let template = crate::iam::decode("template.yaml");
+    let resources = &template["Resources"];
+    assert!(
+        text.contains(&format!("table/{}", resources["StateTable"]["Properties"]["TableName"].as_str().expect("name")))
+    );
+    for alias in ["DataKeyAlias", "TopicKeyAlias"] {
+        let name = resources[alias]["Properties"]["AliasName"].as_str().expect("alias");
+        assert!(name.starts_with("alias/firebreak-"), "{alias} {name} is covered by alias/firebreak-*");
+    }
+    assert!(
+        text.contains("alias/firebreak-*")
+            && text.contains("role/firebreak-*")
+            && text.contains("function:firebreak-*")
+    );
+    assert!(text.contains(&format!("alarm:{}*", firebreak::policy::DEFAULT_IDLE_ALARM_PREFIX)));
+    let functions: Vec<&str> = resources
+        .as_object()
+        .expect("resources")
+        .values()
+        .filter(|r| r["Type"] == "AWS::Serverless::Function")
+        .filter_map(|r| r["Properties"]["FunctionName"].as_str())
+        .collect();
+    assert_eq!(functions.len(), firebreak::Function::ALL.len(), "{functions:?}");
+    assert!(functions.iter().all(|f| f.starts_with("firebreak-")), "covered by function:firebreak-*: {functions:?}");
+}

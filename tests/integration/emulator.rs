@@ -208,12 +208,8 @@ async fn cloudwatch_answers_the_sdks_cbor_protocol() {
     let victim = world.launch(false, false).await.instance_id;
     world.idle_alarm(&victim, 0.3).await;
     let cw = aws_sdk_cloudwatch::Client::new(&world.sdk);
-    let alarms = cw
-        .describe_alarms()
-        .alarm_names(format!("firebreak-idle-cpu-{victim}"))
-        .send()
-        .await
-        .expect("describe over CBOR");
+    let alarms =
+        cw.describe_alarms().alarm_names(format!("idle-stop-cpu-{victim}")).send().await.expect("describe over CBOR");
     let alarm = &alarms.metric_alarms()[0];
     assert_eq!(alarm.state_value().map(|s| s.as_str()), Some("ALARM"));
     assert_eq!(alarm.threshold(), Some(2.0));

@@ -59,6 +59,7 @@ fn the_alarm_rule_admits_every_alarm_event_the_samples_show_in_the_state_they_ac
         ["AlarmStateChanges"]["Properties"]["Pattern"]
         .clone();
     let admitted = strings(&rule["detail-type"]);
+    let excluded = rule["detail"]["alarmName"][0]["anything-but"]["prefix"].as_str().expect("Firebreak's own alarms");
     let folder = crate::support::repo_root().join("events/alarm");
     let mut seen = BTreeSet::new();
     for entry in std::fs::read_dir(&folder).expect("events/alarm") {
@@ -70,7 +71,11 @@ fn the_alarm_rule_admits_every_alarm_event_the_samples_show_in_the_state_they_ac
         if let Some(detail_type) = event["detail-type"].as_str() {
             assert!(admitted.contains(detail_type), "{} is not admitted: {detail_type}", path.display());
             seen.insert(detail_type.to_owned());
+            let name = event["detail"]["alarmName"].as_str().expect("alarmName");
+            assert!(!name.starts_with(excluded), "{}: {name} is dropped by the rule", path.display());
         }
     }
     assert_eq!(seen, admitted, "a sample of each admitted detail-type");
+    // Firebreak's own alarms are left out by name; an alarm that opts in to stopping is not.
+    assert!(!firebreak::policy::DEFAULT_IDLE_ALARM_PREFIX.starts_with(excluded), "{excluded}");
 }

@@ -223,7 +223,7 @@ async fn an_alarm_anyone_can_make_never_stops_an_instance_and_the_notification_s
     let victim = world.launch(false, false).await;
     let event_for = |name: &str| {
         let text = std::fs::read_to_string(sample_event(FORMS[0])).expect("sample");
-        let text = text.replace("firebreak-idle-cpu-i-0abc1234def567890", name);
+        let text = text.replace("idle-stop-cpu-i-0abc1234def567890", name);
         serde_json::from_str::<Value>(&text.replace("i-0abc1234def567890", &victim.instance_id)).expect("json")
     };
 
@@ -231,9 +231,9 @@ async fn an_alarm_anyone_can_make_never_stops_an_instance_and_the_notification_s
     world.alarm_in_alarm(&unprefixed, "AWS/EC2", &victim.instance_id, 0.3).await;
     let reports = respond(&world, event_for(&unprefixed), &[]).await;
     assert!(reports[0].outcome_of("stop_instance").is_none(), "no stop is even planned: {reports:#?}");
-    assert!(reports[0].reasons.iter().any(|r| r.contains("only an alarm named firebreak-idle-")), "{reports:#?}");
+    assert!(reports[0].reasons.iter().any(|r| r.contains("only an alarm named idle-stop-")), "{reports:#?}");
 
-    let agent = format!("firebreak-idle-agent-{}", victim.instance_id);
+    let agent = format!("idle-stop-agent-{}", victim.instance_id);
     world.alarm_in_alarm(&agent, "CWAgent", &victim.instance_id, 0.3).await;
     let reports = respond(&world, event_for(&agent), &[]).await;
     assert!(

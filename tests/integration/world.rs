@@ -312,11 +312,11 @@ impl World {
         attach.send().await.expect("attach to asg");
     }
 
-    /// The idle alarm the sample events name (`firebreak-idle-cpu-<instance>`: CPU below 2 % in 3 of the last 6
+    /// The idle alarm the sample events name (`idle-stop-cpu-<instance>`: CPU below 2 % in 3 of the last 6
     /// hours) as CloudWatch has it, the instance's CPU over the last six hours at `cpu` %, and the alarm
     /// in ALARM (moto evaluates no alarms, so the state is set as CloudWatch would have it).
     pub async fn idle_alarm(&self, instance_id: &str, cpu: f64) {
-        self.alarm_in_alarm(&format!("firebreak-idle-cpu-{instance_id}"), "AWS/EC2", instance_id, cpu).await;
+        self.alarm_in_alarm(&format!("idle-stop-cpu-{instance_id}"), "AWS/EC2", instance_id, cpu).await;
     }
 
     /// A less-than-2 % CPU alarm `name` on `namespace`'s `CPUUtilization` of `instance_id`, that metric at
@@ -357,7 +357,7 @@ impl World {
             .expect("alarm state");
     }
 
-    /// The fleet-wide idle alarm the contributor samples name (`firebreak-idle-fleet-cpu`: a Metrics Insights
+    /// The fleet-wide idle alarm the contributor samples name (`idle-stop-fleet-cpu`: a Metrics Insights
     /// query, average CPU per instance below 2 % in 3 of the last 6 hours), each instance's CPU over the
     /// last six hours, and the alarm in ALARM as CloudWatch would have it.
     pub async fn fleet_idle_alarm(&self, cpu: &[(&str, f64)]) {
@@ -371,7 +371,7 @@ impl World {
             .period(3600)
             .return_data(true)
             .build();
-        let alarm = cw.put_metric_alarm().alarm_name("firebreak-idle-fleet-cpu").metrics(query);
+        let alarm = cw.put_metric_alarm().alarm_name("idle-stop-fleet-cpu").metrics(query);
         idle_below_two_percent(alarm).send().await.expect("alarm");
         let now = std::time::SystemTime::now();
         for (instance_id, value) in cpu {
@@ -391,7 +391,7 @@ impl World {
             cw.put_metric_data().namespace("AWS/EC2").set_metric_data(Some(data)).send().await.expect("metric data");
         }
         cw.set_alarm_state()
-            .alarm_name("firebreak-idle-fleet-cpu")
+            .alarm_name("idle-stop-fleet-cpu")
             .state_value(StateValue::Alarm)
             .state_reason("1 out of 2 time series evaluated to ALARM")
             .send()

@@ -177,24 +177,24 @@ fn an_alarm_name_matching_the_idle_pattern_is_an_idle_alarm() {
     let greater = "1 datapoint [0.1] was greater than the threshold (0.0)";
     let doc = edited("alarm/idle-cpu-eventbridge.json", &[("/detail/state/reason", json!(greater))]);
     assert_eq!(plan(doc.clone()).decision, Decision::Notify);
-    let policy = Policy { idle_alarm_pattern: Some("firebreak-idle-cpu-*".into()), ..Policy::default() };
+    let policy = Policy { idle_alarm_pattern: Some("idle-stop-cpu-*".into()), ..Policy::default() };
     assert_eq!(plan_with(doc, &policy).decision, Decision::StopIdle);
 }
 
 #[test]
 fn only_an_alarm_named_with_the_opt_in_prefix_may_stop_an_instance() {
     for form in ["alarm/idle-cpu-eventbridge.json", "alarm/idle-cpu-alarm-action.json", "alarm/idle-cpu-sns.json"] {
-        let text = sample(form).to_string().replace("firebreak-idle-cpu-i-", "cpu-low-i-");
+        let text = sample(form).to_string().replace("idle-stop-cpu-i-", "cpu-low-i-");
         let plan = plan(serde_json::from_str(&text).expect("json"));
         assert_eq!(plan.decision, Decision::Notify, "{form}: {:?}", plan.reasons);
         assert!(!plan.has(crate::plan::StepKind::StopInstance), "{form}");
-        assert!(plan.reasons[0].contains("only an alarm named firebreak-idle-"), "{form}: {:?}", plan.reasons);
+        assert!(plan.reasons[0].contains("only an alarm named idle-stop-"), "{form}: {:?}", plan.reasons);
     }
-    let text = sample(CONTRIBUTOR).to_string().replace("firebreak-idle-fleet-cpu", "fleet-cpu");
+    let text = sample(CONTRIBUTOR).to_string().replace("idle-stop-fleet-cpu", "fleet-cpu");
     let plan = plan(serde_json::from_str(&text).expect("json"));
     assert_eq!(plan.decision, Decision::Notify, "a contributor too: {:?}", plan.reasons);
     let own = Policy { idle_alarm_prefix: "platform-idle-".into(), ..Policy::default() };
-    let text = sample("alarm/idle-cpu-sns.json").to_string().replace("firebreak-idle-cpu-i-", "platform-idle-cpu-i-");
+    let text = sample("alarm/idle-cpu-sns.json").to_string().replace("idle-stop-cpu-i-", "platform-idle-cpu-i-");
     assert_eq!(plan_with(serde_json::from_str(&text).expect("json"), &own).decision, Decision::StopIdle);
 }
 
@@ -833,7 +833,7 @@ fn the_parent_of_a_fleet_alarm_is_a_summary_or_ignored_never_a_stop() {
     // Even an idle-pattern name does not make the parent name an instance.
     let named = plan_with(
         sample(parent),
-        &Policy { idle_alarm_pattern: Some("firebreak-idle-fleet-*".into()), ..Policy::default() },
+        &Policy { idle_alarm_pattern: Some("idle-stop-fleet-*".into()), ..Policy::default() },
     );
     assert!(!action_names(&named).contains(&"stop_instance"));
 }

@@ -3,7 +3,7 @@
 
 /// The knobs of the default policy; see the README's policy table.
 /// The name prefix that opts an alarm in to stopping instances (`FIREBREAK_IDLE_ALARM_PREFIX`).
-pub const DEFAULT_IDLE_ALARM_PREFIX: &str = "firebreak-idle-";
+pub const DEFAULT_IDLE_ALARM_PREFIX: &str = "idle-stop-";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
