@@ -30,7 +30,9 @@ try {
     button: await page.getByRole('button').innerText(),
   }
   await page.screenshot({ path: `${outDir}/approval-page.png`, fullPage: true })
-  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: /Approve/ }).click()])
+  // The answer runs the containment before the page comes back: on a loaded 2-core machine that can
+  // take longer than the 30 s default, which says nothing about the page.
+  await Promise.all([page.waitForNavigation({ timeout: 90_000 }), page.getByRole('button', { name: /Approve/ }).click()])
   const result = {
     heading: await page.locator('h1').innerText(),
     text: await page.locator('main').innerText(),

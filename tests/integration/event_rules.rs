@@ -1,7 +1,7 @@
 //! The EventBridge rules of template.yaml deliver exactly what the code acts on, and only from AWS.
 
-use serde_json::Value;
-use std::collections::BTreeSet;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
 fn pattern(rule: &str) -> Value {
     let template = crate::iam::decode("template.yaml");
@@ -78,4 +78,101 @@ fn the_alarm_rule_admits_every_alarm_event_the_samples_show_in_the_state_they_ac
     assert_eq!(seen, admitted, "a sample of each admitted detail-type");
     // Firebreak's own alarms are left out by name; an alarm that opts in to stopping is not.
     assert!(!firebreak::policy::DEFAULT_IDLE_ALARM_PREFIX.starts_with(excluded), "{excluded}");
+}
+
+/// `member-role.yaml` as CloudFormation would deploy it in `region` of a member account: its conditions
+/// evaluated (the security region us-east-1, forwarding on), the resources and outputs whose condition
+/// is false left out.
+fn member_stack_in(region: &str) -> Value {
+    let mut template = crate::iam::decode("member-role.yaml");
+    let params: BTreeMap<&str, &str> = BTreeMap::from([
+        ("SecurityRegion", "us-east-1"),
+        ("ForwardEvents", "true"),
+        ("AllowCredentialRevocation", "true"),
+        ("ExternalId", ""),
+        ("AWS::Region", region),
+    ]);
+    let conditions = template["Conditions"].clone();
+    for section in ["Resources", "Outputs"] {
+        let kept: serde_json::Map<String, Value> = template[section]
+            .as_object()
+            .expect("section")
+            .iter()
+            .filter(|(_, r)| {
+                r["Condition"].as_str().is_none_or(|c| holds(&conditions, &params, &json!({"Condition": c})))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        template[section] = Value::Object(kept);
+    }
+    // As CloudFormation would have it: conditions no kept resource uses are not part of this stack.
+    loop {
+        let used = format!("{}{}{}", template["Resources"], template["Outputs"], template["Conditions"]);
+        let names: Vec<String> = template["Conditions"].as_object().expect("conditions").keys().cloned().collect();
+        let unused: Vec<String> =
+            names.into_iter().filter(|n| used.matches(&format!("\"{n}\"")).count() <= 1).collect();
+        if unused.is_empty() {
+            break;
+        }
+        let kept = template["Conditions"].as_object_mut().expect("conditions");
+        unused.iter().for_each(|n| {
+            kept.remove(n);
+        });
+    }
+    let used = format!("{}{}{}", template["Resources"], template["Outputs"], template["Conditions"]);
+    let parameters = template["Parameters"].as_object_mut().expect("parameters");
+    parameters.retain(|name, _| used.contains(&format!("\"{name}\"")) || used.contains(&format!("${{{name}}}")));
+    template
+}
+
+/// A CloudFormation condition expression, for the intrinsics `member-role.yaml` uses.
+fn holds(conditions: &Value, params: &BTreeMap<&str, &str>, expression: &Value) -> bool {
+    let value = |v: &Value| -> Value {
+        match v.get("Ref").and_then(Value::as_str) {
+            Some(name) => json!(params.get(name).copied().unwrap_or_default()),
+            None => v.clone(),
+        }
+    };
+    let (name, args) = expression.as_object().and_then(|o| o.iter().next()).expect("one intrinsic");
+    match name.as_str() {
+        "Fn::Equals" => value(&args[0]) == value(&args[1]),
+        "Fn::Not" => !holds(conditions, params, &args[0]),
+        "Fn::And" => args.as_array().expect("list").iter().all(|a| holds(conditions, params, a)),
+        "Fn::Or" => args.as_array().expect("list").iter().any(|a| holds(conditions, params, a)),
+        "Condition" => holds(conditions, params, &conditions[args.as_str().expect("name")]),
+        other => panic!("member-role.yaml uses {other} in a condition: teach this test"),
+    }
+}
+
+/// Attack 7 of the trust issue: a StackSet instance in a second region of a member account must not
+/// fail on the named (global) roles, or that region's events, and the account's IAM and Organizations
+/// events (delivered only in us-east-1), would silently stop arriving.
+#[test]
+fn the_member_stack_creates_its_roles_once_and_forwards_from_every_region() {
+    let lint = crate::support::repo_root().join(".venv/sam/bin/cfn-lint");
+    assert!(lint.exists(), "{} is missing: run scripts/test, which installs it", lint.display());
+    for (region, roles_here) in [("us-east-1", true), ("eu-west-1", false)] {
+        let stack = member_stack_in(region);
+        let resources = stack["Resources"].as_object().expect("resources");
+        let roles: Vec<&String> =
+            resources.iter().filter(|(_, r)| r["Type"] == "AWS::IAM::Role").map(|(k, _)| k).collect();
+        assert_eq!(!roles.is_empty(), roles_here, "{region}: roles {roles:?}");
+        let rules: Vec<&Value> = resources.values().filter(|r| r["Type"] == "AWS::Events::Rule").collect();
+        assert_eq!(rules.len(), 4, "{region}: every rule forwards from every region");
+        for rule in rules {
+            let target = &rule["Properties"]["Targets"][0];
+            let role = target["RoleArn"]["Fn::Sub"].as_str().unwrap_or_default();
+            assert!(role.ends_with(":role/firebreak-forwarding"), "{region}: the rule names the role: {target}");
+        }
+        let file = std::env::temp_dir().join(format!("firebreak-member-{region}-{}.json", std::process::id()));
+        std::fs::write(&file, serde_json::to_string_pretty(&stack).expect("json")).expect("rendered");
+        let out = std::process::Command::new(&lint).arg(&file).output().expect("cfn-lint runs");
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            out.status.success(),
+            "{region}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -37,7 +37,7 @@ async fn stops_an_idle_instance_whatever_form_the_alarm_arrives_in() {
         assert_eq!(world.instance_state(&victim.instance_id).await, "stopped", "{form}");
         let tags = world.tags(&victim.instance_id).await;
         assert_eq!(tags.get("firebreak:stopped-by").map(String::as_str), Some("firebreak alarm-responder"), "{form}");
-        assert!(tags.get("firebreak:stopped-reason").is_some_and(|r| r.contains("idle-cpu-")), "{form}: {tags:?}");
+        assert!(tags.get("firebreak:stopped-reason").is_some_and(|r| r.contains("idle-stop-cpu-")), "{form}: {tags:?}");
         let notes = world.notifications().await;
         assert_eq!(notes.len(), 1, "{form}");
         assert!(message(&notes[0]).contains(&victim.instance_id), "{form}");
