@@ -224,9 +224,18 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
             let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
             let table =
                 format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+            let item = |call: &str, key: &'static str| {
+                Call::new(&home, call, "dynamodb:UpdateItem").on(
+                    "table",
+                    table.clone(),
+                    &[("dynamodb:LeadingKeys", &[key])],
+                )
+            };
             let mut requests = vec![
                 describe,
-                Call::new(&home, "GetItem", "dynamodb:GetItem").on("table", table, &[]),
+                Call::new(&home, "GetItem", "dynamodb:GetItem").on("table", table.clone(), &[]),
+                item("UpdateItem (a containment group created)", "group#123456789012#us-east-1#vpc-1#isolation"),
+                item("UpdateItem (the original groups)", "quarantine#i-0abc1234def567890"),
                 Call::new(s, "DescribeSecurityGroups", "ec2:DescribeSecurityGroups").anything(),
                 create.on("security-group", s.ec2("security-group/sg-0aaaaaaaaaaaaaaa1"), &group_context),
                 create.on(
@@ -379,7 +388,11 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                     &[],
                 ),
                 Call::new(s, "GetRole", "iam:GetRole").on("role", s.iam("role/web-instance-role"), &[]),
-                Call::new(&home, "UpdateItem (what was there before)", "dynamodb:UpdateItem").on("table", table, &[]),
+                Call::new(&home, "UpdateItem (what was there before)", "dynamodb:UpdateItem").on(
+                    "table",
+                    table,
+                    &[("dynamodb:LeadingKeys", &["credentials#i-0abc1234def567890"])],
+                ),
                 Call::new(s, "PutRolePolicy", "iam:PutRolePolicy").on("role", s.iam("role/web-instance-role"), &[]),
                 // As the Service Authorization Reference reads: the instance as it is (on), the request
                 // in ec2:Attribute; and as the other reading would have it: the request in the key.
@@ -423,8 +436,26 @@ pub fn executor_requests(s: &Scene) -> Vec<Request> {
     let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
     let topic = format!("arn:{}:sns:{}:{}:firebreak-notifications", s.partition, s.home_region, s.home_account);
     let mut requests = vec![
-        Call::new(&home, "UpdateItem", "dynamodb:UpdateItem").on("table", table.clone(), &[]),
-        Call::new(&home, "PutItem", "dynamodb:PutItem").on("table", table, &[]),
+        Call::new(&home, "UpdateItem (the claim and journal)", "dynamodb:UpdateItem").on(
+            "table",
+            table.clone(),
+            &[("dynamodb:LeadingKeys", &["claim#incident#guardduty#123456789012#us-east-1#a8c4e2f1"])],
+        ),
+        Call::new(&home, "UpdateItem (the cap)", "dynamodb:UpdateItem").on(
+            "table",
+            table.clone(),
+            &[("dynamodb:LeadingKeys", &["cap#123456789012#2026-12-03T08"])],
+        ),
+        Call::new(&home, "UpdateItem (the warm-up at start)", "dynamodb:UpdateItem").on(
+            "table",
+            table.clone(),
+            &[("dynamodb:LeadingKeys", &["warm-up"])],
+        ),
+        Call::new(&home, "PutItem (the circuit opens)", "dynamodb:PutItem").on(
+            "table",
+            table,
+            &[("dynamodb:LeadingKeys", &["circuit#123456789012#2026-12-03T08"])],
+        ),
         Call::new(&home, "Publish", "sns:Publish").on("topic", topic, &[("aws:SecureTransport", &["true"])]),
         Call::new(&home, "GetCallerIdentity", "sts:GetCallerIdentity").anything(),
     ];
@@ -491,6 +522,13 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
     let mut requests = executor_requests(s);
     if function.asks_for_approval() {
         requests.push(signing_key(s));
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+        requests.push(Call::new(&home, "PutItem (a request for approval)", "dynamodb:PutItem").on(
+            "table",
+            table,
+            &[("dynamodb:LeadingKeys", &[APPROVAL_ITEM])],
+        ));
     }
     if function.confirms_findings() {
         // In the finding's own account (through the member role there); no resource-level permission.
@@ -516,6 +554,25 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
         &["Owner"],
         None,
     )];
+    // The items only the GuardDuty responder writes: what release and an approved run trust.
+    if matches!(function, Function::AlarmResponder | Function::CloudtrailResponder) {
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+        for (what, key) in [
+            ("a quarantine record", "quarantine#i-0abc1234def567890"),
+            ("a credential record", "credentials#i-0abc1234def567890"),
+            ("a request for approval", APPROVAL_ITEM),
+            ("a containment group", "group#123456789012#us-east-1#vpc-1#isolation"),
+        ] {
+            for action in ["dynamodb:UpdateItem", "dynamodb:PutItem"] {
+                denied.push(Call::new(&home, &format!("{action} ({what})"), action).denied().on(
+                    "table",
+                    table.clone(),
+                    &[("dynamodb:LeadingKeys", &[key])],
+                ));
+            }
+        }
+    }
     match function {
         Function::GuarddutyResponder => {
             let protect =

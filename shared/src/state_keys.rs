@@ -24,6 +24,9 @@ pub const ORIGINAL_GROUPS_ATTRIBUTE: &str = "eni#";
 /// What a credential revocation changed: `credentials#<instance>`.
 pub const CREDENTIALS: &str = "credentials#";
 
+/// The one item each function writes during init, to open its connection to the table.
+pub const WARM_UP: &str = "warm-up";
+
 pub fn claim(incident_key: &str) -> String {
     format!("{CLAIM}{incident_key}")
 }
@@ -91,5 +94,6 @@ mod tests {
         assert_eq!(quarantine("i-1"), "quarantine#i-1");
         assert_eq!(original_groups_attribute("eni-1"), "eni#eni-1");
         assert_eq!(credentials("i-1"), "credentials#i-1");
+        assert_eq!(WARM_UP, "warm-up");
     }
 }

@@ -449,7 +449,7 @@ impl StateStore for DynamoStateStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s("warm-up"))
+            .key("pk", s(state_keys::WARM_UP))
             .update_expression("SET expires_at = :expires")
             .expression_attribute_values(":expires", n(epoch() + CAP_KEEP_SECONDS))
             .send()

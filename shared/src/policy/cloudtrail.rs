@@ -310,6 +310,11 @@ fn detect(e: &CloudTrailEvent, policy: &Policy) -> Option<(Rule, String, Vec<Ing
             let open = world_open(&e.ingress, policy);
             let group = e.security_group_id.as_deref().or(e.security_group_name.as_deref()).unwrap_or("?");
             let mut said: Vec<String> = open.iter().map(describe_permission).collect();
+            // Half an address family in one range is no "private" network: notified (revoked only when
+            // it is world-open by the share above).
+            said.extend(half_the_internet(&e.ingress, &open, policy).into_iter().map(|(p, share)| {
+                format!("{} (one range covering {:.0} % of the address family)", describe_permission(p), share * 100.0)
+            }));
             // A prefix list's contents are not in the event: say which, for a person to check.
             said.extend(
                 e.prefix_lists.iter().map(|l| format!("prefix list {l} (contents not in the event: check it)")),
@@ -357,6 +362,28 @@ fn world_open(permissions: &[IngressPermission], policy: &Policy) -> Vec<Ingress
             share_covered(&same, block.family) >= policy.world_open_share
         })
         .map(|(p, _)| (*p).clone())
+        .collect()
+}
+
+/// The share of its address family from which a single range counts as the Internet for a person to
+/// look at, whatever `FIREBREAK_WORLD_OPEN_SHARE` says about revoking.
+const HALF_THE_INTERNET: f64 = 0.5;
+
+/// Permissions on a port outside the allowed ones whose one range covers at least half of its address
+/// family (`0.0.0.0/1`, `::/1`), with that share, unless already world-open.
+fn half_the_internet<'a>(
+    permissions: &'a [IngressPermission],
+    open: &[IngressPermission],
+    policy: &Policy,
+) -> Vec<(&'a IngressPermission, f64)> {
+    permissions
+        .iter()
+        .filter(|p| p.exceeds(&policy.allowed_public_ports) && !open.contains(p))
+        .filter_map(|p| {
+            let block = p.block()?;
+            Some((p, crate::cidr::share_covered(&[block], block.family)))
+        })
+        .filter(|(_, share)| *share >= HALF_THE_INTERNET)
         .collect()
 }
 

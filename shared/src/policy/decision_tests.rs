@@ -447,18 +447,32 @@ fn the_world_however_it_is_spelt_is_the_world() {
         };
         assert_eq!(permissions.len(), revoked, "{name}: every range that makes up the world is revoked");
     }
-    let narrow: Vec<(&str, Value)> = vec![
-        ("one half", ingress(json!([tcp22(&["0.0.0.0/1"], &[])]))),
-        ("a private range", ingress(json!([tcp22(&["10.0.0.0/8"], &[])]))),
+    // Not the world, so never revoked by default; but half an address family in one range is for a
+    // person to look at (attack 6 of the trust issue), a private range is not.
+    let narrow: Vec<(&str, Value, Decision)> = vec![
+        ("one half", ingress(json!([tcp22(&["0.0.0.0/1"], &[])])), Decision::Notify),
+        ("half of IPv6", ingress(json!([tcp22(&[], &["::/1"])])), Decision::Notify),
+        ("a private range", ingress(json!([tcp22(&["10.0.0.0/8"], &[])])), Decision::Ignore),
+        ("a quarter", ingress(json!([tcp22(&["0.0.0.0/2"], &[])])), Decision::Ignore),
         (
             "halves on different ports",
             ingress(
                 json!([tcp22(&["0.0.0.0/1"], &[]), {"ipProtocol": "tcp", "fromPort": 23, "toPort": 23, "ipRanges": {"items": [{"cidrIp": "128.0.0.0/1"}]}}]),
             ),
+            Decision::Notify,
         ),
     ];
-    for (name, doc) in narrow {
-        assert_eq!(plan(doc).decision, Decision::Ignore, "{name}");
+    for (name, doc, decision) in narrow {
+        let plan = plan(doc);
+        assert_eq!(plan.decision, decision, "{name}: {:?}", plan.reasons);
+        assert!(!plan.has(crate::plan::StepKind::RevokeSecurityGroupIngress), "{name}");
+        if decision == Decision::Notify {
+            assert!(
+                plan.reasons[0].contains("one range covering 50 % of the address family"),
+                "{name}: {:?}",
+                plan.reasons
+            );
+        }
     }
     // A lower share is a setting: half of IPv4 is then the world too.
     let half = Policy { world_open_share: 0.5, ..Policy::default() };
