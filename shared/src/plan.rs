@@ -250,6 +250,8 @@ impl StepKind {
             Self::IsolateInstance => &[
                 DESCRIBE,
                 "dynamodb:GetItem",
+                // The containment groups it created and the original groups, recorded in the table.
+                "dynamodb:UpdateItem",
                 "ec2:DescribeSecurityGroups",
                 "ec2:CreateSecurityGroup",
                 "ec2:AuthorizeSecurityGroupIngress",
