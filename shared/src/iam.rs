@@ -396,15 +396,10 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                 Call::new(s, "PutRolePolicy", "iam:PutRolePolicy").on("role", s.iam("role/web-instance-role"), &[]),
                 // As the Service Authorization Reference reads: the instance as it is (on), the request
                 // in ec2:Attribute; and as the other reading would have it: the request in the key.
-                Call::new(s, "ModifyInstanceMetadataOptions", "ec2:ModifyInstanceMetadataOptions").on(
-                    "instance",
-                    s.instance(),
-                    &[
-                        ("ec2:InstanceID", &["i-0abc1234def567890"]),
-                        ("ec2:MetadataHttpEndpoint", &["enabled"]),
-                        ("ec2:Attribute", &["HttpEndpoint"]),
-                        ("ec2:Attribute/HttpEndpoint", &["disabled"]),
-                    ],
+                metadata_options(
+                    Call::new(s, "ModifyInstanceMetadataOptions", "ec2:ModifyInstanceMetadataOptions"),
+                    "enabled",
+                    &[("HttpEndpoint", "disabled")],
                 ),
                 Call::new(
                     s,
@@ -428,6 +423,21 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
         ],
         StepKind::Notify => vec![],
     }
+}
+
+/// A `ModifyInstanceMetadataOptions` request as the Service Authorization Reference reads the action:
+/// the instance's service as it is in `ec2:MetadataHttpEndpoint`, each requested option in
+/// `ec2:Attribute/<option>` (the parameter in `ec2:Attribute`, single-valued).
+fn metadata_options(call: Call<'_>, current: &str, requested: &[(&str, &str)]) -> Request {
+    let options: Vec<(String, [&str; 1])> =
+        requested.iter().map(|(option, value)| (format!("ec2:Attribute/{option}"), [*value])).collect();
+    let mut context: Vec<(&str, &[&str])> = vec![
+        ("ec2:InstanceID", &["i-0abc1234def567890"]),
+        ("ec2:MetadataHttpEndpoint", std::slice::from_ref(&current)),
+        ("ec2:Attribute", &["HttpEndpoint"]),
+    ];
+    context.extend(options.iter().map(|(key, value)| (key.as_str(), &value[..])));
+    call.on("instance", call.scene.instance(), &context)
 }
 
 /// What the executor calls in the home account for every incident, whatever the steps.
@@ -645,38 +655,25 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                     s.instance(),
                     &[("ec2:InstanceID", &["i-0abc1234def567890"]), ("ec2:MetadataHttpEndpoint", &["enabled"])],
                 ),
-                Call::new(
-                    s,
-                    "ModifyInstanceMetadataOptions (turning on an instance that is off, as the reference reads)",
-                    "ec2:ModifyInstanceMetadataOptions",
-                )
-                .denied()
-                .on(
-                    "instance",
-                    s.instance(),
-                    &[
-                        ("ec2:InstanceID", &["i-0abc1234def567890"]),
-                        ("ec2:MetadataHttpEndpoint", &["disabled"]),
-                        ("ec2:Attribute", &["HttpEndpoint"]),
-                        ("ec2:Attribute/HttpEndpoint", &["enabled"]),
-                    ],
+                metadata_options(
+                    Call::new(
+                        s,
+                        "ModifyInstanceMetadataOptions (turning on an instance that is off, as the reference reads)",
+                        "ec2:ModifyInstanceMetadataOptions",
+                    )
+                    .denied(),
+                    "disabled",
+                    &[("HttpEndpoint", "enabled")],
                 ),
-                Call::new(
-                    s,
-                    "ModifyInstanceMetadataOptions (off, and IMDSv1 allowed with it)",
-                    "ec2:ModifyInstanceMetadataOptions",
-                )
-                .denied()
-                .on(
-                    "instance",
-                    s.instance(),
-                    &[
-                        ("ec2:InstanceID", &["i-0abc1234def567890"]),
-                        ("ec2:MetadataHttpEndpoint", &["enabled"]),
-                        ("ec2:Attribute", &["HttpEndpoint"]),
-                        ("ec2:Attribute/HttpEndpoint", &["disabled"]),
-                        ("ec2:Attribute/HttpTokens", &["optional"]),
-                    ],
+                metadata_options(
+                    Call::new(
+                        s,
+                        "ModifyInstanceMetadataOptions (off, and IMDSv1 allowed with it)",
+                        "ec2:ModifyInstanceMetadataOptions",
+                    )
+                    .denied(),
+                    "enabled",
+                    &[("HttpEndpoint", "disabled"), ("HttpTokens", "optional")],
                 ),
                 Call::new(s, "StopTask (exempt task)", "ecs:StopTask").denied().on(
                     "task",
