@@ -783,14 +783,37 @@ pub fn forbidden_assumptions(s: &Scene) -> Vec<Request> {
         &[("sts:ExternalId", &["s3cr3t"]), ("aws:PrincipalOrgID", &["o-firebreak01"])],
     );
     impostor.principal = Principal::Impostor;
-    vec![
+    // Attack 2 of the trust issue: any other principal of the account, even one granted every table
+    // write Firebreak's roles hold, is refused by the table's resource policy.
+    let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+    let mut forgers = Vec::new();
+    for (what, key) in [
+        ("an approval", APPROVAL_ITEM),
+        ("the original groups", "quarantine#i-0abc1234def567890"),
+        ("a credential record", "credentials#i-0abc1234def567890"),
+        ("a cap row", "cap#123456789012#2026-12-03T08"),
+    ] {
+        for action in ["dynamodb:PutItem", "dynamodb:UpdateItem"] {
+            let call = format!("{action} ({what}, by a principal outside Firebreak)");
+            let mut forger = Call::new(&home, &call, action).denied().on(
+                "table",
+                table.clone(),
+                &[("dynamodb:LeadingKeys", &[key])],
+            );
+            forger.principal = Principal::Impostor;
+            forgers.push(forger);
+        }
+    }
+    let mut denied = vec![
         impostor,
         assume("AssumeRole (without the external id)", &[("aws:PrincipalOrgID", &["o-firebreak01"])]),
         assume(
             "AssumeRole (from outside the organisation)",
             &[("sts:ExternalId", &["s3cr3t"]), ("aws:PrincipalOrgID", &["o-elsewhere99"])],
         ),
-    ]
+    ];
+    denied.extend(forgers);
+    denied
 }
 
 /// A member account forwarding its events to the security account's default bus: from inside the

@@ -162,6 +162,10 @@ for (const { function: fn, scene, request } of input.cases) {
     const busPolicy = Object.values(input.templates.home.Resources).find((r) => r.Type === 'AWS::Events::EventBusPolicy')
     resourcePolicy = { Version: '2012-10-17', Statement: [home.resolve(busPolicy.Properties.Statement)] }
   }
+  if (service === 'dynamodb') {
+    const table = Object.values(input.templates.home.Resources).find((r) => r.Type === 'AWS::DynamoDB::Table')
+    resourcePolicy = home.resolve(table.Properties.ResourcePolicy.PolicyDocument)
+  }
   if (service === 'kms') {
     const key = Object.entries(input.templates.home.Resources).find(([id]) => request.resource.endsWith(`key/${id}`))
     resourcePolicy = home.resolve(key[1].Properties.KeyPolicy)
