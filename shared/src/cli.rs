@@ -135,7 +135,7 @@ fn acting(
             "deny" => Some(crate::approval::Verdict::Deny),
             _ => None,
         } {
-            return match crate::lambda::operator_responder(&sdk, config) {
+            return match crate::lambda::operator_responder(&sdk, config).await {
                 Ok(responder) => answer(&args[0], verdict, user, &responder, out, err).await,
                 Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
             };

@@ -40,6 +40,9 @@ pub struct Config {
     pub approval_url: Option<String>,
     /// The Secrets Manager secret holding the key that signs approval links.
     pub approval_secret_arn: Option<String>,
+    /// The Secrets Manager secret holding the key that seals the records later decisions trust
+    /// (`crate::seal`); unset: records are neither sealed nor checked.
+    pub state_key_secret_arn: Option<String>,
     /// How long a request for approval stays open.
     pub approval_ttl: Duration,
     /// The function the approval function asks to run approved containments (the GuardDuty responder).
@@ -89,6 +92,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_APPROVAL_URL",
     "FIREBREAK_APPROVAL_SECRET_ARN",
     "FIREBREAK_CONTAINMENT_FUNCTION",
+    "FIREBREAK_STATE_KEY_SECRET_ARN",
 ];
 
 impl Config {
@@ -234,15 +238,14 @@ impl Config {
         if let Some(url) = approval_url.as_deref().filter(|u| !u.starts_with("https://") && !u.starts_with("http://")) {
             return Err(Error::config("FIREBREAK_APPROVAL_URL", format!("{url:?} is not an http(s) URL")));
         }
-        let approval_secret_arn = get("FIREBREAK_APPROVAL_SECRET_ARN");
-        if let Some(arn) =
-            approval_secret_arn.as_deref().filter(|a| !a.starts_with("arn:") || !a.contains(":secretsmanager:"))
-        {
-            return Err(Error::config(
-                "FIREBREAK_APPROVAL_SECRET_ARN",
-                format!("{arn:?} is not a Secrets Manager ARN"),
-            ));
-        }
+        let secret_arn = |name: &str| match get(name) {
+            Some(arn) if !arn.starts_with("arn:") || !arn.contains(":secretsmanager:") => {
+                Err(Error::config(name, format!("{arn:?} is not a Secrets Manager ARN")))
+            }
+            other => Ok(other),
+        };
+        let approval_secret_arn = secret_arn("FIREBREAK_APPROVAL_SECRET_ARN")?;
+        let state_key_secret_arn = secret_arn("FIREBREAK_STATE_KEY_SECRET_ARN")?;
         let approval_ttl = match get("FIREBREAK_APPROVAL_TTL_SECONDS") {
             None => DEFAULT_APPROVAL_TTL,
             Some(v) => {
@@ -260,6 +263,7 @@ impl Config {
             containment_function: get("FIREBREAK_CONTAINMENT_FUNCTION"),
             approval_url,
             approval_secret_arn,
+            state_key_secret_arn,
             approval_ttl,
             policy,
             topic_arn,

@@ -72,6 +72,12 @@ impl Function {
         self.kinds().contains(&Kind::Guardduty)
     }
 
+    /// Whether it seals the records later decisions trust (original groups, credential records,
+    /// approval requests): the function that writes them, and so reads the state key.
+    pub fn seals_records(self) -> bool {
+        self.kinds().contains(&Kind::Guardduty)
+    }
+
     /// Whether it signs approval links: the function whose containments may wait for a person.
     pub fn asks_for_approval(self) -> bool {
         self.kinds().contains(&Kind::Guardduty)
@@ -84,7 +90,7 @@ impl Function {
             return APPROVAL_FUNCTION_IAM_ACTIONS.iter().copied().collect();
         }
         let steps = self.steps().into_iter().flat_map(|s| s.iam_actions().iter().copied());
-        let signing = SIGNING_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval());
+        let signing = SIGNING_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval() || self.seals_records());
         let confirmation = CONFIRMATION_IAM_ACTIONS.iter().copied().filter(|_| self.confirms_findings());
         EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).chain(signing).chain(confirmation).collect()
     }

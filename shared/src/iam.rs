@@ -530,6 +530,18 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
         return approval_function_requests(s);
     }
     let mut requests = executor_requests(s);
+    if function.seals_records() {
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        let secret = format!(
+            "arn:{}:secretsmanager:{}:{}:secret:firebreak-state-key-AbCdEf",
+            s.partition, s.home_region, s.home_account
+        );
+        requests.push(Call::new(&home, "GetSecretValue (the state key)", "secretsmanager:GetSecretValue").on(
+            "Secret",
+            secret,
+            &[],
+        ));
+    }
     if function.asks_for_approval() {
         requests.push(signing_key(s));
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
@@ -765,6 +777,14 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                 &[],
             ),
         );
+    }
+    // The key that seals trusted records: the approval function (public) and the others never read it.
+    if !function.seals_records() {
+        denied.push(Call::new(&home, "GetSecretValue (the state key)", "secretsmanager:GetSecretValue").denied().on(
+            "Secret",
+            secret("firebreak-state-key-AbCdEf"),
+            &[],
+        ));
     }
     denied
 }

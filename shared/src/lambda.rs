@@ -20,7 +20,16 @@ pub async fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Resul
         Some((url, arn)) => Some(crate::aws::approval_signer(sdk, arn, url, config.approval_ttl).await?),
         None => None,
     };
-    responder_with(sdk, config, approvals)
+    let sealer = sealer(sdk, &config).await?;
+    responder_with(sdk, config, approvals, sealer)
+}
+
+/// The sealer of the trusted records, when a key is configured.
+async fn sealer(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Option<crate::seal::Sealer>, Error> {
+    match &config.state_key_secret_arn {
+        Some(arn) => Ok(Some(crate::aws::state_sealer(sdk, arn).await?)),
+        None => Ok(None),
+    }
 }
 
 /// The approval function's responder (its state table and topic: it never contains), the signer it
@@ -43,21 +52,25 @@ pub async fn approval_responder(
         )
     })?;
     let containments = crate::aws::LambdaContainments::new(sdk, &function);
-    Ok((responder_with(sdk, config, None)?, signer, containments))
+    // It acts on no trusted record, so it holds no sealing key.
+    Ok((responder_with(sdk, config, None, None)?, signer, containments))
 }
 
 /// An operator's responder (`firebreak approve|deny`): it runs approved plans and asks for nothing.
-pub fn operator_responder(sdk: &aws_config::SdkConfig, config: Config) -> Result<AwsResponder, Error> {
-    responder_with(sdk, config, None)
+pub async fn operator_responder(sdk: &aws_config::SdkConfig, config: Config) -> Result<AwsResponder, Error> {
+    let sealer = sealer(sdk, &config).await?;
+    responder_with(sdk, config, None, sealer)
 }
 
 fn responder_with(
     sdk: &aws_config::SdkConfig,
     config: Config,
     approvals: Option<crate::approval::Signer>,
+    sealer: Option<crate::seal::Sealer>,
 ) -> Result<AwsResponder, Error> {
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.require_topic()?);
-    let state = DynamoStateStore::new(aws_sdk_dynamodb::Client::new(sdk), config.require_state_table()?);
+    let state =
+        DynamoStateStore::new(aws_sdk_dynamodb::Client::new(sdk), config.require_state_table()?).sealed_with(sealer);
     let targets = AwsTargets::new(sdk, &config.member_role_name, config.member_external_id.as_deref(), config.dry_run);
     Ok(Responder { targets, notifier, state, config, approvals })
 }

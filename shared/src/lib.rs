@@ -43,6 +43,7 @@ pub mod notify;
 pub mod plan;
 pub mod policy;
 pub mod report;
+pub mod seal;
 pub mod state_keys;
 pub mod text;
 

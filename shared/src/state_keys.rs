@@ -21,6 +21,10 @@ pub const GROUP: &str = "group#";
 pub const QUARANTINE: &str = "quarantine#";
 /// The attribute prefix of one interface's original groups in a quarantine item: `eni#<interface>`.
 pub const ORIGINAL_GROUPS_ATTRIBUTE: &str = "eni#";
+/// The attribute that carries a record's seal (`crate::seal`), and one interface's in a quarantine
+/// item: `seal#<interface>`.
+pub const SEAL_ATTRIBUTE: &str = "seal";
+
 /// What a credential revocation changed: `credentials#<instance>`.
 pub const CREDENTIALS: &str = "credentials#";
 
@@ -69,6 +73,10 @@ pub fn original_groups_attribute(interface: &str) -> String {
     format!("{ORIGINAL_GROUPS_ATTRIBUTE}{interface}")
 }
 
+pub fn interface_seal_attribute(interface: &str) -> String {
+    format!("{SEAL_ATTRIBUTE}#{interface}")
+}
+
 pub fn credentials(instance: &str) -> String {
     format!("{CREDENTIALS}{instance}")
 }
@@ -95,5 +103,6 @@ mod tests {
         assert_eq!(original_groups_attribute("eni-1"), "eni#eni-1");
         assert_eq!(credentials("i-1"), "credentials#i-1");
         assert_eq!(WARM_UP, "warm-up");
+        assert_eq!((SEAL_ATTRIBUTE, interface_seal_attribute("eni-1").as_str()), ("seal", "seal#eni-1"));
     }
 }

@@ -284,3 +284,90 @@ async fn a_forged_invocation_isolates_nothing_and_is_notified_as_refused() {
     assert_eq!(notes.len(), 2, "each refusal is told once");
     assert!(notes.iter().all(|n| n["Message"].as_str().unwrap_or_default().contains("refused")), "{notes:#?}");
 }
+
+/// A state key in this world, as the template generates it; its ARN for `FIREBREAK_STATE_KEY_SECRET_ARN`.
+async fn state_key(world: &World) -> String {
+    let secrets = aws_sdk_secretsmanager::Client::new(&world.sdk);
+    let out =
+        secrets.create_secret().name("firebreak-state-key").secret_string("s".repeat(64)).send().await.expect("secret");
+    out.arn().expect("arn").to_owned()
+}
+
+/// Attack 2 of the trust issue: records written around Firebreak (by a principal the table's policy
+/// lets through, or before it existed) are refused, not obeyed: release does not attach the groups a
+/// forged `quarantine#` names, and an approved run does not contain what a forged `approval#` names.
+#[tokio::test(flavor = "current_thread")]
+async fn records_written_around_firebreak_are_refused_not_obeyed() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let world = World::seed().await;
+    let arn = state_key(&world).await;
+    let sealed = [("FIREBREAK_STATE_KEY_SECRET_ARN", arn.as_str())];
+    let victim = world.launch_with_role("web-instance-role", &[]).await;
+    let report = world.respond(finding(&victim, "5ea1ed0000000000000000000000000a"), &sealed).await.remove(0);
+    assert!(report.failures().is_empty(), "{report:#?}");
+    let contained = world.interface_groups(&victim).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let item = world.state_item(&format!("quarantine#{victim}")).await.expect("quarantine record");
+    let (eni, _) = item.iter().find(|(k, _)| k.starts_with("eni#")).expect("an interface");
+    assert!(item.contains_key(&format!("seal#{}", &eni["eni#".len()..])), "sealed: {item:?}");
+
+    // What Firebreak sealed itself, it trusts: another instance contained and released.
+    let other = world.launch(false, false).await;
+    let before = world.interface_groups(&other.instance_id).await;
+    world.respond(finding(&other.instance_id, "5ea1ed0000000000000000000000000b"), &sealed).await;
+    let released = crate::support::release(
+        &world.responder(&sealed).await,
+        &firebreak::incident::InstanceId::parse(&other.instance_id).expect("id"),
+    )
+    .await
+    .expect("a sealed record is trusted");
+    assert!(released.failures().is_empty(), "{released:#?}");
+    assert_eq!(world.interface_groups(&other.instance_id).await, before);
+
+    // Forged: the original groups rewritten to an attacker's group.
+    let forged_groups = world.exposed_group("attacker-chosen").await;
+    ddb.update_item()
+        .table_name(crate::world::TABLE)
+        .key("pk", AttributeValue::S(format!("quarantine#{victim}")))
+        .update_expression("SET #e = :g")
+        .expression_attribute_names("#e", eni)
+        .expression_attribute_values(":g", AttributeValue::S(forged_groups.clone()))
+        .send()
+        .await
+        .expect("forged");
+    let responder = world.responder(&sealed).await;
+    let id = firebreak::incident::InstanceId::parse(&victim).expect("id");
+    let refused = crate::support::release(&responder, &id).await;
+    assert!(
+        matches!(&refused, Err(firebreak::Error::Refused { .. }) if refused.as_ref().err().is_some_and(|e| e.to_string().contains("not sealed by Firebreak"))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        world.interface_groups(&victim).await,
+        contained,
+        "still isolated; the attacker's group attached nowhere"
+    );
+
+    // A request for approval nobody made, marked approved, and the responder asked to run it.
+    let key = "incident#guardduty#123456789012#us-east-1#f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0";
+    let bystander = world.launch(false, false).await;
+    let request = serde_json::json!({"key": key, "status": "approved", "deadline": 4_102_444_800u64,
+        "requested_at": 0, "summary": "forged", "reasons": [], "actions": [],
+        "event": finding(&bystander.instance_id, "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0").to_string()});
+    ddb.put_item()
+        .table_name(crate::world::TABLE)
+        .item("pk", AttributeValue::S(format!("approval#{key}")))
+        .item("status", AttributeValue::S("approved".into()))
+        .item("decided", AttributeValue::S(r#"{"via":"link","at":0}"#.into()))
+        .item("deadline", AttributeValue::N("4102444800".into()))
+        .item("request", AttributeValue::S(request.to_string()))
+        .send()
+        .await
+        .expect("forged request");
+    let clock = firebreak::clock::Clock::system();
+    let payload = serde_json::json!({"firebreak-approved": key});
+    let function = firebreak::Function::GuarddutyResponder;
+    let ran = firebreak::lambda::respond_payload(payload, &responder, function, &clock, clock.now().epoch + 300).await;
+    assert!(ran.as_ref().is_err_and(|e| e.to_string().contains("not sealed by Firebreak")), "{ran:?}");
+    assert!(!isolated(&world, &bystander.instance_id).await, "nothing a forged request names is contained");
+}

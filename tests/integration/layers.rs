@@ -63,6 +63,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("plan", Layer::Core),
     ("policy", Layer::Core),
     ("report", Layer::Core),
+    ("seal", Layer::Core),
     ("state_keys", Layer::Core),
     ("text", Layer::Core),
 ];

@@ -7,6 +7,7 @@ use crate::approval::{ApprovalRequest, ApprovalStatus, Approver};
 use crate::error::{Error, Result};
 use crate::ports::{Claim, CredentialRevocation, StateStore};
 use crate::report::{IncidentRecord, StoredIncident};
+use crate::seal::Sealer;
 use crate::state_keys;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -22,13 +23,62 @@ const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
 pub struct DynamoStateStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Seals the records later decisions trust, and refuses those whose seal does not verify; `None`
+    /// where no key is configured (and in the approval function, which acts on none of them).
+    sealer: Option<Sealer>,
 }
 
 type Item = std::collections::HashMap<String, AttributeValue>;
 
 impl DynamoStateStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: &str) -> Self {
-        Self { client, table: table.to_owned() }
+        Self { client, table: table.to_owned(), sealer: None }
+    }
+
+    /// This store, sealing and checking with `sealer`.
+    pub fn sealed_with(self, sealer: Option<Sealer>) -> Self {
+        Self { sealer, ..self }
+    }
+
+    /// The original groups of `instance` in `item`, each interface's seal checked.
+    fn originals(&self, instance: &str, item: Option<&Item>) -> Result<BTreeMap<String, Vec<String>>> {
+        let originals = originals_of(item);
+        if let (Some(sealer), Some(item)) = (&self.sealer, item) {
+            for (eni, groups) in &originals {
+                let seal = item.get(&state_keys::interface_seal_attribute(eni)).and_then(|v| v.as_s().ok());
+                let parts = [state_keys::QUARANTINE, instance, eni, &groups.join(" ")];
+                if !seal.is_some_and(|seal| sealer.verifies(&parts, seal)) {
+                    return Err(crate::seal::forged(&format!("{} ({eni})", state_keys::quarantine(instance))));
+                }
+            }
+        }
+        Ok(originals)
+    }
+
+    /// The credential record of `instance` in `item`, its seal checked.
+    fn revocation(&self, instance: &str, item: Option<&Item>) -> Result<Option<CredentialRevocation>> {
+        let Some(revocation) = revocation_of(item) else { return Ok(None) };
+        if let (Some(sealer), Some(item)) = (&self.sealer, item) {
+            let seal = item.get(state_keys::SEAL_ATTRIBUTE).and_then(|v| v.as_s().ok());
+            if !seal.is_some_and(|seal| sealer.verifies(&revocation_parts(instance, &revocation), seal)) {
+                return Err(crate::seal::forged(&state_keys::credentials(instance)));
+            }
+        }
+        Ok(Some(revocation))
+    }
+
+    /// The request for approval in `item`, its seal checked.
+    fn request(&self, item: Option<&Item>) -> Result<Option<ApprovalRequest>> {
+        let Some(item) = item else { return Ok(None) };
+        let Some(request) = approval_of(item) else { return Ok(None) };
+        if let Some(sealer) = &self.sealer {
+            let text = item.get("request").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
+            let seal = item.get(state_keys::SEAL_ATTRIBUTE).and_then(|v| v.as_s().ok());
+            if !seal.is_some_and(|seal| sealer.verifies(&[state_keys::APPROVAL, &request.key, text], seal)) {
+                return Err(crate::seal::forged(&state_keys::approval(&request.key)));
+            }
+        }
+        Ok(Some(request))
     }
 
     /// The item `pk`, read consistently (what was just written is seen).
@@ -105,6 +155,12 @@ async fn keep_first(
         .await
         .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
     Ok(out.attributes)
+}
+
+/// What a credential record's seal covers, in order.
+fn revocation_parts<'a>(instance: &'a str, r: &'a CredentialRevocation) -> [&'a str; 6] {
+    let enabled = if r.metadata_was_enabled { "enabled" } else { "disabled" };
+    [state_keys::CREDENTIALS, instance, &r.role, &r.policy, enabled, r.metadata_tokens.as_deref().unwrap_or("")]
 }
 
 fn revocation_of(item: Option<&std::collections::HashMap<String, AttributeValue>>) -> Option<CredentialRevocation> {
@@ -247,18 +303,21 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn request_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest> {
-        let put = self
+        let text = serde_json::to_string(request).unwrap_or_default();
+        let seal = self.sealer.as_ref().map(|sealer| sealer.seal(&[state_keys::APPROVAL, &request.key, &text]));
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(state_keys::approval(&request.key)))
             .item("status", s(request.status.as_str()))
             .item("deadline", n(request.deadline))
-            .item("request", s(serde_json::to_string(request).unwrap_or_default()))
-            .item("expires_at", n(request.deadline + KEEP_SECONDS))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
+            .item("request", s(text))
+            .item("expires_at", n(request.deadline + KEEP_SECONDS));
+        if let Some(seal) = seal {
+            put = put.item(state_keys::SEAL_ATTRIBUTE, s(seal));
+        }
+        let put = put.condition_expression("attribute_not_exists(pk)").send().await;
         match put {
             Ok(_) => Ok(request.clone()),
             Err(e) if code_of(&e) == Some(CONDITION_FAILED) => self
@@ -270,7 +329,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn approval(&self, key: &str) -> Result<Option<ApprovalRequest>> {
-        Ok(self.item(state_keys::approval(key)).await?.as_ref().and_then(approval_of))
+        self.request(self.item(state_keys::approval(key)).await?.as_ref())
     }
 
     async fn settle_approval(&self, key: &str, to: ApprovalStatus, by: &Approver, now: u64) -> Result<bool> {
@@ -393,18 +452,26 @@ impl StateStore for DynamoStateStore {
             self.client.update_item().table_name(&self.table).key("pk", s(state_keys::quarantine(instance)));
         let mut sets = vec!["expires_at = :expires".to_owned()];
         for (n, (eni, groups)) in originals.iter().enumerate() {
+            let groups = groups.join(" ");
             sets.push(format!("#e{n} = if_not_exists(#e{n}, :g{n})"));
+            if let Some(sealer) = &self.sealer {
+                sets.push(format!("#s{n} = if_not_exists(#s{n}, :s{n})"));
+                let seal = sealer.seal(&[state_keys::QUARANTINE, instance, eni, &groups]);
+                update = update
+                    .expression_attribute_names(format!("#s{n}"), state_keys::interface_seal_attribute(eni))
+                    .expression_attribute_values(format!(":s{n}"), s(seal));
+            }
             update = update
                 .expression_attribute_names(format!("#e{n}"), state_keys::original_groups_attribute(eni))
-                .expression_attribute_values(format!(":g{n}"), s(groups.join(" ")));
+                .expression_attribute_values(format!(":g{n}"), s(groups));
         }
         let item = keep_first(update, &sets).await?;
-        Ok(originals_of(item.as_ref()))
+        self.originals(instance, item.as_ref())
     }
 
     async fn original_groups(&self, instance: &str) -> Result<Option<BTreeMap<String, Vec<String>>>> {
         let item = self.item(state_keys::quarantine(instance)).await?;
-        Ok(item.as_ref().map(|i| originals_of(Some(i))).filter(|o| !o.is_empty()))
+        Ok(Some(self.originals(instance, item.as_ref())?).filter(|o| !o.is_empty()))
     }
 
     async fn forget_original_groups(&self, instance: &str) -> Result<()> {
@@ -432,13 +499,18 @@ impl StateStore for DynamoStateStore {
             sets.push("metadata_tokens = if_not_exists(metadata_tokens, :tokens)");
             update = update.expression_attribute_values(":tokens", s(tokens));
         }
+        if let Some(sealer) = &self.sealer {
+            sets.push("seal = if_not_exists(seal, :seal)");
+            update = update.expression_attribute_values(":seal", s(sealer.seal(&revocation_parts(instance, r))));
+        }
         let item = keep_first(update, &sets).await?;
-        revocation_of(item.as_ref()).ok_or_else(|| Error::State("the revocation record was not written".into()))
+        self.revocation(instance, item.as_ref())?
+            .ok_or_else(|| Error::State("the revocation record was not written".into()))
     }
 
     async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>> {
         let item = self.item(state_keys::credentials(instance)).await?;
-        Ok(revocation_of(item.as_ref()))
+        DynamoStateStore::revocation(self, instance, item.as_ref())
     }
 
     async fn forget_revocation(&self, instance: &str) -> Result<()> {

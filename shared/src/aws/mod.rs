@@ -19,6 +19,6 @@ pub use invoke::LambdaContainments;
 pub use sdk::{
     aws_smithy_runtime_api_shim, compute_and_fleet, http_client, load_sdk_config, retry_config, timeout_config,
 };
-pub use secrets::approval_signer;
+pub use secrets::{approval_signer, state_sealer};
 pub use sns::SnsNotifier;
 pub use targets::AwsTargets;
