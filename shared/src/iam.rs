@@ -354,6 +354,8 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
             ),
         ],
         StepKind::RevokeSecurityGroupIngress => vec![
+            // The rule an event names, read before it is revoked by its id (no resource-level permission).
+            Call::new(s, "DescribeSecurityGroupRules", "ec2:DescribeSecurityGroupRules").anything(),
             // The offending group is anyone's: no tag condition can apply.
             Call::new(s, "RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress").on(
                 "security-group",

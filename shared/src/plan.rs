@@ -286,7 +286,9 @@ impl StepKind {
                 "ec2:StopInstances",
                 "ec2:CreateTags",
             ],
-            Self::RevokeSecurityGroupIngress => &["ec2:RevokeSecurityGroupIngress", "ec2:CreateTags"],
+            Self::RevokeSecurityGroupIngress => {
+                &["ec2:DescribeSecurityGroupRules", "ec2:RevokeSecurityGroupIngress", "ec2:CreateTags"]
+            }
             // The task is read first: its exemption tag and whether it still runs.
             Self::StopEcsTask => &["ecs:DescribeTasks", "ecs:StopTask"],
             // The instance's role is found through its profile and checked (path, tags) before the

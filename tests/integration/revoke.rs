@@ -161,3 +161,33 @@ async fn the_member_roles_own_rules_are_left_alone_but_a_look_alike_role_is_not_
     let report = respond(&world, event, &accounts).await;
     assert!(report.outcome_of("revoke_security_group_ingress").is_some_and(Outcome::is_done), "{report:#?}");
 }
+
+/// The revocation acts only on the rule ids the group holds now as the event describes them: an event
+/// (forged, say, by whoever may invoke the function) that names the id of the group's legitimate SSH
+/// rule from inside beside a world-open range revokes only what is world-open.
+#[tokio::test(flavor = "current_thread")]
+async fn a_rule_id_the_group_holds_otherwise_is_never_revoked_by_its_id() {
+    let world = World::seed().await;
+    let group = exposed_group(&world).await;
+    let rules = world
+        .ec2
+        .describe_security_group_rules()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-id").values(&group).build())
+        .send()
+        .await
+        .expect("rules");
+    let inside = rules
+        .security_group_rules()
+        .iter()
+        .find(|r| r.is_egress() == Some(false) && r.from_port() == Some(22) && r.cidr_ipv4() == Some("10.0.0.0/8"))
+        .and_then(|r| r.security_group_rule_id())
+        .expect("the SSH rule from inside")
+        .to_owned();
+    let report = respond(&world, open_ssh_event(&group, Some(&inside)), &[]).await;
+    assert!(report.failures().is_empty(), "{report:#?}");
+    assert_eq!(
+        ingress(&world, &group).await,
+        vec![(22, "10.0.0.0/8".to_owned()), (443, "0.0.0.0/0".to_owned())],
+        "the world-open SSH rule is gone, the rule the forged id names is not"
+    );
+}

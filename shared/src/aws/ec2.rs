@@ -46,6 +46,30 @@ fn dry_run_group(kind: ContainmentGroup) -> String {
 }
 
 impl Ec2Compute {
+    /// Whether `group_id` holds the ingress rule `rule_id` now, with `p`'s protocol, ports and range.
+    async fn holds_rule(&self, group_id: &str, rule_id: &str, p: &IngressPermission) -> Result<bool> {
+        let out = match self
+            .client
+            .describe_security_group_rules()
+            .security_group_rule_ids(rule_id)
+            .filters(Filter::builder().name("group-id").values(group_id).build())
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if code_of(&e) == Some("InvalidSecurityGroupRuleId.NotFound") => return Ok(false),
+            Err(e) => return Err(aws_error("DescribeSecurityGroupRules", e)),
+        };
+        let protocol = |text: &str| if text == "-1" { "all".to_owned() } else { text.to_ascii_lowercase() };
+        Ok(out.security_group_rules().iter().any(|rule| {
+            rule.group_id() == Some(group_id)
+                && rule.is_egress() == Some(false)
+                && rule.ip_protocol().map(protocol) == Some(protocol(&p.protocol))
+                && (rule.from_port(), rule.to_port()) == (p.from_port.or(Some(-1)), p.to_port.or(Some(-1)))
+                && rule.cidr_ipv4().or(rule.cidr_ipv6()) == Some(p.cidr.as_str())
+        }))
+    }
+
     pub fn new(client: Client, dry_run: bool) -> Self {
         Self { client, dry_run }
     }
@@ -330,7 +354,13 @@ impl Compute for Ec2Compute {
     async fn revoke_ingress(&self, group_id: &str, p: &IngressPermission) -> Result<Revocation> {
         const GONE: &[&str] =
             &["InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound"];
-        if let Some(rule_id) = &p.rule_id {
+        // Revoke by rule id only a rule the group holds now as the event describes it: an id taken from
+        // a forged event could name any other rule of the group.
+        let holds = match &p.rule_id {
+            Some(rule_id) => self.holds_rule(group_id, rule_id, p).await?,
+            None => false,
+        };
+        if let Some(rule_id) = p.rule_id.as_ref().filter(|_| holds) {
             match self
                 .client
                 .revoke_security_group_ingress()
