@@ -45,6 +45,24 @@ async fn exposed_group(world: &World) -> String {
     id
 }
 
+/// The id EC2 gave the group's SSH ingress rule from `cidr`.
+async fn ssh_rule_id(world: &World, group_id: &str, cidr: &str) -> String {
+    let rules = world
+        .ec2
+        .describe_security_group_rules()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-id").values(group_id).build())
+        .send()
+        .await
+        .expect("rules");
+    rules
+        .security_group_rules()
+        .iter()
+        .find(|r| r.is_egress() == Some(false) && r.from_port() == Some(22) && r.cidr_ipv4() == Some(cidr))
+        .and_then(|r| r.security_group_rule_id())
+        .unwrap_or_else(|| panic!("an SSH rule from {cidr}"))
+        .to_owned()
+}
+
 /// (port, cidr) of every ingress rule of the group, sorted.
 async fn ingress(world: &World, group_id: &str) -> Vec<(i32, String)> {
     let out = world.ec2.describe_security_groups().group_ids(group_id).send().await.expect("group");
@@ -77,20 +95,7 @@ async fn revokes_only_the_world_open_ssh_rule_and_tags_the_group() {
 async fn revokes_by_security_group_rule_id_when_the_event_has_one() {
     let world = World::seed().await;
     let group = exposed_group(&world).await;
-    let rules = world
-        .ec2
-        .describe_security_group_rules()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("group-id").values(&group).build())
-        .send()
-        .await
-        .expect("rules");
-    let rule_id = rules
-        .security_group_rules()
-        .iter()
-        .find(|r| r.is_egress() == Some(false) && r.from_port() == Some(22) && r.cidr_ipv4() == Some("0.0.0.0/0"))
-        .and_then(|r| r.security_group_rule_id())
-        .expect("the open SSH rule")
-        .to_owned();
+    let rule_id = ssh_rule_id(&world, &group, "0.0.0.0/0").await;
     let report = respond(&world, open_ssh_event(&group, Some(&rule_id)), &[]).await;
     match report.outcome_of("revoke_security_group_ingress") {
         Some(Outcome::Done { detail }) => assert!(detail.contains(&rule_id), "{detail}"),
@@ -169,20 +174,7 @@ async fn the_member_roles_own_rules_are_left_alone_but_a_look_alike_role_is_not_
 async fn a_rule_id_the_group_holds_otherwise_is_never_revoked_by_its_id() {
     let world = World::seed().await;
     let group = exposed_group(&world).await;
-    let rules = world
-        .ec2
-        .describe_security_group_rules()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("group-id").values(&group).build())
-        .send()
-        .await
-        .expect("rules");
-    let inside = rules
-        .security_group_rules()
-        .iter()
-        .find(|r| r.is_egress() == Some(false) && r.from_port() == Some(22) && r.cidr_ipv4() == Some("10.0.0.0/8"))
-        .and_then(|r| r.security_group_rule_id())
-        .expect("the SSH rule from inside")
-        .to_owned();
+    let inside = ssh_rule_id(&world, &group, "10.0.0.0/8").await;
     let report = respond(&world, open_ssh_event(&group, Some(&inside)), &[]).await;
     assert!(report.failures().is_empty(), "{report:#?}");
     assert_eq!(
