@@ -32,7 +32,9 @@
    account does not own (400 BadRequestException). The harness keeps a findings store per account,
    region and detector, which a test fills with what GuardDuty produced in its world
    (`POST /firebreak-emulator/guardduty/findings`, JSON `{"account", "region", "detectorId",
-   "finding"}`); nothing else writes it.
+   "finding"}`); nothing else writes it. A finding is seeded as the event's `detail` and served as the
+   API returns it: the members GuardDuty's model types as timestamps (signals' times, process start
+   times...) in the REST-JSON protocol's default form, epoch seconds, where the event has ISO 8601 text.
 
 tests/integration/emulator.rs proves the corrections.
 """
@@ -139,10 +141,29 @@ _guardduty_urls.url_paths["{0}/detector/(?P<detector_id>[^/]+)/findings/get$"] =
 _SEED_FINDINGS = "/firebreak-emulator/guardduty/findings"
 
 
+_guardduty_model = botocore.session.get_session().get_service_model("guardduty")
+
+
+def _as_api(value, shape):
+    """An event's `detail` value as GetFindings returns it for `shape`: timestamps in epoch seconds."""
+    if shape is None or value is None:
+        return value
+    if shape.type_name == "structure" and isinstance(value, dict):
+        by_wire = {m.serialization.get("name", name): m for name, m in shape.members.items()}
+        return {k: _as_api(v, by_wire.get(k)) for k, v in value.items()}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_as_api(v, shape.member) for v in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {k: _as_api(v, shape.value) for k, v in value.items()}
+    if shape.type_name == "timestamp" and isinstance(value, str):
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return value
+
+
 def _seed_finding(environ, start_response):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-    finding = body["finding"]
+    finding = _as_api(body["finding"], _guardduty_model.shape_for("Finding"))
     with _findings_lock:
         store = _findings.setdefault(body["account"], {}).setdefault(body["region"], {})
         store.setdefault(body["detectorId"], {})[finding["id"]] = finding

@@ -289,6 +289,16 @@ async fn guardduty_returns_the_findings_it_produced_and_only_those() {
     let code = unowned.as_ref().err().and_then(aws_sdk_guardduty::error::ProvideErrorMetadata::code);
     assert_eq!(code, Some("BadRequestException"), "{unowned:?}");
 
+    // Served as the API serialises it: the timestamp members of the model (a sequence's signals) are
+    // epoch seconds, which the SDK reads as times; in the event they are ISO 8601 text.
+    let sequence = crate::support::attack_sequence("i-0abc1234def567890", &[]);
+    world.guardduty_produced(&sequence);
+    let id = sequence["detail"]["id"].as_str().expect("id");
+    let out = gd.get_findings().detector_id(&detector).finding_ids(id).send().await.expect("the SDK reads it");
+    let signals =
+        out.findings()[0].service().and_then(|s| s.detection()).and_then(|d| d.sequence()).map(|q| q.signals());
+    assert!(signals.is_some_and(|s| !s.is_empty() && s.iter().all(|s| s.created_at().is_some())), "{out:?}");
+
     // Through Firebreak's adapter: the finding exactly as GuardDuty answered, or nothing.
     let (_, fleet) = firebreak::aws::compute_and_fleet(&world.sdk, false);
     let copy = fleet.guardduty_finding(&detector, "5eb2a6a9f5b0c7d1e2f3a4b5c6d7e8f9").await.expect("read");

@@ -41,7 +41,7 @@ impl DynamoStateStore {
     }
 
     /// The original groups of `instance` in `item`, each interface's seal checked.
-    fn originals(&self, instance: &str, item: Option<&Item>) -> Result<BTreeMap<String, Vec<String>>> {
+    fn checked_originals(&self, instance: &str, item: Option<&Item>) -> Result<BTreeMap<String, Vec<String>>> {
         let originals = originals_of(item);
         if let (Some(sealer), Some(item)) = (&self.sealer, item) {
             for (eni, groups) in &originals {
@@ -56,7 +56,7 @@ impl DynamoStateStore {
     }
 
     /// The credential record of `instance` in `item`, its seal checked.
-    fn revocation(&self, instance: &str, item: Option<&Item>) -> Result<Option<CredentialRevocation>> {
+    fn checked_revocation(&self, instance: &str, item: Option<&Item>) -> Result<Option<CredentialRevocation>> {
         let Some(revocation) = revocation_of(item) else { return Ok(None) };
         if let (Some(sealer), Some(item)) = (&self.sealer, item) {
             let seal = item.get(state_keys::SEAL_ATTRIBUTE).and_then(|v| v.as_s().ok());
@@ -68,7 +68,7 @@ impl DynamoStateStore {
     }
 
     /// The request for approval in `item`, its seal checked.
-    fn request(&self, item: Option<&Item>) -> Result<Option<ApprovalRequest>> {
+    fn checked_request(&self, item: Option<&Item>) -> Result<Option<ApprovalRequest>> {
         let Some(item) = item else { return Ok(None) };
         let Some(request) = approval_of(item) else { return Ok(None) };
         if let Some(sealer) = &self.sealer {
@@ -329,7 +329,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn approval(&self, key: &str) -> Result<Option<ApprovalRequest>> {
-        self.request(self.item(state_keys::approval(key)).await?.as_ref())
+        self.checked_request(self.item(state_keys::approval(key)).await?.as_ref())
     }
 
     async fn settle_approval(&self, key: &str, to: ApprovalStatus, by: &Approver, now: u64) -> Result<bool> {
@@ -466,12 +466,12 @@ impl StateStore for DynamoStateStore {
                 .expression_attribute_values(format!(":g{n}"), s(groups));
         }
         let item = keep_first(update, &sets).await?;
-        self.originals(instance, item.as_ref())
+        self.checked_originals(instance, item.as_ref())
     }
 
     async fn original_groups(&self, instance: &str) -> Result<Option<BTreeMap<String, Vec<String>>>> {
         let item = self.item(state_keys::quarantine(instance)).await?;
-        Ok(Some(self.originals(instance, item.as_ref())?).filter(|o| !o.is_empty()))
+        Ok(Some(self.checked_originals(instance, item.as_ref())?).filter(|o| !o.is_empty()))
     }
 
     async fn forget_original_groups(&self, instance: &str) -> Result<()> {
@@ -504,13 +504,13 @@ impl StateStore for DynamoStateStore {
             update = update.expression_attribute_values(":seal", s(sealer.seal(&revocation_parts(instance, r))));
         }
         let item = keep_first(update, &sets).await?;
-        self.revocation(instance, item.as_ref())?
+        self.checked_revocation(instance, item.as_ref())?
             .ok_or_else(|| Error::State("the revocation record was not written".into()))
     }
 
     async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>> {
         let item = self.item(state_keys::credentials(instance)).await?;
-        DynamoStateStore::revocation(self, instance, item.as_ref())
+        self.checked_revocation(instance, item.as_ref())
     }
 
     async fn forget_revocation(&self, instance: &str) -> Result<()> {

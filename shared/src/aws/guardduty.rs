@@ -4,21 +4,16 @@
 //! [`Fleet::guardduty_finding`]: crate::ports::Fleet::guardduty_finding
 
 use super::error::{aws_error, code_of};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use aws_sdk_guardduty::config::interceptors::AfterDeserializationInterceptorContextRef;
 use aws_sdk_guardduty::config::{ConfigBag, Intercept, RuntimeComponents};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
-/// Keeps the status and body of the one response it is attached to. The SDK's typed `Finding` has no
-/// serialiser; the body is the API's JSON, which is the event's `detail` shape. The hook runs whether
-/// or not the SDK's typed model accepted the body: Firebreak reads the JSON with its own, lenient
-/// parser, so a field the SDK's model types more strictly than a producer writes it loses nothing.
+/// Keeps the body of the one response it is attached to. The SDK's typed `Finding` has no serialiser;
+/// the body is the API's JSON, which is the event's `detail` shape.
 #[derive(Debug, Clone, Default)]
-struct ResponseBody(Arc<Mutex<Option<Answered>>>);
-
-/// An HTTP status and the body that came with it.
-type Answered = (u16, Vec<u8>);
+struct ResponseBody(Arc<Mutex<Option<Vec<u8>>>>);
 
 impl Intercept for ResponseBody {
     fn name(&self) -> &'static str {
@@ -31,9 +26,8 @@ impl Intercept for ResponseBody {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let response = context.response();
-        if let (Some(bytes), Ok(mut kept)) = (response.body().bytes(), self.0.lock()) {
-            *kept = Some((response.status().as_u16(), bytes.to_vec()));
+        if let (Some(bytes), Ok(mut kept)) = (context.response().body().bytes(), self.0.lock()) {
+            *kept = Some(bytes.to_vec());
         }
         Ok(())
     }
@@ -56,16 +50,15 @@ pub(super) async fn finding(
         .interceptor(body.clone())
         .send()
         .await;
-    let kept = body.0.lock().ok().and_then(|mut kept| kept.take());
-    let raw = match (sent, kept) {
-        (Ok(_), Some((_, raw))) => raw,
-        (Err(e), _) if code_of(&e) == Some("BadRequestException") => return Ok(None),
-        // Answered, but not as the SDK's model would have it: the JSON is still GuardDuty's.
-        (Err(_), Some((200, raw))) => raw,
-        (Err(e), _) => return Err(aws_error("GetFindings", e)),
-        (Ok(_), None) => Vec::new(),
-    };
-    let answer: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    match sent {
+        Ok(_) => {}
+        Err(e) if code_of(&e) == Some("BadRequestException") => return Ok(None),
+        Err(e) => return Err(aws_error("GetFindings", e)),
+    }
+    let raw = body.0.lock().ok().and_then(|mut kept| kept.take());
+    let answer: Value = raw
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+        .ok_or_else(|| Error::refused("GetFindings", "GuardDuty answered, but its answer could not be read as JSON"))?;
     Ok(answer
         .get("findings")
         .and_then(Value::as_array)
