@@ -95,6 +95,10 @@ impl Scene {
     fn snapshot(&self) -> String {
         format!("arn:{}:ec2:{}::snapshot/snap-0123456789abcdef0", self.partition, self.region)
     }
+    /// The state table, always in the home account and region.
+    fn state_table(&self) -> String {
+        format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", self.partition, self.home_region, self.home_account)
+    }
     fn instance(&self) -> String {
         self.ec2("instance/i-0abc1234def567890")
     }
@@ -222,8 +226,7 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
             let regroup = Call::new(s, "ModifyNetworkInterfaceAttribute", "ec2:ModifyNetworkInterfaceAttribute");
             // The containment groups are recorded in the home account's table.
             let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-            let table =
-                format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+            let table = s.state_table();
             let item = |call: &str, key: &'static str| {
                 Call::new(&home, call, "dynamodb:UpdateItem").on(
                     "table",
@@ -380,8 +383,7 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
         }
         StepKind::RevokeInstanceCredentials => {
             let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-            let table =
-                format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+            let table = s.state_table();
             vec![
                 describe,
                 Call::new(s, "GetInstanceProfile", "iam:GetInstanceProfile").on(
@@ -445,7 +447,7 @@ fn metadata_options(call: Call<'_>, current: &str, requested: &[(&str, &str)]) -
 /// What the executor calls in the home account for every incident, whatever the steps.
 pub fn executor_requests(s: &Scene) -> Vec<Request> {
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-    let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+    let table = s.state_table();
     let topic = format!("arn:{}:sns:{}:{}:firebreak-notifications", s.partition, s.home_region, s.home_account);
     let mut requests = vec![
         Call::new(&home, "UpdateItem (the claim and journal)", "dynamodb:UpdateItem").on(
@@ -502,7 +504,7 @@ const ANSWER_ATTRIBUTES: &[&str] = &["pk", "status", "decided", "deadline"];
 /// the notification, and the GuardDuty responder that runs an approved containment.
 fn approval_function_requests(s: &Scene) -> Vec<Request> {
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-    let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+    let table = s.state_table();
     let topic = format!("arn:{}:sns:{}:{}:firebreak-notifications", s.partition, s.home_region, s.home_account);
     let responder = format!(
         "arn:{}:lambda:{}:{}:function:firebreak-guardduty-responder",
@@ -547,7 +549,7 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
     if function.asks_for_approval() {
         requests.push(signing_key(s));
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-        let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+        let table = s.state_table();
         requests.push(Call::new(&home, "PutItem (a request for approval)", "dynamodb:PutItem").on(
             "table",
             table,
@@ -581,7 +583,7 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
     // The items only the GuardDuty responder writes: what release and an approved run trust.
     if matches!(function, Function::AlarmResponder | Function::CloudtrailResponder) {
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-        let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+        let table = s.state_table();
         for (what, key) in [
             ("a quarantine record", "quarantine#i-0abc1234def567890"),
             ("a credential record", "credentials#i-0abc1234def567890"),
@@ -721,8 +723,7 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                 "ec2:ModifyNetworkInterfaceAttribute",
             )
             .denied();
-            let table =
-                format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+            let table = s.state_table();
             let write = |what: &str, key: &'static str, attributes: &'static [&'static str]| {
                 Call::new(&home, &format!("UpdateItem ({what})"), "dynamodb:UpdateItem").denied().on(
                     "table",
@@ -807,7 +808,7 @@ pub fn forbidden_assumptions(s: &Scene) -> Vec<Request> {
     impostor.principal = Principal::Impostor;
     // Attack 2 of the trust issue: any other principal of the account, even one granted every table
     // write Firebreak's roles hold, is refused by the table's resource policy.
-    let table = format!("arn:{}:dynamodb:{}:{}:table/firebreak-state", s.partition, s.home_region, s.home_account);
+    let table = s.state_table();
     let mut forgers = Vec::new();
     for (what, key) in [
         ("an approval", APPROVAL_ITEM),
