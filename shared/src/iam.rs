@@ -485,15 +485,38 @@ pub fn executor_requests(s: &Scene) -> Vec<Request> {
     requests
 }
 
-/// The approval key, read at start by the function that signs links and by the approval function.
-/// Always in the home account and region.
-fn signing_key(s: &Scene) -> Request {
+/// Reading one of Firebreak's secrets (always in the home account and region): `GetSecretValue`, and
+/// the `Decrypt` Secrets Manager asks of KMS on the caller's behalf under the data key, with the
+/// secret's ARN as encryption context. Both are expected to be `expect`.
+fn read_secret(s: &Scene, call: &str, name: &str, expect: Expect, principal: Principal) -> [Request; 2] {
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-    let secret = format!(
-        "arn:{}:secretsmanager:{}:{}:secret:firebreak-approval-key-AbCdEf",
-        s.partition, s.home_region, s.home_account
-    );
-    Call::new(&home, "GetSecretValue", "secretsmanager:GetSecretValue").on("Secret", secret, &[])
+    let secret =
+        format!("arn:{}:secretsmanager:{}:{}:secret:{name}-AbCdEf", s.partition, s.home_region, s.home_account);
+    let key = format!("arn:{}:kms:{}:{}:key/DataKey", s.partition, s.home_region, s.home_account);
+    let via = format!("secretsmanager.{}.amazonaws.com", s.home_region);
+    let decrypt = format!("{call}: Decrypt by Secrets Manager");
+    let mut requests = [
+        Call::new(&home, call, "secretsmanager:GetSecretValue").on("Secret", secret.clone(), &[]),
+        Call::new(&home, &decrypt, "kms:Decrypt").on(
+            "key",
+            key,
+            &[
+                ("kms:EncryptionContext:SecretARN", &[secret.as_str()]),
+                ("kms:ViaService", &[via.as_str()]),
+                ("kms:CallerAccount", &[s.home_account]),
+            ],
+        ),
+    ];
+    for r in &mut requests {
+        r.expect = expect;
+        r.principal = principal;
+    }
+    requests
+}
+
+/// The approval key, read at start by the function that signs links and by the approval function.
+fn signing_key(s: &Scene) -> [Request; 2] {
+    read_secret(s, "GetSecretValue (the approval key)", "firebreak-approval-key", Expect::Allowed, Principal::Function)
 }
 
 /// The item an answer settles, and the attributes its conditional update names (key, condition, answer).
@@ -510,8 +533,8 @@ fn approval_function_requests(s: &Scene) -> Vec<Request> {
         "arn:{}:lambda:{}:{}:function:firebreak-guardduty-responder",
         s.partition, s.home_region, s.home_account
     );
-    vec![
-        signing_key(s),
+    let mut requests = signing_key(s).to_vec();
+    requests.extend([
         Call::new(&home, "GetItem (a request)", "dynamodb:GetItem").on("table", table.clone(), &[]),
         Call::new(&home, "UpdateItem (settle a request)", "dynamodb:UpdateItem").on(
             "table",
@@ -525,7 +548,8 @@ fn approval_function_requests(s: &Scene) -> Vec<Request> {
             responder,
             &[],
         ),
-    ]
+    ]);
+    requests
 }
 
 /// Every request `function` makes for an incident in `scene`.
@@ -535,19 +559,16 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
     }
     let mut requests = executor_requests(s);
     if function.seals_records() {
-        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-        let secret = format!(
-            "arn:{}:secretsmanager:{}:{}:secret:firebreak-state-key-AbCdEf",
-            s.partition, s.home_region, s.home_account
-        );
-        requests.push(Call::new(&home, "GetSecretValue (the state key)", "secretsmanager:GetSecretValue").on(
-            "Secret",
-            secret,
-            &[],
+        requests.extend(read_secret(
+            s,
+            "GetSecretValue (the state key)",
+            "firebreak-state-key",
+            Expect::Allowed,
+            Principal::Function,
         ));
     }
     if function.asks_for_approval() {
-        requests.push(signing_key(s));
+        requests.extend(signing_key(s));
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
         let table = s.state_table();
         requests.push(Call::new(&home, "PutItem (a request for approval)", "dynamodb:PutItem").on(
@@ -772,28 +793,32 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             .denied()
             .on("Secret", secret("prod-database-password-AbCdEf"), &[]),
     );
+    // Neither by IAM nor by the data key's policy, which refuses the plaintext whatever IAM grants.
     if !function.asks_for_approval() && function != Function::ApprovalResponder {
-        denied.push(
-            Call::new(&home, "GetSecretValue (the approval key)", "secretsmanager:GetSecretValue").denied().on(
-                "Secret",
-                secret("firebreak-approval-key-AbCdEf"),
-                &[],
-            ),
-        );
+        denied.extend(read_secret(
+            s,
+            "GetSecretValue (the approval key)",
+            "firebreak-approval-key",
+            Expect::Denied,
+            Principal::Function,
+        ));
     }
     // The key that seals trusted records: the approval function (public) and the others never read it.
     if !function.seals_records() {
-        denied.push(Call::new(&home, "GetSecretValue (the state key)", "secretsmanager:GetSecretValue").denied().on(
-            "Secret",
-            secret("firebreak-state-key-AbCdEf"),
-            &[],
+        denied.extend(read_secret(
+            s,
+            "GetSecretValue (the state key)",
+            "firebreak-state-key",
+            Expect::Denied,
+            Principal::Function,
         ));
     }
     denied
 }
 
-/// Assuming the member role the wrong way: without the external id, or from outside the organisation.
-pub fn forbidden_assumptions(s: &Scene) -> Vec<Request> {
+/// What no one but Firebreak may do: assume the member role the wrong way (without the external id,
+/// from outside the organisation, by a look-alike role), write the state table, or read its secrets.
+pub fn forbidden_to_outsiders(s: &Scene) -> Vec<Request> {
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
     let role = format!("arn:{}:iam::{}:role/{}", s.partition, s.account, s.member_role);
     let assume = |call: &str, context: &[(&str, &[&str])]| {
@@ -836,6 +861,28 @@ pub fn forbidden_assumptions(s: &Scene) -> Vec<Request> {
         ),
     ];
     denied.extend(forgers);
+    // Whoever reads the state key seals a forged record and whoever reads the approval key signs a
+    // link: the data key's policy refuses both secrets' plaintext to anyone else, even holding a
+    // responder's permissions; nor may anyone grant themselves use of the key around that.
+    for (call, name) in [
+        ("GetSecretValue (the state key)", "firebreak-state-key"),
+        ("GetSecretValue (the approval key)", "firebreak-approval-key"),
+    ] {
+        let [_, decrypt] = read_secret(
+            s,
+            &format!("{call}, by a principal outside Firebreak"),
+            name,
+            Expect::Denied,
+            Principal::Impostor,
+        );
+        denied.push(decrypt);
+    }
+    let mut grant =
+        Call::new(&home, "CreateGrant (on the data key, by a principal outside Firebreak)", "kms:CreateGrant")
+            .denied()
+            .on("key", format!("arn:{}:kms:{}:{}:key/DataKey", s.partition, s.home_region, s.home_account), &[]);
+    grant.principal = Principal::Impostor;
+    denied.push(grant);
     denied
 }
 

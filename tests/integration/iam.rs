@@ -47,7 +47,7 @@ fn cases() -> Vec<(Function, Scene, Request)> {
                 iam::function_requests(function, scene).into_iter().chain(iam::forbidden_requests(function, scene));
             cases.extend(requests.map(|r| (function, scene.clone(), r)));
             if scene.account != scene.home_account {
-                cases.extend(iam::forbidden_assumptions(scene).into_iter().map(|r| (function, scene.clone(), r)));
+                cases.extend(iam::forbidden_to_outsiders(scene).into_iter().map(|r| (function, scene.clone(), r)));
                 cases.extend(iam::forwarding_requests(scene).into_iter().map(|r| (function, scene.clone(), r)));
             }
         }
