@@ -215,8 +215,14 @@ async fn respond_file<T: Targets, N: Notifier, S: StateStore>(
     // A local run gets the longest Lambda timeout as its lease.
     let lease_until = clock.now().epoch + 900;
     let mut reports = Vec::new();
-    for incident in &incidents {
-        let plan = decide(incident, &responder.config.policy);
+    for incident in incidents {
+        let plan = crate::playbooks::decide_with_state(
+            &responder.state,
+            &responder.config.policy,
+            incident,
+            clock.now().epoch,
+        )
+        .await;
         crate::decision_log::log_decision(&plan);
         reports.push(responder.respond(&plan, &clock, lease_until).await?);
     }

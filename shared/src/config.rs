@@ -83,6 +83,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_MEMBER_ROLE_NAME",
     "FIREBREAK_MEMBER_EXTERNAL_ID",
     "FIREBREAK_WORLD_OPEN_SHARE",
+    "FIREBREAK_INGRESS_WINDOW_SECONDS",
     "FIREBREAK_MAX_STOPS_PER_HOUR",
     "FIREBREAK_APPROVAL_MIN_SEVERITY",
     "FIREBREAK_APPROVAL_ACCOUNTS",
@@ -128,10 +129,20 @@ impl Config {
                 Error::config("FIREBREAK_WORLD_OPEN_SHARE", format!("{v:?} is not a share above 0 and at most 1"))
             })?,
         };
+        let ingress_window_seconds = match get("FIREBREAK_INGRESS_WINDOW_SECONDS") {
+            None => defaults.ingress_window_seconds,
+            Some(v) => v.parse::<u64>().ok().filter(|s| *s <= 7 * 24 * 60 * 60).ok_or_else(|| {
+                Error::config(
+                    "FIREBREAK_INGRESS_WINDOW_SECONDS",
+                    format!("{v:?} is not a whole number of seconds from 0 to 604800 (a week)"),
+                )
+            })?,
+        };
         let approval = approval_policy(&get, contain, notify)?;
         let policy = Policy {
             approval,
             world_open_share,
+            ingress_window_seconds,
             member_role_name: member_role_name.clone(),
             contain_min_severity: contain,
             notify_min_severity: notify,
@@ -435,6 +446,7 @@ mod tests {
             ("FIREBREAK_ALLOWED_PUBLIC_PORTS", "80,https"),
             ("FIREBREAK_REVOKE_PUBLIC_INGRESS", "maybe"),
             ("FIREBREAK_SETTLE_SECONDS", "-1"),
+            ("FIREBREAK_INGRESS_WINDOW_SECONDS", "a day"),
             ("FIREBREAK_IDLE_REQUIRE_TAG", "no-equals-sign"),
             ("FIREBREAK_HIBERNATE", "sometimes"),
             ("FIREBREAK_ACCOUNTS", "123456789012,prod"),

@@ -78,6 +78,11 @@ impl Function {
         self.kinds().contains(&Kind::Guardduty)
     }
 
+    /// Whether it remembers the ingress ranges calls add to a group, to judge the next call's with them.
+    pub fn remembers_ingress(self) -> bool {
+        self.kinds().contains(&Kind::Cloudtrail)
+    }
+
     /// Whether it signs approval links: the function whose containments may wait for a person.
     pub fn asks_for_approval(self) -> bool {
         self.kinds().contains(&Kind::Guardduty)

@@ -577,6 +577,15 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
             &[("dynamodb:LeadingKeys", &[APPROVAL_ITEM])],
         ));
     }
+    if function.remembers_ingress() {
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        let group = format!("ingress#{}#{}#sg-0123456789abcdef0", s.account, s.region);
+        requests.push(Call::new(&home, "UpdateItem (the ingress ranges a group received)", "dynamodb:UpdateItem").on(
+            "table",
+            s.state_table(),
+            &[("dynamodb:LeadingKeys", &[group.as_str()])],
+        ));
+    }
     if function.confirms_findings() {
         // In the finding's own account (through the member role there); no resource-level permission.
         requests.push(Call::new(s, "GetFindings", "guardduty:GetFindings").anything());
@@ -784,6 +793,18 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             ]);
         }
     }
+    // The ranges only the CloudTrail responder judges: no other function may plant "earlier calls".
+    if !function.remembers_ingress() {
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        let group = format!("ingress#{}#{}#sg-0123456789abcdef0", s.account, s.region);
+        denied.push(
+            Call::new(&home, "UpdateItem (the ingress ranges a group received)", "dynamodb:UpdateItem").denied().on(
+                "table",
+                s.state_table(),
+                &[("dynamodb:LeadingKeys", &[group.as_str()])],
+            ),
+        );
+    }
     // Only the approval key, and only for the function that signs approval links.
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
     let secret =
@@ -840,6 +861,7 @@ pub fn forbidden_to_outsiders(s: &Scene) -> Vec<Request> {
         ("the original groups", "quarantine#i-0abc1234def567890"),
         ("a credential record", "credentials#i-0abc1234def567890"),
         ("a cap row", "cap#123456789012#2026-12-03T08"),
+        ("an earlier call's ingress ranges", "ingress#222222222222#us-east-1#sg-0123456789abcdef0"),
     ] {
         for action in ["dynamodb:PutItem", "dynamodb:UpdateItem"] {
             let call = format!("{action} ({what}, by a principal outside Firebreak)");

@@ -359,6 +359,12 @@ impl IngressPermission {
     pub fn block(&self) -> Option<crate::cidr::Cidr> {
         crate::cidr::Cidr::parse(&self.cidr)
     }
+    /// The same protocol, ports and range, whatever rule id either carries.
+    pub fn same_range(&self, other: &Self) -> bool {
+        self.protocol.eq_ignore_ascii_case(&other.protocol)
+            && (self.from_port, self.to_port) == (other.from_port, other.to_port)
+            && self.block().zip(other.block()).map_or(self.cidr == other.cidr, |(x, y)| x == y)
+    }
     /// Whether the permission covers a port outside `allowed` (all protocols or a port range count).
     pub fn exceeds(&self, allowed: &[u16]) -> bool {
         if self.protocol == "-1" || self.protocol.eq_ignore_ascii_case("all") {
@@ -373,6 +379,33 @@ impl IngressPermission {
                 (from..=to).any(|p| u16::try_from(p).map_or(true, |p| !allowed.contains(&p)))
             }
             _ => true,
+        }
+    }
+}
+
+/// What the responder knew, when it decided, of the ranges earlier calls added to the same group
+/// (`crate::ingress_window`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum EarlierIngress {
+    /// Not asked: the call opened nothing beyond the allowed ports, the window is off, or the plan was
+    /// made without state (`firebreak plan`).
+    #[default]
+    NotConsulted,
+    /// The ranges still within the window (this call's own included), each once.
+    Read { permissions: Vec<IngressPermission>, window_seconds: u64 },
+    /// The state table could not be asked: the call is judged alone, and the plan says so.
+    Unavailable { why: String },
+}
+
+impl EarlierIngress {
+    pub fn is_not_consulted(&self) -> bool {
+        matches!(self, Self::NotConsulted)
+    }
+    pub fn permissions(&self) -> &[IngressPermission] {
+        match self {
+            Self::Read { permissions, .. } => permissions,
+            _ => &[],
         }
     }
 }
@@ -406,6 +439,10 @@ pub struct CloudTrailEvent {
     pub security_group_name: Option<String>,
     /// Prefix lists the call opened ingress from (their contents are not in the event).
     pub prefix_lists: Vec<String>,
+    /// The ranges earlier calls added to the same group within the window: never from the payload,
+    /// filled from the state table before deciding.
+    #[serde(skip_serializing_if = "EarlierIngress::is_not_consulted")]
+    pub earlier_ingress: EarlierIngress,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -4,9 +4,10 @@
 
 use crate::aws::{AwsTargets, DynamoStateStore, SnsNotifier};
 use crate::clock::Clock;
+use crate::playbooks::decide_with_state;
 use crate::playbooks::Responder;
 use crate::ports::{Notifier, StateStore, Targets};
-use crate::{decide, parse_value, Config, Error, Function, Plan};
+use crate::{parse_value, Config, Error, Function, Plan};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -176,7 +177,10 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
             format!("a {} incident is not handled by this function (it handles {})", other.kind(), handled.join(", ")),
         ));
     }
-    let plans: Vec<Plan> = incidents.iter().map(|i| decide(i, &responder.config.policy)).collect();
+    let mut plans: Vec<Plan> = Vec::with_capacity(incidents.len());
+    for incident in incidents {
+        plans.push(decide_with_state(&responder.state, &responder.config.policy, incident, clock.now().epoch).await);
+    }
     let mut reports = Vec::with_capacity(plans.len());
     for plan in &plans {
         crate::decision_log::log_decision(plan);

@@ -37,6 +37,7 @@ pub mod events;
 pub mod function;
 pub mod iam;
 pub mod incident;
+pub mod ingress_window;
 pub mod metrics;
 pub mod metrics_insights;
 pub mod notify;

@@ -26,6 +26,7 @@ pub struct ProcessLocalState {
     revocations: RefCell<BTreeMap<String, CredentialRevocation>>,
     records: RefCell<BTreeMap<String, IncidentRecord>>,
     approvals: RefCell<BTreeMap<String, ApprovalRequest>>,
+    ingress: RefCell<BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl ProcessLocalState {
@@ -91,6 +92,20 @@ impl StateStore for ProcessLocalState {
     }
     async fn open_circuit(&self, account: &str, window: &str) -> Result<bool> {
         Ok(self.circuits.borrow_mut().insert(format!("{account}#{window}")))
+    }
+    async fn remember_ingress(&self, key: &str, entries: &[String], _expires_at: u64) -> Result<Vec<String>> {
+        let mut ingress = self.ingress.borrow_mut();
+        let set = ingress.entry(key.to_owned()).or_default();
+        set.extend(entries.iter().cloned());
+        Ok(set.iter().cloned().collect())
+    }
+    async fn forget_ingress(&self, key: &str, entries: &[String]) -> Result<()> {
+        if let Some(set) = self.ingress.borrow_mut().get_mut(key) {
+            entries.iter().for_each(|e| {
+                set.remove(e);
+            });
+        }
+        Ok(())
     }
     async fn containment_group(&self, scope: &str) -> Result<Option<String>> {
         Ok(self.groups.borrow().get(scope).cloned())

@@ -38,6 +38,10 @@ pub enum Step {
     RevokeSecurityGroupIngress {
         group_id: String,
         permissions: Vec<IngressPermission>,
+        /// Judged world-open only together with ranges earlier calls added: revoked only when the group
+        /// holds every one of them now (a forged earlier call must not get a real narrow rule revoked).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        judged_together: bool,
     },
     /// Stop the ECS task a Runtime Monitoring finding is about (opt-in: `FIREBREAK_ECS_STOP_TASK`).
     StopEcsTask {

@@ -162,6 +162,8 @@ pub trait Compute {
     /// Revoke exactly one ingress permission (by rule id when known); a rule that no longer exists
     /// is [`Revocation::AlreadyGone`], not an error.
     async fn revoke_ingress(&self, group_id: &str, permission: &IngressPermission) -> Result<Revocation>;
+    /// Whether the group holds an ingress rule of exactly this protocol, ports and range now.
+    async fn holds_ingress(&self, group_id: &str, permission: &IngressPermission) -> Result<bool>;
     /// Stop (or hibernate) a running instance.
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()>;
     async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()>;
@@ -337,6 +339,12 @@ pub trait StateStore {
     async fn take_cap_slot(&self, account: &str, window: &str, max: u32) -> Result<bool>;
     /// `true` only for the first caller in the window: that one sends the "circuit open" notification.
     async fn open_circuit(&self, account: &str, window: &str) -> Result<bool>;
+    /// Add `entries` (`crate::ingress_window`) to the set kept under `key` until at least `expires_at`,
+    /// atomically, and return the whole set as it is after the addition (expired entries included:
+    /// the caller judges them by their own expiry, and asks for them to be forgotten).
+    async fn remember_ingress(&self, key: &str, entries: &[String], expires_at: u64) -> Result<Vec<String>>;
+    /// Remove `entries` from the set under `key` (expired ones, best effort).
+    async fn forget_ingress(&self, key: &str, entries: &[String]) -> Result<()>;
     /// The containment group recorded for `scope` (account, region, VPC and kind), if any. Only a
     /// group Firebreak created and recorded here is ever used: tags can be forged, this table cannot.
     async fn containment_group(&self, scope: &str) -> Result<Option<String>>;

@@ -28,6 +28,10 @@ pub const SEAL_ATTRIBUTE: &str = "seal";
 /// What a credential revocation changed: `credentials#<instance>`.
 pub const CREDENTIALS: &str = "credentials#";
 
+/// The ingress ranges recent calls added to one security group, judged together with the next call's:
+/// `ingress#<account>#<region>#<group>`.
+pub const INGRESS: &str = "ingress#";
+
 /// The one item each function writes during init, to open its connection to the table.
 pub const WARM_UP: &str = "warm-up";
 
@@ -81,6 +85,10 @@ pub fn credentials(instance: &str) -> String {
     format!("{CREDENTIALS}{instance}")
 }
 
+pub fn ingress(account: &str, region: &str, group_id: &str) -> String {
+    format!("{INGRESS}{account}#{region}#{group_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +110,7 @@ mod tests {
         assert_eq!(quarantine("i-1"), "quarantine#i-1");
         assert_eq!(original_groups_attribute("eni-1"), "eni#eni-1");
         assert_eq!(credentials("i-1"), "credentials#i-1");
+        assert_eq!(ingress("123456789012", "us-east-1", "sg-1"), "ingress#123456789012#us-east-1#sg-1");
         assert_eq!(WARM_UP, "warm-up");
         assert_eq!((SEAL_ATTRIBUTE, interface_seal_attribute("eni-1").as_str()), ("seal", "seal#eni-1"));
     }

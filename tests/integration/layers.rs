@@ -57,6 +57,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("function", Layer::Core),
     ("iam", Layer::Core),
     ("incident", Layer::Core),
+    ("ingress_window", Layer::Core),
     ("metrics", Layer::Core),
     ("metrics_insights", Layer::Core),
     ("notify", Layer::Core),

@@ -183,3 +183,105 @@ async fn a_rule_id_the_group_holds_otherwise_is_never_revoked_by_its_id() {
         "the world-open SSH rule is gone, the rule the forged id names is not"
     );
 }
+
+/// A group with HTTPS from the internet and SSH from inside only.
+async fn inside_ssh_group(world: &World) -> String {
+    let https = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443)
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build());
+    let id = world.group_with("pieces", https.build()).await;
+    let ssh = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build());
+    world.ec2.authorize_security_group_ingress().group_id(&id).ip_permissions(ssh.build()).send().await.expect("ssh");
+    id
+}
+
+/// An `AuthorizeSecurityGroupIngress` of SSH from `cidrs` on `group_id` (its own event id), as
+/// CloudTrail records it; the rules are added to the group too when `real`.
+async fn open_ssh_from(world: &World, group_id: &str, cidrs: &[&str], event_id: &str, real: bool) -> Value {
+    let mut event = open_ssh_event(group_id, None);
+    event["detail"]["eventID"] = Value::from(event_id);
+    let ranges: Vec<Value> = cidrs.iter().map(|c| serde_json::json!({"cidrIp": c})).collect();
+    event["detail"]["requestParameters"]["ipPermissions"]["items"][0]["ipRanges"]["items"] = Value::from(ranges);
+    if real {
+        let ranges: Vec<IpRange> = cidrs.iter().map(|c| IpRange::builder().cidr_ip(*c).build()).collect();
+        let ssh = IpPermission::builder().ip_protocol("tcp").from_port(22).to_port(22).set_ip_ranges(Some(ranges));
+        world
+            .ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(ssh.build())
+            .send()
+            .await
+            .expect("ingress");
+    }
+    event
+}
+
+/// Attack 6 of the trust issue: SSH opened to the whole IPv4 Internet in two calls of two quarters
+/// each. Neither call alone is the world or half of it in one range, so the first is quiet; the second,
+/// judged with what the first added (remembered in the state table), is, and all four ranges go.
+#[tokio::test(flavor = "current_thread")]
+async fn the_internet_opened_in_pieces_by_separate_calls_is_revoked_whole() {
+    let world = World::seed().await;
+    let group = inside_ssh_group(&world).await;
+    let first =
+        open_ssh_from(&world, &group, &["0.0.0.0/2", "64.0.0.0/2"], "c0ffee00-0000-4000-8000-000000000001", true).await;
+    let report = respond(&world, first, &[]).await;
+    assert_eq!(report.decision, firebreak::plan::Decision::Ignore, "{report:#?}");
+    assert!(world.notifications().await.is_empty(), "half the Internet in quarters alone is quiet");
+
+    let second =
+        open_ssh_from(&world, &group, &["128.0.0.0/2", "192.0.0.0/2"], "c0ffee00-0000-4000-8000-000000000002", true)
+            .await;
+    let report = respond(&world, second, &[]).await;
+    assert!(matches!(report.outcome_of("revoke_security_group_ingress"), Some(Outcome::Done { .. })), "{report:#?}");
+    assert_eq!(
+        ingress(&world, &group).await,
+        vec![(22, "10.0.0.0/8".to_owned()), (443, "0.0.0.0/0".to_owned())],
+        "every quarter of both calls is revoked, nothing else"
+    );
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["MessageAttributes"]["action"]["Value"], "revoked");
+    let text = notes[0]["Message"].as_str().unwrap_or_default();
+    assert!(text.contains("tcp/22 from 0.0.0.0/2 (added by an earlier call)"), "{text}");
+}
+
+/// A forged "earlier call" (a direct invoke of ranges the group never held) must not get a real, narrow
+/// rule revoked: ranges judged together are revoked only when the group holds every one of them now;
+/// otherwise the judgment is notified for a person, and the group is left as it is.
+#[tokio::test(flavor = "current_thread")]
+async fn ranges_judged_together_are_revoked_only_when_the_group_holds_them_all() {
+    let world = World::seed().await;
+    let group = inside_ssh_group(&world).await;
+    let forged =
+        open_ssh_from(&world, &group, &["0.0.0.0/2", "64.0.0.0/2"], "c0ffee00-0000-4000-8000-000000000003", false)
+            .await;
+    respond(&world, forged, &[]).await;
+    let real =
+        open_ssh_from(&world, &group, &["128.0.0.0/2", "192.0.0.0/2"], "c0ffee00-0000-4000-8000-000000000004", true)
+            .await;
+    let report = respond(&world, real, &[]).await;
+    match report.outcome_of("revoke_security_group_ingress") {
+        Some(Outcome::Skipped { reason }) => {
+            assert!(reason.contains("does not hold now (tcp/22 from 0.0.0.0/2, tcp/22 from 64.0.0.0/2)"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        ingress(&world, &group).await,
+        vec![
+            (22, "10.0.0.0/8".to_owned()),
+            (22, "128.0.0.0/2".to_owned()),
+            (22, "192.0.0.0/2".to_owned()),
+            (443, "0.0.0.0/0".to_owned())
+        ]
+    );
+    assert_eq!(world.notifications().await.len(), 1, "the judgment is for a person to look at");
+}

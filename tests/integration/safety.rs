@@ -273,6 +273,13 @@ impl<C: Compute> Compute for CountingCompute<C> {
         self.write();
         self.inner.revoke_ingress(group_id, permission).await
     }
+    async fn holds_ingress(
+        &self,
+        group_id: &str,
+        permission: &firebreak::incident::IngressPermission,
+    ) -> firebreak::Result<bool> {
+        self.inner.holds_ingress(group_id, permission).await
+    }
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> firebreak::Result<()> {
         self.write();
         self.inner.stop_instance(id, hibernate).await

@@ -209,8 +209,11 @@ impl World {
         let responder = self.responder(extra).await;
         let mut reports = Vec::new();
         for incident in firebreak::lambda::incidents_of(event, &responder.config).expect("parses") {
-            let plan = firebreak::decide(&incident, &responder.config.policy);
-            reports.push(responder.respond(&plan, &clock, clock.now().epoch + 900).await?);
+            let now = clock.now().epoch;
+            let plan =
+                firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now)
+                    .await;
+            reports.push(responder.respond(&plan, &clock, now + 900).await?);
         }
         Ok(reports)
     }

@@ -422,6 +422,43 @@ impl StateStore for DynamoStateStore {
         }
     }
 
+    async fn remember_ingress(&self, key: &str, entries: &[String], expires_at: u64) -> Result<Vec<String>> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("ADD #ranges :ranges SET expires_at = :expires")
+            .expression_attribute_names("#ranges", "ranges")
+            .expression_attribute_values(":ranges", AttributeValue::Ss(entries.to_vec()))
+            .expression_attribute_values(":expires", n(expires_at))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+        Ok(match out.attributes().and_then(|a| a.get("ranges")) {
+            Some(AttributeValue::Ss(all)) => all.clone(),
+            _ => Vec::new(),
+        })
+    }
+
+    async fn forget_ingress(&self, key: &str, entries: &[String]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("DELETE #ranges :stale")
+            .expression_attribute_names("#ranges", "ranges")
+            .expression_attribute_values(":stale", AttributeValue::Ss(entries.to_vec()))
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+        Ok(())
+    }
+
     async fn containment_group(&self, scope: &str) -> Result<Option<String>> {
         let item = self.item(scope.to_owned()).await?;
         Ok(item.as_ref().and_then(|i| i.get("group_id")).and_then(|v| v.as_s().ok()).cloned())

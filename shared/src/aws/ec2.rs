@@ -9,7 +9,7 @@ use crate::ports::{
 };
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, Filter, InstanceLifecycleType, InstanceSpecification, IpPermission, IpRange,
-    Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification, UserIdGroupPair,
+    Ipv6Range, PrefixListId, ResourceType, SecurityGroupRule, Tag, TagSpecification, UserIdGroupPair,
 };
 use aws_sdk_ec2::Client;
 use std::collections::BTreeMap;
@@ -60,19 +60,22 @@ impl Ec2Compute {
             Err(e) if code_of(&e) == Some("InvalidSecurityGroupRuleId.NotFound") => return Ok(false),
             Err(e) => return Err(aws_error("DescribeSecurityGroupRules", e)),
         };
-        let protocol = |text: &str| if text == "-1" { "all".to_owned() } else { text.to_ascii_lowercase() };
-        Ok(out.security_group_rules().iter().any(|rule| {
-            rule.group_id() == Some(group_id)
-                && rule.is_egress() == Some(false)
-                && rule.ip_protocol().map(protocol) == Some(protocol(&p.protocol))
-                && (rule.from_port(), rule.to_port()) == (p.from_port.or(Some(-1)), p.to_port.or(Some(-1)))
-                && rule.cidr_ipv4().or(rule.cidr_ipv6()) == Some(p.cidr.as_str())
-        }))
+        Ok(out.security_group_rules().iter().any(|rule| is_ingress_rule(rule, group_id, p)))
     }
 
     pub fn new(client: Client, dry_run: bool) -> Self {
         Self { client, dry_run }
     }
+}
+
+/// The group's ingress rule of exactly this protocol, ports and range.
+fn is_ingress_rule(rule: &SecurityGroupRule, group_id: &str, p: &IngressPermission) -> bool {
+    let protocol = |text: &str| if text == "-1" { "all".to_owned() } else { text.to_ascii_lowercase() };
+    rule.group_id() == Some(group_id)
+        && rule.is_egress() == Some(false)
+        && rule.ip_protocol().map(protocol) == Some(protocol(&p.protocol))
+        && (rule.from_port(), rule.to_port()) == (p.from_port.or(Some(-1)), p.to_port.or(Some(-1)))
+        && rule.cidr_ipv4().or(rule.cidr_ipv6()) == Some(p.cidr.as_str())
 }
 
 /// 16 hex digits nobody can predict: the process's randomly keyed hasher over the time and a counter.
@@ -400,6 +403,22 @@ impl Compute for Ec2Compute {
             Err(e) if code_of(&e).is_some_and(|c| GONE.contains(&c)) => Ok(Revocation::AlreadyGone),
             Err(e) => Err(aws_error("RevokeSecurityGroupIngress", e)),
         }
+    }
+
+    async fn holds_ingress(&self, group_id: &str, p: &IngressPermission) -> Result<bool> {
+        let mut pages = self
+            .client
+            .describe_security_group_rules()
+            .filters(Filter::builder().name("group-id").values(group_id).build())
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeSecurityGroupRules", e))?;
+            if page.security_group_rules().iter().any(|rule| is_ingress_rule(rule, group_id, p)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()> {

@@ -218,6 +218,7 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
         security_group_id: opened.group_id,
         security_group_name: opened.group_name,
         prefix_lists: opened.prefix_lists,
+        earlier_ingress: Default::default(),
     };
     Ok(Incident {
         delivery_id: envelope.id,

@@ -109,6 +109,9 @@ impl Compute for Fake {
     async fn revoke_ingress(&self, _group_id: &str, _permission: &IngressPermission) -> Result<Revocation> {
         self.call("revoke").await.map(|()| Revocation::Revoked)
     }
+    async fn holds_ingress(&self, _group_id: &str, _permission: &IngressPermission) -> Result<bool> {
+        self.call("holds_ingress").await.map(|()| true)
+    }
     async fn stop_instance(&self, _id: &InstanceId, _hibernate: bool) -> Result<()> {
         self.call("stop").await
     }

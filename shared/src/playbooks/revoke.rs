@@ -13,8 +13,25 @@ pub(super) async fn revoke<C: Compute, F, S>(
     r: &Ports<'_, C, F, S>,
     group_id: &str,
     permissions: &[IngressPermission],
+    judged_together: bool,
     ctx: &StepContext<'_>,
 ) -> Result<Outcome> {
+    if judged_together {
+        // The earlier calls' ranges come from earlier events; the group itself says whether they are
+        // really there, and only then is the whole judged world-open.
+        let mut missing = Vec::new();
+        for p in permissions {
+            if !r.compute.holds_ingress(group_id, p).await? {
+                missing.push(describe_permission(p));
+            }
+        }
+        if !missing.is_empty() {
+            return Ok(Outcome::skipped(format!(
+                "not revoked: judged together with ranges {group_id} does not hold now ({}); a person decides",
+                missing.join(", ")
+            )));
+        }
+    }
     let mut revoked = Vec::new();
     let mut gone = Vec::new();
     for p in permissions {

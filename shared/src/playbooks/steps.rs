@@ -147,8 +147,8 @@ pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
             ports.compute.tag(instance_id.as_str(), &tags).await.map(|()| Outcome::done(format!("tagged {keys}")))
         }
         Step::StopInstance { instance_id } => stop_idle::stop(ports, instance_id, facts()?, ctx).await,
-        Step::RevokeSecurityGroupIngress { group_id, permissions } => {
-            revoke::revoke(ports, group_id, permissions, ctx).await
+        Step::RevokeSecurityGroupIngress { group_id, permissions, judged_together } => {
+            revoke::revoke(ports, group_id, permissions, *judged_together, ctx).await
         }
         Step::StopEcsTask { cluster, task_arn } => {
             let reason = format!("Firebreak: {}", ctx.plan.summary).chars().take(255).collect::<String>();

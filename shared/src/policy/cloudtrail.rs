@@ -3,7 +3,7 @@
 
 use super::draft::{step, Draft};
 use super::settings::Policy;
-use crate::incident::{CloudTrailEvent, IngressPermission, SeverityLabel};
+use crate::incident::{CloudTrailEvent, EarlierIngress, IngressPermission, SeverityLabel};
 use crate::plan::{Decision, Step};
 use serde_json::Value;
 
@@ -96,10 +96,14 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
             "a read-only call".to_owned()
         } else if let Some(code) = &e.error_code {
             format!("the call failed ({code}): nothing changed")
+        } else if let Some(below) = below_the_share(e, policy) {
+            below
         } else {
             "no detection rule matches".to_owned()
         };
-        return Draft::ignore(SeverityLabel::Info, summary, why);
+        let mut draft = Draft::ignore(SeverityLabel::Info, summary, why);
+        draft.reasons.extend(unread_window(e));
+        return draft;
     };
     if let Some(code) = &e.error_code {
         // A denied attempt at a risky change is itself the signal; it changed nothing, so nothing to revert.
@@ -111,6 +115,14 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
     if !open.is_empty() {
         let group_id = e.security_group_id.clone().unwrap_or_default();
         let mut draft = detection(rule, summary, format!("{}: {detail}", rule.id));
+        let judged_together = open.iter().any(|p| !e.ingress.iter().any(|q| p.same_range(q)));
+        if judged_together {
+            draft.reasons.push(format!(
+                "judged with the ranges earlier calls added to {group_id} within the last {}: revoked only if the \
+                 group holds every one of them now",
+                window_text(policy.ingress_window_seconds)
+            ));
+        }
         if !policy.revoke_public_ingress {
             draft.reasons.push("FIREBREAK_REVOKE_PUBLIC_INGRESS is off: notify only".into());
         } else if group_id.starts_with("sg-") {
@@ -118,7 +130,7 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
             draft.actions.insert(
                 0,
                 step(
-                    Step::RevokeSecurityGroupIngress { group_id, permissions: open },
+                    Step::RevokeSecurityGroupIngress { group_id, permissions: open, judged_together },
                     "revoke exactly the world-open permission, nothing else",
                 ),
             );
@@ -132,7 +144,62 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
         }
         return draft;
     }
-    detection(rule, summary, format!("{}: {detail}", rule.id))
+    let mut draft = detection(rule, summary, format!("{}: {detail}", rule.id));
+    draft.reasons.extend(unread_window(e));
+    draft
+}
+
+/// When the ranges earlier calls added could not be read, the plan says the call was judged alone.
+fn unread_window(e: &CloudTrailEvent) -> Option<String> {
+    match &e.earlier_ingress {
+        EarlierIngress::Unavailable { why } => Some(format!(
+            "the ranges earlier calls added to the group could not be read ({why}): this call was judged alone"
+        )),
+        _ => None,
+    }
+}
+
+/// Why an ingress call opening ports beyond the allowed ones is not reported: how much of each
+/// address family its ranges cover, with what earlier calls added, against the share.
+fn below_the_share(e: &CloudTrailEvent, policy: &Policy) -> Option<String> {
+    use crate::cidr::{share_covered, Family};
+    let exceeding: Vec<crate::cidr::Cidr> = e
+        .ingress
+        .iter()
+        .chain(e.earlier_ingress.permissions())
+        .filter(|p| p.exceeds(&policy.allowed_public_ports))
+        .filter_map(IngressPermission::block)
+        .collect();
+    if !matches!(e.event_name.as_str(), "AuthorizeSecurityGroupIngress" | "ModifySecurityGroupRules")
+        || exceeding.is_empty()
+    {
+        return None;
+    }
+    let with_earlier = match &e.earlier_ingress {
+        EarlierIngress::Read { window_seconds, .. } => {
+            format!(" with the ranges earlier calls added within the last {}", window_text(*window_seconds))
+        }
+        _ => String::new(),
+    };
+    let shares: Vec<String> = [(Family::V4, "IPv4"), (Family::V6, "IPv6")]
+        .into_iter()
+        .filter(|(family, _)| exceeding.iter().any(|b| b.family == *family))
+        .map(|(family, name)| format!("{:.1} % of {name}", share_covered(&exceeding, family) * 100.0))
+        .collect();
+    Some(format!(
+        "the ranges opened beyond the allowed ports cover at most {}{with_earlier}: below FIREBREAK_WORLD_OPEN_SHARE \
+         ({:.0} %) and no single range covers half an address family",
+        shares.join(" and "),
+        policy.world_open_share * 100.0
+    ))
+}
+
+fn window_text(seconds: u64) -> String {
+    match seconds {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
 }
 
 fn detection(rule: Rule, summary: String, why: String) -> Draft {
@@ -307,9 +374,15 @@ fn detect(e: &CloudTrailEvent, policy: &Policy) -> Option<(Rule, String, Vec<Ing
             found(ORG_GUARDRAIL, e.event_name.clone())
         }
         "AuthorizeSecurityGroupIngress" | "ModifySecurityGroupRules" => {
-            let open = world_open(&e.ingress, policy);
+            let open = world_open_across(&e.ingress, e.earlier_ingress.permissions(), policy);
             let group = e.security_group_id.as_deref().or(e.security_group_name.as_deref()).unwrap_or("?");
-            let mut said: Vec<String> = open.iter().map(describe_permission).collect();
+            let mut said: Vec<String> = open
+                .iter()
+                .map(|p| match e.ingress.iter().any(|q| p.same_range(q)) {
+                    true => describe_permission(p),
+                    false => format!("{} (added by an earlier call)", describe_permission(p)),
+                })
+                .collect();
             // Half an address family in one range is no "private" network: notified (revoked only when
             // it is world-open by the share above).
             said.extend(half_the_internet(&e.ingress, &open, policy).into_iter().map(|(p, share)| {
@@ -363,6 +436,28 @@ fn world_open(permissions: &[IngressPermission], policy: &Policy) -> Vec<Ingress
         })
         .map(|(p, _)| (*p).clone())
         .collect()
+}
+
+/// The world-open permissions of this call judged with the ranges earlier calls added to the same group
+/// (`earlier`, this call's own among them): what this call opened to the world by itself, and every
+/// range of a combination (same family, protocol and ports) that reaches the share only with earlier
+/// ranges and includes a range of this call. Earlier combinations alone were judged when made.
+fn world_open_across(
+    now: &[IngressPermission],
+    earlier: &[IngressPermission],
+    policy: &Policy,
+) -> Vec<IngressPermission> {
+    let combination =
+        |p: &IngressPermission| (p.block().map(|b| b.family), p.protocol.to_ascii_lowercase(), p.from_port, p.to_port);
+    let mut open = world_open(now, policy);
+    let alone: Vec<_> = open.iter().map(combination).collect();
+    let mut all = now.to_vec();
+    all.extend(earlier.iter().filter(|p| !now.iter().any(|q| p.same_range(q))).cloned());
+    let together: Vec<IngressPermission> =
+        world_open(&all, policy).into_iter().filter(|p| !alone.contains(&combination(p))).collect();
+    let ours: Vec<_> = together.iter().filter(|p| now.iter().any(|q| p.same_range(q))).map(combination).collect();
+    open.extend(together.into_iter().filter(|p| ours.contains(&combination(p))));
+    open
 }
 
 /// The share of its address family from which a single range counts as the Internet for a person to

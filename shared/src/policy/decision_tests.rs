@@ -304,7 +304,7 @@ fn a_world_open_ingress_rule_on_a_non_allowed_port_is_revoked_and_only_that_rule
     assert_eq!(plan.decision, Decision::Revoke);
     assert_eq!(plan.rule, Some("CT-NET-001"));
     assert_eq!(action_names(&plan), ["revoke_security_group_ingress", "notify"]);
-    let crate::plan::Step::RevokeSecurityGroupIngress { group_id, permissions } = &plan.actions[0].step else {
+    let crate::plan::Step::RevokeSecurityGroupIngress { group_id, permissions, .. } = &plan.actions[0].step else {
         panic!("first action is the revocation")
     };
     assert_eq!(group_id, "sg-0123456789abcdef0");
@@ -384,7 +384,7 @@ fn a_rule_modified_to_be_world_open_is_revoked_by_its_rule_id() {
         "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "CidrIpv4": "0.0.0.0/0", "Description": ""}}}});
     let plan = plan(cloudtrail("ModifySecurityGroupRules", user(), request));
     assert_eq!(plan.decision, Decision::Revoke, "{:?}", plan.reasons);
-    let crate::plan::Step::RevokeSecurityGroupIngress { group_id, permissions } = &plan.actions[0].step else {
+    let crate::plan::Step::RevokeSecurityGroupIngress { group_id, permissions, .. } = &plan.actions[0].step else {
         panic!("revocation first")
     };
     assert_eq!(group_id, "sg-0123456789abcdef0");
@@ -477,6 +477,85 @@ fn the_world_however_it_is_spelt_is_the_world() {
     // A lower share is a setting: half of IPv4 is then the world too.
     let half = Policy { world_open_share: 0.5, ..Policy::default() };
     assert_eq!(plan_with(ingress(json!([tcp22(&["0.0.0.0/1"], &[])])), &half).decision, Decision::Revoke);
+}
+
+/// The plan for `doc` when the state table remembers `earlier` for its group.
+fn plan_after(doc: Value, earlier: crate::incident::EarlierIngress) -> Plan {
+    let mut incident = parse_value(doc).expect("parses").remove(0);
+    let crate::incident::IncidentKind::Cloudtrail(event) = &mut incident.kind else { panic!("a CloudTrail event") };
+    event.earlier_ingress = earlier;
+    decide(&incident, &Policy::default())
+}
+
+fn remembered(cidrs: &[&str]) -> crate::incident::EarlierIngress {
+    let permissions = cidrs
+        .iter()
+        .map(|c| crate::incident::IngressPermission {
+            protocol: "tcp".into(),
+            from_port: Some(22),
+            to_port: Some(22),
+            cidr: (*c).into(),
+            rule_id: None,
+        })
+        .collect();
+    crate::incident::EarlierIngress::Read { permissions, window_seconds: 86_400 }
+}
+
+#[test]
+fn the_internet_opened_in_pieces_across_calls_is_judged_whole() {
+    // Attack 6 of the trust issue: each call opens a quarter pair (50 %, no range of half): quiet alone.
+    let second = || ingress(json!([tcp22(&["128.0.0.0/2", "192.0.0.0/2"], &[])]));
+    let alone = plan(second());
+    assert_eq!(alone.decision, Decision::Ignore);
+    assert!(
+        alone.reasons[0].contains("cover at most 50.0 % of IPv4: below FIREBREAK_WORLD_OPEN_SHARE"),
+        "{:?}",
+        alone.reasons
+    );
+
+    // With the first call's quarters remembered (this call's own ranges are in the set too), it is the world.
+    let together = plan_after(second(), remembered(&["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"]));
+    assert_eq!(together.decision, Decision::Revoke, "{:?}", together.reasons);
+    let crate::plan::Step::RevokeSecurityGroupIngress { permissions, judged_together, .. } = &together.actions[0].step
+    else {
+        panic!("a revocation first")
+    };
+    let cidrs: Vec<&str> = permissions.iter().map(|p| p.cidr.as_str()).collect();
+    assert_eq!(cidrs, ["128.0.0.0/2", "192.0.0.0/2", "0.0.0.0/2", "64.0.0.0/2"]);
+    assert!(judged_together, "revoked only if the group holds the earlier ranges too");
+    assert!(together.reasons[0].contains("0.0.0.0/2 (added by an earlier call)"), "{:?}", together.reasons);
+    assert!(together.reasons.iter().any(|r| r.contains("within the last 24 h")), "{:?}", together.reasons);
+
+    // Earlier ranges on another port, or not adding up, change nothing; nor does a window the table
+    // could not read, which the plan names.
+    let other_port = plan_after(
+        ingress(
+            json!([{"ipProtocol": "tcp", "fromPort": 23, "toPort": 23, "ipRanges": {"items": [{"cidrIp": "128.0.0.0/2"}, {"cidrIp": "192.0.0.0/2"}]}}]),
+        ),
+        remembered(&["0.0.0.0/2", "64.0.0.0/2"]),
+    );
+    assert_eq!(other_port.decision, Decision::Ignore, "{:?}", other_port.reasons);
+    let short = plan_after(second(), remembered(&["0.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"]));
+    assert_eq!(short.decision, Decision::Ignore);
+    assert!(
+        short.reasons[0].contains("75.0 % of IPv4 with the ranges earlier calls added within the last 24 h"),
+        "{:?}",
+        short.reasons
+    );
+    let unread =
+        plan_after(second(), crate::incident::EarlierIngress::Unavailable { why: "state table: throttled".into() });
+    assert_eq!(unread.decision, Decision::Ignore);
+    assert!(unread
+        .reasons
+        .iter()
+        .any(|r| r.contains("could not be read (state table: throttled): this call was judged alone")));
+    // A call that opens the world by itself needs no earlier call, and says nothing of one.
+    let world = plan_after(ingress(json!([tcp22(&["0.0.0.0/0"], &[])])), remembered(&["0.0.0.0/2", "0.0.0.0/0"]));
+    let crate::plan::Step::RevokeSecurityGroupIngress { permissions, judged_together, .. } = &world.actions[0].step
+    else {
+        panic!()
+    };
+    assert_eq!((permissions.len(), *judged_together), (1, false));
 }
 
 #[test]

@@ -5,6 +5,10 @@
 /// The name prefix that opts an alarm in to stopping instances (`FIREBREAK_IDLE_ALARM_PREFIX`).
 pub const DEFAULT_IDLE_ALARM_PREFIX: &str = "idle-stop-";
 
+/// A day: splitting the Internet across calls then costs an attacker a day per piece, while the item
+/// that remembers a busy group's ranges stays small.
+pub const DEFAULT_INGRESS_WINDOW_SECONDS: u64 = 24 * 60 * 60;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub contain_min_severity: f64,
@@ -45,6 +49,9 @@ pub struct Policy {
     /// The share of an address family that the ranges of one call must cover together to count as
     /// open to the world (1.0: all of it, `0.0.0.0/0` or `0.0.0.0/1` + `128.0.0.0/1`).
     pub world_open_share: f64,
+    /// How long the ranges a call adds to a group are judged together with later calls' (0: each call
+    /// alone).
+    pub ingress_window_seconds: u64,
     /// Which containments wait for a person (`FIREBREAK_APPROVAL_*`); all empty: none.
     pub approval: ApprovalPolicy,
 }
@@ -103,6 +110,7 @@ impl Default for Policy {
             regions: Vec::new(),
             member_role_name: "firebreak-member".to_owned(),
             world_open_share: 1.0,
+            ingress_window_seconds: DEFAULT_INGRESS_WINDOW_SECONDS,
             approval: ApprovalPolicy::default(),
         }
     }
