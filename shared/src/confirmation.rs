@@ -57,11 +57,13 @@ pub fn confirmed_plan(delivered: &Plan, mut confirmed: Incident, policy: &Policy
     confirmed.delivery_id.clone_from(&delivered.incident.delivery_id);
     let mut plan = decide(&confirmed, policy);
     if delivered.incident_key.starts_with(crate::state_keys::APPROVED) {
-        // A person approved this containment: GuardDuty's copy still asks for one, so it runs as approved,
+        // A person approved this plan: GuardDuty's copy still asks for one, so it runs as approved,
         // under the approved run's own claim. A copy that no longer warrants it (archived, lower) does not.
         plan.incident_key = crate::state_keys::approved(&plan.incident_key);
-        if plan.decision == Decision::AwaitApproval && delivered.decision == Decision::Contain {
-            plan.decision = Decision::Contain;
+        if plan.decision == Decision::AwaitApproval
+            && matches!(delivered.decision, Decision::Contain | Decision::Revoke)
+        {
+            plan.decision = delivered.decision;
             plan.summary.clone_from(&delivered.summary);
             plan.reasons.clone_from(&delivered.reasons);
         }

@@ -198,9 +198,11 @@ impl ApprovalRequest {
             return Err(refuse(format!("the stored event is incident {}, not {key}", plan.incident_key)));
         }
         match plan.decision {
-            crate::plan::Decision::AwaitApproval | crate::plan::Decision::Contain => Ok(plan),
+            crate::plan::Decision::AwaitApproval | crate::plan::Decision::Contain | crate::plan::Decision::Revoke => {
+                Ok(plan)
+            }
             other => Err(refuse(format!(
-                "today's policy decides {} for this incident, not a containment: nothing to approve",
+                "today's policy decides {} for this incident, not a containment or revocation: nothing to approve",
                 other.as_str()
             ))),
         }
@@ -210,7 +212,15 @@ impl ApprovalRequest {
 /// `plan`, approved by `by`: a containment under a claim of its own (`approved#<key>`), saying who
 /// approved it.
 pub fn approved(mut plan: Plan, by: &Approver) -> Plan {
-    plan.decision = crate::plan::Decision::Contain;
+    use crate::plan::{Decision, StepKind};
+    // What the plan was before it waited: a revocation alone stays a revocation.
+    let revokes_only = plan.acting_steps().all(|s| {
+        matches!(
+            s.kind(),
+            StepKind::RevokeInstanceCredentials | StepKind::RevokeRoleSessions | StepKind::DeactivateAccessKey
+        )
+    });
+    plan.decision = if revokes_only { Decision::Revoke } else { Decision::Contain };
     plan.incident_key = crate::state_keys::approved(&plan.incident_key);
     plan.summary = format!("Approved: {}", plan.summary);
     plan.reasons.insert(0, format!("approved by a person ({})", by.describe()));

@@ -1047,6 +1047,37 @@ fn listed_accounts_and_instances_and_large_sequences_await_approval_even_at_high
 }
 
 #[test]
+fn a_credential_revocation_waits_for_approval_under_the_same_rules_as_a_containment() {
+    // Issue #29: revoking an instance's credentials cuts a production database off AWS as surely as
+    // isolating it; listed accounts and instances and the approval band hold it back alike.
+    let listed_instance =
+        approval(super::ApprovalPolicy { instances: vec!["i-0abc1234def567890".into()], ..Default::default() });
+    let listed_account =
+        approval(super::ApprovalPolicy { accounts: vec!["123456789012".into()], ..Default::default() });
+    for (name, policy) in [("instance", &listed_instance), ("account", &listed_account)] {
+        let plan = plan_with(sample(EXFILTRATION), policy);
+        assert_eq!(plan.decision, Decision::AwaitApproval, "{name}: {:?}", plan.reasons);
+        assert!(plan.has(crate::plan::StepKind::RevokeInstanceCredentials), "{name}: the steps it waits to take");
+    }
+    let band = approval(super::ApprovalPolicy { min_severity: Some(4.0), ..Default::default() });
+    let medium = plan_with(edited(EXFILTRATION, &[("/detail/severity", json!(5))]), &band);
+    assert_eq!(medium.decision, Decision::AwaitApproval, "{:?}", medium.reasons);
+    // Once approved it runs as what it was: a revocation, not an isolation.
+    let by = crate::approval::Approver {
+        via: crate::approval::Via::Link,
+        source_ip: None,
+        user_agent: None,
+        user: None,
+        at: 0,
+    };
+    let approved = crate::approval::approved(medium, &by);
+    assert_eq!(approved.decision, Decision::Revoke);
+    assert_eq!(action_names(&approved), ["revoke_instance_credentials", "notify"]);
+    // Nothing listed: it runs at once, as before.
+    assert_eq!(plan(sample(EXFILTRATION)).decision, Decision::Revoke);
+}
+
+#[test]
 fn approval_never_applies_to_what_is_not_a_containment() {
     let everything = approval(super::ApprovalPolicy {
         min_severity: Some(4.0),

@@ -194,7 +194,8 @@ fn ecs_task_decision(
 ) -> Option<Draft> {
     let task_arn = w.task_arn.clone()?;
     let cluster = w.cluster.clone()?;
-    if f.severity < policy.contain_min_severity {
+    // The approval band applies to every destructive plan, not only to isolation.
+    if f.severity < policy.containment_floor() {
         return None;
     }
     if !policy.ecs_stop_task {
@@ -237,10 +238,10 @@ fn credential_decision(
     summary: &str,
     policy: &Policy,
 ) -> Option<Draft> {
-    if f.severity < policy.contain_min_severity {
+    if f.severity < policy.containment_floor() {
         return None;
     }
-    let at = format!("severity {} ≥ {}", f.severity, policy.contain_min_severity);
+    let at = format!("severity {} ≥ {}", f.severity, policy.containment_floor());
     let exfiltration = f.finding_type.contains("InstanceCredentialExfiltration");
     if let Some(instance_id) = key.session_instance() {
         let role_name = key.user_name.clone();

@@ -42,7 +42,9 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
         rule: draft.rule,
         incident: incident.clone(),
     };
-    if plan.decision == Decision::Contain {
+    // One rule for every destructive plan of a finding: isolation, an ECS task stop and a credential
+    // revocation wait for a person alike.
+    if matches!(plan.decision, Decision::Contain | Decision::Revoke) {
         if let Some(why) = approval_required(&plan, policy) {
             plan.decision = Decision::AwaitApproval;
             plan.reasons.insert(0, format!("approval required: {why}; nothing is done until a person approves"));
