@@ -541,7 +541,16 @@ fn approval_function_requests(s: &Scene) -> Vec<Request> {
             table.clone(),
             &[("dynamodb:LeadingKeys", &[APPROVAL_ITEM]), ("dynamodb:Attributes", ANSWER_ATTRIBUTES)],
         ),
-        Call::new(&home, "Scan (expired requests)", "dynamodb:Scan").on("table", table, &[]),
+        Call::new(&home, "Scan (expired requests, approved runs not done)", "dynamodb:Scan").on(
+            "table",
+            table.clone(),
+            &[],
+        ),
+        Call::new(&home, "UpdateItem (note an approved run not started, or given up)", "dynamodb:UpdateItem").on(
+            "table",
+            table,
+            &[("dynamodb:LeadingKeys", &[APPROVAL_ITEM]), ("dynamodb:Attributes", &["pk", "undelivered", "abandoned"])],
+        ),
         Call::new(&home, "Publish", "sns:Publish").on("topic", topic, &[("aws:SecureTransport", &["true"])]),
         Call::new(&home, "Invoke (run an approved containment)", "lambda:InvokeFunction").on(
             "function",

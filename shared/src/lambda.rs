@@ -127,7 +127,8 @@ pub async fn approval_event<T: Targets, N: Notifier, S: StateStore>(
         }
         Ok(crate::approval::http::Invocation::Sweep) => {
             let closed = responder.expire_overdue(&clock).await?;
-            Ok(json!({ "expired": closed }))
+            let redriven = responder.redrive_approved(containments, &clock).await?;
+            Ok(json!({ "expired": closed, "redriven": redriven }))
         }
         Err(e) => refusal(&event.context.request_id, e),
     }

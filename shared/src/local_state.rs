@@ -27,6 +27,7 @@ pub struct ProcessLocalState {
     records: RefCell<BTreeMap<String, IncidentRecord>>,
     approvals: RefCell<BTreeMap<String, ApprovalRequest>>,
     ingress: RefCell<BTreeMap<String, BTreeSet<String>>>,
+    notes: RefCell<BTreeSet<(String, &'static str)>>,
 }
 
 impl ProcessLocalState {
@@ -147,6 +148,13 @@ impl StateStore for ProcessLocalState {
     }
     async fn approval(&self, key: &str) -> Result<Option<ApprovalRequest>> {
         Ok(self.approvals.borrow().get(key).cloned())
+    }
+    async fn approved_requests(&self) -> Result<Vec<ApprovalRequest>> {
+        Ok(self.approvals.borrow().values().filter(|r| r.status == ApprovalStatus::Approved).cloned().collect())
+    }
+    async fn note_on_request(&self, key: &str, note: crate::approval::RequestNote, _text: &str) -> Result<bool> {
+        Ok(self.approvals.borrow().contains_key(key)
+            && self.notes.borrow_mut().insert((key.to_owned(), note.attribute())))
     }
     async fn settle_approval(&self, key: &str, to: ApprovalStatus, by: &Approver, now: u64) -> Result<bool> {
         let mut all = self.approvals.borrow_mut();

@@ -234,6 +234,7 @@ mod tests {
             reasons: vec!["r".into()],
             actions: Vec::new(),
             approval: None,
+            retrying_until: None,
             timings: Timings {
                 isolated_after: Some(Duration::from_millis(1_250)),
                 notified_after: Some(Duration::from_millis(1_900)),

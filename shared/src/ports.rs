@@ -381,6 +381,10 @@ pub trait StateStore {
     ) -> Result<crate::approval::ApprovalRequest>;
     /// The request for approval of incident `key`, as it stands.
     async fn approval(&self, key: &str) -> Result<Option<crate::approval::ApprovalRequest>>;
+    /// Every request a person approved, for the sweep to see whether its run finished.
+    async fn approved_requests(&self) -> Result<Vec<crate::approval::ApprovalRequest>>;
+    /// Set `note` on the request of `key` to `text` unless it is set already: `true` the first time.
+    async fn note_on_request(&self, key: &str, note: crate::approval::RequestNote, text: &str) -> Result<bool>;
     /// Move a pending request to `to` in one conditional write: an answer only while `now` is before
     /// the deadline, an expiry only once it has passed. `false` when the request was not pending so (a
     /// replayed link, a second answer, a race): nothing changed.

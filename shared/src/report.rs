@@ -82,6 +82,9 @@ pub struct Report {
     /// The links of a request for approval, and its deadline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<crate::approval::ApprovalLinks>,
+    /// An approved run not started yet: Firebreak starts it again until then (epoch seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrying_until: Option<u64>,
     /// How fast the run acted, for the metrics (not part of the report's JSON contract).
     #[serde(skip)]
     pub timings: Timings,
@@ -118,6 +121,7 @@ impl Report {
             reasons: plan.reasons.clone(),
             actions: Vec::new(),
             approval: None,
+            retrying_until: None,
             timings: Timings::default(),
         }
     }

@@ -47,6 +47,15 @@ pub fn approved(incident_key: &str) -> String {
     format!("{APPROVED}{incident_key}")
 }
 
+/// The claim key of the run of an approved request (`approval#<request key>`): the approved key, kept
+/// apart under the dry-run prefix as the request itself is.
+pub fn approved_run(request_key: &str) -> String {
+    match request_key.strip_prefix(DRY_RUN) {
+        Some(key) => dry_run(&approved(key)),
+        None => approved(request_key),
+    }
+}
+
 pub fn dry_run(incident_key: &str) -> String {
     format!("{DRY_RUN}{incident_key}")
 }
@@ -99,6 +108,8 @@ mod tests {
         assert_eq!(approval("incident#k"), "approval#incident#k");
         assert_eq!(approved("incident#k"), "approved#incident#k");
         assert_eq!(dry_run("incident#k"), "dry-run#incident#k");
+        assert_eq!(approved_run("incident#k"), "approved#incident#k");
+        assert_eq!(approved_run("dry-run#incident#k"), "dry-run#approved#incident#k");
         assert_eq!(without_dry_run("dry-run#incident#k"), "incident#k");
         assert_eq!(without_dry_run("incident#k"), "incident#k");
         assert_eq!(cap("123456789012", "2026-12-03T08"), "cap#123456789012#2026-12-03T08");

@@ -87,6 +87,25 @@ impl ApprovalStatus {
     }
 }
 
+/// What the sweep notes on an approved request whose run did not finish, each once, so that a person
+/// is told once however often the sweep meets it. Persisted as attribute names: a contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestNote {
+    /// The approved run could not be started (the invoke failed); the sweep keeps trying.
+    Undelivered,
+    /// The approved run did not complete within one approval TTL of the approval: given up.
+    Abandoned,
+}
+
+impl RequestNote {
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Self::Undelivered => "undelivered",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
 /// How an answer came. Persisted in the state table: the names are a contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

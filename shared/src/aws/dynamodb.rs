@@ -355,6 +355,37 @@ impl StateStore for DynamoStateStore {
         }
     }
 
+    async fn approved_requests(&self) -> Result<Vec<ApprovalRequest>> {
+        let items = self
+            .scan_all(|scan| {
+                scan.filter_expression("begins_with(pk, :prefix) AND #status = :approved")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":prefix", s(state_keys::APPROVAL))
+                    .expression_attribute_values(":approved", s(ApprovalStatus::Approved.as_str()))
+            })
+            .await?;
+        Ok(items.iter().filter_map(approval_of).collect())
+    }
+
+    async fn note_on_request(&self, key: &str, note: crate::approval::RequestNote, text: &str) -> Result<bool> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(state_keys::approval(key)))
+            .update_expression("SET #note = :text")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(#note)")
+            .expression_attribute_names("#note", note.attribute())
+            .expression_attribute_values(":text", s(text))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(true),
+            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
+            Err(e) => Err(state_error(aws_error("UpdateItem", e))),
+        }
+    }
+
     async fn overdue_approvals(&self, now: u64) -> Result<Vec<ApprovalRequest>> {
         let items = self
             .scan_all(|scan| {

@@ -91,6 +91,7 @@ pub fn circuit_open(account: &str, hour: &str, cap: crate::plan::Cap, max: u32) 
         )],
         actions: Vec::new(),
         approval: None,
+        retrying_until: None,
         timings: Default::default(),
     }
 }
@@ -251,7 +252,14 @@ fn approval_steps(report: &Report) -> Vec<String> {
                 report.incident_key
             ),
         ],
-        None => vec![format!("Nothing was done to {what}: judge it by hand, and contain it yourself if needed.")],
+        None => match report.retrying_until {
+            Some(until) => vec![format!(
+                "Approved, and nothing was done to {what} yet: Firebreak starts the run again every few minutes until {} \
+                 (see above how to start it now), and tells you when it ran.",
+                crate::clock::utc(until)
+            )],
+            None => vec![format!("Nothing was done to {what}: judge it by hand, and contain it yourself if needed.")],
+        },
     }
 }
 
@@ -646,6 +654,7 @@ mod size_tests {
             reasons: vec!["attack sequence".into()],
             actions: Vec::new(),
             approval: None,
+            retrying_until: None,
             timings: Default::default(),
         };
         for n in 0..instances {
@@ -711,6 +720,7 @@ mod approval_tests {
             reasons: vec!["approval required".into()],
             actions: Vec::new(),
             approval: None,
+            retrying_until: None,
             timings: Default::default(),
         };
         report.push(

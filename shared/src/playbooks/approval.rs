@@ -5,11 +5,21 @@
 
 use super::executor::Responder;
 use crate::approval::http::{form_value, Page, UrlRequest};
-use crate::approval::{approved, page, ApprovalRequest, ApprovalStatus, Approver, Signer, Verdict, Via};
+use crate::approval::{approved, page, ApprovalRequest, ApprovalStatus, Approver, RequestNote, Signer, Verdict, Via};
 use crate::clock::{Clock, Now};
 use crate::error::Result;
 use crate::ports::{Containments, Notifier, StateStore, Targets};
 use crate::report::{Outcome, Report};
+
+/// How long after an approval the sweep leaves its run to the answer that started it.
+const REDRIVE_GRACE_SECONDS: u64 = 120;
+
+/// What the sweep did with one approved request whose run was not done.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Redrive {
+    pub key: String,
+    pub outcome: String,
+}
 
 /// How an answer ended.
 #[derive(Debug)]
@@ -117,16 +127,105 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         Ok(closed)
     }
 
+    /// Run again every approved request whose run is not done (held back by the cap, exempt at the
+    /// time, its invoke failed) until it completes or one approval TTL after the approval has passed.
+    /// A run that cannot be started is told once, and so is giving up; a run that stays open says so
+    /// itself, once (its journal).
+    pub async fn redrive_approved(&self, containments: &impl Containments, clock: &Clock) -> Result<Vec<Redrive>> {
+        let now = clock.now();
+        let mut redriven = Vec::new();
+        for request in self.state.approved_requests().await? {
+            let Some(by) = &request.decided else { continue };
+            // The run the answer itself started gets time to finish before the sweep doubts it.
+            if now.epoch < by.at + REDRIVE_GRACE_SECONDS {
+                continue;
+            }
+            let run = crate::state_keys::approved_run(&request.key);
+            if self.state.incident(&run).await?.is_some_and(|i| i.status == "done") {
+                continue;
+            }
+            let until = by.at + self.config.approval_ttl.as_secs();
+            let outcome = if now.epoch >= until {
+                let why = format!(
+                    "approved, but its run did not complete by {} (one approval TTL after the approval): given up, \
+                     nothing more is done automatically; a person decides",
+                    Now::at(until).rfc3339
+                );
+                if self.state.note_on_request(&request.key, RequestNote::Abandoned, &why).await? {
+                    self.close_unrun(&request, "Approved, given up", why.clone(), None).await;
+                }
+                why
+            } else {
+                match containments.contain_approved(&request.key).await {
+                    Ok(_) => "run again".to_owned(),
+                    Err(e) => self.undelivered(&request, &e, until).await,
+                }
+            };
+            redriven.push(Redrive { key: request.key.clone(), outcome });
+        }
+        Ok(redriven)
+    }
+
+    /// An approved run that could not be started: logged as an error, and told once (SNS and the
+    /// request's record) with what to do; the sweep retries it until `until`.
+    async fn undelivered(&self, request: &ApprovalRequest, error: &crate::Error, until: u64) -> String {
+        let function = self.config.containment_function.as_deref().unwrap_or("firebreak-guardduty-responder");
+        let why = format!(
+            "approved, but the run could not be started ({error}); the sweep starts it again every few minutes until {}. \
+             To start it now: aws lambda invoke --function-name {function} --cli-binary-format raw-in-base64-out \
+             --payload '{{\"{}\": \"{}\"}}' out.json (works for member accounts too)",
+            Now::at(until).rfc3339,
+            crate::approval::APPROVED_PAYLOAD,
+            request.key
+        );
+        tracing::error!(target: "firebreak::approval", key = request.key, error = %error, "approved run not started");
+        match self.state.note_on_request(&request.key, RequestNote::Undelivered, &why).await {
+            Ok(true) => self.close_unrun(request, "Approved, not run yet", why.clone(), Some(until)).await,
+            Ok(false) => {}
+            Err(e) => tracing::error!(target: "firebreak::approval", key = request.key, error = %e, "not noted"),
+        }
+        why
+    }
+
+    /// The notification of an approved request whose run has not happened (and is retried until
+    /// `retrying_until`).
+    async fn close_unrun(&self, request: &ApprovalRequest, how: &str, why: String, retrying_until: Option<u64>) {
+        let step_why = match retrying_until {
+            Some(_) => "approved; not run yet",
+            None => "approved; never run",
+        };
+        match request.plan(&self.config.policy) {
+            Ok(plan) => {
+                self.closed_with(&plan, request, how, why, step_why.to_owned(), retrying_until).await;
+            }
+            Err(e) => tracing::error!(target: "firebreak::approval", key = request.key, error = %e, "not notified"),
+        }
+    }
+
     /// The report and notification of a request closed without acting.
     async fn closed(&self, plan: &crate::Plan, request: &ApprovalRequest, how: &str, why: String) -> Report {
+        self.closed_with(plan, request, how, why.clone(), why, None).await
+    }
+
+    /// [`Self::closed`], each step saying `step_why`, and the run retried until `retrying_until`.
+    async fn closed_with(
+        &self,
+        plan: &crate::Plan,
+        request: &ApprovalRequest,
+        how: &str,
+        why: String,
+        step_why: String,
+        retrying_until: Option<u64>,
+    ) -> Report {
         let mut report = Report::new(plan);
         report.incident_key = request.key.clone();
         report.decision = crate::plan::Decision::AwaitApproval;
         report.summary = format!("{how}: {}", request.summary);
-        report.reasons.insert(0, why.clone());
+        report.reasons.insert(0, why);
+        report.retrying_until = retrying_until;
         let multi = plan.instances().len() > 1;
         for step in plan.acting_steps() {
-            report.push(step.name(), Outcome::skipped(why.clone()));
+            report.push(step.name(), Outcome::skipped(step_why.clone()));
             if let (true, Some(id), Some(last)) = (multi, step.instance_id(), report.actions.last_mut()) {
                 last.target = Some(id.to_string());
             }
@@ -210,14 +309,17 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                     let report = ran.pointer("/reports/0").cloned().unwrap_or(ran);
                     Page::new(200, page::result(&request_record, "Approved: the containment ran", &report))
                 }
-                Err(e) => Page::new(
-                    503,
-                    page::refused(&format!(
-                        "The approval is recorded, but the containment could not be run ({e}); an operator resumes it \
-                         with firebreak approve '{}'.",
-                        token.key
-                    )),
-                ),
+                Err(e) => {
+                    let until = now + self.config.approval_ttl.as_secs();
+                    self.undelivered(&request_record, &e, until).await;
+                    Page::new(
+                        503,
+                        page::refused(&format!(
+                            "The approval is recorded, but the containment could not be run now ({e}). Firebreak runs \
+                             it again within minutes and has told the team; nothing more is needed from you."
+                        )),
+                    )
+                }
             },
             Ok(Answer::Denied(report)) => {
                 let report = serde_json::to_value(&report).unwrap_or_default();

@@ -532,6 +532,13 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             report.push(StepKind::Notify.name(), Outcome::skipped(why.clone()));
             return None;
         }
+        if matches!(ending, Ending::Open(_)) && journal.is_done(JournalKey::NotifyOpen) {
+            report.push(
+                StepKind::Notify.name(),
+                Outcome::skipped("told already that this incident stays open; the run that acts on it notifies"),
+            );
+            return None;
+        }
         let key =
             if report.failures().is_empty() { JournalKey::Step(StepKind::Notify) } else { JournalKey::NotifyPartial };
         // One notification of failures, then one with the final outcome: a retry that fails again says
@@ -551,8 +558,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             // The reserve is kept for this call: it is never refused for the deadline.
             self.notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published"))
         };
-        // An open incident is notified again by the delivery that finally acts on it.
-        let notified = (outcome.is_done() && !matches!(ending, Ending::Open(_))).then_some(key);
+        // An open incident is told once; the delivery that finally acts on it notifies again.
+        let notified = match ending {
+            Ending::Open(_) => outcome.is_done().then_some(JournalKey::NotifyOpen),
+            _ => outcome.is_done().then_some(key),
+        };
         report.push(StepKind::Notify.name(), outcome);
         notified
     }

@@ -22,6 +22,9 @@ pub enum JournalKey {
     /// A notification went out while some step had failed; the run that completes the incident
     /// notifies once more.
     NotifyPartial,
+    /// A notification said the incident stays open (held back, exempt): a run that finds it open
+    /// again says nothing new (a sweep re-drives approved runs every few minutes).
+    NotifyOpen,
 }
 
 impl JournalKey {
@@ -31,6 +34,7 @@ impl JournalKey {
             Self::Step(kind) => kind.journal_key(),
             Self::CapSlot => "cap_slot",
             Self::NotifyPartial => "notify-partial",
+            Self::NotifyOpen => "notify-open",
         }
     }
 }
@@ -158,7 +162,11 @@ mod tests {
     #[test]
     fn every_persisted_journal_name_is_the_one_the_previous_release_wrote() {
         let mut names: Vec<&str> = StepKind::ALL.iter().map(|k| JournalKey::Step(*k).as_str()).collect();
-        names.extend([JournalKey::CapSlot.as_str(), JournalKey::NotifyPartial.as_str()]);
+        names.extend([
+            JournalKey::CapSlot.as_str(),
+            JournalKey::NotifyPartial.as_str(),
+            JournalKey::NotifyOpen.as_str(),
+        ]);
         assert_eq!(
             names,
             [
@@ -176,7 +184,8 @@ mod tests {
                 "deactivate_access_key",
                 "notify",
                 "cap_slot",
-                "notify-partial"
+                "notify-partial",
+                "notify-open"
             ]
         );
     }

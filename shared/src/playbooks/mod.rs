@@ -14,7 +14,7 @@ mod revoke;
 mod steps;
 mod stop_idle;
 
-pub use approval::Answer;
+pub use approval::{Answer, Redrive};
 pub use context::{DEADLINE_RESERVE, INSTANCE_CONCURRENCY, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
 pub use credentials::{instance_deny_document, instance_policy_name, sessions_deny_document, SESSIONS_POLICY};
 pub use executor::Responder;

@@ -48,6 +48,7 @@ pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         reasons: vec!["an operator ran firebreak release after the investigation".into()],
         actions: Vec::new(),
         approval: None,
+        retrying_until: None,
         timings: Default::default(),
     };
     if let Some(revocation) = revocation {
