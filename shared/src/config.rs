@@ -90,6 +90,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_APPROVAL_INSTANCES",
     "FIREBREAK_APPROVAL_SEQUENCE_INSTANCES",
     "FIREBREAK_APPROVAL_TTL_SECONDS",
+    "FIREBREAK_APPROVAL_ON_EXPIRY",
     "FIREBREAK_APPROVAL_URL",
     "FIREBREAK_APPROVAL_SECRET_ARN",
     "FIREBREAK_CONTAINMENT_FUNCTION",
@@ -365,7 +366,14 @@ fn approval_policy(
             Error::config("FIREBREAK_APPROVAL_SEQUENCE_INSTANCES", format!("{v:?} is not a whole number"))
         })?),
     };
+    let on_expiry = match get("FIREBREAK_APPROVAL_ON_EXPIRY") {
+        None => crate::policy::OnExpiry::default(),
+        Some(v) => crate::policy::OnExpiry::parse(&v).ok_or_else(|| {
+            Error::config("FIREBREAK_APPROVAL_ON_EXPIRY", format!("{v:?} is not one of ask-again, notify, contain"))
+        })?,
+    };
     Ok(crate::policy::ApprovalPolicy {
+        on_expiry,
         min_severity,
         accounts: list(
             get,
@@ -447,6 +455,7 @@ mod tests {
             ("FIREBREAK_REVOKE_PUBLIC_INGRESS", "maybe"),
             ("FIREBREAK_SETTLE_SECONDS", "-1"),
             ("FIREBREAK_INGRESS_WINDOW_SECONDS", "a day"),
+            ("FIREBREAK_APPROVAL_ON_EXPIRY", "approve"),
             ("FIREBREAK_IDLE_REQUIRE_TAG", "no-equals-sign"),
             ("FIREBREAK_HIBERNATE", "sometimes"),
             ("FIREBREAK_ACCOUNTS", "123456789012,prod"),

@@ -146,6 +146,16 @@ impl StateStore for ProcessLocalState {
     async fn request_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest> {
         Ok(self.approvals.borrow_mut().entry(request.key.clone()).or_insert_with(|| request.clone()).clone())
     }
+    async fn replace_approval(&self, request: &ApprovalRequest, previous: &ApprovalRequest) -> Result<bool> {
+        let mut all = self.approvals.borrow_mut();
+        match all.get(&request.key) {
+            Some(now) if now.status == previous.status && now.deadline == previous.deadline => {
+                all.insert(request.key.clone(), request.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
     async fn approval(&self, key: &str) -> Result<Option<ApprovalRequest>> {
         Ok(self.approvals.borrow().get(key).cloned())
     }
@@ -159,7 +169,8 @@ impl StateStore for ProcessLocalState {
     async fn settle_approval(&self, key: &str, to: ApprovalStatus, by: &Approver, now: u64) -> Result<bool> {
         let mut all = self.approvals.borrow_mut();
         let Some(request) = all.get_mut(key) else { return Ok(false) };
-        let in_time = if to == ApprovalStatus::Expired { now >= request.deadline } else { now < request.deadline };
+        let at_deadline = to == ApprovalStatus::Expired || by.via == crate::approval::Via::Deadline;
+        let in_time = if at_deadline { now >= request.deadline } else { now < request.deadline };
         if request.status != ApprovalStatus::Pending || !in_time {
             return Ok(false);
         }

@@ -380,6 +380,13 @@ pub trait StateStore {
         request: &crate::approval::ApprovalRequest,
     ) -> Result<crate::approval::ApprovalRequest>;
     /// The request for approval of incident `key`, as it stands.
+    /// Replace the request of `request.key` with `request`, unless it changed since `previous` was
+    /// read (status and deadline): `false` then, and nothing written.
+    async fn replace_approval(
+        &self,
+        request: &crate::approval::ApprovalRequest,
+        previous: &crate::approval::ApprovalRequest,
+    ) -> Result<bool>;
     async fn approval(&self, key: &str) -> Result<Option<crate::approval::ApprovalRequest>>;
     /// Every request a person approved, for the sweep to see whether its run finished.
     async fn approved_requests(&self) -> Result<Vec<crate::approval::ApprovalRequest>>;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::io::{Read, Write};
 
 /// The approval key, as Secrets Manager would hold it (64 characters, no punctuation).
-const KEY: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01";
+pub(crate) const KEY: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01";
 /// A contain-worthy finding below the automatic threshold (7.0): inside the approval band.
 const BAND_SEVERITY: f64 = 5.0;
 

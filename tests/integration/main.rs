@@ -2,7 +2,7 @@
 //! the playbooks proven against moto server (started per test on 127.0.0.1, stopped after).
 
 mod approval;
-mod approval_sweep;
+mod approval_lifecycle;
 mod cli_contract;
 mod config_docs;
 mod containment;

@@ -114,7 +114,8 @@ pub enum Via {
     Link,
     /// `firebreak approve|deny`.
     Cli,
-    /// Nobody answered before the deadline: the sweep closed it.
+    /// Nobody answered before the deadline: the sweep closed it (or approved it, where
+    /// `FIREBREAK_APPROVAL_ON_EXPIRY=contain`).
     Deadline,
 }
 
@@ -228,6 +229,45 @@ impl ApprovalRequest {
     }
 }
 
+/// Why a later delivery of the finding of `request` asks a person again, if it does, naming what
+/// changed between the finding it asked about (`before`) and GuardDuty's copy now (`now`). A denial
+/// holds for the update of the finding it was about, and so does an expiry under `ask-again`; a
+/// pending request is replaced at once when the activity grew (a higher severity or count). An
+/// approved request is never asked again: its run is the sweep's.
+pub fn asks_again(
+    request: &ApprovalRequest,
+    before: &crate::incident::GuardDutyFinding,
+    now: &crate::incident::GuardDutyFinding,
+    on_expiry: crate::policy::OnExpiry,
+) -> Option<String> {
+    let updated = now.updated_at.as_str() > before.updated_at.as_str();
+    let grew = now.severity > before.severity || now.count > before.count;
+    let asks = match request.status {
+        ApprovalStatus::Pending => grew,
+        ApprovalStatus::Denied => updated,
+        ApprovalStatus::Expired => updated && on_expiry == crate::policy::OnExpiry::AskAgain,
+        ApprovalStatus::Approved => false,
+    };
+    if !asks {
+        return None;
+    }
+    let mut changes = Vec::new();
+    if now.severity != before.severity {
+        changes.push(format!("severity {} → {}", before.severity, now.severity));
+    }
+    if now.count != before.count {
+        changes.push(format!("seen {} → {} times", before.count, now.count));
+    }
+    if updated {
+        changes.push(format!("updated {} → {}", before.updated_at, now.updated_at));
+    }
+    Some(format!(
+        "asked again: GuardDuty updated the finding since the request that was {} ({})",
+        request.status.as_str(),
+        changes.join("; ")
+    ))
+}
+
 /// `plan`, approved by `by`: a containment under a claim of its own (`approved#<key>`), saying who
 /// approved it.
 pub fn approved(mut plan: Plan, by: &Approver) -> Plan {
@@ -242,7 +282,16 @@ pub fn approved(mut plan: Plan, by: &Approver) -> Plan {
     plan.decision = if revokes_only { Decision::Revoke } else { Decision::Contain };
     plan.incident_key = crate::state_keys::approved(&plan.incident_key);
     plan.summary = format!("Approved: {}", plan.summary);
-    plan.reasons.insert(0, format!("approved by a person ({})", by.describe()));
+    plan.reasons.insert(
+        0,
+        match by.via {
+            Via::Deadline => format!(
+                "approved by the deadline: nobody answered and FIREBREAK_APPROVAL_ON_EXPIRY is contain ({})",
+                by.describe()
+            ),
+            _ => format!("approved by a person ({})", by.describe()),
+        },
+    );
     plan
 }
 
@@ -411,6 +460,67 @@ mod tests {
         }
         let other_key = Signer::new(&"x".repeat(64), "https://x", crate::config::DEFAULT_APPROVAL_TTL).expect("signer");
         assert_eq!(other_key.verify(&token, 1_000), Err(TokenRefusal::BadSignature));
+    }
+
+    /// A request in `status` about the sample finding, and the finding as it was asked about.
+    fn asked(status: ApprovalStatus) -> (ApprovalRequest, crate::incident::GuardDutyFinding) {
+        let path = format!("{}/../events/guardduty/ec2-backdoor-high-severity.json", env!("CARGO_MANIFEST_DIR"));
+        let event = std::fs::read_to_string(path).expect("sample");
+        let mut incidents = crate::parse_payload(event.as_bytes()).expect("parses");
+        let crate::incident::IncidentKind::Guardduty(finding) = incidents.remove(0).kind else { panic!() };
+        let request = ApprovalRequest {
+            key: KEY.into(),
+            status,
+            requested_at: 0,
+            deadline: 3_600,
+            summary: String::new(),
+            account: None,
+            region: None,
+            reasons: Vec::new(),
+            actions: Vec::new(),
+            event,
+            decided: None,
+        };
+        (request, finding)
+    }
+
+    #[test]
+    fn a_finding_is_asked_about_again_only_when_its_update_warrants_it() {
+        use crate::policy::OnExpiry::{AskAgain, Contain, Notify};
+        let later = |f: &crate::incident::GuardDutyFinding| crate::incident::GuardDutyFinding {
+            updated_at: "2099-01-01T00:00:00.000Z".into(),
+            ..f.clone()
+        };
+        let grown = |f: &crate::incident::GuardDutyFinding| crate::incident::GuardDutyFinding {
+            severity: f.severity + 1.0,
+            count: f.count + 5,
+            ..f.clone()
+        };
+        for (status, on_expiry, change, asks) in [
+            (ApprovalStatus::Pending, AskAgain, "same", false),
+            (ApprovalStatus::Pending, AskAgain, "later", false),
+            (ApprovalStatus::Pending, Notify, "grown", true),
+            (ApprovalStatus::Denied, Notify, "same", false),
+            (ApprovalStatus::Denied, Notify, "later", true),
+            (ApprovalStatus::Expired, AskAgain, "later", true),
+            (ApprovalStatus::Expired, AskAgain, "same", false),
+            (ApprovalStatus::Expired, Notify, "later", false),
+            (ApprovalStatus::Expired, Contain, "later", false),
+            (ApprovalStatus::Approved, AskAgain, "later", false),
+            (ApprovalStatus::Approved, AskAgain, "grown", false),
+        ] {
+            let (request, before) = asked(status);
+            let now = match change {
+                "later" => later(&before),
+                "grown" => grown(&before),
+                _ => before.clone(),
+            };
+            let said = asks_again(&request, &before, &now, on_expiry);
+            assert_eq!(said.is_some(), asks, "{status:?} {on_expiry:?} {change}: {said:?}");
+        }
+        let (request, before) = asked(ApprovalStatus::Pending);
+        let said = asks_again(&request, &before, &grown(&before), AskAgain).expect("asks");
+        assert!(said.contains("severity 8 → 9") && said.contains("seen 1 → 6 times"), "{said}");
     }
 
     #[test]

@@ -31,6 +31,29 @@ pub struct DynamoStateStore {
 type Item = std::collections::HashMap<String, AttributeValue>;
 
 impl DynamoStateStore {
+    /// The item of a request for approval, sealed when a sealer is configured; the caller adds the
+    /// condition.
+    fn approval_put(
+        &self,
+        request: &ApprovalRequest,
+    ) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
+        let text = serde_json::to_string(request).unwrap_or_default();
+        let seal = self.sealer.as_ref().map(|sealer| sealer.seal(&[state_keys::APPROVAL, &request.key, &text]));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(state_keys::approval(&request.key)))
+            .item("status", s(request.status.as_str()))
+            .item("deadline", n(request.deadline))
+            .item("request", s(text))
+            .item("expires_at", n(request.deadline + KEEP_SECONDS));
+        match seal {
+            Some(seal) => put.item(state_keys::SEAL_ATTRIBUTE, s(seal)),
+            None => put,
+        }
+    }
+
     pub fn new(client: aws_sdk_dynamodb::Client, table: &str) -> Self {
         Self { client, table: table.to_owned(), sealer: None }
     }
@@ -303,21 +326,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn request_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest> {
-        let text = serde_json::to_string(request).unwrap_or_default();
-        let seal = self.sealer.as_ref().map(|sealer| sealer.seal(&[state_keys::APPROVAL, &request.key, &text]));
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(state_keys::approval(&request.key)))
-            .item("status", s(request.status.as_str()))
-            .item("deadline", n(request.deadline))
-            .item("request", s(text))
-            .item("expires_at", n(request.deadline + KEEP_SECONDS));
-        if let Some(seal) = seal {
-            put = put.item(state_keys::SEAL_ATTRIBUTE, s(seal));
-        }
-        let put = put.condition_expression("attribute_not_exists(pk)").send().await;
+        let put = self.approval_put(request).condition_expression("attribute_not_exists(pk)").send().await;
         match put {
             Ok(_) => Ok(request.clone()),
             Err(e) if code_of(&e) == Some(CONDITION_FAILED) => self
@@ -328,12 +337,31 @@ impl StateStore for DynamoStateStore {
         }
     }
 
+    async fn replace_approval(&self, request: &ApprovalRequest, previous: &ApprovalRequest) -> Result<bool> {
+        let put = self
+            .approval_put(request)
+            .condition_expression("#status = :status AND deadline = :deadline")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(previous.status.as_str()))
+            .expression_attribute_values(":deadline", n(previous.deadline))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
+            Err(e) => Err(state_error(aws_error("PutItem", e))),
+        }
+    }
+
     async fn approval(&self, key: &str) -> Result<Option<ApprovalRequest>> {
         self.checked_request(self.item(state_keys::approval(key)).await?.as_ref())
     }
 
     async fn settle_approval(&self, key: &str, to: ApprovalStatus, by: &Approver, now: u64) -> Result<bool> {
-        let in_time = if to == ApprovalStatus::Expired { "deadline <= :now" } else { "deadline > :now" };
+        // The deadline settles a request once it has passed (expired, or approved by silence); a person
+        // only before.
+        let at_deadline = to == ApprovalStatus::Expired || by.via == crate::approval::Via::Deadline;
+        let in_time = if at_deadline { "deadline <= :now" } else { "deadline > :now" };
         let update = self
             .client
             .update_item()

@@ -8,6 +8,7 @@ use crate::approval::http::{form_value, Page, UrlRequest};
 use crate::approval::{approved, page, ApprovalRequest, ApprovalStatus, Approver, RequestNote, Signer, Verdict, Via};
 use crate::clock::{Clock, Now};
 use crate::error::Result;
+use crate::policy::OnExpiry;
 use crate::ports::{Containments, Notifier, StateStore, Targets};
 use crate::report::{Outcome, Report};
 
@@ -108,13 +109,21 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     pub async fn expire_overdue(&self, clock: &Clock) -> Result<Vec<Report>> {
         let now = clock.now();
         let mut closed = Vec::new();
+        let on_expiry = self.config.policy.approval.on_expiry;
         for request in self.state.overdue_approvals(now.epoch).await? {
             let by = Approver { via: Via::Deadline, source_ip: None, user_agent: None, user: None, at: now.epoch };
-            if !self.state.settle_approval(&request.key, ApprovalStatus::Expired, &by, now.epoch).await? {
+            // Silence means yes where the deployment says so: approved by the deadline, and run by the
+            // re-drive of this same sweep.
+            let to = if on_expiry == OnExpiry::Contain { ApprovalStatus::Approved } else { ApprovalStatus::Expired };
+            if !self.state.settle_approval(&request.key, to, &by, now.epoch).await? || to == ApprovalStatus::Approved {
                 continue;
             }
+            let next = match on_expiry {
+                OnExpiry::AskAgain => "the next update of this finding from GuardDuty asks again",
+                _ => "nothing more happens unless a new finding comes (FIREBREAK_APPROVAL_ON_EXPIRY=notify)",
+            };
             let why = format!(
-                "nobody approved before the deadline {}: nothing was done; a new finding asks again",
+                "nobody approved before the deadline {}: nothing was done; {next}",
                 Now::at(request.deadline).rfc3339
             );
             match request.plan(&self.config.policy) {
@@ -136,8 +145,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let mut redriven = Vec::new();
         for request in self.state.approved_requests().await? {
             let Some(by) = &request.decided else { continue };
-            // The run the answer itself started gets time to finish before the sweep doubts it.
-            if now.epoch < by.at + REDRIVE_GRACE_SECONDS {
+            // The run a person's answer started gets time to finish before the sweep doubts it; an
+            // approval by the deadline starts no run of its own.
+            if by.via != Via::Deadline && now.epoch < by.at + REDRIVE_GRACE_SECONDS {
                 continue;
             }
             let run = crate::state_keys::approved_run(&request.key);
@@ -164,6 +174,35 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             redriven.push(Redrive { key: request.key.clone(), outcome });
         }
         Ok(redriven)
+    }
+
+    /// Ask again about the finding of `plan` (decided from GuardDuty's copy, awaiting approval) when
+    /// its earlier request warrants it ([`crate::approval::asks_again`]): the request is replaced,
+    /// conditionally (one delivery of an update asks once), so its old links stop working, and a person
+    /// is told what changed. `None`: nothing new to ask.
+    pub(super) async fn ask_again(&self, plan: &crate::Plan, key: &str, now: &Now) -> Result<Option<Report>> {
+        use crate::incident::IncidentKind::Guardduty;
+        let (Some(signer), Some(event)) = (&self.approvals, plan.incident.event.clone()) else { return Ok(None) };
+        let Some(previous) = self.state.approval(key).await? else { return Ok(None) };
+        let Ok(before) = previous.plan(&self.config.policy) else { return Ok(None) };
+        let (Guardduty(was), Guardduty(is)) = (&before.incident.kind, &plan.incident.kind) else { return Ok(None) };
+        let on_expiry = self.config.policy.approval.on_expiry;
+        let Some(what) = crate::approval::asks_again(&previous, was, is, on_expiry) else { return Ok(None) };
+        let mut plan = plan.clone();
+        plan.reasons.insert(0, what);
+        let request = ApprovalRequest::of(&plan, key, event, now.epoch, signer.ttl());
+        if !self.state.replace_approval(&request, &previous).await? {
+            return Ok(None);
+        }
+        let mut report = Report::new(&plan);
+        super::executor::awaiting(&plan, &mut report, signer, key, request.deadline);
+        let notification =
+            crate::notify::render(&report, &plan.incident.origin, Some(&plan.incident), self.rendering());
+        let outcome =
+            self.notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published"));
+        report.push(crate::plan::StepKind::Notify.name(), outcome);
+        crate::decision_log::log_report(&report);
+        Ok(Some(report))
     }
 
     /// An approved run that could not be started: logged as an error, and told once (SNS and the
@@ -283,6 +322,16 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 return Page::new(503, page::refused(&format!("The state table is unavailable ({e}); try again.")))
             }
         };
+        if token.deadline != request_record.deadline {
+            return Page::new(
+                409,
+                page::refused(&format!(
+                    "This link was replaced by a newer request about the same finding (asked at {}): use the newest \
+                     notification's links.",
+                    Now::at(request_record.requested_at).rfc3339
+                )),
+            );
+        }
         if method == "GET" {
             if request_record.status != ApprovalStatus::Pending {
                 let by = request_record.decided.as_ref().map(|b| format!(" ({})", b.describe())).unwrap_or_default();

@@ -93,9 +93,27 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Some((target, facts, confirmed))
         };
         // Boxed, as the steps below: their futures are large, and a debug build polls them on the stack.
-        let (claim, prefetched) = join(self.state.claim(&key, lease_until, now.epoch), Box::pin(prefetch)).await;
+        let (claim, mut prefetched) = join(self.state.claim(&key, lease_until, now.epoch), Box::pin(prefetch)).await;
         let journal = match claim {
             Ok(Claim::Claimed { first, done }) => Journal::new(&self.state, &key, first, done, lease_until, clock),
+            Ok(Claim::AlreadyDone) if plan.decision == Decision::AwaitApproval => {
+                // A request was made for this finding before: a later update may ask again, decided
+                // from GuardDuty's copy (never from what the delivery claims).
+                let answer = prefetched.as_mut().and_then(|(_, _, answer)| answer.take());
+                let confirmed = match &to_confirm {
+                    Some(wanted) => self.confirm(plan, wanted, answer, &now).ok(),
+                    None => None,
+                };
+                if let Some(confirmed) = confirmed.filter(|c| c.decision == Decision::AwaitApproval) {
+                    if let Some(asked) = self.ask_again(&confirmed, &key, &now).await? {
+                        return Ok(asked);
+                    }
+                }
+                for planned in &plan.actions {
+                    report.push(planned.step.name(), Outcome::skipped("already asked: nothing new to ask about"));
+                }
+                return Ok(report);
+            }
             Ok(Claim::AlreadyDone) => {
                 for planned in &plan.actions {
                     report.push(
@@ -268,18 +286,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         };
         let request = crate::approval::ApprovalRequest::of(plan, key, event, now.epoch, signer.ttl());
         let recorded = self.state.request_approval(&request).await?;
-        let deadline = Now::at(recorded.deadline).rfc3339;
-        let multi = plan.instances().len() > 1;
-        for step in plan.acting_steps() {
-            let target = step.instance_id().filter(|_| multi).map(ToString::to_string);
-            report.actions.push(ActionReport {
-                action: step.name(),
-                target,
-                at: None,
-                outcome: Outcome::skipped(format!("awaiting approval until {deadline}: not done")),
-            });
-        }
-        report.approval = Some(signer.links(key, recorded.deadline));
+        awaiting(plan, report, signer, key, recorded.deadline);
         Ok(())
     }
 
@@ -640,4 +647,20 @@ fn dry_run_outcome(outcome: &Outcome) -> Outcome {
         Outcome::Done { detail } => Outcome::skipped(format!("dry run: would have done this: {detail}")),
         other => other.clone(),
     }
+}
+
+/// The report of a plan waiting for a person until `deadline`: each acting step not done, and the links.
+pub(super) fn awaiting(plan: &Plan, report: &mut Report, signer: &crate::approval::Signer, key: &str, deadline: u64) {
+    let until = Now::at(deadline).rfc3339;
+    let multi = plan.instances().len() > 1;
+    for step in plan.acting_steps() {
+        let target = step.instance_id().filter(|_| multi).map(ToString::to_string);
+        report.actions.push(ActionReport {
+            action: step.name(),
+            target,
+            at: None,
+            outcome: Outcome::skipped(format!("awaiting approval until {until}: not done")),
+        });
+    }
+    report.approval = Some(signer.links(key, deadline));
 }

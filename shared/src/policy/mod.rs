@@ -8,7 +8,7 @@ mod guardduty;
 mod settings;
 
 pub use cloudtrail::{describe_permission, DETECTED_EVENTS, RULES as CLOUDTRAIL_RULES};
-pub use settings::{ApprovalPolicy, Policy, DEFAULT_IDLE_ALARM_PREFIX, DEFAULT_INGRESS_WINDOW_SECONDS};
+pub use settings::{ApprovalPolicy, OnExpiry, Policy, DEFAULT_IDLE_ALARM_PREFIX, DEFAULT_INGRESS_WINDOW_SECONDS};
 
 use crate::incident::{Incident, IncidentKind, SeverityLabel};
 use crate::plan::{Decision, Plan, Step};

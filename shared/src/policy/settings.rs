@@ -69,6 +69,37 @@ pub struct ApprovalPolicy {
     pub instances: Vec<String>,
     /// An attack sequence naming more than this many instances waits for approval.
     pub sequence_instances: Option<usize>,
+    /// What happens when nobody answers before the deadline.
+    pub on_expiry: OnExpiry,
+}
+
+/// What happens to a request for approval nobody answered in time (`FIREBREAK_APPROVAL_ON_EXPIRY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnExpiry {
+    /// Closed and notified; the next update of the finding GuardDuty sends asks again.
+    #[default]
+    AskAgain,
+    /// Closed and notified; nothing more unless a new finding comes.
+    Notify,
+    /// Run as if approved: silence means yes (for teams that would rather contain than wait).
+    Contain,
+}
+
+impl OnExpiry {
+    pub const ALL: [Self; 3] = [Self::AskAgain, Self::Notify, Self::Contain];
+
+    /// The setting's value: a contract with every deployment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AskAgain => "ask-again",
+            Self::Notify => "notify",
+            Self::Contain => "contain",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == text)
+    }
 }
 
 impl ApprovalPolicy {

@@ -1,7 +1,8 @@
-//! Nothing approved is lost (issue #29): the approval function's sweep runs again every approved
-//! request whose run is not done, until it completes or one approval TTL after the approval; a run
-//! that cannot be started is told once, and so is giving up. The approved runs go through the same
-//! responder as the function URL's, in process, at the moments the clocks name.
+//! A request for approval over its whole life (issue #29), in process at the moments the clocks name.
+//! Nothing approved is lost: the sweep runs again every approved request whose run is not done, until
+//! it completes or one approval TTL after the approval; a run that cannot be started is told once, and
+//! so is giving up. Nothing waits forever: what an expiry does is a setting, and a later update of the
+//! finding asks again, showing what changed.
 
 use crate::approval::Approvals;
 use crate::support::finding;
@@ -50,14 +51,14 @@ fn at(epoch: u64) -> Clock {
     Clock::starting_at(Duration::from_secs(epoch))
 }
 
-const KEY: &str = "incident#guardduty#123456789012#us-east-1#";
+const INCIDENT: &str = "incident#guardduty#123456789012#us-east-1#";
 
 async fn approve(approvals: &Approvals, finding_id: &str, when: u64) {
     let by = Approver { via: Via::Link, source_ip: None, user_agent: None, user: None, at: when };
     let answer = approvals
         .responder()
         .await
-        .answer(&format!("{KEY}{finding_id}"), Verdict::Approve, by, &at(when), false)
+        .answer(&format!("{INCIDENT}{finding_id}"), Verdict::Approve, by, &at(when), false)
         .await
         .expect("answered");
     assert!(matches!(answer, firebreak::playbooks::Answer::Approved), "{answer:?}");
@@ -83,7 +84,7 @@ async fn an_approved_run_held_back_by_the_cap_completes_on_a_later_sweep_and_is_
     approve(&approvals, "finding-victim", t0).await;
     let responder = approvals.responder().await;
     let first = InProcess { responder: &responder, clock: at(t0), failures: Cell::new(0), failing: None };
-    first.contain_approved(&format!("{KEY}finding-victim")).await.expect("ran");
+    first.contain_approved(&format!("{INCIDENT}finding-victim")).await.expect("ran");
     assert!(approvals.untouched(&victim).await, "held back by the cap");
     let notes = world.notifications().await;
     let held: Vec<String> =
@@ -143,7 +144,7 @@ async fn an_approved_run_that_cannot_be_started_is_told_once_retried_and_given_u
         assert!(said.contains("Approved, not run yet") && said.contains("Rate exceeded"), "{said}");
         assert!(said.contains("aws lambda invoke --function-name"), "{said}");
     }
-    let item = world.state_item(&format!("approval#{KEY}finding-retried")).await.expect("request");
+    let item = world.state_item(&format!("approval#{INCIDENT}finding-retried")).await.expect("request");
     assert!(item.contains_key("undelivered"), "the request's record says so too");
     let (invoke, clock) = sweep_at(t0 + 600, 2, None);
     responder.redrive_approved(&invoke, &clock).await.expect("swept");
@@ -168,4 +169,143 @@ async fn an_approved_run_that_cannot_be_started_is_told_once_retried_and_given_u
     responder.redrive_approved(&invoke, &clock).await.expect("swept");
     assert!(world.notifications().await.is_empty(), "given up once");
     assert!(approvals.untouched(&abandoned).await, "nothing runs after its deadline");
+}
+
+/// The band-severity finding about `instance` as GuardDuty updates it: `severity`, seen `count` times,
+/// last at `updated_at`.
+fn update(instance: &str, finding_id: &str, severity: f64, count: u64, updated_at: &str) -> Value {
+    let mut event = finding(instance, finding_id);
+    event["detail"]["severity"] = Value::from(severity);
+    event["detail"]["service"]["count"] = Value::from(count);
+    event["detail"]["updatedAt"] = Value::from(updated_at);
+    event
+}
+
+/// The page the approval function's URL serves for `link` (a GET), in process.
+async fn open_link(approvals: &Approvals, link: &str, when: u64) -> firebreak::approval::http::Page {
+    let query = link.split_once('?').map(|(_, q)| q).expect("a query");
+    let request = serde_json::json!({
+        "rawQueryString": query, "headers": {}, "isBase64Encoded": false,
+        "requestContext": {"http": {"method": "GET", "sourceIp": "127.0.0.1", "userAgent": "firebreak-tests"}},
+    });
+    let firebreak::approval::http::Invocation::Url(request) =
+        firebreak::approval::http::invocation(request).expect("a URL request")
+    else {
+        panic!("not a URL request")
+    };
+    let signer = firebreak::approval::Signer::new(crate::approval::KEY, &approvals.url, Duration::from_secs(3600))
+        .expect("signer");
+    let responder = approvals.responder().await;
+    let nobody = InProcess { responder: &responder, clock: at(when), failures: Cell::new(0), failing: None };
+    responder.serve(request, &signer, &nobody, &at(when)).await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_rise_while_pending_and_a_later_update_after_a_denial_ask_again_with_what_changed() {
+    let approvals = Approvals::seed(crate::local_invoke::free_port()).await;
+    let extra: Vec<(&str, &str)> = approvals.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let world = &approvals.world;
+    let instance = world.launch(false, false).await.instance_id;
+    let t0 = hour_start();
+    let first = update(&instance, "finding-rise", 5.0, 1, "2026-11-24T05:58:11.000Z");
+    world.respond_at(first.clone(), &extra, at(t0)).await.expect("state usable");
+    let asked: Value =
+        serde_json::from_str(world.notifications().await[0]["Message"].as_str().expect("message")).expect("JSON body");
+    let old_link = asked["report"]["approval"]["approve"].as_str().expect("a link").to_owned();
+
+    // The same update again asks nothing new.
+    world.respond_at(first, &extra, at(t0 + 60)).await.expect("state usable");
+    assert!(world.notifications().await.is_empty(), "a redelivery asks nothing new");
+
+    // GuardDuty raises the severity and the count while the request is pending: asked again at once,
+    // saying what changed, and the first request's links stop working.
+    world
+        .respond_at(update(&instance, "finding-rise", 6.0, 4, "2026-11-24T06:28:11.000Z"), &extra, at(t0 + 120))
+        .await
+        .expect("state usable");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let said = text(&notes[0]);
+    assert!(
+        said.contains("asked again") && said.contains("severity 5 → 6") && said.contains("seen 1 → 4 times"),
+        "{said}"
+    );
+    assert_eq!(approvals.status("finding-rise").await, "pending");
+    let page = open_link(&approvals, &old_link, t0 + 180).await;
+    assert_eq!(page.status, 409, "{}", page.html);
+    assert!(page.html.contains("replaced by a newer request"), "{}", page.html);
+    assert!(approvals.untouched(&instance).await);
+
+    // Denied: final for that update only. The same update again changes nothing; the next one asks again.
+    let by = Approver { via: Via::Cli, source_ip: None, user_agent: None, user: Some("analyst".into()), at: t0 + 240 };
+    let key = format!("{INCIDENT}finding-rise");
+    approvals.responder().await.answer(&key, Verdict::Deny, by, &at(t0 + 240), false).await.expect("answered");
+    assert!(text(&world.notifications().await[0]).contains("Denied"));
+    world
+        .respond_at(update(&instance, "finding-rise", 6.0, 4, "2026-11-24T06:28:11.000Z"), &extra, at(t0 + 300))
+        .await
+        .expect("state usable");
+    assert!(world.notifications().await.is_empty(), "the denied update is not asked about again");
+    world
+        .respond_at(update(&instance, "finding-rise", 6.0, 9, "2026-11-24T06:58:11.000Z"), &extra, at(t0 + 360))
+        .await
+        .expect("state usable");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert!(
+        text(&notes[0]).contains("asked again: GuardDuty updated the finding since the request that was denied"),
+        "{}",
+        text(&notes[0])
+    );
+    assert_eq!(approvals.status("finding-rise").await, "pending");
+    assert!(approvals.untouched(&instance).await, "asking again does nothing by itself");
+}
+
+/// Each expiry setting: `ask-again` (the default) closes and asks again on the next update; `notify`
+/// closes for good; `contain` runs the plan as approved by the deadline.
+#[tokio::test(flavor = "current_thread")]
+async fn what_an_expiry_does_is_a_setting() {
+    for setting in ["ask-again", "notify", "contain"] {
+        let mut approvals = Approvals::seed(crate::local_invoke::free_port()).await;
+        approvals.env.push(("FIREBREAK_APPROVAL_ON_EXPIRY".into(), setting.into()));
+        let extra: Vec<(&str, &str)> = approvals.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let world = &approvals.world;
+        let instance = world.launch(false, false).await.instance_id;
+        let t0 = hour_start() - 7200;
+        world
+            .respond_at(update(&instance, "finding-late", 5.0, 1, "2026-11-24T05:58:11.000Z"), &extra, at(t0))
+            .await
+            .expect("state usable");
+        world.notifications().await;
+        // The sweep after the deadline: expiry, then the re-drive of what is approved.
+        let responder = approvals.responder().await;
+        let sweep = t0 + 3700;
+        let invoke = InProcess { responder: &responder, clock: at(sweep), failures: Cell::new(0), failing: None };
+        responder.expire_overdue(&at(sweep)).await.expect("swept");
+        responder.redrive_approved(&invoke, &at(sweep)).await.expect("swept");
+        let notes = world.notifications().await;
+        assert_eq!(notes.len(), 1, "{setting}: {notes:?}");
+        let said = text(&notes[0]);
+        let later = update(&instance, "finding-late", 5.0, 3, "2026-11-24T06:58:11.000Z");
+        match setting {
+            "contain" => {
+                assert!(said.contains("approved by the deadline"), "{said}");
+                assert!(approvals.isolated(&instance).await, "silence means yes");
+                continue;
+            }
+            "notify" => assert!(said.contains("Expired") && said.contains("nothing more happens"), "{said}"),
+            _ => assert!(said.contains("Expired") && said.contains("the next update of this finding"), "{said}"),
+        }
+        assert_eq!(approvals.status("finding-late").await, "expired");
+        world.respond_at(later, &extra, at(sweep + 60)).await.expect("state usable");
+        let notes = world.notifications().await;
+        match setting {
+            "notify" => assert!(notes.is_empty(), "closed for good: {notes:?}"),
+            _ => {
+                assert_eq!(notes.len(), 1, "{notes:?}");
+                assert!(text(&notes[0]).contains("since the request that was expired"), "{}", text(&notes[0]));
+            }
+        }
+        assert!(approvals.untouched(&instance).await, "{setting}");
+    }
 }
