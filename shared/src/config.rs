@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Everything a process reads from its environment, validated.
@@ -91,6 +92,8 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_APPROVAL_SEQUENCE_INSTANCES",
     "FIREBREAK_APPROVAL_TTL_SECONDS",
     "FIREBREAK_APPROVAL_ON_EXPIRY",
+    "FIREBREAK_CONTAINMENT_PREFERENCE",
+    "FIREBREAK_CONTAINMENT_PREFERENCE_ACCOUNTS",
     "FIREBREAK_APPROVAL_URL",
     "FIREBREAK_APPROVAL_SECRET_ARN",
     "FIREBREAK_CONTAINMENT_FUNCTION",
@@ -140,7 +143,10 @@ impl Config {
             })?,
         };
         let approval = approval_policy(&get, contain, notify)?;
+        let (preference, account_preferences) = preferences(&get)?;
         let policy = Policy {
+            preference,
+            account_preferences,
             approval,
             world_open_share,
             ingress_window_seconds,
@@ -400,6 +406,34 @@ fn flag(get: &impl Fn(&str) -> Option<String>, name: &str, default: bool) -> Res
     }
 }
 
+/// The organisation's containment preference and the accounts' own (`account=preference,…`).
+fn preferences(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(crate::policy::ContainmentPreference, BTreeMap<String, crate::policy::ContainmentPreference>)> {
+    use crate::policy::ContainmentPreference;
+    const ORG: &str = "FIREBREAK_CONTAINMENT_PREFERENCE";
+    const ACCOUNTS: &str = "FIREBREAK_CONTAINMENT_PREFERENCE_ACCOUNTS";
+    let one_of = "one of approval-required, contain-confirmed, contain-suspected";
+    let org = match get(ORG) {
+        None => ContainmentPreference::default(),
+        Some(v) => {
+            ContainmentPreference::parse(&v).ok_or_else(|| Error::config(ORG, format!("{v:?} is not {one_of}")))?
+        }
+    };
+    let mut accounts = BTreeMap::new();
+    for entry in get(ACCOUNTS).unwrap_or_default().split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let parsed = entry.split_once('=').and_then(|(account, preference)| {
+            let account = crate::incident::AccountId::parse(account.trim())?;
+            Some((account.as_str().to_owned(), ContainmentPreference::parse(preference.trim())?))
+        });
+        let (account, preference) = parsed.ok_or_else(|| {
+            Error::config(ACCOUNTS, format!("{entry:?} is not ACCOUNT=PREFERENCE with a 12-digit account and {one_of}"))
+        })?;
+        accounts.insert(account, preference);
+    }
+    Ok((org, accounts))
+}
+
 fn list(
     get: &impl Fn(&str) -> Option<String>,
     name: &str,
@@ -456,6 +490,8 @@ mod tests {
             ("FIREBREAK_SETTLE_SECONDS", "-1"),
             ("FIREBREAK_INGRESS_WINDOW_SECONDS", "a day"),
             ("FIREBREAK_APPROVAL_ON_EXPIRY", "approve"),
+            ("FIREBREAK_CONTAINMENT_PREFERENCE", "contain-everything"),
+            ("FIREBREAK_CONTAINMENT_PREFERENCE_ACCOUNTS", "123456789012:contain-suspected"),
             ("FIREBREAK_IDLE_REQUIRE_TAG", "no-equals-sign"),
             ("FIREBREAK_HIBERNATE", "sometimes"),
             ("FIREBREAK_ACCOUNTS", "123456789012,prod"),

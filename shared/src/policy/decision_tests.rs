@@ -1078,6 +1078,63 @@ fn a_credential_revocation_waits_for_approval_under_the_same_rules_as_a_containm
 }
 
 #[test]
+fn the_containment_preference_of_an_account_decides_as_its_table_says() {
+    use super::ContainmentPreference::{ApprovalRequired, ContainConfirmed, ContainSuspected};
+    let at =
+        |severity: f64| edited("guardduty/ec2-backdoor-high-severity.json", &[("/detail/severity", json!(severity))]);
+    let (wait, contain) = (Decision::AwaitApproval, Decision::Contain);
+    // (preference, approval band, severity, decision): the table of `ContainmentPreference`.
+    for (preference, band, severity, expected) in [
+        (ApprovalRequired, None, 8.0, wait),
+        (ApprovalRequired, Some(4.0), 5.0, wait),
+        (ApprovalRequired, None, 5.0, Decision::Notify),
+        (ContainConfirmed, None, 8.0, contain),
+        (ContainConfirmed, Some(4.0), 5.0, wait),
+        (ContainConfirmed, None, 5.0, Decision::Notify),
+        (ContainSuspected, None, 8.0, contain),
+        (ContainSuspected, Some(4.0), 5.0, contain),
+        (ContainSuspected, None, 5.0, contain),
+        (ContainSuspected, Some(5.5), 5.0, Decision::Notify),
+        (ContainSuspected, None, 2.0, Decision::Ignore),
+    ] {
+        let policy = Policy {
+            preference,
+            approval: super::ApprovalPolicy { min_severity: band, ..Default::default() },
+            ..Policy::default()
+        };
+        let plan = plan_with(at(severity), &policy);
+        assert_eq!(plan.decision, expected, "{preference:?} band {band:?} severity {severity}: {:?}", plan.reasons);
+        if expected == wait && preference == ApprovalRequired {
+            assert!(
+                plan.reasons[0].contains("preference of account 123456789012 is approval-required"),
+                "{:?}",
+                plan.reasons
+            );
+        }
+    }
+    // One account overrides the organisation's preference; the others keep it.
+    let policy = Policy {
+        preference: ContainConfirmed,
+        account_preferences: [("123456789012".to_owned(), ContainSuspected)].into(),
+        ..Policy::default()
+    };
+    assert_eq!(plan_with(at(5.0), &policy).decision, contain);
+    let elsewhere = edited(
+        "guardduty/ec2-backdoor-high-severity.json",
+        &[
+            ("/detail/severity", json!(5.0)),
+            ("/account", json!("210987654321")),
+            ("/detail/accountId", json!("210987654321")),
+        ],
+    );
+    assert_eq!(plan_with(elsewhere, &policy).decision, Decision::Notify);
+    let strict =
+        Policy { account_preferences: [("123456789012".to_owned(), ApprovalRequired)].into(), ..Policy::default() };
+    let waiting = plan_with(at(8.0), &strict);
+    assert!(waiting.reasons[0].contains("(FIREBREAK_CONTAINMENT_PREFERENCE_ACCOUNTS)"), "{:?}", waiting.reasons);
+}
+
+#[test]
 fn approval_never_applies_to_what_is_not_a_containment() {
     let everything = approval(super::ApprovalPolicy {
         min_severity: Some(4.0),

@@ -8,7 +8,10 @@ mod guardduty;
 mod settings;
 
 pub use cloudtrail::{describe_permission, DETECTED_EVENTS, RULES as CLOUDTRAIL_RULES};
-pub use settings::{ApprovalPolicy, OnExpiry, Policy, DEFAULT_IDLE_ALARM_PREFIX, DEFAULT_INGRESS_WINDOW_SECONDS};
+pub use settings::{
+    ApprovalPolicy, ContainmentPreference, OnExpiry, Policy, DEFAULT_IDLE_ALARM_PREFIX, DEFAULT_INGRESS_WINDOW_SECONDS,
+    SUSPECTED_FLOOR,
+};
 
 use crate::incident::{Incident, IncidentKind, SeverityLabel};
 use crate::plan::{Decision, Plan, Step};
@@ -16,6 +19,8 @@ use draft::{step, Draft};
 
 /// Decide what to do about one incident. No I/O: the same input always gives the same plan.
 pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
+    let account = incident.origin.account.as_ref().map(|a| a.as_str());
+    let policy = &*policy.for_account(account);
     let mut draft = match &incident.kind {
         IncidentKind::Guardduty(finding) => guardduty::decide(finding, policy),
         IncidentKind::Alarm(alarm) => alarm::decide(alarm, incident, policy),
@@ -73,6 +78,18 @@ fn approval_required(plan: &Plan, policy: &Policy) -> Option<String> {
     let account = plan.incident.origin.account.as_ref();
     if let Some(account) = account.filter(|a| rules.accounts.iter().any(|x| x == a.as_str())) {
         why.push(format!("account {account} is listed in FIREBREAK_APPROVAL_ACCOUNTS"));
+    }
+    let preference = policy.preference_of(account.map(|a| a.as_str()));
+    if preference == settings::ContainmentPreference::ApprovalRequired {
+        why.push(format!(
+            "the containment preference of account {} is {} ({})",
+            account.map_or("(unknown)", |a| a.as_str()),
+            preference.as_str(),
+            match account.is_some_and(|a| policy.account_preferences.contains_key(a.as_str())) {
+                true => "FIREBREAK_CONTAINMENT_PREFERENCE_ACCOUNTS",
+                false => "FIREBREAK_CONTAINMENT_PREFERENCE",
+            }
+        ));
     }
     let instances = plan.instances();
     let listed: Vec<&str> =

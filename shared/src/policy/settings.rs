@@ -54,6 +54,9 @@ pub struct Policy {
     pub ingress_window_seconds: u64,
     /// Which containments wait for a person (`FIREBREAK_APPROVAL_*`); all empty: none.
     pub approval: ApprovalPolicy,
+    /// The organisation's containment preference, and the accounts that override it.
+    pub preference: ContainmentPreference,
+    pub account_preferences: std::collections::BTreeMap<String, ContainmentPreference>,
 }
 
 /// Which containments a person must approve first. Only configuration decides: nothing an attacker can
@@ -72,6 +75,44 @@ pub struct ApprovalPolicy {
     /// What happens when nobody answers before the deadline.
     pub on_expiry: OnExpiry,
 }
+
+/// How far Firebreak goes without a person in an account, as AWS Security Incident Response offers
+/// it: one setting for the organisation (`FIREBREAK_CONTAINMENT_PREFERENCE`), overridden per account
+/// (`FIREBREAK_CONTAINMENT_PREFERENCE_ACCOUNTS`). Mapped onto the severity bands in one place,
+/// [`Policy::for_account`]:
+///
+/// | preference | from `FIREBREAK_CONTAIN_MIN_SEVERITY` | the approval band below it | below the band |
+/// |---|---|---|---|
+/// | `approval-required` | waits for a person | waits for a person | notified |
+/// | `contain-confirmed` (default) | contained | waits for a person (when the band is set) | notified |
+/// | `contain-suspected` | contained | contained (the band, or from 4.0, GuardDuty's MEDIUM, without one) | notified |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContainmentPreference {
+    ApprovalRequired,
+    #[default]
+    ContainConfirmed,
+    ContainSuspected,
+}
+
+impl ContainmentPreference {
+    pub const ALL: [Self; 3] = [Self::ApprovalRequired, Self::ContainConfirmed, Self::ContainSuspected];
+
+    /// The setting's value: a contract with every deployment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApprovalRequired => "approval-required",
+            Self::ContainConfirmed => "contain-confirmed",
+            Self::ContainSuspected => "contain-suspected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+/// Where `contain-suspected` starts containing when no approval band is set: GuardDuty's MEDIUM.
+pub const SUSPECTED_FLOOR: f64 = 4.0;
 
 /// What happens to a request for approval nobody answered in time (`FIREBREAK_APPROVAL_ON_EXPIRY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,6 +153,28 @@ impl ApprovalPolicy {
 }
 
 impl Policy {
+    /// The containment preference of `account`: its own, or the organisation's.
+    pub fn preference_of(&self, account: Option<&str>) -> ContainmentPreference {
+        account.and_then(|a| self.account_preferences.get(a)).copied().unwrap_or(self.preference)
+    }
+
+    /// The policy as it applies in `account`: `contain-suspected` contains the approval band (or from
+    /// [`SUSPECTED_FLOOR`]) automatically; `approval-required` keeps the thresholds and makes every
+    /// destructive plan wait (`policy::approval_required`); `contain-confirmed` is the policy as set.
+    pub fn for_account(&self, account: Option<&str>) -> std::borrow::Cow<'_, Self> {
+        match self.preference_of(account) {
+            ContainmentPreference::ContainSuspected => {
+                let floor = self.approval.min_severity.unwrap_or(SUSPECTED_FLOOR).min(self.contain_min_severity);
+                let mut suspected = self.clone();
+                suspected.contain_min_severity = floor;
+                suspected.notify_min_severity = self.notify_min_severity.min(floor);
+                suspected.approval.min_severity = None;
+                std::borrow::Cow::Owned(suspected)
+            }
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
     /// The lowest severity at which an instance finding leads to a containment, automatic or approved.
     pub(super) fn containment_floor(&self) -> f64 {
         self.approval.min_severity.map_or(self.contain_min_severity, |s| s.min(self.contain_min_severity))
@@ -143,6 +206,8 @@ impl Default for Policy {
             world_open_share: 1.0,
             ingress_window_seconds: DEFAULT_INGRESS_WINDOW_SECONDS,
             approval: ApprovalPolicy::default(),
+            preference: ContainmentPreference::default(),
+            account_preferences: std::collections::BTreeMap::new(),
         }
     }
 }
