@@ -12,14 +12,17 @@ pub const CONFIRMATION_IAM_ACTIONS: &[&str] = &["guardduty:GetFindings"];
 /// What the function that asks for approval adds: the key that signs the links.
 pub const SIGNING_IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue"];
 
-/// Everything the approval function does: verify links with the key, read and settle requests, sweep
-/// the expired ones (a scan), notify, and ask the GuardDuty responder to run an approved containment.
-/// It contains nothing itself: a flaw in the one public function cannot touch an instance.
+/// What the function that asks for approval adds for its schedule's sweep: a scan for the expired
+/// requests and the approved runs not done. The sweep runs there, never on the public URL's concurrency.
+pub const SWEEP_IAM_ACTIONS: &[&str] = &["dynamodb:Scan"];
+
+/// Everything the approval function does: verify links with the key, read and settle requests, notify,
+/// and ask the GuardDuty responder to run an approved containment. It contains nothing itself: a flaw in
+/// the one public function cannot touch an instance.
 pub const APPROVAL_FUNCTION_IAM_ACTIONS: &[&str] = &[
     "secretsmanager:GetSecretValue",
     "dynamodb:GetItem",
     "dynamodb:UpdateItem",
-    "dynamodb:Scan",
     "sns:Publish",
     "lambda:InvokeFunction",
 ];
@@ -97,6 +100,7 @@ impl Function {
         let steps = self.steps().into_iter().flat_map(|s| s.iam_actions().iter().copied());
         let signing = SIGNING_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval() || self.seals_records());
         let confirmation = CONFIRMATION_IAM_ACTIONS.iter().copied().filter(|_| self.confirms_findings());
-        EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).chain(signing).chain(confirmation).collect()
+        let sweep = SWEEP_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval());
+        EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).chain(signing).chain(confirmation).chain(sweep).collect()
     }
 }

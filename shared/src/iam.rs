@@ -541,15 +541,10 @@ fn approval_function_requests(s: &Scene) -> Vec<Request> {
             table.clone(),
             &[("dynamodb:LeadingKeys", &[APPROVAL_ITEM]), ("dynamodb:Attributes", ANSWER_ATTRIBUTES)],
         ),
-        Call::new(&home, "Scan (expired requests, approved runs not done)", "dynamodb:Scan").on(
-            "table",
-            table.clone(),
-            &[],
-        ),
-        Call::new(&home, "UpdateItem (note an approved run not started, or given up)", "dynamodb:UpdateItem").on(
+        Call::new(&home, "UpdateItem (note an approved run not started)", "dynamodb:UpdateItem").on(
             "table",
             table,
-            &[("dynamodb:LeadingKeys", &[APPROVAL_ITEM]), ("dynamodb:Attributes", &["pk", "undelivered", "abandoned"])],
+            &[("dynamodb:LeadingKeys", &[APPROVAL_ITEM]), ("dynamodb:Attributes", &["pk", "undelivered"])],
         ),
         Call::new(&home, "Publish", "sns:Publish").on("topic", topic, &[("aws:SecureTransport", &["true"])]),
         Call::new(&home, "Invoke (run an approved containment)", "lambda:InvokeFunction").on(
@@ -582,8 +577,18 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
         let table = s.state_table();
         requests.push(Call::new(&home, "PutItem (a request for approval)", "dynamodb:PutItem").on(
             "table",
-            table,
+            table.clone(),
             &[("dynamodb:LeadingKeys", &[APPROVAL_ITEM])],
+        ));
+        // The schedule's sweep: expired requests, approved runs not done, and its notes on them.
+        requests.push(Call::new(&home, "Scan (the approval sweep)", "dynamodb:Scan").on("table", table.clone(), &[]));
+        requests.push(Call::new(&home, "UpdateItem (the sweep settles or notes a request)", "dynamodb:UpdateItem").on(
+            "table",
+            table,
+            &[
+                ("dynamodb:LeadingKeys", &[APPROVAL_ITEM]),
+                ("dynamodb:Attributes", &["pk", "status", "decided", "deadline", "undelivered", "abandoned"]),
+            ],
         ));
     }
     if function.remembers_ingress() {
@@ -801,6 +806,11 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                 ),
             ]);
         }
+    }
+    // The public function never scans the table (the sweep runs in the GuardDuty responder).
+    if function == Function::ApprovalResponder {
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        denied.push(Call::new(&home, "Scan (the table)", "dynamodb:Scan").denied().on("table", s.state_table(), &[]));
     }
     // The ranges only the CloudTrail responder judges: no other function may plant "earlier calls".
     if !function.remembers_ingress() {

@@ -125,11 +125,10 @@ pub async fn approval_event<T: Targets, N: Notifier, S: StateStore>(
             tracing::warn!(target: "firebreak::approval", why, "malformed function URL request");
             Ok(crate::approval::http::Page::malformed(&why).to_response())
         }
-        Ok(crate::approval::http::Invocation::Sweep) => {
-            let closed = responder.expire_overdue(&clock).await?;
-            let redriven = responder.redrive_approved(containments, &clock).await?;
-            Ok(json!({ "expired": closed, "redriven": redriven }))
-        }
+        Ok(crate::approval::http::Invocation::Sweep) => refusal(
+            &event.context.request_id,
+            Error::refused("payload", "the approval sweep runs in the GuardDuty responder (its schedule), not here"),
+        ),
         Err(e) => refusal(&event.context.request_id, e),
     }
 }
@@ -169,6 +168,11 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
 ) -> Result<Value, Error> {
     if let Some(key) = payload.get(crate::approval::APPROVED_PAYLOAD) {
         return run_approved(key, responder, function, clock, lease_until, metrics).await;
+    }
+    // The approval schedule's sweep runs in the function that contains, whose concurrency a flood of
+    // requests at the public URL cannot exhaust.
+    if function.asks_for_approval() && crate::approval::http::is_schedule(&payload) {
+        return responder.sweep(clock, lease_until).await;
     }
     let incidents = incidents_of(payload, &responder.config)?;
     if let Some(other) = incidents.iter().find(|i| !function.handles(i.kind())) {

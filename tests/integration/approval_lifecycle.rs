@@ -309,3 +309,40 @@ async fn what_an_expiry_does_is_a_setting() {
         assert!(approvals.untouched(&instance).await, "{setting}");
     }
 }
+
+/// A flood at the public URL costs no AWS call: a request without a well-formed, correctly signed,
+/// unexpired token is refused before the state table (or anything else) is asked.
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_without_a_valid_token_is_refused_before_any_aws_call() {
+    let approvals = Approvals::seed(crate::local_invoke::free_port()).await;
+    let world = &approvals.world;
+    let proxy = crate::fault_proxy::FaultProxy::start(world.endpoint()).await;
+    let sdk = crate::emulator::sdk_for(&proxy.endpoint).await;
+    let mut env: Vec<(&str, &str)> = approvals.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("FIREBREAK_CONTAINMENT_FUNCTION", "firebreak-guardduty-responder"));
+    let (approval, signer, invoker) =
+        firebreak::lambda::approval_responder(&sdk, world.config(&env)).await.expect("the approval function starts");
+    let at_start = proxy.all_calls();
+    let expired = signer.token(&format!("{INCIDENT}flood"), Verdict::Approve, 1_000);
+    let forged = format!("v1.approve.9999999999.{}.AAAA", "aW5jaWRlbnQ");
+    for (method, query, body) in [
+        ("GET", "", None),
+        ("GET", "token=garbage", None),
+        ("POST", "", Some(format!("token={forged}"))),
+        ("POST", "", Some(format!("token={expired}"))),
+        ("PUT", "token=x", None),
+    ] {
+        let request = serde_json::json!({
+            "rawQueryString": query, "body": body, "headers": {}, "isBase64Encoded": false,
+            "requestContext": {"http": {"method": method, "sourceIp": "198.51.100.7", "userAgent": "flood"}},
+        });
+        let firebreak::approval::http::Invocation::Url(request) =
+            firebreak::approval::http::invocation(request).expect("a URL request")
+        else {
+            panic!("not a URL request")
+        };
+        let page = approval.serve(request, &signer, &invoker, &Clock::system()).await;
+        assert!(matches!(page.status, 400 | 403 | 405), "{method} {query}: {}", page.status);
+    }
+    assert_eq!(proxy.all_calls(), at_start, "no AWS call for a request without a valid token");
+}

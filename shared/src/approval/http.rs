@@ -83,8 +83,14 @@ pub enum Invocation {
     Url(UrlRequest),
     /// Shaped as a function URL request but not one: answered with a page saying so.
     MalformedUrl(String),
-    /// The EventBridge schedule: close the requests whose deadline passed.
+    /// An EventBridge schedule's event: refused here, the sweep runs in the GuardDuty responder.
     Sweep,
+}
+
+/// An EventBridge schedule's `Scheduled Event` (the sweep's trigger).
+pub fn is_schedule(payload: &Value) -> bool {
+    payload.get("source").and_then(Value::as_str) == Some("aws.events")
+        && payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
 }
 
 /// Tell a function URL request from the schedule's event by shape; anything else is refused.
@@ -95,9 +101,7 @@ pub fn invocation(payload: Value) -> Result<Invocation> {
             Invocation::Url,
         ));
     }
-    let scheduled = payload.get("source").and_then(Value::as_str) == Some("aws.events")
-        && payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
-    if scheduled {
+    if is_schedule(&payload) {
         return Ok(Invocation::Sweep);
     }
     Err(Error::refused(

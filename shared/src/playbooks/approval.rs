@@ -22,6 +22,22 @@ pub struct Redrive {
     pub outcome: String,
 }
 
+/// Approved runs started in this very process, by the sweep of the function that contains.
+struct InProcess<'a, R> {
+    responder: &'a R,
+    clock: &'a Clock,
+    lease_until: u64,
+}
+
+impl<T: Targets, N: Notifier, S: StateStore> Containments for InProcess<'_, Responder<T, N, S>> {
+    async fn contain_approved(&self, key: &str) -> Result<serde_json::Value> {
+        match self.responder.run_approved(key, self.clock, self.lease_until).await? {
+            Ok(report) => Ok(serde_json::json!({ "reports": [report] })),
+            Err(why) => Err(crate::Error::refused("approval", why)),
+        }
+    }
+}
+
 /// How an answer ended.
 #[derive(Debug)]
 pub enum Answer {
@@ -134,6 +150,16 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             }
         }
         Ok(closed)
+    }
+
+    /// The schedule's sweep, in the function that contains (never on the public URL's concurrency):
+    /// close the requests nobody answered in time, then run again the approved ones whose run is not
+    /// done, here, under claims that last until `lease_until`.
+    pub async fn sweep(&self, clock: &Clock, lease_until: u64) -> Result<serde_json::Value> {
+        let expired = self.expire_overdue(clock).await?;
+        let here = InProcess { responder: self, clock, lease_until };
+        let redriven = self.redrive_approved(&here, clock).await?;
+        Ok(serde_json::json!({ "expired": expired, "redriven": redriven }))
     }
 
     /// Run again every approved request whose run is not done (held back by the cap, exempt at the
