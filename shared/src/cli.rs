@@ -1,13 +1,154 @@
 //! The `firebreak` command: `plan` (no AWS), with its exit-code contract. Lives in the library so the
 //! integration tests drive exactly what the binary runs.
 
-#[cfg(feature = "aws")]
 use crate::exit::EXIT_FAILED;
-use crate::exit::{report, EXIT_OK, EXIT_REFUSED, USAGE};
+use crate::exit::{report, EXIT_OK, EXIT_REFUSED};
 #[cfg(feature = "aws")]
 use crate::ports::{Notifier, StateStore, Targets};
 use crate::{decide, parse_payload, Config, Error};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::io::{Read, Write};
+
+/// `firebreak --version`: the crate's version and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("FIREBREAK_COMMIT"), ")");
+
+const EXIT_CODES: &str = "Exit codes: 0 every file understood (and, for respond, nothing failed); 1 an action failed; \
+                          2 input refused or bad usage.";
+
+/// The command line, as `--help` shows it. Parsed with clap; the JSON outputs and exit codes are the
+/// contract (`tests/integration/cli_contract.rs`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "firebreak",
+    version = VERSION,
+    about = "Automatic incident response for AWS: decide what to do about an event, and do it, as the Lambda functions do",
+    after_help = EXIT_CODES,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// The AWS region to act in (default: AWS_REGION and the standard configuration)
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
+    /// The named AWS profile to use (default: AWS_PROFILE)
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+    /// The state table (default: FIREBREAK_STATE_TABLE)
+    #[arg(long = "table", visible_alias = "state-table", global = true, value_name = "TABLE")]
+    table: Option<String>,
+    /// The notification topic's ARN (default: FIREBREAK_TOPIC_ARN)
+    #[arg(long, global = true, value_name = "ARN")]
+    topic: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decide what to do about each event file, with no AWS call: one JSON document per file
+    #[command(after_help = concat!(
+        "Reads the FIREBREAK_* policy variables (thresholds, allow-lists, approval rules: the README's \
+         configuration table); no AWS call, no credentials.\n\n",
+        "Exit codes: 0 every file understood; 2 a file refused (one line naming the file and the field)."
+    ))]
+    Plan {
+        /// Event files (EventBridge or SNS deliveries); - reads standard input; -- before names that start with -
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+    },
+    /// Decide and act on each event file against AWS, as the Lambda functions do
+    #[command(after_help = concat!(
+        "Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE (--table), the FIREBREAK_* policy variables, and \
+         the standard AWS configuration: AWS_REGION (--region), AWS_PROFILE (--profile), AWS_ENDPOINT_URL, credentials.\n\n",
+        "Exit codes: 0 every file understood and nothing failed; 1 an action failed; 2 input refused or bad usage."
+    ))]
+    Respond {
+        /// UNSAFE: no state table; claims, journal and the blast-radius cap last one process
+        #[arg(long)]
+        no_state: bool,
+        /// Event files; - reads standard input
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+    },
+    /// End a quarantine: restore the original security groups, remove the tags, lift the credential revocation
+    #[command(after_help = concat!(
+        "Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE (--table), FIREBREAK_STATE_KEY_SECRET_ARN and the \
+         standard AWS configuration (--region, --profile).\n\n",
+        "Exit codes: 0 released; 1 a step failed; 2 refused (not an instance id, no verified record)."
+    ))]
+    Release {
+        /// The quarantined instance (i-...)
+        instance_id: String,
+    },
+    /// Recent incidents from the state table, newest first; `show KEY` for one incident's timeline
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = concat!(
+            "Reads FIREBREAK_STATE_TABLE (--table) and the standard AWS configuration (--region, --profile).\n\n",
+            "Exit codes: 0 listed; 1 the table could not be read; 2 bad usage or no such incident."
+        )
+    )]
+    Incidents {
+        /// How to print the list
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// The same as --output json
+        #[arg(long)]
+        json: bool,
+        /// How many incidents at most
+        #[arg(long, default_value_t = DEFAULT_LIMIT, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: u64,
+        #[command(subcommand)]
+        show: Option<IncidentsCommand>,
+    },
+    /// Approve a plan that awaits approval: it runs now, as an automatic one would
+    #[command(after_help = concat!(
+        "Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE (--table), FIREBREAK_STATE_KEY_SECRET_ARN, USER and \
+         the standard AWS configuration. For an incident in a member account, invoke the GuardDuty responder instead \
+         (the README's approval section).\n\n",
+        "Exit codes: 0 ran and nothing failed; 1 a step failed; 2 refused."
+    ))]
+    Approve {
+        /// The incident key from the notification
+        key: String,
+    },
+    /// Deny a plan that awaits approval: nothing is done, a person is told
+    #[command(after_help = concat!(
+        "Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE (--table), USER and the standard AWS configuration.\n\n",
+        "Exit codes: 0 denied; 2 refused."
+    ))]
+    Deny {
+        /// The incident key from the notification
+        key: String,
+    },
+    /// Print a shell completion script (bash, zsh, fish, ...)
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), generated from this command line
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+enum IncidentsCommand {
+    /// One incident's timeline: each step, when, its outcome
+    Show {
+        /// The incident key
+        key: String,
+    },
+}
+
+/// How `incidents` prints its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+const DEFAULT_LIMIT: u64 = 50;
+
+/// The command line as clap reads it, for completions and the manual page.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
 
 /// Run the command line `args` (without the program name); returns the exit code.
 pub fn run(
@@ -17,32 +158,73 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    match args.first().map(String::as_str) {
-        Some("plan") if args.len() > 1 => match Config::from_lookup(lookup) {
-            Ok(config) => plan(&args[1..], &config, stdin, out, err),
+    let cli = match Cli::try_parse_from(std::iter::once("firebreak".to_owned()).chain(args.iter().cloned())) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+            let text = e.render().to_string();
+            return match e.kind() {
+                DisplayHelp | DisplayVersion => report(out, text.trim_end(), EXIT_OK),
+                _ => report(err, text.trim_end(), EXIT_REFUSED),
+            };
+        }
+    };
+    // The flags stand for their variables, ahead of the environment.
+    let lookup = |name: &str| match name {
+        "FIREBREAK_STATE_TABLE" if cli.table.is_some() => cli.table.clone(),
+        "FIREBREAK_TOPIC_ARN" if cli.topic.is_some() => cli.topic.clone(),
+        _ => lookup(name),
+    };
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut bytes = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "firebreak", &mut bytes);
+            let _ = out.write_all(&bytes);
+            EXIT_OK
+        }
+        Command::Man => match clap_mangen::Man::new(Cli::command()).render(out) {
+            Ok(()) => EXIT_OK,
+            Err(e) => report(err, &format!("firebreak: man: {e}"), EXIT_FAILED),
+        },
+        Command::Plan { files } => match Config::from_lookup(lookup) {
+            Ok(config) => plan(files, &config, stdin, out, err),
             Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
         },
         #[cfg(feature = "aws")]
-        Some(command @ ("respond" | "release" | "incidents" | "approve" | "deny"))
-            if args.len() > 1 || command == "incidents" =>
-        {
+        acting => {
             let user = lookup("USER");
             match Config::from_lookup(lookup) {
-                Ok(config) => acting(command, &args[1..], config, user, stdin, out, err),
+                Ok(config) => acting_command(acting, &cli, config, user, stdin, out, err),
                 Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
             }
         }
         #[cfg(not(feature = "aws"))]
-        Some(command @ ("respond" | "release" | "incidents" | "approve" | "deny")) => report(
+        acting => report(
             err,
             &format!(
-                "firebreak: {command} needs the AWS SDK, which this build leaves out so that plan builds fast; run: cargo \
-                 run -q -p firebreak --features aws -- {command} ..."
+                "firebreak: {} needs the AWS SDK, which this build leaves out so that plan builds fast; run: cargo run -q \
+                 -p firebreak --features aws -- {} ...",
+                acting.name(),
+                acting.name()
             ),
             EXIT_REFUSED,
         ),
-        Some("help" | "--help" | "-h") => report(out, USAGE, EXIT_OK),
-        _ => report(err, USAGE, EXIT_REFUSED),
+    }
+}
+
+impl Command {
+    #[cfg_attr(feature = "aws", allow(dead_code))]
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Plan { .. } => "plan",
+            Self::Respond { .. } => "respond",
+            Self::Release { .. } => "release",
+            Self::Incidents { .. } => "incidents",
+            Self::Approve { .. } => "approve",
+            Self::Deny { .. } => "deny",
+            Self::Completions { .. } => "completions",
+            Self::Man => "man",
+        }
     }
 }
 
@@ -85,11 +267,12 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// `respond`, `release`, `incidents`, `approve`, `deny`: the Lambda handler's code path against the
+/// configured AWS endpoint.
 #[cfg(feature = "aws")]
-/// `respond` and `release`: the Lambda handler's code path against the configured AWS endpoint.
-fn acting(
-    command: &str,
-    args: &[String],
+fn acting_command(
+    command: &Command,
+    cli: &Cli,
     config: Config,
     user: Option<String>,
     stdin: &mut dyn Read,
@@ -101,53 +284,63 @@ fn acting(
         Err(e) => return report(err, &format!("firebreak: cannot start the async runtime: {e}"), EXIT_FAILED),
     };
     runtime.block_on(async {
-        let sdk = crate::aws::load_sdk_config().await;
-        if command == "respond" && args[0] == "--no-state" {
-            let _ = writeln!(
-                err,
-                "firebreak: WARNING: --no-state is UNSAFE: no claims, journal or blast-radius cap survive this process; \
-                 redelivered events will act again. Use it only for experiments."
-            );
-            let topic = match config.require_topic() {
-                Ok(t) => t.to_owned(),
-                Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
-            };
-            let (compute, fleet) = crate::aws::compute_and_fleet(&sdk, config.dry_run);
-            let responder = crate::playbooks::Responder {
-                targets: crate::ports::FixedTarget(compute, fleet),
-                notifier: crate::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), &topic),
-                state: crate::local_state::ProcessLocalState::default(),
-                config,
-                // A request for approval outlives the process: --no-state cannot keep one.
-                approvals: None,
-            };
-            return respond_files(&args[1..], &responder, stdin, out, err).await;
-        }
-        if command == "incidents" {
-            let state = match config.require_state_table() {
-                Ok(table) => crate::aws::DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
-                Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
-            };
-            return crate::history::command(args, &state, out, err).await;
-        }
-        if let Some(verdict) = match command {
-            "approve" => Some(crate::approval::Verdict::Approve),
-            "deny" => Some(crate::approval::Verdict::Deny),
-            _ => None,
-        } {
-            return match crate::lambda::operator_responder(&sdk, config).await {
-                Ok(responder) => answer(&args[0], verdict, user, &responder, out, err).await,
+        let sdk = crate::aws::load_sdk_config_for(cli.region.clone(), cli.profile.as_deref()).await;
+        match command {
+            Command::Respond { no_state: true, files } => {
+                let _ = writeln!(
+                    err,
+                    "firebreak: WARNING: --no-state is UNSAFE: no claims, journal or blast-radius cap survive this \
+                     process; redelivered events will act again. Use it only for experiments."
+                );
+                let topic = match config.require_topic() {
+                    Ok(t) => t.to_owned(),
+                    Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+                };
+                let (compute, fleet) = crate::aws::compute_and_fleet(&sdk, config.dry_run);
+                let responder = crate::playbooks::Responder {
+                    targets: crate::ports::FixedTarget(compute, fleet),
+                    notifier: crate::aws::SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), &topic),
+                    state: crate::local_state::ProcessLocalState::default(),
+                    config,
+                    // A request for approval outlives the process: --no-state cannot keep one.
+                    approvals: None,
+                };
+                respond_files(files, &responder, stdin, out, err).await
+            }
+            Command::Incidents { output, json, limit, show } => {
+                let state = match config.require_state_table() {
+                    Ok(table) => crate::aws::DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+                    Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+                };
+                match show {
+                    Some(IncidentsCommand::Show { key }) => crate::history::show(key, &state, out, err).await,
+                    None => {
+                        let json = *json || *output == Output::Json;
+                        let limit = usize::try_from(*limit).unwrap_or(usize::MAX);
+                        crate::history::list(json, limit, &state, out, err).await
+                    }
+                }
+            }
+            Command::Approve { key } | Command::Deny { key } => {
+                let verdict = match command {
+                    Command::Approve { .. } => crate::approval::Verdict::Approve,
+                    _ => crate::approval::Verdict::Deny,
+                };
+                match crate::lambda::operator_responder(&sdk, config).await {
+                    Ok(responder) => answer(key, verdict, user, &responder, out, err).await,
+                    Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+                }
+            }
+            Command::Release { instance_id } => match crate::lambda::aws_responder(&sdk, config).await {
+                Ok(responder) => release(instance_id, &responder, out, err).await,
                 Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
-            };
+            },
+            Command::Respond { no_state: false, files } => match crate::lambda::aws_responder(&sdk, config).await {
+                Ok(responder) => respond_files(files, &responder, stdin, out, err).await,
+                Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+            },
+            Command::Plan { .. } | Command::Completions { .. } | Command::Man => EXIT_OK,
         }
-        let responder = match crate::lambda::aws_responder(&sdk, config).await {
-            Ok(r) => r,
-            Err(e) => return report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
-        };
-        if command == "release" {
-            return release(&args[0], &responder, out, err).await;
-        }
-        respond_files(args, &responder, stdin, out, err).await
     })
 }
 
@@ -160,9 +353,6 @@ async fn respond_files<T: Targets, N: Notifier, S: StateStore>(
     err: &mut dyn Write,
 ) -> u8 {
     {
-        if args.is_empty() {
-            return report(err, USAGE, EXIT_REFUSED);
-        }
         let mut code = EXIT_OK;
         for file in args {
             let bytes = match read(file, stdin) {

@@ -2,63 +2,36 @@
 //! incident's claim. An aligned table for a terminal, JSON lines with `--json`, one incident's timeline
 //! with `show KEY`. Every text from an event is sanitised before it reaches the terminal.
 
-use crate::exit::{report, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, USAGE};
+use crate::exit::{report, EXIT_FAILED, EXIT_OK, EXIT_REFUSED};
 use crate::notify::sanitise;
 use crate::ports::StateStore;
 use crate::report::StoredIncident;
 use std::io::Write;
 
-const DEFAULT_LIMIT: usize = 50;
-
-/// Run `incidents` with `args` (after the command name) against `state`; returns the exit code.
-pub async fn command<S: StateStore>(args: &[String], state: &S, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["show", key] => match state.incident(key).await {
-            Ok(Some(incident)) => {
-                let _ = write!(out, "{}", timeline(&incident));
-                EXIT_OK
-            }
-            Ok(None) => {
-                report(err, &format!("firebreak: incidents: no incident {key:?} in the state table"), EXIT_REFUSED)
-            }
-            Err(e) => report(err, &format!("firebreak: incidents: {e}"), EXIT_FAILED),
-        },
-        rest => {
-            let (json, limit) = match list_options(rest) {
-                Ok(options) => options,
-                Err(why) => return report(err, &format!("firebreak: incidents: {why}"), EXIT_REFUSED),
-            };
-            match state.incidents(limit).await {
-                Ok(incidents) => {
-                    let text = if json { json_lines(&incidents) } else { table(&incidents) };
-                    let _ = write!(out, "{text}");
-                    EXIT_OK
-                }
-                Err(e) => report(err, &format!("firebreak: incidents: {e}"), EXIT_FAILED),
-            }
+/// `incidents show KEY`: one incident's timeline.
+pub async fn show<S: StateStore>(key: &str, state: &S, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    match state.incident(key).await {
+        Ok(Some(incident)) => {
+            let _ = write!(out, "{}", timeline(&incident));
+            EXIT_OK
         }
+        Ok(None) => report(err, &format!("firebreak: incidents: no incident {key:?} in the state table"), EXIT_REFUSED),
+        Err(e) => report(err, &format!("firebreak: incidents: {e}"), EXIT_FAILED),
     }
 }
 
-/// `[--json] [--limit N]`: (JSON lines, how many).
-fn list_options(args: &[&str]) -> Result<(bool, usize), String> {
-    let (mut json, mut limit) = (false, DEFAULT_LIMIT);
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        match *arg {
-            "--json" => json = true,
-            "--limit" => {
-                let n = rest.next().ok_or("--limit needs a number")?;
-                limit = n.parse().ok().filter(|n| *n > 0).ok_or(format!("--limit {n:?} is not a positive number"))?;
-            }
-            other => return Err(format!("unknown argument {other:?}\n{}", USAGE)),
+/// `incidents [--output table|json] [--limit N]`: the most recent `limit`, as a table or JSON lines.
+pub async fn list<S: StateStore>(json: bool, limit: usize, state: &S, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    match state.incidents(limit).await {
+        Ok(incidents) => {
+            let text = if json { json_lines(&incidents) } else { table(&incidents) };
+            let _ = write!(out, "{text}");
+            EXIT_OK
         }
+        Err(e) => report(err, &format!("firebreak: incidents: {e}"), EXIT_FAILED),
     }
-    Ok((json, limit))
 }
 
-/// One JSON object per incident, per line.
 pub fn json_lines(incidents: &[StoredIncident]) -> String {
     incidents.iter().map(|i| format!("{}\n", serde_json::json!(i))).collect()
 }
@@ -131,7 +104,7 @@ pub fn timeline(incident: &StoredIncident) -> String {
         let target = entry.target.as_deref().map(|t| format!(" ({})", sanitise(t, 40))).unwrap_or_default();
         text.push_str(&format!(
             "  +{at}  {}{target}: {} - {}\n",
-            entry.step,
+            crate::plan::human_name(&entry.step),
             entry.status,
             sanitise(&entry.detail, 300)
         ));
@@ -185,18 +158,9 @@ mod tests {
     }
 
     #[test]
-    fn list_options_are_read_and_anything_else_refused() {
-        assert_eq!(list_options(&[]), Ok((false, DEFAULT_LIMIT)));
-        assert_eq!(list_options(&["--limit", "5", "--json"]), Ok((true, 5)));
-        assert!(list_options(&["--limit"]).is_err());
-        assert!(list_options(&["--limit", "0"]).is_err());
-        assert!(list_options(&["--all"]).is_err());
-    }
-
-    #[test]
     fn the_timeline_names_each_step_with_its_time_and_outcome() {
         let text = timeline(&incident("incident#a", 1_795_503_374, "GuardDuty Backdoor on i-1"));
-        assert!(text.contains("+   1.2s  isolate_instance: done - 1 interface(s) isolated"), "{text}");
+        assert!(text.contains("+   1.2s  Isolate it from the network: done - 1 interface(s) isolated"), "{text}");
         assert!(text.contains("isolated:  1.2 s"));
     }
 }

@@ -73,6 +73,26 @@ pub enum Step {
     Notify,
 }
 
+/// The report's names for the things a release does (`firebreak release`: a person's command, not a
+/// planned step, so these are not [`StepKind`]s). Persisted in incident records: a contract.
+pub const RESTORE_GROUPS: &str = "restore_security_groups";
+pub const REMOVE_QUARANTINE_TAGS: &str = "remove_quarantine_tags";
+pub const LIFT_CREDENTIAL_REVOCATION: &str = "lift_credential_revocation";
+pub const RESTORE_METADATA_SERVICE: &str = "restore_metadata_service";
+
+/// What a person reads for a step or a release's action (the approval page, the text notification,
+/// `incidents show`): the one table of human names. Machine outputs (JSON, the journal, metrics) keep
+/// the persisted names; a name this table does not know is shown as it is.
+pub fn human_name(action: &str) -> &str {
+    match action {
+        RESTORE_GROUPS => "Restore its original security groups",
+        REMOVE_QUARANTINE_TAGS => "Remove the quarantine tags",
+        LIFT_CREDENTIAL_REVOCATION => "Lift the revocation of its credentials",
+        RESTORE_METADATA_SERVICE => "Restore its metadata service",
+        other => StepKind::ALL.iter().find(|k| k.name() == other).map_or(other, |k| k.human_name()),
+    }
+}
+
 /// The closed set of steps, without their targets: what the executor, the journal, the cap and the
 /// least-privilege proof reason about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -171,6 +191,25 @@ impl StepKind {
             Self::RevokeRoleSessions => "revoke_role_sessions",
             Self::DeactivateAccessKey => "deactivate_access_key",
             Self::Notify => "notify",
+        }
+    }
+
+    /// The step as a person reads it ([`human_name`]).
+    pub fn human_name(self) -> &'static str {
+        match self {
+            Self::IsolateInstance => "Isolate it from the network",
+            Self::ProtectInstance => "Protect it from termination and shutdown",
+            Self::DetachFromAutoScalingGroup => "Detach it from its Auto Scaling group",
+            Self::DeregisterFromTargetGroups => "Deregister it from its load balancer target groups",
+            Self::SnapshotVolumes => "Snapshot its volumes as evidence",
+            Self::TagInstance => "Tag it as quarantined",
+            Self::StopInstance => "Stop the instance",
+            Self::RevokeSecurityGroupIngress => "Revoke the open security group rule",
+            Self::StopEcsTask => "Stop the ECS task",
+            Self::RevokeInstanceCredentials => "Revoke the instance's role credentials",
+            Self::RevokeRoleSessions => "Revoke the role's earlier sessions",
+            Self::DeactivateAccessKey => "Deactivate the access key",
+            Self::Notify => "Tell the team",
         }
     }
 

@@ -6,12 +6,7 @@ use crate::incident::{Kind, SeverityLabel};
 use crate::plan::{Decision, Plan};
 use serde::{Serialize, Serializer};
 
-/// The report's names for the things a release does (`firebreak release`: a person's command, not a
-/// planned step, so these are not [`crate::plan::StepKind`]s). Persisted in incident records: a contract.
-pub const RESTORE_GROUPS: &str = "restore_security_groups";
-pub const REMOVE_QUARANTINE_TAGS: &str = "remove_quarantine_tags";
-pub const LIFT_CREDENTIAL_REVOCATION: &str = "lift_credential_revocation";
-pub const RESTORE_METADATA_SERVICE: &str = "restore_metadata_service";
+pub use crate::plan::{LIFT_CREDENTIAL_REVOCATION, REMOVE_QUARANTINE_TAGS, RESTORE_GROUPS, RESTORE_METADATA_SERVICE};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]

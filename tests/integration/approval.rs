@@ -197,7 +197,7 @@ async fn a_person_approves_or_denies_over_http_and_only_a_valid_unused_unexpired
     let (status, page) = http("GET", &approve, None);
     assert_eq!(status, 200, "{page}");
     assert!(
-        page.contains(&format!("isolate_instance on {approved}")) && page.contains("<form method=\"post\""),
+        page.contains(&format!("Isolate it from the network ({approved})")) && page.contains("<form method=\"post\""),
         "{page}"
     );
     let (status, _) = http("GET", &approve, None);
@@ -226,7 +226,7 @@ async fn a_person_approves_or_denies_over_http_and_only_a_valid_unused_unexpired
     // Approve: the containment runs as an automatic one would, and says so.
     let (status, page) = http("POST", &action(&approve), Some(&format!("token={good}")));
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("Approved") && page.contains("isolate_instance: done"), "{page}");
+    assert!(page.contains("Approved") && page.contains("Isolate it from the network: done"), "{page}");
     assert!(approvals.isolated(&approved).await, "approved: isolated");
     assert!(world.termination_protected(&approved).await);
     assert_eq!(approvals.status("finding-approved").await, "approved");
@@ -343,18 +343,23 @@ async fn in_a_real_browser_the_link_shows_what_will_be_done_and_its_button_conta
     assert_eq!(confirmation["status"], 200, "{seen}");
     assert_eq!(confirmation["heading"], "Approve this containment?", "{seen}");
     let steps = confirmation["steps"].as_str().unwrap_or_default();
-    for step in
-        ["detach_from_auto_scaling_group", "isolate_instance", "revoke_instance_credentials", "snapshot_volumes"]
-    {
-        assert!(steps.contains(&format!("{step} on {instance}")), "{step}: {steps}");
+    // Each step as a person reads it (the one table beside the Step model), naming its instance.
+    for step in [
+        "Detach it from its Auto Scaling group",
+        "Isolate it from the network",
+        "Revoke the instance's role credentials",
+        "Snapshot its volumes as evidence",
+    ] {
+        assert!(steps.contains(&format!("{step} ({instance})")), "{step}: {steps}");
     }
+    assert!(!steps.contains("isolate_instance"), "no step in code form: {steps}");
     assert_eq!(confirmation["button"], "Approve and contain now");
     assert_eq!(seen["elsewhere"], serde_json::json!([]), "the page loads nothing from elsewhere");
 
     let result = &seen["result"];
     assert_eq!(result["heading"], "Approved: the containment ran", "{seen}");
     let text = result["text"].as_str().unwrap_or_default();
-    assert!(text.contains("isolate_instance: done") && text.contains(&instance), "{text}");
+    assert!(text.contains("Isolate it from the network: done") && text.contains(&instance), "{text}");
     assert!(approvals.isolated(&instance).await, "the button contained the instance");
     assert_eq!(approvals.status("finding-browser").await, "approved");
     for shot in ["approval-page.png", "approval-result.png"] {

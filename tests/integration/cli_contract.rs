@@ -78,3 +78,131 @@ fn usage_errors_exit_2() {
     assert_eq!(firebreak(&["plan"], b"").0, 2);
     assert_eq!(firebreak(&["explode"], b"").0, 2);
 }
+
+/// The real binary, from the repository's root (so file names are as a person types them).
+fn binary(args: &[&str], cwd: Option<&std::path::Path>) -> (i32, String, String) {
+    let out = std::process::Command::new(crate::support::firebreak_binary())
+        .args(args)
+        .current_dir(cwd.map_or_else(crate::support::repo_root, std::path::Path::to_path_buf))
+        .env_remove("FIREBREAK_TOPIC_ARN")
+        .env_remove("FIREBREAK_STATE_TABLE")
+        .output()
+        .expect("the binary runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn help_on_every_subcommand_exits_0_and_lists_its_flags_exit_codes_and_environment() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--help"],
+            &[
+                "plan",
+                "respond",
+                "release",
+                "incidents",
+                "approve",
+                "deny",
+                "completions",
+                "--region",
+                "--profile",
+                "--table",
+                "--topic",
+                "Exit codes",
+            ],
+        ),
+        (&["-h"], &["Usage: firebreak"]),
+        (&["plan", "--help"], &["<FILE>...", "standard input", "FIREBREAK_", "Exit codes"]),
+        (&["respond", "--help"], &["--no-state", "FIREBREAK_TOPIC_ARN", "AWS_REGION (--region)", "Exit codes"]),
+        (&["release", "--help"], &["<INSTANCE_ID>", "FIREBREAK_STATE_TABLE", "Exit codes"]),
+        (&["incidents", "--help"], &["--output <OUTPUT>", "--json", "--limit", "show", "Exit codes"]),
+        (&["approve", "--help"], &["<KEY>", "member account", "Exit codes"]),
+        (&["deny", "--help"], &["<KEY>", "Exit codes"]),
+        (&["completions", "--help"], &["bash", "zsh", "fish"]),
+    ];
+    for (args, wanted) in cases {
+        // No FIREBREAK_TOPIC_ARN set: help never needs configuration.
+        let (code, out, err) = binary(args, None);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        for w in *wanted {
+            assert!(out.contains(w), "{args:?} lists {w}: {out}");
+        }
+    }
+}
+
+#[test]
+fn version_names_the_crate_version_and_the_commit_it_was_built_from() {
+    let (code, out, _) = binary(&["--version"], None);
+    assert_eq!(code, 0);
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(crate::support::repo_root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(|| "unknown".to_owned(), |o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    assert_eq!(out.trim(), format!("firebreak {} (commit {commit})", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn a_typo_exits_2_naming_what_it_did_not_understand() {
+    for (args, named) in [
+        (&["incidents", "--jsno"][..], "--jsno"),
+        (&["plna", "x.json"][..], "plna"),
+        (&["incidents", "--output", "yaml"][..], "yaml"),
+        (&["incidents", "--limit", "0"][..], "0"),
+        (&["plan"][..], "<FILE>"),
+        (&[][..], "Usage"),
+    ] {
+        let (code, out, err) = binary(args, None);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(named), "{args:?} names {named}: {err}");
+        assert!(out.is_empty(), "{args:?}: errors go to standard error");
+    }
+}
+
+#[test]
+fn the_plan_output_and_exit_codes_are_unchanged_byte_for_byte() {
+    // The golden file is what the hand-parsed command line printed for the same files.
+    let golden =
+        std::fs::read_to_string(crate::support::repo_root().join("tests/golden/plan-backdoor-and-open-ssh.jsonl"))
+            .expect("golden");
+    let (code, out, err) = binary(
+        &["plan", "events/guardduty/ec2-backdoor-high-severity.json", "events/cloudtrail/sg-open-ssh-to-world.json"],
+        None,
+    );
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, golden);
+    let (code, out, err) = binary(&["plan", "no/such/file.json"], None);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        "firebreak: no/such/file.json: refused: file: cannot read: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn a_file_whose_name_starts_with_a_dash_is_read_after_double_dash() {
+    let dir = std::env::temp_dir().join(format!("firebreak-dash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(sample_event("cloudtrail/sg-open-ssh-to-world.json"), dir.join("-open-ssh.json")).expect("copy");
+    let (code, out, err) = binary(&["plan", "--", "-open-ssh.json"], Some(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"file\":\"-open-ssh.json\""), "{out}");
+}
+
+#[test]
+fn completions_for_three_shells_and_a_manual_page_are_produced_from_the_same_definition() {
+    for (shell, marker) in
+        [("bash", "complete -F _firebreak"), ("zsh", "#compdef firebreak"), ("fish", "complete -c firebreak")]
+    {
+        let (code, out, err) = binary(&["completions", shell], None);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains(marker) && out.contains("incidents") && out.contains("no-state"), "{shell}: {out}");
+    }
+    let (code, man, _) = binary(&["man"], None);
+    assert_eq!(code, 0);
+    assert!(man.contains(".TH firebreak 1") && man.contains("respond") && man.contains("\\-\\-region"), "{man}");
+}

@@ -102,7 +102,7 @@ async fn snapshots_failing_after_isolation_leave_it_isolated_and_the_retry_takes
     assert!(isolated(&world, &victim.instance_id).await, "containment stands");
     let notes = world.notifications().await;
     assert_eq!(notes.len(), 1);
-    assert!(notes[0]["Message"].as_str().unwrap_or_default().contains("snapshot_volumes: FAILED"));
+    assert!(notes[0]["Message"].as_str().unwrap_or_default().contains("Snapshot its volumes as evidence: FAILED"));
 
     proxy.clear();
     let regroups = proxy.calls("ModifyNetworkInterfaceAttribute");

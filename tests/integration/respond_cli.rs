@@ -1,30 +1,10 @@
 //! `firebreak respond` and `firebreak release` as a person runs them: the real binary, configured
 //! only by the standard AWS environment and `FIREBREAK_*` variables, against moto server.
 
-use crate::support::{repo_root, sample_event};
+use crate::support::{firebreak_binary, sample_event};
 use crate::world::{World, TABLE};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
-
-/// The `firebreak` binary, built once by the cargo running these tests.
-fn firebreak_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-q", "-p", "firebreak", "--features", "aws", "--bin", "firebreak"])
-                .current_dir(repo_root())
-                .status();
-            assert!(status.is_ok_and(|s| s.success()), "cargo build of the firebreak binary");
-            let target =
-                std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-            target.join("debug/firebreak")
-        })
-        .clone()
-}
 
 fn run(world: &World, args: &[&str]) -> (i32, String, String) {
     run_with(world, args, &[])
@@ -137,11 +117,22 @@ async fn incidents_lists_what_respond_did_newest_first_and_shows_one_timeline() 
     assert_eq!(first["record"]["decision"], "contain");
     assert!(first["record"]["time_to_isolation_ms"].is_u64(), "{first}");
     let key = first["key"].as_str().expect("key").to_owned();
+    // `--output json` is the same as `--json`; and the table and region as flags, with neither the
+    // variable nor AWS_REGION set, read the same table.
+    let (_, same, _) = run(&world, &["incidents", "--output", "json"]);
+    assert_eq!(same, out);
+    let (code, flagged, err) = run_with(
+        &world,
+        &["incidents", "--output", "json", "--table", TABLE, "--region", "us-east-1", "--limit", "1"],
+        &[("FIREBREAK_STATE_TABLE", ""), ("AWS_REGION", "")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(flagged.lines().collect::<Vec<_>>(), out.lines().take(1).collect::<Vec<_>>());
 
     let (code, out, err) = run(&world, &["incidents", "show", &key]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("isolate_instance: done"), "{out}");
-    assert!(out.contains("notify: done - published"), "{out}");
+    assert!(out.contains("Isolate it from the network: done"), "{out}");
+    assert!(out.contains("Tell the team: done - published"), "{out}");
     let (code, _, err) = run(&world, &["incidents", "show", "incident#nothing"]);
     assert_eq!(code, 2, "{err}");
     for file in files {

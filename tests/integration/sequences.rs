@@ -52,7 +52,7 @@ async fn a_sequence_naming_three_instances_contains_all_three_and_notifies_once(
     assert_eq!(notes.len(), 1, "one notification for the whole sequence");
     let body = notes[0]["Message"].as_str().expect("message");
     for id in [&direct, &grouped_a, &grouped_b] {
-        assert!(body.contains(&format!("isolate_instance ({id}): done")), "{body}");
+        assert!(body.contains(&format!("Isolate it from the network ({id}): done")), "{body}");
     }
     assert!(body.contains("Signal: Backdoor:EC2/C&CActivity.B"), "{body}");
     assert!(notes[0]["Subject"].as_str().expect("subject").starts_with("[CRITICAL] GuardDuty AttackSequence:EC2"));
@@ -92,7 +92,7 @@ async fn with_a_cap_of_two_two_are_contained_and_the_third_is_named_as_held_back
         .find(|m| m.contains("Attack sequence:"))
         .expect("the sequence's notification");
     assert!(
-        incident_note.contains(&format!("isolate_instance ({held}): not done - {held} held back")),
+        incident_note.contains(&format!("Isolate it from the network ({held}): not done - {held} held back")),
         "{incident_note}"
     );
     assert!(

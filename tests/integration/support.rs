@@ -58,3 +58,22 @@ pub async fn release(
     let (compute, fleet) = responder.targets.home();
     firebreak::playbooks::release(&compute, &fleet, &responder.notifier, &responder.state, id).await
 }
+
+/// The real `firebreak` binary (with the AWS SDK), built once by the cargo running these tests.
+pub fn firebreak_binary() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "-q", "-p", "firebreak", "--features", "aws", "--bin", "firebreak"])
+                .current_dir(repo_root())
+                .status();
+            assert!(status.is_ok_and(|s| s.success()), "cargo build of the firebreak binary");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            target.join("debug/firebreak")
+        })
+        .clone()
+}

@@ -301,8 +301,8 @@ pub fn planned_lines(plan: &Plan) -> Vec<String> {
         .iter()
         .filter(|a| a.step.kind() != crate::plan::StepKind::Notify)
         .map(|a| match a.step.instance_id() {
-            Some(id) => format!("{} on {id}: {}", a.step.name(), a.reason),
-            None => format!("{}: {}", a.step.name(), a.reason),
+            Some(id) => format!("{} ({id}): {}", a.step.kind().human_name(), a.reason),
+            None => format!("{}: {}", a.step.kind().human_name(), a.reason),
         })
         .collect()
 }

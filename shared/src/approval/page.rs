@@ -99,7 +99,7 @@ pub fn result(request: &ApprovalRequest, heading: &str, report: &serde_json::Val
         .flatten()
         .map(|a| {
             let target = a.get("target").and_then(|t| t.as_str()).map(|t| format!(" ({t})")).unwrap_or_default();
-            let action = text(a, "action");
+            let action = crate::plan::human_name(&text(a, "action")).to_owned();
             match text(a, "status").as_str() {
                 "done" => format!("{action}{target}: done - {}", text(a, "detail")),
                 "skipped" => format!("{action}{target}: not done - {}", text(a, "reason")),
@@ -142,7 +142,7 @@ mod tests {
             account: Some("123456789012".into()),
             region: Some("us-east-1".into()),
             reasons: vec!["approval required: severity 5 is in the approval band".into()],
-            actions: vec!["isolate_instance on i-0abc1234def567890: cut every network interface off".into()],
+            actions: vec!["Isolate it from the network (i-0abc1234def567890): cut every network interface off".into()],
             event: "{}".into(),
             decided: None,
         }
@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn the_confirmation_page_names_each_step_and_instance_and_posts_the_token() {
         let page = confirmation(&request(), Verdict::Approve, "v1.approve.1.a.b");
-        assert!(page.contains("isolate_instance on i-0abc1234def567890"), "{page}");
+        assert!(page.contains("Isolate it from the network (i-0abc1234def567890)"), "{page}");
         assert!(page.contains("<form method=\"post\""), "{page}");
         assert!(page.contains("name=\"token\" value=\"v1.approve.1.a.b\""), "{page}");
         assert!(page.contains("2026-11-24T07:56:14Z"), "the deadline: {page}");

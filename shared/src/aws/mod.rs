@@ -17,7 +17,8 @@ pub use ec2::Ec2Compute;
 pub use fleet::AwsFleet;
 pub use invoke::LambdaContainments;
 pub use sdk::{
-    aws_smithy_runtime_api_shim, compute_and_fleet, http_client, load_sdk_config, retry_config, timeout_config,
+    aws_smithy_runtime_api_shim, compute_and_fleet, http_client, load_sdk_config, load_sdk_config_for, retry_config,
+    timeout_config,
 };
 pub use secrets::{approval_signer, state_sealer};
 pub use sns::SnsNotifier;

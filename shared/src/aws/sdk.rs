@@ -20,12 +20,22 @@ pub mod aws_smithy_runtime_api_shim {
 /// The shared configuration every client is built from, from the standard AWS environment
 /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`).
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    load_sdk_config_for(None, None).await
+}
+
+/// [`load_sdk_config`], with the command line's `--region` and `--profile` ahead of the environment.
+pub async fn load_sdk_config_for(region: Option<String>, profile: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
         .retry_config(retry_config())
-        .timeout_config(timeout_config())
-        .load()
-        .await
+        .timeout_config(timeout_config());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
 }
 
 /// Standard retry mode (it retries throttling and 5xx with jittered backoff), four attempts in all.

@@ -63,9 +63,10 @@ pub fn subject(report: &Report, dry_run: bool) -> String {
 }
 
 fn outcome_line(report: &ActionReport) -> String {
+    let human = crate::plan::human_name(report.action);
     let action = match &report.target {
-        Some(target) => format!("{} ({})", report.action, sanitise(target, MAX_FIELD)),
-        None => report.action.to_owned(),
+        Some(target) => format!("{human} ({})", sanitise(target, MAX_FIELD)),
+        None => human.to_owned(),
     };
     match &report.outcome {
         Outcome::Done { detail } => format!("- {action}: done - {}", sanitise(detail, MAX_FIELD)),
@@ -692,7 +693,10 @@ mod size_tests {
         for chatbot in [false, true] {
             let n = render(&big_report(200), &origin, None, Rendering { dry_run: false, chatbot });
             assert!(sns_message(&n).len() <= MAX_SNS_MESSAGE, "chatbot {chatbot}: {} bytes", sns_message(&n).len());
-            assert!(n.text.contains("snapshot_volumes (i-0abc1234def500007): FAILED"), "failures are always listed");
+            assert!(
+                n.text.contains("Snapshot its volumes as evidence (i-0abc1234def500007): FAILED"),
+                "failures are always listed"
+            );
             assert!(n.text.contains("more step outcome(s) are not listed here"), "what is left out is said");
             let json: serde_json::Value = serde_json::from_str(&n.json).expect("json");
             assert!(json["report"]["actions"].as_array().is_some_and(|a| !a.is_empty()));
@@ -700,7 +704,7 @@ mod size_tests {
         // A small report is rendered whole.
         let n = render(&big_report(2), &origin, None, Rendering::default());
         assert!(!n.text.contains("not listed here"));
-        assert_eq!(n.text.matches("isolate_instance (").count(), 2);
+        assert_eq!(n.text.matches("Isolate it from the network (").count(), 2);
     }
 }
 

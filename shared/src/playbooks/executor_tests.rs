@@ -550,7 +550,9 @@ async fn a_plan_awaiting_approval_records_its_request_touches_nothing_and_notifi
     let request = s.responder.state.approval(&waiting.incident_key).await.expect("state").expect("recorded");
     assert_eq!(request.status, crate::approval::ApprovalStatus::Pending);
     assert!(request.actions.iter().any(|a| a
-        == &format!("isolate_instance on {INSTANCE}: cut every network interface off, tracked connections included")));
+        == &format!(
+            "Isolate it from the network ({INSTANCE}): cut every network interface off, tracked connections included"
+        )));
 
     let again = s.respond(&waiting, 900).await;
     assert!(again.approval.is_none() && again.actions.iter().all(|a| !a.outcome.is_done()), "{again:#?}");
