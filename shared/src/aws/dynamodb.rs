@@ -213,6 +213,22 @@ fn approval_of(item: &Item) -> Option<ApprovalRequest> {
     Some(request)
 }
 
+/// A conditional write's answer: `true` when it was written, `false` when its condition did not hold.
+fn written<O, E, R>(
+    operation: &'static str,
+    result: std::result::Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<bool>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
+        Err(e) => Err(state_error(aws_error(operation, e))),
+    }
+}
+
 fn state_error(e: Error) -> Error {
     Error::State(e.to_string())
 }
@@ -346,11 +362,7 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":deadline", n(previous.deadline))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
-            Err(e) => Err(state_error(aws_error("PutItem", e))),
-        }
+        written("PutItem", put)
     }
 
     async fn approval(&self, key: &str) -> Result<Option<ApprovalRequest>> {
@@ -376,11 +388,7 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(true),
-            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
-            Err(e) => Err(state_error(aws_error("UpdateItem", e))),
-        }
+        written("UpdateItem", update)
     }
 
     async fn approved_requests(&self) -> Result<Vec<ApprovalRequest>> {
@@ -407,11 +415,7 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":text", s(text))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(true),
-            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
-            Err(e) => Err(state_error(aws_error("UpdateItem", e))),
-        }
+        written("UpdateItem", update)
     }
 
     async fn overdue_approvals(&self, now: u64) -> Result<Vec<ApprovalRequest>> {
@@ -457,11 +461,7 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":expires", n(epoch() + CAP_KEEP_SECONDS))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(true),
-            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
-            Err(e) => Err(state_error(aws_error("UpdateItem", e))),
-        }
+        written("UpdateItem", update)
     }
 
     async fn open_circuit(&self, account: &str, window: &str) -> Result<bool> {
@@ -474,11 +474,7 @@ impl StateStore for DynamoStateStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if code_of(&e) == Some(CONDITION_FAILED) => Ok(false),
-            Err(e) => Err(state_error(aws_error("PutItem", e))),
-        }
+        written("PutItem", put)
     }
 
     async fn remember_ingress(&self, key: &str, entries: &[String], expires_at: u64) -> Result<Vec<String>> {

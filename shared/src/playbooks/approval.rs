@@ -222,13 +222,17 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
         let mut report = Report::new(&plan);
         super::executor::awaiting(&plan, &mut report, signer, key, request.deadline);
-        let notification =
-            crate::notify::render(&report, &plan.incident.origin, Some(&plan.incident), self.rendering());
+        self.tell(&plan, &mut report).await;
+        Ok(Some(report))
+    }
+
+    /// Publish `report`'s notification, record how that went as its notify step, and log it.
+    async fn tell(&self, plan: &crate::Plan, report: &mut Report) {
+        let notification = crate::notify::render(report, &plan.incident.origin, Some(&plan.incident), self.rendering());
         let outcome =
             self.notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published"));
         report.push(crate::plan::StepKind::Notify.name(), outcome);
-        crate::decision_log::log_report(&report);
-        Ok(Some(report))
+        crate::decision_log::log_report(report);
     }
 
     /// An approved run that could not be started: logged as an error, and told once (SNS and the
@@ -295,12 +299,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 last.target = Some(id.to_string());
             }
         }
-        let notification =
-            crate::notify::render(&report, &plan.incident.origin, Some(&plan.incident), self.rendering());
-        let outcome =
-            self.notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published"));
-        report.push(crate::plan::StepKind::Notify.name(), outcome);
-        crate::decision_log::log_report(&report);
+        self.tell(plan, &mut report).await;
         report
     }
 }
