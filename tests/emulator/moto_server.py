@@ -37,10 +37,15 @@
    times...) in the REST-JSON protocol's default form, epoch seconds, where the event has ISO 8601 text.
 
 tests/integration/emulator.rs proves the corrections.
+
+Not a correction but the harness's own: `GET /firebreak-emulator/pid` answers the server's process id,
+so that a test knows the server it reached is the one it started (two tests handed the same free port
+would otherwise share one server, and the second would lose it when the first stops it).
 """
 import datetime
 import io
 import json
+import os
 import re
 import sys
 import threading
@@ -253,6 +258,10 @@ _dispatch = DomainDispatcherApplication.__call__
 
 
 def _cbor_aware_dispatch(self, environ, start_response):
+    if environ.get("PATH_INFO") == "/firebreak-emulator/pid":
+        pid = str(os.getpid()).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(pid)))])
+        return [pid]
     if environ.get("PATH_INFO") == _SEED_FINDINGS and environ.get("REQUEST_METHOD") == "POST":
         return _seed_finding(environ, start_response)
     if environ.get("HTTP_SMITHY_PROTOCOL") == "rpc-v2-cbor" and _CBOR_PATH.fullmatch(environ.get("PATH_INFO", "")):

@@ -30,28 +30,46 @@ pub fn moto_python() -> PathBuf {
 }
 
 impl Moto {
+    /// A moto server of this test's own, on a free port. The port is free when chosen, not when moto
+    /// binds it: another test may take it meanwhile, so the server is ready only when the one answering
+    /// is this child (its process id); a child that could not bind is started again on another port.
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let child = Command::new(moto_python())
-            .arg(repo_root().join("tests/emulator/moto_server.py"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto server starts");
-        let mut moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto server exited at start: {status}");
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            let child = Command::new(moto_python())
+                .arg(repo_root().join("tests/emulator/moto_server.py"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("moto server starts");
+            let mut moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if moto.answering_pid() == Some(moto.child.id()) {
+                    return moto;
+                }
+                if let Ok(Some(_)) = moto.child.try_wait() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "moto server did not listen within 30 s");
+                std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(Instant::now() < deadline, "moto server did not listen within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
         }
-        moto.endpoint = format!("http://127.0.0.1:{port}");
-        moto
+        panic!("moto server could not bind a free port in five tries")
+    }
+
+    /// The process id of the server answering at this endpoint, if one does.
+    fn answering_pid(&self) -> Option<u32> {
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "GET /firebreak-emulator/pid HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.split_once("\r\n\r\n")?.1.trim().parse().ok()
     }
 
     /// GuardDuty produced the findings `event` delivers (an EventBridge `GuardDuty Finding`, or SNS
