@@ -66,6 +66,13 @@ pub fn confirmed_plan(delivered: &Plan, mut confirmed: Incident, policy: &Policy
             plan.decision = delivered.decision;
             plan.summary.clone_from(&delivered.summary);
             plan.reasons.clone_from(&delivered.reasons);
+        } else if matches!(plan.decision, Decision::Contain | Decision::Revoke) {
+            // GuardDuty's copy now acts without a person (raised past the automatic threshold): it
+            // still says who or what approved this run.
+            plan.summary.clone_from(&delivered.summary);
+            if let Some(approval) = delivered.reasons.first().filter(|r| !plan.reasons.contains(r)) {
+                plan.reasons.insert(0, approval.clone());
+            }
         }
     }
     if plan.incident_key != delivered.incident_key {

@@ -261,6 +261,41 @@ async fn a_rise_while_pending_and_a_later_update_after_a_denial_ask_again_with_w
     assert!(approvals.untouched(&instance).await, "asking again does nothing by itself");
 }
 
+/// A finding that waits in the approval band and that GuardDuty raises past the automatic threshold is
+/// contained as any finding at that severity would be, pending or denied, and says why.
+#[tokio::test(flavor = "current_thread")]
+async fn a_finding_raised_past_the_automatic_threshold_while_it_waits_is_contained_without_waiting() {
+    let approvals = Approvals::seed(crate::local_invoke::free_port()).await;
+    let extra: Vec<(&str, &str)> = approvals.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let world = &approvals.world;
+    let (pending, denied) =
+        (world.launch(false, false).await.instance_id, world.launch(false, false).await.instance_id);
+    let t0 = hour_start();
+    for (instance, id) in [(&pending, "finding-pending"), (&denied, "finding-denied")] {
+        world
+            .respond_at(update(instance, id, 5.0, 1, "2026-11-24T05:58:11.000Z"), &extra, at(t0))
+            .await
+            .expect("asked");
+    }
+    let by = Approver { via: Via::Cli, source_ip: None, user_agent: None, user: Some("analyst".into()), at: t0 + 60 };
+    let key = format!("{INCIDENT}finding-denied");
+    approvals.responder().await.answer(&key, Verdict::Deny, by, &at(t0 + 60), false).await.expect("answered");
+    world.notifications().await;
+
+    for (instance, id) in [(&pending, "finding-pending"), (&denied, "finding-denied")] {
+        let raised = update(instance, id, 8.0, 6, "2026-11-24T06:28:11.000Z");
+        let reports = world.respond_at(raised.clone(), &extra, at(t0 + 120)).await.expect("state usable");
+        assert!(approvals.isolated(instance).await, "{id}: contained at severity 8 without waiting: {reports:#?}");
+        assert_eq!(approvals.status(id).await, "approved", "{id}");
+        let notes = world.notifications().await;
+        assert_eq!(notes.len(), 1, "{id}: {notes:?}");
+        assert!(text(&notes[0]).contains("past the automatic threshold"), "{}", text(&notes[0]));
+        // The same update again changes nothing more.
+        world.respond_at(raised, &extra, at(t0 + 180)).await.expect("state usable");
+        assert!(world.notifications().await.is_empty(), "{id}: once");
+    }
+}
+
 /// Each expiry setting: `ask-again` (the default) closes and asks again on the next update; `notify`
 /// closes for good; `contain` runs the plan as approved by the deadline.
 #[tokio::test(flavor = "current_thread")]

@@ -117,6 +117,9 @@ pub enum Via {
     /// Nobody answered before the deadline: the sweep closed it (or approved it, where
     /// `FIREBREAK_APPROVAL_ON_EXPIRY=contain`).
     Deadline,
+    /// GuardDuty raised the finding past the automatic threshold while it waited: the policy itself
+    /// decides, as for any finding at that severity.
+    Policy,
 }
 
 impl Via {
@@ -125,6 +128,7 @@ impl Via {
             Self::Link => "link",
             Self::Cli => "cli",
             Self::Deadline => "deadline",
+            Self::Policy => "policy",
         }
     }
 }
@@ -287,6 +291,11 @@ pub fn approved(mut plan: Plan, by: &Approver) -> Plan {
         match by.via {
             Via::Deadline => format!(
                 "approved by the deadline: nobody answered and FIREBREAK_APPROVAL_ON_EXPIRY is contain ({})",
+                by.describe()
+            ),
+            Via::Policy => format!(
+                "contained without waiting: GuardDuty raised the finding past the automatic threshold while it \
+                 waited for a person ({})",
                 by.describe()
             ),
             _ => format!("approved by a person ({})", by.describe()),
@@ -552,11 +561,15 @@ mod tests {
         let names: Vec<&str> = ApprovalStatus::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(names, ["pending", "approved", "denied", "expired"]);
         assert_eq!((crate::state_keys::APPROVAL, crate::state_keys::APPROVED), ("approval#", "approved#"));
-        for (via, name) in [(Via::Link, "link"), (Via::Cli, "cli"), (Via::Deadline, "deadline")] {
+        for (via, name) in
+            [(Via::Link, "link"), (Via::Cli, "cli"), (Via::Deadline, "deadline"), (Via::Policy, "policy")]
+        {
             assert_eq!((via.as_str(), serde_json::to_value(via).ok()), (name, Some(serde_json::json!(name))));
         }
         for status in ApprovalStatus::ALL {
             assert_eq!(serde_json::to_value(status).ok(), Some(serde_json::json!(status.as_str())));
         }
+        let notes = [RequestNote::Undelivered, RequestNote::Abandoned].map(RequestNote::attribute);
+        assert_eq!(notes, ["undelivered", "abandoned"]);
     }
 }

@@ -48,6 +48,11 @@ impl DynamoStateStore {
             .item("deadline", n(request.deadline))
             .item("request", s(text))
             .item("expires_at", n(request.deadline + KEEP_SECONDS));
+        // The answer lives in attributes of its own (the conditional writes settle it there).
+        let put = match &request.decided {
+            Some(by) => put.item("decided", s(serde_json::to_string(by).unwrap_or_default())),
+            None => put,
+        };
         match seal {
             Some(seal) => put.item(state_keys::SEAL_ATTRIBUTE, s(seal)),
             None => put,

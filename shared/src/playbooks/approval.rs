@@ -226,6 +226,34 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         Ok(Some(report))
     }
 
+    /// A finding that waited for a person and that GuardDuty has since raised past the automatic
+    /// threshold (`plan`, from GuardDuty's copy, contains or revokes): the policy decides as for any
+    /// finding at that severity. The request is replaced by one approved by the policy (conditionally,
+    /// so one delivery runs it), and the plan runs as an approved one, under its claim. `None` when no
+    /// request is there to supersede, or it was approved already (its run is the sweep's).
+    pub(super) async fn run_past_threshold(
+        &self,
+        plan: &crate::Plan,
+        key: &str,
+        clock: &Clock,
+        lease_until: u64,
+    ) -> Result<Option<Report>> {
+        let (Some(signer), Some(event)) = (&self.approvals, plan.incident.event.clone()) else { return Ok(None) };
+        let Some(previous) = self.state.approval(key).await? else { return Ok(None) };
+        if previous.status == ApprovalStatus::Approved {
+            return Ok(None);
+        }
+        let now = clock.now();
+        let mut request = ApprovalRequest::of(plan, key, event, now.epoch, signer.ttl());
+        request.status = ApprovalStatus::Approved;
+        request.decided =
+            Some(Approver { via: Via::Policy, source_ip: None, user_agent: None, user: None, at: now.epoch });
+        if !self.state.replace_approval(&request, &previous).await? {
+            return Ok(None);
+        }
+        Ok(self.run_approved(key, clock, lease_until).await?.ok())
+    }
+
     /// Publish `report`'s notification, record how that went as its notify step, and log it.
     async fn tell(&self, plan: &crate::Plan, report: &mut Report) {
         let notification = crate::notify::render(report, &plan.incident.origin, Some(&plan.incident), self.rendering());

@@ -96,33 +96,29 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let (claim, mut prefetched) = join(self.state.claim(&key, lease_until, now.epoch), Box::pin(prefetch)).await;
         let journal = match claim {
             Ok(Claim::Claimed { first, done }) => Journal::new(&self.state, &key, first, done, lease_until, clock),
-            Ok(Claim::AlreadyDone) if plan.decision == Decision::AwaitApproval => {
-                // A request was made for this finding before: a later update may ask again, decided
-                // from GuardDuty's copy (never from what the delivery claims).
+            Ok(Claim::AlreadyDone) if to_confirm.is_some() && self.approvals.is_some() => {
+                // A request may have been made for this finding before: a later update asks again, or,
+                // past the automatic threshold, runs; decided from GuardDuty's copy (never from what
+                // the delivery claims).
                 let answer = prefetched.as_mut().and_then(|(_, _, answer)| answer.take());
                 let confirmed = match &to_confirm {
                     Some(wanted) => self.confirm(plan, wanted, answer, &now).ok(),
                     None => None,
                 };
-                if let Some(confirmed) = confirmed.filter(|c| c.decision == Decision::AwaitApproval) {
-                    if let Some(asked) = self.ask_again(&confirmed, &key, &now).await? {
-                        return Ok(asked);
+                let later = match confirmed {
+                    Some(c) if c.decision == Decision::AwaitApproval => self.ask_again(&c, &key, &now).await?,
+                    Some(c) if matches!(c.decision, Decision::Contain | Decision::Revoke) => {
+                        // Boxed: it runs an approved plan, which comes back here.
+                        Box::pin(self.run_past_threshold(&c, &key, clock, lease_until)).await?
                     }
+                    _ => None,
+                };
+                if let Some(report) = later {
+                    return Ok(report);
                 }
-                for planned in &plan.actions {
-                    report.push(planned.step.name(), Outcome::skipped("already asked: nothing new to ask about"));
-                }
-                return Ok(report);
+                return Ok(already_done(plan, report));
             }
-            Ok(Claim::AlreadyDone) => {
-                for planned in &plan.actions {
-                    report.push(
-                        planned.step.name(),
-                        Outcome::skipped("already handled: this incident was completed by an earlier delivery"),
-                    );
-                }
-                return Ok(report);
-            }
+            Ok(Claim::AlreadyDone) => return Ok(already_done(plan, report)),
             Ok(Claim::HeldElsewhere { lease_until }) => {
                 return Err(Error::HeldElsewhere(format!("{key} until {lease_until}; retry later")));
             }
@@ -663,4 +659,16 @@ pub(super) fn awaiting(plan: &Plan, report: &mut Report, signer: &crate::approva
         });
     }
     report.approval = Some(signer.links(key, deadline));
+}
+
+/// The report of a delivery whose incident an earlier one completed: nothing done, and why.
+fn already_done(plan: &Plan, mut report: Report) -> Report {
+    let why = match plan.decision {
+        Decision::AwaitApproval => "already asked: nothing new to ask about",
+        _ => "already handled: this incident was completed by an earlier delivery",
+    };
+    for planned in &plan.actions {
+        report.push(planned.step.name(), Outcome::skipped(why));
+    }
+    report
 }
