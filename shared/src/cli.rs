@@ -1,5 +1,5 @@
-//! The `firebreak` command: `plan` (no AWS), with its exit-code contract. Lives in the library so the
-//! integration tests drive exactly what the binary runs.
+//! The `firebreak` command line (clap): `plan` (no AWS) and the acting subcommands, with the exit-code
+//! contract. Lives in the library so the integration tests drive exactly what the binary runs.
 
 use crate::exit::EXIT_FAILED;
 use crate::exit::{report, EXIT_OK, EXIT_REFUSED};

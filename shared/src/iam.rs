@@ -126,6 +126,10 @@ impl Scene {
             self.partition, self.region, self.account
         )
     }
+    /// The item of the ingress ranges one group of the incident's account and region received.
+    fn ingress_item(&self) -> String {
+        crate::state_keys::ingress(self.account, self.region, "sg-0123456789abcdef0")
+    }
     fn containment_group(&self) -> String {
         self.ec2("security-group/sg-0f1eebdaedcontain")
     }
@@ -593,7 +597,7 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
     }
     if function.remembers_ingress() {
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-        let group = format!("ingress#{}#{}#sg-0123456789abcdef0", s.account, s.region);
+        let group = s.ingress_item();
         requests.push(Call::new(&home, "UpdateItem (the ingress ranges a group received)", "dynamodb:UpdateItem").on(
             "table",
             s.state_table(),
@@ -815,7 +819,7 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
     // The ranges only the CloudTrail responder judges: no other function may plant "earlier calls".
     if !function.remembers_ingress() {
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-        let group = format!("ingress#{}#{}#sg-0123456789abcdef0", s.account, s.region);
+        let group = s.ingress_item();
         denied.push(
             Call::new(&home, "UpdateItem (the ingress ranges a group received)", "dynamodb:UpdateItem").denied().on(
                 "table",

@@ -162,8 +162,9 @@ pub trait Compute {
     /// Revoke exactly one ingress permission (by rule id when known); a rule that no longer exists
     /// is [`Revocation::AlreadyGone`], not an error.
     async fn revoke_ingress(&self, group_id: &str, permission: &IngressPermission) -> Result<Revocation>;
-    /// Whether the group holds an ingress rule of exactly this protocol, ports and range now.
-    async fn holds_ingress(&self, group_id: &str, permission: &IngressPermission) -> Result<bool>;
+    /// Whether the group holds an ingress rule of exactly each permission's protocol, ports and range
+    /// now, in the order given (one read of the group's rules for all of them).
+    async fn ingress_held(&self, group_id: &str, permissions: &[IngressPermission]) -> Result<Vec<bool>>;
     /// Stop (or hibernate) a running instance.
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()>;
     async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()>;
@@ -379,7 +380,6 @@ pub trait StateStore {
         &self,
         request: &crate::approval::ApprovalRequest,
     ) -> Result<crate::approval::ApprovalRequest>;
-    /// The request for approval of incident `key`, as it stands.
     /// Replace the request of `request.key` with `request`, unless it changed since `previous` was
     /// read (status and deadline): `false` then, and nothing written.
     async fn replace_approval(
@@ -387,8 +387,10 @@ pub trait StateStore {
         request: &crate::approval::ApprovalRequest,
         previous: &crate::approval::ApprovalRequest,
     ) -> Result<bool>;
+    /// The request for approval of incident `key`, as it stands.
     async fn approval(&self, key: &str) -> Result<Option<crate::approval::ApprovalRequest>>;
-    /// Every request a person approved, for the sweep to see whether its run finished.
+    /// Every approved request (by a person, the deadline or the policy), for the sweep to see whether
+    /// its run finished.
     async fn approved_requests(&self) -> Result<Vec<crate::approval::ApprovalRequest>>;
     /// Set `note` on the request of `key` to `text` unless it is set already: `true` the first time.
     async fn note_on_request(&self, key: &str, note: crate::approval::RequestNote, text: &str) -> Result<bool>;

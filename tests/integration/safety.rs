@@ -273,12 +273,12 @@ impl<C: Compute> Compute for CountingCompute<C> {
         self.write();
         self.inner.revoke_ingress(group_id, permission).await
     }
-    async fn holds_ingress(
+    async fn ingress_held(
         &self,
         group_id: &str,
-        permission: &firebreak::incident::IngressPermission,
-    ) -> firebreak::Result<bool> {
-        self.inner.holds_ingress(group_id, permission).await
+        permissions: &[firebreak::incident::IngressPermission],
+    ) -> firebreak::Result<Vec<bool>> {
+        self.inner.ingress_held(group_id, permissions).await
     }
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> firebreak::Result<()> {
         self.write();

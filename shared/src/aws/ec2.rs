@@ -405,7 +405,8 @@ impl Compute for Ec2Compute {
         }
     }
 
-    async fn holds_ingress(&self, group_id: &str, p: &IngressPermission) -> Result<bool> {
+    async fn ingress_held(&self, group_id: &str, permissions: &[IngressPermission]) -> Result<Vec<bool>> {
+        let mut held = vec![false; permissions.len()];
         let mut pages = self
             .client
             .describe_security_group_rules()
@@ -414,11 +415,11 @@ impl Compute for Ec2Compute {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("DescribeSecurityGroupRules", e))?;
-            if page.security_group_rules().iter().any(|rule| is_ingress_rule(rule, group_id, p)) {
-                return Ok(true);
+            for (p, held) in permissions.iter().zip(held.iter_mut()) {
+                *held |= page.security_group_rules().iter().any(|rule| is_ingress_rule(rule, group_id, p));
             }
         }
-        Ok(false)
+        Ok(held)
     }
 
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()> {

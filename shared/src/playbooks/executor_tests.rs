@@ -109,8 +109,8 @@ impl Compute for Fake {
     async fn revoke_ingress(&self, _group_id: &str, _permission: &IngressPermission) -> Result<Revocation> {
         self.call("revoke").await.map(|()| Revocation::Revoked)
     }
-    async fn holds_ingress(&self, _group_id: &str, _permission: &IngressPermission) -> Result<bool> {
-        self.call("holds_ingress").await.map(|()| true)
+    async fn ingress_held(&self, _group_id: &str, permissions: &[IngressPermission]) -> Result<Vec<bool>> {
+        self.call("ingress_held").await.map(|()| vec![true; permissions.len()])
     }
     async fn stop_instance(&self, _id: &InstanceId, _hibernate: bool) -> Result<()> {
         self.call("stop").await

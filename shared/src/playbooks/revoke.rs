@@ -19,12 +19,9 @@ pub(super) async fn revoke<C: Compute, F, S>(
     if judged_together {
         // The earlier calls' ranges come from earlier events; the group itself says whether they are
         // really there, and only then is the whole judged world-open.
-        let mut missing = Vec::new();
-        for p in permissions {
-            if !r.compute.holds_ingress(group_id, p).await? {
-                missing.push(describe_permission(p));
-            }
-        }
+        let held = r.compute.ingress_held(group_id, permissions).await?;
+        let missing: Vec<String> =
+            permissions.iter().zip(held).filter(|(_, held)| !held).map(|(p, _)| describe_permission(p)).collect();
         if !missing.is_empty() {
             return Ok(Outcome::skipped(format!(
                 "not revoked: judged together with ranges {group_id} does not hold now ({}); a person decides",

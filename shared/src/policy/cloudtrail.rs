@@ -142,6 +142,7 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
         } else {
             draft.reasons.push("the event names no security group id: notify only".into());
         }
+        draft.reasons.extend(unread_window(e));
         return draft;
     }
     let mut draft = detection(rule, summary, format!("{}: {detail}", rule.id));
