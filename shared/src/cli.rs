@@ -304,6 +304,7 @@ fn acting_command(
                     config,
                     // A request for approval outlives the process: --no-state cannot keep one.
                     approvals: None,
+                    handoff: None,
                 };
                 respond_files(files, &responder, stdin, out, err).await
             }

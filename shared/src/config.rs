@@ -48,6 +48,12 @@ pub struct Config {
     pub approval_ttl: Duration,
     /// The function the approval function asks to run approved containments (the GuardDuty responder).
     pub containment_function: Option<String>,
+    /// The function that runs approved idle stops (the alarm responder), for the approval function and
+    /// the sweep; unset: idle stops are run where they are approved.
+    pub idle_stop_function: Option<String>,
+    /// The approval function's key for the alarm responder's links (each asking function signs with a
+    /// key of its own).
+    pub idle_approval_secret_arn: Option<String>,
 }
 
 /// Every variable Firebreak reads. The README's table and `template.yaml` list the same names.
@@ -97,6 +103,8 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_APPROVAL_URL",
     "FIREBREAK_APPROVAL_SECRET_ARN",
     "FIREBREAK_CONTAINMENT_FUNCTION",
+    "FIREBREAK_IDLE_STOP_FUNCTION",
+    "FIREBREAK_IDLE_APPROVAL_SECRET_ARN",
     "FIREBREAK_STATE_KEY_SECRET_ARN",
 ];
 
@@ -264,6 +272,7 @@ impl Config {
         };
         let approval_secret_arn = secret_arn("FIREBREAK_APPROVAL_SECRET_ARN")?;
         let state_key_secret_arn = secret_arn("FIREBREAK_STATE_KEY_SECRET_ARN")?;
+        let idle_approval_secret_arn = secret_arn("FIREBREAK_IDLE_APPROVAL_SECRET_ARN")?;
         let approval_ttl = match get("FIREBREAK_APPROVAL_TTL_SECONDS") {
             None => DEFAULT_APPROVAL_TTL,
             Some(v) => {
@@ -279,6 +288,8 @@ impl Config {
         };
         Ok(Self {
             containment_function: get("FIREBREAK_CONTAINMENT_FUNCTION"),
+            idle_stop_function: get("FIREBREAK_IDLE_STOP_FUNCTION"),
+            idle_approval_secret_arn,
             approval_url,
             approval_secret_arn,
             state_key_secret_arn,
@@ -310,7 +321,7 @@ impl Config {
     /// Where approval links point and the key that signs them, for a deployment whose policy asks for
     /// approval; missing is a start-up error, never a request nobody can answer.
     pub fn require_approval(&self) -> Result<Option<(&str, &str)>> {
-        if !self.policy.approval.enabled() {
+        if !self.policy.asks_for_approval() {
             return Ok(None);
         }
         let url = self.approval_url.as_deref().ok_or_else(|| {

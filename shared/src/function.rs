@@ -9,15 +9,17 @@ use std::collections::BTreeSet;
 /// before acting on it, in the finding's own account.
 pub const CONFIRMATION_IAM_ACTIONS: &[&str] = &["guardduty:GetFindings"];
 
-/// What the function that asks for approval adds: the key that signs the links.
-pub const SIGNING_IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue"];
+/// What a function that asks for approval adds: the key that signs its links, and reading the request
+/// an approved run acts on.
+pub const SIGNING_IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue", "dynamodb:GetItem"];
 
-/// What the function that asks for approval adds for its schedule's sweep: a scan for the expired
-/// requests and the approved runs not done. The sweep runs there, never on the public URL's concurrency.
-pub const SWEEP_IAM_ACTIONS: &[&str] = &["dynamodb:Scan"];
+/// What the function that sweeps the requests adds for its schedule: a scan for the expired requests
+/// and the approved runs not done, and handing approved idle stops to the alarm responder. The sweep
+/// runs there, never on the public URL's concurrency.
+pub const SWEEP_IAM_ACTIONS: &[&str] = &["dynamodb:Scan", "lambda:InvokeFunction"];
 
-/// Everything the approval function does: verify links with the key, read and settle requests, notify,
-/// and ask the GuardDuty responder to run an approved containment. It contains nothing itself: a flaw in
+/// Everything the approval function does: verify links with the keys, read and settle requests, notify,
+/// and ask the GuardDuty responder (or the alarm responder) to run an approved plan. It contains nothing itself: a flaw in
 /// the one public function cannot touch an instance.
 pub const APPROVAL_FUNCTION_IAM_ACTIONS: &[&str] = &[
     "secretsmanager:GetSecretValue",
@@ -86,8 +88,15 @@ impl Function {
         self.kinds().contains(&Kind::Cloudtrail)
     }
 
-    /// Whether it signs approval links: the function whose containments may wait for a person.
+    /// Whether it signs approval links: the functions whose plans may wait for a person (containments,
+    /// revocations, idle stops), each with a key of its own.
     pub fn asks_for_approval(self) -> bool {
+        self.kinds().iter().any(|k| matches!(k, Kind::Guardduty | Kind::Alarm))
+    }
+
+    /// Whether its schedule sweeps the requests for approval (expired, approved and not run): the
+    /// GuardDuty responder, never the public approval function.
+    pub fn sweeps_approvals(self) -> bool {
         self.kinds().contains(&Kind::Guardduty)
     }
 
@@ -100,7 +109,7 @@ impl Function {
         let steps = self.steps().into_iter().flat_map(|s| s.iam_actions().iter().copied());
         let signing = SIGNING_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval() || self.seals_records());
         let confirmation = CONFIRMATION_IAM_ACTIONS.iter().copied().filter(|_| self.confirms_findings());
-        let sweep = SWEEP_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval());
+        let sweep = SWEEP_IAM_ACTIONS.iter().copied().filter(|_| self.sweeps_approvals());
         EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).chain(signing).chain(confirmation).chain(sweep).collect()
     }
 }

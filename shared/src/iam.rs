@@ -523,8 +523,22 @@ fn signing_key(s: &Scene) -> [Request; 2] {
     read_secret(s, "GetSecretValue (the approval key)", "firebreak-approval-key", Expect::Allowed, Principal::Function)
 }
 
+/// The alarm responder's key for the links of idle stops, read by it and by the approval function.
+fn idle_signing_key(s: &Scene, expect: Expect) -> [Request; 2] {
+    read_secret(
+        s,
+        "GetSecretValue (the idle-stop approval key)",
+        "firebreak-idle-approval-key",
+        expect,
+        Principal::Function,
+    )
+}
+
 /// The item an answer settles, and the attributes its conditional update names (key, condition, answer).
 const APPROVAL_ITEM: &str = "approval#incident#guardduty#123456789012#us-east-1#a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7";
+/// A request for approval of an idle stop: the alarm responder's.
+const IDLE_APPROVAL_ITEM: &str =
+    "approval#incident#alarm#arn:aws:cloudwatch:us-east-1:123456789012:alarm:idle-stop-cpu-i-0abc1234def567890#2026-12-03T08:00:00.000+0000";
 const ANSWER_ATTRIBUTES: &[&str] = &["pk", "status", "decided", "deadline"];
 
 /// Everything the approval function asks for: the key, its requests in the table (read, settle, sweep),
@@ -533,11 +547,11 @@ fn approval_function_requests(s: &Scene) -> Vec<Request> {
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
     let table = s.state_table();
     let topic = format!("arn:{}:sns:{}:{}:firebreak-notifications", s.partition, s.home_region, s.home_account);
-    let responder = format!(
-        "arn:{}:lambda:{}:{}:function:firebreak-guardduty-responder",
-        s.partition, s.home_region, s.home_account
-    );
+    let function = |name: &str| {
+        format!("arn:{}:lambda:{}:{}:function:firebreak-{name}", s.partition, s.home_region, s.home_account)
+    };
     let mut requests = signing_key(s).to_vec();
+    requests.extend(idle_signing_key(s, Expect::Allowed));
     requests.extend([
         Call::new(&home, "GetItem (a request)", "dynamodb:GetItem").on("table", table.clone(), &[]),
         Call::new(&home, "UpdateItem (settle a request)", "dynamodb:UpdateItem").on(
@@ -553,7 +567,12 @@ fn approval_function_requests(s: &Scene) -> Vec<Request> {
         Call::new(&home, "Publish", "sns:Publish").on("topic", topic, &[("aws:SecureTransport", &["true"])]),
         Call::new(&home, "Invoke (run an approved containment)", "lambda:InvokeFunction").on(
             "function",
-            responder,
+            function("guardduty-responder"),
+            &[],
+        ),
+        Call::new(&home, "Invoke (run an approved idle stop)", "lambda:InvokeFunction").on(
+            "function",
+            function("alarm-responder"),
             &[],
         ),
     ]);
@@ -576,24 +595,51 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
         ));
     }
     if function.asks_for_approval() {
-        requests.extend(signing_key(s));
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
         let table = s.state_table();
+        // Each asking function signs and records the requests of its own kind only.
+        let (key, item): (_, &'static str) = match function {
+            Function::AlarmResponder => (idle_signing_key(s, Expect::Allowed), IDLE_APPROVAL_ITEM),
+            _ => (signing_key(s), APPROVAL_ITEM),
+        };
+        requests.extend(key);
         requests.push(Call::new(&home, "PutItem (a request for approval)", "dynamodb:PutItem").on(
             "table",
             table.clone(),
-            &[("dynamodb:LeadingKeys", &[APPROVAL_ITEM])],
+            &[("dynamodb:LeadingKeys", &[item])],
+        ));
+        requests.push(Call::new(&home, "GetItem (the request an approved run acts on)", "dynamodb:GetItem").on(
+            "table",
+            table.clone(),
+            &[("dynamodb:LeadingKeys", &[item])],
+        ));
+    }
+    if function.sweeps_approvals() {
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        let table = s.state_table();
+        let alarm_responder = format!(
+            "arn:{}:lambda:{}:{}:function:firebreak-alarm-responder",
+            s.partition, s.home_region, s.home_account
+        );
+        requests.push(Call::new(&home, "Invoke (hand an approved idle stop over)", "lambda:InvokeFunction").on(
+            "function",
+            alarm_responder,
+            &[],
         ));
         // The schedule's sweep: expired requests, approved runs not done, and its notes on them.
         requests.push(Call::new(&home, "Scan (the approval sweep)", "dynamodb:Scan").on("table", table.clone(), &[]));
-        requests.push(Call::new(&home, "UpdateItem (the sweep settles or notes a request)", "dynamodb:UpdateItem").on(
-            "table",
-            table,
-            &[
-                ("dynamodb:LeadingKeys", &[APPROVAL_ITEM]),
-                ("dynamodb:Attributes", &["pk", "status", "decided", "deadline", "undelivered", "abandoned"]),
-            ],
-        ));
+        for item in [APPROVAL_ITEM, IDLE_APPROVAL_ITEM] {
+            requests.push(
+                Call::new(&home, "UpdateItem (the sweep settles or notes a request)", "dynamodb:UpdateItem").on(
+                    "table",
+                    table.clone(),
+                    &[
+                        ("dynamodb:LeadingKeys", &[item]),
+                        ("dynamodb:Attributes", &["pk", "status", "decided", "deadline", "undelivered", "abandoned"]),
+                    ],
+                ),
+            );
+        }
     }
     if function.remembers_ingress() {
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
@@ -761,8 +807,8 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
         Function::ApprovalResponder => {
             // The public function holds no power to contain, revoke or stop: only to ask the responder.
             let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
-            let alarm_responder = format!(
-                "arn:{}:lambda:{}:{}:function:firebreak-alarm-responder",
+            let cloudtrail_responder = format!(
+                "arn:{}:lambda:{}:{}:function:firebreak-cloudtrail-responder",
                 s.partition, s.home_region, s.home_account
             );
             let regroup = Call::new(
@@ -805,7 +851,7 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                 ),
                 Call::new(&home, "Invoke (another function)", "lambda:InvokeFunction").denied().on(
                     "function",
-                    alarm_responder,
+                    cloudtrail_responder,
                     &[],
                 ),
             ]);
@@ -837,14 +883,42 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             .denied()
             .on("Secret", secret("prod-database-password-AbCdEf"), &[]),
     );
-    // Neither by IAM nor by the data key's policy, which refuses the plaintext whatever IAM grants.
-    if !function.asks_for_approval() && function != Function::ApprovalResponder {
+    // Neither by IAM nor by the data key's policy, which refuses the plaintext whatever IAM grants: each
+    // asking function reads its own key only, so neither can sign a link to the other's requests.
+    if !matches!(function, Function::GuarddutyResponder | Function::ApprovalResponder) {
         denied.extend(read_secret(
             s,
             "GetSecretValue (the approval key)",
             "firebreak-approval-key",
             Expect::Denied,
             Principal::Function,
+        ));
+    }
+    if !matches!(function, Function::AlarmResponder | Function::ApprovalResponder) {
+        denied.extend(idle_signing_key(s, Expect::Denied));
+    }
+    // Nor record the other's requests (the alarm responder's carry no seal: IAM alone keeps them its own).
+    let foreign = match function {
+        Function::GuarddutyResponder => Some(IDLE_APPROVAL_ITEM),
+        Function::AlarmResponder => Some(APPROVAL_ITEM),
+        _ => None,
+    };
+    if let Some(item) = foreign {
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        denied.push(
+            Call::new(&home, "PutItem (the other kind's request for approval)", "dynamodb:PutItem").denied().on(
+                "table",
+                s.state_table(),
+                &[("dynamodb:LeadingKeys", &[item])],
+            ),
+        );
+    }
+    if function == Function::AlarmResponder {
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        denied.push(Call::new(&home, "GetItem (a quarantine record)", "dynamodb:GetItem").denied().on(
+            "table",
+            s.state_table(),
+            &[("dynamodb:LeadingKeys", &["quarantine#i-0abc1234def567890"])],
         ));
     }
     // The key that seals trusted records: the approval function (public) and the others never read it.

@@ -4,9 +4,10 @@
 
 use crate::aws::{AwsTargets, DynamoStateStore, SnsNotifier};
 use crate::clock::Clock;
+use crate::incident::Kind;
 use crate::playbooks::decide_with_state;
 use crate::playbooks::Responder;
-use crate::ports::{Notifier, StateStore, Targets};
+use crate::ports::{HandOff, Notifier, StateStore, Targets};
 use crate::{parse_value, Config, Error, Function, Plan};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
@@ -22,7 +23,10 @@ pub async fn aws_responder(sdk: &aws_config::SdkConfig, config: Config) -> Resul
         None => None,
     };
     let sealer = sealer(sdk, &config).await?;
-    responder_with(sdk, config, approvals, sealer)
+    let handoff = config.idle_stop_function.clone().map(|function| {
+        Box::new(crate::aws::LambdaContainments::new(sdk, vec![(Kind::Alarm, function)])) as Box<dyn HandOff>
+    });
+    Ok(Responder { handoff, ..responder_with(sdk, config, approvals, sealer)? })
 }
 
 /// The sealer of the trusted records, when a key is configured.
@@ -33,28 +37,42 @@ async fn sealer(sdk: &aws_config::SdkConfig, config: &Config) -> Result<Option<c
     }
 }
 
-/// The approval function's responder (its state table and topic: it never contains), the signer it
-/// verifies links with, and the function it asks to run approved containments. Its own URL is not in
-/// its environment (the template cannot name a function's URL in that function), so only the key is
-/// required.
+/// The approval function's responder (its state table and topic: it never contains), the keys it
+/// verifies links with (one per asking function), and the functions it asks to run approved plans. Its
+/// own URL is not in its environment (the template cannot name a function's URL in that function), so
+/// only the keys are required.
 pub async fn approval_responder(
     sdk: &aws_config::SdkConfig,
     config: Config,
-) -> Result<(AwsResponder, crate::approval::Signer, crate::aws::LambdaContainments), Error> {
+) -> Result<(AwsResponder, crate::approval::Verifier, crate::aws::LambdaContainments), Error> {
     let arn = config
         .approval_secret_arn
         .as_deref()
         .ok_or_else(|| Error::config("FIREBREAK_APPROVAL_SECRET_ARN", "required by the approval function"))?;
-    let signer = crate::aws::approval_signer(sdk, arn, "", config.approval_ttl).await?;
+    let mut signers = vec![(Kind::Guardduty, crate::aws::approval_signer(sdk, arn, "", config.approval_ttl).await?)];
     let function = config.containment_function.clone().ok_or_else(|| {
         Error::config(
             "FIREBREAK_CONTAINMENT_FUNCTION",
             "required by the approval function: who runs approved containments",
         )
     })?;
-    let containments = crate::aws::LambdaContainments::new(sdk, &function);
+    let mut functions = vec![(Kind::Guardduty, function)];
+    match (&config.idle_approval_secret_arn, &config.idle_stop_function) {
+        (Some(arn), Some(function)) => {
+            signers.push((Kind::Alarm, crate::aws::approval_signer(sdk, arn, "", config.approval_ttl).await?));
+            functions.push((Kind::Alarm, function.clone()));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::config(
+                "FIREBREAK_IDLE_APPROVAL_SECRET_ARN",
+                "set together with FIREBREAK_IDLE_STOP_FUNCTION (approved idle stops need both)",
+            ))
+        }
+    }
+    let containments = crate::aws::LambdaContainments::new(sdk, functions);
     // It acts on no trusted record, so it holds no sealing key.
-    Ok((responder_with(sdk, config, None, None)?, signer, containments))
+    Ok((responder_with(sdk, config, None, None)?, crate::approval::Verifier::new(signers), containments))
 }
 
 /// An operator's responder (`firebreak approve|deny`): it runs approved plans and asks for nothing.
@@ -73,7 +91,7 @@ fn responder_with(
     let state =
         DynamoStateStore::new(aws_sdk_dynamodb::Client::new(sdk), config.require_state_table()?).sealed_with(sealer);
     let targets = AwsTargets::new(sdk, &config.member_role_name, config.member_external_id.as_deref(), config.dry_run);
-    Ok(Responder { targets, notifier, state, config, approvals })
+    Ok(Responder { targets, notifier, state, config, approvals, handoff: None })
 }
 
 /// Open the connection to the state table during init, best effort and bounded: the claim is the first
@@ -113,13 +131,13 @@ pub async fn respond_event<T: Targets, N: Notifier, S: StateStore>(
 pub async fn approval_event<T: Targets, N: Notifier, S: StateStore>(
     event: LambdaEvent<Value>,
     responder: &Responder<T, N, S>,
-    signer: &crate::approval::Signer,
+    verifier: &crate::approval::Verifier,
     containments: &impl crate::ports::Containments,
 ) -> Result<Value, Error> {
     let clock = Clock::system();
     match crate::approval::http::invocation(event.payload) {
         Ok(crate::approval::http::Invocation::Url(request)) => {
-            Ok(responder.serve(request, signer, containments, &clock).await.to_response())
+            Ok(responder.serve(request, verifier, containments, &clock).await.to_response())
         }
         Ok(crate::approval::http::Invocation::MalformedUrl(why)) => {
             tracing::warn!(target: "firebreak::approval", why, "malformed function URL request");
@@ -171,7 +189,7 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
     }
     // The approval schedule's sweep runs in the function that contains, whose concurrency a flood of
     // requests at the public URL cannot exhaust.
-    if function.asks_for_approval() && crate::approval::http::is_schedule(&payload) {
+    if function.sweeps_approvals() && crate::approval::http::is_schedule(&payload) {
         return responder.sweep(clock, lease_until).await;
     }
     let incidents = incidents_of(payload, &responder.config)?;
@@ -224,15 +242,15 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
 
 /// The incidents of a payload, with their events kept where the policy may ask for approval.
 pub fn incidents_of(payload: Value, config: &Config) -> Result<Vec<crate::Incident>, Error> {
-    if config.policy.approval.enabled() {
+    if config.policy.asks_for_approval() {
         crate::parse_value_keeping_events(payload)
     } else {
         parse_value(payload)
     }
 }
 
-/// The approval function's request to run an approved containment. Only the function that contains
-/// runs it, and only what its state table holds as approved; the report is returned whatever its
+/// The approval function's (or the sweep's) request to run an approved plan. Only the function that
+/// handles its kind runs it, and only what its state table holds as approved; the report is returned whatever its
 /// outcomes (a person waits for it; nothing redelivers a click).
 async fn run_approved<T: Targets, N: Notifier, S: StateStore>(
     key: &Value,
@@ -244,8 +262,10 @@ async fn run_approved<T: Targets, N: Notifier, S: StateStore>(
 ) -> Result<Value, Error> {
     let field = crate::approval::APPROVED_PAYLOAD;
     let Some(key) = key.as_str() else { return Err(Error::refused(field, "expected an incident key")) };
-    if function != Function::GuarddutyResponder {
-        return Err(Error::refused(field, format!("{} runs no containment", function.name())));
+    // The kind the key names is the stored event's (`ApprovalRequest::plan` checks the key).
+    match crate::state_keys::incident_kind(key) {
+        Some(kind) if function.handles(kind) && function != Function::ApprovalResponder => {}
+        _ => return Err(Error::refused(field, format!("{} does not run the approved plan of {key}", function.name()))),
     }
     match responder.run_approved(key, clock, lease_until).await? {
         Ok(report) => {

@@ -303,6 +303,14 @@ pub trait Containments {
     async fn contain_approved(&self, key: &str) -> Result<serde_json::Value>;
 }
 
+/// Approved runs this process must not run itself, handed to the function that may: the sweep, in the
+/// GuardDuty responder, hands approved idle stops to the alarm responder (which alone may stop
+/// instances). Object-safe, so the responder can hold one whatever its other ports are.
+pub trait HandOff {
+    /// The run of approved request `key`, in the function that runs its kind; `None`: run it here.
+    fn hand_off<'a>(&'a self, key: &'a str) -> Option<futures::future::LocalBoxFuture<'a, Result<serde_json::Value>>>;
+}
+
 /// The result of claiming an incident before acting on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {

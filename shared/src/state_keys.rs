@@ -35,6 +35,17 @@ pub const INGRESS: &str = "ingress#";
 /// The one item each function writes during init, to open its connection to the table.
 pub const WARM_UP: &str = "warm-up";
 
+/// Every incident key starts so, then names its kind: `incident#<kind>#…` (`policy::incident_key`).
+pub const INCIDENT: &str = "incident#";
+
+/// The kind of incident a key (of a request, a claim, dry run or not) names: which function runs it.
+pub fn incident_kind(incident_key: &str) -> Option<crate::incident::Kind> {
+    use crate::incident::Kind;
+    let rest = without_dry_run(incident_key).strip_prefix(INCIDENT)?;
+    let kind = rest.split('#').next()?;
+    [Kind::Guardduty, Kind::Alarm, Kind::Cloudtrail].into_iter().find(|k| k.as_str() == kind)
+}
+
 pub fn claim(incident_key: &str) -> String {
     format!("{CLAIM}{incident_key}")
 }
@@ -123,6 +134,11 @@ mod tests {
         assert_eq!(credentials("i-1"), "credentials#i-1");
         assert_eq!(ingress("123456789012", "us-east-1", "sg-1"), "ingress#123456789012#us-east-1#sg-1");
         assert_eq!(WARM_UP, "warm-up");
+        use crate::incident::Kind;
+        assert_eq!(incident_kind("incident#guardduty#123456789012#us-east-1#f"), Some(Kind::Guardduty));
+        assert_eq!(incident_kind("dry-run#incident#alarm#arn:aws:cloudwatch:x#t"), Some(Kind::Alarm));
+        assert_eq!(incident_kind("incident#release#x"), None);
+        assert_eq!(incident_kind("claim#incident#alarm#x"), None);
         assert_eq!((SEAL_ATTRIBUTE, interface_seal_attribute("eni-1").as_str()), ("seal", "seal#eni-1"));
     }
 }

@@ -110,6 +110,13 @@ impl Approvals {
         self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
     }
 
+    /// The responders' settings and `more`.
+    pub fn extra_with<'a>(&'a self, more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut extra = self.extra();
+        extra.extend_from_slice(more);
+        extra
+    }
+
     /// The functions' environment under `cargo lambda watch` on `port`: the responders' settings, and
     /// for the approval function the GuardDuty responder of the same watch to invoke (its Lambda API).
     pub fn function_env(&self, port: u16) -> Vec<String> {

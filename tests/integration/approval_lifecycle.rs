@@ -195,9 +195,10 @@ async fn open_link(approvals: &Approvals, link: &str, when: u64) -> firebreak::a
     };
     let signer = firebreak::approval::Signer::new(crate::approval::KEY, &approvals.url, Duration::from_secs(3600))
         .expect("signer");
+    let verifier = firebreak::approval::Verifier::new(vec![(firebreak::incident::Kind::Guardduty, signer)]);
     let responder = approvals.responder().await;
     let nobody = InProcess { responder: &responder, clock: at(when), failures: Cell::new(0), failing: None };
-    responder.serve(request, &signer, &nobody, &at(when)).await
+    responder.serve(request, &verifier, &nobody, &at(when)).await
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -355,9 +356,11 @@ async fn a_request_without_a_valid_token_is_refused_before_any_aws_call() {
     let sdk = crate::emulator::sdk_for(&proxy.endpoint).await;
     let mut env: Vec<(&str, &str)> = approvals.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     env.push(("FIREBREAK_CONTAINMENT_FUNCTION", "firebreak-guardduty-responder"));
-    let (approval, signer, invoker) =
+    let (approval, verifier, invoker) =
         firebreak::lambda::approval_responder(&sdk, world.config(&env)).await.expect("the approval function starts");
     let at_start = proxy.all_calls();
+    let signer = firebreak::approval::Signer::new(crate::approval::KEY, &approvals.url, Duration::from_secs(3600))
+        .expect("signer");
     let expired = signer.token(&format!("{INCIDENT}flood"), Verdict::Approve, 1_000);
     let forged = format!("v1.approve.9999999999.{}.AAAA", "aW5jaWRlbnQ");
     for (method, query, body) in [
@@ -376,8 +379,135 @@ async fn a_request_without_a_valid_token_is_refused_before_any_aws_call() {
         else {
             panic!("not a URL request")
         };
-        let page = approval.serve(request, &signer, &invoker, &Clock::system()).await;
+        let page = approval.serve(request, &verifier, &invoker, &Clock::system()).await;
         assert!(matches!(page.status, 400 | 403 | 405), "{method} {query}: {}", page.status);
     }
     assert_eq!(proxy.all_calls(), at_start, "no AWS call for a request without a valid token");
+}
+
+/// The alarm responder, as the approval function and the sweep invoke it to run an approved idle stop.
+struct AlarmResponder {
+    responder: firebreak::lambda::AwsResponder,
+    clock: Clock,
+}
+
+impl AlarmResponder {
+    async fn run(&self, key: &str) -> firebreak::Result<Value> {
+        assert_eq!(firebreak::state_keys::incident_kind(key), Some(firebreak::incident::Kind::Alarm), "{key}");
+        let lease = self.clock.now().epoch + 900;
+        match self.responder.run_approved(key, &self.clock, lease).await? {
+            Ok(report) => Ok(serde_json::json!({ "reports": [report] })),
+            Err(why) => Err(firebreak::Error::refused("responder", why)),
+        }
+    }
+}
+
+impl Containments for AlarmResponder {
+    async fn contain_approved(&self, key: &str) -> firebreak::Result<Value> {
+        self.run(key).await
+    }
+}
+
+impl firebreak::ports::HandOff for AlarmResponder {
+    fn hand_off<'a>(&'a self, key: &'a str) -> Option<futures::future::LocalBoxFuture<'a, firebreak::Result<Value>>> {
+        let alarm = firebreak::state_keys::incident_kind(key) == Some(firebreak::incident::Kind::Alarm);
+        alarm.then(|| Box::pin(self.run(key)) as futures::future::LocalBoxFuture<'a, _>)
+    }
+}
+
+/// A POST of `link`'s token to the approval function's URL, in process.
+fn post(link: &str) -> firebreak::approval::http::UrlRequest {
+    let query = link.split_once('?').map(|(_, q)| q).expect("a query");
+    let request = serde_json::json!({
+        "rawQueryString": "", "body": query, "headers": {}, "isBase64Encoded": false,
+        "requestContext": {"http": {"method": "POST", "sourceIp": "192.0.2.10", "userAgent": "firebreak-tests"}},
+    });
+    match firebreak::approval::http::invocation(request).expect("a URL request") {
+        firebreak::approval::http::Invocation::Url(request) => request,
+        _ => panic!("not a URL request"),
+    }
+}
+
+/// One rule for every destructive plan: an idle stop of a listed instance waits for a person like a
+/// containment, signed with the alarm responder's own key; approved by link it runs in the alarm
+/// responder (which alone may stop instances), and an expiry under `contain` is run by the sweep of the
+/// GuardDuty responder handing it over.
+#[tokio::test(flavor = "current_thread")]
+async fn an_idle_stop_of_a_listed_instance_waits_for_a_person_and_runs_in_the_alarm_responder() {
+    let approvals = Approvals::seed(crate::local_invoke::free_port()).await;
+    let world = &approvals.world;
+    let idle_key = "idle-stop-key-idle-stop-key-idle-stop-key-idle-stop-key-idle-sto";
+    let secret = aws_sdk_secretsmanager::Client::new(&world.sdk)
+        .create_secret()
+        .name("firebreak-idle-approval-key")
+        .secret_string(idle_key)
+        .send()
+        .await
+        .expect("secret");
+    let idle_secret = secret.arn().expect("arn").to_owned();
+    let (approved, expiring) =
+        (world.launch(false, false).await.instance_id, world.launch(false, false).await.instance_id);
+    world.idle_alarm(&approved, 0.3).await;
+    world.idle_alarm(&expiring, 0.3).await;
+    let listed = format!("{approved},{expiring}");
+    let alarm_env = [
+        ("FIREBREAK_APPROVAL_INSTANCES", listed.as_str()),
+        ("FIREBREAK_APPROVAL_SECRET_ARN", idle_secret.as_str()),
+        ("FIREBREAK_APPROVAL_URL", approvals.url.as_str()),
+        ("FIREBREAK_APPROVAL_ON_EXPIRY", "contain"),
+    ];
+    let t0 = hour_start();
+
+    // Asked, not stopped: the plan waits, and the links are the alarm responder's.
+    let event = crate::idle_stop::idle_alarm(crate::idle_stop::FORMS[0], &approved);
+    let reports = world.respond_at(event, &alarm_env, at(t0)).await.expect("state usable");
+    assert_eq!(reports[0].decision, firebreak::plan::Decision::AwaitApproval, "{:#?}", reports[0]);
+    assert!(reports[0].reasons[0].contains("FIREBREAK_APPROVAL_INSTANCES"), "{:?}", reports[0].reasons);
+    assert_eq!(world.instance_state(&approved).await, "running", "asking stops nothing");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let body: Value = serde_json::from_str(notes[0]["Message"].as_str().expect("message")).expect("JSON body");
+    let link = body["report"]["approval"]["approve"].as_str().expect("an approve link").to_owned();
+
+    // The approval function verifies it with the idle-stop key and has the alarm responder run it.
+    let mut approval_env: Vec<(&str, &str)> = approvals.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    approval_env.extend([
+        ("FIREBREAK_IDLE_APPROVAL_SECRET_ARN", idle_secret.as_str()),
+        ("FIREBREAK_CONTAINMENT_FUNCTION", "firebreak-guardduty-responder"),
+        ("FIREBREAK_IDLE_STOP_FUNCTION", "firebreak-alarm-responder"),
+    ]);
+    let (approval, verifier, _) = firebreak::lambda::approval_responder(&world.sdk, world.config(&approval_env))
+        .await
+        .expect("the approval function starts");
+    let alarm = AlarmResponder { responder: world.responder(&alarm_env).await, clock: at(t0 + 60) };
+    let page = approval.serve(post(&link), &verifier, &alarm, &at(t0 + 60)).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("Stop the instance: done"), "{}", page.html);
+    assert_eq!(world.instance_state(&approved).await, "stopped", "approved: stopped by the alarm responder");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(text(&notes[0]).contains("approved by a person"), "{}", text(&notes[0]));
+
+    // The GuardDuty responder's key signs no link to an idle stop's request.
+    let guardduty_signer =
+        firebreak::approval::Signer::new(crate::approval::KEY, &approvals.url, Duration::from_secs(3600))
+            .expect("signer");
+    let key = reports[0].incident_key.clone();
+    let forged = guardduty_signer.links(&key, t0 + 3000).approve;
+    assert_eq!(approval.serve(post(&forged), &verifier, &alarm, &at(t0 + 120)).await.status, 403);
+
+    // Nobody answers the second: at its deadline the sweep (GuardDuty responder) approves it, as the
+    // setting says, and hands the stop to the alarm responder.
+    let event = crate::idle_stop::idle_alarm(crate::idle_stop::FORMS[2], &expiring);
+    world.respond_at(event, &alarm_env, at(t0)).await.expect("state usable");
+    world.notifications().await;
+    let mut sweeper = world.responder(&approvals.extra_with(&[("FIREBREAK_APPROVAL_ON_EXPIRY", "contain")])).await;
+    let sweep_at = t0 + 3600 + 60;
+    sweeper.handoff =
+        Some(Box::new(AlarmResponder { responder: world.responder(&alarm_env).await, clock: at(sweep_at) }));
+    sweeper.sweep(&at(sweep_at), sweep_at + 900).await.expect("swept");
+    assert_eq!(world.instance_state(&expiring).await, "stopped", "approved by the deadline: stopped");
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(text(&notes[0]).contains("approved by the deadline"), "{}", text(&notes[0]));
 }

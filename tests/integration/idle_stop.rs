@@ -6,10 +6,10 @@ use crate::world::World;
 use firebreak::report::{Outcome, Report};
 use serde_json::Value;
 
-const FORMS: [&str; 3] =
+pub(crate) const FORMS: [&str; 3] =
     ["alarm/idle-cpu-eventbridge.json", "alarm/idle-cpu-alarm-action.json", "alarm/idle-cpu-sns.json"];
 
-fn idle_alarm(form: &str, instance_id: &str) -> Value {
+pub(crate) fn idle_alarm(form: &str, instance_id: &str) -> Value {
     let text = std::fs::read_to_string(sample_event(form)).expect("sample");
     serde_json::from_str(&text.replace("i-0abc1234def567890", instance_id)).expect("json")
 }

@@ -307,6 +307,7 @@ async fn samples_archived_and_low_severity_findings_never_reach_an_ec2_write() {
         state: real.state,
         config: real.config,
         approvals: None,
+        handoff: None,
     };
     let mut sample = finding(&victim.instance_id, "finding-sample");
     sample["detail"]["service"]["additionalInfo"] =

@@ -222,11 +222,13 @@ impl ApprovalRequest {
             return Err(refuse(format!("the stored event is incident {}, not {key}", plan.incident_key)));
         }
         match plan.decision {
-            crate::plan::Decision::AwaitApproval | crate::plan::Decision::Contain | crate::plan::Decision::Revoke => {
-                Ok(plan)
-            }
+            crate::plan::Decision::AwaitApproval
+            | crate::plan::Decision::Contain
+            | crate::plan::Decision::Revoke
+            | crate::plan::Decision::StopIdle => Ok(plan),
             other => Err(refuse(format!(
-                "today's policy decides {} for this incident, not a containment or revocation: nothing to approve",
+                "today's policy decides {} for this incident, not a containment, revocation or stop: nothing to \
+                 approve",
                 other.as_str()
             ))),
         }
@@ -276,14 +278,19 @@ pub fn asks_again(
 /// approved it.
 pub fn approved(mut plan: Plan, by: &Approver) -> Plan {
     use crate::plan::{Decision, StepKind};
-    // What the plan was before it waited: a revocation alone stays a revocation.
+    // What the plan was before it waited: a revocation alone stays a revocation, an idle stop a stop.
     let revokes_only = plan.acting_steps().all(|s| {
         matches!(
             s.kind(),
             StepKind::RevokeInstanceCredentials | StepKind::RevokeRoleSessions | StepKind::DeactivateAccessKey
         )
     });
-    plan.decision = if revokes_only { Decision::Revoke } else { Decision::Contain };
+    let stops_only = plan.acting_steps().all(|s| s.kind() == StepKind::StopInstance);
+    plan.decision = match (revokes_only, stops_only) {
+        (true, _) => Decision::Revoke,
+        (_, true) => Decision::StopIdle,
+        _ => Decision::Contain,
+    };
     plan.incident_key = crate::state_keys::approved(&plan.incident_key);
     plan.summary = format!("Approved: {}", plan.summary);
     plan.reasons.insert(
@@ -404,6 +411,29 @@ impl Signer {
     }
 }
 
+/// What the approval function verifies links with: each kind of request is signed by the function that
+/// asks, with a key of its own (GuardDuty responder: `firebreak-approval-key`; alarm responder:
+/// `firebreak-idle-approval-key`), so that neither can sign a link to the other's requests.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    signers: Vec<(crate::incident::Kind, Signer)>,
+}
+
+impl Verifier {
+    pub fn new(signers: Vec<(crate::incident::Kind, Signer)>) -> Self {
+        Self { signers }
+    }
+
+    /// [`Signer::verify`] with the key of the kind of incident the token names; a kind no key is held
+    /// for is a bad signature.
+    pub fn verify(&self, token: &str, now: u64) -> std::result::Result<Token, TokenRefusal> {
+        let key = token.trim().split('.').nth(3).and_then(unb64).and_then(|k| String::from_utf8(k).ok());
+        let kind = key.as_deref().and_then(crate::state_keys::incident_kind).ok_or(TokenRefusal::Malformed)?;
+        let (_, signer) = self.signers.iter().find(|(k, _)| *k == kind).ok_or(TokenRefusal::BadSignature)?;
+        signer.verify(token, now)
+    }
+}
+
 /// Why a token is not honoured. Nothing is changed for any of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRefusal {
@@ -453,6 +483,29 @@ mod tests {
             Ok(Token { key: KEY.into(), verdict: Verdict::Approve, deadline: 2_000 })
         );
         assert_eq!(signer().verify(&token, 2_000), Err(TokenRefusal::Expired { deadline: 2_000 }));
+    }
+
+    #[test]
+    fn each_kind_of_request_verifies_only_under_its_own_key() {
+        use crate::incident::Kind;
+        let idle = Signer::new(&"i".repeat(64), "https://abc.lambda-url.us-east-1.on.aws/", Duration::from_secs(60))
+            .expect("signer");
+        let alarm_key = "incident#alarm#arn:aws:cloudwatch:us-east-1:123456789012:alarm:idle-stop-x#t";
+        let verifier = Verifier::new(vec![(Kind::Guardduty, signer()), (Kind::Alarm, idle.clone())]);
+        assert!(verifier.verify(&signer().token(KEY, Verdict::Approve, 2_000), 1_000).is_ok());
+        assert!(verifier.verify(&idle.token(alarm_key, Verdict::Approve, 2_000), 1_000).is_ok());
+        // The alarm responder's key cannot sign a link to a finding's request, nor the reverse.
+        assert_eq!(verifier.verify(&idle.token(KEY, Verdict::Approve, 2_000), 1_000), Err(TokenRefusal::BadSignature));
+        assert_eq!(
+            verifier.verify(&signer().token(alarm_key, Verdict::Approve, 2_000), 1_000),
+            Err(TokenRefusal::BadSignature)
+        );
+        let guardduty_only = Verifier::new(vec![(Kind::Guardduty, signer())]);
+        assert_eq!(
+            guardduty_only.verify(&idle.token(alarm_key, Verdict::Approve, 2_000), 1_000),
+            Err(TokenRefusal::BadSignature)
+        );
+        assert_eq!(verifier.verify("v1.approve.2000.bm90LWFuLWluY2lkZW50.AAAA", 1_000), Err(TokenRefusal::Malformed));
     }
 
     #[test]

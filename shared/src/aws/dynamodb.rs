@@ -99,7 +99,15 @@ impl DynamoStateStore {
     fn checked_request(&self, item: Option<&Item>) -> Result<Option<ApprovalRequest>> {
         let Some(item) = item else { return Ok(None) };
         let Some(request) = approval_of(item) else { return Ok(None) };
-        if let Some(sealer) = &self.sealer {
+        let pk = item.get("pk").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
+        if pk != state_keys::approval(&request.key) {
+            return Err(crate::seal::forged(pk));
+        }
+        // Idle stops are asked for by the alarm responder, which holds no state key: their requests carry
+        // no seal. Only that role may write them (`dynamodb:LeadingKeys`), and their run is confirmed
+        // with CloudWatch again, whoever wrote them.
+        let sealed = state_keys::incident_kind(&request.key) != Some(crate::incident::Kind::Alarm);
+        if let (Some(sealer), true) = (&self.sealer, sealed) {
             let text = item.get("request").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
             let seal = item.get(state_keys::SEAL_ATTRIBUTE).and_then(|v| v.as_s().ok());
             if !seal.is_some_and(|seal| sealer.verifies(&[state_keys::APPROVAL, &request.key, text], seal)) {

@@ -40,15 +40,15 @@ pub fn parse_value(value: Value) -> Result<Vec<Incident>> {
     parse_at(value, "", true)
 }
 
-/// [`parse_value`], keeping with each GuardDuty incident the text of the event it came from: what a
-/// request for approval stores, to decide again when a person approves. Writing the text out costs, so
-/// only a function whose policy asks for approval keeps it.
+/// [`parse_value`], keeping with each GuardDuty and alarm incident the text of the event it came from:
+/// what a request for approval stores, to decide again when a person approves. Writing the text out
+/// costs, so only a function whose policy asks for approval keeps it.
 pub fn parse_value_keeping_events(value: Value) -> Result<Vec<Incident>> {
     let texts = event_texts(&value);
     let mut incidents = parse_value(value)?;
     if texts.len() == incidents.len() {
         for (incident, text) in incidents.iter_mut().zip(texts) {
-            if matches!(incident.kind, IncidentKind::Guardduty(_)) {
+            if matches!(incident.kind, IncidentKind::Guardduty(_) | IncidentKind::Alarm(_)) {
                 incident.event = text;
             }
         }
@@ -56,16 +56,16 @@ pub fn parse_value_keeping_events(value: Value) -> Result<Vec<Incident>> {
     Ok(incidents)
 }
 
-/// The event each incident of `value` is parsed from, as text, in parse order: an EventBridge event
-/// itself, or the message of each SNS record (already text).
+/// The event each incident of `value` is parsed from, as text that parses back alone, in parse order:
+/// an EventBridge event or an alarm action itself, each SNS record as a delivery of its own (an alarm's
+/// SNS message is not a payload by itself), an SNS notification whole.
 fn event_texts(value: &Value) -> Vec<Option<String>> {
-    let message = |sns: &Value| sns.get("Message").and_then(Value::as_str).map(str::to_owned);
-    if value.get("detail-type").is_some() {
+    if value.get("detail-type").is_some() || value.get("alarmData").is_some() {
         vec![Some(value.to_string())]
     } else if let Some(records) = value.get("Records").and_then(Value::as_array) {
-        records.iter().map(|r| r.get("Sns").and_then(message)).collect()
+        records.iter().map(|r| Some(serde_json::json!({ "Records": [r] }).to_string())).collect()
     } else if value.get("Type").and_then(Value::as_str) == Some("Notification") {
-        vec![message(value)]
+        vec![Some(value.to_string())]
     } else {
         vec![None]
     }
@@ -218,6 +218,19 @@ mod tests {
             let text = kept.event.clone().expect("kept");
             let again = parse_payload(text.as_bytes()).expect("the kept text parses").remove(0);
             assert_eq!(again.kind, kept.kind);
+        }
+    }
+
+    #[test]
+    fn an_alarm_is_kept_in_every_delivery_form_as_text_that_parses_back_to_the_same_incident() {
+        for form in ["idle-cpu-eventbridge.json", "idle-cpu-alarm-action.json", "idle-cpu-sns.json"] {
+            let path = format!("{}/../events/alarm/{form}", env!("CARGO_MANIFEST_DIR"));
+            let payload: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
+            let kept = parse_value_keeping_events(payload).expect("parses").remove(0);
+            let text = kept.event.clone().expect("kept");
+            let again = parse_payload(text.as_bytes()).expect("the kept text parses").remove(0);
+            assert_eq!(again.kind, kept.kind, "{form}");
+            assert_eq!(again.origin, kept.origin, "{form}");
         }
     }
 

@@ -5,7 +5,7 @@
 
 use super::executor::Responder;
 use crate::approval::http::{form_value, Page, UrlRequest};
-use crate::approval::{approved, page, ApprovalRequest, ApprovalStatus, Approver, RequestNote, Signer, Verdict, Via};
+use crate::approval::{approved, page, ApprovalRequest, ApprovalStatus, Approver, RequestNote, Verdict, Verifier, Via};
 use crate::clock::{Clock, Now};
 use crate::error::Result;
 use crate::policy::OnExpiry;
@@ -22,7 +22,8 @@ pub struct Redrive {
     pub outcome: String,
 }
 
-/// Approved runs started in this very process, by the sweep of the function that contains.
+/// Approved runs started by the sweep of the function that contains: in this very process, or handed to
+/// the function that runs their kind.
 struct InProcess<'a, R> {
     responder: &'a R,
     clock: &'a Clock,
@@ -31,6 +32,9 @@ struct InProcess<'a, R> {
 
 impl<T: Targets, N: Notifier, S: StateStore> Containments for InProcess<'_, Responder<T, N, S>> {
     async fn contain_approved(&self, key: &str) -> Result<serde_json::Value> {
+        if let Some(elsewhere) = self.responder.handoff.as_ref().and_then(|h| h.hand_off(key)) {
+            return elsewhere.await;
+        }
         match self.responder.run_approved(key, self.clock, self.lease_until).await? {
             Ok(report) => Ok(serde_json::json!({ "reports": [report] })),
             Err(why) => Err(crate::Error::refused("approval", why)),
@@ -134,9 +138,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             if !self.state.settle_approval(&request.key, to, &by, now.epoch).await? || to == ApprovalStatus::Approved {
                 continue;
             }
-            let next = match on_expiry {
-                OnExpiry::AskAgain => "the next update of this finding from GuardDuty asks again",
-                _ => "nothing more happens unless a new finding comes (FIREBREAK_APPROVAL_ON_EXPIRY=notify)",
+            let alarm = crate::state_keys::incident_kind(&request.key) == Some(crate::incident::Kind::Alarm);
+            let next = match (on_expiry, alarm) {
+                (OnExpiry::AskAgain, false) => "the next update of this finding from GuardDuty asks again",
+                (OnExpiry::AskAgain, true) => "the alarm's next change to ALARM asks again",
+                (_, false) => "nothing more happens unless a new finding comes (FIREBREAK_APPROVAL_ON_EXPIRY=notify)",
+                (_, true) => {
+                    "nothing more happens unless the alarm changes to ALARM again (FIREBREAK_APPROVAL_ON_EXPIRY=notify)"
+                }
             };
             let why = format!(
                 "nobody approved before the deadline {}: nothing was done; {next}",
@@ -337,7 +346,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     pub async fn serve(
         &self,
         request: UrlRequest,
-        signer: &Signer,
+        verifier: &Verifier,
         containments: &impl Containments,
         clock: &Clock,
     ) -> Page {
@@ -362,7 +371,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let Some(token_text) = token.filter(|t| !t.is_empty()) else {
             return Page::new(400, page::refused("This link carries no approval token."));
         };
-        let token = match signer.verify(&token_text, now) {
+        let token = match verifier.verify(&token_text, now) {
             Ok(token) => token,
             Err(refusal) => return Page::new(403, page::refused(&refusal.to_string())),
         };

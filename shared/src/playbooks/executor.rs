@@ -25,6 +25,9 @@ pub struct Responder<T, N, S> {
     pub config: Config,
     /// Signs the links of a request for approval; `None` where no rule asks for approval.
     pub approvals: Option<crate::approval::Signer>,
+    /// Where the sweep sends the approved runs this function may not run itself (idle stops, from the
+    /// GuardDuty responder to the alarm responder); `None`: every approved run runs here.
+    pub handoff: Option<Box<dyn crate::ports::HandOff>>,
 }
 
 /// How the acting steps ended, for the notification and the claim.
@@ -275,7 +278,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let Some(event) = plan.incident.event.clone() else {
             let error = Error::refused(
                 "approval",
-                "only a GuardDuty finding can await approval (its event is kept to decide again): nothing was done",
+                "only a GuardDuty finding or an alarm can await approval (its event is kept to decide again): nothing \
+                 was done",
             );
             plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(error.clone())));
             return Ok(());

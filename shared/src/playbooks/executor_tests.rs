@@ -209,6 +209,7 @@ fn setup(env: &[(&str, &str)]) -> Setup {
         notifier: fake.clone(),
         state: ProcessLocalState::default(),
         config,
+        handoff: None,
         approvals: crate::approval::Signer::new(&"k".repeat(64), APPROVAL_URL, crate::config::DEFAULT_APPROVAL_TTL)
             .ok(),
     };

@@ -1047,6 +1047,39 @@ fn listed_accounts_and_instances_and_large_sequences_await_approval_even_at_high
 }
 
 #[test]
+fn an_idle_stop_waits_for_approval_where_its_instance_or_account_is_listed_or_the_preference_requires_it() {
+    // Issue #29: one rule for every destructive plan. An idle stop has no severity: the band and the
+    // sequence limit do not apply, the lists and the preference do.
+    let idle = sample("alarm/idle-cpu-eventbridge.json");
+    let instance = plan(idle.clone()).instances()[0].to_string();
+    let listed = approval(super::ApprovalPolicy { instances: vec![instance.clone()], ..Default::default() });
+    let account = approval(super::ApprovalPolicy { accounts: vec!["123456789012".into()], ..Default::default() });
+    let required = Policy { preference: super::ContainmentPreference::ApprovalRequired, ..Policy::default() };
+    for (name, policy) in [("instance", &listed), ("account", &account), ("preference", &required)] {
+        let waiting = plan_with(idle.clone(), policy);
+        assert_eq!(waiting.decision, Decision::AwaitApproval, "{name}: {:?}", waiting.reasons);
+        assert_eq!(action_names(&waiting), ["stop_instance", "notify"], "{name}: the steps it waits to take");
+        assert!(waiting.reasons[0].starts_with("approval required: "), "{name}: {:?}", waiting.reasons);
+    }
+    assert!(required.asks_for_approval(), "the preference alone keeps the events a request needs");
+    let band = approval(super::ApprovalPolicy { min_severity: Some(4.0), ..Default::default() });
+    assert_eq!(plan_with(idle.clone(), &band).decision, Decision::StopIdle, "the band is about findings");
+    let other = approval(super::ApprovalPolicy { instances: vec!["i-0fffffffffffffff0".into()], ..Default::default() });
+    assert_eq!(plan_with(idle.clone(), &other).decision, Decision::StopIdle);
+    // Once approved it runs as what it was: a stop.
+    let by = crate::approval::Approver {
+        via: crate::approval::Via::Link,
+        source_ip: None,
+        user_agent: None,
+        user: None,
+        at: 0,
+    };
+    let approved = crate::approval::approved(plan_with(idle, &listed), &by);
+    assert_eq!(approved.decision, Decision::StopIdle);
+    assert_eq!(action_names(&approved), ["stop_instance", "notify"]);
+}
+
+#[test]
 fn a_credential_revocation_waits_for_approval_under_the_same_rules_as_a_containment() {
     // Issue #29: revoking an instance's credentials cuts a production database off AWS as surely as
     // isolating it; listed accounts and instances and the approval band hold it back alike.

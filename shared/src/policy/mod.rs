@@ -47,9 +47,9 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
         rule: draft.rule,
         incident: incident.clone(),
     };
-    // One rule for every destructive plan of a finding: isolation, an ECS task stop and a credential
-    // revocation wait for a person alike.
-    if matches!(plan.decision, Decision::Contain | Decision::Revoke) {
+    // One rule for every destructive plan: isolation, an ECS task stop, a credential revocation and an
+    // idle stop wait for a person alike.
+    if matches!(plan.decision, Decision::Contain | Decision::Revoke | Decision::StopIdle) {
         if let Some(why) = approval_required(&plan, policy) {
             plan.decision = Decision::AwaitApproval;
             plan.reasons.insert(0, format!("approval required: {why}; nothing is done until a person approves"));
@@ -61,12 +61,17 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
     plan
 }
 
-/// Why this containment must wait for a person, if it must.
+/// Why this plan must wait for a person, if it must. The lists and the preference apply to every
+/// destructive plan; the severity band and the sequence limit to findings (an idle stop has neither).
 fn approval_required(plan: &Plan, policy: &Policy) -> Option<String> {
     let rules = &policy.approval;
-    let IncidentKind::Guardduty(finding) = &plan.incident.kind else { return None };
+    let finding = match &plan.incident.kind {
+        IncidentKind::Guardduty(finding) => Some(finding),
+        IncidentKind::Alarm(_) => None,
+        _ => return None,
+    };
     let mut why = Vec::new();
-    if finding.severity < policy.contain_min_severity {
+    if let Some(finding) = finding.filter(|f| f.severity < policy.contain_min_severity) {
         why.push(format!(
             "severity {} is in the approval band from FIREBREAK_APPROVAL_MIN_SEVERITY {} up to the automatic containment \
              threshold {}",
@@ -97,7 +102,8 @@ fn approval_required(plan: &Plan, policy: &Policy) -> Option<String> {
     if !listed.is_empty() {
         why.push(format!("{} listed in FIREBREAK_APPROVAL_INSTANCES", listed.join(", ")));
     }
-    if let Some(max) = rules.sequence_instances.filter(|max| finding.sequence.is_some() && instances.len() > *max) {
+    let sequence = finding.is_some_and(|f| f.sequence.is_some());
+    if let Some(max) = rules.sequence_instances.filter(|max| sequence && instances.len() > *max) {
         why.push(format!(
             "the attack sequence names {} instances, more than FIREBREAK_APPROVAL_SEQUENCE_INSTANCES {max}",
             instances.len()
@@ -122,23 +128,24 @@ fn outside_allowlist(incident: &Incident, policy: &Policy) -> Option<String> {
 /// Stable across redeliveries: GuardDuty re-emits a finding with the same id, CloudTrail events have
 /// an `eventID`, an alarm transition is its ARN plus the state timestamp.
 fn incident_key(incident: &Incident) -> String {
+    use crate::state_keys::INCIDENT;
     let account = incident.origin.account.as_ref().map_or("unknown", |a| a.as_str());
     let region = incident.origin.region.as_ref().map_or("unknown", |r| r.as_str());
     match &incident.kind {
-        IncidentKind::Guardduty(f) => format!("incident#guardduty#{account}#{region}#{}", f.finding_id),
+        IncidentKind::Guardduty(f) => format!("{INCIDENT}guardduty#{account}#{region}#{}", f.finding_id),
         IncidentKind::Cloudtrail(e) => {
             let id = e.event_id.as_deref().or(incident.delivery_id.as_deref()).unwrap_or("no-id");
-            format!("incident#cloudtrail#{account}#{region}#{id}")
+            format!("{INCIDENT}cloudtrail#{account}#{region}#{id}")
         }
         IncidentKind::Alarm(a) => {
             let name = a.alarm_arn.as_deref().unwrap_or(&a.alarm_name);
             match &a.contributor {
-                Some(c) => format!("incident#alarm#{name}#contributor#{}#{}", c.id, a.state_timestamp),
-                None => format!("incident#alarm#{name}#{}", a.state_timestamp),
+                Some(c) => format!("{INCIDENT}alarm#{name}#contributor#{}#{}", c.id, a.state_timestamp),
+                None => format!("{INCIDENT}alarm#{name}#{}", a.state_timestamp),
             }
         }
         IncidentKind::Recognised { .. } => {
-            format!("incident#recognised#{account}#{region}#{}", incident.delivery_id.as_deref().unwrap_or("no-id"))
+            format!("{INCIDENT}recognised#{account}#{region}#{}", incident.delivery_id.as_deref().unwrap_or("no-id"))
         }
     }
 }

@@ -153,6 +153,15 @@ impl ApprovalPolicy {
 }
 
 impl Policy {
+    /// Whether any plan may wait for a person: an approval rule, or an `approval-required` preference
+    /// for the organisation or an account.
+    pub fn asks_for_approval(&self) -> bool {
+        let required = ContainmentPreference::ApprovalRequired;
+        self.approval.enabled()
+            || self.preference == required
+            || self.account_preferences.values().any(|p| *p == required)
+    }
+
     /// The containment preference of `account`: its own, or the organisation's.
     pub fn preference_of(&self, account: Option<&str>) -> ContainmentPreference {
         account.and_then(|a| self.account_preferences.get(a)).copied().unwrap_or(self.preference)
