@@ -374,3 +374,66 @@ async fn in_a_real_browser_the_link_shows_what_will_be_done_and_its_button_conta
         assert!(size > 10_000, "{shot} is a real screenshot ({size} bytes)");
     }
 }
+
+/// The front door (`ApprovalWebAclArn`): the function URL takes only CloudFront's signed requests (every
+/// public permission goes with it), and the CloudFront function signs every POST as the empty body the
+/// page's button sends, whatever hash a client claims; run here under Node, as CloudFront's JavaScript.
+#[test]
+fn behind_the_front_door_only_cloudfront_calls_the_url_and_a_post_is_signed_as_an_empty_body() {
+    let template = crate::iam::decode("template.yaml");
+    let resources = template["Resources"].as_object().expect("resources");
+    assert_eq!(
+        resources["ApprovalResponderUrl"]["Properties"]["AuthType"],
+        serde_json::json!({"Fn::If": ["HasApprovalFrontDoor", "AWS_IAM", "NONE"]})
+    );
+    let permissions: Vec<(&String, &Value)> =
+        resources.iter().filter(|(_, r)| r["Type"] == "AWS::Lambda::Permission").collect();
+    for (name, permission) in &permissions {
+        let properties = &permission["Properties"];
+        if properties["FunctionName"] != serde_json::json!({"Ref": "ApprovalResponder"}) {
+            continue;
+        }
+        match properties["Principal"].as_str() {
+            Some("*") => assert_eq!(permission["Condition"], "NoApprovalFrontDoor", "{name}: public only without"),
+            Some("cloudfront.amazonaws.com") => {
+                assert_eq!(permission["Condition"], "HasApprovalFrontDoor", "{name}");
+                assert!(properties["SourceArn"].to_string().contains("ApprovalDistribution"), "{name}: that one only");
+            }
+            other => panic!("{name}: unexpected principal {other:?}"),
+        }
+    }
+    let distribution = &resources["ApprovalDistribution"]["Properties"]["DistributionConfig"];
+    assert_eq!(distribution["WebACLId"], serde_json::json!({"Ref": "ApprovalWebAclArn"}));
+
+    let code = resources["ApprovalEmptyBodyHash"]["Properties"]["FunctionCode"].as_str().expect("code");
+    let script = format!(
+        "{code}\nconst empty = require('crypto').createHash('sha256').update('').digest('hex');\n\
+         const post = handler({{request: {{method: 'POST', headers: {{'x-amz-content-sha256': {{value: 'claimed'}}}}}}}});\n\
+         const get = handler({{request: {{method: 'GET', headers: {{'x-amz-content-sha256': {{value: 'claimed'}}}}}}}});\n\
+         console.log(JSON.stringify({{empty, post: post.headers['x-amz-content-sha256'], get: get.headers['x-amz-content-sha256'] || null}}));"
+    );
+    let out = std::process::Command::new("node").arg("-e").arg(&script).output().expect("node runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(result["post"]["value"], result["empty"], "a POST is signed as the empty body: {result}");
+    assert_eq!(result["get"], Value::Null, "nothing claimed on a GET: {result}");
+
+    // The button sends exactly that: the token in the URL, no field in the body.
+    let request = firebreak::approval::ApprovalRequest {
+        key: "incident#guardduty#123456789012#us-east-1#f".into(),
+        status: firebreak::approval::ApprovalStatus::Pending,
+        requested_at: 0,
+        deadline: 3600,
+        summary: "s".into(),
+        account: None,
+        region: None,
+        reasons: vec![],
+        actions: vec![],
+        event: String::new(),
+        decided: None,
+    };
+    let page =
+        firebreak::approval::page::confirmation(&request, firebreak::approval::Verdict::Approve, "v1.approve.3600.a.b");
+    assert!(page.contains("<form method=\"post\" action=\"./?token=v1.approve.3600.a.b\">"), "{page}");
+    assert!(!page.contains("<input"), "no field in the body: {page}");
+}

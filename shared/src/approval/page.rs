@@ -58,25 +58,39 @@ fn list(items: &[String]) -> String {
 /// The page a link opens: what will be done to which instance, and one button that does it. Opening
 /// it changes nothing (mail gateways and chat previews open links).
 pub fn confirmation(request: &ApprovalRequest, verdict: Verdict, token: &str) -> String {
-    let (title, intro, button, class) = match verdict {
-        Verdict::Approve => (
+    let stop = crate::state_keys::incident_kind(&request.key) == Some(crate::incident::Kind::Alarm);
+    let (title, intro, button, class) = match (verdict, stop) {
+        (Verdict::Approve, false) => (
             "Approve this containment?",
             "Approving runs these steps now, exactly as an automatic containment would (blast-radius cap, \
              exemptions, journal, notification):",
             "Approve and contain now",
             "approve",
         ),
-        Verdict::Deny => (
+        (Verdict::Approve, true) => (
+            "Approve this stop?",
+            "Approving runs these steps now, exactly as an automatic idle stop would (confirmed with CloudWatch \
+             again, stop cap, exemptions, journal, notification):",
+            "Approve and stop now",
+            "approve",
+        ),
+        (Verdict::Deny, false) => (
             "Deny this containment?",
             "Denying closes the request: none of these steps is run, now or when this finding is delivered again. \
              A new finding asks again.",
             "Deny: do nothing",
             "deny",
         ),
+        (Verdict::Deny, true) => (
+            "Deny this stop?",
+            "Denying closes the request: none of these steps is run, now or when this alarm is delivered again.",
+            "Deny: do nothing",
+            "deny",
+        ),
     };
     let body = format!(
         "<h1>{title}</h1>\n{}\n<h2>Why Firebreak asks</h2>\n{}\n<h2>What will be done</h2>\n<p>{intro}</p>\n{}\n\
-         <form method=\"post\" action=\"./\">\n<input type=\"hidden\" name=\"token\" value=\"{}\">\n\
+         <form method=\"post\" action=\"./?token={}\">\n\
          <button type=\"submit\" class=\"{class}\">{button}</button>\n</form>\n<p class=\"note\">This link works \
          once, until {}. Opening this page did not change anything.</p>",
         facts(request),

@@ -364,7 +364,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 } else {
                     body
                 };
-                ("POST", form_value(&body, "token"))
+                // The page's button sends the token in the URL and an empty body: behind CloudFront's origin
+                // access control, a body's hash must be signed, and an empty one's is known in advance.
+                let query = request.raw_query_string.as_deref().unwrap_or_default();
+                ("POST", form_value(&body, "token").or_else(|| form_value(query, "token")))
             }
             _ => return Page::new(405, page::refused("Only GET (to look) and POST (to answer) are served here.")),
         };
