@@ -163,11 +163,12 @@ mod tests {
     }
 
     #[test]
-    fn the_confirmation_page_names_each_step_and_instance_and_posts_the_token() {
+    fn the_confirmation_page_names_each_step_and_instance_and_posts_the_token_in_its_url() {
         let page = confirmation(&request(), Verdict::Approve, "v1.approve.1.a.b");
         assert!(page.contains("Isolate it from the network (i-0abc1234def567890)"), "{page}");
-        assert!(page.contains("<form method=\"post\""), "{page}");
-        assert!(page.contains("name=\"token\" value=\"v1.approve.1.a.b\""), "{page}");
+        // The token in the URL and an empty body: what origin access control can sign (the front door).
+        assert!(page.contains("<form method=\"post\" action=\"./?token=v1.approve.1.a.b\">"), "{page}");
+        assert!(!page.contains("<input"), "{page}");
         assert!(page.contains("2026-11-24T07:56:14Z"), "the deadline: {page}");
         assert!(page.contains("<html lang=\"en\">") && page.contains("<main>"), "accessible landmarks");
     }
