@@ -1003,6 +1003,11 @@ fn approval(rules: super::ApprovalPolicy) -> Policy {
     Policy { approval: rules, ..Policy::default() }
 }
 
+/// A person's answer by link, for the plans that ran once approved.
+fn by_link() -> crate::approval::Approver {
+    crate::approval::Approver { via: crate::approval::Via::Link, source_ip: None, user_agent: None, user: None, at: 0 }
+}
+
 #[test]
 fn a_contain_worthy_finding_in_the_approval_band_awaits_approval_with_the_steps_it_would_take() {
     let band = approval(super::ApprovalPolicy { min_severity: Some(4.0), ..Default::default() });
@@ -1067,14 +1072,7 @@ fn an_idle_stop_waits_for_approval_where_its_instance_or_account_is_listed_or_th
     let other = approval(super::ApprovalPolicy { instances: vec!["i-0fffffffffffffff0".into()], ..Default::default() });
     assert_eq!(plan_with(idle.clone(), &other).decision, Decision::StopIdle);
     // Once approved it runs as what it was: a stop.
-    let by = crate::approval::Approver {
-        via: crate::approval::Via::Link,
-        source_ip: None,
-        user_agent: None,
-        user: None,
-        at: 0,
-    };
-    let approved = crate::approval::approved(plan_with(idle, &listed), &by);
+    let approved = crate::approval::approved(plan_with(idle, &listed), &by_link());
     assert_eq!(approved.decision, Decision::StopIdle);
     assert_eq!(action_names(&approved), ["stop_instance", "notify"]);
 }
@@ -1096,14 +1094,7 @@ fn a_credential_revocation_waits_for_approval_under_the_same_rules_as_a_containm
     let medium = plan_with(edited(EXFILTRATION, &[("/detail/severity", json!(5))]), &band);
     assert_eq!(medium.decision, Decision::AwaitApproval, "{:?}", medium.reasons);
     // Once approved it runs as what it was: a revocation, not an isolation.
-    let by = crate::approval::Approver {
-        via: crate::approval::Via::Link,
-        source_ip: None,
-        user_agent: None,
-        user: None,
-        at: 0,
-    };
-    let approved = crate::approval::approved(medium, &by);
+    let approved = crate::approval::approved(medium, &by_link());
     assert_eq!(approved.decision, Decision::Revoke);
     assert_eq!(action_names(&approved), ["revoke_instance_credentials", "notify"]);
     // Nothing listed: it runs at once, as before.
