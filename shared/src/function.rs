@@ -19,8 +19,8 @@ pub const SIGNING_IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue", "dyn
 pub const SWEEP_IAM_ACTIONS: &[&str] = &["dynamodb:Scan", "lambda:InvokeFunction"];
 
 /// Everything the approval function does: verify links with the keys, read and settle requests, notify,
-/// and ask the GuardDuty responder (or the alarm responder) to run an approved plan. It contains nothing itself: a flaw in
-/// the one public function cannot touch an instance.
+/// and ask the GuardDuty responder (or the alarm responder) to run an approved plan. It contains nothing
+/// itself: a flaw in the one public function cannot touch an instance.
 pub const APPROVAL_FUNCTION_IAM_ACTIONS: &[&str] = &[
     "secretsmanager:GetSecretValue",
     "dynamodb:GetItem",

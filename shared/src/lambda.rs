@@ -250,8 +250,8 @@ pub fn incidents_of(payload: Value, config: &Config) -> Result<Vec<crate::Incide
 }
 
 /// The approval function's (or the sweep's) request to run an approved plan. Only the function that
-/// handles its kind runs it, and only what its state table holds as approved; the report is returned whatever its
-/// outcomes (a person waits for it; nothing redelivers a click).
+/// handles its kind runs it, and only what its state table holds as approved; the report is returned
+/// whatever its outcomes (a person waits for it; nothing redelivers a click).
 async fn run_approved<T: Targets, N: Notifier, S: StateStore>(
     key: &Value,
     responder: &Responder<T, N, S>,

@@ -275,7 +275,12 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     /// An approved run that could not be started: logged as an error, and told once (SNS and the
     /// request's record) with what to do; the sweep retries it until `until`.
     async fn undelivered(&self, request: &ApprovalRequest, error: &crate::Error, until: u64) -> String {
-        let function = self.config.containment_function.as_deref().unwrap_or("firebreak-guardduty-responder");
+        let function = match crate::state_keys::incident_kind(&request.key) {
+            Some(crate::incident::Kind::Alarm) => {
+                self.config.idle_stop_function.as_deref().unwrap_or("firebreak-alarm-responder")
+            }
+            _ => self.config.containment_function.as_deref().unwrap_or("firebreak-guardduty-responder"),
+        };
         let why = format!(
             "approved, but the run could not be started ({error}); the sweep starts it again every few minutes until {}. \
              To start it now: aws lambda invoke --function-name {function} --cli-binary-format raw-in-base64-out \
