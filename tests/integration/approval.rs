@@ -90,17 +90,11 @@ impl Approvals {
     /// A world with the approval key in Secrets Manager and the approval band set from 4.0.
     pub async fn seed(port: u16) -> Self {
         let world = World::seed().await;
-        let secret = aws_sdk_secretsmanager::Client::new(&world.sdk)
-            .create_secret()
-            .name("firebreak-approval-key")
-            .secret_string(KEY)
-            .send()
-            .await
-            .expect("secret");
+        let secret = world.secret("firebreak-approval-key", KEY).await;
         let url = format!("http://127.0.0.1:{port}/lambda-url/approval-responder");
         let env = vec![
             ("FIREBREAK_APPROVAL_MIN_SEVERITY".to_owned(), "4.0".to_owned()),
-            ("FIREBREAK_APPROVAL_SECRET_ARN".to_owned(), secret.arn().expect("arn").to_owned()),
+            ("FIREBREAK_APPROVAL_SECRET_ARN".to_owned(), secret),
             ("FIREBREAK_APPROVAL_URL".to_owned(), url.clone()),
         ];
         Self { world, url, env }

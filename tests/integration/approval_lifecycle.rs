@@ -436,15 +436,7 @@ fn post(link: &str) -> firebreak::approval::http::UrlRequest {
 async fn an_idle_stop_of_a_listed_instance_waits_for_a_person_and_runs_in_the_alarm_responder() {
     let approvals = Approvals::seed(crate::local_invoke::free_port()).await;
     let world = &approvals.world;
-    let idle_key = "idle-stop-key-idle-stop-key-idle-stop-key-idle-stop-key-idle-sto";
-    let secret = aws_sdk_secretsmanager::Client::new(&world.sdk)
-        .create_secret()
-        .name("firebreak-idle-approval-key")
-        .secret_string(idle_key)
-        .send()
-        .await
-        .expect("secret");
-    let idle_secret = secret.arn().expect("arn").to_owned();
+    let idle_secret = world.secret("firebreak-idle-approval-key", &"i".repeat(64)).await;
     let (approved, expiring) =
         (world.launch(false, false).await.instance_id, world.launch(false, false).await.instance_id);
     world.idle_alarm(&approved, 0.3).await;

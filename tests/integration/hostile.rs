@@ -287,10 +287,7 @@ async fn a_forged_invocation_isolates_nothing_and_is_notified_as_refused() {
 
 /// A state key in this world, as the template generates it; its ARN for `FIREBREAK_STATE_KEY_SECRET_ARN`.
 async fn state_key(world: &World) -> String {
-    let secrets = aws_sdk_secretsmanager::Client::new(&world.sdk);
-    let out =
-        secrets.create_secret().name("firebreak-state-key").secret_string("s".repeat(64)).send().await.expect("secret");
-    out.arn().expect("arn").to_owned()
+    world.secret("firebreak-state-key", &"s".repeat(64)).await
 }
 
 /// Attack 2 of the trust issue: records written around Firebreak (by a principal the table's policy
@@ -370,4 +367,24 @@ async fn records_written_around_firebreak_are_refused_not_obeyed() {
     let ran = firebreak::lambda::respond_payload(payload, &responder, function, &clock, clock.now().epoch + 300).await;
     assert!(ran.as_ref().is_err_and(|e| e.to_string().contains("not sealed by Firebreak")), "{ran:?}");
     assert!(!isolated(&world, &bystander.instance_id).await, "nothing a forged request names is contained");
+
+    // The same, dressed as an idle stop's request (which carries no seal) under a finding's item: the
+    // item's own key decides, and it is refused.
+    let other = "incident#guardduty#123456789012#us-east-1#e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0";
+    let mut disguised = request.clone();
+    disguised["key"] = serde_json::Value::from("incident#alarm#arn:aws:cloudwatch:us-east-1:123456789012:alarm:x#t");
+    ddb.put_item()
+        .table_name(crate::world::TABLE)
+        .item("pk", AttributeValue::S(format!("approval#{other}")))
+        .item("status", AttributeValue::S("approved".into()))
+        .item("decided", AttributeValue::S(r#"{"via":"link","at":0}"#.into()))
+        .item("deadline", AttributeValue::N("4102444800".into()))
+        .item("request", AttributeValue::S(disguised.to_string()))
+        .send()
+        .await
+        .expect("forged request");
+    let payload = serde_json::json!({"firebreak-approved": other});
+    let ran = firebreak::lambda::respond_payload(payload, &responder, function, &clock, clock.now().epoch + 300).await;
+    assert!(ran.as_ref().is_err_and(|e| e.to_string().contains("not sealed by Firebreak")), "{ran:?}");
+    assert!(!isolated(&world, &bystander.instance_id).await, "nothing a disguised request names is contained");
 }

@@ -315,6 +315,18 @@ impl World {
         attach.send().await.expect("attach to asg");
     }
 
+    /// A secret `name` holding `text`, as the template generates Firebreak's keys; returns its ARN.
+    pub async fn secret(&self, name: &str, text: &str) -> String {
+        let out = aws_sdk_secretsmanager::Client::new(&self.sdk)
+            .create_secret()
+            .name(name)
+            .secret_string(text)
+            .send()
+            .await
+            .expect("secret");
+        out.arn().expect("arn").to_owned()
+    }
+
     /// The idle alarm the sample events name (`idle-stop-cpu-<instance>`: CPU below 2 % in 3 of the last 6
     /// hours) as CloudWatch has it, the instance's CPU over the last six hours at `cpu` %, and the alarm
     /// in ALARM (moto evaluates no alarms, so the state is set as CloudWatch would have it).

@@ -205,6 +205,18 @@ impl ApprovalRequest {
         }
     }
 
+    /// Whether it asks about an idle stop (the alarm responder's request) rather than a finding.
+    pub fn is_idle_stop(&self) -> bool {
+        crate::state_keys::incident_kind(&self.key) == Some(crate::incident::Kind::Alarm)
+    }
+
+    /// Whether its record must carry a seal. An idle stop's is written by the alarm responder, which
+    /// holds no state key: only that role may write it (`dynamodb:LeadingKeys`), and its run is
+    /// confirmed with CloudWatch again, whoever wrote it.
+    pub fn is_sealed(&self) -> bool {
+        !self.is_idle_stop()
+    }
+
     /// The plan of the request as it would run today: the stored event decided again with today's
     /// policy, which must still contain (or ask for approval of) the same incident. Never the plan of
     /// another incident, never more than a containment.
@@ -483,6 +495,28 @@ mod tests {
             Ok(Token { key: KEY.into(), verdict: Verdict::Approve, deadline: 2_000 })
         );
         assert_eq!(signer().verify(&token, 2_000), Err(TokenRefusal::Expired { deadline: 2_000 }));
+    }
+
+    #[test]
+    fn only_an_idle_stops_request_goes_without_a_seal() {
+        let request = |key: &str| ApprovalRequest {
+            key: key.into(),
+            status: ApprovalStatus::Pending,
+            requested_at: 0,
+            deadline: 1,
+            summary: String::new(),
+            account: None,
+            region: None,
+            reasons: vec![],
+            actions: vec![],
+            event: String::new(),
+            decided: None,
+        };
+        assert!(request(KEY).is_sealed());
+        assert!(request(&format!("dry-run#{KEY}")).is_sealed());
+        let idle = request("dry-run#incident#alarm#arn:aws:cloudwatch:us-east-1:123456789012:alarm:idle-stop-x#t");
+        assert!(idle.is_idle_stop() && !idle.is_sealed());
+        assert!(request("not-an-incident-key").is_sealed(), "anything else is held to a seal");
     }
 
     #[test]

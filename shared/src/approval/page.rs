@@ -58,8 +58,7 @@ fn list(items: &[String]) -> String {
 /// The page a link opens: what will be done to which instance, and one button that does it. Opening
 /// it changes nothing (mail gateways and chat previews open links).
 pub fn confirmation(request: &ApprovalRequest, verdict: Verdict, token: &str) -> String {
-    let stop = crate::state_keys::incident_kind(&request.key) == Some(crate::incident::Kind::Alarm);
-    let (title, intro, button, class) = match (verdict, stop) {
+    let (title, intro, button, class) = match (verdict, request.is_idle_stop()) {
         (Verdict::Approve, false) => (
             "Approve this containment?",
             "Approving runs these steps now, exactly as an automatic containment would (blast-radius cap, \

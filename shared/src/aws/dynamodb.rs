@@ -103,11 +103,7 @@ impl DynamoStateStore {
         if pk != state_keys::approval(&request.key) {
             return Err(crate::seal::forged(pk));
         }
-        // Idle stops are asked for by the alarm responder, which holds no state key: their requests carry
-        // no seal. Only that role may write them (`dynamodb:LeadingKeys`), and their run is confirmed
-        // with CloudWatch again, whoever wrote them.
-        let sealed = state_keys::incident_kind(&request.key) != Some(crate::incident::Kind::Alarm);
-        if let (Some(sealer), true) = (&self.sealer, sealed) {
+        if let (Some(sealer), true) = (&self.sealer, request.is_sealed()) {
             let text = item.get("request").and_then(|v| v.as_s().ok()).map_or("", String::as_str);
             let seal = item.get(state_keys::SEAL_ATTRIBUTE).and_then(|v| v.as_s().ok());
             if !seal.is_some_and(|seal| sealer.verifies(&[state_keys::APPROVAL, &request.key, text], seal)) {
@@ -115,6 +111,28 @@ impl DynamoStateStore {
             }
         }
         Ok(Some(request))
+    }
+
+    /// The requests for approval in `status` (the sweep's scan), those due by `due_by` only when given.
+    async fn requests_in(&self, status: ApprovalStatus, due_by: Option<u64>) -> Result<Vec<ApprovalRequest>> {
+        let filter = match due_by {
+            Some(_) => "begins_with(pk, :prefix) AND #status = :status AND deadline <= :now",
+            None => "begins_with(pk, :prefix) AND #status = :status",
+        };
+        let items = self
+            .scan_all(|scan| {
+                let scan = scan
+                    .filter_expression(filter)
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":prefix", s(state_keys::APPROVAL))
+                    .expression_attribute_values(":status", s(status.as_str()));
+                match due_by {
+                    Some(now) => scan.expression_attribute_values(":now", n(now)),
+                    None => scan,
+                }
+            })
+            .await?;
+        Ok(items.iter().filter_map(approval_of).collect())
     }
 
     /// The item `pk`, read consistently (what was just written is seen).
@@ -405,15 +423,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn approved_requests(&self) -> Result<Vec<ApprovalRequest>> {
-        let items = self
-            .scan_all(|scan| {
-                scan.filter_expression("begins_with(pk, :prefix) AND #status = :approved")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":prefix", s(state_keys::APPROVAL))
-                    .expression_attribute_values(":approved", s(ApprovalStatus::Approved.as_str()))
-            })
-            .await?;
-        Ok(items.iter().filter_map(approval_of).collect())
+        self.requests_in(ApprovalStatus::Approved, None).await
     }
 
     async fn note_on_request(&self, key: &str, note: crate::approval::RequestNote, text: &str) -> Result<bool> {
@@ -432,16 +442,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn overdue_approvals(&self, now: u64) -> Result<Vec<ApprovalRequest>> {
-        let items = self
-            .scan_all(|scan| {
-                scan.filter_expression("begins_with(pk, :prefix) AND #status = :pending AND deadline <= :now")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":prefix", s(state_keys::APPROVAL))
-                    .expression_attribute_values(":pending", s(ApprovalStatus::Pending.as_str()))
-                    .expression_attribute_values(":now", n(now))
-            })
-            .await?;
-        Ok(items.iter().filter_map(approval_of).collect())
+        self.requests_in(ApprovalStatus::Pending, Some(now)).await
     }
 
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {

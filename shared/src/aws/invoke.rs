@@ -76,8 +76,8 @@ impl HandOff for LambdaContainments {
 
 impl Containments for LambdaContainments {
     async fn contain_approved(&self, key: &str) -> Result<serde_json::Value> {
-        match self.function_for(key) {
-            Some(function) => self.invoke(function, key).await,
+        match self.hand_off(key) {
+            Some(run) => run.await,
             None => {
                 Err(Error::refused("approval", format!("no function is configured to run the approved plan of {key}")))
             }

@@ -138,8 +138,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             if !self.state.settle_approval(&request.key, to, &by, now.epoch).await? || to == ApprovalStatus::Approved {
                 continue;
             }
-            let alarm = crate::state_keys::incident_kind(&request.key) == Some(crate::incident::Kind::Alarm);
-            let next = match (on_expiry, alarm) {
+            let next = match (on_expiry, request.is_idle_stop()) {
                 (OnExpiry::AskAgain, false) => "the next update of this finding from GuardDuty asks again",
                 (OnExpiry::AskAgain, true) => "the alarm's next change to ALARM asks again",
                 (_, false) => "nothing more happens unless a new finding comes (FIREBREAK_APPROVAL_ON_EXPIRY=notify)",
@@ -275,11 +274,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     /// An approved run that could not be started: logged as an error, and told once (SNS and the
     /// request's record) with what to do; the sweep retries it until `until`.
     async fn undelivered(&self, request: &ApprovalRequest, error: &crate::Error, until: u64) -> String {
-        let function = match crate::state_keys::incident_kind(&request.key) {
-            Some(crate::incident::Kind::Alarm) => {
-                self.config.idle_stop_function.as_deref().unwrap_or("firebreak-alarm-responder")
-            }
-            _ => self.config.containment_function.as_deref().unwrap_or("firebreak-guardduty-responder"),
+        let function = match request.is_idle_stop() {
+            true => self.config.idle_stop_function.as_deref().unwrap_or("firebreak-alarm-responder"),
+            false => self.config.containment_function.as_deref().unwrap_or("firebreak-guardduty-responder"),
         };
         let why = format!(
             "approved, but the run could not be started ({error}); the sweep starts it again every few minutes until {}. \
