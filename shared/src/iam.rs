@@ -398,8 +398,18 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                 Call::new(s, "GetRole", "iam:GetRole").on("role", s.iam("role/web-instance-role"), &[]),
                 Call::new(&home, "UpdateItem (what was there before)", "dynamodb:UpdateItem").on(
                     "table",
-                    table,
+                    table.clone(),
                     &[("dynamodb:LeadingKeys", &["credentials#i-0abc1234def567890"])],
+                ),
+                Call::new(&home, "UpdateItem (the instances denied on the role)", "dynamodb:UpdateItem").on(
+                    "table",
+                    table.clone(),
+                    &[("dynamodb:LeadingKeys", &["denied#AROAEXAMPLEROLEID0001"])],
+                ),
+                Call::new(&home, "GetItem (the instances denied on the role, read back)", "dynamodb:GetItem").on(
+                    "table",
+                    table.clone(),
+                    &[("dynamodb:LeadingKeys", &["denied#AROAEXAMPLEROLEID0001"])],
                 ),
                 Call::new(s, "PutRolePolicy", "iam:PutRolePolicy").on("role", s.iam("role/web-instance-role"), &[]),
                 // As the Service Authorization Reference reads: the instance as it is (on), the request
@@ -681,6 +691,7 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
         for (what, key) in [
             ("a quarantine record", "quarantine#i-0abc1234def567890"),
             ("a credential record", "credentials#i-0abc1234def567890"),
+            ("the instances denied on a role", "denied#AROAEXAMPLEROLEID0001"),
             ("a request for approval", APPROVAL_ITEM),
             ("a containment group", "group#123456789012#us-east-1#vpc-1#isolation"),
         ] {
@@ -957,6 +968,7 @@ pub fn forbidden_to_outsiders(s: &Scene) -> Vec<Request> {
         ("an approval", APPROVAL_ITEM),
         ("the original groups", "quarantine#i-0abc1234def567890"),
         ("a credential record", "credentials#i-0abc1234def567890"),
+        ("the instances denied on a role", "denied#AROAEXAMPLEROLEID0001"),
         ("a cap row", "cap#123456789012#2026-12-03T08"),
         ("an earlier call's ingress ranges", "ingress#222222222222#us-east-1#sg-0123456789abcdef0"),
     ] {

@@ -4,7 +4,7 @@ use serde::Serialize;
 use std::fmt;
 
 /// An EC2 instance id, checked to be `i-` followed by 8 or 17 lower-case hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct InstanceId(String);
 

@@ -3,7 +3,7 @@
 
 use crate::approval::{ApprovalRequest, ApprovalStatus, Approver};
 use crate::error::Result;
-use crate::ports::{Claim, CredentialRevocation, StateStore};
+use crate::ports::{Claim, CredentialRevocation, DenialChange, RoleDenials, StateStore};
 use crate::report::{IncidentRecord, StoredIncident};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +24,7 @@ pub struct ProcessLocalState {
     groups: RefCell<BTreeMap<String, String>>,
     originals: RefCell<BTreeMap<String, BTreeMap<String, Vec<String>>>>,
     revocations: RefCell<BTreeMap<String, CredentialRevocation>>,
+    denials: RefCell<BTreeMap<String, RoleDenials>>,
     records: RefCell<BTreeMap<String, IncidentRecord>>,
     approvals: RefCell<BTreeMap<String, ApprovalRequest>>,
     ingress: RefCell<BTreeMap<String, BTreeSet<String>>>,
@@ -142,6 +143,29 @@ impl StateStore for ProcessLocalState {
     async fn forget_revocation(&self, instance: &str) -> Result<()> {
         self.revocations.borrow_mut().remove(instance);
         Ok(())
+    }
+    async fn change_denials(&self, role_id: &str, change: DenialChange<'_>) -> Result<RoleDenials> {
+        let mut all = self.denials.borrow_mut();
+        let denials = all.entry(role_id.to_owned()).or_default();
+        match change {
+            DenialChange::Add(d) => {
+                denials.instances.insert(d.clone());
+            }
+            DenialChange::Remove(ds) => ds.iter().for_each(|d| {
+                denials.instances.remove(d);
+            }),
+            DenialChange::Prune { gone, at } => {
+                gone.iter().for_each(|d| {
+                    denials.instances.remove(d);
+                });
+                denials.pruned_at = at;
+            }
+        }
+        denials.version += 1;
+        Ok(denials.clone())
+    }
+    async fn denials(&self, role_id: &str) -> Result<RoleDenials> {
+        Ok(self.denials.borrow().get(role_id).cloned().unwrap_or_default())
     }
     async fn request_approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest> {
         Ok(self.approvals.borrow_mut().entry(request.key.clone()).or_insert_with(|| request.clone()).clone())

@@ -342,7 +342,9 @@ impl StepKind {
                 "iam:GetRole",
                 "iam:PutRolePolicy",
                 "ec2:ModifyInstanceMetadataOptions",
+                // The credential record and the instances denied on the role; the set read back.
                 "dynamodb:UpdateItem",
+                "dynamodb:GetItem",
             ],
             Self::RevokeRoleSessions => &["iam:GetRole", "iam:PutRolePolicy"],
             Self::DeactivateAccessKey => &["iam:GetUser", "iam:UpdateAccessKey"],

@@ -169,6 +169,8 @@ pub trait Compute {
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()>;
     async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()>;
     async fn untag(&self, resource_id: &str, keys: &[String]) -> Result<()>;
+    /// Which of `ids` EC2 no longer has running or stopped: terminated, shutting down, or unknown.
+    async fn gone_instances(&self, ids: &[InstanceId]) -> Result<BTreeSet<InstanceId>>;
     /// Turn the instance metadata service on or off (`ModifyInstanceMetadataOptions`); `tokens` puts
     /// `HttpTokens` back as it was.
     async fn set_metadata_endpoint(&self, id: &InstanceId, enabled: bool, tokens: Option<&str>) -> Result<()>;
@@ -240,6 +242,39 @@ pub struct CredentialRevocation {
     pub policy: String,
     pub metadata_was_enabled: bool,
     pub metadata_tokens: Option<String>,
+}
+
+/// An instance whose role credentials Firebreak denies, with its region: the instances of a role may
+/// be in every region of its account, and each is checked for pruning only where it lives.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeniedInstance {
+    pub region: String,
+    pub instance: InstanceId,
+}
+
+/// The instances denied on one role as the state table has them (`denied#<role id>`), and the set's
+/// version, which every change raises: a run that wrote the role's policy from one version and then
+/// reads a later one writes it again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleDenials {
+    pub instances: BTreeSet<DeniedInstance>,
+    pub version: u64,
+    /// Entries whose seal did not verify (written around Firebreak): never written into a policy.
+    pub refused: usize,
+    /// When the set was last checked against EC2 for instances that no longer exist (epoch seconds).
+    pub pruned_at: u64,
+}
+
+/// One change to the instances denied on a role.
+#[derive(Debug, Clone, Copy)]
+pub enum DenialChange<'a> {
+    Add(&'a DeniedInstance),
+    Remove(&'a [DeniedInstance]),
+    /// The set was checked against EC2 at `at`: `gone` no longer exist and are dropped.
+    Prune {
+        gone: &'a [DeniedInstance],
+        at: u64,
+    },
 }
 
 /// What IAM says of a role.
@@ -382,6 +417,11 @@ pub trait StateStore {
     async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>>;
     /// Forget a released revocation.
     async fn forget_revocation(&self, instance: &str) -> Result<()>;
+    /// Apply `change` to the instances denied on the role whose unique id is `role_id`, atomically,
+    /// raising the set's version; returns the set as it is after the change.
+    async fn change_denials(&self, role_id: &str, change: DenialChange<'_>) -> Result<RoleDenials>;
+    /// The instances denied on the role `role_id` as they stand (a strongly consistent read).
+    async fn denials(&self, role_id: &str) -> Result<RoleDenials>;
     /// Record a request for approval unless one is recorded for its incident already (a redelivery
     /// asks nothing new); returns the recorded one.
     async fn request_approval(

@@ -28,6 +28,15 @@ pub const SEAL_ATTRIBUTE: &str = "seal";
 /// What a credential revocation changed: `credentials#<instance>`.
 pub const CREDENTIALS: &str = "credentials#";
 
+/// The instances whose credentials are denied on one role, by the role's unique id (names repeat across
+/// accounts, ids do not): `denied#<role id>`. Kept without expiry: the role's policy is written from it.
+pub const DENIALS: &str = "denied#";
+/// The attribute of a denial set's entries, `<region>/<instance>[/<seal>]`, and of its version.
+pub const DENIED_INSTANCES_ATTRIBUTE: &str = "instances";
+pub const DENIALS_VERSION_ATTRIBUTE: &str = "version";
+/// When a denial set was last checked against EC2 (epoch seconds).
+pub const DENIALS_PRUNED_ATTRIBUTE: &str = "pruned_at";
+
 /// The ingress ranges recent calls added to one security group, judged together with the next call's:
 /// `ingress#<account>#<region>#<group>`.
 pub const INGRESS: &str = "ingress#";
@@ -105,6 +114,10 @@ pub fn credentials(instance: &str) -> String {
     format!("{CREDENTIALS}{instance}")
 }
 
+pub fn denials(role_id: &str) -> String {
+    format!("{DENIALS}{role_id}")
+}
+
 pub fn ingress(account: &str, region: &str, group_id: &str) -> String {
     format!("{INGRESS}{account}#{region}#{group_id}")
 }
@@ -133,6 +146,11 @@ mod tests {
         assert_eq!(original_groups_attribute("eni-1"), "eni#eni-1");
         assert_eq!(credentials("i-1"), "credentials#i-1");
         assert_eq!(ingress("123456789012", "us-east-1", "sg-1"), "ingress#123456789012#us-east-1#sg-1");
+        assert_eq!(denials("AROAEXAMPLE"), "denied#AROAEXAMPLE");
+        assert_eq!(
+            (DENIED_INSTANCES_ATTRIBUTE, DENIALS_VERSION_ATTRIBUTE, DENIALS_PRUNED_ATTRIBUTE),
+            ("instances", "version", "pruned_at")
+        );
         assert_eq!(WARM_UP, "warm-up");
         use crate::incident::Kind;
         assert_eq!(incident_kind("incident#guardduty#123456789012#us-east-1#f"), Some(Kind::Guardduty));

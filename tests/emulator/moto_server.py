@@ -36,6 +36,12 @@
    API returns it: the members GuardDuty's model types as timestamps (signals' times, process start
    times...) in the REST-JSON protocol's default form, epoch seconds, where the event has ISO 8601 text.
 
+7. IAM's quota on a role's inline policies. The IAM quotas reference: "the total aggregate policy size
+   (the sum size of all inline policies) per entity cannot exceed ... Role policy size cannot exceed
+   10,240 characters", and "IAM does not count white space when calculating the size of a policy"; a
+   PutRolePolicy past it fails with `LimitExceeded` ("Maximum policy size of 10240 bytes exceeded for
+   role ..."). moto stores inline policies of any size.
+
 tests/integration/emulator.rs proves the corrections.
 
 Not a correction but the harness's own: `GET /firebreak-emulator/pid` answers the server's process id,
@@ -113,6 +119,28 @@ def _keeping_modify_metadata_backend(self, instance_id, **changes):
 
 InstanceResponse.modify_instance_metadata_options = _dry_run_aware_modify_metadata_response
 InstanceBackend.modify_instance_metadata_options = _keeping_modify_metadata_backend
+
+from moto.iam.exceptions import LimitExceededException  # noqa: E402
+from moto.iam.models import Role  # noqa: E402
+
+ROLE_POLICY_SIZE_QUOTA = 10240
+_role_put_policy = Role.put_policy
+
+
+def _size(document):
+    return sum(1 for c in document if not c.isspace())
+
+
+def _quota_aware_role_put_policy(self, policy_name, policy_json):
+    others = sum(_size(doc) for name, doc in self.policies.items() if name != policy_name)
+    if others + _size(policy_json) > ROLE_POLICY_SIZE_QUOTA:
+        raise LimitExceededException(
+            f"Maximum policy size of {ROLE_POLICY_SIZE_QUOTA} bytes exceeded for role {self.name}"
+        )
+    return _role_put_policy(self, policy_name, policy_json)
+
+
+Role.put_policy = _quota_aware_role_put_policy
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
 from moto.guardduty import urls as _guardduty_urls  # noqa: E402

@@ -5,6 +5,7 @@
 use crate::support::{finding, release, sample_event};
 use crate::world::World;
 use firebreak::incident::InstanceId;
+use firebreak::playbooks::{denies_instance, INSTANCES_POLICY};
 use firebreak::report::Outcome;
 use serde_json::{json, Value};
 
@@ -28,6 +29,12 @@ fn session_finding(session: &str, role: &str, role_id: &str) -> Value {
     key["userName"] = Value::from(role);
     event["detail"]["id"] = Value::from(format!("exfiltration-{instance_id}"));
     event
+}
+
+/// Whether the policy Firebreak keeps on `role` denies the credentials of `instance`.
+async fn denied(world: &World, role: &str, instance: &str) -> bool {
+    let id = InstanceId::parse(instance).expect("id");
+    world.role_policy(role, INSTANCES_POLICY).await.is_some_and(|doc| denies_instance(&doc.to_string(), &id))
 }
 
 fn instance_arn(id: &str) -> String {
@@ -70,10 +77,13 @@ async fn containment_revokes_exactly_the_instances_credentials_and_release_resto
     assert!(report.failures().is_empty(), "{report:#?}");
     assert!(report.outcome_of("revoke_instance_credentials").is_some_and(Outcome::is_done), "{report:#?}");
 
-    let policy = format!("firebreak-revoke-{victim}");
-    let deny = world.role_policy(ROLE, &policy).await.expect("the deny policy is on the role");
+    let policy = INSTANCES_POLICY;
+    let deny = world.role_policy(ROLE, policy).await.expect("the deny policy is on the role");
     assert_eq!(deny["Statement"][0]["Effect"], "Deny");
-    assert_eq!(deny["Statement"][0]["Condition"]["StringEquals"]["ec2:SourceInstanceARN"], instance_arn(&victim));
+    assert_eq!(
+        deny["Statement"][0]["Condition"]["StringLike"]["ec2:SourceInstanceARN"],
+        json!([format!("*/{victim}")])
+    );
     assert_eq!(world.metadata_options(&victim).await.0, "disabled", "nothing on it can fetch new credentials");
     assert_eq!(world.metadata_options(&neighbour).await.0, "enabled", "the neighbour's metadata service is untouched");
     let record = world.state_item(&format!("credentials#{victim}")).await.expect("what was there is recorded");
@@ -92,14 +102,15 @@ async fn containment_revokes_exactly_the_instances_credentials_and_release_resto
     assert!(decisions.contains("direct: 2 evaluated, 0 wrong"), "{decisions}");
     let body = world.notifications().await[0]["Message"].as_str().expect("message").to_owned();
     assert!(
-        body.contains(&format!("role {ROLE}: inline policy {policy}")) && body.contains("undo: firebreak release"),
+        body.contains(&format!("role {ROLE}: inline policy {policy} now denies 1 instance(s) of the role, {victim}"))
+            && body.contains("undo: firebreak release"),
         "{body}"
     );
 
     let responder = world.responder(&[]).await;
     let released = release(&responder, &InstanceId::parse(&victim).expect("id")).await.expect("released");
     assert!(released.failures().is_empty(), "{released:#?}");
-    assert!(world.role_policy(ROLE, &policy).await.is_none(), "the deny policy is gone");
+    assert!(world.role_policy(ROLE, policy).await.is_none(), "no instance is denied on the role: the policy is gone");
     assert_eq!(world.metadata_options(&victim).await, ("enabled".to_owned(), tokens), "the metadata service as it was");
     assert!(world.state_item(&format!("credentials#{victim}")).await.is_none(), "the record is forgotten");
 }
@@ -113,7 +124,7 @@ async fn an_exfiltration_finding_revokes_without_isolating_by_default() {
     assert!(report.outcome_of("revoke_instance_credentials").is_some_and(Outcome::is_done), "{report:#?}");
     assert!(report.outcome_of("isolate_instance").is_none());
     assert_eq!(world.interface_groups(&victim).await, before, "the network is left as it was");
-    assert!(world.role_policy(ROLE, &format!("firebreak-revoke-{victim}")).await.is_some());
+    assert!(denied(&world, ROLE, &victim).await);
     assert_eq!(world.notifications().await[0]["MessageAttributes"]["action"]["Value"], "revoked");
 
     // A finding naming another role than the instance's profile carries revokes nothing.
@@ -123,7 +134,7 @@ async fn an_exfiltration_finding_revokes_without_isolating_by_default() {
         panic!("{report:#?}")
     };
     assert!(reason.contains("nothing is revoked on a mismatch"), "{reason}");
-    assert!(world.role_policy(ROLE, &format!("firebreak-revoke-{other}")).await.is_none());
+    assert!(!denied(&world, ROLE, &other).await);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -139,7 +150,7 @@ async fn firebreaks_own_and_exempt_roles_are_refused_with_the_reason() {
             panic!("{role}: {report:#?}")
         };
         assert!(reason.contains(why), "{role}: {reason}");
-        assert!(world.role_policy(role, &format!("firebreak-revoke-{victim}")).await.is_none(), "{role}");
+        assert!(!denied(&world, role, &victim).await, "{role}");
         assert_eq!(world.metadata_options(&victim).await.0, "enabled", "{role}");
         let body = world.notifications().await[0]["Message"].as_str().expect("message").to_owned();
         assert!(body.contains(why), "{role}: the notification says why: {body}");
@@ -162,7 +173,7 @@ async fn a_deployment_without_the_grant_reports_the_step_as_not_permitted() {
     };
     assert!(reason.starts_with("not permitted by the deployment"), "{reason}");
     assert!(report.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "containment goes on without it");
-    assert!(world.role_policy(ROLE, &format!("firebreak-revoke-{victim}")).await.is_none());
+    assert!(!denied(&world, ROLE, &victim).await);
 }
 
 /// Attack 4 of the trust issue: a session named after a victim instance, issued under another role
@@ -182,12 +193,151 @@ async fn a_session_named_after_an_instance_is_not_its_credentials_unless_its_rol
     };
     assert!(reason.contains(&format!("issued under role id {attacker_role_id}")), "{reason}");
     assert!(reason.contains("is not its credentials"), "{reason}");
-    assert!(
-        world.role_policy(ROLE, &format!("firebreak-revoke-{victim}")).await.is_none(),
-        "nothing on the victim's role"
-    );
+    assert!(!denied(&world, ROLE, &victim).await, "nothing on the victim's role");
     assert_eq!(world.metadata_options(&victim).await.0, "enabled", "the victim's metadata service is untouched");
     let body = world.notifications().await[0]["Message"].as_str().expect("message").to_owned();
     assert!(body.contains("is not its credentials"), "the notification says why: {body}");
-    assert!(world.role_policy("attacker-role", &format!("firebreak-revoke-{attacker}")).await.is_none());
+    assert!(!denied(&world, "attacker-role", &attacker).await);
+}
+
+/// Revoke the credentials of each of `instances` (of role `ROLE`) through one responder, one after
+/// another, as their exfiltration findings arrive at `clock`'s time.
+async fn revoke_each(
+    world: &World,
+    instances: &[String],
+    clock: firebreak::clock::Clock,
+) -> Vec<firebreak::report::Report> {
+    let responder = world.responder(&[("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "10000")]).await;
+    let role_id = world.role_id(ROLE).await.expect("role");
+    let mut reports = Vec::new();
+    for instance in instances {
+        let event = session_finding(instance, ROLE, &role_id);
+        world.guardduty_produced(&event);
+        for incident in firebreak::lambda::incidents_of(event, &responder.config).expect("parses") {
+            let now = clock.now().epoch;
+            let plan =
+                firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now)
+                    .await;
+            reports.push(responder.respond(&plan, &clock, now + 900).await.expect("state table usable"));
+        }
+    }
+    reports
+}
+
+/// Issue #30: one policy per instance filled IAM's 10,240 characters per role at about 40 revocations
+/// (the emulator holds roles to that quota, as IAM does). One policy per role listing its instances
+/// holds 250; the instances that no longer exist are dropped from it at the next revocation, and the
+/// release of an instance that is gone works from its record.
+#[tokio::test(flavor = "current_thread")]
+async fn two_hundred_and_fifty_instances_of_one_role_are_denied_at_once_and_the_terminated_are_dropped() {
+    let world = World::seed().await;
+    let first = world.launch_with_role(ROLE, &[]).await;
+    // A subnet of their own: the world's /24 has 251 addresses.
+    let subnet = world.ec2.create_subnet().vpc_id(&world.vpc_id).cidr_block("10.0.16.0/20").send().await;
+    let subnet = subnet.expect("subnet").subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_owned();
+    let out = world
+        .ec2
+        .run_instances()
+        .image_id("ami-12345678")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(249)
+        .max_count(249)
+        .subnet_id(&subnet)
+        .security_group_ids(&world.web_group)
+        .send()
+        .await
+        .expect("249 more");
+    let mut fleet = vec![first];
+    fleet.extend(out.instances().iter().filter_map(|i| i.instance_id()).map(str::to_owned));
+    assert_eq!(fleet.len(), 250);
+    for instance in &fleet[1..] {
+        world.give_role(instance, ROLE, &[]).await;
+    }
+
+    let reports = revoke_each(&world, &fleet, firebreak::clock::Clock::system()).await;
+    for report in &reports {
+        assert!(report.outcome_of("revoke_instance_credentials").is_some_and(Outcome::is_done), "{report:#?}");
+    }
+    let doc = world.role_policy(ROLE, INSTANCES_POLICY).await.expect("the role's policy");
+    let listed = doc["Statement"][0]["Condition"]["StringLike"]["ec2:SourceInstanceARN"].as_array().map(Vec::len);
+    assert_eq!(listed, Some(250), "every instance denied");
+    assert!(firebreak::playbooks::policy_size(&doc.to_string()) <= firebreak::playbooks::ROLE_INLINE_POLICY_QUOTA);
+
+    // Ten are terminated; the eleventh gone one is released before anything prunes it.
+    let (gone, released) = (&fleet[1..11], &fleet[11]);
+    let terminate = world.ec2.terminate_instances().set_instance_ids(Some(fleet[1..12].to_vec()));
+    terminate.send().await.expect("terminated");
+    let id = InstanceId::parse(released).expect("id");
+    let report = release(&world.responder(&[]).await, &id).await.expect("a gone instance is released from its record");
+    assert!(report.failures().is_empty(), "{report:#?}");
+    let Some(Outcome::Skipped { reason }) = report.outcome_of("restore_metadata_service") else {
+        panic!("{report:#?}")
+    };
+    assert!(reason.contains("no longer exists"), "{reason}");
+    assert!(!denied(&world, ROLE, released).await);
+    assert!(world.state_item(&format!("credentials#{released}")).await.is_none(), "its record is forgotten");
+
+    // The set is checked against EC2 at most hourly (the check describes every instance in it).
+    let newcomer = world.launch_with_role(ROLE, &[]).await;
+    let now = firebreak::clock::Clock::system().since_epoch();
+    let soon = firebreak::clock::Clock::starting_at(now + std::time::Duration::from_secs(600));
+    let report = revoke_each(&world, std::slice::from_ref(&newcomer), soon).await.remove(0);
+    let Some(Outcome::Done { detail }) = report.outcome_of("revoke_instance_credentials") else {
+        panic!("{report:#?}")
+    };
+    assert!(
+        detail.contains("now denies 250 instance(s) of the role, i-"),
+        "not checked again within the hour: {detail}"
+    );
+    let later = firebreak::clock::Clock::starting_at(now + std::time::Duration::from_secs(2 * 3600));
+    let another = world.launch_with_role(ROLE, &[]).await;
+    let report = revoke_each(&world, std::slice::from_ref(&another), later).await.remove(0);
+    let Some(Outcome::Done { detail }) = report.outcome_of("revoke_instance_credentials") else {
+        panic!("{report:#?}")
+    };
+    let dropped =
+        "now denies 241 instance(s) of the role, {another} among them (10 that no longer exist dropped from it)";
+    assert!(detail.contains(&dropped.replace("{another}", &another)), "{detail}");
+    assert!(denied(&world, ROLE, &newcomer).await && denied(&world, ROLE, &fleet[0]).await);
+    for instance in gone {
+        assert!(!denied(&world, ROLE, instance).await, "{instance} is gone: dropped");
+    }
+}
+
+/// Two revocations on one role at once: IAM cannot write conditionally, so the slower writer's policy
+/// (made from the set before the other's instance) lands last; it reads the set again, sees the newer
+/// version and writes once more. Neither is lost, and releasing one keeps the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_revocations_on_one_role_both_land() {
+    let world = World::seed().await;
+    let (a, b) = (world.launch_with_role(ROLE, &[]).await, world.launch_with_role(ROLE, &[]).await);
+    let role_id = world.role_id(ROLE).await.expect("role");
+    let proxy = crate::fault_proxy::FaultProxy::start(world.endpoint()).await;
+    // Whichever run writes the policy first is held back, so that the other's write lands before it.
+    proxy.inject("PutRolePolicy", crate::fault_proxy::Fault::Delay(std::time::Duration::from_millis(1500)), 0, Some(1));
+    let run = |instance: &String| {
+        let event = session_finding(instance, ROLE, &role_id);
+        world.guardduty_produced(&event);
+        async {
+            let responder = world.responder_via(&proxy, &[]).await;
+            let clock = firebreak::clock::Clock::system();
+            let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
+            let now = clock.now().epoch;
+            let plan =
+                firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now)
+                    .await;
+            responder.respond(&plan, &clock, now + 900).await.expect("state table usable")
+        }
+    };
+    let (ra, rb) = tokio::join!(run(&a), run(&b));
+    for report in [&ra, &rb] {
+        assert!(report.outcome_of("revoke_instance_credentials").is_some_and(Outcome::is_done), "{report:#?}");
+    }
+    assert_eq!(proxy.faulted("PutRolePolicy"), 1);
+    assert!(denied(&world, ROLE, &a).await && denied(&world, ROLE, &b).await, "both revocations stand");
+
+    let id = InstanceId::parse(&a).expect("id");
+    let report = release(&world.responder(&[]).await, &id).await.expect("released");
+    assert!(report.failures().is_empty(), "{report:#?}");
+    assert!(!denied(&world, ROLE, &a).await && denied(&world, ROLE, &b).await, "the other's revocation stands");
 }

@@ -324,3 +324,28 @@ async fn guardduty_returns_the_findings_it_produced_and_only_those() {
     assert_eq!(fleet.guardduty_finding(&detector, "00000000000000000000000000000000").await.expect("read"), None);
     assert_eq!(fleet.guardduty_finding("0123456789abcdef0123456789abcdef", "x").await.expect("read"), None);
 }
+
+/// IAM's quota on a role's inline policies (the IAM quotas reference: their aggregate "cannot exceed
+/// 10,240 characters", white space not counted): moto stores any size; the harness refuses what IAM
+/// refuses, with IAM's `LimitExceeded`, and counts as IAM counts.
+#[tokio::test(flavor = "current_thread")]
+async fn a_roles_inline_policies_are_held_to_iams_aggregate_size_quota() {
+    let world = crate::world::World::seed().await;
+    world.launch_with_role("quota-role", &[]).await;
+    let iam = aws_sdk_iam::Client::new(&world.sdk);
+    // A policy of exactly `size` characters other than white space, padded with white space besides.
+    let policy = |size: usize| {
+        let shell = r#"{"Version":"2012-10-17","Statement":[{"Sid":"","Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+        let sid = "A".repeat(size - shell.len());
+        format!("{}\n{}", shell.replace(r#""Sid":"""#, &format!(r#""Sid":"{sid}""#)), " ".repeat(5000))
+    };
+    let put = |name: &'static str, document: String| {
+        let iam = iam.clone();
+        async move { iam.put_role_policy().role_name("quota-role").policy_name(name).policy_document(document).send().await }
+    };
+    put("first", policy(6_000)).await.expect("6,000 characters fit, whatever the white space");
+    put("second", policy(4_240)).await.expect("10,240 together fit");
+    let refused = put("third", policy(100)).await.expect_err("10,340 together do not");
+    assert_eq!(aws_sdk_iam::error::ProvideErrorMetadata::code(&refused), Some("LimitExceeded"));
+    put("second", policy(4_000)).await.expect("replacing a policy counts its new size, not both");
+}

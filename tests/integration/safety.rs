@@ -96,8 +96,8 @@ async fn a_dry_run_changes_nothing_in_the_emulator_and_says_so() {
     ]) {
         assert_eq!(first_difference(b, a, service), None, "the dry run changed the emulator's state");
     }
-    let deny = format!("firebreak-revoke-{}", victim.instance_id);
-    assert!(world.role_policy("web-instance-role", &deny).await.is_none(), "no deny policy on its role");
+    let deny = firebreak::playbooks::INSTANCES_POLICY;
+    assert!(world.role_policy("web-instance-role", deny).await.is_none(), "no deny policy on its role");
     assert_eq!(world.metadata_options(&victim.instance_id).await.0, "enabled", "its metadata service still on");
     assert!(world.target_ids(tg).await.contains(&victim.instance_id), "still registered in its target group");
     assert!(world.in_auto_scaling_group(&victim.instance_id).await, "still in its Auto Scaling group");
@@ -253,6 +253,9 @@ impl<C: Compute> Compute for CountingCompute<C> {
     ) -> firebreak::Result<()> {
         self.write();
         self.inner.set_metadata_endpoint(id, enabled, tokens).await
+    }
+    async fn gone_instances(&self, ids: &[InstanceId]) -> firebreak::Result<std::collections::BTreeSet<InstanceId>> {
+        self.inner.gone_instances(ids).await
     }
     async fn incident_snapshots(&self, id: &InstanceId, incident_id: &str) -> firebreak::Result<Vec<String>> {
         self.inner.incident_snapshots(id, incident_id).await

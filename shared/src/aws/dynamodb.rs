@@ -5,7 +5,7 @@
 use super::error::{aws_error, code_of};
 use crate::approval::{ApprovalRequest, ApprovalStatus, Approver};
 use crate::error::{Error, Result};
-use crate::ports::{Claim, CredentialRevocation, StateStore};
+use crate::ports::{Claim, CredentialRevocation, DenialChange, DeniedInstance, RoleDenials, StateStore};
 use crate::report::{IncidentRecord, StoredIncident};
 use crate::seal::Sealer;
 use crate::state_keys;
@@ -147,6 +147,52 @@ impl DynamoStateStore {
             .await
             .map_err(|e| state_error(aws_error("GetItem", e)))?;
         Ok(out.item)
+    }
+
+    /// A denial set's entry: `<region>/<instance>`, and its seal when this store seals. Deterministic,
+    /// so that a removal names the very entry the addition wrote.
+    fn denial_entry(&self, role_id: &str, d: &DeniedInstance) -> String {
+        let entry = format!("{}/{}", d.region, d.instance);
+        match &self.sealer {
+            Some(sealer) => format!("{entry}/{}", sealer.seal(&[state_keys::DENIALS, role_id, &entry])),
+            None => entry,
+        }
+    }
+
+    /// The denial set of `role_id` in `item`: each entry's seal checked, those that fail counted, not used.
+    fn denials_of(&self, role_id: &str, item: Option<&Item>) -> RoleDenials {
+        let mut denials = RoleDenials::default();
+        let Some(item) = item else { return denials };
+        denials.version = item
+            .get(state_keys::DENIALS_VERSION_ATTRIBUTE)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default();
+        denials.pruned_at = item
+            .get(state_keys::DENIALS_PRUNED_ATTRIBUTE)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default();
+        let entries = item.get(state_keys::DENIED_INSTANCES_ATTRIBUTE).and_then(|v| v.as_ss().ok());
+        for entry in entries.into_iter().flatten() {
+            let mut parts = entry.splitn(3, '/');
+            let (region, instance, seal) = (parts.next(), parts.next(), parts.next());
+            let denied = region.zip(instance.and_then(crate::incident::InstanceId::parse));
+            let genuine = match (&self.sealer, denied.as_ref()) {
+                (_, None) => false,
+                (None, Some(_)) => seal.is_none(),
+                (Some(sealer), Some((region, instance))) => seal.is_some_and(|seal| {
+                    sealer.verifies(&[state_keys::DENIALS, role_id, &format!("{region}/{instance}")], seal)
+                }),
+            };
+            match denied.filter(|_| genuine) {
+                Some((region, instance)) => {
+                    denials.instances.insert(DeniedInstance { region: region.to_owned(), instance });
+                }
+                None => denials.refused += 1,
+            }
+        }
+        denials
     }
 
     /// Every item a filtered scan finds, all pages; `filter` sets the filter and its values.
@@ -621,6 +667,52 @@ impl StateStore for DynamoStateStore {
 
     async fn forget_revocation(&self, instance: &str) -> Result<()> {
         self.delete(state_keys::credentials(instance)).await
+    }
+
+    async fn change_denials(&self, role_id: &str, change: DenialChange<'_>) -> Result<RoleDenials> {
+        let entries = |ds: &[DeniedInstance]| ds.iter().map(|d| self.denial_entry(role_id, d)).collect::<Vec<_>>();
+        // DynamoDB cannot ADD to and DELETE from one attribute in one update: a removal is its own.
+        let (mut expression, entries, pruned_at) = match change {
+            DenialChange::Add(d) => {
+                ("ADD #instances :entries, #version :one".to_owned(), entries(std::slice::from_ref(d)), None)
+            }
+            DenialChange::Remove(ds) => ("DELETE #instances :entries ADD #version :one".to_owned(), entries(ds), None),
+            DenialChange::Prune { gone, at } => {
+                ("DELETE #instances :entries ADD #version :one".to_owned(), entries(gone), Some(at))
+            }
+        };
+        if entries.is_empty() {
+            expression.clear();
+        }
+        let mut update = self.client.update_item().table_name(&self.table).key("pk", s(state_keys::denials(role_id)));
+        if !entries.is_empty() {
+            update = update
+                .expression_attribute_names("#instances", state_keys::DENIED_INSTANCES_ATTRIBUTE)
+                .expression_attribute_names("#version", state_keys::DENIALS_VERSION_ATTRIBUTE)
+                .expression_attribute_values(":entries", AttributeValue::Ss(entries))
+                .expression_attribute_values(":one", n(1));
+        }
+        if let Some(at) = pruned_at {
+            expression.push_str(" SET #pruned = :at");
+            update = update
+                .expression_attribute_names("#pruned", state_keys::DENIALS_PRUNED_ATTRIBUTE)
+                .expression_attribute_values(":at", n(at));
+        }
+        if expression.is_empty() {
+            return self.denials(role_id).await;
+        }
+        let out = update
+            .update_expression(expression.trim_start())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+        Ok(self.denials_of(role_id, out.attributes.as_ref()))
+    }
+
+    async fn denials(&self, role_id: &str) -> Result<RoleDenials> {
+        let item = self.item(state_keys::denials(role_id)).await?;
+        Ok(self.denials_of(role_id, item.as_ref()))
     }
 
     async fn warm_up(&self) -> Result<()> {

@@ -12,7 +12,7 @@ use aws_sdk_ec2::types::{
     Ipv6Range, PrefixListId, ResourceType, SecurityGroupRule, Tag, TagSpecification, UserIdGroupPair,
 };
 use aws_sdk_ec2::Client;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const ROLE_TAG: &str = "firebreak:role";
 
@@ -303,6 +303,27 @@ impl Compute for Ec2Compute {
         settle(self.dry_run, "ModifyInstanceAttribute", protection)?;
         settle(self.dry_run, "ModifyInstanceAttribute", shutdown)?;
         Ok(())
+    }
+
+    async fn gone_instances(&self, ids: &[InstanceId]) -> Result<BTreeSet<InstanceId>> {
+        // By filter, not by id: an id EC2 no longer knows would fail the whole call. EC2 takes at most
+        // 200 values in one filter ("FilterLimitExceeded").
+        let mut present = BTreeSet::new();
+        for chunk in ids.chunks(200) {
+            let values: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let filter = Filter::builder().name("instance-id").set_values(Some(values)).build();
+            let mut pages = self.client.describe_instances().filters(filter).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws_error("DescribeInstances", e))?;
+                for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                    let state = instance.state().and_then(|s| s.name()).and_then(|n| InstanceState::parse(n.as_str()));
+                    if state.is_some_and(|s| !s.is_gone()) {
+                        present.extend(instance.instance_id().and_then(InstanceId::parse));
+                    }
+                }
+            }
+        }
+        Ok(ids.iter().filter(|id| !present.contains(*id)).cloned().collect())
     }
 
     async fn set_metadata_endpoint(&self, id: &InstanceId, enabled: bool, tokens: Option<&str>) -> Result<()> {

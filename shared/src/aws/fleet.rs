@@ -201,14 +201,14 @@ impl Fleet for AwsFleet {
     }
 
     async fn delete_role_policy(&self, role: &str, policy: &str) -> Result<()> {
-        self.iam
-            .delete_role_policy()
-            .role_name(role)
-            .policy_name(policy)
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteRolePolicy", e))?;
-        Ok(())
+        if self.dry_run {
+            return Ok(());
+        }
+        match self.iam.delete_role_policy().role_name(role).policy_name(policy).send().await {
+            // Gone already is what was asked for.
+            Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(()),
+            other => other.map(|_| ()).map_err(|e| aws_error("DeleteRolePolicy", e)),
+        }
     }
 
     async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {

@@ -5,36 +5,81 @@ use super::context::{Ports, StepContext};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::incident::{InstanceId, Origin};
-use crate::ports::{Compute, CredentialRevocation, Fleet, InstanceFacts, RoleFacts, StateStore};
+use crate::ports::{
+    Compute, CredentialRevocation, DenialChange, DeniedInstance, Fleet, InstanceFacts, RoleDenials, RoleFacts,
+    StateStore,
+};
 use crate::report::Outcome;
 use serde_json::json;
+use std::collections::BTreeSet;
 
-/// The inline policy put on an instance's role: one per instance, so that releasing one instance never
-/// lifts another's revocation.
+/// The inline policy that denied one instance's credentials before Firebreak kept one policy per role
+/// ([`INSTANCES_POLICY`]). Still recognised, so that `release` lifts the revocations made then.
 pub fn instance_policy_name(id: &InstanceId) -> String {
     format!("firebreak-revoke-{id}")
 }
 
-/// The inline policy that denies a role's sessions issued before a finding.
-pub const SESSIONS_POLICY: &str = "firebreak-revoke-sessions";
+/// The inline policy on a role that denies the credentials of every instance Firebreak revoked on it.
+/// One per role, listing the instances: IAM allows 10,240 characters of inline policy per role, which
+/// a policy per instance (about 250 characters each) used up at about 40 revocations.
+pub const INSTANCES_POLICY: &str = "firebreak-revoked-instances";
 
-/// Denies every request signed with credentials issued to the instance `instance_arn`, whoever holds
-/// them: `ec2:SourceInstanceARN` is in the context of every such request, and only of such requests,
-/// so other instances sharing the role keep working. No `aws:TokenIssueTime` bound: credentials the
-/// instance obtains later are denied too, until a person releases it.
-pub fn instance_deny_document(instance_arn: &str) -> String {
+/// IAM's quota on the inline policies of one role together, in characters other than white space.
+pub const ROLE_INLINE_POLICY_QUOTA: usize = 10_240;
+
+/// How often a role's policy is written again while other runs keep changing its instances.
+const SYNC_ATTEMPTS: usize = 8;
+
+/// How often a role's denied instances are checked against EC2 for those that no longer exist: the
+/// check describes every instance of the set (up to hundreds), too much for every revocation.
+pub const PRUNE_EVERY_SECONDS: u64 = 3600;
+
+/// Denies every request signed with credentials EC2 issued to one of `instances`, whoever holds them:
+/// `ec2:SourceInstanceARN` is in the context of every such request, and only of such requests, so the
+/// other instances sharing the role keep working. Each instance is matched by its ARN's end, `*/i-…`
+/// (instance ids are unique): 24 characters each, so 250 instances take about 6,200 of the role's
+/// 10,240. No `aws:TokenIssueTime` bound: credentials an instance obtains later are denied too, until
+/// a person releases it.
+pub fn instances_deny_document<'a>(instances: impl IntoIterator<Item = &'a InstanceId>) -> String {
+    let patterns: Vec<String> = instances.into_iter().map(|id| format!("*/{id}")).collect();
     json!({
         "Version": "2012-10-17",
         "Statement": [{
-            "Sid": "FirebreakRevokedInstanceCredentials",
+            "Sid": REVOKED_SID,
             "Effect": "Deny",
             "Action": "*",
             "Resource": "*",
-            "Condition": {"StringEquals": {"ec2:SourceInstanceARN": instance_arn}}
+            "Condition": {"StringLike": {"ec2:SourceInstanceARN": patterns}}
         }]
     })
     .to_string()
 }
+
+/// The statement id of every policy Firebreak writes to deny instances' credentials.
+pub(super) const REVOKED_SID: &str = "FirebreakRevokedInstanceCredentials";
+
+/// The size IAM counts of a policy against its quotas: its characters other than white space.
+pub fn policy_size(document: &str) -> usize {
+    document.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// Whether `document`, as IAM has it, denies the credentials of `id` as Firebreak writes it.
+pub fn denies_instance(document: &str, id: &InstanceId) -> bool {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(document) else { return false };
+    let statements = doc["Statement"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let [statement] = statements else { return false };
+    let pattern = format!("*/{id}");
+    // IAM hands a one-element list back as a plain string.
+    let listed = match &statement["Condition"]["StringLike"]["ec2:SourceInstanceARN"] {
+        serde_json::Value::Array(patterns) => patterns.iter().any(|p| p.as_str() == Some(pattern.as_str())),
+        serde_json::Value::String(p) => *p == pattern,
+        _ => false,
+    };
+    statement["Effect"] == "Deny" && statement["Sid"] == REVOKED_SID && statement["Action"] == "*" && listed
+}
+
+/// The inline policy that denies a role's sessions issued before a finding.
+pub const SESSIONS_POLICY: &str = "firebreak-revoke-sessions";
 
 /// Denies every session of a role issued before `issued_before` (what AWS's "Revoke active sessions"
 /// writes): sessions issued later, after the leak is closed, work.
@@ -132,7 +177,7 @@ pub(super) async fn instance_role<C, F: Fleet, S>(
     Ok(role_refusal(&role, r.config).map_or(Ok(role), Err))
 }
 
-/// Record what is there, put the deny policy on the role, turn the metadata service off.
+/// Record what is there, add the instance to its role's denied instances, turn the metadata service off.
 pub(super) async fn revoke_instance<C: Compute, F: Fleet, S: StateStore>(
     r: &Ports<'_, C, F, S>,
     facts: &InstanceFacts,
@@ -145,23 +190,116 @@ pub(super) async fn revoke_instance<C: Compute, F: Fleet, S: StateStore>(
         Ok(role) => role,
         Err(why) => return Ok(Outcome::skipped(why)),
     };
-    let arn = instance_arn(&ctx.plan.incident.origin, id)?;
-    let policy = instance_policy_name(id);
-    if !r.config.dry_run {
+    // The account and region name the instance: refused, as before any change, when they are unknown.
+    instance_arn(&ctx.plan.incident.origin, id)?;
+    let region = ctx.plan.incident.origin.region.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default();
+    let denied = DeniedInstance { region, instance: id.clone() };
+    let denies = if r.config.dry_run {
+        format!("would deny {id} among the instances of the role")
+    } else {
         let before = CredentialRevocation {
             role: role.name.clone(),
-            policy: policy.clone(),
+            policy: INSTANCES_POLICY.to_owned(),
             metadata_was_enabled: facts.metadata.as_ref().is_none_or(|m| m.endpoint_enabled),
             metadata_tokens: facts.metadata.as_ref().and_then(|m| m.tokens.clone()),
         };
         r.state.record_revocation(id.as_str(), &before).await?;
-    }
-    r.fleet.put_role_policy(&role.name, &policy, &instance_deny_document(&arn)).await?;
+        let (denials, pruned) = deny(&r.compute, &r.fleet, r.state, &role, &denied, ctx.now.epoch).await?;
+        let pruned = match pruned.len() {
+            0 => String::new(),
+            n => format!(" ({n} that no longer exist dropped from it)"),
+        };
+        format!("now denies {} instance(s) of the role, {id} among them{pruned}", denials.instances.len())
+    };
     r.compute.set_metadata_endpoint(id, false, None).await?;
     Ok(Outcome::done(format!(
-        "role {}: inline policy {policy} denies every request made with credentials issued to {id} \
-         (ec2:SourceInstanceARN), wherever they are used; other instances of the role are unaffected; the \
-         metadata service of {id} is off, so nothing on it can fetch new ones; undo: firebreak release {id}",
+        "role {}: inline policy {INSTANCES_POLICY} {denies}: every request made with credentials issued to {id} \
+         (ec2:SourceInstanceARN) is denied wherever they are used; other instances of the role are unaffected; \
+         the metadata service of {id} is off, so nothing on it can fetch new ones; undo: firebreak release {id}",
+        role.name
+    )))
+}
+
+/// Add `denied` to the instances denied on `role`, drop those of its region that EC2 no longer has
+/// (their credentials died with them; checked at most every [`PRUNE_EVERY_SECONDS`]), and write the
+/// role's policy; returns the set written and the instances dropped. When the policy cannot be written for good (IAM's size quota), the instance is
+/// taken off the set again, so that the set never claims a denial IAM does not hold.
+async fn deny<C: Compute, F: Fleet, S: StateStore>(
+    compute: &C,
+    fleet: &F,
+    state: &S,
+    role: &RoleFacts,
+    denied: &DeniedInstance,
+    now: u64,
+) -> Result<(RoleDenials, BTreeSet<InstanceId>)> {
+    let mut denials = state.change_denials(&role.id, DenialChange::Add(denied)).await?;
+    let neighbours: Vec<InstanceId> = denials
+        .instances
+        .iter()
+        .filter(|d| d.region == denied.region && d.instance != denied.instance)
+        .map(|d| d.instance.clone())
+        .collect();
+    let mut gone = BTreeSet::new();
+    if !neighbours.is_empty() && now >= denials.pruned_at.saturating_add(PRUNE_EVERY_SECONDS) {
+        gone = compute.gone_instances(&neighbours).await?;
+        let stale: Vec<DeniedInstance> = denials
+            .instances
+            .iter()
+            .filter(|d| d.region == denied.region && gone.contains(&d.instance))
+            .cloned()
+            .collect();
+        denials = state.change_denials(&role.id, DenialChange::Prune { gone: &stale, at: now }).await?;
+    }
+    match write_denials(fleet, state, role, denials).await {
+        Ok(written) => Ok((written, gone)),
+        Err(e) if !e.is_retryable() => {
+            if let Err(undo) = state.change_denials(&role.id, DenialChange::Remove(std::slice::from_ref(denied))).await
+            {
+                tracing::warn!(target: "firebreak::credentials", error = %undo, "a denial IAM refused stays in the set");
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Make `role`'s policy list exactly the instances of `denials`, then read the set again: when another
+/// run changed it meanwhile (a concurrent revocation or release on the same role), write it again from
+/// the newer set. IAM has no conditional write; the set's version is what lets two concurrent changes
+/// both land, since whichever write comes last was made from a set no change followed.
+pub(super) async fn write_denials<F: Fleet, S: StateStore>(
+    fleet: &F,
+    state: &S,
+    role: &RoleFacts,
+    mut denials: RoleDenials,
+) -> Result<RoleDenials> {
+    for _ in 0..SYNC_ATTEMPTS {
+        if denials.instances.is_empty() {
+            fleet.delete_role_policy(&role.name, INSTANCES_POLICY).await?;
+        } else {
+            let document = instances_deny_document(denials.instances.iter().map(|d| &d.instance));
+            let size = policy_size(&document);
+            if size > ROLE_INLINE_POLICY_QUOTA {
+                return Err(Error::refused(
+                    "role",
+                    format!(
+                        "denying the {} instances listed for role {} takes {size} characters, more than IAM's \
+                         {ROLE_INLINE_POLICY_QUOTA} per role: release the instances that are no longer needed as evidence",
+                        denials.instances.len(),
+                        role.name
+                    ),
+                ));
+            }
+            fleet.put_role_policy(&role.name, INSTANCES_POLICY, &document).await?;
+        }
+        let now = state.denials(&role.id).await?;
+        if now.version == denials.version {
+            return Ok(denials);
+        }
+        denials = now;
+    }
+    Err(Error::HeldElsewhere(format!(
+        "the instances denied on role {} kept changing while its policy was written: a retry writes it from the newest set",
         role.name
     )))
 }
@@ -242,16 +380,33 @@ mod tests {
     }
 
     #[test]
-    fn the_deny_documents_name_exactly_the_instance_and_the_issue_time() {
-        let doc: serde_json::Value =
-            serde_json::from_str(&instance_deny_document("arn:aws:ec2:us-east-1:1:instance/i-1")).expect("json");
+    fn the_deny_documents_name_exactly_the_instances_and_the_issue_time() {
+        let id = |n: u32| InstanceId::parse(&format!("i-0abc1234def{n:06}")).expect("id");
+        let document = instances_deny_document([&id(1), &id(2)]);
+        let doc: serde_json::Value = serde_json::from_str(&document).expect("json");
         assert_eq!(doc["Statement"][0]["Effect"], "Deny");
         assert_eq!(
-            doc["Statement"][0]["Condition"]["StringEquals"]["ec2:SourceInstanceARN"],
-            "arn:aws:ec2:us-east-1:1:instance/i-1"
+            doc["Statement"][0]["Condition"]["StringLike"]["ec2:SourceInstanceARN"],
+            json!(["*/i-0abc1234def000001", "*/i-0abc1234def000002"])
         );
+        assert!(denies_instance(&document, &id(2)));
+        assert!(!denies_instance(&document, &id(3)));
         let doc: serde_json::Value =
             serde_json::from_str(&sessions_deny_document("2026-11-24T06:19:30Z")).expect("json");
         assert_eq!(doc["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"], "2026-11-24T06:19:30Z");
+    }
+
+    #[test]
+    fn the_credentials_of_250_instances_of_one_role_fit_in_iams_quota_for_its_inline_policies() {
+        let ids: Vec<InstanceId> =
+            (0..250).map(|n| InstanceId::parse(&format!("i-0{n:016x}")).expect("17-digit id")).collect();
+        let size = policy_size(&instances_deny_document(&ids));
+        assert!(size <= ROLE_INLINE_POLICY_QUOTA, "{size}");
+        // What one policy per instance took: about 40 of them filled the quota.
+        let one = json!({"Version": "2012-10-17", "Statement": [{"Sid": REVOKED_SID, "Effect": "Deny", "Action": "*",
+            "Resource": "*", "Condition": {"StringEquals": {"ec2:SourceInstanceARN":
+            "arn:aws:ec2:us-east-1:123456789012:instance/i-00000000000000000"}}}]});
+        assert!(policy_size(&one.to_string()) * 45 > ROLE_INLINE_POLICY_QUOTA);
+        assert_eq!(policy_size(" { \"a\" :\n 1 } "), 7, "IAM does not count white space");
     }
 }

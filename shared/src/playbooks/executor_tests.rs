@@ -80,6 +80,9 @@ impl Compute for Fake {
     async fn set_metadata_endpoint(&self, _id: &InstanceId, _enabled: bool, _tokens: Option<&str>) -> Result<()> {
         self.call("metadata").await
     }
+    async fn gone_instances(&self, _ids: &[InstanceId]) -> Result<std::collections::BTreeSet<InstanceId>> {
+        self.call("gone_instances").await.map(|()| Default::default())
+    }
     async fn create_containment_group(&self, _vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
         self.call("create_group").await?;
         Ok(format!("sg-{}", kind.name()))

@@ -16,7 +16,10 @@ mod stop_idle;
 
 pub use approval::{Answer, Redrive};
 pub use context::{DEADLINE_RESERVE, INSTANCE_CONCURRENCY, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};
-pub use credentials::{instance_deny_document, instance_policy_name, sessions_deny_document, SESSIONS_POLICY};
+pub use credentials::{
+    denies_instance, instance_policy_name, instances_deny_document, policy_size, sessions_deny_document,
+    INSTANCES_POLICY, ROLE_INLINE_POLICY_QUOTA, SESSIONS_POLICY,
+};
 pub use executor::Responder;
 pub use ingress::decide_with_state;
 pub use journal::JournalKey;

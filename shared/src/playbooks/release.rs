@@ -1,16 +1,17 @@
 //! Ending a quarantine after investigation: restore every interface's original groups as recorded in
 //! the state table (never from tags, which anyone who can tag the instance may have forged), remove the
 //! quarantine tags, lift the revocation of its credentials (the deny policy, checked to be Firebreak's,
-//! and the metadata service as it was), forget the records, notify. Refuses an instance Firebreak
-//! neither isolated nor revoked.
+//! and the metadata service as it was), forget the records, notify. An instance that no longer exists
+//! is released from its records alone. Refuses an instance Firebreak neither isolated nor revoked.
 
 use super::contain::original_group_keys;
 use super::context::{nowhere, QUARANTINE_TAG};
+use super::credentials::{write_denials, INSTANCES_POLICY};
 use crate::error::{Error, Result};
 use crate::incident::{InstanceId, Kind, SeverityLabel};
 use crate::notify::Rendering;
 use crate::plan::{Decision, StepKind};
-use crate::ports::{Compute, CredentialRevocation, Fleet, Notifier, StateStore};
+use crate::ports::{Compute, CredentialRevocation, DenialChange, DeniedInstance, Fleet, Notifier, StateStore};
 use crate::report::{
     Outcome, Report, LIFT_CREDENTIAL_REVOCATION, REMOVE_QUARANTINE_TAGS, RESTORE_GROUPS, RESTORE_METADATA_SERVICE,
 };
@@ -24,10 +25,7 @@ pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     state: &S,
     id: &InstanceId,
 ) -> Result<Report> {
-    let facts = compute
-        .describe_instance(id)
-        .await?
-        .ok_or_else(|| Error::refused("instance_id", format!("{id} was not found")))?;
+    let facts = compute.describe_instance(id).await?.filter(|f| !f.state.is_gone());
     let originals = state.original_groups(id.as_str()).await?;
     let revocation = state.revocation(id.as_str()).await?;
     if originals.is_none() && revocation.is_none() {
@@ -52,10 +50,21 @@ pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         timings: Default::default(),
     };
     if let Some(revocation) = revocation {
-        lift_revocation(compute, fleet, state, id, &revocation, &mut report).await;
+        lift_revocation(compute, fleet, state, id, facts.is_some(), &revocation, &mut report).await;
     }
-    if let Some(originals) = originals {
-        restore_groups(compute, state, &facts, &originals, &mut report).await;
+    match (originals, &facts) {
+        (Some(originals), Some(facts)) => restore_groups(compute, state, facts, &originals, &mut report).await,
+        // Its interfaces went with it: only the record is left to forget.
+        (Some(_), None) => {
+            let forgotten = state.forget_original_groups(id.as_str()).await;
+            report.push(
+                RESTORE_GROUPS,
+                forgotten.map_or_else(Outcome::failed, |()| {
+                    Outcome::skipped(format!("{id} no longer exists: its record of original groups is forgotten"))
+                }),
+            );
+        }
+        (None, _) => {}
     }
     let notification = crate::notify::render(&report, &nowhere(), None, Rendering::default());
     report.push(
@@ -65,31 +74,40 @@ pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
     Ok(report)
 }
 
-/// Remove the deny policy (only if it is still the one Firebreak wrote), put the metadata service back
-/// as it was, forget the record. A policy that is not Firebreak's is left alone and the release fails.
+/// Take the instance off its role's denied instances (or, for a revocation made before Firebreak kept
+/// one policy per role, remove its own policy, only if it is still the one Firebreak wrote), put the
+/// metadata service back as it was, forget the record. An instance that no longer exists has no
+/// metadata service to restore: its revocation is lifted from the record alone.
 async fn lift_revocation<C: Compute, F: Fleet, S: StateStore>(
     compute: &C,
     fleet: &F,
     state: &S,
     id: &InstanceId,
+    exists: bool,
     revocation: &CredentialRevocation,
     report: &mut Report,
 ) {
     let (role, policy) = (&revocation.role, &revocation.policy);
-    let lifted = match fleet.role_policy(role, policy).await {
-        Err(e) => Outcome::failed(e),
-        Ok(None) => Outcome::skipped(format!("role {role} no longer has the policy {policy}")),
-        Ok(Some(document)) if !is_firebreaks_revocation(&document, id) => Outcome::failed(Error::refused(
-            "state",
-            format!("the policy {policy} of role {role} is not the one Firebreak wrote for {id}: left in place"),
-        )),
-        Ok(Some(_)) => fleet
-            .delete_role_policy(role, policy)
-            .await
-            .map_or_else(Outcome::failed, |()| Outcome::done(format!("policy {policy} removed from role {role}"))),
+    let lifted = if *policy == INSTANCES_POLICY {
+        undeny(fleet, state, id, role).await.unwrap_or_else(Outcome::failed)
+    } else {
+        match fleet.role_policy(role, policy).await {
+            Err(e) => Outcome::failed(e),
+            Ok(None) => Outcome::skipped(format!("role {role} no longer has the policy {policy}")),
+            Ok(Some(document)) if !is_firebreaks_own_policy(&document, id) => Outcome::failed(Error::refused(
+                "state",
+                format!("the policy {policy} of role {role} is not the one Firebreak wrote for {id}: left in place"),
+            )),
+            Ok(Some(_)) => fleet
+                .delete_role_policy(role, policy)
+                .await
+                .map_or_else(Outcome::failed, |()| Outcome::done(format!("policy {policy} removed from role {role}"))),
+        }
     };
     let metadata = if lifted.is_failed() {
         Outcome::skipped("kept off while the revocation stands")
+    } else if !exists {
+        Outcome::skipped(format!("{id} no longer exists: no metadata service to restore"))
     } else if revocation.metadata_was_enabled {
         compute.set_metadata_endpoint(id, true, revocation.metadata_tokens.as_deref()).await.map_or_else(
             Outcome::failed,
@@ -112,8 +130,28 @@ async fn lift_revocation<C: Compute, F: Fleet, S: StateStore>(
     report.push(RESTORE_METADATA_SERVICE, metadata);
 }
 
-/// The policy denies exactly the credentials of `id`, as Firebreak writes it.
-fn is_firebreaks_revocation(document: &str, id: &InstanceId) -> bool {
+/// Take `id` off the instances denied on `role` and write the role's policy from what is left.
+async fn undeny<F: Fleet, S: StateStore>(fleet: &F, state: &S, id: &InstanceId, role: &str) -> Result<Outcome> {
+    let Some(facts) = fleet.role(role).await? else {
+        return Ok(Outcome::skipped(format!("role {role} no longer exists: nothing denies {id} on it")));
+    };
+    let denied = state.denials(&facts.id).await?;
+    let entries: Vec<DeniedInstance> = denied.instances.iter().filter(|d| d.instance == *id).cloned().collect();
+    if entries.is_empty() {
+        return Ok(Outcome::skipped(format!("role {role} does not list {id} among its denied instances")));
+    }
+    let left = state.change_denials(&facts.id, DenialChange::Remove(&entries)).await?;
+    let written = write_denials(fleet, state, &facts, left).await?;
+    Ok(Outcome::done(match written.instances.len() {
+        0 => format!(
+            "{id} taken off role {role}; no instance is denied on it any more: policy {INSTANCES_POLICY} removed"
+        ),
+        n => format!("{id} taken off policy {INSTANCES_POLICY} of role {role} ({n} other instance(s) still denied)"),
+    }))
+}
+
+/// The policy of one instance, as Firebreak wrote it before it kept one policy per role.
+fn is_firebreaks_own_policy(document: &str, id: &InstanceId) -> bool {
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(document) else { return false };
     let statements = doc["Statement"].as_array().map(Vec::as_slice).unwrap_or_default();
     let [statement] = statements else { return false };

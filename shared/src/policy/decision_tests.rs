@@ -667,12 +667,12 @@ fn firebreaks_own_roles_are_recognised_everywhere_and_any_grant_they_write_is_cr
     let own = plan_with(untracking, &every_account);
     assert_eq!(own.decision, Decision::Ignore, "its own untracking group in any account: {:?}", own.reasons);
 
-    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"ArnEquals":{"ec2:SourceInstanceARN":"arn:aws:ec2:us-east-1:444455556666:instance/i-0abc1234def567890"}}}]}"#;
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringLike":{"ec2:SourceInstanceARN":["*/i-0abc1234def567890"]}}}]}"#;
     let allow = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
     let revocation = cloudtrail(
         "PutRolePolicy",
         member("444455556666"),
-        json!({"roleName": "web-role", "policyName": "firebreak-revoke-i-0abc1234def567890", "policyDocument": deny}),
+        json!({"roleName": "web-role", "policyName": "firebreak-revoked-instances", "policyDocument": deny}),
     );
     assert_eq!(plan_with(revocation, &every_account).decision, Decision::Ignore, "its own revocation");
     for (name, request) in [
