@@ -472,7 +472,7 @@ async fn answer(
     // The report of what ran (the approved containment, or the denial's notice), or why nothing did.
     let outcome = match responder.answer(key, verdict, by, &clock, true).await {
         Ok(Answer::Approved) => responder.run_approved(key, &clock, lease_until).await,
-        Ok(Answer::Denied(rep)) => Ok(Ok(rep)),
+        Ok(Answer::Denied(rep)) => Ok(Ok(*rep)),
         Ok(Answer::Refused(why)) => Ok(Err(why)),
         Err(e) => Err(e),
     };

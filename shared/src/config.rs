@@ -31,6 +31,10 @@ pub struct Config {
     /// Idle stops allowed per account per hour: a cap of their own, so an alarm storm cannot use up the
     /// slots containment needs.
     pub max_stops_per_hour: u32,
+    /// Domains put on the DNS Firewall per account per hour: a cap of their own.
+    pub max_blocked_domains_per_hour: u32,
+    /// The priority of Firebreak's DNS Firewall rule group in each VPC (lowest is evaluated first).
+    pub dns_firewall_priority: i32,
     /// `FIREBREAK_CHAT_FORMAT=chatbot`: the default SNS body is the AWS Chatbot custom-notification document.
     pub chatbot: bool,
     /// The role assumed in a member account to act there (`arn:aws:iam::<account>:role/<name>`).
@@ -106,6 +110,9 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_IDLE_STOP_FUNCTION",
     "FIREBREAK_IDLE_APPROVAL_SECRET_ARN",
     "FIREBREAK_STATE_KEY_SECRET_ARN",
+    "FIREBREAK_BLOCK_DOMAINS",
+    "FIREBREAK_MAX_BLOCKED_DOMAINS_PER_HOUR",
+    "FIREBREAK_DNS_FIREWALL_PRIORITY",
 ];
 
 impl Config {
@@ -194,6 +201,7 @@ impl Config {
             )?,
             deactivate_user_keys: flag(&get, "FIREBREAK_DEACTIVATE_USER_KEYS", defaults.deactivate_user_keys)?,
             revoke_role_sessions: flag(&get, "FIREBREAK_REVOKE_ROLE_SESSIONS", defaults.revoke_role_sessions)?,
+            block_domains: flag(&get, "FIREBREAK_BLOCK_DOMAINS", defaults.block_domains)?,
             accounts: list(
                 &get,
                 "FIREBREAK_ACCOUNTS",
@@ -252,6 +260,25 @@ impl Config {
                 Error::config("FIREBREAK_MAX_STOPS_PER_HOUR", format!("{v:?} is not a whole number from 0 to 10000"))
             })?,
         };
+        let max_blocked_domains_per_hour = match get("FIREBREAK_MAX_BLOCKED_DOMAINS_PER_HOUR") {
+            None => 10,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 1_000).ok_or_else(|| {
+                Error::config(
+                    "FIREBREAK_MAX_BLOCKED_DOMAINS_PER_HOUR",
+                    format!("{v:?} is not a whole number from 0 to 1000"),
+                )
+            })?,
+        };
+        // DNS Firewall takes priorities between 100 and 9900 (AssociateFirewallRuleGroup).
+        let dns_firewall_priority = match get("FIREBREAK_DNS_FIREWALL_PRIORITY") {
+            None => 101,
+            Some(v) => v.parse::<i32>().ok().filter(|n| (101..=9899).contains(n)).ok_or_else(|| {
+                Error::config(
+                    "FIREBREAK_DNS_FIREWALL_PRIORITY",
+                    format!("{v:?} is not a whole number from 101 to 9899"),
+                )
+            })?,
+        };
         let chatbot = match get("FIREBREAK_CHAT_FORMAT").as_deref() {
             None | Some("none") => false,
             Some("chatbot") => true,
@@ -305,6 +332,8 @@ impl Config {
             revoke_instance_credentials,
             max_containments_per_hour,
             max_stops_per_hour,
+            max_blocked_domains_per_hour,
+            dns_firewall_priority,
             chatbot,
             member_role_name,
             member_external_id,

@@ -29,6 +29,10 @@ pub enum Error {
     /// The loudest outcome there is (a critical notification) and always retried.
     #[error("LEFT WIDE OPEN on the allow-all untracking group: {}: {message}", interfaces.join(", "))]
     LeftOpen { interfaces: Vec<String>, message: String },
+    /// Channels of a contained instance read back open after one repair: never reported as done, always
+    /// retried (the retry repairs again), and loud (a critical notification).
+    #[error("NOT VERIFIED CLOSED: {}: {message}", channels.join(", "))]
+    Unverified { channels: Vec<String>, message: String },
     /// Several parts of one step, or several steps, failed; retryable when any of them is.
     #[error("{failed} of {total} failed: {summary}")]
     ActionsFailed { failed: usize, total: usize, summary: String, retryable: bool },
@@ -56,7 +60,11 @@ impl Error {
         match self {
             Self::Refused { .. } | Self::Config { .. } => false,
             Self::Aws { retryable, .. } | Self::ActionsFailed { retryable, .. } => *retryable,
-            Self::State(_) | Self::HeldElsewhere(_) | Self::Deadline(_) | Self::LeftOpen { .. } => true,
+            Self::State(_)
+            | Self::HeldElsewhere(_)
+            | Self::Deadline(_)
+            | Self::LeftOpen { .. }
+            | Self::Unverified { .. } => true,
         }
     }
 }

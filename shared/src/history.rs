@@ -109,6 +109,9 @@ pub fn timeline(incident: &StoredIncident) -> String {
             sanitise(&entry.detail, 300)
         ));
     }
+    for receipt in &r.receipts {
+        text.extend(receipt.lines().iter().map(|l| format!("{}\n", sanitise(l, 400))));
+    }
     text
 }
 
@@ -140,6 +143,7 @@ mod tests {
                     status: "done".into(),
                     detail: "1 interface(s) isolated".into(),
                 }],
+                receipts: Vec::new(),
             },
         }
     }

@@ -117,6 +117,9 @@ impl Scene {
     fn iam(&self, what: &str) -> String {
         format!("arn:{}:iam::{}:{what}", self.partition, self.account)
     }
+    fn route53resolver(&self, what: &str) -> String {
+        format!("arn:{}:route53resolver:{}:{}:{what}", self.partition, self.region, self.account)
+    }
     fn ecs_cluster(&self) -> String {
         format!("arn:{}:ecs:{}:{}:cluster/prod", self.partition, self.region, self.account)
     }
@@ -439,6 +442,99 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
             Call::new(s, "GetUser", "iam:GetUser").on("user", s.iam("user/alice"), &[]),
             Call::new(s, "UpdateAccessKey", "iam:UpdateAccessKey").on("user", s.iam("user/alice"), &[]),
         ],
+        StepKind::BlockDomain => {
+            let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+            let table = s.state_table();
+            let tagged: &[(&str, &[&str])] =
+                &[("aws:RequestTag/firebreak:role", &["firebreak-dns-block"]), ("aws:TagKeys", &["firebreak:role"])];
+            let owned: &[(&str, &[&str])] = &[("aws:ResourceTag/firebreak:role", &["firebreak-dns-block"])];
+            let list = s.route53resolver("firewall-domain-list/rslvr-fdl-0123456789abcdef0");
+            let group = s.route53resolver("firewall-rule-group/rslvr-frg-0123456789abcdef0");
+            let item = |call: &str, key: &'static str| {
+                Call::new(&home, call, "dynamodb:UpdateItem").on(
+                    "table",
+                    table.clone(),
+                    &[("dynamodb:LeadingKeys", &[key])],
+                )
+            };
+            vec![
+                describe,
+                Call::new(&home, "GetItem (the recorded DNS Firewall)", "dynamodb:GetItem").on(
+                    "table",
+                    table.clone(),
+                    &[],
+                ),
+                item("UpdateItem (the DNS Firewall recorded)", "group#222222222222#us-east-1#dns-firewall"),
+                item("UpdateItem (the hour's blocked domains)", "cap#222222222222#2026-12-03T08#domains"),
+                Call::new(s, "CreateFirewallDomainList", "route53resolver:CreateFirewallDomainList").on(
+                    "firewall-domain-list",
+                    list.clone(),
+                    tagged,
+                ),
+                Call::new(s, "CreateFirewallRuleGroup", "route53resolver:CreateFirewallRuleGroup").on(
+                    "firewall-rule-group",
+                    group.clone(),
+                    tagged,
+                ),
+                // One call, two resources: the rule group it adds to and the list it blocks.
+                Call::new(s, "CreateFirewallRule", "route53resolver:CreateFirewallRule").on(
+                    "firewall-rule-group",
+                    group,
+                    owned,
+                ),
+                Call::new(s, "CreateFirewallRule", "route53resolver:CreateFirewallRule").on(
+                    "firewall-domain-list",
+                    list.clone(),
+                    owned,
+                ),
+                Call::new(s, "UpdateFirewallDomains", "route53resolver:UpdateFirewallDomains").on(
+                    "firewall-domain-list",
+                    list,
+                    owned,
+                ),
+                Call::new(s, "AssociateFirewallRuleGroup", "route53resolver:AssociateFirewallRuleGroup").on(
+                    "firewall-rule-group-association",
+                    s.route53resolver("firewall-rule-group-association/rslvr-frgassoc-0123456789abcdef0"),
+                    tagged,
+                ),
+            ]
+        }
+        // The receipt's reads; its repairs are the calls of the steps that closed each channel.
+        StepKind::VerifyContainment => {
+            let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+            vec![
+                describe,
+                Call::new(s, "DescribeNetworkInterfaces (every interface attached)", "ec2:DescribeNetworkInterfaces")
+                    .anything(),
+                Call::new(s, "DescribeSecurityGroups (the isolation group's rules)", "ec2:DescribeSecurityGroups")
+                    .anything(),
+                Call::new(s, "DescribeInstanceAttribute (termination protection)", "ec2:DescribeInstanceAttribute").on(
+                    "instance",
+                    s.instance(),
+                    instance_keys,
+                ),
+                Call::new(s, "GetRolePolicy (the deny on its role)", "iam:GetRolePolicy").on(
+                    "role",
+                    s.iam("role/web-instance-role"),
+                    &[],
+                ),
+                Call::new(
+                    s,
+                    "ListFirewallDomains (the blocked domain read back)",
+                    "route53resolver:ListFirewallDomains",
+                )
+                .on(
+                    "firewall-domain-list",
+                    s.route53resolver("firewall-domain-list/rslvr-fdl-0123456789abcdef0"),
+                    &[("aws:ResourceTag/firebreak:role", &["firebreak-dns-block"])],
+                ),
+                Call::new(&home, "GetItem (the recorded isolation group)", "dynamodb:GetItem").on(
+                    "table",
+                    s.state_table(),
+                    &[],
+                ),
+            ]
+        }
         StepKind::Notify => vec![],
     }
 }
@@ -706,6 +802,28 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
     }
     match function {
         Function::GuarddutyResponder => {
+            // Someone else's DNS Firewall: neither its domains nor an untagged association.
+            let foreign: &[(&str, &[&str])] = &[("aws:ResourceTag/firebreak:role", &["dns-team"])];
+            denied.extend([
+                Call::new(
+                    s,
+                    "UpdateFirewallDomains (a list that is not Firebreak's)",
+                    "route53resolver:UpdateFirewallDomains",
+                )
+                .denied()
+                .on(
+                    "firewall-domain-list",
+                    s.route53resolver("firewall-domain-list/rslvr-fdl-0000000000000000a"),
+                    foreign,
+                ),
+                Call::new(s, "AssociateFirewallRuleGroup (untagged)", "route53resolver:AssociateFirewallRuleGroup")
+                    .denied()
+                    .on(
+                        "firewall-rule-group-association",
+                        s.route53resolver("firewall-rule-group-association/rslvr-frgassoc-0000000000000000a"),
+                        &[],
+                    ),
+            ]);
             let protect =
                 Call::new(s, "ModifyInstanceAttribute (exempt instance)", "ec2:ModifyInstanceAttribute").denied();
             let user_data = Call::new(s, "ModifyInstanceAttribute (userData)", "ec2:ModifyInstanceAttribute").denied();

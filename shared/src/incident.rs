@@ -138,6 +138,9 @@ pub struct GuardDutyFinding {
     pub workload: Option<Workload>,
     /// The credentials an `AccessKey` finding is about (`resource.accessKeyDetails`).
     pub access_key: Option<AccessKeyDetails>,
+    /// The domain a DNS finding names (`service.action.dnsRequestAction.domain`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_domain: Option<String>,
 }
 
 /// `resource.accessKeyDetails` of an `AccessKey` finding.

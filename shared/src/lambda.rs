@@ -185,12 +185,13 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
     metrics: &dyn Fn(&Value),
 ) -> Result<Value, Error> {
     if let Some(key) = payload.get(crate::approval::APPROVED_PAYLOAD) {
-        return run_approved(key, responder, function, clock, lease_until, metrics).await;
+        // Boxed, as every run below: a plan's run is a large future, and a debug build polls it on the stack.
+        return Box::pin(run_approved(key, responder, function, clock, lease_until, metrics)).await;
     }
     // The approval schedule's sweep runs in the function that contains, whose concurrency a flood of
     // requests at the public URL cannot exhaust.
     if function.sweeps_approvals() && crate::approval::http::is_schedule(&payload) {
-        return responder.sweep(clock, lease_until).await;
+        return Box::pin(responder.sweep(clock, lease_until)).await;
     }
     let incidents = incidents_of(payload, &responder.config)?;
     if let Some(other) = incidents.iter().find(|i| !function.handles(i.kind())) {
@@ -208,7 +209,7 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
     for plan in &plans {
         crate::decision_log::log_decision(plan);
         let millis = || u64::try_from(clock.since_epoch().as_millis()).unwrap_or(u64::MAX);
-        let report = match responder.respond(plan, clock, lease_until).await {
+        let report = match Box::pin(responder.respond(plan, clock, lease_until)).await {
             Ok(report) => report,
             Err(e) => {
                 if matches!(e, Error::State(_)) {
@@ -297,6 +298,7 @@ impl From<Error> for Diagnostic {
             Error::HeldElsewhere(_) => "HeldElsewhere",
             Error::Deadline(_) => "Deadline",
             Error::LeftOpen { .. } => "LeftOpen",
+            Error::Unverified { .. } => "Unverified",
             Error::ActionsFailed { .. } => "ActionsFailed",
         };
         Diagnostic { error_type: kind.to_owned(), error_message: error.to_string() }

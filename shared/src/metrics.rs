@@ -235,6 +235,7 @@ mod tests {
             actions: Vec::new(),
             approval: None,
             retrying_until: None,
+            receipts: Vec::new(),
             timings: Timings {
                 isolated_after: Some(Duration::from_millis(1_250)),
                 notified_after: Some(Duration::from_millis(1_900)),

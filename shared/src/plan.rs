@@ -70,6 +70,17 @@ pub enum Step {
         user_name: String,
         access_key_id: String,
     },
+    /// Put the domain a finding names on Firebreak's DNS Firewall, in every VPC of the instance: queries
+    /// for it and its subdomains are answered NXDOMAIN (security groups cannot filter DNS).
+    BlockDomain {
+        instance_id: InstanceId,
+        domain: String,
+    },
+    /// After the other steps, read every way out of the instance back: verified closed, repaired once,
+    /// or named as open (the receipt).
+    VerifyContainment {
+        instance_id: InstanceId,
+    },
     Notify,
 }
 
@@ -109,6 +120,8 @@ pub enum StepKind {
     RevokeInstanceCredentials,
     RevokeRoleSessions,
     DeactivateAccessKey,
+    BlockDomain,
+    VerifyContainment,
     Notify,
 }
 
@@ -119,6 +132,8 @@ pub enum Phase {
     Network,
     /// Evidence and blast control, concurrently, once the network step ran.
     Evidence,
+    /// The read-back of what the steps before closed, once they all ran.
+    Verify,
     /// The one notification, after every other step, with their outcomes.
     Notify,
 }
@@ -159,7 +174,7 @@ impl Cap {
 const DESCRIBE: &str = "ec2:DescribeInstances";
 
 impl StepKind {
-    pub const ALL: [StepKind; 13] = [
+    pub const ALL: [StepKind; 15] = [
         Self::IsolateInstance,
         Self::ProtectInstance,
         Self::DetachFromAutoScalingGroup,
@@ -172,6 +187,8 @@ impl StepKind {
         Self::RevokeInstanceCredentials,
         Self::RevokeRoleSessions,
         Self::DeactivateAccessKey,
+        Self::BlockDomain,
+        Self::VerifyContainment,
         Self::Notify,
     ];
 
@@ -190,6 +207,8 @@ impl StepKind {
             Self::RevokeInstanceCredentials => "revoke_instance_credentials",
             Self::RevokeRoleSessions => "revoke_role_sessions",
             Self::DeactivateAccessKey => "deactivate_access_key",
+            Self::BlockDomain => "block_domain",
+            Self::VerifyContainment => "verify_containment",
             Self::Notify => "notify",
         }
     }
@@ -209,6 +228,8 @@ impl StepKind {
             Self::RevokeInstanceCredentials => "Revoke the instance's role credentials",
             Self::RevokeRoleSessions => "Revoke the role's earlier sessions",
             Self::DeactivateAccessKey => "Deactivate the access key",
+            Self::BlockDomain => "Block the finding's domain in its VPC's DNS",
+            Self::VerifyContainment => "Read every way out back (the receipt)",
             Self::Notify => "Tell the team",
         }
     }
@@ -230,6 +251,8 @@ impl StepKind {
             Self::RevokeInstanceCredentials => "revoke_instance_credentials",
             Self::RevokeRoleSessions => "revoke_role_sessions",
             Self::DeactivateAccessKey => "deactivate_access_key",
+            Self::BlockDomain => "block_domain",
+            Self::VerifyContainment => "verify_containment",
             Self::Notify => "notify",
         }
     }
@@ -246,9 +269,12 @@ impl StepKind {
             | Self::RevokeInstanceCredentials
             | Self::RevokeRoleSessions
             | Self::DeactivateAccessKey => Phase::Network,
-            Self::ProtectInstance | Self::DeregisterFromTargetGroups | Self::SnapshotVolumes | Self::TagInstance => {
-                Phase::Evidence
-            }
+            Self::ProtectInstance
+            | Self::DeregisterFromTargetGroups
+            | Self::SnapshotVolumes
+            | Self::TagInstance
+            | Self::BlockDomain => Phase::Evidence,
+            Self::VerifyContainment => Phase::Verify,
             Self::Notify => Phase::Notify,
         }
     }
@@ -348,6 +374,29 @@ impl StepKind {
             ],
             Self::RevokeRoleSessions => &["iam:GetRole", "iam:PutRolePolicy"],
             Self::DeactivateAccessKey => &["iam:GetUser", "iam:UpdateAccessKey"],
+            // The firewall is created once per account and region and recorded, like the containment
+            // groups; the domain is capped per hour (`UpdateItem` of the cap's counter).
+            Self::BlockDomain => &[
+                DESCRIBE,
+                "dynamodb:GetItem",
+                "dynamodb:UpdateItem",
+                "route53resolver:CreateFirewallDomainList",
+                "route53resolver:CreateFirewallRuleGroup",
+                "route53resolver:CreateFirewallRule",
+                "route53resolver:UpdateFirewallDomains",
+                "route53resolver:AssociateFirewallRuleGroup",
+            ],
+            // The receipt's reads. Its repairs are the calls of the steps that closed each channel,
+            // which a plan holds beside it: it is granted nothing those steps are not.
+            Self::VerifyContainment => &[
+                DESCRIBE,
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeInstanceAttribute",
+                "iam:GetRolePolicy",
+                "route53resolver:ListFirewallDomains",
+                "dynamodb:GetItem",
+            ],
             Self::Notify => &["sns:Publish"],
         }
     }
@@ -374,6 +423,8 @@ impl Step {
             Self::RevokeInstanceCredentials { .. } => StepKind::RevokeInstanceCredentials,
             Self::RevokeRoleSessions { .. } => StepKind::RevokeRoleSessions,
             Self::DeactivateAccessKey { .. } => StepKind::DeactivateAccessKey,
+            Self::BlockDomain { .. } => StepKind::BlockDomain,
+            Self::VerifyContainment { .. } => StepKind::VerifyContainment,
             Self::Notify => StepKind::Notify,
         }
     }
@@ -391,7 +442,9 @@ impl Step {
             | Self::ProtectInstance { instance_id }
             | Self::DetachFromAutoScalingGroup { instance_id }
             | Self::DeregisterFromTargetGroups { instance_id }
-            | Self::RevokeInstanceCredentials { instance_id, .. } => Some(instance_id),
+            | Self::RevokeInstanceCredentials { instance_id, .. }
+            | Self::VerifyContainment { instance_id }
+            | Self::BlockDomain { instance_id, .. } => Some(instance_id),
             Self::RevokeSecurityGroupIngress { .. }
             | Self::StopEcsTask { .. }
             | Self::RevokeRoleSessions { .. }
@@ -418,6 +471,8 @@ impl Kind {
                 RevokeInstanceCredentials,
                 RevokeRoleSessions,
                 DeactivateAccessKey,
+                BlockDomain,
+                VerifyContainment,
                 Notify,
             ],
             Kind::Alarm => &[StopInstance, Notify],

@@ -169,6 +169,11 @@ pub trait Compute {
     async fn stop_instance(&self, id: &InstanceId, hibernate: bool) -> Result<()>;
     async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()>;
     async fn untag(&self, resource_id: &str, keys: &[String]) -> Result<()>;
+    /// Every network interface attached (or being attached) to the instance, with its groups as EC2 has
+    /// them now (`DescribeNetworkInterfaces` by attachment).
+    async fn instance_interfaces(&self, id: &InstanceId) -> Result<Vec<InterfaceFacts>>;
+    /// Whether termination protection is on (`DescribeInstanceAttribute disableApiTermination`).
+    async fn termination_protected(&self, id: &InstanceId) -> Result<bool>;
     /// Which of `ids` EC2 no longer has running or stopped: terminated, shutting down, or unknown.
     async fn gone_instances(&self, ids: &[InstanceId]) -> Result<BTreeSet<InstanceId>>;
     /// Turn the instance metadata service on or off (`ModifyInstanceMetadataOptions`); `tokens` puts
@@ -228,6 +233,15 @@ pub trait Fleet {
     /// The document of the inline policy `policy` of `role`, decoded; `None` when it has none by that name.
     async fn role_policy(&self, role: &str, policy: &str) -> Result<Option<String>>;
     async fn delete_role_policy(&self, role: &str, policy: &str) -> Result<()>;
+    /// Create Firebreak's DNS Firewall: a domain list and a rule group with one rule that answers
+    /// NXDOMAIN for every name on the list, both tagged as Firebreak's.
+    async fn create_dns_firewall(&self) -> Result<DnsFirewall>;
+    /// Add (`block`) names to the domain list, or remove them.
+    async fn change_blocked_domains(&self, list_id: &str, domains: &[String], block: bool) -> Result<()>;
+    /// Every name on the domain list.
+    async fn blocked_domains(&self, list_id: &str) -> Result<Vec<String>>;
+    /// Associate the rule group with the VPC at `priority`; `false` when it was associated already.
+    async fn associate_dns_firewall(&self, rule_group_id: &str, vpc_id: &str, priority: i32) -> Result<bool>;
     /// The IAM user `name`'s tags; `None` when the user does not exist.
     async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>>;
     /// Make the access key inactive (`UpdateAccessKey Status=Inactive`): it can be made active again.
@@ -242,6 +256,14 @@ pub struct CredentialRevocation {
     pub policy: String,
     pub metadata_was_enabled: bool,
     pub metadata_tokens: Option<String>,
+}
+
+/// Firebreak's Route 53 Resolver DNS Firewall in one account and region: the domain list it blocks, and
+/// the rule group whose one rule answers NXDOMAIN for every name on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsFirewall {
+    pub domain_list_id: String,
+    pub rule_group_id: String,
 }
 
 /// An instance whose role credentials Firebreak denies, with its region: the instances of a role may

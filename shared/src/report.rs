@@ -80,6 +80,9 @@ pub struct Report {
     /// An approved run not started yet: Firebreak starts it again until then (epoch seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrying_until: Option<u64>,
+    /// What each contained instance looked like when read back after the steps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub receipts: Vec<crate::receipt::Receipt>,
     /// How fast the run acted, for the metrics (not part of the report's JSON contract).
     #[serde(skip)]
     pub timings: Timings,
@@ -117,6 +120,7 @@ impl Report {
             actions: Vec::new(),
             approval: None,
             retrying_until: None,
+            receipts: Vec::new(),
             timings: Timings::default(),
         }
     }
@@ -175,6 +179,9 @@ pub struct IncidentRecord {
     pub steps_held: u32,
     pub time_to_isolation_ms: Option<u64>,
     pub timeline: Vec<TimelineEntry>,
+    /// Each contained instance as read back (absent from records written before receipts existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receipts: Vec<crate::receipt::Receipt>,
 }
 
 /// One step's outcome, when it was known.
@@ -231,6 +238,7 @@ impl IncidentRecord {
                     }
                 })
                 .collect(),
+            receipts: report.receipts.clone(),
         }
     }
 }

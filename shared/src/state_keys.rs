@@ -15,8 +15,12 @@ pub const DRY_RUN: &str = "dry-run#";
 pub const CAP: &str = "cap#";
 /// The circuit's opening per account and window: `circuit#<account>#<window>`.
 pub const CIRCUIT: &str = "circuit#";
-/// A containment group Firebreak created: `group#<account>#<region>#<vpc>#<kind>`.
+/// A containment group Firebreak created: `group#<account>#<region>#<vpc>#<kind>`; and its DNS Firewall
+/// there (`group#<account>#<region>#dns-firewall`) and the firewall's association with a VPC
+/// (`group#<account>#<region>#<vpc>#dns-firewall`): the network resources Firebreak trusts only from here.
 pub const GROUP: &str = "group#";
+/// The suffix of the hourly window of blocked domains in the cap's keys: `cap#<account>#<hour>#domains`.
+pub const DOMAINS_WINDOW: &str = "#domains";
 /// An instance's groups before isolation, one attribute per interface: `quarantine#<instance>`.
 pub const QUARANTINE: &str = "quarantine#";
 /// The attribute prefix of one interface's original groups in a quarantine item: `eni#<interface>`.
@@ -98,6 +102,15 @@ pub fn group(scope: &str, vpc: &str, kind: &str) -> String {
     format!("{GROUP}{scope}#{vpc}#{kind}")
 }
 
+/// `scope` is `<account>#<region>`.
+pub fn dns_firewall(scope: &str) -> String {
+    format!("{GROUP}{scope}#dns-firewall")
+}
+
+pub fn dns_association(scope: &str, vpc: &str) -> String {
+    group(scope, vpc, "dns-firewall")
+}
+
 pub fn quarantine(instance: &str) -> String {
     format!("{QUARANTINE}{instance}")
 }
@@ -143,6 +156,12 @@ mod tests {
             "group#123456789012#us-east-1#vpc-1#isolation"
         );
         assert_eq!(quarantine("i-1"), "quarantine#i-1");
+        assert_eq!(dns_firewall("123456789012#us-east-1"), "group#123456789012#us-east-1#dns-firewall");
+        assert_eq!(
+            dns_association("123456789012#us-east-1", "vpc-1"),
+            "group#123456789012#us-east-1#vpc-1#dns-firewall"
+        );
+        assert_eq!(DOMAINS_WINDOW, "#domains");
         assert_eq!(original_groups_attribute("eni-1"), "eni#eni-1");
         assert_eq!(credentials("i-1"), "credentials#i-1");
         assert_eq!(ingress("123456789012", "us-east-1", "sg-1"), "ingress#123456789012#us-east-1#sg-1");

@@ -349,3 +349,70 @@ async fn a_roles_inline_policies_are_held_to_iams_aggregate_size_quota() {
     assert_eq!(aws_sdk_iam::error::ProvideErrorMetadata::code(&refused), Some("LimitExceeded"));
     put("second", policy(4_000)).await.expect("replacing a policy counts its new size, not both");
 }
+
+/// Route 53 Resolver DNS Firewall, which moto lacks, as the API reference describes it: a domain list
+/// whose names are added and removed (`UpdateFirewallDomains` ADD / REMOVE, `ListFirewallDomains`), a
+/// rule group whose BLOCK rule needs a `BlockResponse`, and a rule group associated with a VPC once, at
+/// a priority "between 100 and 9900", unique in the VPC.
+#[tokio::test(flavor = "current_thread")]
+async fn dns_firewall_keeps_lists_rules_and_associations_as_the_api_reference_describes() {
+    use aws_sdk_route53resolver::types::{Action, BlockResponse, FirewallDomainUpdateOperation as Op};
+    let world = crate::world::World::seed().await;
+    let resolver = aws_sdk_route53resolver::Client::new(&world.sdk);
+    let list = resolver.create_firewall_domain_list().creator_request_id("l").name("blocked").send().await;
+    let list = list.expect("list").firewall_domain_list().and_then(|l| l.id()).expect("id").to_owned();
+    let update = |op: Op, domains: &[&str]| {
+        let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+        resolver
+            .update_firewall_domains()
+            .firewall_domain_list_id(&list)
+            .operation(op)
+            .set_domains(Some(domains))
+            .send()
+    };
+    update(Op::Add, &["evil.example", "*.evil.example"]).await.expect("added");
+    update(Op::Add, &["other.example"]).await.expect("added");
+    update(Op::Remove, &["other.example"]).await.expect("removed");
+    let listed = resolver.list_firewall_domains().firewall_domain_list_id(&list).send().await.expect("listed");
+    assert_eq!(listed.domains(), ["evil.example", "*.evil.example"]);
+    let bad = update(Op::Add, &["not a domain"]).await.expect_err("refused");
+    assert_eq!(aws_sdk_route53resolver::error::ProvideErrorMetadata::code(&bad), Some("ValidationException"));
+
+    let group = resolver.create_firewall_rule_group().creator_request_id("g").name("firebreak").send().await;
+    let group = group.expect("group").firewall_rule_group().and_then(|g| g.id()).expect("id").to_owned();
+    let rule = |response: Option<BlockResponse>| {
+        resolver
+            .create_firewall_rule()
+            .creator_request_id("r")
+            .firewall_rule_group_id(&group)
+            .firewall_domain_list_id(&list)
+            .priority(100)
+            .action(Action::Block)
+            .set_block_response(response)
+            .name("block")
+            .send()
+    };
+    let unanswered = rule(None).await.expect_err("a BLOCK rule needs a BlockResponse");
+    assert_eq!(aws_sdk_route53resolver::error::ProvideErrorMetadata::code(&unanswered), Some("ValidationException"));
+    rule(Some(BlockResponse::Nxdomain)).await.expect("rule");
+
+    let associate = |priority: i32| {
+        resolver
+            .associate_firewall_rule_group()
+            .creator_request_id(format!("a{priority}"))
+            .firewall_rule_group_id(&group)
+            .vpc_id(&world.vpc_id)
+            .priority(priority)
+            .name("firebreak")
+            .send()
+    };
+    let out_of_range = associate(99).await.expect_err("99 is not between 100 and 9900");
+    assert_eq!(aws_sdk_route53resolver::error::ProvideErrorMetadata::code(&out_of_range), Some("ValidationException"));
+    associate(101).await.expect("associated");
+    let twice = associate(102).await.expect_err("the rule group is associated with the VPC already");
+    assert_eq!(aws_sdk_route53resolver::error::ProvideErrorMetadata::code(&twice), Some("ConflictException"));
+    let all = resolver.list_firewall_rule_group_associations().vpc_id(&world.vpc_id).send().await.expect("listed");
+    let found: Vec<(Option<&str>, Option<i32>)> =
+        all.firewall_rule_group_associations().iter().map(|a| (a.firewall_rule_group_id(), a.priority())).collect();
+    assert_eq!(found, [(Some(group.as_str()), Some(101))]);
+}

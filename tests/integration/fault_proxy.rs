@@ -1,5 +1,5 @@
 //! A small fault-injecting HTTP proxy in front of moto server: it counts every AWS call by action and
-//! can throttle, fail (5xx), delay or drop chosen actions. One request per connection, `Connection:
+//! can throttle, fail (5xx), delay or drop chosen actions, or change the world right before one. One request per connection, `Connection:
 //! close` both ways, which the SDK's client handles like any server that closes idle connections.
 
 use std::collections::BTreeMap;
@@ -35,9 +35,15 @@ struct Rule {
     seen: usize,
 }
 
+/// What a test does to the world right before a call reaches it (another actor's change, between two of
+/// Firebreak's calls).
+pub type Hook = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>;
+
 #[derive(Default)]
 struct Shared {
     rules: Vec<Rule>,
+    /// Run once, before the first call of their action is forwarded.
+    hooks: Vec<(String, Hook)>,
     calls: BTreeMap<String, usize>,
     faulted: BTreeMap<String, usize>,
     /// Every action in the order the proxy received it.
@@ -84,6 +90,11 @@ impl FaultProxy {
     fn rule(&self, action: &str, fault: Fault, skip: usize, times: Option<usize>, percent: u8) {
         let mut shared = self.shared.lock().expect("lock");
         shared.rules.push(Rule { action: action.to_owned(), fault, skip, times, percent, seen: 0 });
+    }
+
+    /// Run `hook` once, right before the first call of `action` is forwarded.
+    pub fn before(&self, action: &str, hook: Hook) {
+        self.shared.lock().expect("lock").hooks.push((action.to_owned(), hook));
     }
 
     pub fn clear(&self) {
@@ -239,7 +250,16 @@ fn rest_json_fault(fault: Fault) -> Vec<u8> {
 
 async fn handle(mut client: TcpStream, upstream: String, shared: Arc<Mutex<Shared>>) {
     let Some((head, body)) = read_request(&mut client).await else { return };
-    match decide(&shared, &action_of(&head, &body)) {
+    let action = action_of(&head, &body);
+    let hook = {
+        let mut shared = shared.lock().expect("lock");
+        let at = shared.hooks.iter().position(|(a, _)| *a == action);
+        at.map(|at| shared.hooks.remove(at).1)
+    };
+    if let Some(hook) = hook {
+        hook().await;
+    }
+    match decide(&shared, &action) {
         Some(Fault::Drop) => return,
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(fault) => {

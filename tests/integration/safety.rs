@@ -254,6 +254,12 @@ impl<C: Compute> Compute for CountingCompute<C> {
         self.write();
         self.inner.set_metadata_endpoint(id, enabled, tokens).await
     }
+    async fn instance_interfaces(&self, id: &InstanceId) -> firebreak::Result<Vec<firebreak::ports::InterfaceFacts>> {
+        self.inner.instance_interfaces(id).await
+    }
+    async fn termination_protected(&self, id: &InstanceId) -> firebreak::Result<bool> {
+        self.inner.termination_protected(id).await
+    }
     async fn gone_instances(&self, ids: &[InstanceId]) -> firebreak::Result<std::collections::BTreeSet<InstanceId>> {
         self.inner.gone_instances(ids).await
     }

@@ -213,7 +213,8 @@ impl World {
             let plan =
                 firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now)
                     .await;
-            reports.push(responder.respond(&plan, &clock, now + 900).await?);
+            // Boxed: a run is a large future, and the test polls it on its own (2 MiB) stack.
+            reports.push(Box::pin(responder.respond(&plan, &clock, now + 900)).await?);
         }
         Ok(reports)
     }
@@ -666,12 +667,12 @@ impl World {
 
     /// The containment groups of `role` recorded in the state table: the only ones Firebreak uses.
     pub async fn recorded_groups(&self, role: &str) -> Vec<String> {
-        let out = aws_sdk_dynamodb::Client::new(&self.sdk)
-            .scan()
-            .table_name(TABLE)
-            .send()
-            .await
-            .expect("scan the state table");
+        Self::recorded_groups_in(&aws_sdk_dynamodb::Client::new(&self.sdk), role).await
+    }
+
+    /// [`Self::recorded_groups`] through `dynamodb` (for a hook that outlives the world's borrow).
+    pub async fn recorded_groups_in(dynamodb: &aws_sdk_dynamodb::Client, role: &str) -> Vec<String> {
+        let out = dynamodb.scan().table_name(TABLE).send().await.expect("scan the state table");
         out.items()
             .iter()
             .filter(|item| {

@@ -79,7 +79,7 @@ fn is_ingress_rule(rule: &SecurityGroupRule, group_id: &str, p: &IngressPermissi
 }
 
 /// 16 hex digits nobody can predict: the process's randomly keyed hasher over the time and a counter.
-fn unguessable_suffix() -> String {
+pub(super) fn unguessable_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -303,6 +303,42 @@ impl Compute for Ec2Compute {
         settle(self.dry_run, "ModifyInstanceAttribute", protection)?;
         settle(self.dry_run, "ModifyInstanceAttribute", shutdown)?;
         Ok(())
+    }
+
+    async fn instance_interfaces(&self, id: &InstanceId) -> Result<Vec<InterfaceFacts>> {
+        // By attachment, not from the instance's description: an interface being attached shows here
+        // before the instance lists it.
+        let mut pages = self
+            .client
+            .describe_network_interfaces()
+            .filters(filter("attachment.instance-id", id.as_str()))
+            .into_paginator()
+            .send();
+        let mut interfaces = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeNetworkInterfaces", e))?;
+            interfaces.extend(page.network_interfaces().iter().filter_map(|n| {
+                Some(InterfaceFacts {
+                    interface_id: n.network_interface_id()?.to_owned(),
+                    vpc_id: n.vpc_id().map(str::to_owned),
+                    group_ids: n.groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect(),
+                    tags: BTreeMap::new(),
+                })
+            }));
+        }
+        Ok(interfaces)
+    }
+
+    async fn termination_protected(&self, id: &InstanceId) -> Result<bool> {
+        let out = self
+            .client
+            .describe_instance_attribute()
+            .instance_id(id.as_str())
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeInstanceAttribute", e))?;
+        Ok(out.disable_api_termination().and_then(|v| v.value()).unwrap_or(false))
     }
 
     async fn gone_instances(&self, ids: &[InstanceId]) -> Result<BTreeSet<InstanceId>> {

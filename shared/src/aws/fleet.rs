@@ -4,7 +4,11 @@ use super::error::{aws_error, code_of};
 use crate::error::Result;
 use crate::incident::InstanceId;
 use crate::metrics_insights::Query;
-use crate::ports::{AlarmFacts, Fleet, RoleFacts, TaskFacts};
+use crate::ports::{AlarmFacts, DnsFirewall, Fleet, RoleFacts, TaskFacts};
+
+/// The tag key and value on every DNS Firewall resource Firebreak creates (what its role may change).
+pub const DNS_FIREWALL_TAG: &str = "firebreak:role";
+pub const DNS_FIREWALL_ROLE: &str = "firebreak-dns-block";
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use std::collections::BTreeMap;
 
@@ -16,21 +20,24 @@ pub struct AwsFleet {
     ecs: aws_sdk_ecs::Client,
     iam: aws_sdk_iam::Client,
     guardduty: aws_sdk_guardduty::Client,
+    route53resolver: aws_sdk_route53resolver::Client,
     /// Auto Scaling, ELBv2, ECS and IAM have no `DryRun`: a dry run reads, and skips the writes.
     dry_run: bool,
 }
 
 impl AwsFleet {
-    pub fn new(
-        autoscaling: aws_sdk_autoscaling::Client,
-        elb: aws_sdk_elasticloadbalancingv2::Client,
-        cloudwatch: aws_sdk_cloudwatch::Client,
-        ecs: aws_sdk_ecs::Client,
-        iam: aws_sdk_iam::Client,
-        guardduty: aws_sdk_guardduty::Client,
-        dry_run: bool,
-    ) -> Self {
-        Self { autoscaling, elb, cloudwatch, ecs, iam, guardduty, dry_run }
+    /// Every client of the fleet, from one configuration (one account and region).
+    pub fn new(sdk: &aws_config::SdkConfig, dry_run: bool) -> Self {
+        Self {
+            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            ecs: aws_sdk_ecs::Client::new(sdk),
+            iam: aws_sdk_iam::Client::new(sdk),
+            guardduty: aws_sdk_guardduty::Client::new(sdk),
+            route53resolver: aws_sdk_route53resolver::Client::new(sdk),
+            dry_run,
+        }
     }
 }
 
@@ -208,6 +215,101 @@ impl Fleet for AwsFleet {
             // Gone already is what was asked for.
             Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(()),
             other => other.map(|_| ()).map_err(|e| aws_error("DeleteRolePolicy", e)),
+        }
+    }
+
+    async fn create_dns_firewall(&self) -> Result<DnsFirewall> {
+        use aws_sdk_route53resolver::types::{Action, BlockResponse, Tag};
+        let tag = || {
+            Tag::builder()
+                .key(DNS_FIREWALL_TAG)
+                .value(DNS_FIREWALL_ROLE)
+                .build()
+                .map_err(|e| crate::error::Error::refused("tag", e.to_string()))
+        };
+        // The creator request id makes a retried call idempotent: one per creation, never reused.
+        let request = |what: &str| format!("firebreak-{what}-{}", super::ec2::unguessable_suffix());
+        let list = self
+            .route53resolver
+            .create_firewall_domain_list()
+            .creator_request_id(request("list"))
+            .name(format!("{DNS_FIREWALL_ROLE}-domains"))
+            .tags(tag()?)
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateFirewallDomainList", e))?;
+        let list_id = list.firewall_domain_list().and_then(|l| l.id()).unwrap_or_default().to_owned();
+        let group = self
+            .route53resolver
+            .create_firewall_rule_group()
+            .creator_request_id(request("group"))
+            .name(DNS_FIREWALL_ROLE)
+            .tags(tag()?)
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateFirewallRuleGroup", e))?;
+        let group_id = group.firewall_rule_group().and_then(|g| g.id()).unwrap_or_default().to_owned();
+        self.route53resolver
+            .create_firewall_rule()
+            .creator_request_id(request("rule"))
+            .firewall_rule_group_id(&group_id)
+            .firewall_domain_list_id(&list_id)
+            .priority(100)
+            .action(Action::Block)
+            .block_response(BlockResponse::Nxdomain)
+            .name(format!("{DNS_FIREWALL_ROLE}-nxdomain"))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateFirewallRule", e))?;
+        Ok(DnsFirewall { domain_list_id: list_id, rule_group_id: group_id })
+    }
+
+    async fn change_blocked_domains(&self, list_id: &str, domains: &[String], block: bool) -> Result<()> {
+        use aws_sdk_route53resolver::types::FirewallDomainUpdateOperation as Operation;
+        self.route53resolver
+            .update_firewall_domains()
+            .firewall_domain_list_id(list_id)
+            .operation(if block { Operation::Add } else { Operation::Remove })
+            .set_domains(Some(domains.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("UpdateFirewallDomains", e))?;
+        Ok(())
+    }
+
+    async fn blocked_domains(&self, list_id: &str) -> Result<Vec<String>> {
+        let mut pages =
+            self.route53resolver.list_firewall_domains().firewall_domain_list_id(list_id).into_paginator().send();
+        let mut domains = Vec::new();
+        while let Some(page) = pages.next().await {
+            domains.extend(page.map_err(|e| aws_error("ListFirewallDomains", e))?.domains().iter().cloned());
+        }
+        Ok(domains)
+    }
+
+    async fn associate_dns_firewall(&self, rule_group_id: &str, vpc_id: &str, priority: i32) -> Result<bool> {
+        use aws_sdk_route53resolver::types::Tag;
+        let tag = Tag::builder()
+            .key(DNS_FIREWALL_TAG)
+            .value(DNS_FIREWALL_ROLE)
+            .build()
+            .map_err(|e| crate::error::Error::refused("tag", e.to_string()))?;
+        let result = self
+            .route53resolver
+            .associate_firewall_rule_group()
+            .creator_request_id(format!("firebreak-{vpc_id}-{rule_group_id}"))
+            .firewall_rule_group_id(rule_group_id)
+            .vpc_id(vpc_id)
+            .priority(priority)
+            .name(DNS_FIREWALL_ROLE)
+            .tags(tag)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Associated already (by an earlier run whose record was lost): what was asked for.
+            Err(e) if code_of(&e) == Some("ConflictException") => Ok(false),
+            Err(e) => Err(aws_error("AssociateFirewallRuleGroup", e)),
         }
     }
 

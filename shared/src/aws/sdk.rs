@@ -60,16 +60,5 @@ pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
 
 /// The EC2 and fleet ports of the account and region `sdk` points at.
 pub fn compute_and_fleet(sdk: &SdkConfig, dry_run: bool) -> (Ec2Compute, AwsFleet) {
-    (
-        Ec2Compute::new(aws_sdk_ec2::Client::new(sdk), dry_run),
-        AwsFleet::new(
-            aws_sdk_autoscaling::Client::new(sdk),
-            aws_sdk_elasticloadbalancingv2::Client::new(sdk),
-            aws_sdk_cloudwatch::Client::new(sdk),
-            aws_sdk_ecs::Client::new(sdk),
-            aws_sdk_iam::Client::new(sdk),
-            aws_sdk_guardduty::Client::new(sdk),
-            dry_run,
-        ),
-    )
+    (Ec2Compute::new(aws_sdk_ec2::Client::new(sdk), dry_run), AwsFleet::new(sdk, dry_run))
 }

@@ -173,6 +173,22 @@ struct Service {
     detection: Option<sequence::Detection>,
     #[serde(default)]
     runtime_details: Option<RuntimeDetails>,
+    #[serde(default)]
+    action: Option<Action>,
+}
+
+/// `service.action`: what the finding saw; only a DNS request's domain is read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Action {
+    #[serde(default)]
+    dns_request_action: Option<DnsRequestAction>,
+}
+
+#[derive(Deserialize)]
+struct DnsRequestAction {
+    #[serde(default, deserialize_with = "super::lenient::text")]
+    domain: Option<String>,
 }
 
 pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
@@ -276,6 +292,7 @@ fn finding(
         process,
         workload,
         access_key,
+        dns_domain: service.action.and_then(|a| a.dns_request_action).and_then(|d| d.domain).filter(|d| !d.is_empty()),
     })
 }
 

@@ -93,6 +93,7 @@ pub fn circuit_open(account: &str, hour: &str, cap: crate::plan::Cap, max: u32) 
         actions: Vec::new(),
         approval: None,
         retrying_until: None,
+        receipts: Vec::new(),
         timings: Default::default(),
     }
 }
@@ -274,6 +275,11 @@ pub fn render(report: &Report, origin: &Origin, incident: Option<&Incident>, how
     // Too big for one SNS message (an attack sequence of many instances): shorter outcome texts first,
     // then fewer outcomes, saying what is left out and where all of it is.
     let mut compact = report.clone();
+    // A receipt keeps what was not simply verified; `incidents show` has it whole.
+    for receipt in &mut compact.receipts {
+        receipt.channels.retain(|c| c.state != crate::receipt::ChannelState::Verified);
+        receipt.channels.iter_mut().for_each(|c| shorten(&mut c.detail, COMPACT_FIELD));
+    }
     for action in &mut compact.actions {
         match &mut action.outcome {
             Outcome::Done { detail: text } | Outcome::Skipped { reason: text } => shorten(text, COMPACT_FIELD),
@@ -370,6 +376,10 @@ fn render_once(report: &Report, origin: &Origin, incident: Option<&Incident>, ho
         text.push(String::new());
         text.push("What Firebreak did, and did not do:".into());
         text.extend(acted);
+    }
+    for receipt in &report.receipts {
+        text.push(String::new());
+        text.extend(receipt.lines().iter().map(|l| sanitise(l, MAX_FIELD)));
     }
     if !steps.is_empty() {
         text.push(String::new());
@@ -656,6 +666,7 @@ mod size_tests {
             actions: Vec::new(),
             approval: None,
             retrying_until: None,
+            receipts: Vec::new(),
             timings: Default::default(),
         };
         for n in 0..instances {
@@ -725,6 +736,7 @@ mod approval_tests {
             actions: Vec::new(),
             approval: None,
             retrying_until: None,
+            receipts: Vec::new(),
             timings: Default::default(),
         };
         report.push(

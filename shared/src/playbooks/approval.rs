@@ -49,7 +49,7 @@ pub enum Answer {
     /// [`Responder::run_approved`] where the answer was taken or in the function that may contain.
     Approved,
     /// Denied: nothing was done, a person was told.
-    Denied(Report),
+    Denied(Box<Report>),
     /// Nothing changed, and why (already answered, expired, unknown incident, policy no longer contains).
     Refused(String),
 }
@@ -94,7 +94,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Verdict::Approve => Ok(Answer::Approved),
             Verdict::Deny => {
                 let why = format!("denied by a person ({}): nothing was done", by.describe());
-                Ok(Answer::Denied(self.closed(&plan, &request, "Denied", why).await))
+                Ok(Answer::Denied(Box::new(self.closed(&plan, &request, "Denied", why).await)))
             }
         }
     }

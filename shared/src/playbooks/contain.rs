@@ -30,7 +30,7 @@ pub(super) fn incident_tags(plan: &Plan, now: &Now) -> BTreeMap<String, String> 
 /// The VPC's containment group of `kind`: the one recorded in the state table (never one found by a
 /// tag, which anyone may forge), its rules checked and repaired; or a new one, created under an
 /// unguessable name, checked, then recorded.
-async fn verified_group<C: Compute, F, S: StateStore>(
+pub(super) async fn verified_group<C: Compute, F, S: StateStore>(
     r: &Ports<'_, C, F, S>,
     vpc: &str,
     kind: ContainmentGroup,

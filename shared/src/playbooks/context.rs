@@ -46,6 +46,8 @@ pub(crate) struct Ports<'a, C, F, S> {
     pub roles: tokio::sync::Mutex<std::collections::BTreeMap<String, Option<crate::ports::RoleFacts>>>,
     /// When the run started on the incident (the clock's reading): what time to isolation counts from.
     pub started: Duration,
+    /// The receipt of each instance read back in this run, for the report.
+    pub receipts: tokio::sync::Mutex<Vec<crate::receipt::Receipt>>,
 }
 
 /// What a step knows when it runs.

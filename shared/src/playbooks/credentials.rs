@@ -224,7 +224,7 @@ pub(super) async fn revoke_instance<C: Compute, F: Fleet, S: StateStore>(
 /// (their credentials died with them; checked at most every [`PRUNE_EVERY_SECONDS`]), and write the
 /// role's policy; returns the set written and the instances dropped. When the policy cannot be written for good (IAM's size quota), the instance is
 /// taken off the set again, so that the set never claims a denial IAM does not hold.
-async fn deny<C: Compute, F: Fleet, S: StateStore>(
+pub(super) async fn deny<C: Compute, F: Fleet, S: StateStore>(
     compute: &C,
     fleet: &F,
     state: &S,

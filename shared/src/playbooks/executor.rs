@@ -184,8 +184,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         groups: tokio::sync::Mutex::default(),
                         roles: tokio::sync::Mutex::default(),
                         started,
+                        receipts: tokio::sync::Mutex::default(),
                     };
-                    match Box::pin(self.execute(&ports, &journal, plan, facts, &now, &mut report)).await {
+                    let executed = Box::pin(self.execute(&ports, &journal, plan, facts, &now, &mut report)).await;
+                    report.receipts = std::mem::take(&mut *ports.receipts.lock().await);
+                    match executed {
                         Ok(e) => ending = e,
                         Err(e) => {
                             let _ = self.state.finish(&key, false, None, None).await;
@@ -468,8 +471,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             first_run: journal.first_run(),
             time_left: journal.time_left(),
         };
-        let (network, evidence): (Vec<&Step>, Vec<&Step>) =
-            runnable.into_iter().partition(|s| phase(s) == Phase::Network);
+        let (network, rest): (Vec<&Step>, Vec<&Step>) = runnable.into_iter().partition(|s| phase(s) == Phase::Network);
+        let (evidence, verify): (Vec<&Step>, Vec<&Step>) = rest.into_iter().partition(|s| phase(s) == Phase::Evidence);
         let mut network_outcomes = Vec::with_capacity(network.len());
         let mut network_times = Vec::with_capacity(network.len());
         let mut isolated_after = None;
@@ -505,18 +508,30 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             (outcome, elapsed())
         }));
         let (network_outcomes, evidence_outcomes) = join(record, evidence_runs).await;
-        let outcomes = network_outcomes.into_iter().zip(network_times).chain(evidence_outcomes);
-        for (step, (outcome, at)) in network.iter().chain(&evidence).zip(outcomes) {
-            if let Some(Error::LeftOpen { interfaces, .. }) = outcome.error() {
-                // The loudest outcome there is: critical, first reason, retried.
+        // The read-back comes last: it verifies what every step before it closed.
+        let mut verify_outcomes = Vec::with_capacity(verify.len());
+        for step in &verify {
+            let outcome = journal.bounded_step(step.kind(), || steps::run(step, ports, ctx)).await;
+            verify_outcomes.push((outcome, elapsed()));
+        }
+        let outcomes = network_outcomes.into_iter().zip(network_times).chain(evidence_outcomes).chain(verify_outcomes);
+        for (step, (outcome, at)) in network.iter().chain(&evidence).chain(&verify).zip(outcomes) {
+            // The loudest outcomes there are: critical, first reason, retried.
+            let critical = match outcome.error() {
+                Some(Error::LeftOpen { interfaces, .. }) => Some(format!(
+                    "CRITICAL: {} left on the allow-all untracking group and could not be put back",
+                    interfaces.join(", ")
+                )),
+                Some(Error::Unverified { channels, .. }) => Some(format!(
+                    "CRITICAL: read back after containment, {} still open after a repair: {}",
+                    step.instance_id().map_or_else(String::new, ToString::to_string),
+                    channels.join(", ")
+                )),
+                _ => None,
+            };
+            if let Some(reason) = critical {
                 report.severity = crate::incident::SeverityLabel::Critical;
-                report.reasons.insert(
-                    0,
-                    format!(
-                        "CRITICAL: {} left on the allow-all untracking group and could not be put back",
-                        interfaces.join(", ")
-                    ),
-                );
+                report.reasons.insert(0, reason);
             }
             report.push_at(at, step.name(), outcome);
         }

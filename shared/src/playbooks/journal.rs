@@ -182,6 +182,8 @@ mod tests {
                 "revoke_instance_credentials",
                 "revoke_role_sessions",
                 "deactivate_access_key",
+                "block_domain",
+                "verify_containment",
                 "notify",
                 "cap_slot",
                 "notify-partial",

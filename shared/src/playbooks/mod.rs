@@ -6,6 +6,7 @@ mod approval;
 mod contain;
 mod context;
 mod credentials;
+mod dns;
 mod executor;
 mod ingress;
 mod journal;
@@ -13,6 +14,7 @@ mod release;
 mod revoke;
 mod steps;
 mod stop_idle;
+mod verify;
 
 pub use approval::{Answer, Redrive};
 pub use context::{DEADLINE_RESERVE, INSTANCE_CONCURRENCY, ORIGINAL_GROUPS_TAG, QUARANTINE_TAG};

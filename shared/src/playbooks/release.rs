@@ -47,10 +47,12 @@ pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         actions: Vec::new(),
         approval: None,
         retrying_until: None,
+        receipts: Vec::new(),
         timings: Default::default(),
     };
     if let Some(revocation) = revocation {
-        lift_revocation(compute, fleet, state, id, facts.is_some(), &revocation, &mut report).await;
+        // Boxed: the role's policy written and read back makes a large future, polled on a small stack.
+        Box::pin(lift_revocation(compute, fleet, state, id, facts.is_some(), &revocation, &mut report)).await;
     }
     match (originals, &facts) {
         (Some(originals), Some(facts)) => restore_groups(compute, state, facts, &originals, &mut report).await,

@@ -2,7 +2,7 @@
 //! deadline, dry run, notification) is the executor's.
 
 use super::context::{Ports, Refusal, RefusalKind, StepContext};
-use super::{contain, credentials, revoke, stop_idle};
+use super::{contain, credentials, dns, revoke, stop_idle, verify};
 use crate::error::{Error, Result};
 use crate::incident::IncidentKind;
 use crate::plan::{Plan, Step};
@@ -156,7 +156,8 @@ pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
             Ok(Outcome::done(format!("task {task_arn} stopped; its stoppedReason names the finding")))
         }
         Step::RevokeInstanceCredentials { role_name, role_id, .. } => {
-            credentials::revoke_instance(ports, facts()?, role_name.as_deref(), role_id.as_deref(), ctx).await
+            // Boxed: the write of the role's policy, read back and written again, makes a large future.
+            Box::pin(credentials::revoke_instance(ports, facts()?, role_name.as_deref(), role_id.as_deref(), ctx)).await
         }
         Step::RevokeRoleSessions { role_name, issued_before } => {
             credentials::revoke_sessions(ports, role_name, issued_before).await
@@ -168,6 +169,9 @@ pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
                  {user_name} --access-key-id {access_key_id} --status Active"
             )))
         }
+        Step::BlockDomain { domain, .. } => Box::pin(dns::block_domain(ports, facts()?, domain, ctx)).await,
+        // Boxed: its reads and repairs make a large future, and a debug build polls it on the stack.
+        Step::VerifyContainment { .. } => Box::pin(verify::verify(ports, facts()?, ctx)).await,
         Step::Notify => Err(Error::refused("plan", "the notification is sent by the executor, not run as a step")),
     }
 }

@@ -51,16 +51,26 @@ const CONTAIN: &[&str] = &[
     "deregister_from_target_groups",
     "snapshot_volumes",
     "tag_instance",
+    "verify_containment",
     "notify",
 ];
+
+/// The sample C&C finding names its domain (`service.action.dnsRequestAction.domain`): it is blocked too,
+/// after the cut and before the receipt.
+fn contain_naming_a_domain() -> Vec<&'static str> {
+    let mut steps = CONTAIN.to_vec();
+    steps.insert(steps.len() - 2, "block_domain");
+    steps
+}
 
 #[test]
 fn guardduty_findings_follow_the_severity_table() {
     let gd = "guardduty/ec2-backdoor-high-severity.json";
+    let contained = contain_naming_a_domain();
     let cases: Vec<(&str, Value, Decision, &[&str])> = vec![
-        ("high severity on an instance is contained", sample(gd), Decision::Contain, CONTAIN),
-        ("exactly 7.0 is contained", edited(gd, &[("/detail/severity", json!(7.0))]), Decision::Contain, CONTAIN),
-        ("critical is contained", edited(gd, &[("/detail/severity", json!(9.5))]), Decision::Contain, CONTAIN),
+        ("high severity on an instance is contained", sample(gd), Decision::Contain, &contained),
+        ("exactly 7.0 is contained", edited(gd, &[("/detail/severity", json!(7.0))]), Decision::Contain, &contained),
+        ("critical is contained", edited(gd, &[("/detail/severity", json!(9.5))]), Decision::Contain, &contained),
         ("6.9 is only notified", edited(gd, &[("/detail/severity", json!(6.9))]), Decision::Notify, &["notify"]),
         ("4.0 is notified", edited(gd, &[("/detail/severity", json!(4))]), Decision::Notify, &["notify"]),
         ("3.9 is ignored", edited(gd, &[("/detail/severity", json!(3.9))]), Decision::Ignore, &[]),
@@ -1014,7 +1024,7 @@ fn a_contain_worthy_finding_in_the_approval_band_awaits_approval_with_the_steps_
     let medium = edited("guardduty/ec2-backdoor-high-severity.json", &[("/detail/severity", json!(5.0))]);
     let waiting = plan_with(medium.clone(), &band);
     assert_eq!(waiting.decision, Decision::AwaitApproval);
-    assert_eq!(action_names(&waiting), CONTAIN, "the steps approval would run, in order");
+    assert_eq!(action_names(&waiting), contain_naming_a_domain(), "the steps approval would run, in order");
     assert!(
         waiting.reasons[0].starts_with("approval required: severity 5 is in the approval band"),
         "{:?}",
@@ -1173,4 +1183,29 @@ fn approval_never_applies_to_what_is_not_a_containment() {
     ] {
         assert_ne!(plan_with(sample(name), &everything).decision, Decision::AwaitApproval, "{name}");
     }
+}
+
+#[test]
+fn a_finding_naming_a_domain_blocks_it_unless_it_must_never_be_blocked_or_blocking_is_off() {
+    let gd = "guardduty/ec2-backdoor-high-severity.json";
+    let blocked = |plan: &Plan| {
+        plan.actions.iter().find_map(|a| match &a.step {
+            crate::plan::Step::BlockDomain { domain, .. } => Some(domain.clone()),
+            _ => None,
+        })
+    };
+    let plan = plan_with(sample(gd), &Policy::default());
+    assert_eq!(blocked(&plan).as_deref(), Some("c2.example.invalid"));
+    let aws = plan_with(
+        edited(gd, &[("/detail/service/action/dnsRequestAction/domain", json!("s3.amazonaws.com"))]),
+        &Policy::default(),
+    );
+    assert_eq!(blocked(&aws), None);
+    assert!(aws
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("the finding's domain is not blocked: s3.amazonaws.com is under")));
+    assert_eq!(aws.decision, Decision::Contain, "contained all the same");
+    let off = plan_with(sample(gd), &Policy { block_domains: false, ..Policy::default() });
+    assert_eq!(blocked(&off), None);
 }

@@ -75,9 +75,22 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
         );
     }
     let why = format!("severity {} ≥ {} on an EC2 instance: contain", f.severity, policy.containment_floor());
+    let mut reasons = vec![why];
     let mut actions = containment(&instance_id);
+    match f.dns_domain.as_deref().filter(|_| policy.block_domains).map(crate::domains::blockable) {
+        // Before the receipt, which names the block in its DNS channel.
+        Some(Ok(domain)) => actions.insert(
+            actions.len() - 1,
+            step(
+                Step::BlockDomain { instance_id: instance_id.clone(), domain },
+                "security groups cannot filter DNS: the finding's domain is answered NXDOMAIN in the instance's VPC",
+            ),
+        ),
+        Some(Err(why)) => reasons.push(format!("the finding's domain is not blocked: {why}")),
+        None => {}
+    }
     actions.push(step(Step::Notify, "tell a person what happened and what was done"));
-    Draft { decision: Decision::Contain, severity, summary, reasons: vec![why], actions, rule: None }
+    Draft { decision: Decision::Contain, severity, summary, reasons, actions, rule: None }
 }
 
 /// Every step that contains one instance, in the order the executor runs them within a phase.
@@ -103,6 +116,10 @@ fn containment(instance_id: &InstanceId) -> Vec<PlannedStep> {
         step(Step::DeregisterFromTargetGroups { instance_id: id() }, "stop it from receiving traffic"),
         step(Step::SnapshotVolumes { instance_id: id() }, "preserve the disks for forensics"),
         step(Step::TagInstance { instance_id: id() }, "mark it with the incident"),
+        step(
+            Step::VerifyContainment { instance_id: id() },
+            "read every way out back: each verified closed, repaired once, or named as open",
+        ),
     ]
 }
 

@@ -40,6 +40,8 @@ pub struct Policy {
     /// Deny a role's sessions issued before a high-severity finding about one of them (opt-in: every
     /// holder of the role loses its session).
     pub revoke_role_sessions: bool,
+    /// Block the domain a containment's finding names in the instance's VPC's DNS (DNS Firewall).
+    pub block_domains: bool,
     /// When non-empty, only incidents in these accounts are acted on; others are refused and notified.
     pub accounts: Vec<String>,
     /// When non-empty, only incidents in these regions are acted on.
@@ -209,6 +211,7 @@ impl Default for Policy {
             contain_on_credential_exfiltration: false,
             deactivate_user_keys: false,
             revoke_role_sessions: false,
+            block_domains: true,
             accounts: Vec::new(),
             regions: Vec::new(),
             member_role_name: "firebreak-member".to_owned(),
