@@ -131,11 +131,19 @@ async fn an_interface_that_cannot_be_moved_off_the_allow_all_group_is_the_loudes
     assert_eq!(notes[0]["MessageAttributes"]["severity"]["Value"], "CRITICAL");
     let message: Value = serde_json::from_str(notes[0]["Message"].as_str().expect("message")).expect("report");
     assert!(message["report"]["reasons"][0].as_str().unwrap_or_default().starts_with("CRITICAL:"), "{message}");
+    // The receipt does not "repair" a failed cut by skipping the untracking swap: the retry cuts, then reads back.
+    let verify =
+        message["report"]["actions"].as_array().and_then(|a| a.iter().find(|a| a["action"] == "verify_containment"));
+    let reason = verify.and_then(|v| v["reason"].as_str()).unwrap_or_default();
+    assert!(reason.starts_with("not read back: a network step failed in this run"), "{message}");
     // The retry, once EC2 answers again, isolates it.
     proxy.clear();
     let retry = deliver().await;
     assert!(retry.is_ok(), "{retry:?}");
     assert!(isolated(&world, &victim.instance_id).await);
+    let receipt =
+        retry.ok().and_then(|r| r["reports"][0]["receipts"][0]["channels"].as_array().cloned()).unwrap_or_default();
+    assert!(receipt.iter().any(|c| c["channel"] == "network_interface" && c["state"] == "verified"), "{receipt:?}");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -387,4 +395,42 @@ async fn records_written_around_firebreak_are_refused_not_obeyed() {
     let ran = firebreak::lambda::respond_payload(payload, &responder, function, &clock, clock.now().epoch + 300).await;
     assert!(ran.as_ref().is_err_and(|e| e.to_string().contains("not sealed by Firebreak")), "{ran:?}");
     assert!(!isolated(&world, &bystander.instance_id).await, "nothing a disguised request names is contained");
+}
+
+/// The instances denied on a role are a sealed record too: an entry written around Firebreak (naming an
+/// instance whose credentials someone wants dead, say) is never written into the role's policy.
+#[tokio::test(flavor = "current_thread")]
+async fn a_forged_entry_in_a_roles_denied_instances_is_never_written_into_its_policy() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let world = World::seed().await;
+    let arn = state_key(&world).await;
+    let sealed = [("FIREBREAK_STATE_KEY_SECRET_ARN", arn.as_str())];
+    let (innocent, victim) = (
+        world.launch_with_role("web-instance-role", &[]).await,
+        world.launch_with_role("web-instance-role", &[]).await,
+    );
+    let role_id = world.role_id("web-instance-role").await.expect("role");
+    aws_sdk_dynamodb::Client::new(&world.sdk)
+        .put_item()
+        .table_name(crate::world::TABLE)
+        .item("pk", AttributeValue::S(format!("denied#{role_id}")))
+        .item("instances", AttributeValue::Ss(vec![format!("us-east-1/{innocent}/forged-seal")]))
+        .item("version", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .expect("planted");
+    let report = world.respond(finding(&victim, "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0"), &sealed).await.remove(0);
+    let Some(Outcome::Done { detail }) = report.outcome_of("revoke_instance_credentials") else {
+        panic!("{report:#?}")
+    };
+    assert!(detail.contains("now denies 1 instance(s) of the role"), "{detail}");
+    assert!(detail.contains("1 entr(ies) of its record that Firebreak did not write are ignored"), "{detail}");
+    let doc = world.role_policy("web-instance-role", firebreak::playbooks::INSTANCES_POLICY).await.expect("policy");
+    let denies = |id: &str| {
+        firebreak::playbooks::denies_instance(
+            &doc.to_string(),
+            &firebreak::incident::InstanceId::parse(id).expect("id"),
+        )
+    };
+    assert!(denies(&victim) && !denies(&innocent), "{doc}");
 }

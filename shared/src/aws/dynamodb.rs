@@ -163,16 +163,9 @@ impl DynamoStateStore {
     fn denials_of(&self, role_id: &str, item: Option<&Item>) -> RoleDenials {
         let mut denials = RoleDenials::default();
         let Some(item) = item else { return denials };
-        denials.version = item
-            .get(state_keys::DENIALS_VERSION_ATTRIBUTE)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_default();
-        denials.pruned_at = item
-            .get(state_keys::DENIALS_PRUNED_ATTRIBUTE)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_default();
+        let number = |name| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or_default();
+        denials.version = number(state_keys::DENIALS_VERSION_ATTRIBUTE);
+        denials.pruned_at = number(state_keys::DENIALS_PRUNED_ATTRIBUTE);
         let entries = item.get(state_keys::DENIED_INSTANCES_ATTRIBUTE).and_then(|v| v.as_ss().ok());
         for entry in entries.into_iter().flatten() {
             let mut parts = entry.splitn(3, '/');

@@ -209,7 +209,11 @@ pub(super) async fn revoke_instance<C: Compute, F: Fleet, S: StateStore>(
             0 => String::new(),
             n => format!(" ({n} that no longer exist dropped from it)"),
         };
-        format!("now denies {} instance(s) of the role, {id} among them{pruned}", denials.instances.len())
+        let forged = match denials.refused {
+            0 => String::new(),
+            n => format!("; {n} entr(ies) of its record that Firebreak did not write are ignored"),
+        };
+        format!("now denies {} instance(s) of the role, {id} among them{pruned}{forged}", denials.instances.len())
     };
     r.compute.set_metadata_endpoint(id, false, None).await?;
     Ok(Outcome::done(format!(
@@ -222,8 +226,9 @@ pub(super) async fn revoke_instance<C: Compute, F: Fleet, S: StateStore>(
 
 /// Add `denied` to the instances denied on `role`, drop those of its region that EC2 no longer has
 /// (their credentials died with them; checked at most every [`PRUNE_EVERY_SECONDS`]), and write the
-/// role's policy; returns the set written and the instances dropped. When the policy cannot be written for good (IAM's size quota), the instance is
-/// taken off the set again, so that the set never claims a denial IAM does not hold.
+/// role's policy; returns the set written and the instances dropped. When the policy cannot be written
+/// (IAM's size quota, a denied call) the instance stays in the set: the step fails and says so, the
+/// receipt reads the role's credentials as open, and the next write that fits denies it too.
 pub(super) async fn deny<C: Compute, F: Fleet, S: StateStore>(
     compute: &C,
     fleet: &F,
@@ -250,17 +255,7 @@ pub(super) async fn deny<C: Compute, F: Fleet, S: StateStore>(
             .collect();
         denials = state.change_denials(&role.id, DenialChange::Prune { gone: &stale, at: now }).await?;
     }
-    match write_denials(fleet, state, role, denials).await {
-        Ok(written) => Ok((written, gone)),
-        Err(e) if !e.is_retryable() => {
-            if let Err(undo) = state.change_denials(&role.id, DenialChange::Remove(std::slice::from_ref(denied))).await
-            {
-                tracing::warn!(target: "firebreak::credentials", error = %undo, "a denial IAM refused stays in the set");
-            }
-            Err(e)
-        }
-        Err(e) => Err(e),
-    }
+    Ok((write_denials(fleet, state, role, denials).await?, gone))
 }
 
 /// Make `role`'s policy list exactly the instances of `denials`, then read the set again: when another
