@@ -207,3 +207,28 @@ async fn a_channel_that_stays_open_fails_the_step_loudly_and_a_retry_closes_it()
     let isolation = isolation_group(&world).await;
     assert!(world.interface_groups(&victim).await.iter().all(|(_, g)| *g == [isolation.clone()]));
 }
+
+/// Issue #30: the receipt and the new steps come after the cut, so nothing is added before the first
+/// swap: every call they make reaches AWS (the proxy) after the first `ModifyNetworkInterfaceAttribute`.
+#[tokio::test(flavor = "current_thread")]
+async fn the_receipt_and_the_dns_cut_come_after_the_first_swap() {
+    let world = World::seed().await;
+    let victim = victim(&world).await;
+    let proxy = FaultProxy::start(world.endpoint()).await;
+    let report = contain_via(&world, &proxy, &victim).await;
+    assert!(report.failures().is_empty(), "{report:#?}");
+    assert!(report.outcome_of("block_domain").is_some_and(Outcome::is_done), "{report:#?}");
+    let first_swap = proxy.first("ModifyNetworkInterfaceAttribute").expect("swapped");
+    for action in [
+        "DescribeNetworkInterfaces",
+        "DescribeInstanceAttribute",
+        "GetRolePolicy",
+        "CreateFirewallDomainList",
+        "UpdateFirewallDomains",
+        "AssociateFirewallRuleGroup",
+        "ListFirewallDomains",
+    ] {
+        let at = proxy.first(action).unwrap_or_else(|| panic!("{action} was called"));
+        assert!(at > first_swap, "{action} (call {at}) before the first swap (call {first_swap})");
+    }
+}
