@@ -492,6 +492,12 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                     list,
                     owned,
                 ),
+                Call::new(
+                    s,
+                    "ListFirewallRuleGroupAssociations (associated already?)",
+                    "route53resolver:ListFirewallRuleGroupAssociations",
+                )
+                .anything(),
                 Call::new(s, "AssociateFirewallRuleGroup", "route53resolver:AssociateFirewallRuleGroup").on(
                     "firewall-rule-group-association",
                     s.route53resolver("firewall-rule-group-association/rslvr-frgassoc-0123456789abcdef0"),

@@ -109,10 +109,10 @@ impl StateStore for ProcessLocalState {
         }
         Ok(())
     }
-    async fn containment_group(&self, scope: &str) -> Result<Option<String>> {
+    async fn created_resource(&self, scope: &str) -> Result<Option<String>> {
         Ok(self.groups.borrow().get(scope).cloned())
     }
-    async fn record_containment_group(&self, scope: &str, group_id: &str) -> Result<String> {
+    async fn record_created_resource(&self, scope: &str, group_id: &str) -> Result<String> {
         Ok(self.groups.borrow_mut().entry(scope.to_owned()).or_insert_with(|| group_id.to_owned()).clone())
     }
     async fn record_original_groups(

@@ -384,6 +384,7 @@ impl StepKind {
                 "route53resolver:CreateFirewallRuleGroup",
                 "route53resolver:CreateFirewallRule",
                 "route53resolver:UpdateFirewallDomains",
+                "route53resolver:ListFirewallRuleGroupAssociations",
                 "route53resolver:AssociateFirewallRuleGroup",
             ],
             // The receipt's reads. Its repairs are the calls of the steps that closed each channel,

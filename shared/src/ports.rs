@@ -27,6 +27,17 @@ pub struct InstanceFacts {
     pub metadata: Option<MetadataOptions>,
 }
 
+impl InstanceFacts {
+    /// Every VPC the instance is in (its own, and each interface's), once each.
+    pub fn vpcs(&self) -> Vec<String> {
+        let mut vpcs: Vec<String> =
+            self.interfaces.iter().filter_map(|i| i.vpc_id.clone()).chain(self.vpc_id.clone()).collect();
+        vpcs.sort_unstable();
+        vpcs.dedup();
+        vpcs
+    }
+}
+
 /// The instance metadata service settings Firebreak changes and puts back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataOptions {
@@ -411,11 +422,12 @@ pub trait StateStore {
     async fn remember_ingress(&self, key: &str, entries: &[String], expires_at: u64) -> Result<Vec<String>>;
     /// Remove `entries` from the set under `key` (expired ones, best effort).
     async fn forget_ingress(&self, key: &str, entries: &[String]) -> Result<()>;
-    /// The containment group recorded for `scope` (account, region, VPC and kind), if any. Only a
-    /// group Firebreak created and recorded here is ever used: tags can be forged, this table cannot.
-    async fn containment_group(&self, scope: &str) -> Result<Option<String>>;
-    /// Record `group_id` for `scope` unless one is recorded already; returns the recorded one.
-    async fn record_containment_group(&self, scope: &str, group_id: &str) -> Result<String>;
+    /// The network resource Firebreak created and recorded under `key` (`state_keys::group`: a VPC's
+    /// containment group of a kind, the DNS Firewall of an account and region, its association with a
+    /// VPC), if any. Only what is recorded here is ever used: tags can be forged, this table cannot.
+    async fn created_resource(&self, key: &str) -> Result<Option<String>>;
+    /// Record `id` under `key` unless one is recorded already; returns the recorded one.
+    async fn record_created_resource(&self, key: &str, id: &str) -> Result<String>;
     /// Record an instance's original groups per interface before its first swap, keeping any already
     /// recorded (a retry or a second incident never overwrites the true originals); returns them all.
     async fn record_original_groups(

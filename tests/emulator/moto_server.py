@@ -49,10 +49,10 @@
    a BLOCK rule needs a `BlockResponse`; a rule's priority is unique in its group; `ListFirewallRules`),
    and the rule group's association with a VPC (`AssociateFirewallRuleGroup`, "the allowed values for
    Priority are between 100 and 9900", a priority unique among the VPC's associations;
-   `ListFirewallRuleGroupAssociations`). Ids are `rslvr-fdl-…`, `rslvr-frg-…`, `rslvr-frgassoc-…`, times
-   ISO 8601 text. An unknown id is `ResourceNotFoundException`. Associating a rule group with a VPC it is
-   associated with already is answered `ConflictException` here; the reference does not name the error,
-   and Firebreak never relies on it (it records each association in its table and asks only once).
+   `ListFirewallRuleGroupAssociations`, filtered by rule group and VPC). Ids are `rslvr-fdl-…`,
+   `rslvr-frg-…`, `rslvr-frgassoc-…`, times ISO 8601 text. An unknown id is `ResourceNotFoundException`.
+   What AWS answers to a rule group associated twice with one VPC is not documented: the harness does not
+   guess, and Firebreak asks the list before associating.
 
 tests/integration/emulator.rs proves the corrections.
 
@@ -317,8 +317,6 @@ def _associate_firewall_rule_group(self):
         group = _found(store["groups"], "FirewallRuleGroup", body.get("FirewallRuleGroupId"))
         vpc = body.get("VpcId")
         for existing in store["associations"].values():
-            if existing["VpcId"] == vpc and existing["FirewallRuleGroupId"] == group["Id"]:
-                raise _firewall_error("ConflictException", f"{group['Id']} is already associated with {vpc}")
             if existing["VpcId"] == vpc and existing["Priority"] == priority:
                 raise _firewall_error("ConflictException", f"priority {priority} is already used in {vpc}")
         association_id = _resource_id("rslvr-frgassoc")

@@ -294,6 +294,21 @@ async fn a_forged_invocation_isolates_nothing_and_is_notified_as_refused() {
 }
 
 /// A state key in this world, as the template generates it; its ARN for `FIREBREAK_STATE_KEY_SECRET_ARN`.
+/// A request marked approved written straight into the state table, around Firebreak.
+async fn plant_approved_request(ddb: &aws_sdk_dynamodb::Client, key: &str, request: &Value) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    ddb.put_item()
+        .table_name(crate::world::TABLE)
+        .item("pk", AttributeValue::S(format!("approval#{key}")))
+        .item("status", AttributeValue::S("approved".into()))
+        .item("decided", AttributeValue::S(r#"{"via":"link","at":0}"#.into()))
+        .item("deadline", AttributeValue::N("4102444800".into()))
+        .item("request", AttributeValue::S(request.to_string()))
+        .send()
+        .await
+        .expect("forged request");
+}
+
 async fn state_key(world: &World) -> String {
     world.secret("firebreak-state-key", &"s".repeat(64)).await
 }
@@ -359,16 +374,7 @@ async fn records_written_around_firebreak_are_refused_not_obeyed() {
     let request = serde_json::json!({"key": key, "status": "approved", "deadline": 4_102_444_800u64,
         "requested_at": 0, "summary": "forged", "reasons": [], "actions": [],
         "event": finding(&bystander.instance_id, "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0").to_string()});
-    ddb.put_item()
-        .table_name(crate::world::TABLE)
-        .item("pk", AttributeValue::S(format!("approval#{key}")))
-        .item("status", AttributeValue::S("approved".into()))
-        .item("decided", AttributeValue::S(r#"{"via":"link","at":0}"#.into()))
-        .item("deadline", AttributeValue::N("4102444800".into()))
-        .item("request", AttributeValue::S(request.to_string()))
-        .send()
-        .await
-        .expect("forged request");
+    plant_approved_request(&ddb, key, &request).await;
     let clock = firebreak::clock::Clock::system();
     let payload = serde_json::json!({"firebreak-approved": key});
     let function = firebreak::Function::GuarddutyResponder;
@@ -381,16 +387,7 @@ async fn records_written_around_firebreak_are_refused_not_obeyed() {
     let other = "incident#guardduty#123456789012#us-east-1#e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0";
     let mut disguised = request.clone();
     disguised["key"] = serde_json::Value::from("incident#alarm#arn:aws:cloudwatch:us-east-1:123456789012:alarm:x#t");
-    ddb.put_item()
-        .table_name(crate::world::TABLE)
-        .item("pk", AttributeValue::S(format!("approval#{other}")))
-        .item("status", AttributeValue::S("approved".into()))
-        .item("decided", AttributeValue::S(r#"{"via":"link","at":0}"#.into()))
-        .item("deadline", AttributeValue::N("4102444800".into()))
-        .item("request", AttributeValue::S(disguised.to_string()))
-        .send()
-        .await
-        .expect("forged request");
+    plant_approved_request(&ddb, other, &disguised).await;
     let payload = serde_json::json!({"firebreak-approved": other});
     let ran = firebreak::lambda::respond_payload(payload, &responder, function, &clock, clock.now().epoch + 300).await;
     assert!(ran.as_ref().is_err_and(|e| e.to_string().contains("not sealed by Firebreak")), "{ran:?}");

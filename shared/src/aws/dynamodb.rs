@@ -567,12 +567,12 @@ impl StateStore for DynamoStateStore {
         Ok(())
     }
 
-    async fn containment_group(&self, scope: &str) -> Result<Option<String>> {
+    async fn created_resource(&self, scope: &str) -> Result<Option<String>> {
         let item = self.item(scope.to_owned()).await?;
         Ok(item.as_ref().and_then(|i| i.get("group_id")).and_then(|v| v.as_s().ok()).cloned())
     }
 
-    async fn record_containment_group(&self, scope: &str, group_id: &str) -> Result<String> {
+    async fn record_created_resource(&self, scope: &str, group_id: &str) -> Result<String> {
         let out = self
             .client
             .update_item()
@@ -663,22 +663,17 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn change_denials(&self, role_id: &str, change: DenialChange<'_>) -> Result<RoleDenials> {
-        let entries = |ds: &[DeniedInstance]| ds.iter().map(|d| self.denial_entry(role_id, d)).collect::<Vec<_>>();
-        // DynamoDB cannot ADD to and DELETE from one attribute in one update: a removal is its own.
-        let (mut expression, entries, pruned_at) = match change {
-            DenialChange::Add(d) => {
-                ("ADD #instances :entries, #version :one".to_owned(), entries(std::slice::from_ref(d)), None)
-            }
-            DenialChange::Remove(ds) => ("DELETE #instances :entries ADD #version :one".to_owned(), entries(ds), None),
-            DenialChange::Prune { gone, at } => {
-                ("DELETE #instances :entries ADD #version :one".to_owned(), entries(gone), Some(at))
-            }
+        // DynamoDB cannot ADD to and DELETE from one attribute in one update: each change is its own.
+        let (change_clause, changed, pruned_at) = match change {
+            DenialChange::Add(d) => ("ADD #instances :entries, #version :one", std::slice::from_ref(d), None),
+            DenialChange::Remove(ds) => ("DELETE #instances :entries ADD #version :one", ds, None),
+            DenialChange::Prune { gone, at } => ("DELETE #instances :entries ADD #version :one", gone, Some(at)),
         };
-        if entries.is_empty() {
-            expression.clear();
-        }
+        let mut clauses = Vec::new();
         let mut update = self.client.update_item().table_name(&self.table).key("pk", s(state_keys::denials(role_id)));
-        if !entries.is_empty() {
+        if !changed.is_empty() {
+            clauses.push(change_clause);
+            let entries = changed.iter().map(|d| self.denial_entry(role_id, d)).collect();
             update = update
                 .expression_attribute_names("#instances", state_keys::DENIED_INSTANCES_ATTRIBUTE)
                 .expression_attribute_names("#version", state_keys::DENIALS_VERSION_ATTRIBUTE)
@@ -686,16 +681,16 @@ impl StateStore for DynamoStateStore {
                 .expression_attribute_values(":one", n(1));
         }
         if let Some(at) = pruned_at {
-            expression.push_str(" SET #pruned = :at");
+            clauses.push("SET #pruned = :at");
             update = update
                 .expression_attribute_names("#pruned", state_keys::DENIALS_PRUNED_ATTRIBUTE)
                 .expression_attribute_values(":at", n(at));
         }
-        if expression.is_empty() {
+        if clauses.is_empty() {
             return self.denials(role_id).await;
         }
         let out = update
-            .update_expression(expression.trim_start())
+            .update_expression(clauses.join(" "))
             .return_values(ReturnValue::AllNew)
             .send()
             .await

@@ -12,6 +12,15 @@ pub const DNS_FIREWALL_ROLE: &str = "firebreak-dns-block";
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use std::collections::BTreeMap;
 
+/// The tag every DNS Firewall resource Firebreak creates carries, at creation.
+fn dns_firewall_tag() -> Result<aws_sdk_route53resolver::types::Tag> {
+    aws_sdk_route53resolver::types::Tag::builder()
+        .key(DNS_FIREWALL_TAG)
+        .value(DNS_FIREWALL_ROLE)
+        .build()
+        .map_err(|e| crate::error::Error::refused("tag", e.to_string()))
+}
+
 #[derive(Clone)]
 pub struct AwsFleet {
     autoscaling: aws_sdk_autoscaling::Client,
@@ -219,14 +228,7 @@ impl Fleet for AwsFleet {
     }
 
     async fn create_dns_firewall(&self) -> Result<DnsFirewall> {
-        use aws_sdk_route53resolver::types::{Action, BlockResponse, Tag};
-        let tag = || {
-            Tag::builder()
-                .key(DNS_FIREWALL_TAG)
-                .value(DNS_FIREWALL_ROLE)
-                .build()
-                .map_err(|e| crate::error::Error::refused("tag", e.to_string()))
-        };
+        use aws_sdk_route53resolver::types::{Action, BlockResponse};
         // The creator request id makes a retried call idempotent: one per creation, never reused.
         let request = |what: &str| format!("firebreak-{what}-{}", super::ec2::unguessable_suffix());
         let list = self
@@ -234,7 +236,7 @@ impl Fleet for AwsFleet {
             .create_firewall_domain_list()
             .creator_request_id(request("list"))
             .name(format!("{DNS_FIREWALL_ROLE}-domains"))
-            .tags(tag()?)
+            .tags(dns_firewall_tag()?)
             .send()
             .await
             .map_err(|e| aws_error("CreateFirewallDomainList", e))?;
@@ -244,7 +246,7 @@ impl Fleet for AwsFleet {
             .create_firewall_rule_group()
             .creator_request_id(request("group"))
             .name(DNS_FIREWALL_ROLE)
-            .tags(tag()?)
+            .tags(dns_firewall_tag()?)
             .send()
             .await
             .map_err(|e| aws_error("CreateFirewallRuleGroup", e))?;
@@ -288,29 +290,31 @@ impl Fleet for AwsFleet {
     }
 
     async fn associate_dns_firewall(&self, rule_group_id: &str, vpc_id: &str, priority: i32) -> Result<bool> {
-        use aws_sdk_route53resolver::types::Tag;
-        let tag = Tag::builder()
-            .key(DNS_FIREWALL_TAG)
-            .value(DNS_FIREWALL_ROLE)
-            .build()
-            .map_err(|e| crate::error::Error::refused("tag", e.to_string()))?;
-        let result = self
+        // Associated already (by an earlier run whose record was lost): what was asked for. Asked with the
+        // documented list, not inferred from an error code the API reference does not name.
+        let existing = self
             .route53resolver
+            .list_firewall_rule_group_associations()
+            .firewall_rule_group_id(rule_group_id)
+            .vpc_id(vpc_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListFirewallRuleGroupAssociations", e))?;
+        if !existing.firewall_rule_group_associations().is_empty() {
+            return Ok(false);
+        }
+        self.route53resolver
             .associate_firewall_rule_group()
             .creator_request_id(format!("firebreak-{vpc_id}-{rule_group_id}"))
             .firewall_rule_group_id(rule_group_id)
             .vpc_id(vpc_id)
             .priority(priority)
             .name(DNS_FIREWALL_ROLE)
-            .tags(tag)
+            .tags(dns_firewall_tag()?)
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            // Associated already (by an earlier run whose record was lost): what was asked for.
-            Err(e) if code_of(&e) == Some("ConflictException") => Ok(false),
-            Err(e) => Err(aws_error("AssociateFirewallRuleGroup", e)),
-        }
+            .await
+            .map_err(|e| aws_error("AssociateFirewallRuleGroup", e))?;
+        Ok(true)
     }
 
     async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {

@@ -37,7 +37,7 @@ pub(super) async fn verified_group<C: Compute, F, S: StateStore>(
 ) -> Result<VerifiedGroup> {
     let wanted = kind.expected_rules();
     let scope = state_keys::group(&r.scope, vpc, kind.name());
-    if let Some(id) = r.state.containment_group(&scope).await? {
+    if let Some(id) = r.state.created_resource(&scope).await? {
         match r.compute.group_rules(&id).await? {
             Some(rules) if rules == wanted => return Ok(VerifiedGroup { id, how: "verified".into() }),
             Some(rules) => {
@@ -66,7 +66,7 @@ pub(super) async fn verified_group<C: Compute, F, S: StateStore>(
             format!("the new group {created} does not have the {} rules", kind.name()),
         ));
     }
-    let recorded = r.state.record_containment_group(&scope, &created).await?;
+    let recorded = r.state.record_created_resource(&scope, &created).await?;
     if recorded != created {
         // Another run recorded its group first: use that one, checked like any recorded group.
         return Box::pin(verified_group(r, vpc, kind)).await;
@@ -90,7 +90,7 @@ pub(super) async fn already_contained<C, F, S: StateStore>(
     for interface in &facts.interfaces {
         let Some(vpc) = interface.vpc_id.as_deref().or(facts.vpc_id.as_deref()) else { return Ok(None) };
         let scope = state_keys::group(&r.scope, vpc, ContainmentGroup::Isolation.name());
-        let recorded = r.state.containment_group(&scope).await?;
+        let recorded = r.state.created_resource(&scope).await?;
         if recorded.is_none() || interface.group_ids != [recorded.unwrap_or_default()] {
             return Ok(None);
         }

@@ -192,8 +192,7 @@ pub(super) async fn revoke_instance<C: Compute, F: Fleet, S: StateStore>(
     };
     // The account and region name the instance: refused, as before any change, when they are unknown.
     instance_arn(&ctx.plan.incident.origin, id)?;
-    let region = ctx.plan.incident.origin.region.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default();
-    let denied = DeniedInstance { region, instance: id.clone() };
+    let denied = denied_instance(&ctx.plan.incident.origin, id);
     let denies = if r.config.dry_run {
         format!("would deny {id} among the instances of the role")
     } else {
@@ -222,6 +221,12 @@ pub(super) async fn revoke_instance<C: Compute, F: Fleet, S: StateStore>(
          the metadata service of {id} is off, so nothing on it can fetch new ones; undo: firebreak release {id}",
         role.name
     )))
+}
+
+/// The instance `id` of the incident's region, as the role's denied instances name it.
+pub(super) fn denied_instance(origin: &Origin, id: &InstanceId) -> DeniedInstance {
+    let region = origin.region.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default();
+    DeniedInstance { region, instance: id.clone() }
 }
 
 /// Add `denied` to the instances denied on `role`, drop those of its region that EC2 no longer has

@@ -17,10 +17,7 @@ pub(super) async fn block_domain<C, F: Fleet, S: StateStore>(
     domain: &str,
     ctx: &StepContext<'_>,
 ) -> Result<Outcome> {
-    let mut vpcs: Vec<String> =
-        facts.interfaces.iter().filter_map(|i| i.vpc_id.clone()).chain(facts.vpc_id.clone()).collect();
-    vpcs.sort_unstable();
-    vpcs.dedup();
+    let vpcs = facts.vpcs();
     let id = &facts.instance_id;
     if vpcs.is_empty() {
         return Ok(Outcome::skipped(format!("{id} is in no VPC: there is no VPC resolver to filter")));
@@ -67,13 +64,13 @@ async fn firewall<C, F: Fleet, S: StateStore>(r: &Ports<'_, C, F, S>) -> Result<
     let created = r.fleet.create_dns_firewall().await?;
     let key = state_keys::dns_firewall(&r.scope);
     let both = format!("{} {}", created.domain_list_id, created.rule_group_id);
-    parse(&key, &r.state.record_containment_group(&key, &both).await?)
+    parse(&key, &r.state.record_created_resource(&key, &both).await?)
 }
 
 /// The DNS Firewall recorded for the incident's account and region, if any.
 pub(super) async fn recorded_firewall<C, F, S: StateStore>(r: &Ports<'_, C, F, S>) -> Result<Option<DnsFirewall>> {
     let key = state_keys::dns_firewall(&r.scope);
-    r.state.containment_group(&key).await?.map(|recorded| parse(&key, &recorded)).transpose()
+    r.state.created_resource(&key).await?.map(|recorded| parse(&key, &recorded)).transpose()
 }
 
 /// `<domain list id> <rule group id>`, as recorded under `key`.
@@ -91,10 +88,10 @@ async fn associate<C, F: Fleet, S: StateStore>(
     vpc: &str,
 ) -> Result<bool> {
     let key = state_keys::dns_association(&r.scope, vpc);
-    if r.state.containment_group(&key).await?.as_deref() == Some(firewall.rule_group_id.as_str()) {
+    if r.state.created_resource(&key).await?.as_deref() == Some(firewall.rule_group_id.as_str()) {
         return Ok(false);
     }
     let new = r.fleet.associate_dns_firewall(&firewall.rule_group_id, vpc, r.config.dns_firewall_priority).await?;
-    r.state.record_containment_group(&key, &firewall.rule_group_id).await?;
+    r.state.record_created_resource(&key, &firewall.rule_group_id).await?;
     Ok(new)
 }

@@ -9,7 +9,7 @@ use super::{contain, credentials, dns};
 use crate::error::{Error, Result};
 use crate::plan::{Step, StepKind};
 use crate::ports::{
-    Compute, ContainmentGroup, DeniedInstance, Fleet, GroupRules, InstanceFacts, InterfaceFacts, RoleFacts, StateStore,
+    Compute, ContainmentGroup, Fleet, GroupRules, InstanceFacts, InterfaceFacts, RoleFacts, StateStore,
 };
 use crate::receipt::{Channel, ChannelCheck, ChannelState, Receipt};
 use crate::report::Outcome;
@@ -189,9 +189,10 @@ async fn read<C: Compute, F: Fleet, S: StateStore>(
     let identity = async {
         let Some((named, named_id)) = revoking else { return Ok(Vec::new()) };
         let role = credentials::instance_role(r, facts, named, named_id).await?;
+        let has_profile = facts.instance_profile_arn.is_some();
         let Ok(found) = &role else {
             // No role whose credentials could be fetched: nothing more to read.
-            return Ok(identity_checks(id, facts.instance_profile_arn.is_some(), &role, None, false));
+            return Ok(identity_checks(id, has_profile, &role, None, false));
         };
         let (policy, described) = futures::future::try_join(
             r.fleet.role_policy(&found.name, credentials::INSTANCES_POLICY),
@@ -199,7 +200,6 @@ async fn read<C: Compute, F: Fleet, S: StateStore>(
         )
         .await?;
         let metadata_on = described.as_ref().and_then(|d| d.metadata.as_ref()).is_none_or(|m| m.endpoint_enabled);
-        let has_profile = facts.instance_profile_arn.is_some();
         Ok::<_, Error>(identity_checks(id, has_profile, &role, policy.as_deref(), metadata_on))
     };
     let fleet = async {
@@ -252,10 +252,7 @@ async fn isolation_groups<C: Compute, F, S: StateStore>(
     r: &Ports<'_, C, F, S>,
     facts: &InstanceFacts,
 ) -> Result<BTreeMap<String, (String, Option<GroupRules>)>> {
-    let mut vpcs: Vec<String> =
-        facts.interfaces.iter().filter_map(|i| i.vpc_id.clone()).chain(facts.vpc_id.clone()).collect();
-    vpcs.sort_unstable();
-    vpcs.dedup();
+    let vpcs = facts.vpcs();
     let checked = r.groups.lock().await.clone();
     let groups = join_all(vpcs.into_iter().map(|vpc| {
         let known = checked.get(&vpc).map(|(_, isolation)| isolation.id.clone());
@@ -264,7 +261,7 @@ async fn isolation_groups<C: Compute, F, S: StateStore>(
                 Some(id) => Some(id),
                 None => {
                     let scope = state_keys::group(&r.scope, &vpc, ContainmentGroup::Isolation.name());
-                    r.state.containment_group(&scope).await?
+                    r.state.created_resource(&scope).await?
                 }
             };
             let Some(id) = id else { return Ok::<_, Error>(None) };
@@ -398,33 +395,29 @@ async fn repair<C: Compute, F: Fleet, S: StateStore>(
     repairs: Vec<((Channel, Option<String>), Repair)>,
 ) -> BTreeMap<(Channel, Option<String>), String> {
     let id = &facts.instance_id;
-    let region = ctx.plan.incident.origin.region.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default();
-    let runs = repairs.into_iter().map(|(key, repair)| {
-        let region = region.clone();
-        async move {
-            let done: Result<()> = match repair {
-                Repair::Regroup { interface, vpc, groups } => {
-                    async {
-                        let originals = BTreeMap::from([(interface.clone(), groups)]);
-                        r.state.record_original_groups(id.as_str(), &originals).await?;
-                        let isolation = contain::verified_group(r, &vpc, ContainmentGroup::Isolation).await?;
-                        r.compute.set_interface_groups(&interface, &[isolation.id]).await
-                    }
-                    .await
+    let runs = repairs.into_iter().map(|(key, repair)| async move {
+        let done: Result<()> = match repair {
+            Repair::Regroup { interface, vpc, groups } => {
+                async {
+                    let originals = BTreeMap::from([(interface.clone(), groups)]);
+                    r.state.record_original_groups(id.as_str(), &originals).await?;
+                    let isolation = contain::verified_group(r, &vpc, ContainmentGroup::Isolation).await?;
+                    r.compute.set_interface_groups(&interface, &[isolation.id]).await
                 }
-                Repair::ClearRules { group, current } => {
-                    r.compute.set_group_rules(&group, &current, &GroupRules::default()).await
-                }
-                Repair::Deny(role) => {
-                    let denied = DeniedInstance { region, instance: id.clone() };
-                    credentials::deny(&r.compute, &r.fleet, r.state, &role, &denied, ctx.now.epoch).await.map(|_| ())
-                }
-                Repair::MetadataOff => r.compute.set_metadata_endpoint(id, false, None).await,
-                Repair::Detach => r.fleet.detach_from_auto_scaling_group(id).await.map(|_| ()),
-                Repair::Protect => r.compute.protect_instance(id).await,
-            };
-            done.err().map(|e| (key, e.to_string()))
-        }
+                .await
+            }
+            Repair::ClearRules { group, current } => {
+                r.compute.set_group_rules(&group, &current, &GroupRules::default()).await
+            }
+            Repair::Deny(role) => {
+                let denied = credentials::denied_instance(&ctx.plan.incident.origin, id);
+                credentials::deny(&r.compute, &r.fleet, r.state, &role, &denied, ctx.now.epoch).await.map(|_| ())
+            }
+            Repair::MetadataOff => r.compute.set_metadata_endpoint(id, false, None).await,
+            Repair::Detach => r.fleet.detach_from_auto_scaling_group(id).await.map(|_| ()),
+            Repair::Protect => r.compute.protect_instance(id).await,
+        };
+        done.err().map(|e| (key, e.to_string()))
     });
     join_all(runs).await.into_iter().flatten().collect()
 }
