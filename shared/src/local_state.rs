@@ -112,8 +112,13 @@ impl StateStore for ProcessLocalState {
     async fn created_resource(&self, scope: &str) -> Result<Option<String>> {
         Ok(self.groups.borrow().get(scope).cloned())
     }
-    async fn record_created_resource(&self, scope: &str, group_id: &str) -> Result<String> {
-        Ok(self.groups.borrow_mut().entry(scope.to_owned()).or_insert_with(|| group_id.to_owned()).clone())
+    async fn record_created_resource(&self, scope: &str, group_id: &str, replacing: Option<&str>) -> Result<String> {
+        let mut groups = self.groups.borrow_mut();
+        let recorded = groups.entry(scope.to_owned()).or_insert_with(|| group_id.to_owned());
+        if replacing == Some(recorded.as_str()) {
+            group_id.clone_into(recorded);
+        }
+        Ok(recorded.clone())
     }
     async fn record_original_groups(
         &self,

@@ -426,8 +426,10 @@ pub trait StateStore {
     /// containment group of a kind, the DNS Firewall of an account and region, its association with a
     /// VPC), if any. Only what is recorded here is ever used: tags can be forged, this table cannot.
     async fn created_resource(&self, key: &str) -> Result<Option<String>>;
-    /// Record `id` under `key` unless one is recorded already; returns the recorded one.
-    async fn record_created_resource(&self, key: &str, id: &str) -> Result<String>;
+    /// Record `id` under `key` unless one is recorded already, and return the recorded one. `replacing`
+    /// names a recorded resource the caller found gone: that one, and only that one, is replaced (a
+    /// concurrent run that replaced it first wins, and its resource is returned).
+    async fn record_created_resource(&self, key: &str, id: &str, replacing: Option<&str>) -> Result<String>;
     /// Record an instance's original groups per interface before its first swap, keeping any already
     /// recorded (a retry or a second incident never overwrites the true originals); returns them all.
     async fn record_original_groups(

@@ -69,6 +69,27 @@ async fn a_recorded_group_that_gained_a_rule_is_repaired_before_it_is_used_again
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_recorded_group_deleted_since_is_replaced_by_a_new_one_and_its_record_with_it() {
+    let world = World::seed().await;
+    let first = world.launch(false, false).await;
+    world.respond(finding(&first.instance_id, "11111111111111111111111111111111"), &[]).await;
+    let deleted = world.recorded_groups("firebreak-isolation").await.remove(0);
+    let responder = world.responder(&[]).await;
+    let id = firebreak::incident::InstanceId::parse(&first.instance_id).expect("id");
+    crate::support::release(&responder, &id).await.expect("released");
+    world.ec2.delete_security_group().group_id(&deleted).send().await.expect("someone deletes the group");
+    let second = world.launch(false, false).await;
+    let report = world.respond(finding(&second.instance_id, "22222222222222222222222222222222"), &[]).await.remove(0);
+    assert!(report.failures().is_empty(), "{report:#?}");
+    let recorded = world.recorded_groups("firebreak-isolation").await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_ne!(recorded[0], deleted, "the record names the new group");
+    assert!(isolated(&world, &second.instance_id).await);
+    let said = detail(&report, "isolate_instance");
+    assert!(said.contains("created and verified") && said.contains(&format!("{deleted} no longer exists")), "{said}");
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn an_instance_at_the_tag_limit_is_isolated_all_the_same_and_released_from_the_record() {
     let world = World::seed().await;
     let victim = world.launch(false, false).await;

@@ -572,20 +572,27 @@ impl StateStore for DynamoStateStore {
         Ok(item.as_ref().and_then(|i| i.get("group_id")).and_then(|v| v.as_s().ok()).cloned())
     }
 
-    async fn record_created_resource(&self, scope: &str, group_id: &str) -> Result<String> {
-        let out = self
+    async fn record_created_resource(&self, scope: &str, group_id: &str, replacing: Option<&str>) -> Result<String> {
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(scope))
-            .update_expression("SET group_id = if_not_exists(group_id, :group)")
-            .expression_attribute_values(":group", s(group_id))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
-        let recorded = out.attributes().and_then(|a| a.get("group_id")).and_then(|v| v.as_s().ok());
-        Ok(recorded.cloned().unwrap_or_else(|| group_id.to_owned()))
+            .update_expression("SET group_id = :group")
+            .expression_attribute_values(":group", s(group_id));
+        update = match replacing {
+            Some(gone) => update
+                .condition_expression("attribute_not_exists(group_id) OR group_id = :gone")
+                .expression_attribute_values(":gone", s(gone)),
+            None => update.condition_expression("attribute_not_exists(group_id)"),
+        };
+        if written("UpdateItem", update.send().await)? {
+            return Ok(group_id.to_owned());
+        }
+        // Another run recorded its own first: that one is the resource.
+        self.created_resource(scope)
+            .await?
+            .ok_or_else(|| Error::State(format!("the resource recorded under {scope} vanished")))
     }
 
     async fn record_original_groups(

@@ -37,6 +37,7 @@ pub(super) async fn verified_group<C: Compute, F, S: StateStore>(
 ) -> Result<VerifiedGroup> {
     let wanted = kind.expected_rules();
     let scope = state_keys::group(&r.scope, vpc, kind.name());
+    let mut gone = None;
     if let Some(id) = r.state.created_resource(&scope).await? {
         match r.compute.group_rules(&id).await? {
             Some(rules) if rules == wanted => return Ok(VerifiedGroup { id, how: "verified".into() }),
@@ -52,8 +53,8 @@ pub(super) async fn verified_group<C: Compute, F, S: StateStore>(
                     + rules.egress.symmetric_difference(&wanted.egress).count();
                 return Ok(VerifiedGroup { id, how: format!("repaired ({changed} rule(s) changed), then verified") });
             }
-            // Deleted since: make a new one.
-            None => {}
+            // EC2 says it was deleted since: a new one replaces that record, and only that one.
+            None => gone = Some(id),
         }
     }
     let created = r.compute.create_containment_group(vpc, kind).await?;
@@ -66,12 +67,17 @@ pub(super) async fn verified_group<C: Compute, F, S: StateStore>(
             format!("the new group {created} does not have the {} rules", kind.name()),
         ));
     }
-    let recorded = r.state.record_created_resource(&scope, &created).await?;
+    let recorded = r.state.record_created_resource(&scope, &created, gone.as_deref()).await?;
     if recorded != created {
-        // Another run recorded its group first: use that one, checked like any recorded group.
+        // Another run recorded its group first: use that one, checked like any recorded group. Its
+        // record is not the one found gone, so this recursion ends unless that group vanished too.
         return Box::pin(verified_group(r, vpc, kind)).await;
     }
-    Ok(VerifiedGroup { id: created, how: "created and verified".into() })
+    let how = match gone {
+        Some(gone) => format!("created and verified (the recorded {gone} no longer exists)"),
+        None => "created and verified".into(),
+    };
+    Ok(VerifiedGroup { id: created, how })
 }
 
 /// Why the instance needs no containment because Firebreak contained it already (for an earlier

@@ -64,7 +64,7 @@ async fn firewall<C, F: Fleet, S: StateStore>(r: &Ports<'_, C, F, S>) -> Result<
     let created = r.fleet.create_dns_firewall().await?;
     let key = state_keys::dns_firewall(&r.scope);
     let both = format!("{} {}", created.domain_list_id, created.rule_group_id);
-    parse(&key, &r.state.record_created_resource(&key, &both).await?)
+    parse(&key, &r.state.record_created_resource(&key, &both, None).await?)
 }
 
 /// The DNS Firewall recorded for the incident's account and region, if any.
@@ -88,10 +88,12 @@ async fn associate<C, F: Fleet, S: StateStore>(
     vpc: &str,
 ) -> Result<bool> {
     let key = state_keys::dns_association(&r.scope, vpc);
-    if r.state.created_resource(&key).await?.as_deref() == Some(firewall.rule_group_id.as_str()) {
+    let recorded = r.state.created_resource(&key).await?;
+    if recorded.as_deref() == Some(firewall.rule_group_id.as_str()) {
         return Ok(false);
     }
     let new = r.fleet.associate_dns_firewall(&firewall.rule_group_id, vpc, r.config.dns_firewall_priority).await?;
-    r.state.record_created_resource(&key, &firewall.rule_group_id).await?;
+    // An association of another rule group recorded before is that group's, not this one's.
+    r.state.record_created_resource(&key, &firewall.rule_group_id, recorded.as_deref()).await?;
     Ok(new)
 }
