@@ -113,6 +113,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_BLOCK_DOMAINS",
     "FIREBREAK_MAX_BLOCKED_DOMAINS_PER_HOUR",
     "FIREBREAK_DNS_FIREWALL_PRIORITY",
+    "FIREBREAK_MALWARE_SCAN",
 ];
 
 impl Config {
@@ -202,6 +203,7 @@ impl Config {
             deactivate_user_keys: flag(&get, "FIREBREAK_DEACTIVATE_USER_KEYS", defaults.deactivate_user_keys)?,
             revoke_role_sessions: flag(&get, "FIREBREAK_REVOKE_ROLE_SESSIONS", defaults.revoke_role_sessions)?,
             block_domains: flag(&get, "FIREBREAK_BLOCK_DOMAINS", defaults.block_domains)?,
+            scan_for_malware: flag(&get, "FIREBREAK_MALWARE_SCAN", defaults.scan_for_malware)?,
             accounts: list(
                 &get,
                 "FIREBREAK_ACCOUNTS",

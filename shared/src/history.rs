@@ -112,6 +112,10 @@ pub fn timeline(incident: &StoredIncident) -> String {
     for receipt in &r.receipts {
         text.extend(receipt.lines().iter().map(|l| format!("{}\n", sanitise(l, 400))));
     }
+    if !incident.later.is_empty() {
+        text.push_str("later:\n");
+        text.extend(incident.later.iter().map(|l| format!("  {}\n", sanitise(l, 400))));
+    }
     text
 }
 
@@ -145,6 +149,7 @@ mod tests {
                 }],
                 receipts: Vec::new(),
             },
+            later: Vec::new(),
         }
     }
 
@@ -166,5 +171,16 @@ mod tests {
         let text = timeline(&incident("incident#a", 1_795_503_374, "GuardDuty Backdoor on i-1"));
         assert!(text.contains("+   1.2s  Isolate it from the network: done - 1 interface(s) isolated"), "{text}");
         assert!(text.contains("isolated:  1.2 s"));
+        assert!(!text.contains("later:"), "nothing happened after the run: {text}");
+    }
+
+    #[test]
+    fn what_joined_the_incident_later_follows_its_steps() {
+        let mut joined = incident("incident#a", 1_795_503_374, "GuardDuty Backdoor on i-1");
+        joined.later = vec!["2026-12-03T21:00:00Z malware scan s-1 found Execution:EC2/MaliciousFile\u{1b}[2J".into()];
+        let text = timeline(&joined);
+        let steps = text.find("Isolate it").expect("steps");
+        let later = text.find("later:\n  2026-12-03T21:00:00Z malware scan s-1 found").expect("later");
+        assert!(steps < later && !text.contains('\u{1b}'), "{text:?}");
     }
 }

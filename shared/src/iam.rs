@@ -18,6 +18,10 @@ const SNAPSHOT_TAGS: [&str; 5] =
 const STOP_TAGS: [&str; 4] =
     ["firebreak:stopped-by", "firebreak:stopped-at", "firebreak:stopped-reason", "firebreak:stop-mode"];
 const REVOKE_TAGS: [&str; 3] = ["firebreak:revoked", "firebreak:revoked-at", "firebreak:revoked-why"];
+/// GuardDuty Malware Protection for EC2's service-linked role, which the first on-demand scan creates.
+const MALWARE_PROTECTION: &str = "malware-protection.guardduty.amazonaws.com";
+const MALWARE_PROTECTION_ROLE: &str =
+    "role/aws-service-role/malware-protection.guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDutyMalwareProtection";
 
 /// The concrete world the requests are about.
 #[derive(Debug, Clone)]
@@ -505,6 +509,40 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                 ),
             ]
         }
+        StepKind::ScanForMalware => {
+            let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+            vec![
+                describe,
+                // GuardDuty's StartMalwareScan supports no resource-level permission.
+                Call::new(s, "StartMalwareScan", "guardduty:StartMalwareScan").anything(),
+                Call::new(
+                    s,
+                    "StartMalwareScan (its service-linked role, the first time)",
+                    "iam:CreateServiceLinkedRole",
+                )
+                .on(
+                    "role",
+                    s.iam(MALWARE_PROTECTION_ROLE),
+                    &[("iam:AWSServiceName", &[MALWARE_PROTECTION])],
+                ),
+                Call::new(&home, "PutItem (the scan's incident)", "dynamodb:PutItem").on(
+                    "table",
+                    s.state_table(),
+                    &[("dynamodb:LeadingKeys", &["scan#0123456789abcdef0123456789abcdef"])],
+                ),
+            ]
+        }
+        StepKind::RecordScanResult => {
+            let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+            vec![
+                Call::new(&home, "GetItem (the scan's incident)", "dynamodb:GetItem").on("table", s.state_table(), &[]),
+                Call::new(&home, "UpdateItem (the incident's later lines)", "dynamodb:UpdateItem").on(
+                    "table",
+                    s.state_table(),
+                    &[("dynamodb:LeadingKeys", &["claim#incident#guardduty#222222222222#us-east-1#a8c4e2f1"])],
+                ),
+            ]
+        }
         // The receipt's reads; its repairs are the calls of the steps that closed each channel.
         StepKind::VerifyContainment => {
             let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
@@ -779,13 +817,21 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
         ("ec2:ResourceTag/firebreak:exempt", &["true"]),
         ("ec2:InstanceID", &["i-0abc1234def567890"]),
     ];
-    let mut denied = vec![create_tags(
-        &Call::new(s, "CreateTags (a key that is not Firebreak's)", "ec2:CreateTags").denied(),
-        "instance",
-        s.instance(),
-        &["Owner"],
-        None,
-    )];
+    let mut denied = vec![
+        create_tags(
+            &Call::new(s, "CreateTags (a key that is not Firebreak's)", "ec2:CreateTags").denied(),
+            "instance",
+            s.instance(),
+            &["Owner"],
+            None,
+        ),
+        // Only GuardDuty Malware Protection's own role: another service's could carry other powers.
+        Call::new(s, "CreateServiceLinkedRole (another service's)", "iam:CreateServiceLinkedRole").denied().on(
+            "role",
+            s.iam("role/aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk"),
+            &[("iam:AWSServiceName", &["elasticbeanstalk.amazonaws.com"])],
+        ),
+    ];
     // The items only the GuardDuty responder writes: what release and an approved run trust.
     if matches!(function, Function::AlarmResponder | Function::CloudtrailResponder) {
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
@@ -796,6 +842,7 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             ("the instances denied on a role", "denied#AROAEXAMPLEROLEID0001"),
             ("a request for approval", APPROVAL_ITEM),
             ("a containment group", "group#123456789012#us-east-1#vpc-1#isolation"),
+            ("the incident of a malware scan", "scan#0123456789abcdef0123456789abcdef"),
         ] {
             for action in ["dynamodb:UpdateItem", "dynamodb:PutItem"] {
                 denied.push(Call::new(&home, &format!("{action} ({what})"), action).denied().on(

@@ -51,6 +51,17 @@ impl Region {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The partition of the region's ARNs.
+    pub fn partition(&self) -> &'static str {
+        if self.0.starts_with("cn-") {
+            "aws-cn"
+        } else if self.0.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        }
+    }
 }
 
 impl fmt::Display for InstanceId {
@@ -141,6 +152,19 @@ pub struct GuardDutyFinding {
     /// The domain a DNS finding names (`service.action.dnsRequestAction.domain`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_domain: Option<String>,
+    /// The malware scan that produced the finding (`service.ebsVolumeScanDetails`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub malware_scan: Option<MalwareScan>,
+}
+
+/// `service.ebsVolumeScanDetails` of a Malware Protection for EC2 finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MalwareScan {
+    pub scan_id: String,
+    /// `scanType` `ON_DEMAND` (started with `StartMalwareScan`, as Firebreak does), not
+    /// `GUARDDUTY_INITIATED` (started by GuardDuty for the finding `trigger_finding_id`).
+    pub on_demand: bool,
+    pub trigger_finding_id: Option<String>,
 }
 
 /// `resource.accessKeyDetails` of an `AccessKey` finding.

@@ -29,6 +29,8 @@ pub struct ProcessLocalState {
     approvals: RefCell<BTreeMap<String, ApprovalRequest>>,
     ingress: RefCell<BTreeMap<String, BTreeSet<String>>>,
     notes: RefCell<BTreeSet<(String, &'static str)>>,
+    scans: RefCell<BTreeMap<String, String>>,
+    later: RefCell<BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl ProcessLocalState {
@@ -39,7 +41,8 @@ impl ProcessLocalState {
             _ => "in_progress",
         };
         let record = self.records.borrow().get(key).cloned()?;
-        Some(StoredIncident { key: key.to_owned(), status: status.to_owned(), record })
+        let later = self.later.borrow().get(key).map(|lines| lines.iter().cloned().collect()).unwrap_or_default();
+        Some(StoredIncident { key: key.to_owned(), status: status.to_owned(), record, later })
     }
 }
 
@@ -119,6 +122,20 @@ impl StateStore for ProcessLocalState {
             group_id.clone_into(recorded);
         }
         Ok(recorded.clone())
+    }
+    async fn record_scan(&self, scan_id: &str, incident_key: &str) -> Result<()> {
+        self.scans.borrow_mut().insert(scan_id.to_owned(), incident_key.to_owned());
+        Ok(())
+    }
+    async fn scan_incident(&self, scan_id: &str) -> Result<Option<String>> {
+        Ok(self.scans.borrow().get(scan_id).cloned())
+    }
+    async fn add_to_incident(&self, incident_key: &str, line: &str) -> Result<bool> {
+        if !self.claims.borrow().contains_key(incident_key) {
+            return Ok(false);
+        }
+        self.later.borrow_mut().entry(incident_key.to_owned()).or_default().insert(line.to_owned());
+        Ok(true)
     }
     async fn record_original_groups(
         &self,

@@ -76,6 +76,19 @@ pub enum Step {
         instance_id: InstanceId,
         domain: String,
     },
+    /// Start GuardDuty's on-demand malware scan of the contained instance's volumes (`StartMalwareScan`),
+    /// once per incident, and record the scan so that what it finds joins this incident.
+    ScanForMalware {
+        instance_id: InstanceId,
+    },
+    /// Join a Malware Protection finding to the incident whose scan produced it: Firebreak's own
+    /// on-demand scan (recorded by `scan_for_malware`), or GuardDuty's scan for the finding it contained.
+    RecordScanResult {
+        scan_id: String,
+        /// The finding that started a GuardDuty-initiated scan (`triggerFindingId`), if it was that.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        trigger_finding_id: Option<String>,
+    },
     /// After the other steps, read every way out of the instance back: verified closed, repaired once,
     /// or named as open (the receipt).
     VerifyContainment {
@@ -121,6 +134,8 @@ pub enum StepKind {
     RevokeRoleSessions,
     DeactivateAccessKey,
     BlockDomain,
+    ScanForMalware,
+    RecordScanResult,
     VerifyContainment,
     Notify,
 }
@@ -174,7 +189,7 @@ impl Cap {
 const DESCRIBE: &str = "ec2:DescribeInstances";
 
 impl StepKind {
-    pub const ALL: [StepKind; 15] = [
+    pub const ALL: [StepKind; 17] = [
         Self::IsolateInstance,
         Self::ProtectInstance,
         Self::DetachFromAutoScalingGroup,
@@ -188,6 +203,8 @@ impl StepKind {
         Self::RevokeRoleSessions,
         Self::DeactivateAccessKey,
         Self::BlockDomain,
+        Self::ScanForMalware,
+        Self::RecordScanResult,
         Self::VerifyContainment,
         Self::Notify,
     ];
@@ -208,6 +225,8 @@ impl StepKind {
             Self::RevokeRoleSessions => "revoke_role_sessions",
             Self::DeactivateAccessKey => "deactivate_access_key",
             Self::BlockDomain => "block_domain",
+            Self::ScanForMalware => "scan_for_malware",
+            Self::RecordScanResult => "record_scan_result",
             Self::VerifyContainment => "verify_containment",
             Self::Notify => "notify",
         }
@@ -229,6 +248,8 @@ impl StepKind {
             Self::RevokeRoleSessions => "Revoke the role's earlier sessions",
             Self::DeactivateAccessKey => "Deactivate the access key",
             Self::BlockDomain => "Block the finding's domain in its VPC's DNS",
+            Self::ScanForMalware => "Scan its volumes for malware (GuardDuty)",
+            Self::RecordScanResult => "Join the malware scan's finding to its incident",
             Self::VerifyContainment => "Read every way out back (the receipt)",
             Self::Notify => "Tell the team",
         }
@@ -252,6 +273,8 @@ impl StepKind {
             Self::RevokeRoleSessions => "revoke_role_sessions",
             Self::DeactivateAccessKey => "deactivate_access_key",
             Self::BlockDomain => "block_domain",
+            Self::ScanForMalware => "scan_for_malware",
+            Self::RecordScanResult => "record_scan_result",
             Self::VerifyContainment => "verify_containment",
             Self::Notify => "notify",
         }
@@ -273,7 +296,9 @@ impl StepKind {
             | Self::DeregisterFromTargetGroups
             | Self::SnapshotVolumes
             | Self::TagInstance
-            | Self::BlockDomain => Phase::Evidence,
+            | Self::BlockDomain
+            | Self::ScanForMalware
+            | Self::RecordScanResult => Phase::Evidence,
             Self::VerifyContainment => Phase::Verify,
             Self::Notify => Phase::Notify,
         }
@@ -306,6 +331,7 @@ impl StepKind {
                 | Self::StopEcsTask
                 | Self::RevokeRoleSessions
                 | Self::DeactivateAccessKey
+                | Self::RecordScanResult
                 | Self::Notify
         )
     }
@@ -387,6 +413,14 @@ impl StepKind {
                 "route53resolver:ListFirewallRuleGroupAssociations",
                 "route53resolver:AssociateFirewallRuleGroup",
             ],
+            // GuardDuty snapshots and scans the volumes itself, through its service-linked role, which
+            // the first on-demand scan of an account creates (hence `iam:CreateServiceLinkedRole`, for
+            // that role only); the scan is recorded so that its finding finds this incident.
+            Self::ScanForMalware => {
+                &[DESCRIBE, "guardduty:StartMalwareScan", "iam:CreateServiceLinkedRole", "dynamodb:PutItem"]
+            }
+            // The scan's record read; the incident's record gains a line.
+            Self::RecordScanResult => &["dynamodb:GetItem", "dynamodb:UpdateItem"],
             // The receipt's reads. Its repairs are the calls of the steps that closed each channel,
             // which a plan holds beside it: it is granted nothing those steps are not.
             Self::VerifyContainment => &[
@@ -425,6 +459,8 @@ impl Step {
             Self::RevokeRoleSessions { .. } => StepKind::RevokeRoleSessions,
             Self::DeactivateAccessKey { .. } => StepKind::DeactivateAccessKey,
             Self::BlockDomain { .. } => StepKind::BlockDomain,
+            Self::ScanForMalware { .. } => StepKind::ScanForMalware,
+            Self::RecordScanResult { .. } => StepKind::RecordScanResult,
             Self::VerifyContainment { .. } => StepKind::VerifyContainment,
             Self::Notify => StepKind::Notify,
         }
@@ -445,11 +481,13 @@ impl Step {
             | Self::DeregisterFromTargetGroups { instance_id }
             | Self::RevokeInstanceCredentials { instance_id, .. }
             | Self::VerifyContainment { instance_id }
+            | Self::ScanForMalware { instance_id }
             | Self::BlockDomain { instance_id, .. } => Some(instance_id),
             Self::RevokeSecurityGroupIngress { .. }
             | Self::StopEcsTask { .. }
             | Self::RevokeRoleSessions { .. }
             | Self::DeactivateAccessKey { .. }
+            | Self::RecordScanResult { .. }
             | Self::Notify => None,
         }
     }
@@ -473,6 +511,8 @@ impl Kind {
                 RevokeRoleSessions,
                 DeactivateAccessKey,
                 BlockDomain,
+                ScanForMalware,
+                RecordScanResult,
                 VerifyContainment,
                 Notify,
             ],

@@ -253,6 +253,9 @@ pub trait Fleet {
     async fn blocked_domains(&self, list_id: &str) -> Result<Vec<String>>;
     /// Associate the rule group with the VPC at `priority`; `false` when it was associated already.
     async fn associate_dns_firewall(&self, rule_group_id: &str, vpc_id: &str, priority: i32) -> Result<bool>;
+    /// Start GuardDuty's on-demand malware scan of `resource_arn` (an instance); returns its scan id.
+    /// `client_token` makes a repeated start the same scan (GuardDuty's idempotency token).
+    async fn start_malware_scan(&self, resource_arn: &str, client_token: &str) -> Result<String>;
     /// The IAM user `name`'s tags; `None` when the user does not exist.
     async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>>;
     /// Make the access key inactive (`UpdateAccessKey Status=Inactive`): it can be made active again.
@@ -430,6 +433,14 @@ pub trait StateStore {
     /// names a recorded resource the caller found gone: that one, and only that one, is replaced (a
     /// concurrent run that replaced it first wins, and its resource is returned).
     async fn record_created_resource(&self, key: &str, id: &str, replacing: Option<&str>) -> Result<String>;
+    /// Record that Firebreak's scan `scan_id` was started for `incident_key` (sealed: only then does a
+    /// finding of the scan join that incident).
+    async fn record_scan(&self, scan_id: &str, incident_key: &str) -> Result<()>;
+    /// The incident a scan Firebreak started was for; `Err` when the record's seal does not verify.
+    async fn scan_incident(&self, scan_id: &str) -> Result<Option<String>>;
+    /// Add `line` to what happened to incident `incident_key` after its run (its `later` lines);
+    /// `false` when no incident is recorded under that key.
+    async fn add_to_incident(&self, incident_key: &str, line: &str) -> Result<bool>;
     /// Record an instance's original groups per interface before its first swap, keeping any already
     /// recorded (a retry or a second incident never overwrites the true originals); returns them all.
     async fn record_original_groups(

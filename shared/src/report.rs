@@ -250,4 +250,7 @@ pub struct StoredIncident {
     /// `done`, `released` (will be retried or acted on later), `in_progress`.
     pub status: String,
     pub record: IncidentRecord,
+    /// What happened after the run, one line each, oldest first (a malware scan's finding joined).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub later: Vec<String>,
 }

@@ -46,6 +46,11 @@ pub const DENIALS_PRUNED_ATTRIBUTE: &str = "pruned_at";
 pub const INGRESS: &str = "ingress#";
 
 /// The one item each function writes during init, to open its connection to the table.
+/// Firebreak's malware scan of an instance: the incident it was started for (sealed).
+pub const SCAN: &str = "scan#";
+pub const SCAN_INCIDENT_ATTRIBUTE: &str = "incident";
+/// What happened to an incident after its run (a string set on its claim item).
+pub const LATER_ATTRIBUTE: &str = "later";
 pub const WARM_UP: &str = "warm-up";
 
 /// Every incident key starts so, then names its kind: `incident#<kind>#…` (`policy::incident_key`).
@@ -129,6 +134,15 @@ pub fn credentials(instance: &str) -> String {
 
 pub fn denials(role_id: &str) -> String {
     format!("{DENIALS}{role_id}")
+}
+
+/// The incident of a GuardDuty finding: its account, region and finding id.
+pub fn guardduty_incident(account: &str, region: &str, finding_id: &str) -> String {
+    format!("{INCIDENT}guardduty#{account}#{region}#{finding_id}")
+}
+
+pub fn scan(scan_id: &str) -> String {
+    format!("{SCAN}{scan_id}")
 }
 
 pub fn ingress(account: &str, region: &str, group_id: &str) -> String {

@@ -54,6 +54,17 @@
    What AWS answers to a rule group associated twice with one VPC is not documented: the harness does not
    guess, and Firebreak asks the list before associating.
 
+9. GuardDuty's on-demand malware scan. moto has none of it (`POST /malware-scan/start` answers 404). The
+   API reference: StartMalwareScan takes a `resourceArn` (pattern
+   `^arn:[A-Za-z-]+:[A-Za-z0-9]+:[A-Za-z0-9-]+:\d+:(([A-Za-z0-9-]+)[:\/])?[A-Za-z0-9:-]*$`, else
+   `BadRequestException`) and a `clientToken`, "the idempotency token for the create request" (at most 64
+   characters), and answers `{"scanId"}`; ListMalwareScans (`POST /malware-scan`) answers `{"scans"}`, each
+   a `MalwareScan` (`scanId`, `resourceArn`, `resourceType` `EC2_INSTANCE`, `scanStatus` `RUNNING` until it
+   completes, `scanType` `ON_DEMAND`, `scanStartedAt`). The harness keeps the scans an account started in
+   each region; a second start with a token already used answers the scan that token started. No scan
+   completes here: what a scan finds is a GuardDuty finding, which a test seeds as GuardDuty would
+   produce it. The harness does not filter the list: a request with `filterCriteria` is refused.
+
 tests/integration/emulator.rs proves the corrections.
 
 Not a correction but the harness's own: `GET /firebreak-emulator/pid` answers the server's process id,
@@ -386,6 +397,51 @@ def _get_findings(self):
 
 
 GuardDutyResponse.get_findings = _get_findings
+
+# (account, region) -> scan id -> the scan as ListMalwareScans returns it; and client token -> scan id.
+_scans = {}
+_scan_tokens = {}
+_RESOURCE_ARN = re.compile(r"^arn:[A-Za-z-]+:[A-Za-z0-9]+:[A-Za-z0-9-]+:\d+:(([A-Za-z0-9-]+)[:\/])?[A-Za-z0-9:-]*$")
+
+
+def _start_malware_scan(self):
+    arn = self._get_param("resourceArn")
+    token = self._get_param("clientToken")
+    if not isinstance(arn, str) or not _RESOURCE_ARN.match(arn):
+        raise JsonRESTError("BadRequestException", f"resourceArn: {arn!r} is not a resource ARN")
+    if token is not None and len(token) > 64:
+        raise JsonRESTError("BadRequestException", "clientToken: at most 64 characters")
+    where = (self.current_account, self.region)
+    with _findings_lock:
+        tokens = _scan_tokens.setdefault(where, {})
+        if token and token in tokens:
+            return json.dumps({"scanId": tokens[token]})
+        scan_id = os.urandom(16).hex()
+        _scans.setdefault(where, {})[scan_id] = {
+            "scanId": scan_id,
+            "resourceArn": arn,
+            "resourceType": "EC2_INSTANCE" if ":instance/" in arn else "EBS_VOLUME",
+            "scanStatus": "RUNNING",
+            "scanType": "ON_DEMAND",
+            "scanStartedAt": datetime.datetime.now(datetime.timezone.utc).timestamp(),
+        }
+        if token:
+            tokens[token] = scan_id
+    return json.dumps({"scanId": scan_id})
+
+
+def _list_malware_scans(self):
+    if self._get_param("filterCriteria"):
+        raise JsonRESTError("BadRequestException", "filterCriteria: the test emulator lists every scan, unfiltered")
+    with _findings_lock:
+        scans = list(_scans.get((self.current_account, self.region), {}).values())
+    return json.dumps({"scans": scans})
+
+
+GuardDutyResponse.start_malware_scan = _start_malware_scan
+GuardDutyResponse.list_malware_scans = _list_malware_scans
+_guardduty_urls.url_paths["{0}/malware-scan/start$"] = GuardDutyResponse.dispatch
+_guardduty_urls.url_paths["{0}/malware-scan$"] = GuardDutyResponse.dispatch
 _guardduty_urls.url_paths["{0}/detector/(?P<detector_id>[^/]+)/findings/get$"] = GuardDutyResponse.dispatch
 
 _SEED_FINDINGS = "/firebreak-emulator/guardduty/findings"

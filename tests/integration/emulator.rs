@@ -414,3 +414,42 @@ async fn dns_firewall_keeps_lists_rules_and_associations_as_the_api_reference_de
         all.firewall_rule_group_associations().iter().map(|a| (a.firewall_rule_group_id(), a.priority())).collect();
     assert_eq!(found, [(Some(group.as_str()), Some(101))]);
 }
+
+/// GuardDuty's on-demand malware scan, which moto lacks: StartMalwareScan answers a scan id, the same
+/// one again for an idempotency token already used ("the idempotency token for the create request"),
+/// refuses what is not a resource ARN (`BadRequestException`), and ListMalwareScans lists each scan
+/// started, `ON_DEMAND`, of an `EC2_INSTANCE`.
+#[tokio::test(flavor = "current_thread")]
+async fn on_demand_malware_scans_are_started_once_per_token_as_the_api_reference_describes() {
+    let world = crate::world::World::seed().await;
+    let guardduty = aws_sdk_guardduty::Client::new(&world.sdk);
+    let arn = "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234def567890";
+    let start = |token: &'static str| guardduty.start_malware_scan().resource_arn(arn).client_token(token).send();
+    let first = start("incident-1").await.expect("started").scan_id().expect("scan id").to_owned();
+    let again = start("incident-1").await.expect("started").scan_id().expect("scan id").to_owned();
+    let other = start("incident-2").await.expect("started").scan_id().expect("scan id").to_owned();
+    assert_eq!(first, again, "one token, one scan");
+    assert_ne!(first, other);
+    let bad = guardduty.start_malware_scan().resource_arn("i-0abc1234def567890").send().await.expect_err("refused");
+    assert_eq!(aws_sdk_guardduty::error::ProvideErrorMetadata::code(&bad), Some("BadRequestException"));
+    let listed = guardduty.list_malware_scans().send().await.expect("listed");
+    let mut scans: Vec<(&str, &str, Option<&str>, Option<&str>)> = listed
+        .scans()
+        .iter()
+        .map(|s| {
+            (
+                s.scan_id().unwrap_or_default(),
+                s.resource_arn().unwrap_or_default(),
+                s.scan_type().map(|t| t.as_str()),
+                s.resource_type().map(|t| t.as_str()),
+            )
+        })
+        .collect();
+    scans.sort();
+    let mut wanted = vec![
+        (first.as_str(), arn, Some("ON_DEMAND"), Some("EC2_INSTANCE")),
+        (other.as_str(), arn, Some("ON_DEMAND"), Some("EC2_INSTANCE")),
+    ];
+    wanted.sort();
+    assert_eq!(scans, wanted);
+}

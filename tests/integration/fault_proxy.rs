@@ -192,6 +192,9 @@ fn action_of(head: &str, body: &[u8]) -> String {
     if path.starts_with("/detector/") && path.ends_with("/findings/get") {
         return "GetFindings".to_owned();
     }
+    if path == "/malware-scan/start" {
+        return "StartMalwareScan".to_owned();
+    }
     if let Some(target) = head.lines().find_map(|l| {
         l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim().to_owned())
     }) {
@@ -202,7 +205,7 @@ fn action_of(head: &str, body: &[u8]) -> String {
 }
 
 fn fault_response(head: &str, body: &[u8], fault: Fault) -> Vec<u8> {
-    if action_of(head, body) == "GetFindings" {
+    if matches!(action_of(head, body).as_str(), "GetFindings" | "StartMalwareScan") {
         return rest_json_fault(fault);
     }
     let json = head.to_ascii_lowercase().contains("x-amz-target:");

@@ -28,6 +28,7 @@ mod respond_cli;
 mod revoke;
 mod runtime;
 mod safety;
+mod scan;
 mod sequences;
 mod support;
 mod world;

@@ -97,7 +97,12 @@ async fn a_clean_containment_reads_every_channel_back_closed_and_names_what_stay
     let record: firebreak::report::IncidentRecord =
         serde_json::from_str(item["record"].as_s().expect("record")).expect("record JSON");
     assert_eq!(record.receipts, report.receipts);
-    let stored = firebreak::report::StoredIncident { key: report.incident_key.clone(), status: "done".into(), record };
+    let stored = firebreak::report::StoredIncident {
+        key: report.incident_key.clone(),
+        status: "done".into(),
+        record,
+        later: Vec::new(),
+    };
     let shown = firebreak::history::timeline(&stored);
     assert!(shown.contains("- isolation group sg-") && shown.contains(": verified closed: no ingress"), "{shown}");
 }

@@ -271,7 +271,15 @@ fn stored_incident(item: &std::collections::HashMap<String, AttributeValue>) -> 
     let key = item.get("pk")?.as_s().ok()?.strip_prefix(state_keys::CLAIM)?.to_owned();
     let status = item.get("status").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
     let record = serde_json::from_str(item.get("record")?.as_s().ok()?).ok()?;
-    Some(StoredIncident { key, status, record })
+    let later = match item.get(state_keys::LATER_ATTRIBUTE) {
+        Some(AttributeValue::Ss(lines)) => {
+            let mut lines = lines.clone();
+            lines.sort();
+            lines
+        }
+        _ => Vec::new(),
+    };
+    Some(StoredIncident { key, status, record, later })
 }
 
 /// A request for approval from its item: the request as recorded, with the status and answer as they
@@ -593,6 +601,50 @@ impl StateStore for DynamoStateStore {
         self.created_resource(scope)
             .await?
             .ok_or_else(|| Error::State(format!("the resource recorded under {scope} vanished")))
+    }
+
+    async fn record_scan(&self, scan_id: &str, incident_key: &str) -> Result<()> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(state_keys::scan(scan_id)))
+            .item(state_keys::SCAN_INCIDENT_ATTRIBUTE, s(incident_key))
+            .item("expires_at", n(epoch() + KEEP_SECONDS));
+        if let Some(sealer) = &self.sealer {
+            put = put.item(state_keys::SEAL_ATTRIBUTE, s(sealer.seal(&[state_keys::SCAN, scan_id, incident_key])));
+        }
+        put.send().await.map_err(|e| state_error(aws_error("PutItem", e)))?;
+        Ok(())
+    }
+
+    async fn scan_incident(&self, scan_id: &str) -> Result<Option<String>> {
+        let Some(item) = self.item(state_keys::scan(scan_id)).await? else { return Ok(None) };
+        let Some(incident) = item.get(state_keys::SCAN_INCIDENT_ATTRIBUTE).and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        if let Some(sealer) = &self.sealer {
+            let seal = item.get(state_keys::SEAL_ATTRIBUTE).and_then(|v| v.as_s().ok());
+            if !seal.is_some_and(|seal| sealer.verifies(&[state_keys::SCAN, scan_id, incident], seal)) {
+                return Err(crate::seal::forged(&state_keys::scan(scan_id)));
+            }
+        }
+        Ok(Some(incident.clone()))
+    }
+
+    async fn add_to_incident(&self, incident_key: &str, line: &str) -> Result<bool> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(state_keys::claim(incident_key)))
+            .update_expression("ADD #later :line")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#later", state_keys::LATER_ATTRIBUTE)
+            .expression_attribute_values(":line", AttributeValue::Ss(vec![line.to_owned()]))
+            .send()
+            .await;
+        written("UpdateItem", update)
     }
 
     async fn record_original_groups(

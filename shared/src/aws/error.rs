@@ -15,6 +15,8 @@ const TRANSIENT_CODES: &[&str] = &[
     "InternalError",
     "InternalFailure",
     "InternalServerError",
+    // GuardDuty's name for its server-side fault.
+    "InternalServerErrorException",
     "ServiceUnavailable",
     "Unavailable",
 ];

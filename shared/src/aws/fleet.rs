@@ -1,7 +1,7 @@
 //! Auto Scaling, ELBv2, CloudWatch, ECS, IAM and GuardDuty adapter for [`Fleet`].
 
 use super::error::{aws_error, code_of};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::incident::InstanceId;
 use crate::metrics_insights::Query;
 use crate::ports::{AlarmFacts, DnsFirewall, Fleet, RoleFacts, TaskFacts};
@@ -315,6 +315,23 @@ impl Fleet for AwsFleet {
             .await
             .map_err(|e| aws_error("AssociateFirewallRuleGroup", e))?;
         Ok(true)
+    }
+
+    async fn start_malware_scan(&self, resource_arn: &str, client_token: &str) -> Result<String> {
+        if self.dry_run {
+            return Ok("(dry run: no scan)".into());
+        }
+        let out = self
+            .guardduty
+            .start_malware_scan()
+            .resource_arn(resource_arn)
+            .client_token(client_token)
+            .send()
+            .await
+            .map_err(|e| aws_error("StartMalwareScan", e))?;
+        out.scan_id()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::refused("StartMalwareScan", "GuardDuty answered without a scan id"))
     }
 
     async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {

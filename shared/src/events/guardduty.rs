@@ -4,8 +4,8 @@ use super::envelope::{envelope_origin, field, typed, Envelope};
 use super::sequence;
 use crate::error::{Error, Result};
 use crate::incident::{
-    AccessKeyDetails, GuardDutyFinding, GuardDutyResourceType, Incident, IncidentKind, InstanceId, RuntimeProcess,
-    Workload,
+    AccessKeyDetails, GuardDutyFinding, GuardDutyResourceType, Incident, IncidentKind, InstanceId, MalwareScan,
+    RuntimeProcess, Workload,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -175,6 +175,21 @@ struct Service {
     runtime_details: Option<RuntimeDetails>,
     #[serde(default)]
     action: Option<Action>,
+    #[serde(default)]
+    ebs_volume_scan_details: Option<EbsVolumeScanDetails>,
+}
+
+/// `service.ebsVolumeScanDetails`: the Malware Protection for EC2 scan that produced the finding (the
+/// API reference's `EbsVolumeScanDetails`); only what joins it to an incident is read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EbsVolumeScanDetails {
+    #[serde(default, deserialize_with = "super::lenient::text")]
+    scan_id: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::text")]
+    scan_type: Option<String>,
+    #[serde(default, deserialize_with = "super::lenient::text")]
+    trigger_finding_id: Option<String>,
 }
 
 /// `service.action`: what the finding saw; only a DNS request's domain is read.
@@ -293,6 +308,13 @@ fn finding(
         workload,
         access_key,
         dns_domain: service.action.and_then(|a| a.dns_request_action).and_then(|d| d.domain).filter(|d| !d.is_empty()),
+        malware_scan: service.ebs_volume_scan_details.and_then(|scan| {
+            Some(MalwareScan {
+                scan_id: scan.scan_id.filter(|id| !id.is_empty())?,
+                on_demand: scan.scan_type.as_deref() == Some("ON_DEMAND"),
+                trigger_finding_id: scan.trigger_finding_id.filter(|id| !id.is_empty()),
+            })
+        }),
     })
 }
 

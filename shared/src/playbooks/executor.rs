@@ -402,8 +402,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         Some(f) => format!("{id} is {}: nothing left to act on", f.state),
                         None => format!("{id} was not found (terminated or unknown)"),
                     };
-                    pending.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(why.clone())));
-                    return Ok(Ending::Finished);
+                    skip_instance_steps(&mut pending, &why, elapsed(), report);
+                    if pending.is_empty() {
+                        return Ok(Ending::Finished);
+                    }
+                    None
                 }
                 Err(e) => {
                     pending.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::failed(e.clone())));
@@ -415,8 +418,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             // Only a first run can tell: on a retry, this incident's own isolation may be what is found.
             if pending.iter().any(|s| s.kind() == StepKind::IsolateInstance) {
                 if let Some(why) = contain::already_contained(ports, facts).await? {
-                    pending.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(why.clone())));
-                    return Ok(Ending::Finished);
+                    skip_instance_steps(&mut pending, &why, elapsed(), report);
+                    if pending.is_empty() {
+                        return Ok(Ending::Finished);
+                    }
                 }
             }
         }
@@ -699,4 +704,16 @@ fn already_done(plan: &Plan, mut report: Report) -> Report {
         report.push(planned.step.name(), Outcome::skipped(why));
     }
     report
+}
+
+/// Report the steps aimed at the instance as skipped for `why`, and keep the others (a scan's finding
+/// still joins its incident when the instance is contained already, or gone).
+fn skip_instance_steps(pending: &mut Vec<&Step>, why: &str, at: std::time::Duration, report: &mut Report) {
+    pending.retain(|s| {
+        let aimed = s.kind().targets_instance();
+        if aimed {
+            report.push_at(at, s.name(), Outcome::skipped(why.to_owned()));
+        }
+        !aimed
+    });
 }

@@ -209,6 +209,9 @@ impl Fleet for Fake {
     async fn associate_dns_firewall(&self, _group: &str, _vpc: &str, _priority: i32) -> Result<bool> {
         self.call("associate_dns_firewall").await.map(|()| true)
     }
+    async fn start_malware_scan(&self, _arn: &str, _token: &str) -> Result<String> {
+        self.call("start_malware_scan").await.map(|()| "scan-1".into())
+    }
     async fn user_tags(&self, _name: &str) -> Result<Option<BTreeMap<String, String>>> {
         self.call("user_tags").await.map(|()| None)
     }

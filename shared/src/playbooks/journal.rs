@@ -183,6 +183,8 @@ mod tests {
                 "revoke_role_sessions",
                 "deactivate_access_key",
                 "block_domain",
+                "scan_for_malware",
+                "record_scan_result",
                 "verify_containment",
                 "notify",
                 "cap_slot",

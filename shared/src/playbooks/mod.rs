@@ -12,6 +12,7 @@ mod ingress;
 mod journal;
 mod release;
 mod revoke;
+mod scan;
 mod steps;
 mod stop_idle;
 mod verify;

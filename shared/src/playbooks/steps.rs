@@ -2,7 +2,7 @@
 //! deadline, dry run, notification) is the executor's.
 
 use super::context::{Ports, Refusal, RefusalKind, StepContext};
-use super::{contain, credentials, dns, revoke, stop_idle, verify};
+use super::{contain, credentials, dns, revoke, scan, stop_idle, verify};
 use crate::error::{Error, Result};
 use crate::incident::IncidentKind;
 use crate::plan::{Plan, Step};
@@ -170,6 +170,10 @@ pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
             )))
         }
         Step::BlockDomain { domain, .. } => Box::pin(dns::block_domain(ports, facts()?, domain, ctx)).await,
+        Step::ScanForMalware { instance_id } => scan::scan_for_malware(ports, instance_id, ctx).await,
+        Step::RecordScanResult { scan_id, trigger_finding_id } => {
+            scan::record_scan_result(ports, scan_id, trigger_finding_id.as_deref(), ctx).await
+        }
         // Boxed: its reads and repairs make a large future, and a debug build polls it on the stack.
         Step::VerifyContainment { .. } => Box::pin(verify::verify(ports, facts()?, ctx)).await,
         Step::Notify => Err(Error::refused("plan", "the notification is sent by the executor, not run as a step")),

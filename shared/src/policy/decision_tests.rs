@@ -2,7 +2,7 @@
 
 use super::{decide, Policy};
 use crate::events::parse_value;
-use crate::plan::{Decision, Plan};
+use crate::plan::{Decision, Plan, StepKind};
 use serde_json::{json, Value};
 
 fn sample(name: &str) -> Value {
@@ -51,6 +51,7 @@ const CONTAIN: &[&str] = &[
     "deregister_from_target_groups",
     "snapshot_volumes",
     "tag_instance",
+    "scan_for_malware",
     "verify_containment",
     "notify",
 ];
@@ -1208,4 +1209,56 @@ fn a_finding_naming_a_domain_blocks_it_unless_it_must_never_be_blocked_or_blocki
     assert_eq!(aws.decision, Decision::Contain, "contained all the same");
     let off = plan_with(sample(gd), &Policy { block_domains: false, ..Policy::default() });
     assert_eq!(blocked(&off), None);
+}
+
+#[test]
+fn a_contained_instance_is_scanned_for_malware_unless_scanning_is_off() {
+    let gd = "guardduty/ec2-backdoor-high-severity.json";
+    let scans = |plan: &Plan| plan.actions.iter().filter(|a| a.step.kind() == StepKind::ScanForMalware).count();
+    assert_eq!(scans(&plan_with(sample(gd), &Policy::default())), 1);
+    assert_eq!(scans(&plan_with(sample(gd), &Policy { scan_for_malware: false, ..Policy::default() })), 0);
+    let sequence = plan_with(sample("guardduty/attack-sequence-ec2-instance-group.json"), &Policy::default());
+    assert_eq!(scans(&sequence), sequence.instances().len(), "each instance of a sequence");
+    let notified = plan_with(edited(gd, &[("/detail/severity", json!(5))]), &Policy::default());
+    assert_eq!(scans(&notified), 0, "only what is contained");
+}
+
+/// The finding of a scan joins the incident the scan was for, and starts no scan of its own (else
+/// every scan that finds malware would start another).
+#[test]
+fn a_malware_scans_finding_joins_its_incident_and_is_not_scanned_again() {
+    let on_demand = plan_with(sample("guardduty/ec2-malicious-file-on-demand-scan.json"), &Policy::default());
+    assert_eq!(on_demand.decision, Decision::Contain);
+    assert!(!on_demand.has(StepKind::ScanForMalware), "{:?}", action_names(&on_demand));
+    let names = action_names(&on_demand);
+    assert_eq!(&names[names.len() - 2..], ["record_scan_result", "notify"]);
+    let joined = |plan: &Plan| {
+        plan.actions.iter().find_map(|a| match &a.step {
+            crate::plan::Step::RecordScanResult { scan_id, trigger_finding_id } => {
+                Some((scan_id.clone(), trigger_finding_id.clone()))
+            }
+            _ => None,
+        })
+    };
+    assert_eq!(joined(&on_demand), Some(("5e8f2a7c9b1d4e6f8a0c2e4f6a8b0c2d".into(), None)));
+    // GuardDuty's own scan for a finding names that finding: its incident is the one joined.
+    let initiated = plan_with(
+        edited(
+            "guardduty/ec2-malicious-file-on-demand-scan.json",
+            &[
+                ("/detail/service/ebsVolumeScanDetails/scanType", json!("GUARDDUTY_INITIATED")),
+                ("/detail/service/ebsVolumeScanDetails/triggerFindingId", json!("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7")),
+            ],
+        ),
+        &Policy::default(),
+    );
+    assert_eq!(
+        joined(&initiated),
+        Some(("5e8f2a7c9b1d4e6f8a0c2e4f6a8b0c2d".into(), Some("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7".into())))
+    );
+    let low = plan_with(
+        edited("guardduty/ec2-malicious-file-on-demand-scan.json", &[("/detail/severity", json!(5))]),
+        &Policy::default(),
+    );
+    assert_eq!(action_names(&low), ["record_scan_result", "notify"], "notified, and joined all the same");
 }

@@ -11,6 +11,24 @@ use crate::plan::{Decision, PlannedStep, Step};
 const EC2_INSTANCE_GROUP_SEQUENCE: &str = "AttackSequence:EC2/CompromisedInstanceGroup";
 
 pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
+    let mut draft = decide_finding(f, policy);
+    if let (Some(scan), false) = (&f.malware_scan, draft.decision == Decision::Ignore) {
+        let notify = draft.actions.iter().position(|a| a.step == Step::Notify).unwrap_or(draft.actions.len());
+        draft.actions.insert(
+            notify,
+            step(
+                Step::RecordScanResult {
+                    scan_id: scan.scan_id.clone(),
+                    trigger_finding_id: scan.trigger_finding_id.clone().filter(|_| !scan.on_demand),
+                },
+                "a malware scan produced this finding: it joins the incident whose scan it was",
+            ),
+        );
+    }
+    draft
+}
+
+fn decide_finding(f: &GuardDutyFinding, policy: &Policy) -> Draft {
     let severity = SeverityLabel::from_guardduty(f.severity);
     let target = match (&f.instance_id, &f.instance_name) {
         (Some(id), Some(name)) => format!(" on {id} ({name})"),
@@ -76,7 +94,7 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
     }
     let why = format!("severity {} ≥ {} on an EC2 instance: contain", f.severity, policy.containment_floor());
     let mut reasons = vec![why];
-    let mut actions = containment(&instance_id);
+    let mut actions = containment(&instance_id, scans(f, policy));
     match f.dns_domain.as_deref().filter(|_| policy.block_domains).map(crate::domains::blockable) {
         // Before the receipt, which names the block in its DNS channel.
         Some(Ok(domain)) => actions.insert(
@@ -93,10 +111,22 @@ pub(super) fn decide(f: &GuardDutyFinding, policy: &Policy) -> Draft {
     Draft { decision: Decision::Contain, severity, summary, reasons, actions, rule: None }
 }
 
+/// Whether a containment for `f` scans the instance for malware: when the policy says so, unless `f`
+/// is the finding of a malware scan already.
+fn scans(f: &GuardDutyFinding, policy: &Policy) -> bool {
+    policy.scan_for_malware && f.malware_scan.is_none()
+}
+
 /// Every step that contains one instance, in the order the executor runs them within a phase.
-fn containment(instance_id: &InstanceId) -> Vec<PlannedStep> {
+fn containment(instance_id: &InstanceId, scan: bool) -> Vec<PlannedStep> {
     let id = || instance_id.clone();
-    vec![
+    let scan = scan.then(|| {
+        step(
+            Step::ScanForMalware { instance_id: id() },
+            "look for what the attacker left on its disks: GuardDuty's malware scan, its finding joined to this incident",
+        )
+    });
+    let steps = vec![
         step(
             Step::DetachFromAutoScalingGroup { instance_id: id() },
             "first, out of Auto Scaling's hands, so the group neither replaces nor terminates it",
@@ -116,11 +146,12 @@ fn containment(instance_id: &InstanceId) -> Vec<PlannedStep> {
         step(Step::DeregisterFromTargetGroups { instance_id: id() }, "stop it from receiving traffic"),
         step(Step::SnapshotVolumes { instance_id: id() }, "preserve the disks for forensics"),
         step(Step::TagInstance { instance_id: id() }, "mark it with the incident"),
-        step(
-            Step::VerifyContainment { instance_id: id() },
-            "read every way out back: each verified closed, repaired once, or named as open",
-        ),
-    ]
+    ];
+    let verify = step(
+        Step::VerifyContainment { instance_id: id() },
+        "read every way out back: each verified closed, repaired once, or named as open",
+    );
+    steps.into_iter().chain(scan).chain([verify]).collect()
 }
 
 /// An attack sequence: the EC2 instance-group sequence contains every instance it names; every other
@@ -188,7 +219,8 @@ fn sequence_decision(
     if !sequence.not_acted_on.is_empty() {
         reasons.push(format!("not acted on: {}", sequence.not_acted_on.join(", ")));
     }
-    let mut actions: Vec<PlannedStep> = sequence.instances.iter().flat_map(|i| containment(&i.id)).collect();
+    let mut actions: Vec<PlannedStep> =
+        sequence.instances.iter().flat_map(|i| containment(&i.id, scans(f, policy))).collect();
     actions.push(step(Step::Notify, "tell a person about the whole sequence: every instance, and what was done to it"));
     Draft {
         decision: Decision::Contain,
@@ -264,7 +296,7 @@ fn credential_decision(
         let role_name = key.user_name.clone();
         let role_id = key.session_role_id();
         if exfiltration && policy.contain_on_credential_exfiltration {
-            let mut actions = containment(&instance_id);
+            let mut actions = containment(&instance_id, scans(f, policy));
             for planned in &mut actions {
                 if let Step::RevokeInstanceCredentials { role_name: named, role_id: id, .. } = &mut planned.step {
                     named.clone_from(&role_name);

@@ -132,7 +132,7 @@ fn incident_key(incident: &Incident) -> String {
     let account = incident.origin.account.as_ref().map_or("unknown", |a| a.as_str());
     let region = incident.origin.region.as_ref().map_or("unknown", |r| r.as_str());
     match &incident.kind {
-        IncidentKind::Guardduty(f) => format!("{INCIDENT}guardduty#{account}#{region}#{}", f.finding_id),
+        IncidentKind::Guardduty(f) => crate::state_keys::guardduty_incident(account, region, &f.finding_id),
         IncidentKind::Cloudtrail(e) => {
             let id = e.event_id.as_deref().or(incident.delivery_id.as_deref()).unwrap_or("no-id");
             format!("{INCIDENT}cloudtrail#{account}#{region}#{id}")

@@ -42,6 +42,8 @@ pub struct Policy {
     pub revoke_role_sessions: bool,
     /// Block the domain a containment's finding names in the instance's VPC's DNS (DNS Firewall).
     pub block_domains: bool,
+    /// Start GuardDuty's on-demand malware scan of every contained instance.
+    pub scan_for_malware: bool,
     /// When non-empty, only incidents in these accounts are acted on; others are refused and notified.
     pub accounts: Vec<String>,
     /// When non-empty, only incidents in these regions are acted on.
@@ -212,6 +214,7 @@ impl Default for Policy {
             deactivate_user_keys: false,
             revoke_role_sessions: false,
             block_domains: true,
+            scan_for_malware: true,
             accounts: Vec::new(),
             regions: Vec::new(),
             member_role_name: "firebreak-member".to_owned(),
