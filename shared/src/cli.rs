@@ -80,6 +80,17 @@ enum Command {
         /// The quarantined instance (i-...)
         instance_id: String,
     },
+    /// Take a domain off Firebreak's DNS Firewall list (release leaves blocks in place)
+    #[command(after_help = concat!(
+        "Acts in the account and region it runs in (--region, --profile), where the domain was blocked. Reads \
+         FIREBREAK_STATE_TABLE (--table) and the standard AWS configuration.\n\n",
+        "Exit codes: 0 unblocked, or not blocked; 1 the list could not be changed; 2 refused (not a domain Firebreak \
+         blocks, no DNS Firewall recorded here)."
+    ))]
+    Unblock {
+        /// The domain, as the block_domain step named it (its subdomains are unblocked with it)
+        domain: String,
+    },
     /// Recent incidents from the state table, newest first; `show KEY` for one incident's timeline
     #[command(
         args_conflicts_with_subcommands = true,
@@ -219,6 +230,7 @@ impl Command {
             Self::Plan { .. } => "plan",
             Self::Respond { .. } => "respond",
             Self::Release { .. } => "release",
+            Self::Unblock { .. } => "unblock",
             Self::Incidents { .. } => "incidents",
             Self::Approve { .. } => "approve",
             Self::Deny { .. } => "deny",
@@ -336,6 +348,10 @@ fn acting_command(
                 Ok(responder) => release(instance_id, &responder, out, err).await,
                 Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
             },
+            Command::Unblock { domain } => match crate::lambda::aws_responder(&sdk, config).await {
+                Ok(responder) => unblock(domain, &responder, out, err).await,
+                Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+            },
             Command::Respond { no_state: false, files } => match crate::lambda::aws_responder(&sdk, config).await {
                 Ok(responder) => respond_files(files, &responder, stdin, out, err).await,
                 Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
@@ -449,6 +465,35 @@ async fn release(
             report(err, &format!("firebreak: release: {}", one_line(&e.to_string())), EXIT_REFUSED)
         }
         Err(e) => report(err, &format!("firebreak: release: {}", one_line(&e.to_string())), EXIT_FAILED),
+    }
+}
+
+/// `unblock DOMAIN`: one JSON line with the outcome.
+#[cfg(feature = "aws")]
+async fn unblock(
+    domain: &str,
+    responder: &crate::lambda::AwsResponder,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let (_, fleet) = responder.targets.home();
+    let outcome = match responder.targets.home_scope().await {
+        Ok(scope) => crate::playbooks::unblock(&fleet, &responder.state, &scope, domain).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(outcome) => {
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "action": "unblock_domain", "domain": domain, "outcome": outcome })
+            );
+            EXIT_OK
+        }
+        Err(e) if !e.is_retryable() => {
+            report(err, &format!("firebreak: unblock: {}", one_line(&e.to_string())), EXIT_REFUSED)
+        }
+        Err(e) => report(err, &format!("firebreak: unblock: {}", one_line(&e.to_string())), EXIT_FAILED),
     }
 }
 

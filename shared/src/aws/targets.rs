@@ -64,6 +64,13 @@ impl AwsTargets {
         Ok(self.home_account.get_or_init(|| account).clone())
     }
 
+    /// `<account>#<region>` of where the command line runs: the state table's scope of what Firebreak
+    /// created there (its DNS Firewall, for `firebreak unblock`).
+    pub async fn home_scope(&self) -> Result<String> {
+        let region = self.home_region.as_ref().ok_or_else(|| Error::config("AWS region", "no region is configured"))?;
+        Ok(format!("{}#{}", self.home_account().await?, region.as_str()))
+    }
+
     /// This account's own EC2 and fleet ports (for `firebreak release`, which acts where it runs).
     pub fn home(&self) -> (Ec2Compute, AwsFleet) {
         self.home.clone()

@@ -43,8 +43,9 @@ pub(super) async fn block_domain<C, F: Fleet, S: StateStore>(
     Ok(Outcome::done(format!(
         "queries for {domain} and every name under it from {} are answered NXDOMAIN by Firebreak's DNS Firewall \
          (rule group {group}, priority {}{}); other workloads of those VPCs are cut off from {domain} too, and every \
-         other name still resolves; release leaves the block: aws route53resolver update-firewall-domains \
-         --firewall-domain-list-id {list} --operation REMOVE --domains {} lifts it",
+         other name still resolves; release leaves the block: firebreak unblock {domain}, run in that account and \
+         region, lifts it (or aws route53resolver update-firewall-domains --firewall-domain-list-id {list} \
+         --operation REMOVE --domains {})",
         vpcs.join(", "),
         r.config.dns_firewall_priority,
         match new {
@@ -52,6 +53,42 @@ pub(super) async fn block_domain<C, F: Fleet, S: StateStore>(
             n => format!(", newly associated with {n} VPC(s)"),
         },
         entries.join(" "),
+    )))
+}
+
+/// `firebreak unblock DOMAIN`: take `domain` and every name under it off Firebreak's DNS Firewall list of
+/// `scope` (`<account>#<region>`), and read the list back. A release leaves blocks in place: lifting one
+/// is a person's decision of its own.
+pub async fn unblock<F: Fleet, S: StateStore>(fleet: &F, state: &S, scope: &str, domain: &str) -> Result<Outcome> {
+    let domain = crate::domains::blockable(domain)
+        .map_err(|why| Error::refused("domain", format!("{why}: Firebreak never blocks it")))?;
+    let key = state_keys::dns_firewall(scope);
+    let recorded = state.created_resource(&key).await?.map(|recorded| parse(&key, &recorded)).transpose()?;
+    let Some(firewall) = recorded else {
+        return Err(Error::refused(
+            "domain",
+            format!(
+                "Firebreak has no DNS Firewall recorded for {} (nothing was blocked here)",
+                scope.replace('#', " ")
+            ),
+        ));
+    };
+    let entries = crate::domains::list_entries(&domain);
+    let list = &firewall.domain_list_id;
+    let on_list = |listed: &[String]| entries.iter().filter(|e| listed.contains(e)).cloned().collect::<Vec<_>>();
+    let blocked = on_list(&fleet.blocked_domains(list).await?);
+    if blocked.is_empty() {
+        return Ok(Outcome::skipped(format!("{domain} is not on Firebreak's DNS Firewall list {list}")));
+    }
+    fleet.change_blocked_domains(list, &blocked, false).await?;
+    let still = on_list(&fleet.blocked_domains(list).await?);
+    if !still.is_empty() {
+        let summary = format!("{} still on the DNS Firewall list {list} after its removal", still.join(" "));
+        return Err(Error::ActionsFailed { failed: 1, total: 1, summary, retryable: true });
+    }
+    Ok(Outcome::done(format!(
+        "{} taken off Firebreak's DNS Firewall list {list} and read back: {domain} resolves again in every VPC the          rule group is associated with",
+        blocked.join(" and ")
     )))
 }
 

@@ -23,6 +23,7 @@ pub use credentials::{
     denies_instance, instance_policy_name, instances_deny_document, policy_size, sessions_deny_document,
     INSTANCES_POLICY, ROLE_INLINE_POLICY_QUOTA, SESSIONS_POLICY,
 };
+pub use dns::unblock;
 pub use executor::Responder;
 pub use ingress::decide_with_state;
 pub use journal::JournalKey;
