@@ -304,40 +304,63 @@ async fn two_hundred_and_fifty_instances_of_one_role_are_denied_at_once_and_the_
     }
 }
 
-/// Two revocations on one role at once: IAM cannot write conditionally, so the slower writer's policy
-/// (made from the set before the other's instance) lands last; it reads the set again, sees the newer
-/// version and writes once more. Neither is lost, and releasing one keeps the other.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Two revocations on one role at once, interleaved the worst way: IAM cannot write conditionally, so
+/// the whole of the other revocation (its set change, its policy write, its read-back) runs between this
+/// one's set change and its policy write, and this one's policy, made from the older set, lands last. It
+/// reads the set again, sees the newer version and writes once more. Neither is lost, and releasing one
+/// keeps the other.
+#[tokio::test(flavor = "current_thread")]
 async fn two_concurrent_revocations_on_one_role_both_land() {
     let world = World::seed().await;
     let (a, b) = (world.launch_with_role(ROLE, &[]).await, world.launch_with_role(ROLE, &[]).await);
     let role_id = world.role_id(ROLE).await.expect("role");
     let proxy = crate::fault_proxy::FaultProxy::start(world.endpoint()).await;
-    // Whichever run writes the policy first is held back, so that the other's write lands before it.
-    proxy.inject("PutRolePolicy", crate::fault_proxy::Fault::Delay(std::time::Duration::from_millis(1500)), 0, Some(1));
-    let run = |instance: &String| {
-        let event = session_finding(instance, ROLE, &role_id);
-        world.guardduty_produced(&event);
-        async {
-            let responder = world.responder_via(&proxy, &[]).await;
-            let clock = firebreak::clock::Clock::system();
-            let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
-            let now = clock.now().epoch;
-            let plan =
-                firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now)
-                    .await;
-            responder.respond(&plan, &clock, now + 900).await.expect("state table usable")
-        }
-    };
-    let (ra, rb) = tokio::join!(run(&a), run(&b));
+    let (event_a, event_b) = (session_finding(&a, ROLE, &role_id), session_finding(&b, ROLE, &role_id));
+    world.guardduty_produced(&event_a);
+    world.guardduty_produced(&event_b);
+    // Right before a's first policy write, b's revocation runs to its end, on a thread of its own
+    // (its responder straight to the emulator): b's write lands first, a's after it.
+    let other = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (sdk, config, kept) = (world.sdk.clone(), world.config(&[]), other.clone());
+    proxy.before(
+        "PutRolePolicy",
+        Box::new(move || {
+            Box::pin(async move {
+                let (done, finished) = tokio::sync::oneshot::channel();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                    let report = runtime.block_on(async {
+                        let responder = firebreak::lambda::aws_responder(&sdk, config).await.expect("responder");
+                        respond_to(&responder, event_b).await
+                    });
+                    let _ = done.send(report);
+                });
+                *kept.lock().expect("lock") = Some(finished.await.expect("b's revocation ran"));
+            })
+        }),
+    );
+    let ra = respond_to(&world.responder_via(&proxy, &[]).await, event_a).await;
+    let rb = other.lock().expect("lock").take().expect("b ran inside a's revocation");
     for report in [&ra, &rb] {
         assert!(report.outcome_of("revoke_instance_credentials").is_some_and(Outcome::is_done), "{report:#?}");
     }
-    assert_eq!(proxy.faulted("PutRolePolicy"), 1);
+    assert_eq!(proxy.calls("PutRolePolicy"), 2, "a wrote again from the set b had changed");
     assert!(denied(&world, ROLE, &a).await && denied(&world, ROLE, &b).await, "both revocations stand");
 
     let id = InstanceId::parse(&a).expect("id");
     let report = release(&world.responder(&[]).await, &id).await.expect("released");
     assert!(report.failures().is_empty(), "{report:#?}");
     assert!(!denied(&world, ROLE, &a).await && denied(&world, ROLE, &b).await, "the other's revocation stands");
+}
+
+/// Decide and act on the one incident of `event` with `responder`, as the Lambda handler does.
+async fn respond_to(
+    responder: &firebreak::lambda::AwsResponder,
+    event: serde_json::Value,
+) -> firebreak::report::Report {
+    let clock = firebreak::clock::Clock::system();
+    let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
+    let now = clock.now().epoch;
+    let plan = firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now).await;
+    Box::pin(responder.respond(&plan, &clock, now + 900)).await.expect("state table usable")
 }
