@@ -18,6 +18,9 @@ pub struct FindingRef {
 /// `Ok(None)` for a plan that is not about a GuardDuty finding (alarms and CloudTrail are confirmed
 /// their own way).
 pub fn finding_to_confirm(plan: &Plan) -> Result<Option<FindingRef>, String> {
+    if let Some(g) = delivered_by_security_hub(plan) {
+        return Ok(Some(FindingRef { detector_id: g.detector_id.clone(), finding_id: g.finding_id.clone() }));
+    }
     let IncidentKind::Guardduty(f) = &plan.incident.kind else { return Ok(None) };
     match &f.detector_id {
         Some(detector_id) => {
@@ -28,6 +31,15 @@ pub fn finding_to_confirm(plan: &Plan) -> Result<Option<FindingRef>, String> {
              nothing was done",
             f.finding_id
         )),
+    }
+}
+
+/// The GuardDuty finding a Security Hub delivery carries: its plan is always GuardDuty's copy's, even
+/// when what Security Hub says would only notify.
+pub fn delivered_by_security_hub(plan: &Plan) -> Option<&crate::incident::GuardDutyOrigin> {
+    match &plan.incident.kind {
+        IncidentKind::SecurityHub(f) if plan.decision != Decision::Ignore => f.guardduty.as_ref(),
+        _ => None,
     }
 }
 
@@ -55,6 +67,7 @@ pub fn confirmed_plan(delivered: &Plan, mut confirmed: Incident, policy: &Policy
     }
     confirmed.event.clone_from(&delivered.incident.event);
     confirmed.delivery_id.clone_from(&delivered.incident.delivery_id);
+    confirmed.security_hub.clone_from(&delivered.incident.security_hub);
     let mut plan = decide(&confirmed, policy);
     if delivered.incident_key.starts_with(crate::state_keys::APPROVED) {
         // A person approved this plan: GuardDuty's copy still asks for one, so it runs as approved,
@@ -81,8 +94,9 @@ pub fn confirmed_plan(delivered: &Plan, mut confirmed: Incident, policy: &Policy
             delivered.incident_key, plan.incident_key
         ));
     }
+    // A Security Hub delivery names no instance of its own to act on: the plan is GuardDuty's copy's.
     let (claimed, actual) = (delivered.instances(), plan.instances());
-    if !actual.is_empty() && claimed != actual {
+    if !actual.is_empty() && claimed != actual && delivered_by_security_hub(delivered).is_none() {
         let names =
             |ids: &[&crate::incident::InstanceId]| ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         return Err(format!(

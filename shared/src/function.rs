@@ -55,7 +55,7 @@ impl Function {
     /// The incident kinds it acts on; any other is refused.
     pub fn kinds(self) -> &'static [Kind] {
         match self {
-            Self::GuarddutyResponder => &[Kind::Guardduty],
+            Self::GuarddutyResponder => &[Kind::Guardduty, Kind::SecurityHub],
             Self::AlarmResponder => &[Kind::Alarm],
             Self::CloudtrailResponder => &[Kind::Cloudtrail],
             Self::ApprovalResponder => &[],

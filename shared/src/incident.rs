@@ -480,6 +480,10 @@ pub enum IncidentKind {
     Guardduty(GuardDutyFinding),
     Alarm(CloudWatchAlarm),
     Cloudtrail(CloudTrailEvent),
+    /// A finding Security Hub delivered (OCSF or ASFF): notified, never acted on, unless it is
+    /// GuardDuty's, which is then decided from GuardDuty's own copy.
+    #[serde(rename = "securityhub")]
+    SecurityHub(SecurityHubFinding),
     /// A shape we recognise and deliberately do not act on.
     Recognised {
         detail_type: String,
@@ -500,6 +504,59 @@ pub struct Incident {
     /// run decides again from exactly what arrived.
     #[serde(skip)]
     pub event: Option<String>,
+    /// The Security Hub finding the incident was delivered as, if it was: where what Firebreak did is
+    /// written back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<SecurityHubRef>,
+}
+
+/// The two shapes Security Hub delivers findings in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingFormat {
+    /// Security Hub's OCSF findings (`Findings Imported V2`).
+    Ocsf,
+    /// Security Hub CSPM's AWS Security Finding Format (`Security Hub Findings - Imported`).
+    Asff,
+}
+
+/// A Security Hub finding, as its update API names it: ASFF `Id` and `ProductArn`, or OCSF
+/// `finding_info.uid`, `metadata.product.uid` and `cloud.account.uid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecurityHubRef {
+    pub format: FindingFormat,
+    pub id: String,
+    pub product_uid: String,
+    pub account: String,
+}
+
+/// A finding as Security Hub delivered it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecurityHubFinding {
+    pub format: FindingFormat,
+    /// The product that made it (`GuardDuty`, `Inspector`, `Macie`…).
+    pub product: String,
+    pub title: String,
+    /// Security Hub's label (`HIGH`, `Critical`…), as delivered.
+    pub severity_label: String,
+    /// The label on GuardDuty's scale (Low 2, Medium 5, High 8, Critical 9), for the thresholds.
+    pub severity: f64,
+    /// `<type> <id>` of each resource it names.
+    pub resources: Vec<String>,
+    /// Resolved, suppressed or archived in Security Hub: nothing to do.
+    pub closed: Option<String>,
+    /// The GuardDuty finding it is, when GuardDuty made it.
+    pub guardduty: Option<GuardDutyOrigin>,
+}
+
+/// A Security Hub finding that GuardDuty made: which one, and whether it is an attack sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GuardDutyOrigin {
+    pub detector_id: String,
+    pub finding_id: String,
+    pub account: String,
+    pub region: String,
+    pub sequence: bool,
 }
 
 impl Incident {
@@ -508,6 +565,7 @@ impl Incident {
             IncidentKind::Guardduty(_) => Kind::Guardduty,
             IncidentKind::Alarm(_) => Kind::Alarm,
             IncidentKind::Cloudtrail(_) => Kind::Cloudtrail,
+            IncidentKind::SecurityHub(_) => Kind::SecurityHub,
             IncidentKind::Recognised { .. } => Kind::Recognised,
         }
     }
@@ -521,6 +579,8 @@ pub enum Kind {
     Guardduty,
     Alarm,
     Cloudtrail,
+    #[serde(rename = "securityhub")]
+    SecurityHub,
     Recognised,
     Circuit,
     Release,
@@ -532,6 +592,7 @@ impl Kind {
             Self::Guardduty => "guardduty",
             Self::Alarm => "alarm",
             Self::Cloudtrail => "cloudtrail",
+            Self::SecurityHub => "securityhub",
             Self::Recognised => "recognised",
             Self::Circuit => "circuit",
             Self::Release => "release",

@@ -518,6 +518,8 @@ impl Kind {
             ],
             Kind::Alarm => &[StopInstance, Notify],
             Kind::Cloudtrail => &[RevokeSecurityGroupIngress, Notify],
+            // A GuardDuty finding it carries is acted on as GuardDuty's own plan (`Kind::Guardduty`).
+            Kind::SecurityHub => &[Notify],
             Kind::Recognised | Kind::Circuit | Kind::Release => &[],
         }
     }

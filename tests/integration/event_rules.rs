@@ -176,3 +176,19 @@ fn the_member_stack_creates_its_roles_once_and_forwards_from_every_region() {
         );
     }
 }
+
+/// Security Hub's two finding events reach the GuardDuty responder (with `SecurityHubFindings`) and a
+/// member forwards exactly them (with `ForwardSecurityHubFindings`); the parser reads both.
+#[test]
+fn security_hubs_findings_are_matched_forwarded_and_understood_alike() {
+    let ours = crate::iam::decode("template.yaml")["Resources"]["SecurityHubFindingsRule"]["Properties"]
+        ["EventPattern"]
+        .clone();
+    assert_eq!(ours["source"], json!(["aws.securityhub"]));
+    assert_eq!(forwarded("member-role.yaml", "ForwardFindingsOfSecurityHub"), ours);
+    for detail_type in strings(&ours["detail-type"]) {
+        let event = json!({"detail-type": detail_type, "source": "aws.securityhub", "detail": {"findings": []}});
+        let refused = firebreak::parse_value(event).expect_err("no finding").to_string();
+        assert!(refused.contains("detail.findings"), "{detail_type} is parsed as Security Hub's: {refused}");
+    }
+}

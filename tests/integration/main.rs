@@ -29,6 +29,7 @@ mod revoke;
 mod runtime;
 mod safety;
 mod scan;
+mod securityhub;
 mod sequences;
 mod support;
 mod world;

@@ -113,7 +113,7 @@ pub(super) fn parse_eventbridge(value: Value, prefix: &str) -> Result<Incident> 
     let arn = event.resources.iter().find(|r| r.contains(":alarm:")).map(|a| clean_arn(a));
     let origin = arn_origin(arn.as_deref()).or(envelope_origin(event.account.as_deref(), event.region.as_deref()));
     let alarm = from_body(event.detail, arn, AlarmDelivery::EventBridge, &field(prefix, body_field))?;
-    Ok(Incident { delivery_id: event.id, origin, kind: IncidentKind::Alarm(alarm), event: None })
+    Ok(Incident { delivery_id: event.id, origin, kind: IncidentKind::Alarm(alarm), event: None, security_hub: None })
 }
 
 /// A `CloudWatch Alarm Contributor State Change`: one time series of a multi-time-series alarm.
@@ -130,7 +130,7 @@ pub(super) fn parse_alarm_action(value: Value, prefix: &str) -> Result<Incident>
     let arn = event.alarm_arn.as_deref().map(clean_arn);
     let origin = arn_origin(arn.as_deref()).or(envelope_origin(event.account_id.as_deref(), event.region.as_deref()));
     let alarm = from_body(event.alarm_data, arn, AlarmDelivery::AlarmAction, &field(prefix, "alarmData"))?;
-    Ok(Incident { delivery_id: None, origin, kind: IncidentKind::Alarm(alarm), event: None })
+    Ok(Incident { delivery_id: None, origin, kind: IncidentKind::Alarm(alarm), event: None, security_hub: None })
 }
 
 fn from_body(body: AlarmBody, arn: Option<String>, delivery: AlarmDelivery, prefix: &str) -> Result<CloudWatchAlarm> {
@@ -314,7 +314,7 @@ pub(super) fn parse_classic(value: Value, delivery_id: Option<String>, prefix: &
         contributor: None,
         expressions: trigger_expressions,
     };
-    Ok(Incident { delivery_id, origin, kind: IncidentKind::Alarm(alarm), event: None })
+    Ok(Incident { delivery_id, origin, kind: IncidentKind::Alarm(alarm), event: None, security_hub: None })
 }
 
 fn parse_state(raw: &str, at: &str) -> Result<AlarmState> {

@@ -225,6 +225,7 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
         origin: envelope_origin(account.as_deref(), region.as_deref()),
         kind: IncidentKind::Cloudtrail(event),
         event: None,
+        security_hub: None,
     })
 }
 

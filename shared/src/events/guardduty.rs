@@ -217,6 +217,7 @@ pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
         origin: envelope_origin(account.as_deref(), region.as_deref()),
         kind: IncidentKind::Guardduty(finding),
         event: None,
+        security_hub: None,
     })
 }
 

@@ -9,8 +9,10 @@ mod cloudtrail;
 mod envelope;
 mod guardduty;
 mod lenient;
+mod securityhub;
 mod sequence;
 
+pub use securityhub::{AS_OF, WRITE_BACK_MARK};
 pub use sequence::GROUP_LIST_MAX as SEQUENCE_GROUP_LIST_MAX;
 mod sns;
 
@@ -48,7 +50,10 @@ pub fn parse_value_keeping_events(value: Value) -> Result<Vec<Incident>> {
     let mut incidents = parse_value(value)?;
     if texts.len() == incidents.len() {
         for (incident, text) in incidents.iter_mut().zip(texts) {
-            if matches!(incident.kind, IncidentKind::Guardduty(_) | IncidentKind::Alarm(_)) {
+            if matches!(
+                incident.kind,
+                IncidentKind::Guardduty(_) | IncidentKind::Alarm(_) | IncidentKind::SecurityHub(_)
+            ) {
                 incident.event = text;
             }
         }
@@ -135,6 +140,8 @@ fn parse_eventbridge(value: Value, detail_type: &str, prefix: &str) -> Result<In
             }
         }
         "CloudWatch Alarm Contributor State Change" => alarm::parse_contributor(value, prefix),
+        "Findings Imported V2" => securityhub::parse_ocsf(value, prefix),
+        "Security Hub Findings - Imported" => securityhub::parse_asff(value, prefix),
         "AWS API Call via CloudTrail" | "AWS Console Sign In via CloudTrail" | "AWS Service Event via CloudTrail" => {
             cloudtrail::parse_envelope(value, prefix)
         }
@@ -148,6 +155,7 @@ fn parse_eventbridge(value: Value, detail_type: &str, prefix: &str) -> Result<In
                     why: "alarm configuration changes are informational; only state changes are acted on".into(),
                 },
                 event: None,
+                security_hub: None,
             })
         }
         other => Err(Error::refused(field(prefix, "detail-type"), format!("unsupported value {other:?}"))),

@@ -63,6 +63,14 @@ pub fn links(incident: &Incident) -> Vec<(&'static str, String)> {
                 links.push(("security group", console(region, "ec2", &format!("SecurityGroup:groupId={group}"))));
             }
         }
+        IncidentKind::SecurityHub(f) => {
+            if let Some(g) = f.guardduty.as_ref().filter(|g| is_hex(&g.finding_id, 32)) {
+                links.push((
+                    "finding",
+                    console(region, "guardduty", &format!("/findings?macros=current&fId={}", g.finding_id)),
+                ));
+            }
+        }
         IncidentKind::Recognised { .. } => {}
     }
     links

@@ -570,6 +570,20 @@ fn incident_details(incident: &Incident) -> Vec<String> {
                 lines.push(format!("Event id: {}", clean(id)));
             }
         }
+        IncidentKind::SecurityHub(f) => {
+            let format = match f.format {
+                crate::incident::FindingFormat::Ocsf => "OCSF",
+                crate::incident::FindingFormat::Asff => "ASFF",
+            };
+            lines.push(format!("Security Hub finding ({format}) of {}: {}", clean(&f.product), clean(&f.title)));
+            lines.push(format!("Severity: {}", clean(&f.severity_label)));
+            if let Some(id) = &incident.security_hub {
+                lines.push(format!("Finding id: {}", clean(&id.id)));
+            }
+            for resource in f.resources.iter().take(10) {
+                lines.push(format!("Resource: {}", clean(resource)));
+            }
+        }
         IncidentKind::Recognised { detail_type, .. } => lines.push(format!("Event: {}", clean(detail_type))),
     }
     lines

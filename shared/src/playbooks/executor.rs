@@ -56,7 +56,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
         let acting = plan.decision != Decision::AwaitApproval && plan.acting_steps().next().is_some();
         // A GuardDuty plan that would act or ask a person is read back from GuardDuty first.
-        let to_confirm = if acting || plan.decision == Decision::AwaitApproval {
+        let decided_by_guardduty = crate::confirmation::delivered_by_security_hub(plan).is_some();
+        let to_confirm = if acting || plan.decision == Decision::AwaitApproval || decided_by_guardduty {
             crate::confirmation::finding_to_confirm(plan).transpose()
         } else {
             None

@@ -5,6 +5,7 @@ mod alarm;
 mod cloudtrail;
 mod draft;
 mod guardduty;
+mod securityhub;
 mod settings;
 
 pub use cloudtrail::{describe_permission, DETECTED_EVENTS, RULES as CLOUDTRAIL_RULES};
@@ -25,6 +26,7 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
         IncidentKind::Guardduty(finding) => guardduty::decide(finding, policy),
         IncidentKind::Alarm(alarm) => alarm::decide(alarm, incident, policy),
         IncidentKind::Cloudtrail(event) => cloudtrail::decide(event, policy),
+        IncidentKind::SecurityHub(finding) => securityhub::decide(finding, policy),
         IncidentKind::Recognised { why, .. } => {
             Draft::ignore(SeverityLabel::Info, "recognised event".into(), why.clone())
         }
@@ -133,6 +135,14 @@ fn incident_key(incident: &Incident) -> String {
     let region = incident.origin.region.as_ref().map_or("unknown", |r| r.as_str());
     match &incident.kind {
         IncidentKind::Guardduty(f) => crate::state_keys::guardduty_incident(account, region, &f.finding_id),
+        // GuardDuty's finding under GuardDuty's key: the same finding delivered twice is claimed once.
+        IncidentKind::SecurityHub(f) => match &f.guardduty {
+            Some(g) => crate::state_keys::guardduty_incident(account, region, &g.finding_id),
+            None => format!(
+                "{INCIDENT}securityhub#{account}#{region}#{}",
+                incident.security_hub.as_ref().map_or("no-id", |r| r.id.as_str())
+            ),
+        },
         IncidentKind::Cloudtrail(e) => {
             let id = e.event_id.as_deref().or(incident.delivery_id.as_deref()).unwrap_or("no-id");
             format!("{INCIDENT}cloudtrail#{account}#{region}#{id}")
