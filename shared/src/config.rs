@@ -114,6 +114,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_MAX_BLOCKED_DOMAINS_PER_HOUR",
     "FIREBREAK_DNS_FIREWALL_PRIORITY",
     "FIREBREAK_MALWARE_SCAN",
+    "FIREBREAK_SECURITY_HUB_WRITE_BACK",
 ];
 
 impl Config {
@@ -204,6 +205,15 @@ impl Config {
             revoke_role_sessions: flag(&get, "FIREBREAK_REVOKE_ROLE_SESSIONS", defaults.revoke_role_sessions)?,
             block_domains: flag(&get, "FIREBREAK_BLOCK_DOMAINS", defaults.block_domains)?,
             scan_for_malware: flag(&get, "FIREBREAK_MALWARE_SCAN", defaults.scan_for_malware)?,
+            security_hub_write_back: match get("FIREBREAK_SECURITY_HUB_WRITE_BACK") {
+                None => defaults.security_hub_write_back,
+                Some(v) => crate::policy::SecurityHubWriteBack::parse(&v).ok_or_else(|| {
+                    Error::config(
+                        "FIREBREAK_SECURITY_HUB_WRITE_BACK",
+                        format!("{v:?} is not one of off, delivered, ocsf, asff"),
+                    )
+                })?,
+            },
             accounts: list(
                 &get,
                 "FIREBREAK_ACCOUNTS",
@@ -532,6 +542,7 @@ mod tests {
             ("FIREBREAK_SETTLE_SECONDS", "-1"),
             ("FIREBREAK_INGRESS_WINDOW_SECONDS", "a day"),
             ("FIREBREAK_APPROVAL_ON_EXPIRY", "approve"),
+            ("FIREBREAK_SECURITY_HUB_WRITE_BACK", "always"),
             ("FIREBREAK_CONTAINMENT_PREFERENCE", "contain-everything"),
             ("FIREBREAK_CONTAINMENT_PREFERENCE_ACCOUNTS", "123456789012:contain-suspected"),
             ("FIREBREAK_IDLE_REQUIRE_TAG", "no-equals-sign"),

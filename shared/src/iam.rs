@@ -124,6 +124,9 @@ impl Scene {
     fn route53resolver(&self, what: &str) -> String {
         format!("arn:{}:route53resolver:{}:{}:{what}", self.partition, self.region, self.account)
     }
+    fn securityhub(&self, what: &str) -> String {
+        format!("arn:{}:securityhub:{}:{}:{what}", self.partition, self.region, self.account)
+    }
     fn ecs_cluster(&self) -> String {
         format!("arn:{}:ecs:{}:{}:cluster/prod", self.partition, self.region, self.account)
     }
@@ -543,6 +546,30 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                 ),
             ]
         }
+        // In the security account, where Security Hub delivered the finding: the status and the note.
+        StepKind::UpdateSecurityHubFinding => {
+            let home = Scene { account: s.home_account, ..s.clone() };
+            vec![
+                Call::new(&home, "BatchUpdateFindings (ASFF: status and note)", "securityhub:BatchUpdateFindings").on(
+                    "hub",
+                    home.securityhub("hub/default"),
+                    &[
+                        ("securityhub:ASFFSyntaxPath/Workflow.Status", &["RESOLVED"]),
+                        ("securityhub:ASFFSyntaxPath/Note.Text", &["Firebreak (finding as of …): contain resolved"]),
+                        ("securityhub:ASFFSyntaxPath/Note.UpdatedBy", &["firebreak"]),
+                    ],
+                ),
+                Call::new(&home, "BatchUpdateFindingsV2 (OCSF: status and comment)", "securityhub:BatchUpdateFindings")
+                    .on(
+                        "hubv2",
+                        home.securityhub("hubv2/0123456789abcdef"),
+                        &[
+                            ("securityhub:OCSFSyntaxPath/StatusId", &["4"]),
+                            ("securityhub:OCSFSyntaxPath/Comment", &["Firebreak (finding as of …): contain resolved"]),
+                        ],
+                    ),
+            ]
+        }
         // The receipt's reads; its repairs are the calls of the steps that closed each channel.
         StepKind::VerifyContainment => {
             let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
@@ -825,6 +852,27 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             &["Owner"],
             None,
         ),
+        // A finding's workflow and note only: never suppressed, never its severity or any other field.
+        Call::new(s, "BatchUpdateFindings (suppress a finding)", "securityhub:BatchUpdateFindings").denied().on(
+            "hub",
+            s.securityhub("hub/default"),
+            &[("securityhub:ASFFSyntaxPath/Workflow.Status", &["SUPPRESSED"])],
+        ),
+        Call::new(s, "BatchUpdateFindings (lower a finding's severity)", "securityhub:BatchUpdateFindings")
+            .denied()
+            .on(
+                "hub",
+                s.securityhub("hub/default"),
+                &[("securityhub:ASFFSyntaxPath/Severity.Label", &["INFORMATIONAL"])],
+            ),
+        Call::new(s, "BatchUpdateFindingsV2 (suppress a finding)", "securityhub:BatchUpdateFindings").denied().on(
+            "hubv2",
+            s.securityhub("hubv2/0123456789abcdef"),
+            &[("securityhub:OCSFSyntaxPath/StatusId", &["3"])],
+        ),
+        Call::new(s, "BatchUpdateFindingsV2 (change a finding's severity)", "securityhub:BatchUpdateFindings")
+            .denied()
+            .on("hubv2", s.securityhub("hubv2/0123456789abcdef"), &[("securityhub:OCSFSyntaxPath/SeverityId", &["1"])]),
         // Only GuardDuty Malware Protection's own role: another service's could carry other powers.
         Call::new(s, "CreateServiceLinkedRole (another service's)", "iam:CreateServiceLinkedRole").denied().on(
             "role",

@@ -528,6 +528,11 @@ pub struct SecurityHubRef {
     pub id: String,
     pub product_uid: String,
     pub account: String,
+    /// The region of the Security Hub that holds it (where it was delivered from).
+    pub region: String,
+    /// The provider's last update of the finding (ASFF `UpdatedAt`, OCSF `finding_info.modified_time_dt`),
+    /// which Security Hub's own updates leave as it is: how Firebreak knows its write-back's echo.
+    pub updated_at: String,
 }
 
 /// A finding as Security Hub delivered it.

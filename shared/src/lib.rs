@@ -49,6 +49,7 @@ pub mod report;
 pub mod seal;
 pub mod state_keys;
 pub mod text;
+pub mod write_back;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -89,6 +89,11 @@ pub enum Step {
         #[serde(skip_serializing_if = "Option::is_none")]
         trigger_finding_id: Option<String>,
     },
+    /// Write what Firebreak did back on the Security Hub finding (workflow status and a note), where the
+    /// team triages. Run by the executor with the notification, once the outcomes are known.
+    UpdateSecurityHubFinding {
+        finding: crate::incident::SecurityHubRef,
+    },
     /// After the other steps, read every way out of the instance back: verified closed, repaired once,
     /// or named as open (the receipt).
     VerifyContainment {
@@ -136,6 +141,7 @@ pub enum StepKind {
     BlockDomain,
     ScanForMalware,
     RecordScanResult,
+    UpdateSecurityHubFinding,
     VerifyContainment,
     Notify,
 }
@@ -189,7 +195,7 @@ impl Cap {
 const DESCRIBE: &str = "ec2:DescribeInstances";
 
 impl StepKind {
-    pub const ALL: [StepKind; 17] = [
+    pub const ALL: [StepKind; 18] = [
         Self::IsolateInstance,
         Self::ProtectInstance,
         Self::DetachFromAutoScalingGroup,
@@ -205,6 +211,7 @@ impl StepKind {
         Self::BlockDomain,
         Self::ScanForMalware,
         Self::RecordScanResult,
+        Self::UpdateSecurityHubFinding,
         Self::VerifyContainment,
         Self::Notify,
     ];
@@ -227,6 +234,7 @@ impl StepKind {
             Self::BlockDomain => "block_domain",
             Self::ScanForMalware => "scan_for_malware",
             Self::RecordScanResult => "record_scan_result",
+            Self::UpdateSecurityHubFinding => "update_security_hub_finding",
             Self::VerifyContainment => "verify_containment",
             Self::Notify => "notify",
         }
@@ -250,6 +258,7 @@ impl StepKind {
             Self::BlockDomain => "Block the finding's domain in its VPC's DNS",
             Self::ScanForMalware => "Scan its volumes for malware (GuardDuty)",
             Self::RecordScanResult => "Join the malware scan's finding to its incident",
+            Self::UpdateSecurityHubFinding => "Mark the finding in Security Hub",
             Self::VerifyContainment => "Read every way out back (the receipt)",
             Self::Notify => "Tell the team",
         }
@@ -275,9 +284,16 @@ impl StepKind {
             Self::BlockDomain => "block_domain",
             Self::ScanForMalware => "scan_for_malware",
             Self::RecordScanResult => "record_scan_result",
+            Self::UpdateSecurityHubFinding => "update_security_hub_finding",
             Self::VerifyContainment => "verify_containment",
             Self::Notify => "notify",
         }
+    }
+
+    /// The executor's own steps, run when the plan's outcomes are known: the notification and the
+    /// Security Hub write-back. Everything else is an acting step.
+    pub fn run_by_executor(self) -> bool {
+        matches!(self, Self::Notify | Self::UpdateSecurityHubFinding)
     }
 
     pub fn phase(self) -> Phase {
@@ -300,7 +316,7 @@ impl StepKind {
             | Self::ScanForMalware
             | Self::RecordScanResult => Phase::Evidence,
             Self::VerifyContainment => Phase::Verify,
-            Self::Notify => Phase::Notify,
+            Self::UpdateSecurityHubFinding | Self::Notify => Phase::Notify,
         }
     }
 
@@ -332,6 +348,7 @@ impl StepKind {
                 | Self::RevokeRoleSessions
                 | Self::DeactivateAccessKey
                 | Self::RecordScanResult
+                | Self::UpdateSecurityHubFinding
                 | Self::Notify
         )
     }
@@ -421,6 +438,9 @@ impl StepKind {
             }
             // The scan's record read; the incident's record gains a line.
             Self::RecordScanResult => &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            // Only the workflow status and the note (ASFF), the status and the comment (OCSF): the
+            // role is denied any other field and the statuses that hide a finding.
+            Self::UpdateSecurityHubFinding => &["securityhub:BatchUpdateFindings"],
             // The receipt's reads. Its repairs are the calls of the steps that closed each channel,
             // which a plan holds beside it: it is granted nothing those steps are not.
             Self::VerifyContainment => &[
@@ -461,6 +481,7 @@ impl Step {
             Self::BlockDomain { .. } => StepKind::BlockDomain,
             Self::ScanForMalware { .. } => StepKind::ScanForMalware,
             Self::RecordScanResult { .. } => StepKind::RecordScanResult,
+            Self::UpdateSecurityHubFinding { .. } => StepKind::UpdateSecurityHubFinding,
             Self::VerifyContainment { .. } => StepKind::VerifyContainment,
             Self::Notify => StepKind::Notify,
         }
@@ -488,6 +509,7 @@ impl Step {
             | Self::RevokeRoleSessions { .. }
             | Self::DeactivateAccessKey { .. }
             | Self::RecordScanResult { .. }
+            | Self::UpdateSecurityHubFinding { .. }
             | Self::Notify => None,
         }
     }
@@ -513,13 +535,14 @@ impl Kind {
                 BlockDomain,
                 ScanForMalware,
                 RecordScanResult,
+                UpdateSecurityHubFinding,
                 VerifyContainment,
                 Notify,
             ],
             Kind::Alarm => &[StopInstance, Notify],
             Kind::Cloudtrail => &[RevokeSecurityGroupIngress, Notify],
             // A GuardDuty finding it carries is acted on as GuardDuty's own plan (`Kind::Guardduty`).
-            Kind::SecurityHub => &[Notify],
+            Kind::SecurityHub => &[UpdateSecurityHubFinding, Notify],
             Kind::Recognised | Kind::Circuit | Kind::Release => &[],
         }
     }
@@ -597,9 +620,10 @@ impl Plan {
         self.actions.iter().any(|a| a.step.kind() == kind)
     }
 
-    /// The steps that act on the world: everything but the notification.
+    /// The steps that act on the world: everything but what the executor runs itself (the notification
+    /// and the Security Hub write-back).
     pub fn acting_steps(&self) -> impl Iterator<Item = &Step> {
-        self.actions.iter().map(|a| &a.step).filter(|s| s.kind() != StepKind::Notify)
+        self.actions.iter().map(|a| &a.step).filter(|s| !s.kind().run_by_executor())
     }
 }
 

@@ -256,6 +256,10 @@ pub trait Fleet {
     /// Start GuardDuty's on-demand malware scan of `resource_arn` (an instance); returns its scan id.
     /// `client_token` makes a repeated start the same scan (GuardDuty's idempotency token).
     async fn start_malware_scan(&self, resource_arn: &str, client_token: &str) -> Result<String>;
+    /// Write `update` on its Security Hub finding (`BatchUpdateFindings` for ASFF, `BatchUpdateFindingsV2`
+    /// for OCSF): the status and the note, nothing else. A finding Security Hub did not process is an
+    /// error naming why.
+    async fn update_security_hub_finding(&self, update: &crate::write_back::FindingUpdate) -> Result<()>;
     /// The IAM user `name`'s tags; `None` when the user does not exist.
     async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>>;
     /// Make the access key inactive (`UpdateAccessKey Status=Inactive`): it can be made active again.

@@ -50,6 +50,14 @@ impl Outcome {
             _ => None,
         }
     }
+    /// `done`, `skipped` or `failed`: the serialised tag.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::Done { .. } => "done",
+            Self::Skipped { .. } => "skipped",
+            Self::Failed { .. } => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

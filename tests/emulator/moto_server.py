@@ -65,6 +65,20 @@
    completes here: what a scan finds is a GuardDuty finding, which a test seeds as GuardDuty would
    produce it. The harness does not filter the list: a request with `filterCriteria` is refused.
 
+10. Security Hub finding updates. moto imports and lists ASFF findings but has no BatchUpdateFindings
+   (`PATCH /findings/batchupdate`) and nothing of Security Hub's OCSF findings. The API reference:
+   BatchUpdateFindings identifies each finding by `Id` and `ProductArn`, sets `Workflow.Status` (NEW,
+   NOTIFIED, RESOLVED, SUPPRESSED) and `Note` (`Text` and `UpdatedBy` both required; Security Hub stamps
+   `UpdatedAt`), "updates from BatchUpdateFindings do not affect the value of UpdatedAt", and answers
+   `ProcessedFindings` and `UnprocessedFindings` (`ErrorCode` `FindingNotFound` for an unknown one).
+   BatchUpdateFindingsV2 (`PATCH /findingsv2/batchupdatev2`) identifies each by `CloudAccountUid`,
+   `FindingInfoUid` and `MetadataProductUid`, sets `StatusId`, `SeverityId` and `Comment`, leaves
+   `finding_info.modified_time(_dt)` as they are, and reports an unknown one as unprocessed
+   (`ResourceNotFoundException`). GetFindingsV2 (`POST /findingsv2`) answers `{"Findings"}`, each the
+   OCSF finding as a document; the harness does not filter (`Filters` refused). The OCSF findings an
+   account's hub holds are seeded by a test (`POST /firebreak-emulator/securityhub/findingsv2`, JSON
+   `{"account", "region", "finding"}`), as Security Hub would hold them; nothing else writes them.
+
 tests/integration/emulator.rs proves the corrections.
 
 Not a correction but the harness's own: `GET /firebreak-emulator/pid` answers the server's process id,
@@ -438,6 +452,111 @@ def _list_malware_scans(self):
     return json.dumps({"scans": scans})
 
 
+from moto.securityhub import urls as _securityhub_urls  # noqa: E402
+from moto.securityhub.models import securityhub_backends  # noqa: E402
+from moto.securityhub.responses import SecurityHubResponse  # noqa: E402
+
+_WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
+_OCSF_STATUSES = {0: "Unknown", 1: "New", 2: "In Progress", 3: "Suppressed", 4: "Resolved", 5: "Archived", 99: "Other"}
+_OCSF_SEVERITIES = {0: "Unknown", 1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "Critical", 6: "Fatal", 99: "Other"}
+# (account, region) -> the OCSF findings that account's hub holds.
+_ocsf_findings = {}
+
+
+def _now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _batch_update_findings(self):
+    body = json.loads(self.body or b"{}")
+    workflow = body.get("Workflow")
+    note = body.get("Note")
+    if workflow is not None and workflow.get("Status") not in _WORKFLOW_STATUSES:
+        raise JsonRESTError("InvalidInputException", f"Workflow.Status must be one of {', '.join(_WORKFLOW_STATUSES)}")
+    if note is not None and not (note.get("Text", "").strip() and note.get("UpdatedBy", "").strip()):
+        raise JsonRESTError("InvalidInputException", "Note needs Text and UpdatedBy")
+    backend = securityhub_backends[self.current_account][self.region]
+    processed, unprocessed = [], []
+    for ident in body.get("FindingIdentifiers", []):
+        found = next(
+            (f for f in backend.findings if f.id == ident.get("Id") and f.data.get("ProductArn") == ident.get("ProductArn")),
+            None,
+        )
+        if found is None:
+            unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "FindingNotFound", "ErrorMessage": "Finding not found"})
+            continue
+        if workflow is not None:
+            found.data["Workflow"] = {"Status": workflow["Status"]}
+            found.data["WorkflowState"] = workflow["Status"]
+        if note is not None:
+            found.data["Note"] = {"Text": note["Text"], "UpdatedBy": note["UpdatedBy"], "UpdatedAt": _now_iso()}
+        processed.append(ident)
+    return json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+
+
+def _batch_update_findings_v2(self):
+    body = json.loads(self.body or b"{}")
+    status_id, severity_id, comment = body.get("StatusId"), body.get("SeverityId"), body.get("Comment")
+    if status_id is not None and status_id not in _OCSF_STATUSES:
+        raise JsonRESTError("ValidationException", f"StatusId {status_id} is not an OCSF status")
+    if severity_id is not None and severity_id not in _OCSF_SEVERITIES:
+        raise JsonRESTError("ValidationException", f"SeverityId {severity_id} is not an OCSF severity")
+    processed, unprocessed = [], []
+    with _findings_lock:
+        held = _ocsf_findings.get((self.current_account, self.region), [])
+        for ident in body.get("FindingIdentifiers", []):
+            found = next(
+                (
+                    f
+                    for f in held
+                    if f.get("cloud", {}).get("account", {}).get("uid") == ident.get("CloudAccountUid")
+                    and f.get("finding_info", {}).get("uid") == ident.get("FindingInfoUid")
+                    and f.get("metadata", {}).get("product", {}).get("uid") == ident.get("MetadataProductUid")
+                ),
+                None,
+            )
+            if found is None:
+                unprocessed.append(
+                    {"FindingIdentifier": ident, "ErrorCode": "ResourceNotFoundException", "ErrorMessage": "Finding not found"}
+                )
+                continue
+            if status_id is not None:
+                found["status_id"], found["status"] = status_id, _OCSF_STATUSES[status_id]
+            if severity_id is not None:
+                found["severity_id"], found["severity"] = severity_id, _OCSF_SEVERITIES[severity_id]
+            if comment is not None:
+                found["comment"] = comment
+            processed.append({"FindingIdentifier": ident})
+    return json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+
+
+def _get_findings_v2(self):
+    body = json.loads(self.body or b"{}")
+    if body.get("Filters"):
+        raise JsonRESTError("ValidationException", "Filters: the test emulator lists every finding, unfiltered")
+    with _findings_lock:
+        return json.dumps({"Findings": list(_ocsf_findings.get((self.current_account, self.region), []))})
+
+
+SecurityHubResponse.batch_update_findings = _batch_update_findings
+SecurityHubResponse.batch_update_findings_v2 = _batch_update_findings_v2
+SecurityHubResponse.get_findings_v2 = _get_findings_v2
+_securityhub_urls.url_paths["{0}/findings/batchupdate$"] = SecurityHubResponse.dispatch
+_securityhub_urls.url_paths["{0}/findingsv2/batchupdatev2$"] = SecurityHubResponse.dispatch
+_securityhub_urls.url_paths["{0}/findingsv2$"] = SecurityHubResponse.dispatch
+
+_SEED_OCSF = "/firebreak-emulator/securityhub/findingsv2"
+
+
+def _seed_ocsf_finding(environ, start_response):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    with _findings_lock:
+        _ocsf_findings.setdefault((body["account"], body["region"]), []).append(body["finding"])
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
+    return [b"{}"]
+
+
 GuardDutyResponse.start_malware_scan = _start_malware_scan
 GuardDutyResponse.list_malware_scans = _list_malware_scans
 _guardduty_urls.url_paths["{0}/malware-scan/start$"] = GuardDutyResponse.dispatch
@@ -565,6 +684,8 @@ def _cbor_aware_dispatch(self, environ, start_response):
         return [pid]
     if environ.get("PATH_INFO") == _SEED_FINDINGS and environ.get("REQUEST_METHOD") == "POST":
         return _seed_finding(environ, start_response)
+    if environ.get("PATH_INFO") == _SEED_OCSF and environ.get("REQUEST_METHOD") == "POST":
+        return _seed_ocsf_finding(environ, start_response)
     if environ.get("HTTP_SMITHY_PROTOCOL") == "rpc-v2-cbor" and _CBOR_PATH.fullmatch(environ.get("PATH_INFO", "")):
         return _cbor_cloudwatch(lambda e, s: _dispatch(self, e, s), environ, start_response)
     return _dispatch(self, environ, start_response)

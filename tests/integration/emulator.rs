@@ -453,3 +453,62 @@ async fn on_demand_malware_scans_are_started_once_per_token_as_the_api_reference
     wanted.sort();
     assert_eq!(scans, wanted);
 }
+
+/// Security Hub's finding updates, which moto lacks: BatchUpdateFindings sets `Workflow.Status` and a
+/// `Note` and "updates from BatchUpdateFindings do not affect the value of UpdatedAt"; an unknown finding
+/// is unprocessed (`FindingNotFound`). BatchUpdateFindingsV2 sets the OCSF `status_id` and `comment`,
+/// leaves `finding_info.modified_time_dt`, and reports an unknown finding (`ResourceNotFoundException`).
+#[tokio::test(flavor = "current_thread")]
+async fn security_hub_updates_a_findings_status_and_note_as_the_api_reference_describes() {
+    use aws_sdk_securityhub::types::{
+        AwsSecurityFindingIdentifier, NoteUpdate, OcsfFindingIdentifier, WorkflowStatus, WorkflowUpdate,
+    };
+    let world = crate::world::World::seed().await;
+    let hub = aws_sdk_securityhub::Client::new(&world.sdk);
+    let text = std::fs::read_to_string(crate::support::sample_event("securityhub/asff-inspector-ec2-cve.json"))
+        .expect("sample");
+    let event: serde_json::Value = serde_json::from_str(&text).expect("json");
+    crate::securityhub::hub_holds_asff(&world, &event).await;
+    let finding = &event["detail"]["findings"][0];
+    let (id, product) = (finding["Id"].as_str().expect("id"), finding["ProductArn"].as_str().expect("product"));
+    let update = |id: &str| {
+        hub.batch_update_findings()
+            .finding_identifiers(AwsSecurityFindingIdentifier::builder().id(id).product_arn(product).build())
+            .workflow(WorkflowUpdate::builder().status(WorkflowStatus::Resolved).build())
+            .note(NoteUpdate::builder().text("looked at").updated_by("someone").build())
+            .send()
+    };
+    let out = update(id).await.expect("updated");
+    assert_eq!((out.processed_findings().len(), out.unprocessed_findings().len()), (1, 0));
+    let (status, note, updated_at) = crate::securityhub::asff_finding(&world, id).await;
+    assert_eq!((status.as_deref(), note.as_deref()), (Some("RESOLVED"), Some("looked at")));
+    assert_eq!(updated_at.as_deref(), finding["UpdatedAt"].as_str(), "UpdatedAt is the provider's");
+    let unknown = update("arn:aws:inspector2:us-east-1:123456789012:finding/unknown").await.expect("answered");
+    assert_eq!(unknown.unprocessed_findings()[0].error_code(), Some("FindingNotFound"));
+
+    let text = std::fs::read_to_string(crate::support::sample_event("securityhub/ocsf-guardduty-ec2-backdoor.json"))
+        .expect("sample");
+    let ocsf: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let held = &ocsf["detail"]["findings"][0];
+    crate::securityhub::hub_holds_ocsf(&world, held);
+    let identifier = |uid: &str| {
+        OcsfFindingIdentifier::builder()
+            .cloud_account_uid("123456789012")
+            .finding_info_uid(uid)
+            .metadata_product_uid(held["metadata"]["product"]["uid"].as_str().expect("product"))
+            .build()
+    };
+    let uid = held["finding_info"]["uid"].as_str().expect("uid");
+    let out =
+        hub.batch_update_findings_v2().finding_identifiers(identifier(uid)).status_id(2).comment("on it").send().await;
+    assert_eq!(out.expect("updated").processed_findings().len(), 1);
+    let now = crate::securityhub::ocsf_findings(&world).await.remove(0);
+    assert_eq!(
+        (now["status_id"].as_i64(), now["status"].as_str(), now["comment"].as_str()),
+        (Some(2), Some("In Progress"), Some("on it"))
+    );
+    assert_eq!(now["finding_info"]["modified_time_dt"], held["finding_info"]["modified_time_dt"]);
+    let out = hub.batch_update_findings_v2().finding_identifiers(identifier("arn:unknown")).status_id(4).send().await;
+    let code = out.expect("answered").unprocessed_findings()[0].error_code().map(|c| c.as_str().to_owned());
+    assert_eq!(code.as_deref(), Some("ResourceNotFoundException"));
+}

@@ -53,6 +53,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("confirmation", Layer::Core),
     ("decision_log", Layer::Core),
     ("domains", Layer::Core),
+    ("write_back", Layer::Core),
     ("error", Layer::Core),
     ("events", Layer::Core),
     ("function", Layer::Core),

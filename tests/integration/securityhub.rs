@@ -36,6 +36,12 @@ async fn a_guardduty_finding_from_security_hub_and_from_guardduty_is_contained_o
         let native = finding(&victim, finding_id);
         world.guardduty_produced(&native);
         let via_hub = delivery(format, &victim, finding_id);
+        // Security Hub holds what it delivers: the write-back finds it.
+        if security_hub_first {
+            hub_holds_ocsf(&world, &via_hub["detail"]["findings"][0]);
+        } else {
+            hub_holds_asff(&world, &via_hub).await;
+        }
         let (first, second) = if security_hub_first {
             (deliver(&world, via_hub).await, deliver(&world, native).await)
         } else {
@@ -68,6 +74,10 @@ async fn a_security_hub_delivery_of_a_finding_guardduty_does_not_know_is_refused
             .await;
     assert!(!isolated_by(&report), "{report:#?}");
     assert!(report.reasons.iter().any(|r| r.contains("does not know finding")), "{report:#?}");
+    let Some(Outcome::Skipped { reason }) = report.outcome_of("update_security_hub_finding") else {
+        panic!("{report:#?}")
+    };
+    assert!(reason.contains("Security Hub is told nothing"), "{reason}");
     assert_eq!(world.interface_groups(&victim).await, before);
 }
 
@@ -76,9 +86,11 @@ async fn another_products_finding_is_notified_and_never_acted_on() {
     let world = World::seed().await;
     let victim = world.launch(false, false).await.instance_id;
     let before = world.interface_groups(&victim).await;
-    let report = deliver(&world, delivery("asff-inspector-ec2-cve.json", &victim, "unused")).await;
+    let inspector = delivery("asff-inspector-ec2-cve.json", &victim, "unused");
+    hub_holds_asff(&world, &inspector).await;
+    let report = deliver(&world, inspector).await;
     let names: Vec<&str> = report.actions.iter().map(|a| a.action).collect();
-    assert_eq!(names, ["notify"], "{report:#?}");
+    assert_eq!(names, ["update_security_hub_finding", "notify"], "{report:#?}");
     assert!(report.failures().is_empty(), "{report:#?}");
     assert_eq!(world.interface_groups(&victim).await, before, "nothing acted on");
 }
@@ -103,4 +115,148 @@ async fn the_echo_of_a_write_back_changes_nothing_and_costs_no_claim() {
     let claim = format!("claim#incident#guardduty#123456789012#us-east-1#{finding_id}");
     assert!(world.state_item(&claim).await.is_none(), "no claim was written");
     assert!(!isolated_by(&report));
+}
+
+/// Security Hub holds the OCSF finding `finding` in the world's account and region (the emulator's
+/// store, tests/emulator/moto_server.py, 10).
+pub fn hub_holds_ocsf(world: &World, finding: &Value) {
+    use std::io::{Read, Write};
+    let body = serde_json::json!({"account": "123456789012", "region": "us-east-1", "finding": finding}).to_string();
+    let address = world.endpoint().trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).expect("moto reachable");
+    let request = format!(
+        "POST /firebreak-emulator/securityhub/findingsv2 HTTP/1.0\r\nHost: {address}\r\nContent-Type: \
+         application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("seed request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("seed answer");
+    assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Security Hub CSPM holds the ASFF finding of `event` (imported as its provider would).
+pub async fn hub_holds_asff(world: &World, event: &Value) {
+    use aws_sdk_securityhub::types::{AwsSecurityFinding, Resource, Severity, SeverityLabel};
+    let f = &event["detail"]["findings"][0];
+    let text = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+    let resources = f["Resources"].as_array().expect("resources").iter().map(|r| {
+        Resource::builder()
+            .r#type(r["Type"].as_str().unwrap_or_default())
+            .id(r["Id"].as_str().unwrap_or_default())
+            .build()
+    });
+    let finding = AwsSecurityFinding::builder()
+        .schema_version(text("SchemaVersion"))
+        .id(text("Id"))
+        .product_arn(text("ProductArn"))
+        .generator_id(text("GeneratorId"))
+        .aws_account_id(text("AwsAccountId"))
+        .created_at(text("CreatedAt"))
+        .updated_at(text("UpdatedAt"))
+        .title(text("Title"))
+        .description(text("Description"))
+        .severity(
+            Severity::builder().label(SeverityLabel::from(f["Severity"]["Label"].as_str().unwrap_or("HIGH"))).build(),
+        )
+        .set_resources(Some(resources.collect()))
+        .build();
+    let hub = aws_sdk_securityhub::Client::new(&world.sdk);
+    let out = hub.batch_import_findings().findings(finding).send().await.expect("imported");
+    assert_eq!(out.failed_count(), Some(0), "{out:?}");
+}
+
+/// The ASFF finding `id` as Security Hub CSPM holds it now: (workflow status, note text, updated at).
+pub async fn asff_finding(world: &World, id: &str) -> (Option<String>, Option<String>, Option<String>) {
+    let hub = aws_sdk_securityhub::Client::new(&world.sdk);
+    let out = hub.get_findings().send().await.expect("findings");
+    let f = out.findings().iter().find(|f| f.id() == Some(id)).expect("held");
+    (
+        f.workflow().and_then(|w| w.status()).map(|s| s.as_str().to_owned()),
+        f.note().and_then(|n| n.text()).map(str::to_owned),
+        f.updated_at().map(str::to_owned),
+    )
+}
+
+/// The OCSF findings Security Hub holds in the world's account and region, as JSON.
+pub async fn ocsf_findings(world: &World) -> Vec<Value> {
+    let hub = aws_sdk_securityhub::Client::new(&world.sdk);
+    let out = hub.get_findings_v2().send().await.expect("findings");
+    out.findings().iter().map(document_json).collect()
+}
+
+fn document_json(d: &aws_smithy_types::Document) -> Value {
+    use aws_smithy_types::{Document, Number};
+    match d {
+        Document::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), document_json(v))).collect()),
+        Document::Array(list) => Value::Array(list.iter().map(document_json).collect()),
+        Document::Number(Number::PosInt(n)) => Value::from(*n),
+        Document::Number(Number::NegInt(n)) => Value::from(*n),
+        Document::Number(Number::Float(n)) => Value::from(*n),
+        Document::String(s) => Value::from(s.as_str()),
+        Document::Bool(b) => Value::from(*b),
+        Document::Null => Value::Null,
+    }
+}
+
+/// Contained through Security Hub's OCSF delivery: the finding is marked resolved (status 4) with a note
+/// naming the incident; Security Hub's re-delivery of it, carrying the note, changes nothing.
+#[tokio::test(flavor = "current_thread")]
+async fn a_contained_finding_is_marked_resolved_in_security_hub_and_its_echo_changes_nothing() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await.instance_id;
+    let finding_id = "5b000000000000000000000000000005";
+    world.guardduty_produced(&finding(&victim, finding_id));
+    let event = delivery("ocsf-guardduty-ec2-backdoor.json", &victim, finding_id);
+    hub_holds_ocsf(&world, &event["detail"]["findings"][0]);
+    let report = deliver(&world, event.clone()).await;
+    assert!(isolated_by(&report) && report.failures().is_empty(), "{report:#?}");
+    assert!(report.outcome_of("update_security_hub_finding").is_some_and(Outcome::is_done), "{report:#?}");
+    let held = ocsf_findings(&world).await.remove(0);
+    assert_eq!((held["status_id"].as_i64(), held["status"].as_str()), (Some(4), Some("Resolved")), "{held}");
+    let comment = held["comment"].as_str().expect("a comment");
+    assert!(
+        comment.starts_with(firebreak::events::WRITE_BACK_MARK)
+            && comment.contains(&format!("incident#guardduty#123456789012#us-east-1#{finding_id}"))
+            && comment.contains("isolate_instance done"),
+        "{comment}"
+    );
+    assert_eq!(held["severity_id"].as_i64(), Some(4), "the severity is left as it was");
+
+    // Security Hub delivers the updated finding again: Firebreak's echo.
+    let mut echo = event;
+    echo["detail"]["findings"][0] = held;
+    let claim = format!("claim#incident#guardduty#123456789012#us-east-1#{finding_id}");
+    let before = world.state_item(&claim).await;
+    let again = deliver(&world, echo).await;
+    assert!(again.actions.is_empty(), "{again:#?}");
+    assert_eq!(world.state_item(&claim).await, before, "the claim was not touched");
+}
+
+/// Through ASFF: `Workflow.Status` RESOLVED and a note by `firebreak`, `UpdatedAt` as it was; another
+/// product's finding is only notified, and marked NOTIFIED.
+#[tokio::test(flavor = "current_thread")]
+async fn asff_findings_get_a_workflow_status_and_a_note() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await.instance_id;
+    let finding_id = "5b000000000000000000000000000006";
+    world.guardduty_produced(&finding(&victim, finding_id));
+    let event = delivery("asff-guardduty-ec2-backdoor.json", &victim, finding_id);
+    hub_holds_asff(&world, &event).await;
+    let report = deliver(&world, event.clone()).await;
+    assert!(isolated_by(&report) && report.failures().is_empty(), "{report:#?}");
+    let id = event["detail"]["findings"][0]["Id"].as_str().expect("id").to_owned();
+    let (status, note, updated_at) = asff_finding(&world, &id).await;
+    assert_eq!(status.as_deref(), Some("RESOLVED"));
+    assert!(note.as_deref().is_some_and(|n| n.contains(&format!("#{finding_id}"))), "{note:?}");
+    assert_eq!(updated_at.as_deref(), Some("2026-11-24T05:58:11.000Z"), "the provider's time is left as it was");
+
+    let inspector = delivery("asff-inspector-ec2-cve.json", &victim, "unused");
+    hub_holds_asff(&world, &inspector).await;
+    let report = deliver(&world, inspector.clone()).await;
+    assert!(report.failures().is_empty(), "{report:#?}");
+    let id = inspector["detail"]["findings"][0]["Id"].as_str().expect("id");
+    let (status, note, _) = asff_finding(&world, id).await;
+    assert_eq!(status.as_deref(), Some("NOTIFIED"));
+    assert!(note.is_some_and(|n| n.contains("notify notified")));
 }

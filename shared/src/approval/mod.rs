@@ -327,7 +327,7 @@ pub fn approved(mut plan: Plan, by: &Approver) -> Plan {
 pub fn planned_lines(plan: &Plan) -> Vec<String> {
     plan.actions
         .iter()
-        .filter(|a| a.step.kind() != crate::plan::StepKind::Notify)
+        .filter(|a| !a.step.kind().run_by_executor())
         .map(|a| match a.step.instance_id() {
             Some(id) => format!("{} ({id}): {}", a.step.kind().human_name(), a.reason),
             None => format!("{}: {}", a.step.kind().human_name(), a.reason),

@@ -29,6 +29,7 @@ pub struct AwsFleet {
     ecs: aws_sdk_ecs::Client,
     iam: aws_sdk_iam::Client,
     guardduty: aws_sdk_guardduty::Client,
+    securityhub: aws_sdk_securityhub::Client,
     route53resolver: aws_sdk_route53resolver::Client,
     /// Auto Scaling, ELBv2, ECS and IAM have no `DryRun`: a dry run reads, and skips the writes.
     dry_run: bool,
@@ -44,6 +45,7 @@ impl AwsFleet {
             ecs: aws_sdk_ecs::Client::new(sdk),
             iam: aws_sdk_iam::Client::new(sdk),
             guardduty: aws_sdk_guardduty::Client::new(sdk),
+            securityhub: aws_sdk_securityhub::Client::new(sdk),
             route53resolver: aws_sdk_route53resolver::Client::new(sdk),
             dry_run,
         }
@@ -332,6 +334,13 @@ impl Fleet for AwsFleet {
         out.scan_id()
             .map(str::to_owned)
             .ok_or_else(|| Error::refused("StartMalwareScan", "GuardDuty answered without a scan id"))
+    }
+
+    async fn update_security_hub_finding(&self, update: &crate::write_back::FindingUpdate) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        super::securityhub::update(&self.securityhub, update).await
     }
 
     async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {

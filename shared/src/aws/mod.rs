@@ -8,6 +8,7 @@ mod guardduty;
 mod invoke;
 mod sdk;
 mod secrets;
+mod securityhub;
 mod sns;
 mod targets;
 

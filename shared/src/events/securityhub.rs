@@ -177,6 +177,8 @@ pub(super) fn parse_ocsf(value: Value, prefix: &str) -> Result<Incident> {
         id: finding.finding_info.uid.clone(),
         product_uid: finding.metadata.product.uid.clone(),
         account: account.clone().ok_or_else(|| Error::refused(field(&at, "cloud.account.uid"), "missing"))?,
+        region: envelope.region.clone().ok_or_else(|| Error::refused(field(prefix, "region"), "missing"))?,
+        updated_at: time,
     };
     let finding = SecurityHubFinding {
         format: FindingFormat::Ocsf,
@@ -227,6 +229,8 @@ pub(super) fn parse_asff(value: Value, prefix: &str) -> Result<Incident> {
         id: finding.id.clone(),
         product_uid: finding.product_arn.clone(),
         account: account.clone().ok_or_else(|| Error::refused(field(&at, "AwsAccountId"), "missing"))?,
+        region: envelope.region.clone().ok_or_else(|| Error::refused(field(prefix, "region"), "missing"))?,
+        updated_at: time,
     };
     let finding = SecurityHubFinding {
         format: FindingFormat::Asff,

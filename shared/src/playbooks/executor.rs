@@ -251,6 +251,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 "this incident stays open ({why}): a later delivery of it is acted on once that no longer holds"
             ));
         }
+        // Before the notification, which then says whether Security Hub took it.
+        self.write_back(plan, &ending, &mut report).await;
         let notified = self.notify(plan, journal, &ending, &mut report).await;
         let elapsed = clock.since_epoch().saturating_sub(started);
         if notified.is_some() {
@@ -265,6 +267,44 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             tracing::warn!(target: "firebreak::state", key, error = %e, "claim not finished");
         }
         Ok(report)
+    }
+
+    /// Write what was done back on the Security Hub finding the plan names, in the security account (in
+    /// the region of the hub that holds it). Every run writes it again: the status moves on as the
+    /// incident does (in progress, then resolved).
+    async fn write_back(&self, plan: &Plan, ending: &Ending, report: &mut Report) {
+        let Some(finding) = plan.actions.iter().find_map(|a| match &a.step {
+            Step::UpdateSecurityHubFinding { finding } => Some(finding),
+            _ => None,
+        }) else {
+            return;
+        };
+        let name = StepKind::UpdateSecurityHubFinding.name();
+        // Still the delivered plan of a GuardDuty finding: GuardDuty did not confirm it.
+        if crate::confirmation::delivered_by_security_hub(plan).is_some() {
+            report
+                .push(name, Outcome::skipped("GuardDuty has not confirmed the finding: Security Hub is told nothing"));
+            return;
+        }
+        if self.config.dry_run {
+            report.push(name, Outcome::skipped("dry run: Security Hub is not changed"));
+            return;
+        }
+        let update = crate::write_back::update(finding, plan, report, matches!(ending, Ending::Open(_)));
+        let region = crate::incident::Region::parse(&finding.region);
+        let written = match self.targets.target(None, region.as_ref()).await {
+            Ok((_, fleet)) => fleet.update_security_hub_finding(&update).await,
+            Err(e) => Err(e),
+        };
+        let outcome = match written {
+            Ok(()) => Outcome::done(format!(
+                "{} marked {}, with a note naming this incident and its steps",
+                crate::write_back::describe(finding),
+                update.status.as_str()
+            )),
+            Err(e) => Outcome::failed(e),
+        };
+        report.push(name, outcome);
     }
 
     /// Record what a plan awaiting approval would do and put the links in the report: nothing else

@@ -212,6 +212,9 @@ impl Fleet for Fake {
     async fn start_malware_scan(&self, _arn: &str, _token: &str) -> Result<String> {
         self.call("start_malware_scan").await.map(|()| "scan-1".into())
     }
+    async fn update_security_hub_finding(&self, _update: &crate::write_back::FindingUpdate) -> Result<()> {
+        self.call("update_security_hub_finding").await
+    }
     async fn user_tags(&self, _name: &str) -> Result<Option<BTreeMap<String, String>>> {
         self.call("user_tags").await.map(|()| None)
     }

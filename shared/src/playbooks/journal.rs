@@ -185,6 +185,7 @@ mod tests {
                 "block_domain",
                 "scan_for_malware",
                 "record_scan_result",
+                "update_security_hub_finding",
                 "verify_containment",
                 "notify",
                 "cap_slot",

@@ -176,6 +176,9 @@ pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
         }
         // Boxed: its reads and repairs make a large future, and a debug build polls it on the stack.
         Step::VerifyContainment { .. } => Box::pin(verify::verify(ports, facts()?, ctx)).await,
-        Step::Notify => Err(Error::refused("plan", "the notification is sent by the executor, not run as a step")),
+        Step::Notify | Step::UpdateSecurityHubFinding { .. } => Err(Error::refused(
+            "plan",
+            format!("{} is run by the executor once the outcomes are known, not as a step", step.name()),
+        )),
     }
 }

@@ -1262,3 +1262,40 @@ fn a_malware_scans_finding_joins_its_incident_and_is_not_scanned_again() {
     );
     assert_eq!(action_names(&low), ["record_scan_result", "notify"], "notified, and joined all the same");
 }
+
+/// What Security Hub delivered is written back by default; GuardDuty's own event only when the policy
+/// names a format; never with write-back off. The target is the finding GuardDuty's ARN names.
+#[test]
+fn the_security_hub_write_back_is_planned_where_the_policy_says() {
+    use crate::policy::SecurityHubWriteBack;
+    let written = |plan: &Plan| {
+        plan.actions.iter().find_map(|a| match &a.step {
+            crate::plan::Step::UpdateSecurityHubFinding { finding } => Some(finding.clone()),
+            _ => None,
+        })
+    };
+    let delivered = plan_with(sample("securityhub/ocsf-guardduty-ec2-backdoor.json"), &Policy::default());
+    let finding = written(&delivered).expect("the delivered finding");
+    assert_eq!(finding.format, crate::incident::FindingFormat::Ocsf);
+    assert_eq!(
+        &action_names(&delivered)[action_names(&delivered).len() - 2..],
+        ["update_security_hub_finding", "notify"]
+    );
+    let native = sample("guardduty/ec2-backdoor-high-severity.json");
+    assert!(written(&plan_with(native.clone(), &Policy::default())).is_none(), "GuardDuty's own event: not by default");
+    let asff = Policy { security_hub_write_back: SecurityHubWriteBack::Asff, ..Policy::default() };
+    let to = written(&plan_with(native.clone(), &asff)).expect("configured");
+    assert_eq!(
+        (to.id.as_str(), to.product_uid.as_str(), to.updated_at.as_str()),
+        (
+            "arn:aws:guardduty:us-east-1:123456789012:detector/12abc34d567e8fa901bc2d34eexample/finding/a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7",
+            "arn:aws:securityhub:us-east-1::product/aws/guardduty",
+            "2026-11-24T05:58:11.000Z"
+        )
+    );
+    let off = Policy { security_hub_write_back: SecurityHubWriteBack::Off, ..Policy::default() };
+    assert!(written(&plan_with(sample("securityhub/ocsf-guardduty-ec2-backdoor.json"), &off)).is_none());
+    let ignored =
+        edited("securityhub/asff-inspector-ec2-cve.json", &[("/detail/findings/0/RecordState", json!("ARCHIVED"))]);
+    assert!(plan_with(ignored, &Policy::default()).actions.is_empty(), "an archived finding: nothing at all");
+}

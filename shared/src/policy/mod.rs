@@ -10,8 +10,8 @@ mod settings;
 
 pub use cloudtrail::{describe_permission, DETECTED_EVENTS, RULES as CLOUDTRAIL_RULES};
 pub use settings::{
-    ApprovalPolicy, ContainmentPreference, OnExpiry, Policy, DEFAULT_IDLE_ALARM_PREFIX, DEFAULT_INGRESS_WINDOW_SECONDS,
-    SUSPECTED_FLOOR,
+    ApprovalPolicy, ContainmentPreference, OnExpiry, Policy, SecurityHubWriteBack, DEFAULT_IDLE_ALARM_PREFIX,
+    DEFAULT_INGRESS_WINDOW_SECONDS, SUSPECTED_FLOOR,
 };
 
 use crate::incident::{Incident, IncidentKind, SeverityLabel};
@@ -36,6 +36,13 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
             draft.decision = Decision::Notify;
             draft.actions = vec![step(Step::Notify, "tell a person about the refused incident")];
             draft.reasons.insert(0, format!("refused, never acted on: {why}"));
+        }
+    }
+    if draft.decision != Decision::Ignore {
+        if let Some(finding) = write_back_target(incident, policy) {
+            let at = draft.actions.iter().position(|a| a.step == Step::Notify).unwrap_or(draft.actions.len());
+            let reason = format!("mark {} with what was done", crate::write_back::describe(&finding));
+            draft.actions.insert(at, step(Step::UpdateSecurityHubFinding { finding }, &reason));
         }
     }
     let mut plan = Plan {
@@ -125,6 +132,35 @@ fn outside_allowlist(incident: &Incident, policy: &Policy) -> Option<String> {
         return Some(format!("region {} is not in FIREBREAK_REGIONS", region.unwrap_or("(unknown)")));
     }
     None
+}
+
+/// The Security Hub finding a plan writes back to: the one Security Hub delivered, or, when the policy
+/// says so, a GuardDuty finding's own in Security Hub (its id is the finding's ARN in both formats).
+fn write_back_target(incident: &Incident, policy: &Policy) -> Option<crate::incident::SecurityHubRef> {
+    use crate::incident::{FindingFormat, SecurityHubRef};
+    let format = match policy.security_hub_write_back {
+        SecurityHubWriteBack::Off => return None,
+        _ if incident.security_hub.is_some() => return incident.security_hub.clone(),
+        SecurityHubWriteBack::Delivered => return None,
+        SecurityHubWriteBack::Ocsf => FindingFormat::Ocsf,
+        SecurityHubWriteBack::Asff => FindingFormat::Asff,
+    };
+    let IncidentKind::Guardduty(f) = &incident.kind else { return None };
+    let (account, region) = (incident.origin.account.as_ref()?, incident.origin.region.as_ref()?);
+    let detector = f.detector_id.as_deref()?;
+    let partition = region.partition();
+    let product = match format {
+        FindingFormat::Ocsf => "productv2",
+        FindingFormat::Asff => "product",
+    };
+    Some(SecurityHubRef {
+        format,
+        id: format!("arn:{partition}:guardduty:{region}:{account}:detector/{detector}/finding/{}", f.finding_id),
+        product_uid: format!("arn:{partition}:securityhub:{region}::{product}/aws/guardduty"),
+        account: account.to_string(),
+        region: region.to_string(),
+        updated_at: f.updated_at.clone(),
+    })
 }
 
 /// Stable across redeliveries: GuardDuty re-emits a finding with the same id, CloudTrail events have

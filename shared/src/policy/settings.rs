@@ -44,6 +44,8 @@ pub struct Policy {
     pub block_domains: bool,
     /// Start GuardDuty's on-demand malware scan of every contained instance.
     pub scan_for_malware: bool,
+    /// Which Security Hub findings Firebreak writes its status and note back to.
+    pub security_hub_write_back: SecurityHubWriteBack,
     /// When non-empty, only incidents in these accounts are acted on; others are refused and notified.
     pub accounts: Vec<String>,
     /// When non-empty, only incidents in these regions are acted on.
@@ -117,6 +119,38 @@ impl ContainmentPreference {
 
 /// Where `contain-suspected` starts containing when no approval band is set: GuardDuty's MEDIUM.
 pub const SUSPECTED_FLOOR: f64 = 4.0;
+
+/// Which Security Hub findings hear what Firebreak did (`FIREBREAK_SECURITY_HUB_WRITE_BACK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecurityHubWriteBack {
+    /// None.
+    Off,
+    /// The finding Security Hub delivered, in its own format.
+    #[default]
+    Delivered,
+    /// That one, and for GuardDuty's own event its finding in Security Hub's OCSF.
+    Ocsf,
+    /// That one, and for GuardDuty's own event its finding in Security Hub CSPM's ASFF.
+    Asff,
+}
+
+impl SecurityHubWriteBack {
+    pub const ALL: [Self; 4] = [Self::Off, Self::Delivered, Self::Ocsf, Self::Asff];
+
+    /// The setting's value: a contract with every deployment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Delivered => "delivered",
+            Self::Ocsf => "ocsf",
+            Self::Asff => "asff",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+}
 
 /// What happens to a request for approval nobody answered in time (`FIREBREAK_APPROVAL_ON_EXPIRY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -215,6 +249,7 @@ impl Default for Policy {
             revoke_role_sessions: false,
             block_domains: true,
             scan_for_malware: true,
+            security_hub_write_back: SecurityHubWriteBack::default(),
             accounts: Vec::new(),
             regions: Vec::new(),
             member_role_name: "firebreak-member".to_owned(),
