@@ -535,6 +535,17 @@ pub struct SecurityHubRef {
     pub updated_at: String,
 }
 
+impl SecurityHubRef {
+    /// The finding in words: the hub that holds it, its id, its region.
+    pub fn describe(&self) -> String {
+        let hub = match self.format {
+            FindingFormat::Ocsf => "Security Hub (OCSF)",
+            FindingFormat::Asff => "Security Hub CSPM (ASFF)",
+        };
+        format!("{hub} finding {} in {}", self.id, self.region)
+    }
+}
+
 /// A finding as Security Hub delivered it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SecurityHubFinding {

@@ -2,7 +2,7 @@
 //! the plan and its outcomes. Pure; the executor sends it through `Fleet::update_security_hub_finding`.
 
 use crate::events::{AS_OF, WRITE_BACK_MARK};
-use crate::incident::{FindingFormat, SecurityHubRef};
+use crate::incident::SecurityHubRef;
 use crate::plan::{Decision, Plan};
 use crate::report::Report;
 
@@ -94,15 +94,6 @@ fn cut(text: &str, max: usize) -> String {
     let mut cut: String = text.chars().take(max - 1).collect();
     cut.push('…');
     cut
-}
-
-/// Where a plan's write-back goes, in words: the format and the finding.
-pub fn describe(finding: &SecurityHubRef) -> String {
-    let format = match finding.format {
-        FindingFormat::Ocsf => "Security Hub (OCSF)",
-        FindingFormat::Asff => "Security Hub CSPM (ASFF)",
-    };
-    format!("{format} finding {} in {}", finding.id, finding.region)
 }
 
 #[cfg(test)]

@@ -299,7 +299,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         let outcome = match written {
             Ok(()) => Outcome::done(format!(
                 "{} marked {}, with a note naming this incident and its steps",
-                crate::write_back::describe(finding),
+                finding.describe(),
                 update.status.as_str()
             )),
             Err(e) => Outcome::failed(e),

@@ -41,7 +41,7 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
     if draft.decision != Decision::Ignore {
         if let Some(finding) = write_back_target(incident, policy) {
             let at = draft.actions.iter().position(|a| a.step == Step::Notify).unwrap_or(draft.actions.len());
-            let reason = format!("mark {} with what was done", crate::write_back::describe(&finding));
+            let reason = format!("mark {} with what was done", finding.describe());
             draft.actions.insert(at, step(Step::UpdateSecurityHubFinding { finding }, &reason));
         }
     }
