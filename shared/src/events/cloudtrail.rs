@@ -1,6 +1,6 @@
 //! CloudTrail records as EventBridge delivers them (`AWS API Call`, `Console Sign In`, `Service Event`).
 
-use super::envelope::{envelope_origin, field, typed};
+use super::envelope::{envelope_origin, field, from_bytes, typed, typed_part};
 use crate::error::{Error, Result};
 use crate::incident::{CloudTrailEvent, Incident, IncidentKind, IngressPermission};
 use serde::Deserialize;
@@ -8,6 +8,8 @@ use serde_json::Value;
 
 #[derive(Deserialize)]
 struct Envelope {
+    #[serde(rename = "detail-type", default)]
+    detail_type: Option<String>,
     id: Option<String>,
     /// Only AWS may send events whose source begins with `aws.`; anyone allowed `events:PutEvents`
     /// can send any other.
@@ -161,7 +163,20 @@ struct RuleRecord {
 }
 
 pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
-    let envelope: Envelope = typed(value, prefix)?;
+    incident(typed(value, prefix)?, prefix)
+}
+
+/// The detail types of CloudTrail's records on EventBridge.
+pub(super) const DETAIL_TYPES: [&str; 3] =
+    ["AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail", "AWS Service Event via CloudTrail"];
+
+/// [`parse_envelope`] from the payload's bytes, when they are one of CloudTrail's events.
+pub(super) fn parse_bytes(bytes: &[u8]) -> Option<Result<Incident>> {
+    let envelope: Envelope = from_bytes(bytes)?;
+    DETAIL_TYPES.contains(&envelope.detail_type.as_deref()?).then(|| incident(envelope, ""))
+}
+
+fn incident(envelope: Envelope, prefix: &str) -> Result<Incident> {
     let record = envelope.detail;
     let detail_prefix = field(prefix, "detail");
     match envelope.source.as_deref() {
@@ -242,9 +257,9 @@ struct Opened {
 /// The permissions as EC2 stored them: from the response's `securityGroupRuleSet` (canonical CIDRs,
 /// and the rule ids to revoke by) when the record has it, otherwise from the request.
 fn ingress_of(request: &Value, response: &Value, prefix: &str) -> Result<Opened> {
-    let request: AuthorizeIngress = typed(request, &field(prefix, "requestParameters"))?;
+    let request: AuthorizeIngress = typed_part(request, &field(prefix, "requestParameters"))?;
     let response: AuthorizeResponse = if response.is_object() {
-        typed(response, &field(prefix, "responseElements"))?
+        typed_part(response, &field(prefix, "responseElements"))?
     } else {
         AuthorizeResponse::default()
     };

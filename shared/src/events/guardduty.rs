@@ -1,6 +1,6 @@
 //! GuardDuty findings (the `detail` of a `GuardDuty Finding` event).
 
-use super::envelope::{envelope_origin, field, typed, Envelope};
+use super::envelope::{envelope_origin, field, from_bytes, typed, Envelope};
 use super::sequence;
 use crate::error::{Error, Result};
 use crate::incident::{
@@ -207,7 +207,16 @@ struct DnsRequestAction {
 }
 
 pub(super) fn parse_envelope(value: Value, prefix: &str) -> Result<Incident> {
-    let envelope: Envelope<FindingDetail> = typed(value, prefix)?;
+    incident(typed(value, prefix)?, prefix)
+}
+
+/// [`parse_envelope`] from the payload's bytes, when they are a `GuardDuty Finding` event.
+pub(super) fn parse_bytes(bytes: &[u8]) -> Option<Result<Incident>> {
+    let envelope: Envelope<FindingDetail> = from_bytes(bytes)?;
+    (envelope.detail_type.as_deref() == Some("GuardDuty Finding")).then(|| incident(envelope, ""))
+}
+
+fn incident(envelope: Envelope<FindingDetail>, prefix: &str) -> Result<Incident> {
     let detail = envelope.detail;
     let account = detail.account_id.clone().or(envelope.account);
     let region = detail.region.clone().or(envelope.region);
