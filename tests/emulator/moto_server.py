@@ -548,13 +548,8 @@ _securityhub_urls.url_paths["{0}/findingsv2$"] = SecurityHubResponse.dispatch
 _SEED_OCSF = "/firebreak-emulator/securityhub/findingsv2"
 
 
-def _seed_ocsf_finding(environ, start_response):
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-    with _findings_lock:
-        _ocsf_findings.setdefault((body["account"], body["region"]), []).append(body["finding"])
-    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
-    return [b"{}"]
+def _seed_ocsf_finding(body):
+    _ocsf_findings.setdefault((body["account"], body["region"]), []).append(body["finding"])
 
 
 GuardDutyResponse.start_malware_scan = _start_malware_scan
@@ -585,15 +580,21 @@ def _as_api(value, shape):
     return value
 
 
-def _seed_finding(environ, start_response):
+def _seed_finding(body):
+    finding = _as_api(body["finding"], _guardduty_model.shape_for("Finding"))
+    store = _findings.setdefault(body["account"], {}).setdefault(body["region"], {})
+    store.setdefault(body["detectorId"], {})[finding["id"]] = finding
+
+
+def _seeded(store, environ, start_response):
+    """A test puts what an AWS service holds (not written through its API) into one of the stores above."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-    finding = _as_api(body["finding"], _guardduty_model.shape_for("Finding"))
     with _findings_lock:
-        store = _findings.setdefault(body["account"], {}).setdefault(body["region"], {})
-        store.setdefault(body["detectorId"], {})[finding["id"]] = finding
+        store(body)
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
     return [b"{}"]
+
 
 _CBOR_PATH = re.compile(r"/service/GraniteServiceVersion20100801/operation/(\w+)")
 _cloudwatch_model = botocore.session.get_session().get_service_model("cloudwatch")
@@ -683,9 +684,9 @@ def _cbor_aware_dispatch(self, environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(pid)))])
         return [pid]
     if environ.get("PATH_INFO") == _SEED_FINDINGS and environ.get("REQUEST_METHOD") == "POST":
-        return _seed_finding(environ, start_response)
+        return _seeded(_seed_finding, environ, start_response)
     if environ.get("PATH_INFO") == _SEED_OCSF and environ.get("REQUEST_METHOD") == "POST":
-        return _seed_ocsf_finding(environ, start_response)
+        return _seeded(_seed_ocsf_finding, environ, start_response)
     if environ.get("HTTP_SMITHY_PROTOCOL") == "rpc-v2-cbor" and _CBOR_PATH.fullmatch(environ.get("PATH_INFO", "")):
         return _cbor_cloudwatch(lambda e, s: _dispatch(self, e, s), environ, start_response)
     return _dispatch(self, environ, start_response)

@@ -82,18 +82,23 @@ impl Moto {
                 "detectorId": detail["service"]["detectorId"], "finding": detail,
             })
             .to_string();
-            let address = self.endpoint.trim_start_matches("http://");
-            let mut stream = TcpStream::connect(address).expect("moto reachable");
-            let request = format!(
-                "POST /firebreak-emulator/guardduty/findings HTTP/1.0\r\nHost: {address}\r\nContent-Type: \
-                 application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(request.as_bytes()).expect("seed request");
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).expect("seed answer");
-            assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
+            self.seed("/firebreak-emulator/guardduty/findings", &body);
         }
+    }
+
+    /// Put `body` (JSON) into one of the harness's own stores at `path`: what an AWS service holds in
+    /// the test's world without Firebreak having written it.
+    pub fn seed(&self, path: &str, body: &str) {
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).expect("moto reachable");
+        let request = format!(
+            "POST {path} HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("seed request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("seed answer");
+        assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 
     /// An SDK configuration pointing at this server, with the same HTTP stack as production.

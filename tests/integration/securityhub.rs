@@ -120,19 +120,8 @@ async fn the_echo_of_a_write_back_changes_nothing_and_costs_no_claim() {
 /// Security Hub holds the OCSF finding `finding` in the world's account and region (the emulator's
 /// store, tests/emulator/moto_server.py, 10).
 pub fn hub_holds_ocsf(world: &World, finding: &Value) {
-    use std::io::{Read, Write};
-    let body = serde_json::json!({"account": "123456789012", "region": "us-east-1", "finding": finding}).to_string();
-    let address = world.endpoint().trim_start_matches("http://").to_owned();
-    let mut stream = std::net::TcpStream::connect(&address).expect("moto reachable");
-    let request = format!(
-        "POST /firebreak-emulator/securityhub/findingsv2 HTTP/1.0\r\nHost: {address}\r\nContent-Type: \
-         application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).expect("seed request");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("seed answer");
-    assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let held = serde_json::json!({"account": "123456789012", "region": "us-east-1", "finding": finding});
+    world.emulator_holds("/firebreak-emulator/securityhub/findingsv2", &held);
 }
 
 /// Security Hub CSPM holds the ASFF finding of `event` (imported as its provider would).

@@ -150,6 +150,12 @@ impl World {
         self._moto.guardduty_produced(event);
     }
 
+    /// What an AWS service holds in this world without Firebreak having written it (see
+    /// [`crate::emulator::Moto::seed`]).
+    pub fn emulator_holds(&self, path: &str, body: &serde_json::Value) {
+        self._moto.seed(path, &body.to_string());
+    }
+
     /// Configuration for the responder under test: this world's topic and table, no settle wait.
     pub fn config(&self, extra: &[(&str, &str)]) -> firebreak::Config {
         let mut vars: HashMap<String, String> = HashMap::from([
