@@ -1,6 +1,7 @@
 //! EC2 adapter for [`Compute`].
 
 use super::error::{aws_error, code_of};
+use super::sdk::Lazy;
 use crate::error::{Error, Result};
 use crate::incident::{IngressPermission, InstanceId};
 use crate::ports::{
@@ -18,7 +19,7 @@ pub const ROLE_TAG: &str = "firebreak:role";
 
 #[derive(Clone)]
 pub struct Ec2Compute {
-    client: Client,
+    client: Lazy<Client>,
     /// Every write is sent with `DryRun`: EC2 checks the permission and changes nothing.
     dry_run: bool,
 }
@@ -63,8 +64,14 @@ impl Ec2Compute {
         Ok(out.security_group_rules().iter().any(|rule| is_ingress_rule(rule, group_id, p)))
     }
 
-    pub fn new(client: Client, dry_run: bool) -> Self {
-        Self { client, dry_run }
+    /// EC2 of the account and region `sdk` points at; the client is built on the first call.
+    pub fn new(sdk: &aws_config::SdkConfig, dry_run: bool) -> Self {
+        Self { client: Lazy::new(sdk, Client::new), dry_run }
+    }
+
+    /// 1 once a call has built the EC2 client, else 0.
+    pub fn clients_built(&self) -> usize {
+        usize::from(self.client.is_built())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Auto Scaling, ELBv2, CloudWatch, ECS, IAM and GuardDuty adapter for [`Fleet`].
 
 use super::error::{aws_error, code_of};
+use super::sdk::Lazy;
 use crate::error::{Error, Result};
 use crate::incident::InstanceId;
 use crate::metrics_insights::Query;
@@ -23,32 +24,50 @@ fn dns_firewall_tag() -> Result<aws_sdk_route53resolver::types::Tag> {
 
 #[derive(Clone)]
 pub struct AwsFleet {
-    autoscaling: aws_sdk_autoscaling::Client,
-    elb: aws_sdk_elasticloadbalancingv2::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    ecs: aws_sdk_ecs::Client,
-    iam: aws_sdk_iam::Client,
-    guardduty: aws_sdk_guardduty::Client,
-    securityhub: aws_sdk_securityhub::Client,
-    route53resolver: aws_sdk_route53resolver::Client,
+    autoscaling: Lazy<aws_sdk_autoscaling::Client>,
+    elb: Lazy<aws_sdk_elasticloadbalancingv2::Client>,
+    cloudwatch: Lazy<aws_sdk_cloudwatch::Client>,
+    ecs: Lazy<aws_sdk_ecs::Client>,
+    iam: Lazy<aws_sdk_iam::Client>,
+    guardduty: Lazy<aws_sdk_guardduty::Client>,
+    securityhub: Lazy<aws_sdk_securityhub::Client>,
+    route53resolver: Lazy<aws_sdk_route53resolver::Client>,
     /// Auto Scaling, ELBv2, ECS and IAM have no `DryRun`: a dry run reads, and skips the writes.
     dry_run: bool,
 }
 
 impl AwsFleet {
-    /// Every client of the fleet, from one configuration (one account and region).
+    /// Every client of the fleet, from one configuration (one account and region), each built when
+    /// first called.
     pub fn new(sdk: &aws_config::SdkConfig, dry_run: bool) -> Self {
         Self {
-            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
-            ecs: aws_sdk_ecs::Client::new(sdk),
-            iam: aws_sdk_iam::Client::new(sdk),
-            guardduty: aws_sdk_guardduty::Client::new(sdk),
-            securityhub: aws_sdk_securityhub::Client::new(sdk),
-            route53resolver: aws_sdk_route53resolver::Client::new(sdk),
+            autoscaling: Lazy::new(sdk, aws_sdk_autoscaling::Client::new),
+            elb: Lazy::new(sdk, aws_sdk_elasticloadbalancingv2::Client::new),
+            cloudwatch: Lazy::new(sdk, aws_sdk_cloudwatch::Client::new),
+            ecs: Lazy::new(sdk, aws_sdk_ecs::Client::new),
+            iam: Lazy::new(sdk, aws_sdk_iam::Client::new),
+            guardduty: Lazy::new(sdk, aws_sdk_guardduty::Client::new),
+            securityhub: Lazy::new(sdk, aws_sdk_securityhub::Client::new),
+            route53resolver: Lazy::new(sdk, aws_sdk_route53resolver::Client::new),
             dry_run,
         }
+    }
+
+    /// How many of the fleet's clients a run has built so far.
+    pub fn clients_built(&self) -> usize {
+        [
+            self.autoscaling.is_built(),
+            self.elb.is_built(),
+            self.cloudwatch.is_built(),
+            self.ecs.is_built(),
+            self.iam.is_built(),
+            self.guardduty.is_built(),
+            self.securityhub.is_built(),
+            self.route53resolver.is_built(),
+        ]
+        .into_iter()
+        .filter(|&built| built)
+        .count()
     }
 }
 

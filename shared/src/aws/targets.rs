@@ -6,7 +6,7 @@
 use super::ec2::Ec2Compute;
 use super::error::aws_error;
 use super::fleet::AwsFleet;
-use super::sdk::compute_and_fleet;
+use super::sdk::{compute_and_fleet, Lazy};
 use crate::error::{Error, Result};
 use crate::incident::{AccountId, Region};
 use crate::ports::Targets;
@@ -25,7 +25,8 @@ type ClientCache = HashMap<(String, String), (Ec2Compute, AwsFleet, SystemTime)>
 
 pub struct AwsTargets {
     sdk: SdkConfig,
-    sts: aws_sdk_sts::Client,
+    /// Needed only off Lambda or for a member account: built then.
+    sts: Lazy<aws_sdk_sts::Client>,
     /// Learned from the invoked function's ARN, or from STS on first need (local runs).
     home_account: OnceCell<AccountId>,
     home_region: Option<Region>,
@@ -39,7 +40,7 @@ pub struct AwsTargets {
 impl AwsTargets {
     pub fn new(sdk: &SdkConfig, member_role: &str, external_id: Option<&str>, dry_run: bool) -> Self {
         Self {
-            sts: aws_sdk_sts::Client::new(sdk),
+            sts: Lazy::new(sdk, aws_sdk_sts::Client::new),
             home_account: OnceCell::new(),
             home_region: sdk.region().and_then(|r| Region::parse(r.as_ref())),
             member_role: member_role.to_owned(),

@@ -11,10 +11,11 @@ use std::time::Duration;
 /// written: one SDK operation at most (its timeout) plus margin.
 pub const DEADLINE_RESERVE: Duration = Duration::from_secs(20);
 
-/// Instances of one plan contained at the same time. An attack sequence lists up to 25 per group; 16
-/// at once keeps their swaps (a few mutating calls each) well inside EC2's token bucket for mutating
-/// actions, and the SDK retries what is throttled all the same.
-pub const INSTANCE_CONCURRENCY: usize = 16;
+/// Instances of one plan contained at the same time: two of an attack sequence's full group lists (25
+/// each, GuardDuty's cap) in one wave. Each instance swaps each interface twice, so 50 instances of up
+/// to two interfaces spend 200 `ModifyNetworkInterfaceAttribute` tokens, what EC2's per-API bucket for
+/// a mutating action holds; the SDK's retries ride out whatever is throttled beyond that.
+pub const INSTANCE_CONCURRENCY: usize = 50;
 
 /// Tag keys Firebreak writes on a contained instance.
 pub const QUARANTINE_TAG: &str = "firebreak:quarantined";

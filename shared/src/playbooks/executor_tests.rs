@@ -506,16 +506,21 @@ async fn failures_are_notified_once_and_the_completing_run_notifies_once_more() 
     assert_eq!(publishes(&s), 2, "never more");
 }
 
-/// The sample EC2 instance-group sequence, naming `n` instances through its Auto Scaling group.
+/// The sample EC2 instance-group sequence naming `n` instances (at most 51): up to 25 (GuardDuty's
+/// cap on a group's list) through its Auto Scaling group, the next 25 through its instance profile,
+/// the last one directly.
 fn sequence_of(n: usize) -> Plan {
     let path = format!("{}/../events/guardduty/attack-sequence-ec2-instance-group.json", env!("CARGO_MANIFEST_DIR"));
     let mut event: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
     let ids: Vec<String> = (0..n).map(|k| format!("i-0abc1234def5{k:05}")).collect();
+    let (by_group, direct) = ids.split_at(n.min(50));
     let resources = &mut event["detail"]["service"]["detection"]["sequence"]["resources"];
-    resources[0]["uid"] = serde_json::Value::from(ids[0].clone());
-    resources[1]["data"]["autoscalingAutoScalingGroup"]["ec2InstanceUids"] = serde_json::json!(ids);
-    resources[2]["data"]["iamInstanceProfile"]["ec2InstanceUids"] = serde_json::json!([]);
+    resources[0]["uid"] = serde_json::Value::from(direct.first().unwrap_or(&ids[0]).clone());
+    resources[1]["data"]["autoscalingAutoScalingGroup"]["ec2InstanceUids"] =
+        serde_json::json!(by_group[..by_group.len().min(25)]);
+    resources[2]["data"]["iamInstanceProfile"]["ec2InstanceUids"] =
+        serde_json::json!(by_group[by_group.len().min(25)..]);
     let incident = crate::events::parse_value_keeping_events(event).expect("parses").remove(0);
     decide(&incident, &crate::policy::Policy::default())
 }
@@ -524,9 +529,10 @@ fn sequence_of(n: usize) -> Plan {
 async fn a_sequence_contains_its_instances_a_wave_at_a_time_and_a_retry_resumes_what_the_deadline_cut() {
     let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0"), ("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "100")]);
     s.script("isolate", Duration::from_secs(45), None);
-    let plan = sequence_of(20);
-    assert_eq!(plan.instances().len(), 20);
-    // 60 s to the deadline, 20 kept back: the first wave's swaps end at 45 s, after the reserve began.
+    let plan = sequence_of(51);
+    assert_eq!(plan.instances().len(), 51);
+    // 60 s to the deadline, one instance kept back: the first wave's swaps end at 45 s, after the reserve
+    // began.
     let first = s.respond(&plan, 60).await;
     let isolated =
         |r: &Report| r.actions.iter().filter(|a| a.action == "isolate_instance" && a.outcome.is_done()).count();
@@ -539,7 +545,7 @@ async fn a_sequence_contains_its_instances_a_wave_at_a_time_and_a_retry_resumes_
         })
         .filter_map(|a| a.target.as_deref())
         .collect();
-    assert_eq!(cut.len(), 20 - super::INSTANCE_CONCURRENCY, "the rest were not started: {first:#?}");
+    assert_eq!(cut.len(), 51 - super::INSTANCE_CONCURRENCY, "the rest were not started: {first:#?}");
     assert!(first.retry_may_help(), "the event is retried");
     let untouched = s.fake.calls.0.borrow().iter().filter(|(n, ..)| n == "untrack" || n == "isolate").count();
     assert_eq!(untouched, super::INSTANCE_CONCURRENCY * 2, "no interface of a cut instance was touched");
