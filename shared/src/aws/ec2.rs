@@ -1,7 +1,7 @@
 //! EC2 adapter for [`Compute`].
 
 use super::error::{aws_error, code_of};
-use super::sdk::Lazy;
+use super::lazy::Lazy;
 use crate::error::{Error, Result};
 use crate::incident::{IngressPermission, InstanceId};
 use crate::ports::{

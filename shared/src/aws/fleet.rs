@@ -1,7 +1,7 @@
 //! Auto Scaling, ELBv2, CloudWatch, ECS, IAM and GuardDuty adapter for [`Fleet`].
 
 use super::error::{aws_error, code_of};
-use super::sdk::Lazy;
+use super::lazy::Lazy;
 use crate::error::{Error, Result};
 use crate::incident::InstanceId;
 use crate::metrics_insights::Query;

@@ -6,6 +6,7 @@ mod error;
 mod fleet;
 mod guardduty;
 mod invoke;
+mod lazy;
 mod sdk;
 mod secrets;
 mod securityhub;

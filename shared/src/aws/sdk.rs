@@ -4,7 +4,6 @@ use super::ec2::Ec2Compute;
 use super::fleet::AwsFleet;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls;
-use std::sync::{Arc, OnceLock};
 
 /// One HTTPS stack for every client: rustls with the ring provider.
 pub fn http_client() -> aws_smithy_runtime_api_shim::SharedHttpClient {
@@ -64,60 +63,10 @@ pub fn compute_and_fleet(sdk: &SdkConfig, dry_run: bool) -> (Ec2Compute, AwsFlee
     (Ec2Compute::new(sdk, dry_run), AwsFleet::new(sdk, dry_run))
 }
 
-/// A client built on first use. The ports reach eleven services and most runs call four: each client
-/// built (its configuration, its plugins, its code paged in) costs memory a run may never need. Clones
-/// share the one client, once built.
-pub struct Lazy<C> {
-    sdk: SdkConfig,
-    make: fn(&SdkConfig) -> C,
-    client: Arc<OnceLock<C>>,
-}
-
-impl<C> Lazy<C> {
-    pub fn new(sdk: &SdkConfig, make: fn(&SdkConfig) -> C) -> Self {
-        Self { sdk: sdk.clone(), make, client: Arc::new(OnceLock::new()) }
-    }
-
-    /// Whether the client was built (what a run has touched).
-    pub fn is_built(&self) -> bool {
-        self.client.get().is_some()
-    }
-}
-
-impl<C> Clone for Lazy<C> {
-    fn clone(&self) -> Self {
-        Self { sdk: self.sdk.clone(), make: self.make, client: Arc::clone(&self.client) }
-    }
-}
-
-impl<C> std::ops::Deref for Lazy<C> {
-    type Target = C;
-
-    fn deref(&self) -> &C {
-        self.client.get_or_init(|| (self.make)(&self.sdk))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::lazy::offline;
     use super::*;
-
-    fn offline() -> SdkConfig {
-        SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build()
-    }
-
-    #[test]
-    fn a_client_is_built_on_first_use_and_shared_by_every_clone() {
-        let lazy = Lazy::new(&offline(), aws_sdk_sts::Client::new);
-        let clone = lazy.clone();
-        assert!(!lazy.is_built() && !clone.is_built(), "nothing built up front");
-        let region = clone.config().region().map(|r| r.to_string());
-        assert_eq!(region.as_deref(), Some("us-east-1"), "built from the configuration it was given");
-        assert!(lazy.is_built(), "the original sees the client its clone built");
-    }
 
     #[test]
     fn the_ports_build_no_client_until_a_call_needs_one() {

@@ -6,7 +6,8 @@
 use super::ec2::Ec2Compute;
 use super::error::aws_error;
 use super::fleet::AwsFleet;
-use super::sdk::{compute_and_fleet, Lazy};
+use super::lazy::Lazy;
+use super::sdk::compute_and_fleet;
 use crate::error::{Error, Result};
 use crate::incident::{AccountId, Region};
 use crate::ports::Targets;
