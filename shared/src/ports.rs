@@ -8,6 +8,9 @@ use crate::incident::{AccountId, IngressPermission, InstanceId, Region};
 use crate::notify::Notification;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// An instance's original security groups, by interface id: what a release puts back.
+pub type OriginalGroups = BTreeMap<String, Vec<String>>;
+
 /// What one DescribeInstances call tells a playbook about an instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceFacts {
@@ -447,13 +450,10 @@ pub trait StateStore {
     async fn add_to_incident(&self, incident_key: &str, line: &str) -> Result<bool>;
     /// Record an instance's original groups per interface before its first swap, keeping any already
     /// recorded (a retry or a second incident never overwrites the true originals); returns them all.
-    async fn record_original_groups(
-        &self,
-        instance: &str,
-        originals: &BTreeMap<String, Vec<String>>,
-    ) -> Result<BTreeMap<String, Vec<String>>>;
-    /// The recorded original groups of a quarantined instance (for `release`).
-    async fn original_groups(&self, instance: &str) -> Result<Option<BTreeMap<String, Vec<String>>>>;
+    async fn record_original_groups(&self, instance: &str, originals: &OriginalGroups) -> Result<OriginalGroups>;
+    /// The recorded original groups of a quarantined instance (its quarantine record: for `release`,
+    /// and to tell an instance Firebreak contained already).
+    async fn original_groups(&self, instance: &str) -> Result<Option<OriginalGroups>>;
     /// Forget a released quarantine.
     async fn forget_original_groups(&self, instance: &str) -> Result<()>;
     /// Record what revoking an instance's credentials changed, before changing it, keeping a record

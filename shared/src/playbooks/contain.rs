@@ -6,7 +6,7 @@ use crate::clock::Now;
 use crate::error::{Error, Result};
 use crate::incident::{IncidentKind, InstanceId};
 use crate::plan::Plan;
-use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InterfaceFacts, StateStore};
+use crate::ports::{Compute, ContainmentGroup, InstanceFacts, InterfaceFacts, OriginalGroups, StateStore};
 use crate::report::Outcome;
 use crate::state_keys;
 use futures::future::join_all;
@@ -84,13 +84,22 @@ pub(super) async fn verified_group<C: Compute, F, S: StateStore>(
 /// incident, such as the attack sequence a finding belongs to), or `None`. Decided from what only
 /// Firebreak writes: its recorded isolation group on every interface, and its quarantine record.
 /// Never from tags, which whoever holds the instance's credentials may set.
+/// `quarantine` is the instance's quarantine record when it was read already (beside the claim).
 pub(super) async fn already_contained<C, F, S: StateStore>(
     r: &Ports<'_, C, F, S>,
     facts: &InstanceFacts,
+    quarantine: Option<Result<Option<OriginalGroups>>>,
 ) -> Result<Option<String>> {
+    if facts.interfaces.is_empty() {
+        return Ok(None);
+    }
     // The quarantine record first: for an instance never contained (the usual case) it is the only
     // read, and the group records are left for the isolation to read once.
-    if facts.interfaces.is_empty() || r.state.original_groups(facts.instance_id.as_str()).await?.is_none() {
+    let quarantine = match quarantine {
+        Some(read) => read?,
+        None => r.state.original_groups(facts.instance_id.as_str()).await?,
+    };
+    if quarantine.is_none() {
         return Ok(None);
     }
     for interface in &facts.interfaces {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::incident::InstanceId;
 use crate::notify::Rendering;
 use crate::plan::{Cap, Decision, Phase, Plan, Step, StepKind};
-use crate::ports::{Claim, Compute, Fleet, InstanceFacts, Notifier, StateStore, Targets};
+use crate::ports::{Claim, Compute, Fleet, InstanceFacts, Notifier, OriginalGroups, StateStore, Targets};
 use crate::report::{ActionReport, Outcome, Report};
 use futures::future::{join, join_all};
 use futures::StreamExt;
@@ -28,6 +28,13 @@ pub struct Responder<T, N, S> {
     /// Where the sweep sends the approved runs this function may not run itself (idle stops, from the
     /// GuardDuty responder to the alarm responder); `None`: every approved run runs here.
     pub handoff: Option<Box<dyn crate::ports::HandOff>>,
+}
+
+/// What was read about a plan's one instance beside the claim.
+struct ReadInstance {
+    described: Result<Option<InstanceFacts>>,
+    /// Its recorded original groups (the quarantine record), read when the plan isolates it.
+    quarantine: Option<Result<Option<OriginalGroups>>>,
 }
 
 /// How the acting steps ended, for the notification and the claim.
@@ -67,8 +74,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         } else {
             plan.incident_key.clone()
         };
-        // The target and, for a one-instance plan, the instance's description are read beside the claim:
-        // reads, so nothing happens before the claim is won, and one round trip less before the cut.
+        // The target and, for a one-instance plan, the instance's description and quarantine record are
+        // read beside the claim: reads, so nothing happens before the claim is won, and two round trips
+        // less before the cut.
         // GuardDuty's copy of the finding is read in the same round trip, in the finding's own account.
         let origin = &plan.incident.origin;
         let prefetch = async {
@@ -80,7 +88,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 (Ok((compute, fleet)), instances) => {
                     let describe = async {
                         match instances {
-                            [one] if acting => Some(compute.describe_instance(one).await),
+                            [one] if acting => Some(self.read_instance(compute, plan, one).await),
                             _ => None,
                         }
                     };
@@ -200,6 +208,21 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             }
         }
         Box::pin(self.close(plan, &key, &journal, ending, report, clock, started, &now)).await
+    }
+
+    /// The one instance of `plan`, described, and its quarantine record when the plan isolates it
+    /// (whether Firebreak contained it already is decided from that record).
+    async fn read_instance<C: Compute>(&self, compute: &C, plan: &Plan, id: &InstanceId) -> ReadInstance {
+        let isolates = plan.acting_steps().any(|s| s.kind() == StepKind::IsolateInstance);
+        let quarantine = async {
+            if isolates {
+                Some(self.state.original_groups(id.as_str()).await)
+            } else {
+                None
+            }
+        };
+        let (described, quarantine) = join(compute.describe_instance(id), quarantine).await;
+        ReadInstance { described, quarantine }
     }
 
     /// GuardDuty's answer about the finding `plan` was decided from, made into the plan to act on; or
@@ -342,7 +365,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         ports: &Ports<'_, C, F, S>,
         journal: &Journal<'_, S>,
         plan: &Plan,
-        described: Option<Result<Option<InstanceFacts>>>,
+        described: Option<ReadInstance>,
         now: &Now,
         report: &mut Report,
     ) -> Result<Ending> {
@@ -413,7 +436,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         plan: &Plan,
         steps: Vec<&Step>,
         instance: Option<&InstanceId>,
-        described: Option<Result<Option<InstanceFacts>>>,
+        read: Option<ReadInstance>,
         now: &Now,
         report: &mut Report,
     ) -> Result<Ending> {
@@ -429,10 +452,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if pending.is_empty() {
             return Ok(Ending::Finished);
         }
-        let described = match (instance, described) {
-            (Some(_), Some(described)) => Some(described),
-            (Some(id), None) => Some(ports.compute.describe_instance(id).await),
-            (None, _) => None,
+        let (described, quarantine) = match (instance, read) {
+            (Some(_), Some(read)) => (Some(read.described), read.quarantine),
+            (Some(id), None) => (Some(ports.compute.describe_instance(id).await), None),
+            (None, _) => (None, None),
         };
         let facts = match instance.zip(described) {
             None => None,
@@ -458,7 +481,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if let Some(facts) = facts.as_ref().filter(|_| journal.first_run()) {
             // Only a first run can tell: on a retry, this incident's own isolation may be what is found.
             if pending.iter().any(|s| s.kind() == StepKind::IsolateInstance) {
-                if let Some(why) = contain::already_contained(ports, facts).await? {
+                if let Some(why) = contain::already_contained(ports, facts, quarantine).await? {
                     skip_instance_steps(&mut pending, &why, elapsed(), report);
                     if pending.is_empty() {
                         return Ok(Ending::Finished);
