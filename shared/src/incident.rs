@@ -131,6 +131,11 @@ pub struct GuardDutyFinding {
     /// Set only when `resource_type` is `Instance`.
     pub instance_id: Option<InstanceId>,
     pub instance_name: Option<String>,
+    /// The VPCs of the instance's interfaces as the finding names them
+    /// (`resource.instanceDetails.networkInterfaces[].vpcId`): a key to read the VPC's containment group
+    /// records early, never trusted for more (the instance's description decides).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vpc_ids: Vec<String>,
     pub sample: bool,
     pub archived: bool,
     pub count: u64,

@@ -148,6 +148,13 @@ struct InstanceDetails {
     instance_id: Option<String>,
     #[serde(default, deserialize_with = "super::lenient::items")]
     tags: Vec<Tag>,
+    /// `networkInterfaces[].vpcId`: only a key to read ahead by, so it never refuses the finding.
+    #[serde(default, rename = "networkInterfaces", deserialize_with = "vpc_ids")]
+    vpc_ids: Vec<String>,
+}
+
+fn vpc_ids<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    super::lenient::strings_at(d, "vpcId")
 }
 
 #[derive(Deserialize)]
@@ -259,7 +266,7 @@ fn finding(
                 user_type: k.user_type,
             },
         );
-    let (instance_id, instance_name) = if resource_type == GuardDutyResourceType::Instance {
+    let (instance_id, instance_name, vpc_ids) = if resource_type == GuardDutyResourceType::Instance {
         let details = detail.resource.instance_details.ok_or_else(|| {
             Error::refused(field(prefix, "resource.instanceDetails"), "missing for an Instance finding")
         })?;
@@ -273,9 +280,13 @@ fn finding(
             )
         })?;
         let name = details.tags.into_iter().find(|t| t.key.as_deref() == Some("Name")).and_then(|t| t.value);
-        (Some(id), name)
+        let mut vpcs = details.vpc_ids;
+        vpcs.retain(|v| !v.is_empty());
+        vpcs.sort_unstable();
+        vpcs.dedup();
+        (Some(id), name, vpcs)
     } else {
-        (None, None)
+        (None, None, Vec::new())
     };
     let service = detail.service.unwrap_or_default();
     let sequence = sequence::parse(service.detection, account, region, prefix)?;
@@ -303,6 +314,7 @@ fn finding(
         resource_type,
         instance_id,
         instance_name,
+        vpc_ids,
         sample: is_sample(service.additional_info.as_ref()),
         archived: service.archived.unwrap_or(false),
         count: service.count.unwrap_or(1),

@@ -38,7 +38,7 @@ pub(super) async fn verified_group<C: Compute, F, S: StateStore>(
     let wanted = kind.expected_rules();
     let scope = state_keys::group(&r.scope, vpc, kind.name());
     let mut gone = None;
-    if let Some(id) = r.state.created_resource(&scope).await? {
+    if let Some(id) = r.group_record(&scope).await? {
         match r.compute.group_rules(&id).await? {
             Some(rules) if rules == wanted => return Ok(VerifiedGroup { id, how: "verified".into() }),
             Some(rules) => {

@@ -42,6 +42,9 @@ pub(crate) struct Ports<'a, C, F, S> {
     /// The containment groups checked so far in this run, per VPC; held while they are looked up or
     /// created, so that the instances of one plan share one pair per VPC, checked once.
     pub groups: tokio::sync::Mutex<std::collections::BTreeMap<String, (VerifiedGroup, VerifiedGroup)>>,
+    /// Containment group records read beside the claim, by record key: each is used once, so a second
+    /// look (after a race lost to another run) reads the table again.
+    pub read_ahead: tokio::sync::Mutex<std::collections::BTreeMap<String, Option<String>>>,
     /// The role of each instance profile looked up in this run: the check before the cap and the step
     /// itself read IAM once.
     pub roles: tokio::sync::Mutex<std::collections::BTreeMap<String, Option<crate::ports::RoleFacts>>>,
@@ -49,6 +52,17 @@ pub(crate) struct Ports<'a, C, F, S> {
     pub started: Duration,
     /// The receipt of each instance read back in this run, for the report.
     pub receipts: tokio::sync::Mutex<Vec<crate::receipt::Receipt>>,
+}
+
+impl<C, F, S: crate::ports::StateStore> Ports<'_, C, F, S> {
+    /// The containment group recorded under `key`: as read beside the claim, or read now.
+    pub async fn group_record(&self, key: &str) -> crate::error::Result<Option<String>> {
+        let read = self.read_ahead.lock().await.remove(key);
+        match read {
+            Some(record) => Ok(record),
+            None => self.state.created_resource(key).await,
+        }
+    }
 }
 
 /// What a step knows when it runs.

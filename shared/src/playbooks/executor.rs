@@ -8,13 +8,16 @@ use super::{contain, steps};
 use crate::clock::{Clock, Now};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::incident::InstanceId;
+use crate::incident::{IncidentKind, InstanceId};
 use crate::notify::Rendering;
 use crate::plan::{Cap, Decision, Phase, Plan, Step, StepKind};
-use crate::ports::{Claim, Compute, Fleet, InstanceFacts, Notifier, OriginalGroups, StateStore, Targets};
+use crate::ports::{
+    Claim, Compute, ContainmentGroup, Fleet, InstanceFacts, Notifier, OriginalGroups, StateStore, Targets,
+};
 use crate::report::{ActionReport, Outcome, Report};
 use futures::future::{join, join_all};
 use futures::StreamExt;
+use std::collections::BTreeMap;
 
 /// Everything a plan is executed through, built once per process: where to act (per account and
 /// region), and the home account's notifier, state and configuration.
@@ -35,6 +38,8 @@ struct ReadInstance {
     described: Result<Option<InstanceFacts>>,
     /// Its recorded original groups (the quarantine record), read when the plan isolates it.
     quarantine: Option<Result<Option<OriginalGroups>>>,
+    /// The containment group records of the VPCs the finding names, by record key.
+    group_records: BTreeMap<String, Option<String>>,
 }
 
 /// How the acting steps ended, for the notification and the claim.
@@ -74,11 +79,16 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         } else {
             plan.incident_key.clone()
         };
-        // The target and, for a one-instance plan, the instance's description and quarantine record are
-        // read beside the claim: reads, so nothing happens before the claim is won, and two round trips
-        // less before the cut.
+        // The target and, for a one-instance plan, the instance's description, its quarantine record and
+        // the group records of the VPCs the finding names are read beside the claim: reads, so nothing
+        // happens before the claim is won, and three round trips less before the cut.
         // GuardDuty's copy of the finding is read in the same round trip, in the finding's own account.
         let origin = &plan.incident.origin;
+        let scope = format!(
+            "{}#{}",
+            origin.account.as_ref().map_or("unknown", |a| a.as_str()),
+            origin.region.as_ref().map_or("unknown", |r| r.as_str())
+        );
         let prefetch = async {
             if !acting && to_confirm.is_none() {
                 return None;
@@ -88,7 +98,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 (Ok((compute, fleet)), instances) => {
                     let describe = async {
                         match instances {
-                            [one] if acting => Some(self.read_instance(compute, plan, one).await),
+                            [one] if acting => Some(self.read_instance(compute, plan, one, &scope).await),
                             _ => None,
                         }
                     };
@@ -137,7 +147,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Err(e) => return Err(self.fail_closed(plan, e).await),
         };
         let mut ending = Ending::Finished;
-        let (target, facts, answer) = match prefetched {
+        let (target, mut facts, answer) = match prefetched {
             Some((target, facts, answer)) => (Some(target), facts, answer),
             None => (None, None, None),
         };
@@ -178,11 +188,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 // Nothing can be done in that account; say so precisely and notify.
                 Err(e) => plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(e.clone()))),
                 Ok((compute, fleet)) => {
-                    let scope = format!(
-                        "{}#{}",
-                        origin.account.as_ref().map_or("unknown", |a| a.as_str()),
-                        origin.region.as_ref().map_or("unknown", |r| r.as_str())
-                    );
+                    let read_ahead = facts.as_mut().map(|f| std::mem::take(&mut f.group_records)).unwrap_or_default();
                     let ports = Ports {
                         compute,
                         fleet,
@@ -191,6 +197,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         clock,
                         scope,
                         groups: tokio::sync::Mutex::default(),
+                        read_ahead: tokio::sync::Mutex::new(read_ahead),
                         roles: tokio::sync::Mutex::default(),
                         started,
                         receipts: tokio::sync::Mutex::default(),
@@ -210,9 +217,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         Box::pin(self.close(plan, &key, &journal, ending, report, clock, started, &now)).await
     }
 
-    /// The one instance of `plan`, described, and its quarantine record when the plan isolates it
-    /// (whether Firebreak contained it already is decided from that record).
-    async fn read_instance<C: Compute>(&self, compute: &C, plan: &Plan, id: &InstanceId) -> ReadInstance {
+    /// The one instance of `plan`, described; when the plan isolates it, its quarantine record (whether
+    /// Firebreak contained it already is decided from that record) and the containment group records of
+    /// the VPCs the finding names (`scope` is where they are recorded). A record that could not be read
+    /// is read again when needed.
+    async fn read_instance<C: Compute>(&self, compute: &C, plan: &Plan, id: &InstanceId, scope: &str) -> ReadInstance {
         let isolates = plan.acting_steps().any(|s| s.kind() == StepKind::IsolateInstance);
         let quarantine = async {
             if isolates {
@@ -221,8 +230,20 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 None
             }
         };
-        let (described, quarantine) = join(compute.describe_instance(id), quarantine).await;
-        ReadInstance { described, quarantine }
+        let vpcs = match &plan.incident.kind {
+            IncidentKind::Guardduty(f) if isolates => f.vpc_ids.as_slice(),
+            _ => &[],
+        };
+        let keys = vpcs.iter().flat_map(|vpc| {
+            [ContainmentGroup::Untracking, ContainmentGroup::Isolation]
+                .map(|kind| crate::state_keys::group(scope, vpc, kind.name()))
+        });
+        let records = join_all(keys.map(|key| async move {
+            let record = self.state.created_resource(&key).await;
+            record.ok().map(|record| (key, record))
+        }));
+        let ((described, quarantine), records) = join(join(compute.describe_instance(id), quarantine), records).await;
+        ReadInstance { described, quarantine, group_records: records.into_iter().flatten().collect() }
     }
 
     /// GuardDuty's answer about the finding `plan` was decided from, made into the plan to act on; or
