@@ -44,9 +44,14 @@ class Handler(BaseHTTPRequestHandler):
         self.forward()
 
     def throttle(self, json_protocol, query):
+        error_type = None
         if json_protocol:
             status, content_type = 400, "application/x-amz-json-1.0"
             body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        elif self.path.split("?")[0] != "/":
+            # A REST-JSON service (GuardDuty, Security Hub, Lambda): the error type is a header.
+            status, content_type, error_type = 429, "application/json", "TooManyRequestsException"
+            body = json.dumps({"message": "Rate exceeded"}).encode()
         elif "Version=2016-11-15" in query:
             status, content_type = 503, "text/xml"
             body = b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>x</RequestID></Response>"
@@ -55,6 +60,8 @@ class Handler(BaseHTTPRequestHandler):
             body = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>x</RequestId></ErrorResponse>"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if error_type:
+            self.send_header("x-amzn-ErrorType", error_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

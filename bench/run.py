@@ -76,13 +76,25 @@ def timed(cmd, env, cwd=None):
 def seed(endpoint, count=1):
     urllib.request.urlopen(urllib.request.Request(endpoint + "/moto-api/reset", method="POST")).read()
     out = subprocess.run([PY, str(ROOT / "bench/seed.py"), endpoint, str(count)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    return json.loads(out.stdout) | {"emulator": endpoint}
+
+
+def produced(world, path):
+    """GuardDuty produced the finding of the event in `path`: it goes into the emulator's findings store
+    (tests/emulator/moto_server.py), where Firebreak's GetFindings confirms it before acting. Sent to the
+    emulator directly, never through the counting proxy."""
+    detail = json.loads(pathlib.Path(path).read_text())["detail"]
+    body = {"account": detail["accountId"], "region": detail["region"], "detectorId": detail["service"]["detectorId"], "finding": detail}
+    request = urllib.request.Request(world["emulator"] + "/firebreak-emulator/guardduty/findings", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request).read()
 
 
 def finding(world, directory):
+    """The sample finding about the seeded instance, naming its VPC as GuardDuty's finding would."""
     text = (ROOT / "events/guardduty/ec2-backdoor-high-severity.json").read_text()
     path = pathlib.Path(directory) / "finding.json"
-    path.write_text(text.replace("i-0abc1234def567890", world["instance"]))
+    path.write_text(text.replace("i-0abc1234def567890", world["instance"]).replace("vpc-0a1b2c3d", world["vpc"]))
     return str(path)
 
 
@@ -102,7 +114,9 @@ def sequence(world, directory):
 def firebreak(world, endpoint, directory, event=finding):
     env = env_for(endpoint) | {"FIREBREAK_TOPIC_ARN": world["topic"], "FIREBREAK_STATE_TABLE": "firebreak-state",
                                "FIREBREAK_SETTLE_SECONDS": "0", "FIREBREAK_MAX_CONTAINMENTS_PER_HOUR": "100"}
-    return timed([FIREBREAK, "respond", event(world, directory)], env)
+    path = event(world, directory)
+    produced(world, path)
+    return timed([FIREBREAK, "respond", path], env)
 
 
 def firebreak_fleet(world, endpoint, directory):
@@ -201,6 +215,7 @@ def main():
             for k in range(10):
                 path = pathlib.Path(d) / f"finding-{k}.json"
                 path.write_text(first.replace("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7", f"{k:032x}"))
+                produced(world, path)
                 files.append(str(path))
             env = env_for(endpoint) | {"FIREBREAK_TOPIC_ARN": world["topic"], "FIREBREAK_STATE_TABLE": "firebreak-state", "FIREBREAK_SETTLE_SECONDS": "0"}
             warm = timed([FIREBREAK, "respond"] + files, env)

@@ -171,3 +171,39 @@ async fn the_emulator_reports_each_interfaces_own_groups_as_ec2_documents() {
     expected.sort();
     assert_eq!(groups, expected);
 }
+
+/// GuardDuty's finding names the VPC of each interface of the instance: the VPC's containment group
+/// records are read in the claim's round trip, beside the describe and the quarantine record, instead
+/// of after them. A finding naming another VPC (a sample's, a stale one) costs those reads again, in
+/// the instance's true VPC, and changes nothing else: the describe decides.
+#[tokio::test(flavor = "current_thread")]
+async fn the_group_records_of_the_vpc_the_finding_names_are_read_with_the_claim() {
+    for names_the_true_vpc in [true, false] {
+        let world = World::seed().await;
+        let victim = world.launch(false, false).await.instance_id;
+        let mut event = crate::support::finding(&victim, FINDING_ID);
+        if names_the_true_vpc {
+            event["detail"]["resource"]["instanceDetails"]["networkInterfaces"][0]["vpcId"] =
+                Value::from(world.vpc_id.clone());
+        }
+        world.guardduty_produced(&event);
+        let proxy = crate::fault_proxy::FaultProxy::start(world.endpoint()).await;
+        let responder = world.responder_via(&proxy, &[]).await;
+        let clock = firebreak::clock::Clock::system();
+        let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
+        let now = clock.now().epoch;
+        let plan =
+            firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now).await;
+        let report = responder.respond(&plan, &clock, now + 900).await.expect("state table usable");
+
+        assert!(report.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "{report:#?}");
+        let isolation = world.recorded_groups("firebreak-isolation").await;
+        let groups = world.interface_groups(&victim).await;
+        assert!(groups.iter().all(|(_, g)| *g == isolation), "{groups:?} on {isolation:?}");
+        // Before the first swap: the quarantine record and the VPC's two group records in the first
+        // round trip; the two group records again only when the finding named another VPC.
+        let swap = proxy.first("ModifyNetworkInterfaceAttribute").expect("swapped");
+        let reads = proxy.calls_before("GetItem", swap);
+        assert_eq!(reads, if names_the_true_vpc { 3 } else { 5 }, "names the true VPC: {names_the_true_vpc}");
+    }
+}

@@ -118,6 +118,11 @@ impl FaultProxy {
     pub fn first(&self, action: &str) -> Option<usize> {
         self.shared.lock().expect("lock").order.iter().position(|a| a == action)
     }
+
+    /// How many calls of `action` were received before the call at `index` (see [`Self::first`]).
+    pub fn calls_before(&self, action: &str, index: usize) -> usize {
+        self.shared.lock().expect("lock").order.iter().take(index).filter(|a| *a == action).count()
+    }
 }
 
 /// Which fault, if any, applies to this call; counts it.
