@@ -170,27 +170,34 @@ pub(super) async fn isolate<C: Compute, F, S: StateStore>(
     }
     let mut originals: BTreeMap<String, Vec<String>> =
         pending.iter().map(|i| (i.interface_id.clone(), i.group_ids.clone())).collect();
+    let mut copy = BTreeMap::new();
     if !r.config.dry_run {
         originals = r.state.record_original_groups(facts.instance_id.as_str(), &originals).await?;
-        let mut copy = BTreeMap::new();
         for (eni, groups) in &originals {
             if original_groups(&facts.tags, eni).as_ref() != Some(groups) {
                 copy.extend(original_group_tags(eni, groups));
             }
         }
-        if !copy.is_empty() {
-            // A readable copy only: the record above is what release trusts.
-            if let Err(e) = r.compute.tag(facts.instance_id.as_str(), &copy).await {
-                tracing::warn!(target: "firebreak::containment", error = %e, "original groups not copied to tags");
-            }
-        }
     }
+    // A readable copy only (the record above is what release trusts): written beside the first swap,
+    // never before it.
+    let copied = futures::future::maybe_done(async {
+        if copy.is_empty() {
+            return;
+        }
+        if let Err(e) = r.compute.tag(facts.instance_id.as_str(), &copy).await {
+            tracing::warn!(target: "firebreak::containment", error = %e, "original groups not copied to tags");
+        }
+    });
+    futures::pin_mut!(copied);
     let ids: Vec<&str> = pending.iter().map(|i| i.interface_id.as_str()).collect();
     // Two regroupings, each bounded by the operation timeout, must fit besides the settle wait.
     let needed = r.config.settle + std::time::Duration::from_secs(30);
     let untrack = time_left.is_some_and(|left| left >= needed);
     if untrack {
-        let failed = regroup(r, &pending, |i| group_of(i).map(|(u, _)| u.id.clone())).await;
+        let (failed, ()) =
+            futures::future::join(regroup(r, &pending, |i| group_of(i).map(|(u, _)| u.id.clone())), copied.as_mut())
+                .await;
         if !failed.is_empty() {
             // The interfaces that did switch must not stay on the allow-all group until the retry.
             let switched: Vec<&InterfaceFacts> =
@@ -201,7 +208,11 @@ pub(super) async fn isolate<C: Compute, F, S: StateStore>(
             r.clock.sleep(r.config.settle).await;
         }
     }
-    let failed = regroup(r, &pending, |i| group_of(i).map(|(_, isolation)| isolation.id.clone())).await;
+    let (failed, ()) = futures::future::join(
+        regroup(r, &pending, |i| group_of(i).map(|(_, isolation)| isolation.id.clone())),
+        copied.as_mut(),
+    )
+    .await;
     if !failed.is_empty() {
         if untrack {
             let stuck: Vec<&InterfaceFacts> =
