@@ -53,9 +53,11 @@ pub fn strings_at<'de, D: Deserializer<'de>>(d: D, key: &'static str) -> Result<
     d.deserialize_any(StringsAt(key))
 }
 
-/// Every other shape reads as nothing (`Default`); containers are read through and dropped.
-macro_rules! nothing_else {
-    () => {
+/// Visitor methods reading each named shape as nothing (`Default`): scalars (with `expecting`), strings,
+/// and lists or objects, read through and dropped.
+macro_rules! read_as_nothing {
+    ($($shape:ident),*) => { $(read_as_nothing!(@ $shape);)* };
+    (@ scalars) => {
         fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
             Ok(Default::default())
         }
@@ -75,16 +77,40 @@ macro_rules! nothing_else {
             f.write_str("anything")
         }
     };
+    (@ str) => {
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(Default::default())
+        }
+    };
+    (@ seq) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            IgnoredAny.visit_seq(seq).map(|_| Default::default())
+        }
+    };
+    (@ map) => {
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            IgnoredAny.visit_map(map).map(|_| Default::default())
+        }
+    };
+}
+
+/// A visitor that is also its own seed: it reads whatever is there.
+macro_rules! seed {
+    ($visitor:ty) => {
+        impl<'de> DeserializeSeed<'de> for $visitor {
+            type Value = <Self as Visitor<'de>>::Value;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    };
 }
 
 struct StringsAt(&'static str);
 
 impl<'de> Visitor<'de> for StringsAt {
     type Value = Vec<String>;
-    nothing_else!();
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
+    read_as_nothing!(scalars, str, map);
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut found = Vec::new();
         while let Some(one) = seq.next_element_seed(StringAt(self.0))? {
@@ -92,33 +118,18 @@ impl<'de> Visitor<'de> for StringsAt {
         }
         Ok(found)
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_map(map).map(|_| Vec::new())
-    }
 }
 
 struct StringAt(&'static str);
-
-impl<'de> DeserializeSeed<'de> for StringAt {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed!(StringAt);
 
 impl<'de> Visitor<'de> for StringAt {
     type Value = Option<String>;
-    nothing_else!();
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_seq(seq).map(|_| None)
-    }
+    read_as_nothing!(scalars, str, seq);
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key == self.0 {
+        while let Some(wanted) = map.next_key_seed(KeyIs(self.0))? {
+            if wanted {
                 found = map.next_value_seed(AnyString)?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -128,27 +139,27 @@ impl<'de> Visitor<'de> for StringAt {
     }
 }
 
-/// A string, or nothing for any other shape.
-struct AnyString;
+/// Whether an object's key is the one wanted, read without a copy.
+struct KeyIs(&'static str);
+seed!(KeyIs);
 
-impl<'de> DeserializeSeed<'de> for AnyString {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
+impl<'de> Visitor<'de> for KeyIs {
+    type Value = bool;
+    read_as_nothing!(scalars, seq, map);
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(key == self.0)
     }
 }
 
+/// A string, or nothing for any other shape.
+struct AnyString;
+seed!(AnyString);
+
 impl<'de> Visitor<'de> for AnyString {
     type Value = Option<String>;
-    nothing_else!();
+    read_as_nothing!(scalars, seq, map);
     fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
         Ok(Some(s.to_owned()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_seq(seq).map(|_| None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_map(map).map(|_| None)
     }
 }
 
