@@ -33,6 +33,11 @@ pub struct Responder<T, N, S> {
     pub handoff: Option<Box<dyn crate::ports::HandOff>>,
 }
 
+/// At most this many of the VPCs a delivered finding names have their group records read ahead: an
+/// instance's interfaces share one VPC unless it has multi-VPC interfaces, and a forged payload naming
+/// thousands must not turn into thousands of table reads before anything is confirmed.
+const READ_AHEAD_VPCS: usize = 4;
+
 /// What was read about a plan's one instance beside the claim.
 struct ReadInstance {
     described: Result<Option<InstanceFacts>>,
@@ -234,7 +239,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             IncidentKind::Guardduty(f) if isolates => f.vpc_ids.as_slice(),
             _ => &[],
         };
-        let keys = vpcs.iter().flat_map(|vpc| {
+        let keys = vpcs.iter().take(READ_AHEAD_VPCS).flat_map(|vpc| {
             [ContainmentGroup::Untracking, ContainmentGroup::Isolation]
                 .map(|kind| crate::state_keys::group(scope, vpc, kind.name()))
         });
