@@ -199,13 +199,7 @@ async fn the_group_records_of_the_vpc_the_finding_names_are_read_with_the_claim(
             .collect();
         world.guardduty_produced(&event);
         let proxy = crate::fault_proxy::FaultProxy::start(world.endpoint()).await;
-        let responder = world.responder_via(&proxy, &[]).await;
-        let clock = firebreak::clock::Clock::system();
-        let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
-        let now = clock.now().epoch;
-        let plan =
-            firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now).await;
-        let report = responder.respond(&plan, &clock, now + 900).await.expect("state table usable");
+        let report = crate::support::respond_to(&world.responder_via(&proxy, &[]).await, event).await;
 
         assert!(report.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "{report:#?}");
         let isolation = world.recorded_groups("firebreak-isolation").await;

@@ -2,7 +2,7 @@
 //! wherever they are used (and only its own: proven with the IAM simulator), its metadata service is
 //! off, what was there is recorded, and `release` puts it all back.
 
-use crate::support::{finding, release, sample_event};
+use crate::support::{finding, release, respond_to, sample_event};
 use crate::world::World;
 use firebreak::incident::InstanceId;
 use firebreak::playbooks::{denies_instance, INSTANCES_POLICY};
@@ -351,16 +351,4 @@ async fn two_concurrent_revocations_on_one_role_both_land() {
     let report = release(&world.responder(&[]).await, &id).await.expect("released");
     assert!(report.failures().is_empty(), "{report:#?}");
     assert!(!denied(&world, ROLE, &a).await && denied(&world, ROLE, &b).await, "the other's revocation stands");
-}
-
-/// Decide and act on the one incident of `event` with `responder`, as the Lambda handler does.
-async fn respond_to(
-    responder: &firebreak::lambda::AwsResponder,
-    event: serde_json::Value,
-) -> firebreak::report::Report {
-    let clock = firebreak::clock::Clock::system();
-    let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
-    let now = clock.now().epoch;
-    let plan = firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now).await;
-    Box::pin(responder.respond(&plan, &clock, now + 900)).await.expect("state table usable")
 }

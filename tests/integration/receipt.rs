@@ -3,7 +3,7 @@
 //! found, repaired once and read again, or the step fails (retryable, critical), never reported done.
 
 use crate::fault_proxy::{Fault, FaultProxy};
-use crate::support::finding;
+use crate::support::{finding, respond_to};
 use crate::world::World;
 use firebreak::receipt::{Channel, ChannelState, Receipt};
 use firebreak::report::{Outcome, Report};
@@ -26,12 +26,7 @@ async fn victim(world: &World) -> String {
 async fn contain_via(world: &World, proxy: &FaultProxy, instance: &str) -> Report {
     let event = finding(instance, FINDING);
     world.guardduty_produced(&event);
-    let responder = world.responder_via(proxy, &[]).await;
-    let clock = firebreak::clock::Clock::system();
-    let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
-    let now = clock.now().epoch;
-    let plan = firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now).await;
-    responder.respond(&plan, &clock, now + 900).await.expect("state table usable")
+    respond_to(&world.responder_via(proxy, &[]).await, event).await
 }
 
 fn states(receipt: &Receipt, channel: Channel) -> Vec<ChannelState> {

@@ -87,25 +87,12 @@ async fn a_scan_whose_step_failed_after_it_started_is_the_same_scan_on_the_retry
     let event = finding(&victim, FINDING);
     world.guardduty_produced(&event);
     let responder = world.responder_via(&proxy, &[]).await;
-    let clock = firebreak::clock::Clock::system();
-    let run = |event: serde_json::Value| {
-        let responder = &responder;
-        let clock = &clock;
-        async move {
-            let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
-            let now = clock.now().epoch;
-            let plan =
-                firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now)
-                    .await;
-            Box::pin(responder.respond(&plan, clock, now + 900)).await.expect("state table usable")
-        }
-    };
-    let failed = run(event.clone()).await;
+    let failed = crate::support::respond_to(&responder, event.clone()).await;
     let error = failed.outcome_of("scan_for_malware").and_then(Outcome::error).expect("the step failed");
     assert!(error.is_retryable(), "{error}");
     assert_eq!(proxy.calls("StartMalwareScan"), 1);
     proxy.clear();
-    let retried = run(event).await;
+    let retried = crate::support::respond_to(&responder, event).await;
     assert!(retried.failures().is_empty(), "{retried:#?}");
     assert_eq!(proxy.calls("StartMalwareScan"), 2, "asked again");
     let scans = scans_of(&world, &victim).await;

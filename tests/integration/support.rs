@@ -77,3 +77,15 @@ pub fn firebreak_binary() -> std::path::PathBuf {
         })
         .clone()
 }
+
+/// Decide and act on the one incident of `event` with `responder`, as the Lambda handler does.
+pub async fn respond_to(
+    responder: &firebreak::lambda::AwsResponder,
+    event: serde_json::Value,
+) -> firebreak::report::Report {
+    let clock = firebreak::clock::Clock::system();
+    let incident = firebreak::lambda::incidents_of(event, &responder.config).expect("parses").remove(0);
+    let now = clock.now().epoch;
+    let plan = firebreak::playbooks::decide_with_state(&responder.state, &responder.config.policy, incident, now).await;
+    Box::pin(responder.respond(&plan, &clock, now + 900)).await.expect("state table usable")
+}
