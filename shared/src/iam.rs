@@ -253,6 +253,8 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                 Call::new(&home, "GetItem", "dynamodb:GetItem").on("table", table.clone(), &[]),
                 item("UpdateItem (a containment group created)", "group#123456789012#us-east-1#vpc-1#isolation"),
                 item("UpdateItem (the original groups)", "quarantine#i-0abc1234def567890"),
+                Call::new(&home, "DeleteItem (the original groups of a run the cap held back)", "dynamodb:DeleteItem")
+                    .on("table", table.clone(), &[("dynamodb:LeadingKeys", &["quarantine#i-0abc1234def567890"])]),
                 Call::new(s, "DescribeSecurityGroups", "ec2:DescribeSecurityGroups").anything(),
                 create.on("security-group", s.ec2("security-group/sg-0aaaaaaaaaaaaaaa1"), &group_context),
                 create.on(
@@ -903,6 +905,19 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
     }
     match function {
         Function::GuarddutyResponder => {
+            // It may withdraw a quarantine record, never delete the cap, a claim or a recorded group.
+            let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+            for (what, key) in [
+                ("the cap", "cap#123456789012#2026-12-03T08"),
+                ("a claim", "claim#incident#guardduty#123456789012#us-east-1#a8c4e2f1"),
+                ("a containment group", "group#123456789012#us-east-1#vpc-1#isolation"),
+            ] {
+                denied.push(Call::new(&home, &format!("DeleteItem ({what})"), "dynamodb:DeleteItem").denied().on(
+                    "table",
+                    s.state_table(),
+                    &[("dynamodb:LeadingKeys", &[key])],
+                ));
+            }
             // Someone else's DNS Firewall: neither its domains nor an untagged association.
             let foreign: &[(&str, &[&str])] = &[("aws:ResourceTag/firebreak:role", &["dns-team"])];
             denied.extend([

@@ -23,6 +23,8 @@ pub struct ProcessLocalState {
     circuits: RefCell<BTreeSet<String>>,
     groups: RefCell<BTreeMap<String, String>>,
     originals: RefCell<BTreeMap<String, BTreeMap<String, Vec<String>>>>,
+    /// The incidents that recorded into each instance's quarantine record.
+    recorded_by: RefCell<BTreeMap<String, BTreeSet<String>>>,
     revocations: RefCell<BTreeMap<String, CredentialRevocation>>,
     denials: RefCell<BTreeMap<String, RoleDenials>>,
     records: RefCell<BTreeMap<String, IncidentRecord>>,
@@ -141,7 +143,9 @@ impl StateStore for ProcessLocalState {
         &self,
         instance: &str,
         originals: &BTreeMap<String, Vec<String>>,
+        incident: &str,
     ) -> Result<BTreeMap<String, Vec<String>>> {
+        self.recorded_by.borrow_mut().entry(instance.to_owned()).or_default().insert(incident.to_owned());
         let mut all = self.originals.borrow_mut();
         let recorded = all.entry(instance.to_owned()).or_default();
         for (eni, groups) in originals {
@@ -154,7 +158,15 @@ impl StateStore for ProcessLocalState {
     }
     async fn forget_original_groups(&self, instance: &str) -> Result<()> {
         self.originals.borrow_mut().remove(instance);
+        self.recorded_by.borrow_mut().remove(instance);
         Ok(())
+    }
+    async fn withdraw_original_groups(&self, instance: &str, incident: &str) -> Result<bool> {
+        let sole = self.recorded_by.borrow().get(instance).is_some_and(|o| o.len() == 1 && o.contains(incident));
+        if sole {
+            self.forget_original_groups(instance).await?;
+        }
+        Ok(sole)
     }
     async fn record_revocation(&self, instance: &str, r: &CredentialRevocation) -> Result<CredentialRevocation> {
         Ok(self.revocations.borrow_mut().entry(instance.to_owned()).or_insert_with(|| r.clone()).clone())

@@ -362,8 +362,10 @@ impl StepKind {
             Self::IsolateInstance => &[
                 DESCRIBE,
                 "dynamodb:GetItem",
-                // The containment groups it created and the original groups, recorded in the table.
+                // The containment groups it created and the original groups, recorded in the table; the
+                // original groups withdrawn when the cap holds the run back.
                 "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
                 "ec2:DescribeSecurityGroups",
                 "ec2:CreateSecurityGroup",
                 "ec2:AuthorizeSecurityGroupIngress",

@@ -229,9 +229,15 @@ pub trait Fleet {
     async fn metric_alarm(&self, name: &str, instance: &InstanceId) -> Result<Option<AlarmFacts>>;
     /// The Auto Scaling group the instance belongs to, if any.
     async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>>;
-    /// Protect from scale-in, then detach from its Auto Scaling group without lowering desired
-    /// capacity; `None` when in none.
-    async fn detach_from_auto_scaling_group(&self, id: &InstanceId) -> Result<Option<String>>;
+    /// Protect from scale-in, then detach from `group` (the Auto Scaling group it was found in)
+    /// without lowering desired capacity.
+    async fn detach_from(&self, id: &InstanceId, group: &str) -> Result<()>;
+    /// Look the instance's Auto Scaling group up, then detach it from that group; `None` when in none.
+    async fn detach_from_auto_scaling_group(&self, id: &InstanceId) -> Result<Option<String>> {
+        let Some(group) = self.auto_scaling_group_of(id).await? else { return Ok(None) };
+        self.detach_from(id, &group).await?;
+        Ok(Some(group))
+    }
     /// Deregister from every ELBv2 target group in `vpc_id` that has it; returns their ARNs.
     async fn deregister_from_target_groups(&self, id: &InstanceId, vpc_id: Option<&str>) -> Result<Vec<String>>;
     /// The ECS task `task_arn` of `cluster`: its status and tags; `None` when ECS does not know it.
@@ -449,8 +455,17 @@ pub trait StateStore {
     /// `false` when no incident is recorded under that key.
     async fn add_to_incident(&self, incident_key: &str, line: &str) -> Result<bool>;
     /// Record an instance's original groups per interface before its first swap, keeping any already
-    /// recorded (a retry or a second incident never overwrites the true originals); returns them all.
-    async fn record_original_groups(&self, instance: &str, originals: &OriginalGroups) -> Result<OriginalGroups>;
+    /// recorded (a retry or a second incident never overwrites the true originals), and `incident` among
+    /// the record's owners; returns them all.
+    async fn record_original_groups(
+        &self,
+        instance: &str,
+        originals: &OriginalGroups,
+        incident: &str,
+    ) -> Result<OriginalGroups>;
+    /// Delete the quarantine record `incident` wrote when nothing was done with it (the cap held the
+    /// isolation back), only if no other incident has recorded into it since; `true` when deleted.
+    async fn withdraw_original_groups(&self, instance: &str, incident: &str) -> Result<bool>;
     /// The recorded original groups of a quarantined instance (its quarantine record: for `release`,
     /// and to tell an instance Firebreak contained already).
     async fn original_groups(&self, instance: &str) -> Result<Option<OriginalGroups>>;

@@ -25,6 +25,9 @@ pub const DOMAINS_WINDOW: &str = "#domains";
 pub const QUARANTINE: &str = "quarantine#";
 /// The attribute prefix of one interface's original groups in a quarantine item: `eni#<interface>`.
 pub const ORIGINAL_GROUPS_ATTRIBUTE: &str = "eni#";
+/// The string set of the incidents that recorded into a quarantine item: one that recorded it and
+/// was then held back deletes it only while it is the sole owner.
+pub const QUARANTINE_OWNERS_ATTRIBUTE: &str = "recorded_by";
 /// The attribute that carries a record's seal (`crate::seal`), and one interface's in a quarantine
 /// item: `seal#<interface>`.
 pub const SEAL_ATTRIBUTE: &str = "seal";
@@ -177,6 +180,7 @@ mod tests {
         );
         assert_eq!(DOMAINS_WINDOW, "#domains");
         assert_eq!(original_groups_attribute("eni-1"), "eni#eni-1");
+        assert_eq!(QUARANTINE_OWNERS_ATTRIBUTE, "recorded_by");
         assert_eq!(credentials("i-1"), "credentials#i-1");
         assert_eq!(ingress("123456789012", "us-east-1", "sg-1"), "ingress#123456789012#us-east-1#sg-1");
         assert_eq!(denials("AROAEXAMPLE"), "denied#AROAEXAMPLE");

@@ -178,6 +178,45 @@ async fn the_emulator_reports_each_interfaces_own_groups_as_ec2_documents() {
 /// the instance's true VPC, and changes nothing else: the describe decides. A payload naming many VPCs
 /// has the records of only the first four read ahead.
 #[tokio::test(flavor = "current_thread")]
+async fn the_cap_slot_and_the_original_groups_are_written_while_the_groups_are_checked() {
+    // The groups' check is held until the quarantine record and this hour's cap counter exist: a run
+    // that writes them only after the check waits out the hook (10 s) and finds neither.
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await.instance_id;
+    let event = crate::support::finding(&victim, FINDING_ID);
+    world.guardduty_produced(&event);
+    let proxy = crate::fault_proxy::FaultProxy::start(world.endpoint()).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (dynamodb, found) = (aws_sdk_dynamodb::Client::new(&world.sdk), seen.clone());
+    let quarantine = format!("quarantine#{victim}");
+    proxy.before(
+        "DescribeSecurityGroups",
+        Box::new(move || {
+            Box::pin(async move {
+                for _ in 0..100 {
+                    let items = dynamodb.scan().table_name(crate::world::TABLE).send().await.expect("scan");
+                    let keys: Vec<String> = items
+                        .items()
+                        .iter()
+                        .filter_map(|i| i.get("pk")?.as_s().ok().cloned())
+                        .filter(|pk| *pk == quarantine || pk.starts_with("cap#"))
+                        .collect();
+                    if keys.len() == 2 {
+                        *found.lock().expect("lock") = keys;
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            })
+        }),
+    );
+    let report = crate::support::respond_to(&world.responder_via(&proxy, &[]).await, event).await;
+    assert!(report.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "{report:#?}");
+    let found = seen.lock().expect("lock").clone();
+    assert_eq!(found.len(), 2, "both written before the groups' check was answered: {found:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn the_group_records_of_the_vpc_the_finding_names_are_read_with_the_claim() {
     // (VPCs the finding names, table reads before the first swap): the quarantine record, two records
     // per VPC read ahead (four VPCs at most), two more when the instance's own VPC was not among them.

@@ -217,6 +217,9 @@ async fn held_back_and_exempt_incidents_stay_open_and_a_later_delivery_contains_
     );
     assert!(held.reasons.iter().any(|r| r.contains("stays open")), "{held:#?}");
     assert!(!isolated(&world, &second.instance_id).await);
+    // Its original groups were recorded beside the cap, and withdrawn when the cap said no.
+    let quarantine = format!("quarantine#{}", second.instance_id);
+    assert_eq!(world.state_item(&quarantine).await, None, "no quarantine record of a held-back run");
     // GuardDuty re-delivers the finding; an hour later the cap allows it.
     let later = firebreak::clock::Clock::starting_at(
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("now") + Duration::from_secs(3600),
@@ -228,6 +231,14 @@ async fn held_back_and_exempt_incidents_stay_open_and_a_later_delivery_contains_
         .remove(0);
     assert!(again.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "{again:#?}");
     assert!(isolated(&world, &second.instance_id).await);
+    let record = world.state_item(&quarantine).await.expect("quarantine record");
+    let owners = record.get("recorded_by").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+    assert_eq!(owners, std::slice::from_ref(&again.incident_key));
+    // Another incident held back never deletes a record it does not own alone.
+    use firebreak::ports::StateStore;
+    let state = world.responder(&[]).await.state;
+    assert!(!state.withdraw_original_groups(&second.instance_id, "incident#another").await.expect("state"));
+    assert!(world.state_item(&quarantine).await.is_some(), "kept");
 
     let exempt = world.launch(false, false).await;
     world.tag(&exempt.instance_id, &[("firebreak:exempt".into(), "bastion".into())]).await;

@@ -235,13 +235,15 @@ fn originals_of(item: Option<&std::collections::HashMap<String, AttributeValue>>
 
 /// Run `update` with its `SET` clauses (`if_not_exists` ones keep what an earlier write put there) and
 /// the record's expiry; returns the item as it is now.
+/// `also` is a further clause of the update (`ADD …`), or empty.
 async fn keep_first(
     update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
     sets: &[impl AsRef<str>],
+    also: &str,
 ) -> Result<Option<Item>> {
     let sets: Vec<&str> = sets.iter().map(AsRef::as_ref).collect();
     let out = update
-        .update_expression(format!("SET {}", sets.join(", ")))
+        .update_expression(format!("SET {} {also}", sets.join(", ")).trim_end().to_owned())
         .expression_attribute_values(":expires", n(epoch() + KEEP_SECONDS))
         .return_values(ReturnValue::AllNew)
         .send()
@@ -651,9 +653,15 @@ impl StateStore for DynamoStateStore {
         &self,
         instance: &str,
         originals: &BTreeMap<String, Vec<String>>,
+        incident: &str,
     ) -> Result<BTreeMap<String, Vec<String>>> {
-        let mut update =
-            self.client.update_item().table_name(&self.table).key("pk", s(state_keys::quarantine(instance)));
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(state_keys::quarantine(instance)))
+            .expression_attribute_names("#owners", state_keys::QUARANTINE_OWNERS_ATTRIBUTE)
+            .expression_attribute_values(":owner", AttributeValue::Ss(vec![incident.to_owned()]));
         let mut sets = vec!["expires_at = :expires".to_owned()];
         for (n, (eni, groups)) in originals.iter().enumerate() {
             let groups = groups.join(" ");
@@ -669,7 +677,7 @@ impl StateStore for DynamoStateStore {
                 .expression_attribute_names(format!("#e{n}"), state_keys::original_groups_attribute(eni))
                 .expression_attribute_values(format!(":g{n}"), s(groups));
         }
-        let item = keep_first(update, &sets).await?;
+        let item = keep_first(update, &sets, "ADD #owners :owner").await?;
         self.checked_originals(instance, item.as_ref())
     }
 
@@ -680,6 +688,21 @@ impl StateStore for DynamoStateStore {
 
     async fn forget_original_groups(&self, instance: &str) -> Result<()> {
         self.delete(state_keys::quarantine(instance)).await
+    }
+
+    async fn withdraw_original_groups(&self, instance: &str, incident: &str) -> Result<bool> {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(state_keys::quarantine(instance)))
+            .condition_expression("size(#owners) = :one AND contains(#owners, :owner)")
+            .expression_attribute_names("#owners", state_keys::QUARANTINE_OWNERS_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":owner", s(incident))
+            .send()
+            .await;
+        written("DeleteItem", delete)
     }
 
     async fn record_revocation(&self, instance: &str, r: &CredentialRevocation) -> Result<CredentialRevocation> {
@@ -707,7 +730,7 @@ impl StateStore for DynamoStateStore {
             sets.push("seal = if_not_exists(seal, :seal)");
             update = update.expression_attribute_values(":seal", s(sealer.seal(&revocation_parts(instance, r))));
         }
-        let item = keep_first(update, &sets).await?;
+        let item = keep_first(update, &sets, "").await?;
         self.checked_revocation(instance, item.as_ref())?
             .ok_or_else(|| Error::State("the revocation record was not written".into()))
     }

@@ -400,13 +400,9 @@ impl Fleet for AwsFleet {
         Ok(out.auto_scaling_instances().iter().find_map(|i| i.auto_scaling_group_name()).map(str::to_owned))
     }
 
-    async fn detach_from_auto_scaling_group(&self, id: &InstanceId) -> Result<Option<String>> {
-        let Some(group) = self.auto_scaling_group_of(id).await? else {
-            return Ok(None);
-        };
-        let group = group.as_str();
+    async fn detach_from(&self, id: &InstanceId, group: &str) -> Result<()> {
         if self.dry_run {
-            return Ok(Some(group.to_owned()));
+            return Ok(());
         }
         // Scale-in protection first: should the detach fail (an instance in a lifecycle hook, say),
         // a scale-in still cannot pick it.
@@ -426,7 +422,7 @@ impl Fleet for AwsFleet {
             .send()
             .await
             .map_err(|e| aws_error("DetachInstances", e))?;
-        Ok(Some(group.to_owned()))
+        Ok(())
     }
 
     async fn deregister_from_target_groups(&self, id: &InstanceId, vpc_id: Option<&str>) -> Result<Vec<String>> {

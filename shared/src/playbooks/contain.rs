@@ -117,24 +117,58 @@ pub(super) async fn already_contained<C, F, S: StateStore>(
     )))
 }
 
-/// Swap every interface to its VPC's untracking group, wait, then to its VPC's isolation group. The
-/// original groups are recorded in the state table before any change (a retry or a later incident
-/// never overwrites them; tags on the instance are only a readable copy, and their failure never holds
-/// the cut back). When the time left cannot hold the settle wait, the untracking swap is skipped: an
-/// instance must never be left on the allow-all group because the invocation ran out of time.
-pub(super) async fn isolate<C: Compute, F, S: StateStore>(
-    r: &Ports<'_, C, F, S>,
-    facts: &InstanceFacts,
-    time_left: Option<std::time::Duration>,
-) -> Result<Outcome> {
-    let vpc_of = |i: &InterfaceFacts| i.vpc_id.clone().or_else(|| facts.vpc_id.clone());
-    let mut vpcs: Vec<String> = facts.interfaces.iter().filter_map(vpc_of).collect();
-    vpcs.sort_unstable();
-    vpcs.dedup();
-    if vpcs.is_empty() || facts.interfaces.iter().any(|i| vpc_of(i).is_none()) {
+/// An isolation made ready before its first swap (beside the cap): each VPC's containment groups
+/// checked, and the original groups of every interface still to move as recorded (a record already
+/// there wins).
+#[derive(Debug, Clone)]
+pub(crate) struct SwapReady {
+    groups: BTreeMap<String, (VerifiedGroup, VerifiedGroup)>,
+    originals: OriginalGroups,
+}
+
+/// The VPC of each interface; refused when one is in none.
+fn vpcs_of(facts: &InstanceFacts) -> Result<Vec<String>> {
+    let mut vpcs = Vec::with_capacity(facts.interfaces.len());
+    for interface in &facts.interfaces {
+        match interface.vpc_id.as_ref().or(facts.vpc_id.as_ref()) {
+            Some(vpc) => vpcs.push(vpc.clone()),
+            None => return Err(Error::refused("instance.vpc_id", format!("{} is not in a VPC", facts.instance_id))),
+        }
+    }
+    if vpcs.is_empty() {
         return Err(Error::refused("instance.vpc_id", format!("{} is not in a VPC", facts.instance_id)));
     }
-    // Checked once per VPC and run: the other instances of a plan use what the first one checked.
+    vpcs.sort_unstable();
+    vpcs.dedup();
+    Ok(vpcs)
+}
+
+fn vpc_of(facts: &InstanceFacts, interface: &InterfaceFacts) -> Option<String> {
+    interface.vpc_id.clone().or_else(|| facts.vpc_id.clone())
+}
+
+/// The interfaces not yet on their VPC's isolation group alone (`isolation` by VPC; a VPC without one
+/// yet moves every interface).
+fn still_to_move<'f>(
+    facts: &'f InstanceFacts,
+    isolation: &BTreeMap<String, Option<String>>,
+) -> Vec<&'f InterfaceFacts> {
+    facts
+        .interfaces
+        .iter()
+        .filter(|i| match vpc_of(facts, i).and_then(|v| isolation.get(&v).cloned().flatten()) {
+            Some(group) => i.group_ids != [group],
+            None => true,
+        })
+        .collect()
+}
+
+/// Each VPC's pair of containment groups, checked once per VPC and run: the other instances of a plan
+/// use what the first one checked.
+async fn checked_groups<C: Compute, F, S: StateStore>(
+    r: &Ports<'_, C, F, S>,
+    vpcs: &[String],
+) -> Result<BTreeMap<String, (VerifiedGroup, VerifiedGroup)>> {
     let mut checked = r.groups.lock().await;
     let unchecked: Vec<&String> = vpcs.iter().filter(|v| !checked.contains_key(*v)).collect();
     let fresh = futures::future::try_join_all(unchecked.into_iter().map(|vpc| async move {
@@ -147,15 +181,88 @@ pub(super) async fn isolate<C: Compute, F, S: StateStore>(
     }))
     .await?;
     checked.extend(fresh);
-    let groups: BTreeMap<String, (VerifiedGroup, VerifiedGroup)> =
-        vpcs.iter().filter_map(|v| Some((v.clone(), checked.get(v)?.clone()))).collect();
-    drop(checked);
-    let group_of = |i: &InterfaceFacts| vpc_of(i).and_then(|v| groups.get(&v));
-    let pending: Vec<&InterfaceFacts> = facts
-        .interfaces
-        .iter()
-        .filter(|i| group_of(i).is_some_and(|(_, isolation)| i.group_ids != [isolation.id.clone()]))
+    Ok(vpcs.iter().filter_map(|v| Some((v.clone(), checked.get(v)?.clone()))).collect())
+}
+
+/// The isolation group of each VPC as far as it is known without a request (checked earlier in this
+/// run, or its record read beside the claim): `None` when one VPC's is not.
+async fn isolation_known<C, F, S>(r: &Ports<'_, C, F, S>, vpcs: &[String]) -> Option<BTreeMap<String, Option<String>>> {
+    let checked = r.groups.lock().await;
+    let read_ahead = r.read_ahead.lock().await;
+    vpcs.iter()
+        .map(|vpc| {
+            let known = match checked.get(vpc) {
+                Some((_, isolation)) => Some(isolation.id.clone()),
+                None => read_ahead.get(&state_keys::group(&r.scope, vpc, ContainmentGroup::Isolation.name()))?.clone(),
+            };
+            Some((vpc.clone(), known))
+        })
+        .collect()
+}
+
+/// Make the isolation ready: check the containment groups and record the original groups of the
+/// interfaces to move, in one round trip when the isolation groups are known already (the original
+/// groups of the interfaces not on them are recorded while the groups are checked). `incident` is
+/// recorded among the quarantine record's owners.
+pub(super) async fn prepare_isolation<C: Compute, F, S: StateStore>(
+    r: &Ports<'_, C, F, S>,
+    facts: &InstanceFacts,
+    incident: &str,
+) -> Result<SwapReady> {
+    let vpcs = vpcs_of(facts)?;
+    let id = facts.instance_id.as_str();
+    let record = |originals: OriginalGroups| async move {
+        if r.config.dry_run || originals.is_empty() {
+            return Ok(originals);
+        }
+        r.state.record_original_groups(id, &originals, incident).await
+    };
+    let (groups, mut originals) = match isolation_known(r, &vpcs).await {
+        Some(known) => {
+            let (groups, recorded) =
+                futures::future::join(checked_groups(r, &vpcs), record(groups_of(&still_to_move(facts, &known)))).await;
+            (groups?, recorded?)
+        }
+        None => {
+            let groups = checked_groups(r, &vpcs).await?;
+            let recorded = record(groups_of(&still_to_move(facts, &isolation_ids(&groups)))).await?;
+            (groups, recorded)
+        }
+    };
+    // A group found gone and replaced moves interfaces the early record did not cover: record those too.
+    let missed: Vec<&InterfaceFacts> = still_to_move(facts, &isolation_ids(&groups))
+        .into_iter()
+        .filter(|i| !originals.contains_key(&i.interface_id))
         .collect();
+    if !missed.is_empty() {
+        originals.extend(record(groups_of(&missed)).await?);
+    }
+    Ok(SwapReady { groups, originals })
+}
+
+/// Each interface's current groups.
+fn groups_of(interfaces: &[&InterfaceFacts]) -> OriginalGroups {
+    interfaces.iter().map(|i| (i.interface_id.clone(), i.group_ids.clone())).collect()
+}
+
+fn isolation_ids(groups: &BTreeMap<String, (VerifiedGroup, VerifiedGroup)>) -> BTreeMap<String, Option<String>> {
+    groups.iter().map(|(vpc, (_, isolation))| (vpc.clone(), Some(isolation.id.clone()))).collect()
+}
+
+/// Swap every interface to its VPC's untracking group, wait, then to its VPC's isolation group. The
+/// original groups were recorded in the state table before any change (`ready`; a retry or a later
+/// incident never overwrites them; tags on the instance are only a readable copy, and their failure
+/// never holds the cut back). When the time left cannot hold the settle wait, the untracking swap is
+/// skipped: an instance must never be left on the allow-all group because the invocation ran out of time.
+pub(super) async fn isolate<C: Compute, F, S: StateStore>(
+    r: &Ports<'_, C, F, S>,
+    facts: &InstanceFacts,
+    ready: &SwapReady,
+    time_left: Option<std::time::Duration>,
+) -> Result<Outcome> {
+    let groups = &ready.groups;
+    let group_of = |i: &InterfaceFacts| vpc_of(facts, i).and_then(|v| groups.get(&v));
+    let pending = still_to_move(facts, &isolation_ids(groups));
     let used: Vec<String> = groups
         .iter()
         .map(|(vpc, (u, i))| {
@@ -168,12 +275,10 @@ pub(super) async fn isolate<C: Compute, F, S: StateStore>(
             used.join("; ")
         )));
     }
-    let mut originals: BTreeMap<String, Vec<String>> =
-        pending.iter().map(|i| (i.interface_id.clone(), i.group_ids.clone())).collect();
+    let originals = &ready.originals;
     let mut copy = BTreeMap::new();
     if !r.config.dry_run {
-        originals = r.state.record_original_groups(facts.instance_id.as_str(), &originals).await?;
-        for (eni, groups) in &originals {
+        for (eni, groups) in originals {
             if original_groups(&facts.tags, eni).as_ref() != Some(groups) {
                 copy.extend(original_group_tags(eni, groups));
             }
@@ -202,7 +307,7 @@ pub(super) async fn isolate<C: Compute, F, S: StateStore>(
             // The interfaces that did switch must not stay on the allow-all group until the retry.
             let switched: Vec<&InterfaceFacts> =
                 pending.iter().copied().filter(|i| !failed.iter().any(|(eni, _)| *eni == i.interface_id)).collect();
-            return Err(roll_back(r, &switched, &originals, &failed, pending.len()).await);
+            return Err(roll_back(r, &switched, originals, &failed, pending.len()).await);
         }
         if !r.config.settle.is_zero() {
             r.clock.sleep(r.config.settle).await;
@@ -217,7 +322,7 @@ pub(super) async fn isolate<C: Compute, F, S: StateStore>(
         if untrack {
             let stuck: Vec<&InterfaceFacts> =
                 pending.iter().copied().filter(|i| failed.iter().any(|(eni, _)| *eni == i.interface_id)).collect();
-            return Err(roll_back(r, &stuck, &originals, &failed, pending.len()).await);
+            return Err(roll_back(r, &stuck, originals, &failed, pending.len()).await);
         }
         return Err(regroup_error(&failed, pending.len()));
     }

@@ -541,16 +541,31 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             return Ok(exempt.map_or(Ending::Finished, Ending::Open));
         }
         let mut slot_taken = false;
-        if let Some(cap) = runnable.iter().find_map(|s| s.kind().cap()) {
-            if let Some(held) = self.cap_gate(plan, cap, now, journal, report, &mut slot_taken).await? {
-                let held = match instance.filter(|_| plan.instances().len() > 1) {
-                    Some(id) => format!("{id} {held}"),
-                    None => held,
-                };
-                runnable.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(held.clone())));
-                // Held back is not done: a re-delivery once the cap allows must still act.
-                return Ok(Ending::Open("held back by the blast-radius cap".into()));
+        // The cap slot is taken in the same round trip as the reads (and the record of the original
+        // groups) that the steps before the cut need: nothing in either changes an instance.
+        let gate = async {
+            match runnable.iter().find_map(|s| s.kind().cap()) {
+                Some(cap) => self.cap_gate(plan, cap, now, journal, report, &mut slot_taken).await,
+                None => Ok(None),
             }
+        };
+        let (gate, prepared) = join(gate, steps::prepare(&runnable, ports, plan, facts.as_ref())).await;
+        let held = match gate {
+            Ok(held) => held,
+            Err(e) => {
+                self.withdraw(ports, journal, plan, &prepared, facts.as_ref()).await;
+                return Err(e);
+            }
+        };
+        if let Some(held) = held {
+            self.withdraw(ports, journal, plan, &prepared, facts.as_ref()).await;
+            let held = match instance.filter(|_| plan.instances().len() > 1) {
+                Some(id) => format!("{id} {held}"),
+                None => held,
+            };
+            runnable.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(held.clone())));
+            // Held back is not done: a re-delivery once the cap allows must still act.
+            return Ok(Ending::Open("held back by the blast-radius cap".into()));
         }
         // A Spot instance may be reclaimed any moment: its evidence is taken before anything else.
         let spot = facts.as_ref().is_some_and(|f| f.spot);
@@ -582,7 +597,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         };
         let network_run = async {
             for step in &network {
-                let outcome = journal.attempt(step.kind(), || steps::run(step, ports, &ctx)).await;
+                let outcome = journal.attempt(step.kind(), || steps::run(step, ports, &ctx, &prepared)).await;
                 if step.kind() == StepKind::IsolateInstance && outcome.is_done() {
                     isolated_after = Some(elapsed());
                 }
@@ -597,9 +612,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         // Journaling phase one runs beside phase two instead of before it.
         let record = join_all(network.iter().zip(network_outcomes).map(|(s, o)| journal.record(s.kind(), o)));
         let ctx = &ctx;
+        let prepared = &prepared;
         let elapsed = &elapsed;
         let evidence_runs = join_all(evidence.iter().map(|s| async move {
-            let outcome = journal.bounded_step(s.kind(), || steps::run(s, ports, ctx)).await;
+            let outcome = journal.bounded_step(s.kind(), || steps::run(s, ports, ctx, prepared)).await;
             (outcome, elapsed())
         }));
         let (network_outcomes, evidence_outcomes) = join(record, evidence_runs).await;
@@ -614,7 +630,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                      out back",
                 )
             } else {
-                journal.bounded_step(step.kind(), || steps::run(step, ports, ctx)).await
+                journal.bounded_step(step.kind(), || steps::run(step, ports, ctx, prepared)).await
             };
             verify_outcomes.push((outcome, elapsed()));
         }
@@ -734,6 +750,28 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             cap.noun(),
             cap.variable()
         )))
+    }
+
+    /// A run held back by the cap (or unable to check it) leaves no quarantine record it wrote while
+    /// the cap was checked: that record would be taken for the true original groups by a later
+    /// containment. Only a first run may tell that the record is its own to delete (a retry's earlier
+    /// run may have moved the interfaces), and only while no other incident has recorded into it.
+    async fn withdraw<C: Compute, F: Fleet>(
+        &self,
+        ports: &Ports<'_, C, F, S>,
+        journal: &Journal<'_, S>,
+        plan: &Plan,
+        prepared: &steps::Prepared,
+        facts: Option<&crate::ports::InstanceFacts>,
+    ) {
+        let (Some(_), Some(facts)) = (&prepared.isolation, facts) else { return };
+        if self.config.dry_run || !journal.first_run() {
+            return;
+        }
+        let id = facts.instance_id.as_str();
+        if let Err(e) = ports.state.withdraw_original_groups(id, &plan.incident_key).await {
+            tracing::warn!(target: "firebreak::state", instance = id, error = %e, "quarantine record of a held-back run not withdrawn");
+        }
     }
 
     /// The state table failed: act on nothing, tell a person, return the error for a retry.

@@ -43,6 +43,8 @@ struct Fake {
     script: Script,
     clock: Clock,
     findings: Findings,
+    /// The Auto Scaling group the instance is in.
+    auto_scaling_group: Rc<RefCell<Option<String>>>,
 }
 
 impl Fake {
@@ -162,10 +164,12 @@ impl Fleet for Fake {
         }))
     }
     async fn auto_scaling_group_of(&self, _id: &InstanceId) -> Result<Option<String>> {
-        self.call("auto_scaling_group_of").await.map(|()| None)
+        self.call("auto_scaling_group_of").await.map(|()| self.auto_scaling_group.borrow().clone())
     }
-    async fn detach_from_auto_scaling_group(&self, _id: &InstanceId) -> Result<Option<String>> {
-        self.call("detach").await.map(|()| Some("web-asg".into()))
+    async fn detach_from(&self, _id: &InstanceId, _group: &str) -> Result<()> {
+        self.call("detach").await?;
+        self.auto_scaling_group.replace(None);
+        Ok(())
     }
     async fn deregister_from_target_groups(&self, _id: &InstanceId, _vpc: Option<&str>) -> Result<Vec<String>> {
         self.call("deregister").await.map(|()| vec!["tg-1".into()])
@@ -238,7 +242,13 @@ const APPROVAL_URL: &str = "https://approve.example";
 
 fn setup(env: &[(&str, &str)]) -> Setup {
     let clock = Clock::starting_at(Duration::from_secs(START));
-    let fake = Fake { calls: Calls::default(), script: Script::default(), clock, findings: Findings::default() };
+    let fake = Fake {
+        calls: Calls::default(),
+        script: Script::default(),
+        clock,
+        findings: Findings::default(),
+        auto_scaling_group: Rc::default(),
+    };
     let vars: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let config = Config::from_lookup(|n| vars.get(n).cloned()).expect("config");
     let responder = Responder {
@@ -340,6 +350,7 @@ async fn the_network_phase_ends_before_evidence_starts_and_evidence_runs_concurr
         s.script(call, Duration::from_secs(5), None);
     }
     s.script("detach", Duration::from_secs(2), None);
+    s.fake.auto_scaling_group.replace(Some("web-asg".into()));
     let report = s.respond(&containment(), 900).await;
     assert!(report.failures().is_empty(), "{report:#?}");
     let (untrack_start, untrack_end) = s.span("untrack");
@@ -437,6 +448,7 @@ async fn a_stop_runs_as_phase_one_after_its_gates_and_calls_nothing_else() {
 async fn a_second_run_resumes_from_the_journal_and_repeats_nothing() {
     let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
     s.script("snapshot", Duration::ZERO, Some(throttled()));
+    s.fake.auto_scaling_group.replace(Some("web-asg".into()));
     let first = s.respond(&containment(), 900).await;
     assert!(first.outcome_of("snapshot_volumes").is_some_and(Outcome::is_failed));
     s.script("snapshot", Duration::ZERO, None);
@@ -487,6 +499,41 @@ async fn containments_and_stops_count_against_caps_of_their_own() {
         matches!(held.outcome_of("stop_instance"), Some(Outcome::Skipped { reason }) if reason.contains("FIREBREAK_MAX_STOPS_PER_HOUR"))
     );
     assert!(s.respond(&containment(), 900).await.outcome_of("isolate_instance").is_some_and(Outcome::is_done));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_cap_the_auto_scaling_lookup_the_group_checks_and_the_original_groups_share_one_round_trip() {
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0")]);
+    for call in ["auto_scaling_group_of", "create_group", "group_rules"] {
+        s.script(call, Duration::from_secs(1), None);
+    }
+    let report = s.respond(&containment(), 900).await;
+    assert!(report.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "{report:#?}");
+    let calls = s.fake.calls.0.borrow().clone();
+    let started = |name: &str| calls.iter().filter(|(n, ..)| n == name).map(|c| c.1).min().expect(name);
+    let described = s.span("describe_instance").1;
+    assert_eq!(started("auto_scaling_group_of"), described, "{calls:?}");
+    assert_eq!(started("create_group"), described, "the finding's VPC has no groups yet: {calls:?}");
+    // Created (1 s), then checked (1 s): the swap comes right after, the originals recorded meanwhile.
+    assert_eq!(s.span("untrack").0, described + 2, "{calls:?}");
+    use crate::ports::StateStore;
+    let recorded = s.responder.state.original_groups(INSTANCE).await.expect("state");
+    assert_eq!(recorded, Some(BTreeMap::from([("eni-1".to_owned(), vec!["sg-web".to_owned()])])));
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_run_the_cap_holds_back_leaves_no_quarantine_record_but_never_deletes_another_incidents() {
+    use crate::ports::StateStore;
+    let s = setup(&[("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "0")]);
+    let held = s.respond(&containment(), 900).await;
+    assert!(matches!(held.outcome_of("isolate_instance"), Some(Outcome::Skipped { .. })), "{held:#?}");
+    assert_eq!(s.responder.state.original_groups(INSTANCE).await.expect("state"), None, "withdrawn");
+
+    let s = setup(&[("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "0")]);
+    let theirs = BTreeMap::from([("eni-1".to_owned(), vec!["sg-app".to_owned()])]);
+    s.responder.state.record_original_groups(INSTANCE, &theirs, "incident#another").await.expect("state");
+    s.respond(&containment(), 900).await;
+    assert_eq!(s.responder.state.original_groups(INSTANCE).await.expect("state"), Some(theirs), "kept");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

@@ -5,7 +5,7 @@ use super::context::{Ports, Refusal, RefusalKind, StepContext};
 use super::{contain, credentials, dns, revoke, scan, stop_idle, verify};
 use crate::error::{Error, Result};
 use crate::incident::IncidentKind;
-use crate::plan::{Plan, Step};
+use crate::plan::{Plan, Step, StepKind};
 use crate::ports::{Compute, Fleet, InstanceFacts, InstanceState, StateStore};
 use crate::report::Outcome;
 
@@ -108,26 +108,74 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
     }
 }
 
-/// Run one step through the ports.
+/// What the steps before the cut read and record before they act, done beside the cap (one round
+/// trip): the isolation's groups checked and original groups recorded, the Auto Scaling group looked
+/// up. Each is `None` when its step is not to run (or the instance is unknown).
+#[derive(Default)]
+pub(super) struct Prepared {
+    pub isolation: Option<Result<contain::SwapReady>>,
+    pub auto_scaling_group: Option<Result<Option<String>>>,
+}
+
+/// Prepare whichever of `steps` can be (see [`Prepared`]). Nothing here changes an instance.
+pub(super) async fn prepare<C: Compute, F: Fleet, S: StateStore>(
+    steps: &[&Step],
+    ports: &Ports<'_, C, F, S>,
+    plan: &Plan,
+    facts: Option<&InstanceFacts>,
+) -> Prepared {
+    let runs = |kind: StepKind| steps.iter().any(|s| s.kind() == kind);
+    let isolation = async {
+        match facts {
+            Some(facts) if runs(StepKind::IsolateInstance) => {
+                Some(contain::prepare_isolation(ports, facts, &plan.incident_key).await)
+            }
+            _ => None,
+        }
+    };
+    let auto_scaling_group = async {
+        match facts {
+            Some(facts) if runs(StepKind::DetachFromAutoScalingGroup) => {
+                Some(ports.fleet.auto_scaling_group_of(&facts.instance_id).await)
+            }
+            _ => None,
+        }
+    };
+    let (isolation, auto_scaling_group) = futures::future::join(isolation, auto_scaling_group).await;
+    Prepared { isolation, auto_scaling_group }
+}
+
+/// Run one step through the ports, with what was `prepared` for it.
 pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
     step: &Step,
     ports: &Ports<'_, C, F, S>,
     ctx: &StepContext<'_>,
+    prepared: &Prepared,
 ) -> Result<Outcome> {
     let facts =
         || ctx.facts.ok_or_else(|| Error::refused("plan", format!("{} needs the instance's description", step.name())));
     match step {
-        Step::IsolateInstance { .. } => contain::isolate(ports, facts()?, ctx.time_left).await,
+        Step::IsolateInstance { .. } => {
+            let facts = facts()?;
+            let ready = match &prepared.isolation {
+                Some(ready) => ready.clone()?,
+                None => contain::prepare_isolation(ports, facts, &ctx.plan.incident_key).await?,
+            };
+            contain::isolate(ports, facts, &ready, ctx.time_left).await
+        }
         Step::ProtectInstance { instance_id } => ports
             .compute
             .protect_instance(instance_id)
             .await
             .map(|()| Outcome::done("termination protection on, shutdown behaviour stop")),
         Step::DetachFromAutoScalingGroup { instance_id } => {
-            Ok(match ports.fleet.detach_from_auto_scaling_group(instance_id).await? {
-                Some(group) => Outcome::done(format!("detached from {group}; desired capacity kept")),
-                None => Outcome::skipped("not in an Auto Scaling group"),
-            })
+            let group = match &prepared.auto_scaling_group {
+                Some(group) => group.clone()?,
+                None => ports.fleet.auto_scaling_group_of(instance_id).await?,
+            };
+            let Some(group) = group else { return Ok(Outcome::skipped("not in an Auto Scaling group")) };
+            ports.fleet.detach_from(instance_id, &group).await?;
+            Ok(Outcome::done(format!("detached from {group}; desired capacity kept")))
         }
         Step::DeregisterFromTargetGroups { instance_id } => {
             let groups = ports.fleet.deregister_from_target_groups(instance_id, facts()?.vpc_id.as_deref()).await?;

@@ -400,7 +400,7 @@ async fn repair<C: Compute, F: Fleet, S: StateStore>(
             Repair::Regroup { interface, vpc, groups } => {
                 async {
                     let originals = BTreeMap::from([(interface.clone(), groups)]);
-                    r.state.record_original_groups(id.as_str(), &originals).await?;
+                    r.state.record_original_groups(id.as_str(), &originals, &ctx.plan.incident_key).await?;
                     let isolation = contain::verified_group(r, &vpc, ContainmentGroup::Isolation).await?;
                     r.compute.set_interface_groups(&interface, &[isolation.id]).await
                 }
