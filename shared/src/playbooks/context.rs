@@ -52,6 +52,48 @@ pub(crate) struct Ports<'a, C, F, S> {
     pub started: Duration,
     /// The receipt of each instance read back in this run, for the report.
     pub receipts: tokio::sync::Mutex<Vec<crate::receipt::Receipt>>,
+    /// The instances of a fleet whose cut is not over yet (see [`Cuts`]).
+    pub cuts: Cuts,
+}
+
+/// A fleet's cuts come before any of its evidence: each instance of a plan that acts on several enters
+/// before its first step and leaves when its network phase is over (or it ends sooner); its evidence
+/// waits until no instance that started is still cutting. Only network steps run before that, and
+/// none of them waits on evidence, so the wait always ends.
+#[derive(Default)]
+pub(crate) struct Cuts {
+    cutting: std::cell::Cell<usize>,
+    over: tokio::sync::Notify,
+}
+
+/// One instance's place among the fleet's cuts, left when dropped.
+pub(crate) struct Cutting<'a>(&'a Cuts);
+
+impl Cuts {
+    pub fn enter(&self) -> Cutting<'_> {
+        self.cutting.set(self.cutting.get() + 1);
+        Cutting(self)
+    }
+
+    /// Until every instance that entered has left.
+    pub async fn all_over(&self) {
+        loop {
+            let over = self.over.notified();
+            if self.cutting.get() == 0 {
+                return;
+            }
+            over.await;
+        }
+    }
+}
+
+impl Drop for Cutting<'_> {
+    fn drop(&mut self) {
+        self.0.cutting.set(self.0.cutting.get() - 1);
+        if self.0.cutting.get() == 0 {
+            self.0.over.notify_waiters();
+        }
+    }
 }
 
 impl<C, F, S: crate::ports::StateStore> Ports<'_, C, F, S> {

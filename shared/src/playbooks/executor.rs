@@ -2,7 +2,7 @@
 //! what every step shares: the claim and journal, the blast-radius cap, the deadline, dry run, the
 //! clock and the one notification. The modules beside it hold only what is specific to a step.
 
-use super::context::{Ports, RefusalKind, StepContext, INSTANCE_CONCURRENCY};
+use super::context::{Cuts, Cutting, Ports, RefusalKind, StepContext, INSTANCE_CONCURRENCY};
 use super::journal::{Journal, JournalKey};
 use super::{contain, steps};
 use crate::clock::{Clock, Now};
@@ -206,6 +206,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         roles: tokio::sync::Mutex::default(),
                         started,
                         receipts: tokio::sync::Mutex::default(),
+                        cuts: Cuts::default(),
                     };
                     let executed = Box::pin(self.execute(&ports, &journal, plan, facts, &now, &mut report)).await;
                     report.receipts = std::mem::take(&mut *ports.receipts.lock().await);
@@ -384,8 +385,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     }
 
     /// Run the plan's acting steps. A plan that acts on several instances (an attack sequence) runs
-    /// each instance's steps as one unit, with its own journal entries and cap slot, a few instances
-    /// at a time; their outcomes are reported in plan order, each naming its instance.
+    /// each instance's steps as one unit, with its own journal entries and cap slot, a wave of instances
+    /// at a time, every instance of a wave cut before any of its evidence is taken; their outcomes are
+    /// reported in plan order, each naming its instance.
     async fn execute<C: Compute, F: Fleet>(
         &self,
         ports: &Ports<'_, C, F, S>,
@@ -399,15 +401,22 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if instances.len() <= 1 {
             let steps = plan.acting_steps().collect();
             let instance = instances.first().copied();
-            return self.execute_target(ports, journal, plan, steps, instance, described, now, report).await;
+            return self.execute_target(ports, journal, plan, steps, instance, described, None, now, report).await;
         }
-        let runs = futures::stream::iter(instances.iter().map(|&id| async move {
-            let steps: Vec<&Step> = plan.acting_steps().filter(|s| s.instance_id() == Some(id)).collect();
-            let scoped = journal.for_instance(id);
-            let mut part = Report::new(plan);
-            part.reasons.clear();
-            let ending =
-                match self.execute_target(ports, &scoped, plan, steps.clone(), Some(id), None, now, &mut part).await {
+        // Each instance enters the fleet's cuts when the stream hands it out, which a wave does for all of
+        // its instances before it polls any: no instance's evidence starts while another of its wave has
+        // not been cut.
+        let runs = futures::stream::iter(instances.iter().map(|&id| {
+            let cutting = ports.cuts.enter();
+            async move {
+                let steps: Vec<&Step> = plan.acting_steps().filter(|s| s.instance_id() == Some(id)).collect();
+                let scoped = journal.for_instance(id);
+                let mut part = Report::new(plan);
+                part.reasons.clear();
+                let ending = match self
+                    .execute_target(ports, &scoped, plan, steps.clone(), Some(id), None, Some(cutting), now, &mut part)
+                    .await
+                {
                     Ok(ending) => ending,
                     // The cap could not be checked for this instance: nothing destructive ran on it, and the
                     // others' outcomes stand; the error is retryable, so the retry resumes here.
@@ -417,7 +426,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                         Ending::Finished
                     }
                 };
-            (id, ending, part)
+                (id, ending, part)
+            }
         }))
         .buffered(INSTANCE_CONCURRENCY)
         .collect::<Vec<_>>()
@@ -463,6 +473,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         steps: Vec<&Step>,
         instance: Option<&InstanceId>,
         read: Option<ReadInstance>,
+        cutting: Option<Cutting<'_>>,
         now: &Now,
         report: &mut Report,
     ) -> Result<Ending> {
@@ -606,6 +617,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             }
         };
         join(record_slot, network_run).await;
+        if let Some(cutting) = cutting {
+            drop(cutting);
+            ports.cuts.all_over().await;
+        }
         if isolated_after.is_some() {
             report.timings.isolated_after = isolated_after;
         }

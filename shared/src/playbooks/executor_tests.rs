@@ -45,6 +45,8 @@ struct Fake {
     findings: Findings,
     /// The Auto Scaling group the instance is in.
     auto_scaling_group: Rc<RefCell<Option<String>>>,
+    /// Instances whose description takes this much longer.
+    slow: Rc<RefCell<BTreeMap<String, Duration>>>,
 }
 
 impl Fake {
@@ -59,6 +61,8 @@ impl Fake {
 
 impl Compute for Fake {
     async fn describe_instance(&self, id: &InstanceId) -> Result<Option<InstanceFacts>> {
+        let slow = self.slow.borrow().get(id.as_str()).copied();
+        tokio::time::sleep(slow.unwrap_or_default()).await;
         self.call("describe_instance").await?;
         Ok(Some(InstanceFacts {
             instance_id: id.clone(),
@@ -248,6 +252,7 @@ fn setup(env: &[(&str, &str)]) -> Setup {
         clock,
         findings: Findings::default(),
         auto_scaling_group: Rc::default(),
+        slow: Rc::default(),
     };
     let vars: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let config = Config::from_lookup(|n| vars.get(n).cloned()).expect("config");
@@ -608,6 +613,22 @@ async fn a_sequence_contains_its_instances_a_wave_at_a_time_and_a_retry_resumes_
             assert!(matches!(&action.outcome, Outcome::Skipped { reason } if reason.contains("journal")), "{action:?}");
         }
     }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_fleets_cuts_all_come_before_any_of_its_evidence() {
+    let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0"), ("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "100")]);
+    let plan = sequence_of(3);
+    // The last instance is described 30 s late; the others are cut long before.
+    let late = plan.instances().last().expect("three").to_string();
+    s.fake.slow.borrow_mut().insert(late, Duration::from_secs(30));
+    let report = s.respond(&plan, 900).await;
+    assert!(report.failures().is_empty(), "{report:#?}");
+    let calls = s.fake.calls.0.borrow().clone();
+    let last_cut = calls.iter().filter(|(n, ..)| n == "isolate").map(|c| c.2).max().expect("isolated");
+    let first_evidence = calls.iter().filter(|(n, ..)| n == "snapshot" || n == "protect").map(|c| c.1).min();
+    assert!(last_cut >= 30, "{calls:?}");
+    assert_eq!(first_evidence, Some(last_cut), "evidence starts once every instance is cut: {calls:?}");
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
