@@ -159,6 +159,16 @@ pub struct GroupRules {
 pub trait Compute {
     /// `None` when the instance does not exist.
     async fn describe_instance(&self, id: &InstanceId) -> Result<Option<InstanceFacts>>;
+    /// Each of `ids` that exists, described (EC2 answers for many in one call).
+    async fn describe_instances(&self, ids: &[InstanceId]) -> Result<BTreeMap<InstanceId, InstanceFacts>> {
+        let mut found = BTreeMap::new();
+        for id in ids {
+            if let Some(facts) = self.describe_instance(id).await? {
+                found.insert(id.clone(), facts);
+            }
+        }
+        Ok(found)
+    }
     /// Create a containment group in `vpc_id` under a name nobody can guess in advance, tagged with
     /// its role and given the rules of its kind; returns its id.
     async fn create_containment_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<String>;

@@ -119,6 +119,11 @@ impl FaultProxy {
         self.shared.lock().expect("lock").order.iter().position(|a| a == action)
     }
 
+    /// Where `action` was last received among all calls, if it was.
+    pub fn last(&self, action: &str) -> Option<usize> {
+        self.shared.lock().expect("lock").order.iter().rposition(|a| a == action)
+    }
+
     /// How many calls of `action` were received before the call at `index` (see [`Self::first`]).
     pub fn calls_before(&self, action: &str, index: usize) -> usize {
         self.shared.lock().expect("lock").order.iter().take(index).filter(|a| *a == action).count()

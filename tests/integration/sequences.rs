@@ -64,6 +64,24 @@ async fn a_sequence_naming_three_instances_contains_all_three_and_notifies_once(
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_sequence_is_described_in_one_call_and_every_instance_is_cut_before_any_evidence_is_taken() {
+    let world = World::seed().await;
+    let [direct, grouped_a, grouped_b] = three_victims(&world).await;
+    let event = attack_sequence(&direct, &[&grouped_a, &grouped_b]);
+    world.guardduty_produced(&event);
+    let proxy = crate::fault_proxy::FaultProxy::start(world.endpoint()).await;
+    let report = crate::support::respond_to(&world.responder_via(&proxy, &[]).await, event).await;
+    assert!(report.failures().is_empty(), "{report:#?}");
+    let first_swap = proxy.first("ModifyNetworkInterfaceAttribute").expect("swapped");
+    assert_eq!(proxy.calls_before("DescribeInstances", first_swap), 1, "{:?}", proxy.all_calls());
+    let last_swap = proxy.last("ModifyNetworkInterfaceAttribute").expect("swapped");
+    assert_eq!(proxy.calls_before("ModifyNetworkInterfaceAttribute", last_swap + 1), 3 * 2, "two swaps each");
+    for evidence in ["CreateSnapshots", "ModifyInstanceAttribute"] {
+        assert!(proxy.first(evidence).is_some_and(|at| at > last_swap), "{evidence} after every cut");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn with_a_cap_of_two_two_are_contained_and_the_third_is_named_as_held_back() {
     let world = World::seed().await;
     let [direct, grouped_a, grouped_b] = three_victims(&world).await;

@@ -147,55 +147,28 @@ impl Compute for Ec2Compute {
             }
             Err(e) => return Err(aws_error("DescribeInstances", e)),
         };
-        let Some(instance) =
-            out.reservations().iter().flat_map(|r| r.instances()).find(|i| i.instance_id() == Some(id.as_str()))
-        else {
-            return Ok(None);
-        };
-        let tags: BTreeMap<String, String> = instance
-            .tags()
+        out.reservations()
             .iter()
-            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-            .collect();
-        let interfaces = instance
-            .network_interfaces()
-            .iter()
-            .filter_map(|n| {
-                Some(InterfaceFacts {
-                    interface_id: n.network_interface_id()?.to_owned(),
-                    vpc_id: n.vpc_id().map(str::to_owned),
-                    group_ids: n.groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect(),
-                    tags: BTreeMap::new(),
-                })
-            })
-            .collect();
-        let raw_state = instance.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or_default();
-        let state = InstanceState::parse(raw_state).ok_or_else(|| Error::Aws {
-            operation: "DescribeInstances",
-            code: None,
-            message: format!("{id} is in state {raw_state:?}, which EC2 does not document"),
-            retryable: false,
-        })?;
-        Ok(Some(InstanceFacts {
-            instance_id: id.clone(),
-            state,
-            vpc_id: instance.vpc_id().map(str::to_owned),
-            interfaces,
-            volume_ids: instance
-                .block_device_mappings()
-                .iter()
-                .filter_map(|b| b.ebs().and_then(|e| e.volume_id()).map(str::to_owned))
-                .collect(),
-            tags,
-            root_device_type: instance.root_device_type().map(|t| t.as_str().to_owned()),
-            hibernation_configured: instance.hibernation_options().and_then(|h| h.configured()).unwrap_or(false),
-            spot: instance.instance_lifecycle() == Some(&InstanceLifecycleType::Spot),
-            instance_profile_arn: instance.iam_instance_profile().and_then(|p| p.arn()).map(str::to_owned),
-            metadata: instance.metadata_options().map(|m| MetadataOptions {
-                endpoint_enabled: m.http_endpoint().is_none_or(|e| e.as_str() != "disabled"),
-                tokens: m.http_tokens().map(|t| t.as_str().to_owned()),
-            }),
-        }))
+            .flat_map(|r| r.instances())
+            .find(|i| i.instance_id() == Some(id.as_str()))
+            .map(|i| facts_of(id, i))
+            .transpose()
+    }
+
+    async fn describe_instances(&self, ids: &[InstanceId]) -> Result<BTreeMap<InstanceId, InstanceFacts>> {
+        // A filter, not `InstanceIds`: one unknown id would fail the whole call.
+        let filter =
+            Filter::builder().name("instance-id").set_values(Some(ids.iter().map(|i| i.to_string()).collect()));
+        let mut pages = self.client.describe_instances().filters(filter.build()).into_paginator().send();
+        let mut found = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeInstances", e))?;
+            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                let Some(id) = ids.iter().find(|id| instance.instance_id() == Some(id.as_str())) else { continue };
+                found.insert(id.clone(), facts_of(id, instance)?);
+            }
+        }
+        Ok(found)
     }
 
     async fn create_containment_group(&self, vpc_id: &str, kind: ContainmentGroup) -> Result<String> {
@@ -517,4 +490,52 @@ impl Compute for Ec2Compute {
         settle(self.dry_run, "DeleteTags", result)?;
         Ok(())
     }
+}
+
+/// What Firebreak reads of a described instance.
+fn facts_of(id: &InstanceId, instance: &aws_sdk_ec2::types::Instance) -> Result<InstanceFacts> {
+    let tags: BTreeMap<String, String> = instance
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect();
+    let interfaces = instance
+        .network_interfaces()
+        .iter()
+        .filter_map(|n| {
+            Some(InterfaceFacts {
+                interface_id: n.network_interface_id()?.to_owned(),
+                vpc_id: n.vpc_id().map(str::to_owned),
+                group_ids: n.groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect(),
+                tags: BTreeMap::new(),
+            })
+        })
+        .collect();
+    let raw_state = instance.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or_default();
+    let state = InstanceState::parse(raw_state).ok_or_else(|| Error::Aws {
+        operation: "DescribeInstances",
+        code: None,
+        message: format!("{id} is in state {raw_state:?}, which EC2 does not document"),
+        retryable: false,
+    })?;
+    Ok(InstanceFacts {
+        instance_id: id.clone(),
+        state,
+        vpc_id: instance.vpc_id().map(str::to_owned),
+        interfaces,
+        volume_ids: instance
+            .block_device_mappings()
+            .iter()
+            .filter_map(|b| b.ebs().and_then(|e| e.volume_id()).map(str::to_owned))
+            .collect(),
+        tags,
+        root_device_type: instance.root_device_type().map(|t| t.as_str().to_owned()),
+        hibernation_configured: instance.hibernation_options().and_then(|h| h.configured()).unwrap_or(false),
+        spot: instance.instance_lifecycle() == Some(&InstanceLifecycleType::Spot),
+        instance_profile_arn: instance.iam_instance_profile().and_then(|p| p.arn()).map(str::to_owned),
+        metadata: instance.metadata_options().map(|m| MetadataOptions {
+            endpoint_enabled: m.http_endpoint().is_none_or(|e| e.as_str() != "disabled"),
+            tokens: m.http_tokens().map(|t| t.as_str().to_owned()),
+        }),
+    })
 }

@@ -39,6 +39,17 @@ pub struct Responder<T, N, S> {
 const READ_AHEAD_VPCS: usize = 4;
 
 /// What was read about a plan's one instance beside the claim.
+/// The instances of a plan as read beside the claim.
+enum Read {
+    One(Box<ReadInstance>),
+    /// The instances of a plan that acts on several, described in one call: those of `asked` missing
+    /// from `found` do not exist.
+    Fleet {
+        asked: Vec<InstanceId>,
+        found: BTreeMap<InstanceId, crate::ports::InstanceFacts>,
+    },
+}
+
 struct ReadInstance {
     described: Result<Option<InstanceFacts>>,
     /// Its recorded original groups (the quarantine record), read when the plan isolates it.
@@ -103,8 +114,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 (Ok((compute, fleet)), instances) => {
                     let describe = async {
                         match instances {
-                            [one] if acting => Some(self.read_instance(compute, plan, one, &scope).await),
-                            _ => None,
+                            [] => None,
+                            _ if !acting => None,
+                            [one] => Some(Read::One(Box::new(self.read_instance(compute, plan, one, &scope).await))),
+                            many => {
+                                let asked: Vec<InstanceId> = many.iter().map(|&id| id.clone()).collect();
+                                let found = compute.describe_instances(&asked).await.ok();
+                                found.map(|found| Read::Fleet { asked, found })
+                            }
                         }
                     };
                     let confirm = async {
@@ -193,7 +210,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 // Nothing can be done in that account; say so precisely and notify.
                 Err(e) => plan.acting_steps().for_each(|s| report.push(s.name(), Outcome::failed(e.clone()))),
                 Ok((compute, fleet)) => {
-                    let read_ahead = facts.as_mut().map(|f| std::mem::take(&mut f.group_records)).unwrap_or_default();
+                    let read_ahead = match facts.as_mut() {
+                        Some(Read::One(read)) => std::mem::take(&mut read.group_records),
+                        _ => BTreeMap::new(),
+                    };
                     let ports = Ports {
                         compute,
                         fleet,
@@ -393,7 +413,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         ports: &Ports<'_, C, F, S>,
         journal: &Journal<'_, S>,
         plan: &Plan,
-        described: Option<ReadInstance>,
+        read: Option<Read>,
         now: &Now,
         report: &mut Report,
     ) -> Result<Ending> {
@@ -401,20 +421,36 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if instances.len() <= 1 {
             let steps = plan.acting_steps().collect();
             let instance = instances.first().copied();
-            return self.execute_target(ports, journal, plan, steps, instance, described, None, now, report).await;
+            let read = match read {
+                Some(Read::One(read)) => Some(*read),
+                _ => None,
+            };
+            return self.execute_target(ports, journal, plan, steps, instance, read, None, now, report).await;
         }
+        // Each instance's description, when the fleet was described beside the claim (an instance GuardDuty's
+        // copy added since is described on its own).
+        let fleet = match read {
+            Some(Read::Fleet { asked, found }) => Some((asked, found)),
+            _ => None,
+        };
+        let read_of = |id: &InstanceId| {
+            let (_, found) = fleet.as_ref().filter(|(asked, _)| asked.contains(id))?;
+            let described = found.get(id).cloned();
+            Some(ReadInstance { described: Ok(described), quarantine: None, group_records: BTreeMap::new() })
+        };
         // Each instance enters the fleet's cuts when the stream hands it out, which a wave does for all of
         // its instances before it polls any: no instance's evidence starts while another of its wave has
         // not been cut.
         let runs = futures::stream::iter(instances.iter().map(|&id| {
             let cutting = ports.cuts.enter();
+            let read = read_of(id);
             async move {
                 let steps: Vec<&Step> = plan.acting_steps().filter(|s| s.instance_id() == Some(id)).collect();
                 let scoped = journal.for_instance(id);
                 let mut part = Report::new(plan);
                 part.reasons.clear();
                 let ending = match self
-                    .execute_target(ports, &scoped, plan, steps.clone(), Some(id), None, Some(cutting), now, &mut part)
+                    .execute_target(ports, &scoped, plan, steps.clone(), Some(id), read, Some(cutting), now, &mut part)
                     .await
                 {
                     Ok(ending) => ending,

@@ -45,7 +45,7 @@ struct Fake {
     findings: Findings,
     /// The Auto Scaling group the instance is in.
     auto_scaling_group: Rc<RefCell<Option<String>>>,
-    /// Instances whose description takes this much longer.
+    /// Instances whose Auto Scaling lookup takes this much longer.
     slow: Rc<RefCell<BTreeMap<String, Duration>>>,
 }
 
@@ -61,8 +61,6 @@ impl Fake {
 
 impl Compute for Fake {
     async fn describe_instance(&self, id: &InstanceId) -> Result<Option<InstanceFacts>> {
-        let slow = self.slow.borrow().get(id.as_str()).copied();
-        tokio::time::sleep(slow.unwrap_or_default()).await;
         self.call("describe_instance").await?;
         Ok(Some(InstanceFacts {
             instance_id: id.clone(),
@@ -167,7 +165,9 @@ impl Fleet for Fake {
             recent_values: vec![0.3; 6],
         }))
     }
-    async fn auto_scaling_group_of(&self, _id: &InstanceId) -> Result<Option<String>> {
+    async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>> {
+        let slow = self.slow.borrow().get(id.as_str()).copied();
+        tokio::time::sleep(slow.unwrap_or_default()).await;
         self.call("auto_scaling_group_of").await.map(|()| self.auto_scaling_group.borrow().clone())
     }
     async fn detach_from(&self, _id: &InstanceId, _group: &str) -> Result<()> {
@@ -619,7 +619,7 @@ async fn a_sequence_contains_its_instances_a_wave_at_a_time_and_a_retry_resumes_
 async fn a_fleets_cuts_all_come_before_any_of_its_evidence() {
     let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0"), ("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "100")]);
     let plan = sequence_of(3);
-    // The last instance is described 30 s late; the others are cut long before.
+    // The last instance's Auto Scaling group is looked up 30 s late; the others are cut long before.
     let late = plan.instances().last().expect("three").to_string();
     s.fake.slow.borrow_mut().insert(late, Duration::from_secs(30));
     let report = s.respond(&plan, 900).await;
