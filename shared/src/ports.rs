@@ -239,6 +239,16 @@ pub trait Fleet {
     async fn metric_alarm(&self, name: &str, instance: &InstanceId) -> Result<Option<AlarmFacts>>;
     /// The Auto Scaling group the instance belongs to, if any.
     async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>>;
+    /// The Auto Scaling group of each of `ids` that is in one (Auto Scaling answers for 50 in one call).
+    async fn auto_scaling_groups_of(&self, ids: &[InstanceId]) -> Result<BTreeMap<InstanceId, String>> {
+        let mut found = BTreeMap::new();
+        for id in ids {
+            if let Some(group) = self.auto_scaling_group_of(id).await? {
+                found.insert(id.clone(), group);
+            }
+        }
+        Ok(found)
+    }
     /// Protect from scale-in, then detach from `group` (the Auto Scaling group it was found in)
     /// without lowering desired capacity.
     async fn detach_from(&self, id: &InstanceId, group: &str) -> Result<()>;

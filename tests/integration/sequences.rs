@@ -64,7 +64,7 @@ async fn a_sequence_naming_three_instances_contains_all_three_and_notifies_once(
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_sequence_is_described_in_one_call_and_every_instance_is_cut_before_any_evidence_is_taken() {
+async fn a_sequence_is_described_and_looked_up_in_auto_scaling_in_one_call_each_and_cut_before_any_evidence() {
     let world = World::seed().await;
     let [direct, grouped_a, grouped_b] = three_victims(&world).await;
     let event = attack_sequence(&direct, &[&grouped_a, &grouped_b]);
@@ -74,6 +74,8 @@ async fn a_sequence_is_described_in_one_call_and_every_instance_is_cut_before_an
     assert!(report.failures().is_empty(), "{report:#?}");
     let first_swap = proxy.first("ModifyNetworkInterfaceAttribute").expect("swapped");
     assert_eq!(proxy.calls_before("DescribeInstances", first_swap), 1, "{:?}", proxy.all_calls());
+    assert_eq!(proxy.calls_before("DescribeAutoScalingInstances", first_swap), 1, "{:?}", proxy.all_calls());
+    assert!(!world.in_auto_scaling_group(&grouped_a).await && !world.in_auto_scaling_group(&grouped_b).await);
     let last_swap = proxy.last("ModifyNetworkInterfaceAttribute").expect("swapped");
     assert_eq!(proxy.calls_before("ModifyNetworkInterfaceAttribute", last_swap + 1), 3 * 2, "two swaps each");
     for evidence in ["CreateSnapshots", "ModifyInstanceAttribute"] {

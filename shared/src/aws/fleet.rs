@@ -22,6 +22,9 @@ fn dns_firewall_tag() -> Result<aws_sdk_route53resolver::types::Tag> {
         .map_err(|e| crate::error::Error::refused("tag", e.to_string()))
 }
 
+/// `DescribeAutoScalingInstances` takes at most 50 instance ids (and answers 50 records a page).
+const AUTO_SCALING_INSTANCES_PER_CALL: usize = 50;
+
 #[derive(Clone)]
 pub struct AwsFleet {
     autoscaling: Lazy<aws_sdk_autoscaling::Client>,
@@ -398,6 +401,27 @@ impl Fleet for AwsFleet {
             .await
             .map_err(|e| aws_error("DescribeAutoScalingInstances", e))?;
         Ok(out.auto_scaling_instances().iter().find_map(|i| i.auto_scaling_group_name()).map(str::to_owned))
+    }
+
+    async fn auto_scaling_groups_of(&self, ids: &[InstanceId]) -> Result<BTreeMap<InstanceId, String>> {
+        let mut found = BTreeMap::new();
+        for chunk in ids.chunks(AUTO_SCALING_INSTANCES_PER_CALL) {
+            let out = self
+                .autoscaling
+                .describe_auto_scaling_instances()
+                .set_instance_ids(Some(chunk.iter().map(ToString::to_string).collect()))
+                .max_records(AUTO_SCALING_INSTANCES_PER_CALL as i32)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeAutoScalingInstances", e))?;
+            for member in out.auto_scaling_instances() {
+                let id = chunk.iter().find(|id| member.instance_id() == Some(id.as_str()));
+                if let (Some(id), Some(group)) = (id, member.auto_scaling_group_name()) {
+                    found.insert(id.clone(), group.to_owned());
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn detach_from(&self, id: &InstanceId, group: &str) -> Result<()> {

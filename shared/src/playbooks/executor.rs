@@ -44,9 +44,11 @@ enum Read {
     One(Box<ReadInstance>),
     /// The instances of a plan that acts on several, described in one call: those of `asked` missing
     /// from `found` do not exist.
+    /// `groups` is the Auto Scaling group of each that is in one, when that could be read.
     Fleet {
         asked: Vec<InstanceId>,
         found: BTreeMap<InstanceId, crate::ports::InstanceFacts>,
+        groups: Option<BTreeMap<InstanceId, String>>,
     },
 }
 
@@ -56,6 +58,8 @@ struct ReadInstance {
     quarantine: Option<Result<Option<OriginalGroups>>>,
     /// The containment group records of the VPCs the finding names, by record key.
     group_records: BTreeMap<String, Option<String>>,
+    /// Its Auto Scaling group (`None` inside when in none), when it was read with the fleet's.
+    auto_scaling_group: Option<Result<Option<String>>>,
 }
 
 /// How the acting steps ended, for the notification and the claim.
@@ -119,8 +123,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                             [one] => Some(Read::One(Box::new(self.read_instance(compute, plan, one, &scope).await))),
                             many => {
                                 let asked: Vec<InstanceId> = many.iter().map(|&id| id.clone()).collect();
-                                let found = compute.describe_instances(&asked).await.ok();
-                                found.map(|found| Read::Fleet { asked, found })
+                                let (found, groups) =
+                                    join(compute.describe_instances(&asked), fleet.auto_scaling_groups_of(&asked))
+                                        .await;
+                                found.ok().map(|found| Read::Fleet { asked, found, groups: groups.ok() })
                             }
                         }
                     };
@@ -269,7 +275,12 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             record.ok().map(|record| (key, record))
         }));
         let ((described, quarantine), records) = join(join(compute.describe_instance(id), quarantine), records).await;
-        ReadInstance { described, quarantine, group_records: records.into_iter().flatten().collect() }
+        ReadInstance {
+            described,
+            quarantine,
+            group_records: records.into_iter().flatten().collect(),
+            auto_scaling_group: None,
+        }
     }
 
     /// GuardDuty's answer about the finding `plan` was decided from, made into the plan to act on; or
@@ -430,13 +441,17 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         // Each instance's description, when the fleet was described beside the claim (an instance GuardDuty's
         // copy added since is described on its own).
         let fleet = match read {
-            Some(Read::Fleet { asked, found }) => Some((asked, found)),
+            Some(Read::Fleet { asked, found, groups }) => Some((asked, found, groups)),
             _ => None,
         };
         let read_of = |id: &InstanceId| {
-            let (_, found) = fleet.as_ref().filter(|(asked, _)| asked.contains(id))?;
-            let described = found.get(id).cloned();
-            Some(ReadInstance { described: Ok(described), quarantine: None, group_records: BTreeMap::new() })
+            let (_, found, groups) = fleet.as_ref().filter(|(asked, ..)| asked.contains(id))?;
+            Some(ReadInstance {
+                described: Ok(found.get(id).cloned()),
+                quarantine: None,
+                group_records: BTreeMap::new(),
+                auto_scaling_group: groups.as_ref().map(|groups| Ok(groups.get(id).cloned())),
+            })
         };
         // Each instance enters the fleet's cuts when the stream hands it out, which a wave does for all of
         // its instances before it polls any: no instance's evidence starts while another of its wave has
@@ -525,10 +540,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if pending.is_empty() {
             return Ok(Ending::Finished);
         }
-        let (described, quarantine) = match (instance, read) {
-            (Some(_), Some(read)) => (Some(read.described), read.quarantine),
-            (Some(id), None) => (Some(ports.compute.describe_instance(id).await), None),
-            (None, _) => (None, None),
+        let (described, quarantine, auto_scaling_group) = match (instance, read) {
+            (Some(_), Some(read)) => (Some(read.described), read.quarantine, read.auto_scaling_group),
+            (Some(id), None) => (Some(ports.compute.describe_instance(id).await), None, None),
+            (None, _) => (None, None, None),
         };
         let facts = match instance.zip(described) {
             None => None,
@@ -596,7 +611,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 None => Ok(None),
             }
         };
-        let (gate, prepared) = join(gate, steps::prepare(&runnable, ports, plan, facts.as_ref())).await;
+        let (gate, prepared) =
+            join(gate, steps::prepare(&runnable, ports, plan, facts.as_ref(), auto_scaling_group)).await;
         let held = match gate {
             Ok(held) => held,
             Err(e) => {

@@ -45,7 +45,7 @@ struct Fake {
     findings: Findings,
     /// The Auto Scaling group the instance is in.
     auto_scaling_group: Rc<RefCell<Option<String>>>,
-    /// Instances whose Auto Scaling lookup takes this much longer.
+    /// Instances whose tagging takes this much longer.
     slow: Rc<RefCell<BTreeMap<String, Duration>>>,
 }
 
@@ -137,7 +137,9 @@ impl Compute for Fake {
     async fn stop_instance(&self, _id: &InstanceId, _hibernate: bool) -> Result<()> {
         self.call("stop").await
     }
-    async fn tag(&self, _resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    async fn tag(&self, resource_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        let slow = self.slow.borrow().get(resource_id).copied();
+        tokio::time::sleep(slow.unwrap_or_default()).await;
         self.call(if tags.contains_key(super::QUARANTINE_TAG) { "tag_instance" } else { "tag" }).await
     }
     async fn untag(&self, _resource_id: &str, _keys: &[String]) -> Result<()> {
@@ -165,9 +167,7 @@ impl Fleet for Fake {
             recent_values: vec![0.3; 6],
         }))
     }
-    async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>> {
-        let slow = self.slow.borrow().get(id.as_str()).copied();
-        tokio::time::sleep(slow.unwrap_or_default()).await;
+    async fn auto_scaling_group_of(&self, _id: &InstanceId) -> Result<Option<String>> {
         self.call("auto_scaling_group_of").await.map(|()| self.auto_scaling_group.borrow().clone())
     }
     async fn detach_from(&self, _id: &InstanceId, _group: &str) -> Result<()> {
@@ -619,7 +619,8 @@ async fn a_sequence_contains_its_instances_a_wave_at_a_time_and_a_retry_resumes_
 async fn a_fleets_cuts_all_come_before_any_of_its_evidence() {
     let s = setup(&[("FIREBREAK_SETTLE_SECONDS", "0"), ("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "100")]);
     let plan = sequence_of(3);
-    // The last instance's Auto Scaling group is looked up 30 s late; the others are cut long before.
+    // The copy of the last instance's original groups to its tags, which its first swap waits for, takes
+    // 30 s; the others are cut long before.
     let late = plan.instances().last().expect("three").to_string();
     s.fake.slow.borrow_mut().insert(late, Duration::from_secs(30));
     let report = s.respond(&plan, 900).await;

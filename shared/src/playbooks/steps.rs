@@ -117,12 +117,14 @@ pub(super) struct Prepared {
     pub auto_scaling_group: Option<Result<Option<String>>>,
 }
 
-/// Prepare whichever of `steps` can be (see [`Prepared`]). Nothing here changes an instance.
+/// Prepare whichever of `steps` can be (see [`Prepared`]); the Auto Scaling group is looked up unless
+/// it was with the fleet's (`auto_scaling_group`). Nothing here changes an instance.
 pub(super) async fn prepare<C: Compute, F: Fleet, S: StateStore>(
     steps: &[&Step],
     ports: &Ports<'_, C, F, S>,
     plan: &Plan,
     facts: Option<&InstanceFacts>,
+    auto_scaling_group: Option<Result<Option<String>>>,
 ) -> Prepared {
     let runs = |kind: StepKind| steps.iter().any(|s| s.kind() == kind);
     let isolation = async {
@@ -135,9 +137,10 @@ pub(super) async fn prepare<C: Compute, F: Fleet, S: StateStore>(
     };
     let auto_scaling_group = async {
         match facts {
-            Some(facts) if runs(StepKind::DetachFromAutoScalingGroup) => {
-                Some(ports.fleet.auto_scaling_group_of(&facts.instance_id).await)
-            }
+            Some(facts) if runs(StepKind::DetachFromAutoScalingGroup) => match auto_scaling_group {
+                Some(known) => Some(known),
+                None => Some(ports.fleet.auto_scaling_group_of(&facts.instance_id).await),
+            },
             _ => None,
         }
     };
