@@ -146,6 +146,21 @@ async fn a_constituent_finding_about_an_instance_the_sequence_contained_changes_
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_sequence_naming_an_instance_a_finding_contained_before_contains_only_the_others() {
+    let world = World::seed().await;
+    let [direct, grouped_a, grouped_b] = three_victims(&world).await;
+    world.respond(finding(&grouped_a, "c0ffee00c0ffee00c0ffee00c0ffee01"), &[]).await;
+    let report = world.respond(attack_sequence(&direct, &[&grouped_a, &grouped_b]), &[]).await.remove(0);
+    assert!(report.failures().is_empty(), "{report:#?}");
+    let Outcome::Skipped { reason } = outcome(&report, "isolate_instance", &grouped_a) else { panic!("{report:#?}") };
+    assert!(reason.contains("already contained by Firebreak"), "{reason}");
+    for id in [&direct, &grouped_b] {
+        assert!(outcome(&report, "isolate_instance", id).is_done(), "{id}");
+    }
+    assert_eq!(world.incident_snapshots(SEQUENCE_FINDING).await.len(), 2 * 2, "the two others' volumes only");
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_sequence_of_twenty_five_instances_is_contained_and_told_in_one_sns_message() {
     let world = World::seed().await;
     let mut ids = Vec::new();

@@ -44,11 +44,13 @@ enum Read {
     One(Box<ReadInstance>),
     /// The instances of a plan that acts on several, described in one call: those of `asked` missing
     /// from `found` do not exist.
-    /// `groups` is the Auto Scaling group of each that is in one, when that could be read.
+    /// `groups` is the Auto Scaling group of each that is in one, when that could be read; `quarantines`
+    /// the quarantine record of each, when the plan isolates them.
     Fleet {
         asked: Vec<InstanceId>,
-        found: BTreeMap<InstanceId, crate::ports::InstanceFacts>,
+        found: BTreeMap<InstanceId, InstanceFacts>,
         groups: Option<BTreeMap<InstanceId, String>>,
+        quarantines: BTreeMap<InstanceId, Result<Option<OriginalGroups>>>,
     },
 }
 
@@ -121,13 +123,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                             [] => None,
                             _ if !acting => None,
                             [one] => Some(Read::One(Box::new(self.read_instance(compute, plan, one, &scope).await))),
-                            many => {
-                                let asked: Vec<InstanceId> = many.iter().map(|&id| id.clone()).collect();
-                                let (found, groups) =
-                                    join(compute.describe_instances(&asked), fleet.auto_scaling_groups_of(&asked))
-                                        .await;
-                                found.ok().map(|found| Read::Fleet { asked, found, groups: groups.ok() })
-                            }
+                            many => self.read_fleet(compute, fleet, plan, many).await,
                         }
                     };
                     let confirm = async {
@@ -281,6 +277,30 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             group_records: records.into_iter().flatten().collect(),
             auto_scaling_group: None,
         }
+    }
+
+    /// The instances of a plan that acts on several, read at once: described in one call, their Auto
+    /// Scaling groups in one call per 50, and their quarantine records when the plan isolates them. `None`
+    /// when the describe failed (each instance is then described on its own).
+    async fn read_fleet<C: Compute, F: Fleet>(
+        &self,
+        compute: &C,
+        fleet: &F,
+        plan: &Plan,
+        instances: &[&InstanceId],
+    ) -> Option<Read> {
+        let asked: Vec<InstanceId> = instances.iter().map(|&id| id.clone()).collect();
+        let isolates = plan.acting_steps().any(|s| s.kind() == StepKind::IsolateInstance);
+        let quarantines = join_all(
+            asked
+                .iter()
+                .filter(|_| isolates)
+                .map(|id| async move { (id.clone(), self.state.original_groups(id.as_str()).await) }),
+        );
+        let ((found, groups), quarantines) =
+            join(join(compute.describe_instances(&asked), fleet.auto_scaling_groups_of(&asked)), quarantines).await;
+        let quarantines = quarantines.into_iter().collect();
+        Some(Read::Fleet { asked, found: found.ok()?, groups: groups.ok(), quarantines })
     }
 
     /// GuardDuty's answer about the finding `plan` was decided from, made into the plan to act on; or
@@ -441,14 +461,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         // Each instance's description, when the fleet was described beside the claim (an instance GuardDuty's
         // copy added since is described on its own).
         let fleet = match read {
-            Some(Read::Fleet { asked, found, groups }) => Some((asked, found, groups)),
+            Some(Read::Fleet { asked, found, groups, quarantines }) => Some((asked, found, groups, quarantines)),
             _ => None,
         };
         let read_of = |id: &InstanceId| {
-            let (_, found, groups) = fleet.as_ref().filter(|(asked, ..)| asked.contains(id))?;
+            let (_, found, groups, quarantines) = fleet.as_ref().filter(|(asked, ..)| asked.contains(id))?;
             Some(ReadInstance {
                 described: Ok(found.get(id).cloned()),
-                quarantine: None,
+                quarantine: quarantines.get(id).cloned(),
                 group_records: BTreeMap::new(),
                 auto_scaling_group: groups.as_ref().map(|groups| Ok(groups.get(id).cloned())),
             })
