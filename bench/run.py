@@ -13,6 +13,7 @@ Writes bench/results.json and prints Markdown tables."""
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import statistics
@@ -59,18 +60,28 @@ def env_for(endpoint):
     }
 
 
+# Linux keeps a process's peak RSS across exec: a child forked from this Python process reports at
+# least this process's RSS (21 MiB here, whatever it then runs). GNU time, itself small, forks the
+# measured process and reports that process's own peak.
+GNU_TIME = "/usr/bin/time"
+
+
 def timed(cmd, env, cwd=None):
-    """(wall s, cpu s, peak RSS MiB) of one fresh process, from its rusage (microsecond CPU times)."""
-    with tempfile.TemporaryFile() as out:
+    """(wall s, cpu s, peak RSS MiB) of one fresh process: CPU from its rusage (microsecond CPU times),
+    its peak RSS as GNU time measured it."""
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as peak:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", peak.name] + cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             out.seek(0)
-            raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}):\n{out.read()[-4000:].decode(errors='replace')}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+            text = out.read().decode(errors="replace")
+            failed = [m.group(0) for m in re.finditer(r'"action":"[a-z_]+"(,"target":"[^"]*")?,"status":"failed","error":"(?:[^"\\]|\\.)*"', text)]
+            raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}):\n" + ("\n".join(failed) or text[-4000:]))
+        kib = int(peak.read().strip().splitlines()[-1])
+    return wall, usage.ru_utime + usage.ru_stime, kib / 1024
 
 
 def seed(endpoint, count=1):
