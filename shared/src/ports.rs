@@ -155,19 +155,28 @@ pub struct GroupRules {
     pub egress: BTreeSet<GroupRule>,
 }
 
+/// What `one` finds for each of `ids`, asked one at a time: how a port that has no call for many at once
+/// answers for many.
+async fn each_found<'a, T, F: std::future::Future<Output = Result<Option<T>>>>(
+    ids: &'a [InstanceId],
+    one: impl Fn(&'a InstanceId) -> F,
+) -> Result<BTreeMap<InstanceId, T>> {
+    let mut found = BTreeMap::new();
+    for id in ids {
+        if let Some(t) = one(id).await? {
+            found.insert(id.clone(), t);
+        }
+    }
+    Ok(found)
+}
+
 /// EC2: describe, re-group interfaces, protect, snapshot, tag.
 pub trait Compute {
     /// `None` when the instance does not exist.
     async fn describe_instance(&self, id: &InstanceId) -> Result<Option<InstanceFacts>>;
     /// Each of `ids` that exists, described (EC2 answers for many in one call).
     async fn describe_instances(&self, ids: &[InstanceId]) -> Result<BTreeMap<InstanceId, InstanceFacts>> {
-        let mut found = BTreeMap::new();
-        for id in ids {
-            if let Some(facts) = self.describe_instance(id).await? {
-                found.insert(id.clone(), facts);
-            }
-        }
-        Ok(found)
+        each_found(ids, |id| self.describe_instance(id)).await
     }
     /// Create a containment group in `vpc_id` under a name nobody can guess in advance, tagged with
     /// its role and given the rules of its kind; returns its id.
@@ -241,13 +250,7 @@ pub trait Fleet {
     async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>>;
     /// The Auto Scaling group of each of `ids` that is in one (Auto Scaling answers for 50 in one call).
     async fn auto_scaling_groups_of(&self, ids: &[InstanceId]) -> Result<BTreeMap<InstanceId, String>> {
-        let mut found = BTreeMap::new();
-        for id in ids {
-            if let Some(group) = self.auto_scaling_group_of(id).await? {
-                found.insert(id.clone(), group);
-            }
-        }
-        Ok(found)
+        each_found(ids, |id| self.auto_scaling_group_of(id)).await
     }
     /// Protect from scale-in, then detach from `group` (the Auto Scaling group it was found in)
     /// without lowering desired capacity.

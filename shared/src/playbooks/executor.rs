@@ -38,13 +38,11 @@ pub struct Responder<T, N, S> {
 /// thousands must not turn into thousands of table reads before anything is confirmed.
 const READ_AHEAD_VPCS: usize = 4;
 
-/// What was read about a plan's one instance beside the claim.
 /// The instances of a plan as read beside the claim.
 enum Read {
     One(Box<ReadInstance>),
     /// The instances of a plan that acts on several, described in one call: those of `asked` missing
-    /// from `found` do not exist.
-    /// `groups` is the Auto Scaling group of each that is in one, when that could be read; `quarantines`
+    /// from `found` do not exist. `groups` is the Auto Scaling group of each that is in one, when that could be read; `quarantines`
     /// the quarantine record of each, when the plan isolates them.
     Fleet {
         asked: Vec<InstanceId>,
@@ -54,6 +52,7 @@ enum Read {
     },
 }
 
+/// What was read about one instance of a plan beside the claim.
 struct ReadInstance {
     described: Result<Option<InstanceFacts>>,
     /// Its recorded original groups (the quarantine record), read when the plan isolates it.
