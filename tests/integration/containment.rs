@@ -179,11 +179,14 @@ async fn the_emulator_reports_each_interfaces_own_groups_as_ec2_documents() {
 /// has the records of only the first four read ahead.
 #[tokio::test(flavor = "current_thread")]
 async fn the_cap_slot_and_the_original_groups_are_written_while_the_groups_are_checked() {
-    // The groups' check is held until the quarantine record and this hour's cap counter exist: a run
-    // that writes them only after the check waits out the hook (10 s) and finds neither.
+    // The groups' check is held until the quarantine record and this hour's cap counter exist. Both are
+    // sent beside the check, so they land within milliseconds; a run that wrote the record only after
+    // the check could not before the SDK gives the held attempt up (5 s), and the hook stops looking at
+    // 4 s. The finding names the instance's VPC, as GuardDuty's does: its group records are read ahead.
     let world = World::seed().await;
     let victim = world.launch(false, false).await.instance_id;
-    let event = crate::support::finding(&victim, FINDING_ID);
+    let mut event = crate::support::finding(&victim, FINDING_ID);
+    event["detail"]["resource"]["instanceDetails"]["networkInterfaces"][0]["vpcId"] = Value::from(world.vpc_id.clone());
     world.guardduty_produced(&event);
     let proxy = crate::fault_proxy::FaultProxy::start(world.endpoint()).await;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -193,7 +196,8 @@ async fn the_cap_slot_and_the_original_groups_are_written_while_the_groups_are_c
         "DescribeSecurityGroups",
         Box::new(move || {
             Box::pin(async move {
-                for _ in 0..100 {
+                let give_up = std::time::Instant::now() + std::time::Duration::from_secs(4);
+                while std::time::Instant::now() < give_up {
                     let items = dynamodb.scan().table_name(crate::world::TABLE).send().await.expect("scan");
                     let keys: Vec<String> = items
                         .items()
@@ -205,7 +209,7 @@ async fn the_cap_slot_and_the_original_groups_are_written_while_the_groups_are_c
                         *found.lock().expect("lock") = keys;
                         return;
                     }
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             })
         }),
