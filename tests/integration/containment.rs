@@ -172,11 +172,6 @@ async fn the_emulator_reports_each_interfaces_own_groups_as_ec2_documents() {
     assert_eq!(groups, expected);
 }
 
-/// GuardDuty's finding names the VPC of each interface of the instance: the VPC's containment group
-/// records are read in the claim's round trip, beside the describe and the quarantine record, instead
-/// of after them. A finding naming another VPC (a sample's, a stale one) costs those reads again, in
-/// the instance's true VPC, and changes nothing else: the describe decides. A payload naming many VPCs
-/// has the records of only the first four read ahead.
 #[tokio::test(flavor = "current_thread")]
 async fn the_cap_slot_and_the_original_groups_are_written_while_the_groups_are_checked() {
     // The groups' check is held until the quarantine record and this hour's cap counter exist. Both are
@@ -220,6 +215,11 @@ async fn the_cap_slot_and_the_original_groups_are_written_while_the_groups_are_c
     assert_eq!(found.len(), 2, "both written before the groups' check was answered: {found:?}");
 }
 
+/// GuardDuty's finding names the VPC of each interface of the instance: the VPC's containment group
+/// records are read in the claim's round trip, beside the describe and the quarantine record, instead
+/// of after them. A finding naming another VPC (a sample's, a stale one) costs those reads again, in
+/// the instance's true VPC, and changes nothing else: the describe decides. A payload naming many VPCs
+/// has the records of only the first four read ahead.
 #[tokio::test(flavor = "current_thread")]
 async fn the_group_records_of_the_vpc_the_finding_names_are_read_with_the_claim() {
     // (VPCs the finding names, table reads before the first swap): the quarantine record, two records

@@ -140,19 +140,7 @@ fn tag_spec(resource: ResourceType, tags: &[(&str, &str)]) -> TagSpecification {
 
 impl Compute for Ec2Compute {
     async fn describe_instance(&self, id: &InstanceId) -> Result<Option<InstanceFacts>> {
-        let out = match self.client.describe_instances().instance_ids(id.as_str()).send().await {
-            Ok(out) => out,
-            Err(e) if matches!(code_of(&e), Some("InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed")) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(aws_error("DescribeInstances", e)),
-        };
-        out.reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find(|i| i.instance_id() == Some(id.as_str()))
-            .map(|i| facts_of(id, i))
-            .transpose()
+        Ok(self.describe_instances(std::slice::from_ref(id)).await?.remove(id))
     }
 
     async fn describe_instances(&self, ids: &[InstanceId]) -> Result<BTreeMap<InstanceId, InstanceFacts>> {

@@ -393,14 +393,7 @@ impl Fleet for AwsFleet {
     }
 
     async fn auto_scaling_group_of(&self, id: &InstanceId) -> Result<Option<String>> {
-        let out = self
-            .autoscaling
-            .describe_auto_scaling_instances()
-            .instance_ids(id.as_str())
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeAutoScalingInstances", e))?;
-        Ok(out.auto_scaling_instances().iter().find_map(|i| i.auto_scaling_group_name()).map(str::to_owned))
+        Ok(self.auto_scaling_groups_of(std::slice::from_ref(id)).await?.remove(id))
     }
 
     async fn auto_scaling_groups_of(&self, ids: &[InstanceId]) -> Result<BTreeMap<InstanceId, String>> {

@@ -128,16 +128,10 @@ pub(crate) struct SwapReady {
 
 /// The VPC of each interface; refused when one is in none.
 fn vpcs_of(facts: &InstanceFacts) -> Result<Vec<String>> {
-    let mut vpcs = Vec::with_capacity(facts.interfaces.len());
-    for interface in &facts.interfaces {
-        match interface.vpc_id.as_ref().or(facts.vpc_id.as_ref()) {
-            Some(vpc) => vpcs.push(vpc.clone()),
-            None => return Err(Error::refused("instance.vpc_id", format!("{} is not in a VPC", facts.instance_id))),
-        }
-    }
-    if vpcs.is_empty() {
+    let vpcs: Option<Vec<String>> = facts.interfaces.iter().map(|i| vpc_of(facts, i)).collect();
+    let Some(mut vpcs) = vpcs.filter(|v| !v.is_empty()) else {
         return Err(Error::refused("instance.vpc_id", format!("{} is not in a VPC", facts.instance_id)));
-    }
+    };
     vpcs.sort_unstable();
     vpcs.dedup();
     Ok(vpcs)
