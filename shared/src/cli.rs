@@ -91,6 +91,16 @@ enum Command {
         /// The domain, as the block_domain step named it (its subdomains are unblocked with it)
         domain: String,
     },
+    /// Run the schedule's sweep now: expired requests, approved runs not done, and the containments the cap held back
+    #[command(after_help = concat!(
+        "The same sweep the GuardDuty responder runs every five minutes: closes the requests nobody answered, runs \
+         again the approved runs not done, then the queue of containments the blast-radius cap held back, the most \
+         severe first, each confirmed with GuardDuty again. Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE \
+         (--table), FIREBREAK_STATE_KEY_SECRET_ARN, the FIREBREAK_* policy variables and the standard AWS configuration \
+         (--region, --profile).\n\n",
+        "Exit codes: 0 swept (one JSON line: what was done with each item); 1 the state table could not be read."
+    ))]
+    Sweep,
     /// Recent incidents from the state table, newest first; `show KEY` for one incident's timeline
     #[command(
         args_conflicts_with_subcommands = true,
@@ -231,6 +241,7 @@ impl Command {
             Self::Respond { .. } => "respond",
             Self::Release { .. } => "release",
             Self::Unblock { .. } => "unblock",
+            Self::Sweep => "sweep",
             Self::Incidents { .. } => "incidents",
             Self::Approve { .. } => "approve",
             Self::Deny { .. } => "deny",
@@ -352,6 +363,10 @@ fn acting_command(
                 Ok(responder) => unblock(domain, &responder, out, err).await,
                 Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
             },
+            Command::Sweep => match crate::lambda::aws_responder(&sdk, config).await {
+                Ok(responder) => sweep(&responder, out, err).await,
+                Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
+            },
             Command::Respond { no_state: false, files } => match crate::lambda::aws_responder(&sdk, config).await {
                 Ok(responder) => respond_files(files, &responder, stdin, out, err).await,
                 Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
@@ -467,6 +482,24 @@ async fn release(
         Err(e) => report(err, &format!("firebreak: release: {}", one_line(&e.to_string())), EXIT_FAILED),
     }
 }
+
+/// `sweep`: the schedule's sweep, now; one JSON line with what it did.
+#[cfg(feature = "aws")]
+async fn sweep(responder: &crate::lambda::AwsResponder, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let clock = crate::clock::Clock::system();
+    let lease_until = clock.now().epoch + SWEEP_LEASE_SECONDS;
+    match responder.sweep(&clock, lease_until).await {
+        Ok(swept) => {
+            let _ = writeln!(out, "{swept}");
+            EXIT_OK
+        }
+        Err(e) => report(err, &format!("firebreak: sweep: {}", one_line(&e.to_string())), EXIT_FAILED),
+    }
+}
+
+/// How long the claims of a sweep run from a terminal last: the Lambda function's own timeout.
+#[cfg(feature = "aws")]
+const SWEEP_LEASE_SECONDS: u64 = 900;
 
 /// `unblock DOMAIN`: one JSON line with the outcome.
 #[cfg(feature = "aws")]

@@ -28,6 +28,9 @@ pub struct Config {
     pub revoke_instance_credentials: bool,
     /// Containments allowed per account per hour; past it, incidents are held back.
     pub max_containments_per_hour: u32,
+    /// Of the containments of an hour, how many only findings of severity 8 or more may take
+    /// (`crate::held::cap_for`): low findings cannot use up what a critical one needs.
+    pub containments_reserved_for_severe: u32,
     /// Idle stops allowed per account per hour: a cap of their own, so an alarm storm cannot use up the
     /// slots containment needs.
     pub max_stops_per_hour: u32,
@@ -88,6 +91,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_IDLE_REQUIRE_TAG",
     "FIREBREAK_DRY_RUN",
     "FIREBREAK_MAX_CONTAINMENTS_PER_HOUR",
+    "FIREBREAK_CONTAINMENTS_RESERVED_FOR_SEVERE",
     "FIREBREAK_ACCOUNTS",
     "FIREBREAK_REGIONS",
     "FIREBREAK_CHAT_FORMAT",
@@ -266,6 +270,15 @@ impl Config {
                 )
             })?,
         };
+        let containments_reserved_for_severe = match get("FIREBREAK_CONTAINMENTS_RESERVED_FOR_SEVERE") {
+            None => 2,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
+                Error::config(
+                    "FIREBREAK_CONTAINMENTS_RESERVED_FOR_SEVERE",
+                    format!("{v:?} is not a whole number from 0 to 10000"),
+                )
+            })?,
+        };
         let max_stops_per_hour = match get("FIREBREAK_MAX_STOPS_PER_HOUR") {
             None => 20,
             Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 10_000).ok_or_else(|| {
@@ -343,6 +356,7 @@ impl Config {
             dry_run,
             revoke_instance_credentials,
             max_containments_per_hour,
+            containments_reserved_for_severe,
             max_stops_per_hour,
             max_blocked_domains_per_hour,
             dns_firewall_priority,

@@ -65,7 +65,9 @@ pub fn confirmed_plan(delivered: &Plan, mut confirmed: Incident, policy: &Policy
     if finding.updated_at.get(..19).unwrap_or(&finding.updated_at) > now.get(..19).unwrap_or(now) {
         finding.updated_at = now.to_owned();
     }
-    confirmed.event.clone_from(&delivered.incident.event);
+    // `confirmed.event`, kept to decide again (a request for approval, the held-back queue), stays
+    // GuardDuty's copy as the caller made it: never what was delivered (a Security Hub copy, decided
+    // again, only notifies).
     confirmed.delivery_id.clone_from(&delivered.incident.delivery_id);
     confirmed.security_hub.clone_from(&delivered.incident.security_hub);
     let mut plan = decide(&confirmed, policy);

@@ -39,3 +39,8 @@ pub fn log_report(report: &crate::report::Report) {
     let failed = report.failures().len();
     tracing::info!(target: "firebreak::outcome", incident_key = %report.incident_key, failed, outcomes = %outcomes, "outcome");
 }
+
+/// Log what the sweep did with one queued containment (`crate::held`).
+pub fn log_sweep(incident_key: &str, outcome: &str) {
+    tracing::info!(target: "firebreak::held", incident_key, outcome, "swept");
+}

@@ -51,6 +51,12 @@ pub fn list_entries(domain: &str) -> [String; 2] {
     [domain.to_owned(), format!("*.{domain}")]
 }
 
+/// Whether `listed`, as a DNS Firewall list answers it, is the name `entry`: as DNS compares names, case
+/// aside and with or without the trailing dot (the list answers `example.com.` for `example.com`).
+pub fn same_name(listed: &str, entry: &str) -> bool {
+    listed.strip_suffix('.').unwrap_or(listed).eq_ignore_ascii_case(entry.strip_suffix('.').unwrap_or(entry))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +66,16 @@ mod tests {
         assert_eq!(blockable("C2.Evil-Example.net.").as_deref(), Ok("c2.evil-example.net"));
         assert_eq!(list_entries("c2.evil-example.net"), ["c2.evil-example.net", "*.c2.evil-example.net"]);
         assert_eq!(blockable("evil.co.uk").as_deref(), Ok("evil.co.uk"));
+    }
+
+    #[test]
+    fn a_listed_name_is_compared_as_dns_compares_names() {
+        assert!(same_name("example.com.", "example.com"));
+        assert!(same_name("*.Example.COM.", "*.example.com"));
+        assert!(same_name("example.com", "example.com."));
+        assert!(!same_name("example.com.", "*.example.com"));
+        assert!(!same_name("evil-example.com.", "example.com"));
+        assert!(!same_name("example.com..", "example.com"));
     }
 
     #[test]

@@ -668,6 +668,9 @@ pub fn executor_requests(s: &Scene) -> Vec<Request> {
     requests
 }
 
+/// A queued containment's item (`state_keys::held`).
+const HELD_ITEM: &str = "held#incident#guardduty#123456789012#us-east-1#a8c4e2f1";
+
 /// Reading one of Firebreak's secrets (always in the home account and region): `GetSecretValue`, and
 /// the `Decrypt` Secrets Manager asks of KMS on the caller's behalf under the data key, with the
 /// secret's ARN as encryption context. Both are expected to be `expect`.
@@ -807,6 +810,14 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
         ));
         // The schedule's sweep: expired requests, approved runs not done, and its notes on them.
         requests.push(Call::new(&home, "Scan (the approval sweep)", "dynamodb:Scan").on("table", table.clone(), &[]));
+        // The queue of containments the cap held back: queued by the run held back, noted, taken off.
+        for (call, action) in [
+            ("UpdateItem (a containment the cap held back, queued)", "dynamodb:UpdateItem"),
+            ("UpdateItem (a queued containment told overdue)", "dynamodb:UpdateItem"),
+            ("DeleteItem (a queued containment that ran)", "dynamodb:DeleteItem"),
+        ] {
+            requests.push(Call::new(&home, call, action).on("table", table.clone(), &[("dynamodb:LeadingKeys", &[HELD_ITEM])]));
+        }
         for item in [APPROVAL_ITEM, IDLE_APPROVAL_ITEM] {
             requests.push(
                 Call::new(&home, "UpdateItem (the sweep settles or notes a request)", "dynamodb:UpdateItem").on(
@@ -891,6 +902,7 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             ("a credential record", "credentials#i-0abc1234def567890"),
             ("the instances denied on a role", "denied#AROAEXAMPLEROLEID0001"),
             ("a request for approval", APPROVAL_ITEM),
+            ("a queued containment", HELD_ITEM),
             ("a containment group", "group#123456789012#us-east-1#vpc-1#isolation"),
             ("the incident of a malware scan", "scan#0123456789abcdef0123456789abcdef"),
         ] {

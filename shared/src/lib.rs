@@ -36,6 +36,7 @@ pub mod domains;
 pub mod error;
 pub mod events;
 pub mod function;
+pub mod held;
 pub mod iam;
 pub mod incident;
 pub mod ingress_window;

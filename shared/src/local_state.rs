@@ -33,6 +33,9 @@ pub struct ProcessLocalState {
     notes: RefCell<BTreeSet<(String, &'static str)>>,
     scans: RefCell<BTreeMap<String, String>>,
     later: RefCell<BTreeMap<String, BTreeSet<String>>>,
+    held: RefCell<BTreeMap<String, crate::held::HeldContainment>>,
+    /// Where each instance's records belong.
+    places: RefCell<BTreeMap<String, String>>,
 }
 
 impl ProcessLocalState {
@@ -144,7 +147,9 @@ impl StateStore for ProcessLocalState {
         instance: &str,
         originals: &BTreeMap<String, Vec<String>>,
         incident: &str,
+        place: &str,
     ) -> Result<BTreeMap<String, Vec<String>>> {
+        self.places.borrow_mut().entry(instance.to_owned()).or_insert_with(|| place.to_owned());
         self.recorded_by.borrow_mut().entry(instance.to_owned()).or_default().insert(incident.to_owned());
         let mut all = self.originals.borrow_mut();
         let recorded = all.entry(instance.to_owned()).or_default();
@@ -168,7 +173,13 @@ impl StateStore for ProcessLocalState {
         }
         Ok(sole)
     }
-    async fn record_revocation(&self, instance: &str, r: &CredentialRevocation) -> Result<CredentialRevocation> {
+    async fn record_revocation(
+        &self,
+        instance: &str,
+        r: &CredentialRevocation,
+        place: &str,
+    ) -> Result<CredentialRevocation> {
+        self.places.borrow_mut().entry(instance.to_owned()).or_insert_with(|| place.to_owned());
         Ok(self.revocations.borrow_mut().entry(instance.to_owned()).or_insert_with(|| r.clone()).clone())
     }
     async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>> {
@@ -177,6 +188,10 @@ impl StateStore for ProcessLocalState {
     async fn forget_revocation(&self, instance: &str) -> Result<()> {
         self.revocations.borrow_mut().remove(instance);
         Ok(())
+    }
+    async fn recorded_place(&self, instance: &str) -> Result<Option<String>> {
+        let recorded = self.originals.borrow().contains_key(instance) || self.revocations.borrow().contains_key(instance);
+        Ok(self.places.borrow().get(instance).filter(|_| recorded).cloned())
     }
     async fn change_denials(&self, role_id: &str, change: DenialChange<'_>) -> Result<RoleDenials> {
         let mut all = self.denials.borrow_mut();
@@ -235,6 +250,26 @@ impl StateStore for ProcessLocalState {
         request.status = to;
         request.decided = Some(by.clone());
         Ok(true)
+    }
+    async fn hold(&self, held: &crate::held::HeldContainment) -> Result<()> {
+        let mut queue = self.held.borrow_mut();
+        let first = queue.get(&held.incident_key).map(|h| (h.held_at, h.overdue_told));
+        let mut held = held.clone();
+        if let Some((held_at, told)) = first {
+            (held.held_at, held.overdue_told) = (held_at, told);
+        }
+        queue.insert(held.incident_key.clone(), held);
+        Ok(())
+    }
+    async fn held_containments(&self) -> Result<Vec<crate::held::HeldContainment>> {
+        Ok(self.held.borrow().values().cloned().collect())
+    }
+    async fn note_held_overdue(&self, incident_key: &str) -> Result<bool> {
+        Ok(self.held.borrow_mut().get_mut(incident_key).is_some_and(|h| !std::mem::replace(&mut h.overdue_told, true)))
+    }
+    async fn unhold(&self, incident_key: &str) -> Result<()> {
+        self.held.borrow_mut().remove(incident_key);
+        Ok(())
     }
     async fn overdue_approvals(&self, now: u64) -> Result<Vec<ApprovalRequest>> {
         Ok(self

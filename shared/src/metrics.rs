@@ -240,6 +240,7 @@ mod tests {
                 isolated_after: Some(Duration::from_millis(1_250)),
                 notified_after: Some(Duration::from_millis(1_900)),
                 circuit_opened: false,
+                held_back: false,
             },
         };
         report.push("isolate_instance", Outcome::done("x"));

@@ -479,12 +479,13 @@ pub trait StateStore {
     async fn add_to_incident(&self, incident_key: &str, line: &str) -> Result<bool>;
     /// Record an instance's original groups per interface before its first swap, keeping any already
     /// recorded (a retry or a second incident never overwrites the true originals), and `incident` among
-    /// the record's owners; returns them all.
+    /// the record's owners, and `place` (`<account>#<region>`) as where it belongs; returns them all.
     async fn record_original_groups(
         &self,
         instance: &str,
         originals: &OriginalGroups,
         incident: &str,
+        place: &str,
     ) -> Result<OriginalGroups>;
     /// Delete the quarantine record `incident` wrote when nothing was done with it (the cap held the
     /// isolation back), only if no other incident has recorded into it since; `true` when deleted.
@@ -501,7 +502,11 @@ pub trait StateStore {
         &self,
         instance: &str,
         revocation: &CredentialRevocation,
+        place: &str,
     ) -> Result<CredentialRevocation>;
+    /// Where the quarantine or credential record of `instance` belongs (`<account>#<region>`), its seal
+    /// checked; `None` for a record written before records named their place, or none at all.
+    async fn recorded_place(&self, instance: &str) -> Result<Option<String>>;
     /// The recorded revocation of an instance's credentials (for `release`).
     async fn revocation(&self, instance: &str) -> Result<Option<CredentialRevocation>>;
     /// Forget a released revocation.
@@ -543,6 +548,16 @@ pub trait StateStore {
     ) -> Result<bool>;
     /// Pending requests whose deadline has passed at `now`.
     async fn overdue_approvals(&self, now: u64) -> Result<Vec<crate::approval::ApprovalRequest>>;
+    /// Queue a containment the cap held back (`held#<incident key>`), or refresh it: when it was first
+    /// held back and whether a person was told it is overdue stay as they were.
+    async fn hold(&self, held: &crate::held::HeldContainment) -> Result<()>;
+    /// Every queued containment, in no particular order.
+    async fn held_containments(&self) -> Result<Vec<crate::held::HeldContainment>>;
+    /// Note that a person was told the queued containment of `incident_key` is overdue: `true` only the
+    /// first time (one notification however many sweeps find it waiting).
+    async fn note_held_overdue(&self, incident_key: &str) -> Result<bool>;
+    /// Take a containment off the queue: it ran, or nothing is left to run.
+    async fn unhold(&self, incident_key: &str) -> Result<()>;
     /// One cheap write during init, so that the first incident's claim does not pay for the
     /// connection (DNS, TCP, TLS) to the table.
     async fn warm_up(&self) -> Result<()> {

@@ -114,6 +114,8 @@ pub struct Timings {
     pub notified_after: Option<std::time::Duration>,
     /// This run opened the blast-radius circuit.
     pub circuit_opened: bool,
+    /// The blast-radius cap held this run's containment back (it is queued for the sweep).
+    pub held_back: bool,
 }
 
 impl Report {

@@ -15,6 +15,8 @@ pub const DRY_RUN: &str = "dry-run#";
 pub const CAP: &str = "cap#";
 /// The circuit's opening per account and window: `circuit#<account>#<window>`.
 pub const CIRCUIT: &str = "circuit#";
+/// A containment the cap held back, queued for the sweep (`crate::held`): `held#<incident key>`.
+pub const HELD: &str = "held#";
 /// A containment group Firebreak created: `group#<account>#<region>#<vpc>#<kind>`; and its DNS Firewall
 /// there (`group#<account>#<region>#dns-firewall`) and the firewall's association with a VPC
 /// (`group#<account>#<region>#<vpc>#dns-firewall`): the network resources Firebreak trusts only from here.
@@ -31,6 +33,11 @@ pub const QUARANTINE_OWNERS_ATTRIBUTE: &str = "recorded_by";
 /// The attribute that carries a record's seal (`crate::seal`), and one interface's in a quarantine
 /// item: `seal#<interface>`.
 pub const SEAL_ATTRIBUTE: &str = "seal";
+
+/// Where a quarantine or credential record belongs, `<account>#<region>` (sealed beside it in
+/// `seal#place`): release acts there, and forgets a record only when EC2 there says the instance is gone.
+pub const PLACE_ATTRIBUTE: &str = "place";
+pub const PLACE_SEAL_ATTRIBUTE: &str = "seal#place";
 
 /// What a credential revocation changed: `credentials#<instance>`.
 pub const CREDENTIALS: &str = "credentials#";
@@ -105,6 +112,10 @@ pub fn circuit(account: &str, window: &str) -> String {
     format!("{CIRCUIT}{account}#{window}")
 }
 
+pub fn held(incident_key: &str) -> String {
+    format!("{HELD}{incident_key}")
+}
+
 /// `scope` is `<account>#<region>`.
 pub fn group(scope: &str, vpc: &str, kind: &str) -> String {
     format!("{GROUP}{scope}#{vpc}#{kind}")
@@ -168,6 +179,7 @@ mod tests {
         assert_eq!(without_dry_run("incident#k"), "incident#k");
         assert_eq!(cap("123456789012", "2026-12-03T08"), "cap#123456789012#2026-12-03T08");
         assert_eq!(circuit("123456789012", "2026-12-03T08"), "circuit#123456789012#2026-12-03T08");
+        assert_eq!(held("incident#guardduty#k"), "held#incident#guardduty#k");
         assert_eq!(
             group("123456789012#us-east-1", "vpc-1", "isolation"),
             "group#123456789012#us-east-1#vpc-1#isolation"
@@ -195,5 +207,6 @@ mod tests {
         assert_eq!(incident_kind("incident#release#x"), None);
         assert_eq!(incident_kind("claim#incident#alarm#x"), None);
         assert_eq!((SEAL_ATTRIBUTE, interface_seal_attribute("eni-1").as_str()), ("seal", "seal#eni-1"));
+        assert_eq!((PLACE_ATTRIBUTE, PLACE_SEAL_ATTRIBUTE), ("place", "seal#place"));
     }
 }

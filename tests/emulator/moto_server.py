@@ -53,6 +53,13 @@
    `rslvr-frg-…`, `rslvr-frgassoc-…`, times ISO 8601 text. An unknown id is `ResourceNotFoundException`.
    What AWS answers to a rule group associated twice with one VPC is not documented: the harness does not
    guess, and Firebreak asks the list before associating.
+   A domain list holds each name fully qualified: "when you add a domain to a route53 firewall domain
+   list, a trailing period is added to each domain", and ListFirewallDomains answers `example.com.` for
+   `example.com` (terraform-provider-aws issue 23543 and pull request 23545, "Trimming trailing . that is
+   added to all domains by AWS"; a wildcard `*` "is stored and returned as `*.`",
+   braintrustdata/terraform-aws-braintrust-data-plane pull request 372). The harness stores and answers
+   names so, and matches a REMOVE by the name with the dot, as the list holds it (the terraform issue's
+   REPLACE of undotted names leaves the same dotted list); case is kept as sent.
 
 9. GuardDuty's on-demand malware scan. moto has none of it (`POST /malware-scan/start` answers 404). The
    API reference: StartMalwareScan takes a `resourceArn` (pattern
@@ -241,15 +248,20 @@ def _create_firewall_domain_list(self):
 _DOMAIN = re.compile(r"^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$")
 
 
+def _fully_qualified(domain):
+    return domain if domain.endswith(".") else f"{domain}."
+
+
 def _update_firewall_domains(self):
     body = json.loads(self.body)
     operation = body.get("Operation")
-    domains = body.get("Domains") or []
+    sent = body.get("Domains") or []
     if operation not in ("ADD", "REMOVE", "REPLACE"):
         raise _firewall_error("ValidationException", f"Operation {operation!r} is not ADD, REMOVE or REPLACE")
-    for domain in domains:
+    for domain in sent:
         if len(domain) > 255 or not _DOMAIN.match(domain):
             raise _firewall_error("ValidationException", f"{domain!r} is not a valid domain name")
+    domains = [_fully_qualified(d) for d in sent]
     with _firewall_lock:
         record = _found(_firewall_of(self)["lists"], "FirewallDomainList", body.get("FirewallDomainListId"))
         current = record["domains"]

@@ -56,7 +56,7 @@ async fn a_dns_command_and_control_domain_is_blocked_in_the_instances_vpc_once_a
     let Some(Outcome::Done { detail }) = report.outcome_of("block_domain") else { panic!("{report:#?}") };
     assert!(detail.contains("answered NXDOMAIN") && detail.contains(&world.vpc_id), "{detail}");
     let (domains, associated) = firewall(&world).await;
-    assert_eq!(domains, ["*.c2.evil-example.net", "c2.evil-example.net"]);
+    assert_eq!(domains, ["*.c2.evil-example.net.", "c2.evil-example.net."], "as DNS Firewall answers them");
     assert_eq!(associated.len(), 1);
     assert_eq!(associated[0].1, world.vpc_id, "associated with the instance's VPC");
     // The receipt names the block in its DNS channel: the VPC resolver still answers every other name.
@@ -79,7 +79,7 @@ async fn a_dns_command_and_control_domain_is_blocked_in_the_instances_vpc_once_a
     let id = firebreak::incident::InstanceId::parse(&victim).expect("id");
     let released = release(&world.responder(&[]).await, &id).await.expect("released");
     assert!(released.failures().is_empty(), "{released:#?}");
-    assert!(firewall(&world).await.0.contains(&"c2.evil-example.net".to_owned()), "still blocked after release");
+    assert!(firewall(&world).await.0.contains(&"c2.evil-example.net.".to_owned()), "still blocked after release");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -120,5 +120,5 @@ async fn an_aws_service_domain_or_a_public_suffix_is_never_blocked_and_the_hourl
         detail.contains("two.evil-example.net, which the finding names, is not on Firebreak's DNS Firewall list"),
         "{detail}"
     );
-    assert_eq!(firewall(&world).await.0, ["*.one.evil-example.net", "one.evil-example.net"]);
+    assert_eq!(firewall(&world).await.0, ["*.one.evil-example.net.", "one.evil-example.net."]);
 }

@@ -358,7 +358,8 @@ async fn a_roles_inline_policies_are_held_to_iams_aggregate_size_quota() {
 /// Route 53 Resolver DNS Firewall, which moto lacks, as the API reference describes it: a domain list
 /// whose names are added and removed (`UpdateFirewallDomains` ADD / REMOVE, `ListFirewallDomains`), a
 /// rule group whose BLOCK rule needs a `BlockResponse`, and a rule group's association with a VPC at a
-/// priority "between 100 and 9900", listed by rule group and VPC.
+/// priority "between 100 and 9900", listed by rule group and VPC. The list answers each name fully
+/// qualified (`example.com.` for `example.com`: terraform-provider-aws issue 23543).
 #[tokio::test(flavor = "current_thread")]
 async fn dns_firewall_keeps_lists_rules_and_associations_as_the_api_reference_describes() {
     use aws_sdk_route53resolver::types::{Action, BlockResponse, FirewallDomainUpdateOperation as Op};
@@ -377,9 +378,11 @@ async fn dns_firewall_keeps_lists_rules_and_associations_as_the_api_reference_de
     };
     update(Op::Add, &["evil.example", "*.evil.example"]).await.expect("added");
     update(Op::Add, &["other.example"]).await.expect("added");
-    update(Op::Remove, &["other.example"]).await.expect("removed");
+    update(Op::Add, &["again.example."]).await.expect("added");
+    update(Op::Remove, &["other.example", "again.example"]).await.expect("removed");
+    // Each name comes back fully qualified, whether it was sent with the dot or without.
     let listed = resolver.list_firewall_domains().firewall_domain_list_id(&list).send().await.expect("listed");
-    assert_eq!(listed.domains(), ["evil.example", "*.evil.example"]);
+    assert_eq!(listed.domains(), ["evil.example.", "*.evil.example."]);
     let bad = update(Op::Add, &["not a domain"]).await.expect_err("refused");
     assert_eq!(aws_sdk_route53resolver::error::ProvideErrorMetadata::code(&bad), Some("ValidationException"));
 

@@ -57,6 +57,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("error", Layer::Core),
     ("events", Layer::Core),
     ("function", Layer::Core),
+    ("held", Layer::Core),
     ("iam", Layer::Core),
     ("incident", Layer::Core),
     ("ingress_window", Layer::Core),

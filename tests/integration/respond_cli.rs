@@ -63,7 +63,7 @@ async fn respond_contains_then_release_restores_through_the_command_line() {
     assert!(err.contains("neither isolated nor revoked by Firebreak"), "{err}");
 
     // The block of the finding's domain outlived the release; unblocking it is its own command.
-    assert_eq!(blocked(&world).await, ["*.c2.example.invalid", "c2.example.invalid"]);
+    assert_eq!(blocked(&world).await, ["*.c2.example.invalid.", "c2.example.invalid."], "as DNS Firewall answers them");
     let (code, out, err) = run(&world, &["unblock", "C2.Example.Invalid."]);
     assert_eq!(code, 0, "{err}");
     let doc: Value = serde_json::from_str(out.trim()).expect("one JSON line");
@@ -93,4 +93,27 @@ async fn blocked(world: &World) -> Vec<String> {
     let mut names = listed.domains().to_vec();
     names.sort();
     names
+}
+
+/// `firebreak sweep` runs the queue of held-back containments as the schedule does: a containment the
+/// cap held back in the previous hour is contained now, with no new delivery.
+#[tokio::test(flavor = "current_thread")]
+async fn sweep_contains_what_the_cap_held_back_in_an_earlier_hour() {
+    let world = World::seed().await;
+    let (busy, victim) = (world.launch(false, false).await.instance_id, world.launch(false, false).await.instance_id);
+    let cap = [("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "1")];
+    let last_hour = firebreak::clock::Clock::starting_at(std::time::Duration::from_secs(
+        firebreak::clock::Clock::system().now().epoch / 3600 * 3600 - 1800,
+    ));
+    for (id, finding_id) in [(&busy, "sweep-busy"), (&victim, "sweep-victim")] {
+        world.respond_at(crate::support::finding(id, finding_id), &cap, last_hour.clone()).await.expect("state usable");
+    }
+    let before = world.interface_groups(&victim).await;
+    let (code, out, err) = run_with(&world, &["sweep"], &cap);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    let held = doc["held"].as_array().expect("what the sweep did with the queue");
+    assert_eq!(held.len(), 1, "{doc}");
+    assert!(held[0]["key"].as_str().is_some_and(|k| k.ends_with("sweep-victim")), "{doc}");
+    assert_ne!(world.interface_groups(&victim).await, before, "contained by the sweep");
 }

@@ -5,6 +5,7 @@
 use super::error::{aws_error, code_of};
 use crate::approval::{ApprovalRequest, ApprovalStatus, Approver};
 use crate::error::{Error, Result};
+use crate::held::HeldContainment;
 use crate::ports::{Claim, CredentialRevocation, DenialChange, DeniedInstance, RoleDenials, StateStore};
 use crate::report::{IncidentRecord, StoredIncident};
 use crate::seal::Sealer;
@@ -81,6 +82,43 @@ impl DynamoStateStore {
             }
         }
         Ok(originals)
+    }
+
+    /// `update` also keeps where the record of `instance` (under `prefix`) belongs, sealed, unless a
+    /// place is recorded already.
+    fn with_place(
+        &self,
+        mut update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        sets: &mut Vec<String>,
+        prefix: &str,
+        instance: &str,
+        place: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        sets.push("#place = if_not_exists(#place, :place)".into());
+        update = update
+            .expression_attribute_names("#place", state_keys::PLACE_ATTRIBUTE)
+            .expression_attribute_values(":place", s(place));
+        if let Some(sealer) = &self.sealer {
+            sets.push("#place_seal = if_not_exists(#place_seal, :place_seal)".into());
+            update = update
+                .expression_attribute_names("#place_seal", state_keys::PLACE_SEAL_ATTRIBUTE)
+                .expression_attribute_values(":place_seal", s(sealer.seal(&[prefix, instance, "place", place])));
+        }
+        update
+    }
+
+    /// Where the record of `instance` in `item` belongs, its seal checked.
+    fn checked_place(&self, prefix: &str, instance: &str, item: Option<&Item>) -> Result<Option<String>> {
+        let Some(place) = item.and_then(|i| i.get(state_keys::PLACE_ATTRIBUTE)).and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        if let (Some(sealer), Some(item)) = (&self.sealer, item) {
+            let seal = item.get(state_keys::PLACE_SEAL_ATTRIBUTE).and_then(|v| v.as_s().ok());
+            if !seal.is_some_and(|seal| sealer.verifies(&[prefix, instance, "place", place], seal)) {
+                return Err(crate::seal::forged(&format!("{prefix}{instance} ({})", state_keys::PLACE_ATTRIBUTE)));
+            }
+        }
+        Ok(Some(place.clone()))
     }
 
     /// The credential record of `instance` in `item`, its seal checked.
@@ -293,6 +331,21 @@ fn approval_of(item: &Item) -> Option<ApprovalRequest> {
     Some(request)
 }
 
+/// A queued containment from its item.
+fn held_of(item: &Item) -> Option<HeldContainment> {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let number = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<f64>().ok());
+    Some(HeldContainment {
+        incident_key: text("pk")?.strip_prefix(state_keys::HELD)?.to_owned(),
+        event: text("event")?,
+        severity: number("severity")?,
+        account: text("account")?,
+        held_at: item.get("held_at")?.as_n().ok()?.parse().ok()?,
+        why: text("why").unwrap_or_default(),
+        overdue_told: item.get("overdue_told").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+    })
+}
+
 /// A conditional write's answer: `true` when it was written, `false` when its condition did not hold.
 fn written<O, E, R>(
     operation: &'static str,
@@ -494,6 +547,56 @@ impl StateStore for DynamoStateStore {
         self.requests_in(ApprovalStatus::Pending, Some(now)).await
     }
 
+    async fn hold(&self, held: &HeldContainment) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(state_keys::held(&held.incident_key)))
+            .update_expression(
+                "SET #event = :event, severity = :severity, account = :account, why = :why, expires_at = :expires, \
+                 held_at = if_not_exists(held_at, :held_at)",
+            )
+            .expression_attribute_names("#event", "event")
+            .expression_attribute_values(":event", s(&held.event))
+            .expression_attribute_values(":severity", AttributeValue::N(held.severity.to_string()))
+            .expression_attribute_values(":account", s(&held.account))
+            .expression_attribute_values(":why", s(&held.why))
+            .expression_attribute_values(":expires", n(epoch() + crate::held::KEPT_SECONDS))
+            .expression_attribute_values(":held_at", n(held.held_at))
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+        Ok(())
+    }
+
+    async fn held_containments(&self) -> Result<Vec<HeldContainment>> {
+        let items = self
+            .scan_all(|scan| {
+                scan.filter_expression("begins_with(pk, :prefix)")
+                    .expression_attribute_values(":prefix", s(state_keys::HELD))
+            })
+            .await?;
+        Ok(items.iter().filter_map(held_of).collect())
+    }
+
+    async fn note_held_overdue(&self, incident_key: &str) -> Result<bool> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(state_keys::held(incident_key)))
+            .update_expression("SET overdue_told = :yes")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(overdue_told)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        written("UpdateItem", update)
+    }
+
+    async fn unhold(&self, incident_key: &str) -> Result<()> {
+        self.delete(state_keys::held(incident_key)).await
+    }
+
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {
         self.client
             .update_item()
@@ -654,6 +757,7 @@ impl StateStore for DynamoStateStore {
         instance: &str,
         originals: &BTreeMap<String, Vec<String>>,
         incident: &str,
+        place: &str,
     ) -> Result<BTreeMap<String, Vec<String>>> {
         let mut update = self
             .client
@@ -663,6 +767,7 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_names("#owners", state_keys::QUARANTINE_OWNERS_ATTRIBUTE)
             .expression_attribute_values(":owner", AttributeValue::Ss(vec![incident.to_owned()]));
         let mut sets = vec!["expires_at = :expires".to_owned()];
+        update = self.with_place(update, &mut sets, state_keys::QUARANTINE, instance, place);
         for (n, (eni, groups)) in originals.iter().enumerate() {
             let groups = groups.join(" ");
             sets.push(format!("#e{n} = if_not_exists(#e{n}, :g{n})"));
@@ -705,13 +810,20 @@ impl StateStore for DynamoStateStore {
         written("DeleteItem", delete)
     }
 
-    async fn record_revocation(&self, instance: &str, r: &CredentialRevocation) -> Result<CredentialRevocation> {
-        let mut sets = vec![
+    async fn record_revocation(
+        &self,
+        instance: &str,
+        r: &CredentialRevocation,
+        place: &str,
+    ) -> Result<CredentialRevocation> {
+        let mut sets: Vec<String> = [
             "expires_at = :expires",
             "#role = if_not_exists(#role, :role)",
             "#policy = if_not_exists(#policy, :policy)",
             "metadata_enabled = if_not_exists(metadata_enabled, :enabled)",
-        ];
+        ]
+        .map(str::to_owned)
+        .to_vec();
         let mut update = self
             .client
             .update_item()
@@ -723,11 +835,12 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":policy", s(&r.policy))
             .expression_attribute_values(":enabled", AttributeValue::Bool(r.metadata_was_enabled));
         if let Some(tokens) = &r.metadata_tokens {
-            sets.push("metadata_tokens = if_not_exists(metadata_tokens, :tokens)");
+            sets.push("metadata_tokens = if_not_exists(metadata_tokens, :tokens)".into());
             update = update.expression_attribute_values(":tokens", s(tokens));
         }
+        update = self.with_place(update, &mut sets, state_keys::CREDENTIALS, instance, place);
         if let Some(sealer) = &self.sealer {
-            sets.push("seal = if_not_exists(seal, :seal)");
+            sets.push("seal = if_not_exists(seal, :seal)".into());
             update = update.expression_attribute_values(":seal", s(sealer.seal(&revocation_parts(instance, r))));
         }
         let item = keep_first(update, &sets, "").await?;
@@ -742,6 +855,17 @@ impl StateStore for DynamoStateStore {
 
     async fn forget_revocation(&self, instance: &str) -> Result<()> {
         self.delete(state_keys::credentials(instance)).await
+    }
+
+    async fn recorded_place(&self, instance: &str) -> Result<Option<String>> {
+        for (prefix, key) in
+            [(state_keys::QUARANTINE, state_keys::quarantine(instance)), (state_keys::CREDENTIALS, state_keys::credentials(instance))]
+        {
+            if let Some(place) = self.checked_place(prefix, instance, self.item(key).await?.as_ref())? {
+                return Ok(Some(place));
+            }
+        }
+        Ok(None)
     }
 
     async fn change_denials(&self, role_id: &str, change: DenialChange<'_>) -> Result<RoleDenials> {

@@ -142,6 +142,25 @@ pub fn parse_guardduty_api_finding(finding: Value, delivery_id: Option<String>) 
     guardduty::parse_envelope(envelope, "GetFindings")
 }
 
+/// GuardDuty's own copy of a finding (as `GetFindings` answers it) as the EventBridge event GuardDuty
+/// publishes for it, in text: what a request for approval and the queue of held-back containments keep,
+/// so that every later decision is GuardDuty's copy's, whichever delivery (Security Hub's included)
+/// asked. It parses back as a `GuardDuty Finding`.
+pub fn guardduty_event_text(finding: &Value, delivery_id: Option<&str>) -> String {
+    serde_json::json!({
+        "version": "0",
+        "id": delivery_id.or_else(|| finding.get("id").and_then(Value::as_str)),
+        "detail-type": "GuardDuty Finding",
+        "source": "aws.guardduty",
+        "account": finding.get("accountId"),
+        "time": finding.get("updatedAt"),
+        "region": finding.get("region"),
+        "resources": [],
+        "detail": finding,
+    })
+    .to_string()
+}
+
 /// An EventBridge event forwarded through SNS; SNS inside SNS is not a shape AWS sends.
 fn parse_forwarded(value: Value, at: &str) -> Result<Incident> {
     let mut incidents = parse_at(value, at, false)?;

@@ -98,6 +98,39 @@ pub fn circuit_open(account: &str, hour: &str, cap: crate::plan::Cap, max: u32) 
     }
 }
 
+/// A containment the cap has held back for a whole window, told once (CRITICAL): what holds it, since
+/// when, and how a person contains it now.
+pub fn held_overdue(held: &crate::held::HeldContainment, now: &crate::clock::Now, max: u32) -> Report {
+    let since = crate::clock::Now::at(held.held_at).rfc3339;
+    let waited = now.epoch.saturating_sub(held.held_at) / 60;
+    Report {
+        incident_key: crate::state_keys::held(&held.incident_key),
+        kind: Kind::Circuit,
+        decision: Decision::Notify,
+        severity: SeverityLabel::Critical,
+        summary: format!(
+            "Firebreak: a containment in {} has waited {waited} minutes for the blast-radius cap",
+            held.account
+        ),
+        reasons: vec![format!(
+            "CRITICAL: incident {} (GuardDuty severity {}) has been held back since {since}: {}. The cap allows {max} \
+             containment(s) per hour in account {} (FIREBREAK_MAX_CONTAINMENTS_PER_HOUR, of which \
+             FIREBREAK_CONTAINMENTS_RESERVED_FOR_SEVERE are kept for severity {} or more). The sweep contains it, the \
+             most severe first, as soon as the cap allows; to contain it now, raise the cap and run firebreak sweep.",
+            held.incident_key,
+            held.severity,
+            held.why,
+            held.account,
+            crate::held::SEVERE
+        )],
+        actions: Vec::new(),
+        approval: None,
+        retrying_until: None,
+        receipts: Vec::new(),
+        timings: Default::default(),
+    }
+}
+
 /// The one word subscribers filter on: what Firebreak did.
 fn action_attribute(report: &Report) -> &'static str {
     let done = |a: &str| report.outcome_of(a).is_some_and(Outcome::is_done);

@@ -161,13 +161,15 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     }
 
     /// The schedule's sweep, in the function that contains (never on the public URL's concurrency):
-    /// close the requests nobody answered in time, then run again the approved ones whose run is not
-    /// done, here, under claims that last until `lease_until`.
+    /// close the requests nobody answered in time, run again the approved ones whose run is not done,
+    /// then the containments the cap held back (`drain_held`), here, under claims that last until
+    /// `lease_until`.
     pub async fn sweep(&self, clock: &Clock, lease_until: u64) -> Result<serde_json::Value> {
         let expired = self.expire_overdue(clock).await?;
         let here = InProcess { responder: self, clock, lease_until };
         let redriven = self.redrive_approved(&here, clock).await?;
-        Ok(serde_json::json!({ "expired": expired, "redriven": redriven }))
+        let held = self.drain_held(clock, lease_until).await?;
+        Ok(serde_json::json!({ "expired": expired, "redriven": redriven, "held": held }))
     }
 
     /// Run again every approved request whose run is not done (held back by the cap, exempt at the

@@ -209,7 +209,7 @@ pub(super) async fn prepare_isolation<C: Compute, F, S: StateStore>(
         if r.config.dry_run || originals.is_empty() {
             return Ok(originals);
         }
-        r.state.record_original_groups(id, &originals, incident).await
+        r.state.record_original_groups(id, &originals, incident, &r.scope).await
     };
     let (groups, mut originals) = match isolation_known(r, &vpcs).await {
         Some(known) => {

@@ -202,7 +202,7 @@ pub(super) async fn revoke_instance<C: Compute, F: Fleet, S: StateStore>(
             metadata_was_enabled: facts.metadata.as_ref().is_none_or(|m| m.endpoint_enabled),
             metadata_tokens: facts.metadata.as_ref().and_then(|m| m.tokens.clone()),
         };
-        r.state.record_revocation(id.as_str(), &before).await?;
+        r.state.record_revocation(id.as_str(), &before, &r.scope).await?;
         let (denials, pruned) = deny(&r.compute, &r.fleet, r.state, &role, &denied, ctx.now.epoch).await?;
         let pruned = match pruned.len() {
             0 => String::new(),

@@ -75,19 +75,23 @@ pub async fn unblock<F: Fleet, S: StateStore>(fleet: &F, state: &S, scope: &str,
     };
     let entries = crate::domains::list_entries(&domain);
     let list = &firewall.domain_list_id;
-    let on_list = |listed: &[String]| entries.iter().filter(|e| listed.contains(e)).cloned().collect::<Vec<_>>();
-    let blocked = on_list(&fleet.blocked_domains(list).await?);
+    // Removed as the list holds them (`example.com.`), and read back the same way.
+    let on_list = |listed: Vec<String>| {
+        listed.into_iter().filter(|l| entries.iter().any(|e| crate::domains::same_name(l, e))).collect::<Vec<_>>()
+    };
+    let blocked = on_list(fleet.blocked_domains(list).await?);
     if blocked.is_empty() {
         return Ok(Outcome::skipped(format!("{domain} is not on Firebreak's DNS Firewall list {list}")));
     }
     fleet.change_blocked_domains(list, &blocked, false).await?;
-    let still = on_list(&fleet.blocked_domains(list).await?);
+    let still = on_list(fleet.blocked_domains(list).await?);
     if !still.is_empty() {
         let summary = format!("{} still on the DNS Firewall list {list} after its removal", still.join(" "));
         return Err(Error::ActionsFailed { failed: 1, total: 1, summary, retryable: true });
     }
     Ok(Outcome::done(format!(
-        "{} taken off Firebreak's DNS Firewall list {list} and read back: {domain} resolves again in every VPC the          rule group is associated with",
+        "{} taken off Firebreak's DNS Firewall list {list} and read back: {domain} resolves again in every VPC the \
+         rule group is associated with",
         blocked.join(" and ")
     )))
 }

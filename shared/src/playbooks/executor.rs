@@ -69,8 +69,20 @@ enum Ending {
     Finished,
     /// Nothing ran and nothing new happened (already stopped): nobody is told again.
     Quiet(String),
-    /// Not acted on for a reason that can pass (the cap, an exemption): a redelivery acts.
+    /// Not acted on for a reason that can pass (an exemption, no confirmation yet): a redelivery acts.
     Open(String),
+    /// Held back by the blast-radius cap: queued, and the sweep acts once the cap allows.
+    Held(String),
+}
+
+impl Ending {
+    /// Why the incident stays open, when it does.
+    fn open_because(&self) -> Option<&str> {
+        match self {
+            Self::Open(why) | Self::Held(why) => Some(why),
+            Self::Finished | Self::Quiet(_) => None,
+        }
+    }
 }
 
 impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
@@ -232,6 +244,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                     let executed = Box::pin(self.execute(&ports, &journal, plan, facts, &now, &mut report)).await;
                     report.receipts = std::mem::take(&mut *ports.receipts.lock().await);
                     match executed {
+                        Ok(Ending::Held(why)) => {
+                            self.queue_held(plan, &why, &now, &mut report).await;
+                            ending = Ending::Held(why);
+                        }
                         Ok(e) => ending = e,
                         Err(e) => {
                             let _ = self.state.finish(&key, false, None, None).await;
@@ -313,12 +329,16 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     ) -> std::result::Result<Plan, (String, Option<Error>)> {
         let wanted = wanted.as_ref().map_err(|why| (why.clone(), None))?;
         match answer {
-            Some(Ok(Some(finding))) => crate::parse_guardduty_api_finding(finding, plan.incident.delivery_id.clone())
+            Some(Ok(Some(finding))) => {
+                let event = crate::events::guardduty_event_text(&finding, plan.incident.delivery_id.as_deref());
+                crate::parse_guardduty_api_finding(finding, plan.incident.delivery_id.clone())
                 .map_err(|e| (format!("refused: GuardDuty's answer could not be read ({e}); nothing was done"), None))
-                .and_then(|incident| {
+                .and_then(|mut incident| {
+                    incident.event = Some(event);
                     crate::confirmation::confirmed_plan(plan, incident, &self.config.policy, &now.rfc3339)
                         .map_err(|why| (why, None))
-                }),
+                })
+            }
             Some(Ok(None)) | None => Err((crate::confirmation::unknown_to_guardduty(plan, wanted), None)),
             Some(Err(e)) => Err((
                 format!(
@@ -346,10 +366,15 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         if self.config.dry_run {
             report.actions.iter_mut().for_each(|a| a.outcome = dry_run_outcome(&a.outcome));
         }
-        if let Ending::Open(why) = &ending {
-            report.reasons.push(format!(
+        match &ending {
+            Ending::Open(why) => report.reasons.push(format!(
                 "this incident stays open ({why}): a later delivery of it is acted on once that no longer holds"
-            ));
+            )),
+            Ending::Held(why) => report.reasons.push(format!(
+                "this incident stays open ({why}): it is queued, and the sweep contains it as soon as the cap allows, \
+                 the most severe first, once GuardDuty confirms the finding again (firebreak sweep runs the queue now)"
+            )),
+            Ending::Finished | Ending::Quiet(_) => {}
         }
         // Before the notification, which then says whether Security Hub took it.
         self.write_back(plan, &ending, &mut report).await;
@@ -359,7 +384,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             report.timings.notified_after = Some(elapsed);
         }
         report.actions.iter_mut().filter(|a| a.at.is_none()).for_each(|a| a.at = Some(elapsed));
-        let complete = report.failures().is_empty() && !matches!(ending, Ending::Open(_));
+        let complete = report.failures().is_empty() && ending.open_because().is_none();
         let record = crate::report::IncidentRecord::of(&report, &plan.incident.origin, now.epoch);
         if let Err(e) = self.state.finish(key, complete, notified.map(JournalKey::as_str), Some(&record)).await {
             // The effects stand and are journaled; the claim expires at the lease end and the retry
@@ -390,7 +415,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             report.push(name, Outcome::skipped("dry run: Security Hub is not changed"));
             return;
         }
-        let update = crate::write_back::update(finding, plan, report, matches!(ending, Ending::Open(_)));
+        let update = crate::write_back::update(finding, plan, report, ending.open_because().is_some());
         let region = crate::incident::Region::parse(&finding.region);
         let written = match self.targets.target(None, region.as_ref()).await {
             Ok((_, fleet)) => fleet.update_security_hub_finding(&update).await,
@@ -503,16 +528,22 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         .collect::<Vec<_>>()
         .await;
         let mut open = Vec::new();
+        let mut held = false;
         let mut quiet = 0;
         for (id, ending, part) in runs {
             match ending {
                 Ending::Open(why) => open.push(format!("{id}: {why}")),
+                Ending::Held(why) => {
+                    held = true;
+                    open.push(format!("{id}: {why}"));
+                }
                 Ending::Quiet(_) => quiet += 1,
                 Ending::Finished => {}
             }
             report.severity = report.severity.max(part.severity);
             report.timings.isolated_after = report.timings.isolated_after.max(part.timings.isolated_after);
             report.timings.circuit_opened |= part.timings.circuit_opened;
+            report.timings.held_back |= part.timings.held_back;
             for reason in part.reasons {
                 if reason.starts_with("CRITICAL") {
                     report.reasons.insert(0, reason);
@@ -522,7 +553,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             }
             report.actions.extend(part.actions.into_iter().map(|a| ActionReport { target: Some(id.to_string()), ..a }));
         }
-        Ok(if !open.is_empty() {
+        Ok(if held {
+            Ending::Held(open.join("; "))
+        } else if !open.is_empty() {
             Ending::Open(open.join("; "))
         } else if quiet == instances.len() {
             Ending::Quiet("every instance was already handled: no second notification".into())
@@ -646,8 +679,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 None => held,
             };
             runnable.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(held.clone())));
-            // Held back is not done: a re-delivery once the cap allows must still act.
-            return Ok(Ending::Open("held back by the blast-radius cap".into()));
+            // Held back is not done: the sweep runs it again once the cap allows.
+            report.timings.held_back = true;
+            return Ok(Ending::Held("held back by the blast-radius cap".into()));
         }
         // A Spot instance may be reclaimed any moment: its evidence is taken before anything else.
         let spot = facts.as_ref().is_some_and(|f| f.spot);
@@ -760,7 +794,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             report.push(StepKind::Notify.name(), Outcome::skipped(why.clone()));
             return None;
         }
-        if matches!(ending, Ending::Open(_)) && journal.is_done(JournalKey::NotifyOpen) {
+        if ending.open_because().is_some() && journal.is_done(JournalKey::NotifyOpen) {
             report.push(
                 StepKind::Notify.name(),
                 Outcome::skipped("told already that this incident stays open; the run that acts on it notifies"),
@@ -788,7 +822,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         };
         // An open incident is told once; the delivery that finally acts on it notifies again.
         let notified = match ending {
-            Ending::Open(_) => outcome.is_done().then_some(JournalKey::NotifyOpen),
+            Ending::Open(_) | Ending::Held(_) => outcome.is_done().then_some(JournalKey::NotifyOpen),
             _ => outcome.is_done().then_some(key),
         };
         report.push(StepKind::Notify.name(), outcome);
@@ -818,10 +852,27 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Cap::Containments => self.config.max_containments_per_hour,
             Cap::Stops => self.config.max_stops_per_hour,
         };
+        // Below GuardDuty's severity 8 a finding may not take the share kept for severe ones.
+        let severity = finding_severity(plan).filter(|_| cap == Cap::Containments);
+        let limit = match severity {
+            Some(severity) => crate::held::cap_for(severity, max, self.config.containments_reserved_for_severe),
+            None => max,
+        };
         let window = format!("{}{}", now.hour(), cap.window_suffix());
-        if self.state.take_cap_slot(account, &window, max).await? {
+        if self.state.take_cap_slot(account, &window, limit).await? {
             *slot_taken = true;
             return Ok(None);
+        }
+        if limit < max {
+            return Ok(Some(format!(
+                "held back: {limit} of the blast-radius cap of {max} {} action(s) per hour in account {account} are \
+                 taken, and the other {} are kept for findings of severity {} or more ({}, {})",
+                cap.noun(),
+                max - limit,
+                crate::held::SEVERE,
+                cap.variable(),
+                RESERVE_VARIABLE
+            )));
         }
         if self.state.open_circuit(account, &window).await? {
             report.timings.circuit_opened = true;
@@ -838,10 +889,42 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         )))
     }
 
+    /// Queue the containment the cap held back, as GuardDuty's copy of its finding (`crate::held`). An
+    /// approved run is not queued (the approval sweep runs it again), nor anything GuardDuty did not
+    /// confirm. A queue that cannot be written is said loudly: only a redelivery would then act.
+    async fn queue_held(&self, plan: &Plan, why: &str, now: &Now, report: &mut Report) {
+        let (Some(event), Some(severity)) = (&plan.incident.event, finding_severity(plan)) else { return };
+        if plan.incident_key.starts_with(crate::state_keys::APPROVED) || self.config.dry_run {
+            return;
+        }
+        let held = crate::held::HeldContainment {
+            incident_key: plan.incident_key.clone(),
+            event: event.clone(),
+            severity,
+            account: plan.incident.origin.account.as_ref().map_or("unknown", |a| a.as_str()).to_owned(),
+            held_at: now.epoch,
+            why: why.to_owned(),
+            overdue_told: false,
+        };
+        if let Err(e) = self.state.hold(&held).await {
+            tracing::error!(target: "firebreak::state", key = plan.incident_key, error = %e, "held-back containment not queued");
+            report.severity = crate::incident::SeverityLabel::Critical;
+            report.reasons.insert(
+                0,
+                format!(
+                    "CRITICAL: held back by the blast-radius cap, and the queue could not be written ({e}): only a \
+                     redelivery of the finding contains it"
+                ),
+            );
+        }
+    }
+
     /// A run held back by the cap (or unable to check it) leaves no quarantine record it wrote while
     /// the cap was checked: that record would be taken for the true original groups by a later
-    /// containment. Only a first run may tell that the record is its own to delete (a retry's earlier
-    /// run may have moved the interfaces), and only while no other incident has recorded into it.
+    /// containment. Only a run whose incident never took a cap slot nor isolated the instance (a first
+    /// run, or a queued one the cap held back each time) may tell that the record is its own to delete (a
+    /// retry's earlier run may have moved the interfaces), and only while no other incident has recorded
+    /// into it.
     async fn withdraw<C: Compute, F: Fleet>(
         &self,
         ports: &Ports<'_, C, F, S>,
@@ -851,7 +934,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         facts: Option<&crate::ports::InstanceFacts>,
     ) {
         let (Some(_), Some(facts)) = (&prepared.isolation, facts) else { return };
-        if self.config.dry_run || !journal.first_run() {
+        let never_acted =
+            !journal.is_done(JournalKey::CapSlot) && !journal.is_done(JournalKey::Step(StepKind::IsolateInstance));
+        if self.config.dry_run || !(journal.first_run() || never_acted) {
             return;
         }
         let id = facts.instance_id.as_str();
@@ -883,6 +968,17 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         error
     }
 }
+/// The variable that keeps a share of the containment cap for severe findings.
+const RESERVE_VARIABLE: &str = "FIREBREAK_CONTAINMENTS_RESERVED_FOR_SEVERE";
+
+/// GuardDuty's severity of the finding a plan is about (as confirmed, once it is).
+fn finding_severity(plan: &Plan) -> Option<f64> {
+    match &plan.incident.kind {
+        IncidentKind::Guardduty(f) => Some(f.severity),
+        _ => None,
+    }
+}
+
 /// In a dry run nothing is done: a successful DryRun call proves the permission and is reported as
 /// "would have".
 fn dry_run_outcome(outcome: &Outcome) -> Outcome {

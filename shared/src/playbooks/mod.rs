@@ -10,6 +10,7 @@ mod dns;
 mod executor;
 mod ingress;
 mod journal;
+mod queue;
 mod release;
 mod revoke;
 mod scan;

@@ -142,7 +142,7 @@ async fn dns_channel<C, F: Fleet, S: StateStore>(
         None => Vec::new(),
     };
     let entries = crate::domains::list_entries(domain);
-    Ok(if entries.iter().all(|e| listed.contains(e)) {
+    Ok(if entries.iter().all(|e| listed.iter().any(|l| crate::domains::same_name(l, e))) {
         format!(
             "the VPC's Route 53 Resolver still answers the instance (security groups cannot block it): {domain} and \
              every name under it are on Firebreak's DNS Firewall list (read back), answered NXDOMAIN; every other name \
@@ -400,7 +400,7 @@ async fn repair<C: Compute, F: Fleet, S: StateStore>(
             Repair::Regroup { interface, vpc, groups } => {
                 async {
                     let originals = BTreeMap::from([(interface.clone(), groups)]);
-                    r.state.record_original_groups(id.as_str(), &originals, &ctx.plan.incident_key).await?;
+                    r.state.record_original_groups(id.as_str(), &originals, &ctx.plan.incident_key, &r.scope).await?;
                     let isolation = contain::verified_group(r, &vpc, ContainmentGroup::Isolation).await?;
                     r.compute.set_interface_groups(&interface, &[isolation.id]).await
                 }
