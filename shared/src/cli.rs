@@ -466,8 +466,7 @@ async fn release(
             EXIT_REFUSED,
         );
     };
-    let (compute, fleet) = responder.targets.home();
-    match crate::playbooks::release(&compute, &fleet, &responder.notifier, &responder.state, &id).await {
+    match crate::playbooks::release(&responder.targets, &responder.notifier, &responder.state, &id).await {
         Ok(rep) => {
             let _ = writeln!(out, "{}", serde_json::json!(rep));
             if rep.failures().is_empty() {

@@ -36,11 +36,19 @@ pub enum Function {
     CloudtrailResponder,
     /// Serves the approval links and sweeps expired requests; acts on no incident itself.
     ApprovalResponder,
+    /// Notifies the findings other products deliver through Security Hub, with a concurrency of its own:
+    /// a flood of them never takes the containment function's executions. Acts on nothing.
+    FindingsNotifier,
 }
 
 impl Function {
-    pub const ALL: [Function; 4] =
-        [Self::GuarddutyResponder, Self::AlarmResponder, Self::CloudtrailResponder, Self::ApprovalResponder];
+    pub const ALL: [Function; 5] = [
+        Self::GuarddutyResponder,
+        Self::AlarmResponder,
+        Self::CloudtrailResponder,
+        Self::ApprovalResponder,
+        Self::FindingsNotifier,
+    ];
 
     /// The crate and the deployed function's name (`firebreak-<name>`).
     pub fn name(self) -> &'static str {
@@ -49,6 +57,7 @@ impl Function {
             Self::AlarmResponder => "alarm-responder",
             Self::CloudtrailResponder => "cloudtrail-responder",
             Self::ApprovalResponder => "approval-responder",
+            Self::FindingsNotifier => "findings-notifier",
         }
     }
 
@@ -59,12 +68,50 @@ impl Function {
             Self::AlarmResponder => &[Kind::Alarm],
             Self::CloudtrailResponder => &[Kind::Cloudtrail],
             Self::ApprovalResponder => &[],
+            Self::FindingsNotifier => &[Kind::SecurityHub],
         }
     }
 
     /// Whether it handles `kind`. A recognised event that is deliberately ignored is answered by any.
     pub fn handles(self, kind: Kind) -> bool {
         kind == Kind::Recognised || self.kinds().contains(&kind)
+    }
+
+    /// Whether it handles `incident`: a Security Hub delivery of GuardDuty's own finding is the
+    /// GuardDuty responder's (it contains once GuardDuty confirms), every other product's the findings
+    /// notifier's, so that only GuardDuty's findings take the containment function's executions.
+    pub fn handles_incident(self, incident: &crate::Incident) -> bool {
+        match &incident.kind {
+            crate::incident::IncidentKind::SecurityHub(f) => match self {
+                Self::GuarddutyResponder => f.guardduty.is_some(),
+                Self::FindingsNotifier => f.guardduty.is_none(),
+                _ => false,
+            },
+            _ => self.handles(incident.kind()),
+        }
+    }
+
+    /// The function that handles `incident`, for a refusal to name it.
+    pub fn for_incident(incident: &crate::Incident) -> Option<Function> {
+        Self::ALL.into_iter().find(|f| f.handles_incident(incident) && incident.kind() != Kind::Recognised)
+    }
+
+    /// Whether it acts in member accounts (through the member role): every function that acts on an
+    /// incident; the findings notifier only notifies from the security account.
+    pub fn acts_in_member_accounts(self) -> bool {
+        self.kinds().iter().any(|k| matches!(k, Kind::Guardduty | Kind::Alarm | Kind::Cloudtrail))
+    }
+
+    /// Whether it counts repeated notifications of one kind (`crate::repeats`): the functions whose
+    /// plans may only notify, in floods anyone can start (CloudTrail calls, imported findings).
+    pub fn counts_repeats(self) -> bool {
+        matches!(self, Self::CloudtrailResponder | Self::FindingsNotifier)
+    }
+
+    /// Whether a step it runs counts against a blast-radius cap (and so it reads the cap and opens
+    /// the circuit).
+    pub fn takes_cap_slots(self) -> bool {
+        self.steps().iter().any(|s| s.cap().is_some())
     }
 
     /// Every step a plan it executes can hold.
@@ -110,6 +157,12 @@ impl Function {
         let signing = SIGNING_IAM_ACTIONS.iter().copied().filter(|_| self.asks_for_approval() || self.seals_records());
         let confirmation = CONFIRMATION_IAM_ACTIONS.iter().copied().filter(|_| self.confirms_findings());
         let sweep = SWEEP_IAM_ACTIONS.iter().copied().filter(|_| self.sweeps_approvals());
-        EXECUTOR_IAM_ACTIONS.iter().copied().chain(steps).chain(signing).chain(confirmation).chain(sweep).collect()
+        let executor = EXECUTOR_IAM_ACTIONS.iter().copied().filter(|a| match *a {
+            "sts:AssumeRole" => self.acts_in_member_accounts(),
+            // The circuit's opening, and a request for approval.
+            "dynamodb:PutItem" => self.takes_cap_slots() || self.asks_for_approval(),
+            _ => true,
+        });
+        executor.chain(steps).chain(signing).chain(confirmation).chain(sweep).collect()
     }
 }

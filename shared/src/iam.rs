@@ -627,8 +627,9 @@ fn metadata_options(call: Call<'_>, current: &str, requested: &[(&str, &str)]) -
     call.on("instance", call.scene.instance(), &context)
 }
 
-/// What the executor calls in the home account for every incident, whatever the steps.
-pub fn executor_requests(s: &Scene) -> Vec<Request> {
+/// What the executor calls in the home account for every incident of `function`, whatever the steps:
+/// the cap only where a step counts against one, the member role only where it acts in members.
+pub fn executor_requests(function: Function, s: &Scene) -> Vec<Request> {
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
     let table = s.state_table();
     let topic = format!("arn:{}:sns:{}:{}:firebreak-notifications", s.partition, s.home_region, s.home_account);
@@ -638,25 +639,29 @@ pub fn executor_requests(s: &Scene) -> Vec<Request> {
             table.clone(),
             &[("dynamodb:LeadingKeys", &["claim#incident#guardduty#123456789012#us-east-1#a8c4e2f1"])],
         ),
-        Call::new(&home, "UpdateItem (the cap)", "dynamodb:UpdateItem").on(
-            "table",
-            table.clone(),
-            &[("dynamodb:LeadingKeys", &["cap#123456789012#2026-12-03T08"])],
-        ),
         Call::new(&home, "UpdateItem (the warm-up at start)", "dynamodb:UpdateItem").on(
             "table",
             table.clone(),
             &[("dynamodb:LeadingKeys", &["warm-up"])],
         ),
-        Call::new(&home, "PutItem (the circuit opens)", "dynamodb:PutItem").on(
-            "table",
-            table,
-            &[("dynamodb:LeadingKeys", &["circuit#123456789012#2026-12-03T08"])],
-        ),
         Call::new(&home, "Publish", "sns:Publish").on("topic", topic, &[("aws:SecureTransport", &["true"])]),
         Call::new(&home, "GetCallerIdentity", "sts:GetCallerIdentity").anything(),
     ];
-    if s.account != s.home_account {
+    if function.takes_cap_slots() {
+        requests.extend([
+            Call::new(&home, "UpdateItem (the cap)", "dynamodb:UpdateItem").on(
+                "table",
+                table.clone(),
+                &[("dynamodb:LeadingKeys", &["cap#123456789012#2026-12-03T08"])],
+            ),
+            Call::new(&home, "PutItem (the circuit opens)", "dynamodb:PutItem").on(
+                "table",
+                table,
+                &[("dynamodb:LeadingKeys", &["circuit#123456789012#2026-12-03T08"])],
+            ),
+        ]);
+    }
+    if s.account != s.home_account && function.acts_in_member_accounts() {
         let mut assume = Call::new(&home, "AssumeRole", "sts:AssumeRole").on(
             "role",
             format!("arn:{}:iam::{}:role/{}", s.partition, s.account, s.member_role),
@@ -667,6 +672,10 @@ pub fn executor_requests(s: &Scene) -> Vec<Request> {
     }
     requests
 }
+
+/// A count of repeated notifications (`state_keys::tally`).
+const TALLY_ITEM: &str =
+    "tally#123456789012#2026-12-03T08#cloudtrail#CT-LOG-001#arn:aws:iam::123456789012:role/intruder";
 
 /// A queued containment's item (`state_keys::held`).
 const HELD_ITEM: &str = "held#incident#guardduty#123456789012#us-east-1#a8c4e2f1";
@@ -766,7 +775,7 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
     if function == Function::ApprovalResponder {
         return approval_function_requests(s);
     }
-    let mut requests = executor_requests(s);
+    let mut requests = executor_requests(function, s);
     if function.seals_records() {
         requests.extend(read_secret(
             s,
@@ -816,8 +825,20 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
             ("UpdateItem (a queued containment told overdue)", "dynamodb:UpdateItem"),
             ("DeleteItem (a queued containment that ran)", "dynamodb:DeleteItem"),
         ] {
-            requests.push(Call::new(&home, call, action).on("table", table.clone(), &[("dynamodb:LeadingKeys", &[HELD_ITEM])]));
+            requests.push(Call::new(&home, call, action).on(
+                "table",
+                table.clone(),
+                &[("dynamodb:LeadingKeys", &[HELD_ITEM])],
+            ));
         }
+        // The counts of repeated notifications, told once their hour is over, then forgotten.
+        requests.push(
+            Call::new(&home, "DeleteItem (a told count of repeated notifications)", "dynamodb:DeleteItem").on(
+                "table",
+                table.clone(),
+                &[("dynamodb:LeadingKeys", &[TALLY_ITEM])],
+            ),
+        );
         for item in [APPROVAL_ITEM, IDLE_APPROVAL_ITEM] {
             requests.push(
                 Call::new(&home, "UpdateItem (the sweep settles or notes a request)", "dynamodb:UpdateItem").on(
@@ -830,6 +851,14 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
                 ),
             );
         }
+    }
+    if function.counts_repeats() {
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        requests.push(Call::new(&home, "UpdateItem (a repeated notification counted)", "dynamodb:UpdateItem").on(
+            "table",
+            s.state_table(),
+            &[("dynamodb:LeadingKeys", &[TALLY_ITEM])],
+        ));
     }
     if function.remembers_ingress() {
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
@@ -894,7 +923,7 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
         ),
     ];
     // The items only the GuardDuty responder writes: what release and an approved run trust.
-    if matches!(function, Function::AlarmResponder | Function::CloudtrailResponder) {
+    if matches!(function, Function::AlarmResponder | Function::CloudtrailResponder | Function::FindingsNotifier) {
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
         let table = s.state_table();
         for (what, key) in [
@@ -1061,6 +1090,35 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             ));
         }
         Function::CloudtrailResponder => {}
+        Function::FindingsNotifier => {
+            // It notifies: no instance, no member account, no cap, no GuardDuty call.
+            let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+            denied.extend([
+                Call::new(s, "ModifyNetworkInterfaceAttribute (isolate)", "ec2:ModifyNetworkInterfaceAttribute")
+                    .denied()
+                    .on("instance", s.instance(), &[("ec2:InstanceID", &["i-0abc1234def567890"])]),
+                Call::new(s, "GetFindings", "guardduty:GetFindings").denied().anything(),
+                Call::new(&home, "UpdateItem (the cap)", "dynamodb:UpdateItem").denied().on(
+                    "table",
+                    s.state_table(),
+                    &[("dynamodb:LeadingKeys", &["cap#123456789012#2026-12-03T08"])],
+                ),
+                Call::new(&home, "PutItem (a claim, whole)", "dynamodb:PutItem").denied().on(
+                    "table",
+                    s.state_table(),
+                    &[("dynamodb:LeadingKeys", &["claim#incident#securityhub#123456789012#x"])],
+                ),
+            ]);
+            if s.account != s.home_account {
+                let mut assume = Call::new(&home, "AssumeRole (the member role)", "sts:AssumeRole").denied().on(
+                    "role",
+                    format!("arn:{}:iam::{}:role/{}", s.partition, s.account, s.member_role),
+                    &[("sts:ExternalId", &["s3cr3t"]), ("aws:PrincipalOrgID", &["o-firebreak01"])],
+                );
+                assume.account = s.account.to_owned();
+                denied.push(assume);
+            }
+        }
         Function::ApprovalResponder => {
             // The public function holds no power to contain, revoke or stop: only to ask the responder.
             let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
@@ -1297,8 +1355,10 @@ mod tests {
             let declared: BTreeSet<&str> = step.iam_actions().iter().copied().filter(|a| *a != "sns:Publish").collect();
             assert_eq!(actions, declared, "{step:?}");
         }
-        let executor: BTreeSet<&str> =
-            executor_requests(&Scene::member("us-east-1")).iter().map(|r| r.action).collect();
+        let executor: BTreeSet<&str> = executor_requests(Function::GuarddutyResponder, &Scene::member("us-east-1"))
+            .iter()
+            .map(|r| r.action)
+            .collect();
         assert_eq!(executor, EXECUTOR_IAM_ACTIONS.iter().copied().collect());
     }
 }

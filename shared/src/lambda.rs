@@ -194,11 +194,16 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
         return Box::pin(responder.sweep(clock, lease_until)).await;
     }
     let incidents = incidents_of(payload, &responder.config)?;
-    if let Some(other) = incidents.iter().find(|i| !function.handles(i.kind())) {
+    if let Some(other) = incidents.iter().find(|i| !function.handles_incident(i)) {
         let handled: Vec<&str> = function.kinds().iter().map(|k| k.as_str()).collect();
+        let by = Function::for_incident(other).map_or_else(String::new, |f| format!("; {} handles it", f.name()));
         return Err(Error::refused(
             "payload",
-            format!("a {} incident is not handled by this function (it handles {})", other.kind(), handled.join(", ")),
+            format!(
+                "a {} incident is not handled by this function (it handles {}{by})",
+                other.kind(),
+                handled.join(", ")
+            ),
         ));
     }
     let mut plans: Vec<Plan> = Vec::with_capacity(incidents.len());

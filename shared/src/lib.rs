@@ -46,6 +46,7 @@ pub mod notify;
 pub mod plan;
 pub mod policy;
 pub mod receipt;
+pub mod repeats;
 pub mod report;
 pub mod seal;
 pub mod state_keys;

@@ -36,6 +36,7 @@ pub struct ProcessLocalState {
     held: RefCell<BTreeMap<String, crate::held::HeldContainment>>,
     /// Where each instance's records belong.
     places: RefCell<BTreeMap<String, String>>,
+    tallies: RefCell<BTreeMap<(String, crate::repeats::Repeat), (u64, String)>>,
 }
 
 impl ProcessLocalState {
@@ -190,7 +191,8 @@ impl StateStore for ProcessLocalState {
         Ok(())
     }
     async fn recorded_place(&self, instance: &str) -> Result<Option<String>> {
-        let recorded = self.originals.borrow().contains_key(instance) || self.revocations.borrow().contains_key(instance);
+        let recorded =
+            self.originals.borrow().contains_key(instance) || self.revocations.borrow().contains_key(instance);
         Ok(self.places.borrow().get(instance).filter(|_| recorded).cloned())
     }
     async fn change_denials(&self, role_id: &str, change: DenialChange<'_>) -> Result<RoleDenials> {
@@ -269,6 +271,28 @@ impl StateStore for ProcessLocalState {
     }
     async fn unhold(&self, incident_key: &str) -> Result<()> {
         self.held.borrow_mut().remove(incident_key);
+        Ok(())
+    }
+    async fn count_repeat(&self, repeat: &crate::repeats::Repeat, window: &str, first: &str) -> Result<u64> {
+        let mut tallies = self.tallies.borrow_mut();
+        let entry = tallies.entry((window.to_owned(), repeat.clone())).or_insert_with(|| (0, first.to_owned()));
+        entry.0 += 1;
+        Ok(entry.0)
+    }
+    async fn closed_tallies(&self, window: &str) -> Result<Vec<crate::repeats::Tally>> {
+        let tallies = self.tallies.borrow();
+        let closed = tallies.iter().filter(|((w, _), _)| w.as_str() < window);
+        Ok(closed
+            .map(|((w, repeat), (count, first))| crate::repeats::Tally {
+                repeat: repeat.clone(),
+                window: w.clone(),
+                count: *count,
+                first: first.clone(),
+            })
+            .collect())
+    }
+    async fn forget_tally(&self, tally: &crate::repeats::Tally) -> Result<()> {
+        self.tallies.borrow_mut().remove(&(tally.window.clone(), tally.repeat.clone()));
         Ok(())
     }
     async fn overdue_approvals(&self, now: u64) -> Result<Vec<ApprovalRequest>> {

@@ -558,6 +558,13 @@ pub trait StateStore {
     async fn note_held_overdue(&self, incident_key: &str) -> Result<bool>;
     /// Take a containment off the queue: it ran, or nothing is left to run.
     async fn unhold(&self, incident_key: &str) -> Result<()>;
+    /// Count one more notification of `repeat` in `window` (atomically), keeping `first` (the first
+    /// one's summary); returns the count with this one.
+    async fn count_repeat(&self, repeat: &crate::repeats::Repeat, window: &str, first: &str) -> Result<u64>;
+    /// Every count of a window before `window` (those whose hour is over), in no particular order.
+    async fn closed_tallies(&self, window: &str) -> Result<Vec<crate::repeats::Tally>>;
+    /// Forget a count once told.
+    async fn forget_tally(&self, tally: &crate::repeats::Tally) -> Result<()>;
     /// One cheap write during init, so that the first incident's claim does not pay for the
     /// connection (DNS, TCP, TLS) to the table.
     async fn warm_up(&self) -> Result<()> {

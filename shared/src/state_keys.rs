@@ -17,6 +17,9 @@ pub const CAP: &str = "cap#";
 pub const CIRCUIT: &str = "circuit#";
 /// A containment the cap held back, queued for the sweep (`crate::held`): `held#<incident key>`.
 pub const HELD: &str = "held#";
+/// The count of one kind of notification in one window (`crate::repeats`):
+/// `tally#<account>#<window>#<kind>#<what>#<who>`.
+pub const TALLY: &str = "tally#";
 /// A containment group Firebreak created: `group#<account>#<region>#<vpc>#<kind>`; and its DNS Firewall
 /// there (`group#<account>#<region>#dns-firewall`) and the firewall's association with a VPC
 /// (`group#<account>#<region>#<vpc>#dns-firewall`): the network resources Firebreak trusts only from here.
@@ -116,6 +119,10 @@ pub fn held(incident_key: &str) -> String {
     format!("{HELD}{incident_key}")
 }
 
+pub fn tally(repeat: &crate::repeats::Repeat, window: &str) -> String {
+    format!("{TALLY}{}#{window}#{}#{}#{}", repeat.account, repeat.kind.as_str(), repeat.what, repeat.who)
+}
+
 /// `scope` is `<account>#<region>`.
 pub fn group(scope: &str, vpc: &str, kind: &str) -> String {
     format!("{GROUP}{scope}#{vpc}#{kind}")
@@ -180,6 +187,16 @@ mod tests {
         assert_eq!(cap("123456789012", "2026-12-03T08"), "cap#123456789012#2026-12-03T08");
         assert_eq!(circuit("123456789012", "2026-12-03T08"), "circuit#123456789012#2026-12-03T08");
         assert_eq!(held("incident#guardduty#k"), "held#incident#guardduty#k");
+        let repeat = crate::repeats::Repeat {
+            kind: crate::incident::Kind::Cloudtrail,
+            account: "123456789012".into(),
+            what: "CT-LOG-001".into(),
+            who: "arn:aws:iam::123456789012:role/r".into(),
+        };
+        assert_eq!(
+            tally(&repeat, "2026-12-03T08"),
+            "tally#123456789012#2026-12-03T08#cloudtrail#CT-LOG-001#arn:aws:iam::123456789012:role/r"
+        );
         assert_eq!(
             group("123456789012#us-east-1", "vpc-1", "isolation"),
             "group#123456789012#us-east-1#vpc-1#isolation"

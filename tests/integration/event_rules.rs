@@ -181,14 +181,127 @@ fn the_member_stack_creates_its_roles_once_and_forwards_from_every_region() {
 /// member forwards exactly them (with `ForwardSecurityHubFindings`); the parser reads both.
 #[test]
 fn security_hubs_findings_are_matched_forwarded_and_understood_alike() {
-    let ours = crate::iam::decode("template.yaml")["Resources"]["SecurityHubFindingsRule"]["Properties"]
-        ["EventPattern"]
-        .clone();
-    assert_eq!(ours["source"], json!(["aws.securityhub"]));
-    assert_eq!(forwarded("member-role.yaml", "ForwardFindingsOfSecurityHub"), ours);
+    let resources = &crate::iam::decode("template.yaml")["Resources"];
+    let theirs = forwarded("member-role.yaml", "ForwardFindingsOfSecurityHub");
+    assert_eq!(theirs["source"], json!(["aws.securityhub"]));
+    for rule in ["SecurityHubFindingsRule", "OtherProductsFindingsRule"] {
+        let ours = &resources[rule]["Properties"]["EventPattern"];
+        assert_eq!(ours["source"], theirs["source"], "{rule}");
+        let types: BTreeSet<String> =
+            ours["$or"].as_array().expect("$or").iter().flat_map(|p| strings(&p["detail-type"])).collect();
+        assert_eq!(types, strings(&theirs["detail-type"]), "{rule}: a member forwards both finding events");
+    }
+    let ours = theirs;
     for detail_type in strings(&ours["detail-type"]) {
         let event = json!({"detail-type": detail_type, "source": "aws.securityhub", "detail": {"findings": []}});
         let refused = firebreak::parse_value(event).expect_err("no finding").to_string();
         assert!(refused.contains("detail.findings"), "{detail_type} is parsed as Security Hub's: {refused}");
     }
+}
+
+/// Whether EventBridge delivers `event` to a rule of `pattern`, as the EventBridge user guide's "Event
+/// patterns" and "Comparison operators for use in event patterns" pages describe matching: every field of the pattern must match
+/// (a list is a set of alternatives; `$or` a list of sub-patterns of which one must match), a pattern
+/// reaches into arrays (an array matches when any element does), and the filters `prefix`, `suffix`,
+/// `anything-but` (a value, a list, or a `prefix`/`suffix`) and `exists` compare one value. moto's
+/// matcher does not reach into arrays of objects (Security Hub's `detail.findings`), so the rules are
+/// held to this reading instead.
+fn delivers(pattern: &Value, event: &Value) -> bool {
+    pattern.as_object().expect("a pattern is an object").iter().all(|(key, wanted)| match key.as_str() {
+        "$or" => wanted.as_array().expect("$or lists patterns").iter().any(|p| delivers(p, event)),
+        _ => {
+            let values = leaves(event.get(key));
+            match wanted {
+                Value::Object(_) => values.iter().any(|v| delivers(wanted, v)),
+                Value::Array(alternatives) => alternatives.iter().any(|alternative| match alternative {
+                    Value::Object(filter) if filter.contains_key("exists") => {
+                        filter["exists"].as_bool() == Some(!values.is_empty())
+                    }
+                    _ => values.iter().any(|v| filter_matches(alternative, v)),
+                }),
+                other => panic!("{key}: {other} is not a pattern value"),
+            }
+        }
+    })
+}
+
+/// The values at a field: an array stands for each of its elements.
+fn leaves(value: Option<&Value>) -> Vec<&Value> {
+    match value {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(v) => vec![v],
+    }
+}
+
+fn filter_matches(filter: &Value, value: &Value) -> bool {
+    let text = value.as_str();
+    match filter {
+        Value::Object(f) => match f.iter().next() {
+            Some((name, arg)) if name == "prefix" => text.zip(arg.as_str()).is_some_and(|(t, p)| t.starts_with(p)),
+            Some((name, arg)) if name == "suffix" => text.zip(arg.as_str()).is_some_and(|(t, p)| t.ends_with(p)),
+            Some((name, arg)) if name == "anything-but" => match arg {
+                Value::Object(_) => !filter_matches(arg, value),
+                Value::Array(list) => !list.contains(value),
+                single => single != value,
+            },
+            other => panic!("a filter this test does not know: {other:?}"),
+        },
+        literal => literal == value,
+    }
+}
+
+#[test]
+fn only_guarddutys_own_active_new_findings_reach_the_containment_function() {
+    let resources = &crate::iam::decode("template.yaml")["Resources"];
+    let rule = |name: &str| resources[name]["Properties"]["EventPattern"].clone();
+    let (guardduty, others) = (rule("SecurityHubFindingsRule"), rule("OtherProductsFindingsRule"));
+    assert_eq!(
+        resources["SecurityHubFindingsRule"]["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0],
+        "GuardDutyResponder"
+    );
+    assert_eq!(
+        resources["OtherProductsFindingsRule"]["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0],
+        "FindingsNotifier"
+    );
+    let sample = |name: &str| -> Value {
+        let path = crate::support::repo_root().join("events/securityhub").join(name);
+        serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json")
+    };
+    for name in ["asff-guardduty-ec2-backdoor.json", "ocsf-guardduty-ec2-backdoor.json"] {
+        let event = sample(name);
+        assert!(delivers(&guardduty, &event) && !delivers(&others, &event), "{name}: to the GuardDuty responder only");
+        // Once it is no longer new (Firebreak's own write-back, a person), or archived, it goes nowhere.
+        let mut handled = event.clone();
+        if name.starts_with("asff") {
+            handled["detail"]["findings"][0]["Workflow"]["Status"] = json!("NOTIFIED");
+            let mut archived = event.clone();
+            archived["detail"]["findings"][0]["RecordState"] = json!("ARCHIVED");
+            assert!(!delivers(&guardduty, &archived) && !delivers(&others, &archived), "{name} archived");
+        } else {
+            handled["detail"]["findings"][0]["status_id"] = json!(2);
+        }
+        assert!(!delivers(&guardduty, &handled) && !delivers(&others, &handled), "{name} in progress");
+    }
+    let inspector = sample("asff-inspector-ec2-cve.json");
+    assert!(delivers(&others, &inspector) && !delivers(&guardduty, &inspector), "Inspector: to the notifier only");
+    // A member's own import names its own product: never GuardDuty's.
+    let mut imported = sample("ocsf-guardduty-ec2-backdoor.json");
+    imported["detail"]["findings"][0]["metadata"]["product"]["uid"] =
+        json!("arn:aws:securityhub:us-east-1:222222222222:productv2/222222222222/default");
+    assert!(delivers(&others, &imported) && !delivers(&guardduty, &imported), "an import: to the notifier only");
+}
+
+#[test]
+fn the_pattern_reading_matches_the_user_guides_examples() {
+    let event = json!({"source": "aws.ec2", "detail": {"state": "running", "tags": [{"k": "a"}, {"k": "b"}]}});
+    assert!(delivers(&json!({"source": ["aws.ec2"]}), &event));
+    assert!(!delivers(&json!({"source": ["aws.s3"]}), &event));
+    assert!(delivers(&json!({"detail": {"tags": {"k": ["b"]}}}), &event), "into arrays of objects");
+    assert!(delivers(&json!({"detail": {"state": [{"anything-but": ["stopped"]}]}}), &event));
+    assert!(!delivers(&json!({"detail": {"state": [{"anything-but": {"prefix": "run"}}]}}), &event));
+    assert!(delivers(&json!({"detail": {"state": [{"suffix": "ing"}]}}), &event));
+    assert!(delivers(&json!({"$or": [{"source": ["aws.s3"]}, {"detail": {"state": ["running"]}}]}), &event));
+    assert!(!delivers(&json!({"detail": {"missing": ["x"]}}), &event), "a field the event lacks matches nothing");
+    assert!(delivers(&json!({"detail": {"missing": [{"exists": false}]}}), &event));
 }

@@ -67,6 +67,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("plan", Layer::Core),
     ("policy", Layer::Core),
     ("receipt", Layer::Core),
+    ("repeats", Layer::Core),
     ("report", Layer::Core),
     ("seal", Layer::Core),
     ("state_keys", Layer::Core),

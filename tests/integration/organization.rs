@@ -178,3 +178,53 @@ async fn a_missing_member_role_is_a_notified_error_naming_the_account_and_the_ro
     assert_eq!(notes.len(), 1);
     assert!(notes[0]["Message"].as_str().unwrap_or_default().contains("firebreak-member"));
 }
+
+/// Release acts where the records say the instance is: a member account's quarantine is released in
+/// the member account (through the member role) from the security account, and its records are
+/// forgotten only once restored there, or once EC2 there answers that the instance is gone. A record
+/// that names no place (written before records did) is kept when the instance is not found here.
+#[tokio::test(flavor = "current_thread")]
+async fn a_member_accounts_quarantine_is_released_there_and_forgotten_only_on_ec2s_word_there() {
+    use firebreak::incident::InstanceId;
+    let world = World::seed().await;
+    let member = member_sdk(&world).await;
+    let (instance, groups) = member_instance(&member).await;
+    let allowed = format!("123456789012,{MEMBER}");
+    let accounts = [("FIREBREAK_ACCOUNTS", allowed.as_str())];
+    world.respond(member_finding(&instance), &accounts).await;
+    let quarantine = format!("quarantine#{instance}");
+    let record = world.state_item(&quarantine).await.expect("recorded");
+    let place = record.get("place").and_then(|v| v.as_s().ok()).cloned();
+    assert_eq!(place, Some(format!("{MEMBER}#us-east-1")), "the record names where it belongs");
+    let id = InstanceId::parse(&instance).expect("id");
+    let released = crate::support::release(&world.responder(&accounts).await, &id).await.expect("released");
+    assert!(released.failures().is_empty(), "{released:#?}");
+    assert_eq!(groups_in(&member, &instance).await, vec![groups], "restored in the member account");
+    assert!(world.state_item(&quarantine).await.is_none(), "forgotten once restored");
+
+    // Contained again, then terminated in the member account: EC2 there says it is gone.
+    let mut again = member_finding(&instance);
+    again["detail"]["id"] = Value::from("0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a");
+    world.respond(again, &accounts).await;
+    assert!(world.state_item(&quarantine).await.is_some());
+    aws_sdk_ec2::Client::new(&member).terminate_instances().instance_ids(&instance).send().await.expect("terminated");
+    let released = crate::support::release(&world.responder(&accounts).await, &id).await.expect("released");
+    let Some(Outcome::Skipped { reason }) = released.outcome_of("restore_groups") else { panic!("{released:#?}") };
+    assert!(reason.contains("no longer exists"), "{reason}");
+    assert!(world.state_item(&quarantine).await.is_none(), "forgotten on EC2's word in the member account");
+
+    // A record from before records named their place, of an instance not found here: kept, refused.
+    let ddb = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let legacy = "i-0feedfacefeedface";
+    ddb.put_item()
+        .table_name(crate::world::TABLE)
+        .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("quarantine#{legacy}")))
+        .item("eni#eni-0feedfacefeedface", aws_sdk_dynamodb::types::AttributeValue::S("sg-0123".into()))
+        .send()
+        .await
+        .expect("an old record");
+    let id = InstanceId::parse(legacy).expect("id");
+    let refused = crate::support::release(&world.responder(&[]).await, &id).await.expect_err("refused");
+    assert!(refused.to_string().contains("does not say where it is"), "{refused}");
+    assert!(world.state_item(&format!("quarantine#{legacy}")).await.is_some(), "kept");
+}

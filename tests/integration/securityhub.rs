@@ -249,3 +249,33 @@ async fn asff_findings_get_a_workflow_status_and_a_note() {
     assert_eq!(status.as_deref(), Some("NOTIFIED"));
     assert!(note.is_some_and(|n| n.contains("notify notified")));
 }
+
+/// Only GuardDuty's own findings take the containment function's executions: another product's
+/// finding invoked on the GuardDuty responder is refused before any claim, naming the findings
+/// notifier, which notifies it; GuardDuty's copy invoked on the notifier is refused, naming the
+/// GuardDuty responder.
+#[tokio::test(flavor = "current_thread")]
+async fn other_products_findings_are_the_notifiers_and_guarddutys_the_containment_functions() {
+    use firebreak::Function;
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await.instance_id;
+    let inspector = delivery("asff-inspector-ec2-cve.json", &victim, "unused");
+    hub_holds_asff(&world, &inspector).await;
+    let responder = world.responder(&[]).await;
+    let clock = firebreak::clock::Clock::system();
+    let lease = clock.now().epoch + 900;
+    let run = |event: Value, function: Function| {
+        let (responder, clock) = (&responder, &clock);
+        async move { Box::pin(firebreak::lambda::respond_payload(event, responder, function, clock, lease)).await }
+    };
+    let refused = run(inspector.clone(), Function::GuarddutyResponder).await.expect_err("refused");
+    assert!(refused.to_string().contains("findings-notifier handles it"), "{refused}");
+    assert!(world.notifications().await.is_empty(), "nothing told, no claim taken");
+    let notified = run(inspector, Function::FindingsNotifier).await.expect("notified");
+    assert_eq!(notified["reports"][0]["decision"], "notify", "{notified}");
+    assert_eq!(world.notifications().await.len(), 1);
+
+    let copy = delivery("asff-guardduty-ec2-backdoor.json", &victim, "5c000000000000000000000000000005");
+    let refused = run(copy, Function::FindingsNotifier).await.expect_err("refused");
+    assert!(refused.to_string().contains("guardduty-responder handles it"), "{refused}");
+}

@@ -50,13 +50,12 @@ pub fn firebreak(args: &[&str], stdin: &[u8]) -> (u8, String, String) {
     (code, String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
 }
 
-/// `firebreak release` through `responder`'s home account, as the CLI runs it.
+/// `firebreak release` as the CLI runs it: where the records say the instance is.
 pub async fn release(
     responder: &firebreak::lambda::AwsResponder,
     id: &firebreak::incident::InstanceId,
 ) -> Result<firebreak::report::Report, firebreak::Error> {
-    let (compute, fleet) = responder.targets.home();
-    firebreak::playbooks::release(&compute, &fleet, &responder.notifier, &responder.state, id).await
+    firebreak::playbooks::release(&responder.targets, &responder.notifier, &responder.state, id).await
 }
 
 /// The real `firebreak` binary (with the AWS SDK), built once by the cargo running these tests.

@@ -7,6 +7,7 @@ use crate::approval::{ApprovalRequest, ApprovalStatus, Approver};
 use crate::error::{Error, Result};
 use crate::held::HeldContainment;
 use crate::ports::{Claim, CredentialRevocation, DenialChange, DeniedInstance, RoleDenials, StateStore};
+use crate::repeats::{Repeat, Tally};
 use crate::report::{IncidentRecord, StoredIncident};
 use crate::seal::Sealer;
 use crate::state_keys;
@@ -331,6 +332,21 @@ fn approval_of(item: &Item) -> Option<ApprovalRequest> {
     Some(request)
 }
 
+/// A notification count from its item.
+fn tally_of(item: &Item) -> Option<Tally> {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let kind = text("kind")?;
+    let kind = [crate::incident::Kind::Cloudtrail, crate::incident::Kind::SecurityHub]
+        .into_iter()
+        .find(|k| k.as_str() == kind)?;
+    Some(Tally {
+        repeat: Repeat { kind, account: text("account")?, what: text("what")?, who: text("who")? },
+        window: text("window")?,
+        count: item.get("count")?.as_n().ok()?.parse().ok()?,
+        first: text("first").unwrap_or_default(),
+    })
+}
+
 /// A queued containment from its item.
 fn held_of(item: &Item) -> Option<HeldContainment> {
     let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
@@ -597,6 +613,56 @@ impl StateStore for DynamoStateStore {
         self.delete(state_keys::held(incident_key)).await
     }
 
+    async fn count_repeat(&self, repeat: &Repeat, window: &str, first: &str) -> Result<u64> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(state_keys::tally(repeat, window)))
+            .update_expression(
+                "ADD #count :one SET #window = :window, #kind = :kind, account = :account, what = :what, who = :who, \
+                 #first = if_not_exists(#first, :first), expires_at = :expires",
+            )
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#window", "window")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#first", "first")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":window", s(window))
+            .expression_attribute_values(":kind", s(repeat.kind.as_str()))
+            .expression_attribute_values(":account", s(&repeat.account))
+            .expression_attribute_values(":what", s(&repeat.what))
+            .expression_attribute_values(":who", s(&repeat.who))
+            .expression_attribute_values(":first", s(first))
+            .expression_attribute_values(":expires", n(epoch() + KEEP_SECONDS))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| state_error(aws_error("UpdateItem", e)))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get("count"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1))
+    }
+
+    async fn closed_tallies(&self, window: &str) -> Result<Vec<Tally>> {
+        let items = self
+            .scan_all(|scan| {
+                scan.filter_expression("begins_with(pk, :prefix) AND #window < :window")
+                    .expression_attribute_names("#window", "window")
+                    .expression_attribute_values(":prefix", s(state_keys::TALLY))
+                    .expression_attribute_values(":window", s(window))
+            })
+            .await?;
+        Ok(items.iter().filter_map(tally_of).collect())
+    }
+
+    async fn forget_tally(&self, tally: &Tally) -> Result<()> {
+        self.delete(state_keys::tally(&tally.repeat, &tally.window)).await
+    }
+
     async fn record_step(&self, key: &str, step: &str) -> Result<()> {
         self.client
             .update_item()
@@ -858,9 +924,10 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn recorded_place(&self, instance: &str) -> Result<Option<String>> {
-        for (prefix, key) in
-            [(state_keys::QUARANTINE, state_keys::quarantine(instance)), (state_keys::CREDENTIALS, state_keys::credentials(instance))]
-        {
+        for (prefix, key) in [
+            (state_keys::QUARANTINE, state_keys::quarantine(instance)),
+            (state_keys::CREDENTIALS, state_keys::credentials(instance)),
+        ] {
             if let Some(place) = self.checked_place(prefix, instance, self.item(key).await?.as_ref())? {
                 return Ok(Some(place));
             }

@@ -131,6 +131,33 @@ pub fn held_overdue(held: &crate::held::HeldContainment, now: &crate::clock::Now
     }
 }
 
+/// The count of one kind of notification in an hour that is over, told once: the first was told at the
+/// time, the rest only counted.
+pub fn repeated(tally: &crate::repeats::Tally) -> Report {
+    let what = tally.repeat.describe();
+    Report {
+        incident_key: crate::state_keys::tally(&tally.repeat, &tally.window),
+        kind: tally.repeat.kind,
+        decision: Decision::Notify,
+        severity: SeverityLabel::Info,
+        summary: format!("{} notifications of {what} in {} during {}:00 UTC", tally.count, tally.repeat.account, tally.window),
+        reasons: vec![format!(
+            "{} of the same kind ({what}) in account {} during {}:00 UTC: the first was told at the time ({}), the other \
+             {} were counted, not sent one by one",
+            tally.count,
+            tally.repeat.account,
+            tally.window,
+            tally.first,
+            tally.count - 1
+        )],
+        actions: Vec::new(),
+        approval: None,
+        retrying_until: None,
+        receipts: Vec::new(),
+        timings: Default::default(),
+    }
+}
+
 /// The one word subscribers filter on: what Firebreak did.
 fn action_attribute(report: &Report) -> &'static str {
     let done = |a: &str| report.outcome_of(a).is_some_and(Outcome::is_done);

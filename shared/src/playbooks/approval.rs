@@ -163,13 +163,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     /// The schedule's sweep, in the function that contains (never on the public URL's concurrency):
     /// close the requests nobody answered in time, run again the approved ones whose run is not done,
     /// then the containments the cap held back (`drain_held`), here, under claims that last until
-    /// `lease_until`.
+    /// `lease_until`; last, the counts of repeated notifications whose hour is over (`tell_repeats`).
     pub async fn sweep(&self, clock: &Clock, lease_until: u64) -> Result<serde_json::Value> {
         let expired = self.expire_overdue(clock).await?;
         let here = InProcess { responder: self, clock, lease_until };
         let redriven = self.redrive_approved(&here, clock).await?;
         let held = self.drain_held(clock, lease_until).await?;
-        Ok(serde_json::json!({ "expired": expired, "redriven": redriven, "held": held }))
+        let repeats = self.tell_repeats(clock).await?;
+        Ok(serde_json::json!({ "expired": expired, "redriven": redriven, "held": held, "repeats": repeats }))
     }
 
     /// Run again every approved request whose run is not done (held back by the cap, exempt at the

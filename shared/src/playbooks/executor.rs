@@ -332,12 +332,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Some(Ok(Some(finding))) => {
                 let event = crate::events::guardduty_event_text(&finding, plan.incident.delivery_id.as_deref());
                 crate::parse_guardduty_api_finding(finding, plan.incident.delivery_id.clone())
-                .map_err(|e| (format!("refused: GuardDuty's answer could not be read ({e}); nothing was done"), None))
-                .and_then(|mut incident| {
-                    incident.event = Some(event);
-                    crate::confirmation::confirmed_plan(plan, incident, &self.config.policy, &now.rfc3339)
-                        .map_err(|why| (why, None))
-                })
+                    .map_err(|e| {
+                        (format!("refused: GuardDuty's answer could not be read ({e}); nothing was done"), None)
+                    })
+                    .and_then(|mut incident| {
+                        incident.event = Some(event);
+                        crate::confirmation::confirmed_plan(plan, incident, &self.config.policy, &now.rfc3339)
+                            .map_err(|why| (why, None))
+                    })
             }
             Some(Ok(None)) | None => Err((crate::confirmation::unknown_to_guardduty(plan, wanted), None)),
             Some(Err(e)) => Err((
@@ -370,15 +372,21 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Ending::Open(why) => report.reasons.push(format!(
                 "this incident stays open ({why}): a later delivery of it is acted on once that no longer holds"
             )),
-            Ending::Held(why) => report.reasons.push(format!(
+            Ending::Held(why) if self.queues(plan) => report.reasons.push(format!(
                 "this incident stays open ({why}): it is queued, and the sweep contains it as soon as the cap allows, \
                  the most severe first, once GuardDuty confirms the finding again (firebreak sweep runs the queue now)"
+            )),
+            Ending::Held(why) if plan.incident_key.starts_with(crate::state_keys::APPROVED) => report.reasons.push(
+                format!("this incident stays open ({why}): approved, it is run again by the sweep once the cap allows"),
+            ),
+            Ending::Held(why) => report.reasons.push(format!(
+                "this incident stays open ({why}): a later delivery of it is acted on once that no longer holds"
             )),
             Ending::Finished | Ending::Quiet(_) => {}
         }
         // Before the notification, which then says whether Security Hub took it.
         self.write_back(plan, &ending, &mut report).await;
-        let notified = self.notify(plan, journal, &ending, &mut report).await;
+        let notified = self.notify(plan, journal, &ending, &mut report, now).await;
         let elapsed = clock.since_epoch().saturating_sub(started);
         if notified.is_some() {
             report.timings.notified_after = Some(elapsed);
@@ -786,6 +794,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         journal: &Journal<'_, S>,
         ending: &Ending,
         report: &mut Report,
+        now: &Now,
     ) -> Option<JournalKey> {
         if !plan.has(StepKind::Notify) {
             return None;
@@ -814,6 +823,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Outcome::skipped(
                 "the failures of this incident were notified already; the run that completes it notifies the final outcome",
             )
+        } else if let Some(counted) = self.count_repeat(plan, now, report).await {
+            Outcome::skipped(counted)
         } else {
             let notification =
                 crate::notify::render(report, &plan.incident.origin, Some(&plan.incident), self.rendering());
@@ -827,6 +838,25 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         };
         report.push(StepKind::Notify.name(), outcome);
         notified
+    }
+
+    /// Count the notification of a plan that only notifies among its kind's this hour
+    /// (`crate::repeats`): `Some(why)` when it is one of the counted ones, not sent on its own. The
+    /// first of the hour is sent, saying that the rest are counted; a count that cannot be kept sends.
+    async fn count_repeat(&self, plan: &Plan, now: &Now, report: &mut Report) -> Option<String> {
+        let repeat = crate::repeats::Repeat::of(plan).filter(|_| !self.config.dry_run)?;
+        let window = now.hour();
+        match self.state.count_repeat(&repeat, window, &plan.summary).await {
+            Ok(1) => {
+                report.reasons.push(crate::repeats::first_told(&repeat, window));
+                None
+            }
+            Ok(count) => Some(crate::repeats::counted(&repeat, window, count)),
+            Err(e) => {
+                tracing::warn!(target: "firebreak::state", error = %e, "repeat not counted; notified on its own");
+                None
+            }
+        }
     }
 
     pub(crate) fn rendering(&self) -> Rendering {
@@ -894,7 +924,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     /// confirm. A queue that cannot be written is said loudly: only a redelivery would then act.
     async fn queue_held(&self, plan: &Plan, why: &str, now: &Now, report: &mut Report) {
         let (Some(event), Some(severity)) = (&plan.incident.event, finding_severity(plan)) else { return };
-        if plan.incident_key.starts_with(crate::state_keys::APPROVED) || self.config.dry_run {
+        if !self.queues(plan) {
             return;
         }
         let held = crate::held::HeldContainment {
@@ -917,6 +947,15 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 ),
             );
         }
+    }
+
+    /// Whether a run of `plan` the cap holds back is queued: a GuardDuty finding as GuardDuty confirmed
+    /// it, not an approved run (the approval sweep runs those again).
+    fn queues(&self, plan: &Plan) -> bool {
+        finding_severity(plan).is_some()
+            && plan.incident.event.is_some()
+            && !plan.incident_key.starts_with(crate::state_keys::APPROVED)
+            && !self.config.dry_run
     }
 
     /// A run held back by the cap (or unable to check it) leaves no quarantine record it wrote while

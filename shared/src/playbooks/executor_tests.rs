@@ -536,7 +536,11 @@ async fn a_run_the_cap_holds_back_leaves_no_quarantine_record_but_never_deletes_
 
     let s = setup(&[("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "0")]);
     let theirs = BTreeMap::from([("eni-1".to_owned(), vec!["sg-app".to_owned()])]);
-    s.responder.state.record_original_groups(INSTANCE, &theirs, "incident#another", "123456789012#us-east-1").await.expect("state");
+    s.responder
+        .state
+        .record_original_groups(INSTANCE, &theirs, "incident#another", "123456789012#us-east-1")
+        .await
+        .expect("state");
     s.respond(&containment(), 900).await;
     assert_eq!(s.responder.state.original_groups(INSTANCE).await.expect("state"), Some(theirs), "kept");
 }

@@ -12,6 +12,7 @@ mod ingress;
 mod journal;
 mod queue;
 mod release;
+mod repeats;
 mod revoke;
 mod scan;
 mod steps;

@@ -40,7 +40,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             let waits = full.contains(&(held.account.clone(), true))
                 || (!held.severe() && full.contains(&(held.account.clone(), false)));
             let (ran, outcome) = if waits {
-                (false, "held back: its account's cap is still reached in this window; it waits for the next".to_owned())
+                (
+                    false,
+                    "held back: its account's cap is still reached in this window; it waits for the next".to_owned(),
+                )
             } else if clock.now().epoch + DEADLINE_RESERVE.as_secs() + RUN_NEEDS_SECONDS >= lease_until {
                 (false, "not run: this sweep's time is up; the next sweep runs it".to_owned())
             } else {

@@ -1,31 +1,31 @@
 //! Ending a quarantine after investigation: restore every interface's original groups as recorded in
 //! the state table (never from tags, which anyone who can tag the instance may have forged), remove the
 //! quarantine tags, lift the revocation of its credentials (the deny policy, checked to be Firebreak's,
-//! and the metadata service as it was), forget the records, notify. An instance that no longer exists
-//! is released from its records alone. Refuses an instance Firebreak neither isolated nor revoked.
+//! and the metadata service as it was), forget the records, notify. Acts where the records say the
+//! instance is (its account, through the member role, and its region), never where the command happens
+//! to run; an instance EC2 there says no longer exists is released from its records alone. Refuses an
+//! instance Firebreak neither isolated nor revoked, and one whose place it cannot reach or tell.
 
 use super::contain::original_group_keys;
 use super::context::{nowhere, QUARANTINE_TAG};
 use super::credentials::{write_denials, INSTANCES_POLICY};
 use crate::error::{Error, Result};
-use crate::incident::{InstanceId, Kind, SeverityLabel};
+use crate::incident::{AccountId, InstanceId, Kind, Origin, Region, SeverityLabel};
 use crate::notify::Rendering;
 use crate::plan::{Decision, StepKind};
-use crate::ports::{Compute, CredentialRevocation, DenialChange, DeniedInstance, Fleet, Notifier, StateStore};
+use crate::ports::{Compute, CredentialRevocation, DenialChange, DeniedInstance, Fleet, Notifier, StateStore, Targets};
 use crate::report::{
     Outcome, Report, LIFT_CREDENTIAL_REVOCATION, REMOVE_QUARANTINE_TAGS, RESTORE_GROUPS, RESTORE_METADATA_SERVICE,
 };
 use futures::future::join_all;
 use std::collections::BTreeMap;
 
-pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
-    compute: &C,
-    fleet: &F,
+pub async fn release<T: Targets, N: Notifier, S: StateStore>(
+    targets: &T,
     notifier: &N,
     state: &S,
     id: &InstanceId,
 ) -> Result<Report> {
-    let facts = compute.describe_instance(id).await?.filter(|f| !f.state.is_gone());
     let originals = state.original_groups(id.as_str()).await?;
     let revocation = state.revocation(id.as_str()).await?;
     if originals.is_none() && revocation.is_none() {
@@ -34,6 +34,35 @@ pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
             format!(
                 "{id} was neither isolated nor revoked by Firebreak (no record of either in the state table): nothing \
                  to release"
+            ),
+        ));
+    }
+    let place = state.recorded_place(id.as_str()).await?.map(|p| place_of(&p));
+    let origin = place.clone().unwrap_or_else(nowhere);
+    let (compute, fleet) = match targets.target(origin.account.as_ref(), origin.region.as_ref()).await {
+        Ok(target) => target,
+        Err(e) if e.is_retryable() => return Err(e),
+        Err(e) => {
+            return Err(Error::refused(
+                "instance_id",
+                format!(
+                    "the records of {id} place it in {}, where Firebreak cannot act from here ({e}): nothing was \
+                     changed; run firebreak release with credentials of that account (AWS_REGION set to its region)",
+                    described(&origin)
+                ),
+            ))
+        }
+    };
+    let (compute, fleet) = (&compute, &fleet);
+    let facts = compute.describe_instance(id).await?.filter(|f| !f.state.is_gone());
+    if facts.is_none() && place.is_none() {
+        // A record from before records named their place: "not found here" may be "elsewhere".
+        return Err(Error::refused(
+            "instance_id",
+            format!(
+                "{id} is not found where Firebreak runs, and its record (written before records named their account \
+                 and region) does not say where it is: nothing was changed, the record is kept; run firebreak \
+                 release with credentials of the instance's own account and AWS_REGION set to its region"
             ),
         ));
     }
@@ -68,12 +97,27 @@ pub async fn release<C: Compute, F: Fleet, N: Notifier, S: StateStore>(
         }
         (None, _) => {}
     }
-    let notification = crate::notify::render(&report, &nowhere(), None, Rendering::default());
+    let notification = crate::notify::render(&report, &origin, None, Rendering::default());
     report.push(
         StepKind::Notify.name(),
         notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published")),
     );
     Ok(report)
+}
+
+/// Where a record says it belongs (`<account>#<region>`); a part that is no account or region (an
+/// incident that named none) is where Firebreak runs.
+fn place_of(place: &str) -> Origin {
+    let (account, region) = place.split_once('#').unwrap_or((place, ""));
+    Origin { account: AccountId::parse(account), region: Region::parse(region) }
+}
+
+fn described(origin: &Origin) -> String {
+    format!(
+        "account {}, region {}",
+        origin.account.as_ref().map_or("(this one)", |a| a.as_str()),
+        origin.region.as_ref().map_or("(this one)", |r| r.as_str())
+    )
 }
 
 /// Take the instance off its role's denied instances (or, for a revocation made before Firebreak kept
