@@ -207,9 +207,19 @@ async fn a_member_accounts_quarantine_is_released_there_and_forgotten_only_on_ec
     again["detail"]["id"] = Value::from("0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a");
     world.respond(again, &accounts).await;
     assert!(world.state_item(&quarantine).await.is_some());
-    aws_sdk_ec2::Client::new(&member).terminate_instances().instance_ids(&instance).send().await.expect("terminated");
+    let ec2 = aws_sdk_ec2::Client::new(&member);
+    let unprotect = aws_sdk_ec2::types::AttributeBooleanValue::builder().value(false).build();
+    ec2.modify_instance_attribute()
+        .instance_id(&instance)
+        .disable_api_termination(unprotect)
+        .send()
+        .await
+        .expect("unprotected");
+    ec2.terminate_instances().instance_ids(&instance).send().await.expect("terminated");
     let released = crate::support::release(&world.responder(&accounts).await, &id).await.expect("released");
-    let Some(Outcome::Skipped { reason }) = released.outcome_of("restore_groups") else { panic!("{released:#?}") };
+    let Some(Outcome::Skipped { reason }) = released.outcome_of("restore_security_groups") else {
+        panic!("{released:#?}")
+    };
     assert!(reason.contains("no longer exists"), "{reason}");
     assert!(world.state_item(&quarantine).await.is_none(), "forgotten on EC2's word in the member account");
 

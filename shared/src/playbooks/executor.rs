@@ -882,8 +882,10 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Cap::Containments => self.config.max_containments_per_hour,
             Cap::Stops => self.config.max_stops_per_hour,
         };
-        // Below GuardDuty's severity 8 a finding may not take the share kept for severe ones.
-        let severity = finding_severity(plan).filter(|_| cap == Cap::Containments);
+        // Below GuardDuty's severity 8 a finding may not take the share kept for severe ones, unless its
+        // containment was approved (a request was made and answered for it).
+        let approved = plan.incident_key.starts_with(crate::state_keys::APPROVED);
+        let severity = finding_severity(plan).filter(|_| cap == Cap::Containments && !approved);
         let limit = match severity {
             Some(severity) => crate::held::cap_for(severity, max, self.config.containments_reserved_for_severe),
             None => max,
