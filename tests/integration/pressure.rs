@@ -150,3 +150,52 @@ async fn a_sequence_of_twenty_five_under_a_cap_of_five_ends_fully_contained_afte
     }
     assert_eq!(sweep_at(&world, &cap, t0 + 3600 * 5).await["held"], serde_json::json!([]), "off the queue");
 }
+
+/// A principal with no permissions at all looping `StopLogging`, denied each time, as CloudTrail
+/// records it: a new session name each call, one role behind them.
+fn denied_stop_logging(n: u64) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(crate::support::sample_event("cloudtrail/sg-open-ssh-to-world.json")).expect("sample");
+    let mut event: serde_json::Value = serde_json::from_str(&text).expect("json");
+    event["id"] = serde_json::json!(format!("7e0c0000-0000-4000-8000-{n:012}"));
+    let detail = &mut event["detail"];
+    detail["eventID"] = serde_json::json!(format!("7e0c0000-0000-4000-9000-{n:012}"));
+    detail["eventName"] = serde_json::json!("StopLogging");
+    detail["eventSource"] = serde_json::json!("cloudtrail.amazonaws.com");
+    detail["errorCode"] = serde_json::json!("AccessDenied");
+    detail["errorMessage"] = serde_json::json!("User is not authorized to perform: cloudtrail:StopLogging");
+    detail["requestParameters"] = serde_json::json!({"name": "management-events"});
+    detail["responseElements"] = serde_json::Value::Null;
+    detail["userIdentity"] = serde_json::json!({
+        "type": "AssumedRole",
+        "principalId": format!("AROAEXAMPLEINTRUDER:session-{n}"),
+        "arn": format!("arn:aws:sts::123456789012:assumed-role/intruder/session-{n}"),
+        "accountId": "123456789012",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::123456789012:role/intruder"}}
+    });
+    event
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_flood_of_denied_calls_is_told_once_then_told_with_its_count_when_the_hour_is_over() {
+    let world = World::seed().await;
+    let t0 = hour_start();
+    for n in 0..20 {
+        let report = respond_at(&world, denied_stop_logging(n), &[], t0 + n).await;
+        assert_eq!(report.decision, firebreak::plan::Decision::Notify, "{report:#?}");
+    }
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1, "the first is told, the other 19 counted: {notes:?}");
+    let first = notes[0]["Message"].as_str().unwrap_or_default();
+    assert!(first.contains("further ones this hour are counted"), "{first}");
+    // Within the hour the sweep tells nothing; once it is over, the count, once.
+    sweep_at(&world, &[], t0 + 600).await;
+    assert!(world.notifications().await.is_empty());
+    let swept = sweep_at(&world, &[], t0 + 3600).await;
+    let notes = world.notifications().await;
+    assert_eq!(notes.len(), 1, "{swept}");
+    let message = notes[0]["Message"].as_str().unwrap_or_default();
+    assert!(message.contains("20 notifications of") && message.contains("role/intruder"), "{message}");
+    sweep_at(&world, &[], t0 + 3900).await;
+    assert!(world.notifications().await.is_empty(), "told once");
+}
