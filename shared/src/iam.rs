@@ -1093,11 +1093,17 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
         Function::FindingsNotifier => {
             // It notifies: no instance, no member account, no cap, no GuardDuty call.
             let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+            if s.account == s.home_account {
+                denied.extend([
+                    Call::new(s, "StopInstances", "ec2:StopInstances").denied().on(
+                        "instance",
+                        s.instance(),
+                        &[("ec2:InstanceID", &["i-0abc1234def567890"])],
+                    ),
+                    Call::new(s, "GetFindings", "guardduty:GetFindings").denied().anything(),
+                ]);
+            }
             denied.extend([
-                Call::new(s, "ModifyNetworkInterfaceAttribute (isolate)", "ec2:ModifyNetworkInterfaceAttribute")
-                    .denied()
-                    .on("instance", s.instance(), &[("ec2:InstanceID", &["i-0abc1234def567890"])]),
-                Call::new(s, "GetFindings", "guardduty:GetFindings").denied().anything(),
                 Call::new(&home, "UpdateItem (the cap)", "dynamodb:UpdateItem").denied().on(
                     "table",
                     s.state_table(),

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 /// The approval key, as Secrets Manager would hold it (64 characters, no punctuation).
 pub(crate) const KEY: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01";
 /// A contain-worthy finding below the automatic threshold (7.0): inside the approval band.
-const BAND_SEVERITY: f64 = 5.0;
+pub const BAND_SEVERITY: f64 = 5.0;
 
 /// One HTTP request; returns the status and the body.
 pub(crate) fn http(method: &str, url: &str, form: Option<&str>) -> (u16, String) {
@@ -100,7 +100,7 @@ impl Approvals {
         Self { world, url, env }
     }
 
-    fn extra(&self) -> Vec<(&str, &str)> {
+    pub fn extra(&self) -> Vec<(&str, &str)> {
         self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
     }
 

@@ -503,3 +503,30 @@ async fn an_idle_stop_of_a_listed_instance_waits_for_a_person_and_runs_in_the_al
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(text(&notes[0]).contains("approved by the deadline"), "{}", text(&notes[0]));
 }
+
+/// A request made from a Security Hub delivery keeps GuardDuty's own copy of the finding: Security Hub's
+/// copy arrives first (arrival order is not guaranteed), a person approves, and the instance is
+/// contained (decided again from GuardDuty's copy, which still asks for approval, never from Security
+/// Hub's text, which would only notify).
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_made_from_a_security_hub_copy_is_approved_and_contains() {
+    let approvals = Approvals::seed(crate::local_invoke::free_port()).await;
+    let world = &approvals.world;
+    let victim = world.launch(false, false).await.instance_id;
+    let finding_id = "5d000000000000000000000000000006";
+    let mut produced = finding(&victim, finding_id);
+    produced["detail"]["severity"] = Value::from(crate::approval::BAND_SEVERITY);
+    world.guardduty_produced(&produced);
+    let t0 = hour_start();
+    let copy = crate::securityhub::delivery("asff-guardduty-ec2-backdoor.json", &victim, finding_id);
+    let reports = world.deliver_at(copy, &approvals.extra(), at(t0)).await.expect("state usable");
+    assert_eq!(reports[0].decision, firebreak::plan::Decision::AwaitApproval, "{:#?}", reports[0]);
+    let request = world.state_item(&format!("approval#{INCIDENT}{finding_id}")).await.expect("requested");
+    let kept = request["request"].as_s().expect("the request");
+    assert!(kept.contains("GuardDuty Finding") && !kept.contains("Security Hub Findings"), "GuardDuty's copy is kept");
+    approve(&approvals, finding_id, t0 + 60).await;
+    let responder = approvals.responder().await;
+    let run = InProcess { responder: &responder, clock: at(t0 + 60), failures: Cell::new(0), failing: None };
+    run.contain_approved(&format!("{INCIDENT}{finding_id}")).await.expect("ran");
+    assert!(approvals.isolated(&victim).await, "contained once approved");
+}

@@ -9,7 +9,7 @@ use firebreak::report::{Outcome, Report};
 use serde_json::Value;
 
 /// The sample Security Hub delivery `name` about `instance` and GuardDuty finding `finding_id`.
-fn delivery(name: &str, instance: &str, finding_id: &str) -> Value {
+pub fn delivery(name: &str, instance: &str, finding_id: &str) -> Value {
     let text = std::fs::read_to_string(sample_event(&format!("securityhub/{name}"))).expect("sample");
     let text = text.replace("i-0abc1234def567890", instance).replace("a8c4e2f1b3d5c7e9f0a1b2c3d4e5f6a7", finding_id);
     serde_json::from_str(&text).expect("json")

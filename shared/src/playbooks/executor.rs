@@ -369,9 +369,6 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             report.actions.iter_mut().for_each(|a| a.outcome = dry_run_outcome(&a.outcome));
         }
         match &ending {
-            Ending::Open(why) => report.reasons.push(format!(
-                "this incident stays open ({why}): a later delivery of it is acted on once that no longer holds"
-            )),
             Ending::Held(why) if self.queues(plan) => report.reasons.push(format!(
                 "this incident stays open ({why}): it is queued, and the sweep contains it as soon as the cap allows, \
                  the most severe first, once GuardDuty confirms the finding again (firebreak sweep runs the queue now)"
@@ -379,7 +376,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             Ending::Held(why) if plan.incident_key.starts_with(crate::state_keys::APPROVED) => report.reasons.push(
                 format!("this incident stays open ({why}): approved, it is run again by the sweep once the cap allows"),
             ),
-            Ending::Held(why) => report.reasons.push(format!(
+            Ending::Open(why) | Ending::Held(why) => report.reasons.push(format!(
                 "this incident stays open ({why}): a later delivery of it is acted on once that no longer holds"
             )),
             Ending::Finished | Ending::Quiet(_) => {}
