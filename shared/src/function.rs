@@ -39,15 +39,20 @@ pub enum Function {
     /// Notifies the findings other products deliver through Security Hub, with a concurrency of its own:
     /// a flood of them never takes the containment function's executions. Acts on nothing.
     FindingsNotifier,
+    /// Runs the schedule's sweep (expired requests, approved runs not done, the containments the cap
+    /// held back, the counts of repeated notifications) on a concurrency of its own, under the GuardDuty
+    /// responder's role: the sweep never takes the containment function's executions.
+    ContainmentSweeper,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 6] = [
         Self::GuarddutyResponder,
         Self::AlarmResponder,
         Self::CloudtrailResponder,
         Self::ApprovalResponder,
         Self::FindingsNotifier,
+        Self::ContainmentSweeper,
     ];
 
     /// The crate and the deployed function's name (`firebreak-<name>`).
@@ -58,6 +63,7 @@ impl Function {
             Self::CloudtrailResponder => "cloudtrail-responder",
             Self::ApprovalResponder => "approval-responder",
             Self::FindingsNotifier => "findings-notifier",
+            Self::ContainmentSweeper => "containment-sweeper",
         }
     }
 
@@ -69,7 +75,28 @@ impl Function {
             Self::CloudtrailResponder => &[Kind::Cloudtrail],
             Self::ApprovalResponder => &[],
             Self::FindingsNotifier => &[Kind::SecurityHub],
+            Self::ContainmentSweeper => &[],
         }
+    }
+
+    /// The kinds of the plans it runs: the delivered ones, and for the sweeper the GuardDuty
+    /// responder's (it runs their held-back and approved containments again).
+    fn planned_kinds(self) -> &'static [Kind] {
+        self.role_owner().kinds()
+    }
+
+    /// The function whose role it runs under (its own, but for the sweeper's).
+    pub fn role_owner(self) -> Function {
+        match self {
+            Self::ContainmentSweeper => Self::GuarddutyResponder,
+            other => other,
+        }
+    }
+
+    /// Whether it runs the schedule's sweep: the sweeper alone, never on the containment function's
+    /// concurrency nor the public URL's.
+    pub fn runs_the_sweep(self) -> bool {
+        self == Self::ContainmentSweeper
     }
 
     /// Whether it handles `kind`. A recognised event that is deliberately ignored is answered by any.
@@ -99,7 +126,7 @@ impl Function {
     /// Whether it acts in member accounts (through the member role): every function that acts on an
     /// incident; the findings notifier only notifies from the security account.
     pub fn acts_in_member_accounts(self) -> bool {
-        self.kinds().iter().any(|k| matches!(k, Kind::Guardduty | Kind::Alarm | Kind::Cloudtrail))
+        self.planned_kinds().iter().any(|k| matches!(k, Kind::Guardduty | Kind::Alarm | Kind::Cloudtrail))
     }
 
     /// Whether it counts repeated notifications of one kind (`crate::repeats`): the functions whose
@@ -116,35 +143,35 @@ impl Function {
 
     /// Every step a plan it executes can hold.
     pub fn steps(self) -> BTreeSet<StepKind> {
-        self.kinds().iter().flat_map(|k| k.possible_steps().iter().copied()).collect()
+        self.planned_kinds().iter().flat_map(|k| k.possible_steps().iter().copied()).collect()
     }
 
     /// Whether it reads findings back from GuardDuty before acting on them.
     pub fn confirms_findings(self) -> bool {
-        self.kinds().contains(&Kind::Guardduty)
+        self.planned_kinds().contains(&Kind::Guardduty)
     }
 
     /// Whether it seals the records later decisions trust (original groups, credential records,
     /// approval requests): the function that writes them, and so reads the state key.
     pub fn seals_records(self) -> bool {
-        self.kinds().contains(&Kind::Guardduty)
+        self.planned_kinds().contains(&Kind::Guardduty)
     }
 
     /// Whether it remembers the ingress ranges calls add to a group, to judge the next call's with them.
     pub fn remembers_ingress(self) -> bool {
-        self.kinds().contains(&Kind::Cloudtrail)
+        self.planned_kinds().contains(&Kind::Cloudtrail)
     }
 
     /// Whether it signs approval links: the functions whose plans may wait for a person (containments,
     /// revocations, idle stops), each with a key of its own.
     pub fn asks_for_approval(self) -> bool {
-        self.kinds().iter().any(|k| matches!(k, Kind::Guardduty | Kind::Alarm))
+        self.planned_kinds().iter().any(|k| matches!(k, Kind::Guardduty | Kind::Alarm))
     }
 
-    /// Whether its schedule sweeps the requests for approval (expired, approved and not run): the
-    /// GuardDuty responder, never the public approval function.
+    /// Whether its role may sweep (expired requests, approved runs not done, held-back containments):
+    /// the GuardDuty responder's, which the sweeper runs under; never the public approval function's.
     pub fn sweeps_approvals(self) -> bool {
-        self.kinds().contains(&Kind::Guardduty)
+        self.planned_kinds().contains(&Kind::Guardduty)
     }
 
     /// What its role must grant: the executor's own calls, every declared action of its steps, and the

@@ -772,6 +772,8 @@ fn approval_function_requests(s: &Scene) -> Vec<Request> {
 
 /// Every request `function` makes for an incident in `scene`.
 pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
+    // A function that runs under another's role makes that role's requests.
+    let function = function.role_owner();
     if function == Function::ApprovalResponder {
         return approval_function_requests(s);
     }
@@ -881,6 +883,7 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
 
 /// Calls Firebreak must never be allowed to make, whatever happens to its code.
 pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
+    let function = function.role_owner();
     let exempt: &[(&str, &[&str])] = &[
         ("aws:ResourceTag/firebreak:exempt", &["true"]),
         ("ec2:ResourceTag/firebreak:exempt", &["true"]),
@@ -945,7 +948,7 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
         }
     }
     match function {
-        Function::GuarddutyResponder => {
+        Function::GuarddutyResponder | Function::ContainmentSweeper => {
             // It may withdraw a quarantine record, never delete the cap, a claim or a recorded group.
             let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
             for (what, key) in [

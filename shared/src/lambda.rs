@@ -145,7 +145,7 @@ pub async fn approval_event<T: Targets, N: Notifier, S: StateStore>(
         }
         Ok(crate::approval::http::Invocation::Sweep) => refusal(
             &event.context.request_id,
-            Error::refused("payload", "the approval sweep runs in the GuardDuty responder (its schedule), not here"),
+            Error::refused("payload", "the schedule's sweep runs in the containment sweeper, not here"),
         ),
         Err(e) => refusal(&event.context.request_id, e),
     }
@@ -188,10 +188,17 @@ pub async fn respond_payload_with<T: Targets, N: Notifier, S: StateStore>(
         // Boxed, as every run below: a plan's run is a large future, and a debug build polls it on the stack.
         return Box::pin(run_approved(key, responder, function, clock, lease_until, metrics)).await;
     }
-    // The approval schedule's sweep runs in the function that contains, whose concurrency a flood of
-    // requests at the public URL cannot exhaust.
-    if function.sweeps_approvals() && crate::approval::http::is_schedule(&payload) {
-        return Box::pin(responder.sweep(clock, lease_until)).await;
+    // The schedule's sweep runs in the sweeper alone, on a concurrency of its own: neither a flood at
+    // the public URL nor the containments it runs again take the containment function's executions.
+    match (function.runs_the_sweep(), crate::approval::http::is_schedule(&payload)) {
+        (true, true) => return Box::pin(responder.sweep(clock, lease_until)).await,
+        (true, false) => {
+            return Err(Error::refused("payload", "the containment sweeper runs only its schedule's sweep"));
+        }
+        (false, true) => {
+            return Err(Error::refused("payload", "the schedule's sweep runs in the containment sweeper, not here"));
+        }
+        (false, false) => {}
     }
     let incidents = incidents_of(payload, &responder.config)?;
     if let Some(other) = incidents.iter().find(|i| !function.handles_incident(i)) {

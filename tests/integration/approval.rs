@@ -275,27 +275,29 @@ async fn a_person_approves_or_denies_over_http_and_only_a_valid_unused_unexpired
     assert_eq!(status, 403, "{page}");
     assert!(page.contains("expired"), "{page}");
     assert!(approvals.untouched(&late).await);
-    let swept = invoke(port, "guardduty-responder", &schedule());
+    let swept = invoke(port, "containment-sweeper", &schedule());
     assert!(swept.contains("finding-late"), "{swept}");
     assert_eq!(approvals.status("finding-late").await, "expired");
     let notes = world.notifications().await;
     assert_eq!(notes.len(), 1, "the expiry is told once");
     assert!(notes[0]["Subject"].as_str().unwrap_or_default().contains("Expired"), "{}", notes[0]);
     assert!(approvals.untouched(&late).await);
-    let swept_again = invoke(port, "guardduty-responder", &schedule());
+    let swept_again = invoke(port, "containment-sweeper", &schedule());
     assert!(!swept_again.contains("finding-late") && world.notifications().await.is_empty(), "{swept_again}");
 }
 
-/// `cargo lambda watch` serving the approval function and the GuardDuty responder it invokes, both
-/// built and started before the test goes on: the schedule's sweep (in the responder) finds nothing
-/// overdue, the approval function refuses the schedule's event, and the responder refuses to run a
-/// containment nobody approved.
+/// `cargo lambda watch` serving the approval function, the GuardDuty responder it invokes and the
+/// containment sweeper, all built and started before the test goes on: the schedule's sweep (in the
+/// sweeper) finds nothing overdue, the approval function and the responder refuse the schedule's event,
+/// and the responder refuses to run a containment nobody approved.
 pub(crate) fn watch_on(port: u16, approvals: &Approvals) -> crate::local_invoke::Watch {
     let watch = watch(&approvals.world, &approvals.function_env(port), Some(port)).0;
-    let swept = invoke(port, "guardduty-responder", &schedule());
+    let swept = invoke(port, "containment-sweeper", &schedule());
     assert!(swept.contains("\"expired\":[]"), "{swept}");
-    let not_here = invoke(port, "approval-responder", &schedule());
-    assert!(not_here.contains("the approval sweep runs in the GuardDuty responder"), "{not_here}");
+    for elsewhere in ["approval-responder", "guardduty-responder"] {
+        let not_here = invoke(port, elsewhere, &schedule());
+        assert!(not_here.contains("the schedule's sweep runs in the containment sweeper"), "{elsewhere}: {not_here}");
+    }
     let nobody = r#"{"firebreak-approved": "incident#guardduty#123456789012#us-east-1#none"}"#;
     let refused = invoke(port, "guardduty-responder", nobody);
     assert!(refused.contains("no request for approval"), "{refused}");

@@ -41,7 +41,8 @@ fn cases() -> Vec<(Function, Scene, Request)> {
     // The home region, another allowed region of the home account, and a member account.
     let scenes =
         [Scene::home("us-east-1"), Scene::home("eu-west-1"), Scene::member("us-east-1"), Scene::member("eu-west-1")];
-    for function in Function::ALL {
+    // Each role once: a function that runs under another's role makes that role's requests.
+    for function in Function::ALL.into_iter().filter(|f| f.role_owner() == *f) {
         for scene in &scenes {
             let requests =
                 iam::function_requests(function, scene).into_iter().chain(iam::forbidden_requests(function, scene));
@@ -131,7 +132,7 @@ fn the_readme_least_privilege_table_is_the_generated_one() {
     let mut table =
         String::from("| function | call | IAM action | resource type | condition keys sent |\n|---|---|---|---|---|\n");
     let home = Scene::home("us-east-1");
-    for function in Function::ALL {
+    for function in Function::ALL.into_iter().filter(|f| f.role_owner() == *f) {
         let mut seen = std::collections::BTreeSet::new();
         for r in iam::function_requests(function, &home) {
             let keys: Vec<&str> = r.context.keys().map(String::as_str).collect();

@@ -57,6 +57,7 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
         format!("FIREBREAK_TOPIC_ARN={}", world.topic_arn),
         format!("FIREBREAK_STATE_TABLE={TABLE}"),
         "FIREBREAK_SETTLE_SECONDS=0".into(),
+        "FIREBREAK_SECURITY_HUB_WRITE_BACK=off".into(),
     ];
     let (_watch, port) = watch(&world, &env, None);
 
@@ -79,9 +80,15 @@ async fn every_function_runs_under_the_lambda_runtime_against_the_emulator() {
     let group = world.ec2.describe_security_groups().group_ids(&exposed).send().await.expect("group");
     assert!(group.security_groups()[0].ip_permissions().is_empty(), "the world-open rule is revoked");
 
+    let inspector = sample("securityhub/asff-inspector-ec2-cve.json");
+    let notified = invoke(port, "findings-notifier", &inspector);
+    assert!(notified.contains("\"decision\":\"notify\""), "{notified}");
+    let swept = invoke(port, "containment-sweeper", &sample("approval/scheduled-sweep.json"));
+    assert!(swept.contains("\"held\":[]"), "{swept}");
+
     let refused = invoke(port, "alarm-responder", &finding);
     assert!(refused.contains("refused") && refused.contains("not handled by this function"), "{refused}");
-    assert_eq!(world.notifications().await.len(), 3, "one notification per incident");
+    assert_eq!(world.notifications().await.len(), 4, "one notification per incident");
 }
 
 /// Where the output of the watch on `port` goes.
