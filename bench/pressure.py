@@ -25,7 +25,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from run import PY, ROOT, env_for, free_port, produced, seed, wait_port  # noqa: E402
+from run import ROOT, emulator, env_for, produced, seed  # noqa: E402
 
 FIREBREAK = os.environ.get("BENCH_FIREBREAK", str(ROOT / "target/release/firebreak"))
 OTHERS = int(os.environ.get("BENCH_OTHER_FINDINGS", "1000"))
@@ -138,7 +138,7 @@ def run(endpoint, routing):
         "seconds_to_isolation": round(done["isolated_after"], 1),
         "seconds_for_everything": round(total, 1),
         "notifications_within_the_hour": len(notes),
-        "notifications_of_the_1200_others": len(notes) - 1,
+        "notifications_of_the_others": len(notes) - 1,
         "counts_told_after_the_hour": tallies(endpoint),
         "failed_runs": len(failures),
         "first_failure": failures[0] if failures else None,
@@ -146,23 +146,16 @@ def run(endpoint, routing):
 
 
 def main():
-    port = free_port()
-    moto = subprocess.Popen([PY, str(ROOT / "tests/emulator/moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
-                            env=os.environ | {"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port)
-        endpoint = f"http://127.0.0.1:{port}"
+    with emulator() as (_, endpoint):
         results = [run(endpoint, routing) for routing in ("as deployed", "one function for Security Hub")]
-    finally:
-        moto.terminate()
-        moto.wait(10)
     (ROOT / "bench/pressure-results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print("| routing | real instance isolated | after (s) | all 1,201 runs (s) | notifications of the 1,200 others within the hour | counts the sweep tells after the hour | failed runs |")
+    print(f"| routing | real instance isolated | after (s) | all {OTHERS + DENIED + 1:,} runs (s) | notifications of the "
+          f"{OTHERS + DENIED:,} others within the hour | counts the sweep tells after the hour | failed runs |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         counts = "; ".join(f"{w} {who.rsplit('/', 1)[-1]}: {c}" for _, w, who, c in r["counts_told_after_the_hour"])
         print(f"| {r['routing']} | {r['real_isolated']} | {r['seconds_to_isolation']} | {r['seconds_for_everything']} | "
-              f"{r['notifications_of_the_1200_others']} | {counts} | {r['failed_runs']} |")
+              f"{r['notifications_of_the_others']} | {counts} | {r['failed_runs']} |")
 
 
 if __name__ == "__main__":

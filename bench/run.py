@@ -10,6 +10,7 @@
    tools) and for an attack sequence naming 25 instances (Firebreak), also with every 10th call
    throttled.
 Writes bench/results.json and prints Markdown tables."""
+import contextlib
 import json
 import os
 import pathlib
@@ -201,13 +202,22 @@ def swap_times(world, swaps, tool):
     return (min(untracked) if untracked else None), (max(isolated) if isolated else None)
 
 
-def main():
+@contextlib.contextmanager
+def emulator():
+    """The test emulator (moto with Firebreak's corrections) on a free loopback port, stopped after."""
     port = free_port()
     moto = subprocess.Popen([PY, str(ROOT / "tests/emulator/moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
                             env=os.environ | {"MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
-        endpoint = f"http://127.0.0.1:{port}"
+        yield port, f"http://127.0.0.1:{port}"
+    finally:
+        moto.terminate()
+        moto.wait()
+
+
+def main():
+    with emulator() as (port, endpoint):
         tools = {"firebreak": firebreak, "custodian": custodian}
         samples = {name: [] for name in tools}
         for _ in range(RUNS):
@@ -268,9 +278,6 @@ def main():
                         raise RuntimeError(f"{label} did not isolate every instance")
                     runs.append({"wall_s": wall, "untracking_swap_s": untrack, "isolation_swap_s": isolate, "calls": sum(counts.values())})
             realistic[label] = {k: statistics.median(r[k] for r in runs) if runs[0][k] is not None else None for k in runs[0]}
-    finally:
-        moto.terminate()
-        moto.wait()
 
     def median(name, i):
         return statistics.median(s[i] for s in samples[name])
