@@ -34,7 +34,7 @@ pub enum Function {
     GuarddutyResponder,
     AlarmResponder,
     CloudtrailResponder,
-    /// Serves the approval links and sweeps expired requests; acts on no incident itself.
+    /// Serves the approval links; acts on no incident itself.
     ApprovalResponder,
     /// Notifies the findings other products deliver through Security Hub, with a concurrency of its own:
     /// a flood of them never takes the containment function's executions. Acts on nothing.

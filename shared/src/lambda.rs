@@ -108,6 +108,22 @@ pub async fn warm_up(responder: &AwsResponder) {
     }
 }
 
+/// A responder function's whole life: logging, typed configuration, clients from one `SdkConfig`, the
+/// table's connection opened, then every invocation handled as `function`. Each responder's `main` is
+/// this one call.
+pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
+    crate::decision_log::init_logging("info");
+    let config = Config::from_env()?;
+    let sdk = crate::aws::load_sdk_config().await;
+    let responder = aws_responder(&sdk, config).await?;
+    warm_up(&responder).await;
+    let responder = &responder;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| {
+        respond_event(event, responder, function)
+    }))
+    .await
+}
+
 /// Handle one delivery for `function`.
 pub async fn respond_event<T: Targets, N: Notifier, S: StateStore>(
     event: LambdaEvent<Value>,

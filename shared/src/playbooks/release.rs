@@ -37,25 +37,10 @@ pub async fn release<T: Targets, N: Notifier, S: StateStore>(
             ),
         ));
     }
-    let place = state.recorded_place(id.as_str()).await?.map(|p| place_of(&p));
-    let origin = place.clone().unwrap_or_else(nowhere);
-    let (compute, fleet) = match targets.target(origin.account.as_ref(), origin.region.as_ref()).await {
-        Ok(target) => target,
-        Err(e) if e.is_retryable() => return Err(e),
-        Err(e) => {
-            return Err(Error::refused(
-                "instance_id",
-                format!(
-                    "the records of {id} place it in {}, where Firebreak cannot act from here ({e}): nothing was \
-                     changed; run firebreak release with credentials of that account (AWS_REGION set to its region)",
-                    described(&origin)
-                ),
-            ))
-        }
-    };
+    let (compute, fleet, origin) = where_it_is(targets, state, id).await?;
     let (compute, fleet) = (&compute, &fleet);
     let facts = compute.describe_instance(id).await?.filter(|f| !f.state.is_gone());
-    if facts.is_none() && place.is_none() {
+    if facts.is_none() && origin.is_none() {
         // A record from before records named their place: "not found here" may be "elsewhere".
         return Err(Error::refused(
             "instance_id",
@@ -66,6 +51,7 @@ pub async fn release<T: Targets, N: Notifier, S: StateStore>(
             ),
         ));
     }
+    let origin = origin.unwrap_or_else(nowhere);
     let mut report = Report {
         incident_key: format!("release#{id}"),
         kind: Kind::Release,
@@ -103,6 +89,29 @@ pub async fn release<T: Targets, N: Notifier, S: StateStore>(
         notifier.publish(&notification).await.map_or_else(Outcome::failed, |()| Outcome::done("published")),
     );
     Ok(report)
+}
+
+/// The ports of the account and region the records of `id` name, and that place (`None` for a record
+/// from before records named one: then where Firebreak runs); refused when that place cannot be reached.
+async fn where_it_is<T: Targets, S: StateStore>(
+    targets: &T,
+    state: &S,
+    id: &InstanceId,
+) -> Result<(T::Compute, T::Fleet, Option<Origin>)> {
+    let place = state.recorded_place(id.as_str()).await?.map(|p| place_of(&p));
+    let origin = place.clone().unwrap_or_else(nowhere);
+    match targets.target(origin.account.as_ref(), origin.region.as_ref()).await {
+        Ok((compute, fleet)) => Ok((compute, fleet, place)),
+        Err(e) if e.is_retryable() => Err(e),
+        Err(e) => Err(Error::refused(
+            "instance_id",
+            format!(
+                "the records of {id} place it in {}, where Firebreak cannot act from here ({e}): nothing was changed; \
+                 run firebreak release with credentials of that account (AWS_REGION set to its region)",
+                described(&origin)
+            ),
+        )),
+    }
 }
 
 /// Where a record says it belongs (`<account>#<region>`); a part that is no account or region (an
