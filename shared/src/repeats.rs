@@ -4,7 +4,8 @@
 //! first of a kind in an hour is told at once, the rest are counted, and the sweep tells the count once
 //! the hour is over. A kind is a CloudTrail rule and the principal behind the call (an assumed role's
 //! role, not its session: a new session name must not start a new count), or a product and severity of
-//! Security Hub findings, per account. Only plans that notify and do nothing else are counted. Pure.
+//! Security Hub findings, per account. Only plans that notify and do nothing else are counted, and never
+//! a CRITICAL one: each of those is told on its own, however many there are. Pure.
 
 use crate::incident::{IncidentKind, Kind};
 use crate::plan::{Decision, Plan};
@@ -32,7 +33,8 @@ pub struct Tally {
 impl Repeat {
     /// The repeat a plan's notification belongs to, when it is counted: plans that only notify.
     pub fn of(plan: &Plan) -> Option<Self> {
-        if plan.decision != Decision::Notify || plan.acting_steps().next().is_some() {
+        let critical = plan.severity == crate::incident::SeverityLabel::Critical;
+        if plan.decision != Decision::Notify || plan.acting_steps().next().is_some() || critical {
             return None;
         }
         let account = plan.incident.origin.account.as_ref().map_or("unknown", |a| a.as_str()).to_owned();
@@ -103,6 +105,11 @@ mod tests {
         assert_eq!(Repeat::of(&guardduty), None, "GuardDuty's own finding is decided as GuardDuty's");
         let contained = plan_of("guardduty/ec2-backdoor-high-severity.json", |_| {});
         assert_eq!(Repeat::of(&contained), None, "a plan that acts is never counted");
+        let critical = plan_of("securityhub/asff-inspector-ec2-cve.json", |e| {
+            e["detail"]["findings"][0]["Severity"]["Label"] = serde_json::json!("CRITICAL");
+        });
+        assert_eq!(critical.severity, crate::incident::SeverityLabel::Critical);
+        assert_eq!(Repeat::of(&critical), None, "a critical notification is always told on its own");
     }
 
     #[test]
