@@ -633,12 +633,16 @@ pub fn executor_requests(function: Function, s: &Scene) -> Vec<Request> {
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
     let table = s.state_table();
     let topic = format!("arn:{}:sns:{}:{}:firebreak-notifications", s.partition, s.home_region, s.home_account);
-    let mut requests = vec![
-        Call::new(&home, "UpdateItem (the claim and journal)", "dynamodb:UpdateItem").on(
+    // Each function claims incidents of its own kind only, dry run and approved runs included.
+    let claims = claim_items(function).iter().map(|(what, key)| {
+        Call::new(&home, &format!("UpdateItem (the claim and journal{what})"), "dynamodb:UpdateItem").on(
             "table",
             table.clone(),
-            &[("dynamodb:LeadingKeys", &["claim#incident#guardduty#123456789012#us-east-1#a8c4e2f1"])],
-        ),
+            &[("dynamodb:LeadingKeys", &[key])],
+        )
+    });
+    let mut requests: Vec<Request> = claims.collect();
+    requests.extend([
         Call::new(&home, "UpdateItem (the warm-up at start)", "dynamodb:UpdateItem").on(
             "table",
             table.clone(),
@@ -646,18 +650,18 @@ pub fn executor_requests(function: Function, s: &Scene) -> Vec<Request> {
         ),
         Call::new(&home, "Publish", "sns:Publish").on("topic", topic, &[("aws:SecureTransport", &["true"])]),
         Call::new(&home, "GetCallerIdentity", "sts:GetCallerIdentity").anything(),
-    ];
-    if function.takes_cap_slots() {
+    ]);
+    if let Some((cap, circuit)) = cap_items(function) {
         requests.extend([
             Call::new(&home, "UpdateItem (the cap)", "dynamodb:UpdateItem").on(
                 "table",
                 table.clone(),
-                &[("dynamodb:LeadingKeys", &["cap#123456789012#2026-12-03T08"])],
+                &[("dynamodb:LeadingKeys", &[cap])],
             ),
             Call::new(&home, "PutItem (the circuit opens)", "dynamodb:PutItem").on(
                 "table",
                 table,
-                &[("dynamodb:LeadingKeys", &["circuit#123456789012#2026-12-03T08"])],
+                &[("dynamodb:LeadingKeys", &[circuit])],
             ),
         ]);
     }
@@ -671,6 +675,50 @@ pub fn executor_requests(function: Function, s: &Scene) -> Vec<Request> {
         requests.push(assume);
     }
     requests
+}
+
+/// The claim items a function writes: its own kind's incidents, as run, in a dry run, and approved.
+fn claim_items(function: Function) -> &'static [(&'static str, &'static str)] {
+    match function.role_owner() {
+        Function::GuarddutyResponder => &[
+            ("", "claim#incident#guardduty#123456789012#us-east-1#a8c4e2f1"),
+            (", dry run", "claim#dry-run#incident#guardduty#123456789012#us-east-1#a8c4e2f1"),
+            (", approved", "claim#approved#incident#guardduty#123456789012#us-east-1#a8c4e2f1"),
+        ],
+        Function::AlarmResponder => &[
+            ("", ALARM_CLAIM),
+            (", dry run", "claim#dry-run#incident#alarm#arn:aws:cloudwatch:us-east-1:123456789012:alarm:firebreak-idle-web#2026-12-03T08:00:00.000+0000"),
+            (", approved", "claim#approved#incident#alarm#arn:aws:cloudwatch:us-east-1:123456789012:alarm:firebreak-idle-web#2026-12-03T08:00:00.000+0000"),
+        ],
+        Function::CloudtrailResponder => &[
+            ("", CLOUDTRAIL_CLAIM),
+            (", dry run", "claim#dry-run#incident#cloudtrail#123456789012#us-east-1#7e0c0000-0000-4000-9000-000000000001"),
+        ],
+        Function::FindingsNotifier => &[
+            ("", NOTIFIER_CLAIM),
+            (", dry run", "claim#dry-run#incident#securityhub#123456789012#us-east-1#arn:aws:inspector2:us-east-1:123456789012:finding/0a1b"),
+        ],
+        Function::ApprovalResponder | Function::ContainmentSweeper => &[],
+    }
+}
+
+const ALARM_CLAIM: &str =
+    "claim#incident#alarm#arn:aws:cloudwatch:us-east-1:123456789012:alarm:firebreak-idle-web#2026-12-03T08:00:00.000+0000";
+const CLOUDTRAIL_CLAIM: &str = "claim#incident#cloudtrail#123456789012#us-east-1#7e0c0000-0000-4000-9000-000000000001";
+const NOTIFIER_CLAIM: &str =
+    "claim#incident#securityhub#123456789012#us-east-1#arn:aws:inspector2:us-east-1:123456789012:finding/0a1b";
+/// The containment cap and its circuit (the GuardDuty responder's), and the idle stops' (the alarm
+/// responder's): each function writes its own cap's only.
+const CONTAINMENT_CAP: (&str, &str) = ("cap#123456789012#2026-12-03T08", "circuit#123456789012#2026-12-03T08");
+const STOPS_CAP: (&str, &str) = ("cap#123456789012#2026-12-03T08#stops", "circuit#123456789012#2026-12-03T08#stops");
+
+/// The cap and circuit items a function writes, if it takes cap slots.
+fn cap_items(function: Function) -> Option<(&'static str, &'static str)> {
+    match function.role_owner() {
+        Function::GuarddutyResponder => Some(CONTAINMENT_CAP),
+        Function::AlarmResponder => Some(STOPS_CAP),
+        _ => None,
+    }
 }
 
 /// A count of repeated notifications (`state_keys::tally`).
@@ -925,6 +973,37 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             &[("iam:AWSServiceName", &["elasticbeanstalk.amazonaws.com"])],
         ),
     ];
+    // Another kind's claim, or a cap that is not its own: never (a claim taken ahead of its function
+    // would postpone that incident; a cap filled, hold real ones back).
+    {
+        let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
+        let own = claim_items(function);
+        let claims = [
+            ("a containment's claim", "claim#incident#guardduty#123456789012#us-east-1#a8c4e2f1"),
+            ("an idle stop's claim", ALARM_CLAIM),
+            ("a CloudTrail incident's claim", CLOUDTRAIL_CLAIM),
+            ("another product's finding's claim", NOTIFIER_CLAIM),
+        ];
+        let foreign_claims = claims.into_iter().filter(|(_, key)| !own.iter().any(|(_, k)| k == key));
+        let own_cap = cap_items(function);
+        let caps = [
+            ("the containment cap", CONTAINMENT_CAP.0),
+            ("the containment circuit", CONTAINMENT_CAP.1),
+            ("the idle stops' cap", STOPS_CAP.0),
+            ("the idle stops' circuit", STOPS_CAP.1),
+        ];
+        let foreign_caps =
+            caps.into_iter().filter(|(_, key)| own_cap.is_none_or(|(cap, circuit)| *key != cap && *key != circuit));
+        if function != Function::ApprovalResponder {
+            for (what, key) in foreign_claims.chain(foreign_caps) {
+                denied.push(Call::new(&home, &format!("UpdateItem ({what})"), "dynamodb:UpdateItem").denied().on(
+                    "table",
+                    s.state_table(),
+                    &[("dynamodb:LeadingKeys", &[key])],
+                ));
+            }
+        }
+    }
     // The items only the GuardDuty responder writes: what release and an approved run trust.
     if matches!(function, Function::AlarmResponder | Function::CloudtrailResponder | Function::FindingsNotifier) {
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
@@ -1106,18 +1185,11 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                     Call::new(s, "GetFindings", "guardduty:GetFindings").denied().anything(),
                 ]);
             }
-            denied.extend([
-                Call::new(&home, "UpdateItem (the cap)", "dynamodb:UpdateItem").denied().on(
-                    "table",
-                    s.state_table(),
-                    &[("dynamodb:LeadingKeys", &["cap#123456789012#2026-12-03T08"])],
-                ),
-                Call::new(&home, "PutItem (a claim, whole)", "dynamodb:PutItem").denied().on(
-                    "table",
-                    s.state_table(),
-                    &[("dynamodb:LeadingKeys", &["claim#incident#securityhub#123456789012#x"])],
-                ),
-            ]);
+            denied.extend([Call::new(&home, "PutItem (a claim, whole)", "dynamodb:PutItem").denied().on(
+                "table",
+                s.state_table(),
+                &[("dynamodb:LeadingKeys", &["claim#incident#securityhub#123456789012#x"])],
+            )]);
             if s.account != s.home_account {
                 let mut assume = Call::new(&home, "AssumeRole (the member role)", "sts:AssumeRole").denied().on(
                     "role",
