@@ -141,12 +141,17 @@ function resolver(template, parameters, pseudo) {
   return { resolve, physical }
 }
 
-// The identity policies of a role: its inline policies (managed AWS policies grant nothing here).
+// The identity policies of a role: its inline policies and the template's own managed policies it
+// attaches (AWS's managed policies, X-Ray's, grant nothing here).
 function rolePolicies(template, resolve, roleName) {
   for (const r of Object.values(template.Resources)) {
     if (r.Type !== 'AWS::IAM::Role' || resolve(r.Properties.RoleName) !== roleName) continue
+    const inline = (r.Properties.Policies ?? []).map((p) => ({ name: p.PolicyName, policy: resolve(p.PolicyDocument) }))
+    const managed = (r.Properties.ManagedPolicyArns ?? [])
+      .filter((arn) => arn && arn.Ref && template.Resources[arn.Ref]?.Type === 'AWS::IAM::ManagedPolicy')
+      .map((arn) => ({ name: arn.Ref, policy: resolve(template.Resources[arn.Ref].Properties.PolicyDocument) }))
     return {
-      identity: (r.Properties.Policies ?? []).map((p) => ({ name: p.PolicyName, policy: resolve(p.PolicyDocument) })),
+      identity: inline.concat(managed),
       trust: resolve(r.Properties.AssumeRolePolicyDocument),
     }
   }

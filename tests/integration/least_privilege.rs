@@ -44,7 +44,89 @@ fn granted(name: &str) -> (BTreeSet<String>, BTreeSet<String>) {
         let found = policies.iter().find(|p| p["PolicyName"] == policy_name).expect("policy");
         allowed_actions(&found["PolicyDocument"])
     };
-    (policy("respond"), policy("logs"))
+    // The template's own managed policies the role attaches grant what the function does, as `respond`.
+    let attached = resources[role]["Properties"]["ManagedPolicyArns"].as_array().cloned().unwrap_or_default();
+    let managed = attached.iter().filter_map(|arn| arn["Ref"].as_str()).filter_map(|name| {
+        let policy = &resources[name];
+        (policy["Type"] == "AWS::IAM::ManagedPolicy").then(|| allowed_actions(&policy["Properties"]["PolicyDocument"]))
+    });
+    let mut respond = policy("respond");
+    managed.for_each(|actions| respond.extend(actions));
+    (respond, policy("logs"))
+}
+
+/// A document's length as IAM counts it (no white space), every intrinsic resolved to the longest it can
+/// be: a `Fn::If` to its longer branch, each `${…}` and reference to an ARN of a long region.
+fn worst_case_length(document: &Value) -> usize {
+    fn resolve(v: &Value) -> Option<Value> {
+        const ARN: &str = "arn:aws:service:ap-southeast-4:123456789012:resource-type/a-resource-name-of-a-length-seen";
+        let stand_in = |name: &str| match name {
+            "AWS::Partition" => "aws".to_owned(),
+            "AWS::Region" => "ap-southeast-4".to_owned(),
+            "AWS::AccountId" => "123456789012".to_owned(),
+            "AWS::NoValue" => String::new(),
+            _ => ARN.to_owned(),
+        };
+        match v {
+            Value::Object(o) if o.len() == 1 => {
+                let (k, arg) = o.iter().next().expect("one key");
+                match k.as_str() {
+                    "Ref" if arg == "AWS::NoValue" => None,
+                    "Ref" => Some(Value::from(stand_in(arg.as_str().unwrap_or_default()))),
+                    "Fn::GetAtt" => Some(Value::from(ARN)),
+                    "Fn::Sub" => {
+                        let text = arg.as_str().or_else(|| arg[0].as_str()).unwrap_or_default();
+                        let mut out = String::new();
+                        let mut rest = text;
+                        while let Some(at) = rest.find("${") {
+                            out.push_str(&rest[..at]);
+                            let end = rest[at..].find('}').map_or(rest.len(), |e| at + e);
+                            out.push_str(&stand_in(&rest[at + 2..end]));
+                            rest = &rest[(end + 1).min(rest.len())..];
+                        }
+                        out.push_str(rest);
+                        Some(Value::from(out))
+                    }
+                    "Fn::If" => {
+                        let branches: Vec<Option<Value>> =
+                            arg.as_array().expect("If")[1..].iter().map(resolve).collect();
+                        branches.into_iter().flatten().max_by_key(|b| b.to_string().len())
+                    }
+                    _ => Some(Value::Object(o.iter().filter_map(|(k, x)| Some((k.clone(), resolve(x)?))).collect())),
+                }
+            }
+            Value::Object(o) => {
+                Some(Value::Object(o.iter().filter_map(|(k, x)| Some((k.clone(), resolve(x)?))).collect()))
+            }
+            Value::Array(a) => Some(Value::Array(a.iter().filter_map(resolve).collect())),
+            other => Some(other.clone()),
+        }
+    }
+    resolve(document).map_or(0, |d| d.to_string().len())
+}
+
+/// IAM's quotas, with every option deployed: a role's inline policies together at most 10,240
+/// characters, a managed policy at most 6,144 (the IAM quotas reference, "IAM and AWS STS quotas"; white
+/// space is not counted). Past them a deployment fails with `LimitExceeded`.
+#[test]
+fn every_roles_policies_fit_iams_quotas() {
+    for file in ["template.yaml", "member-role.yaml"] {
+        let template = crate::iam::decode(file);
+        for (name, resource) in template["Resources"].as_object().expect("resources") {
+            match resource["Type"].as_str() {
+                Some("AWS::IAM::Role") => {
+                    let inline = resource["Properties"]["Policies"].as_array().cloned().unwrap_or_default();
+                    let total: usize = inline.iter().map(|p| worst_case_length(&p["PolicyDocument"])).sum();
+                    assert!(total <= 10_240, "{file} {name}: inline policies of {total} characters");
+                }
+                Some("AWS::IAM::ManagedPolicy") => {
+                    let length = worst_case_length(&resource["Properties"]["PolicyDocument"]);
+                    assert!(length <= 6_144, "{file} {name}: a managed policy of {length} characters");
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 #[test]
