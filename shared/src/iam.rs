@@ -721,6 +721,9 @@ fn cap_items(function: Function) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// The operators' break-glass role (`BreakGlassRoleArn`) the IAM test deploys the template with.
+pub const BREAK_GLASS_ROLE: &str = "security-break-glass";
+
 /// A count of repeated notifications (`state_keys::tally`).
 const TALLY_ITEM: &str =
     "tally#123456789012#2026-12-03T08#cloudtrail#CT-LOG-001#arn:aws:iam::123456789012:role/intruder";
@@ -937,42 +940,72 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
         ("ec2:ResourceTag/firebreak:exempt", &["true"]),
         ("ec2:InstanceID", &["i-0abc1234def567890"]),
     ];
-    let mut denied = vec![
-        create_tags(
-            &Call::new(s, "CreateTags (a key that is not Firebreak's)", "ec2:CreateTags").denied(),
-            "instance",
-            s.instance(),
-            &["Owner"],
-            None,
-        ),
-        // A finding's workflow and note only: never suppressed, never its severity or any other field.
-        Call::new(s, "BatchUpdateFindings (suppress a finding)", "securityhub:BatchUpdateFindings").denied().on(
-            "hub",
-            s.securityhub("hub/default"),
-            &[("securityhub:ASFFSyntaxPath/Workflow.Status", &["SUPPRESSED"])],
-        ),
-        Call::new(s, "BatchUpdateFindings (lower a finding's severity)", "securityhub:BatchUpdateFindings")
-            .denied()
-            .on(
+    let mut denied =
+        vec![
+            create_tags(
+                &Call::new(s, "CreateTags (a key that is not Firebreak's)", "ec2:CreateTags").denied(),
+                "instance",
+                s.instance(),
+                &["Owner"],
+                None,
+            ),
+            // A finding's workflow and note only: never suppressed, never its severity or any other field.
+            Call::new(s, "BatchUpdateFindings (suppress a finding)", "securityhub:BatchUpdateFindings").denied().on(
                 "hub",
                 s.securityhub("hub/default"),
-                &[("securityhub:ASFFSyntaxPath/Severity.Label", &["INFORMATIONAL"])],
+                &[("securityhub:ASFFSyntaxPath/Workflow.Status", &["SUPPRESSED"])],
             ),
-        Call::new(s, "BatchUpdateFindingsV2 (suppress a finding)", "securityhub:BatchUpdateFindings").denied().on(
-            "hubv2",
-            s.securityhub("hubv2/0123456789abcdef"),
-            &[("securityhub:OCSFSyntaxPath/StatusId", &["3"])],
-        ),
-        Call::new(s, "BatchUpdateFindingsV2 (change a finding's severity)", "securityhub:BatchUpdateFindings")
-            .denied()
-            .on("hubv2", s.securityhub("hubv2/0123456789abcdef"), &[("securityhub:OCSFSyntaxPath/SeverityId", &["1"])]),
-        // Only GuardDuty Malware Protection's own role: another service's could carry other powers.
-        Call::new(s, "CreateServiceLinkedRole (another service's)", "iam:CreateServiceLinkedRole").denied().on(
-            "role",
-            s.iam("role/aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk"),
-            &[("iam:AWSServiceName", &["elasticbeanstalk.amazonaws.com"])],
-        ),
-    ];
+            // Automation rules can match any field a write sets: only the status and the note are written.
+            Call::new(s, "BatchUpdateFindings (a finding's criticality)", "securityhub:BatchUpdateFindings")
+                .denied()
+                .on("hub", s.securityhub("hub/default"), &[("securityhub:ASFFSyntaxPath/Criticality", &["0"])]),
+            Call::new(s, "BatchUpdateFindings (a finding's confidence)", "securityhub:BatchUpdateFindings")
+                .denied()
+                .on("hub", s.securityhub("hub/default"), &[("securityhub:ASFFSyntaxPath/Confidence", &["0"])]),
+            Call::new(s, "BatchUpdateFindings (a finding's types)", "securityhub:BatchUpdateFindings").denied().on(
+                "hub",
+                s.securityhub("hub/default"),
+                &[("securityhub:ASFFSyntaxPath/Types", &["Software and Configuration Checks"])],
+            ),
+            Call::new(s, "BatchUpdateFindings (user-defined fields)", "securityhub:BatchUpdateFindings").denied().on(
+                "hub",
+                s.securityhub("hub/default"),
+                &[("securityhub:ASFFSyntaxPath/UserDefinedFields", &["suppress"])],
+            ),
+            Call::new(s, "BatchUpdateFindings (related findings)", "securityhub:BatchUpdateFindings").denied().on(
+                "hub",
+                s.securityhub("hub/default"),
+                &[("securityhub:ASFFSyntaxPath/RelatedFindings", &["arn:aws:securityhub:::finding/x"])],
+            ),
+            Call::new(s, "BatchUpdateFindings (the product's severity)", "securityhub:BatchUpdateFindings")
+                .denied()
+                .on("hub", s.securityhub("hub/default"), &[("securityhub:ASFFSyntaxPath/Severity.Product", &["0"])]),
+            Call::new(s, "BatchUpdateFindings (lower a finding's severity)", "securityhub:BatchUpdateFindings")
+                .denied()
+                .on(
+                    "hub",
+                    s.securityhub("hub/default"),
+                    &[("securityhub:ASFFSyntaxPath/Severity.Label", &["INFORMATIONAL"])],
+                ),
+            Call::new(s, "BatchUpdateFindingsV2 (suppress a finding)", "securityhub:BatchUpdateFindings").denied().on(
+                "hubv2",
+                s.securityhub("hubv2/0123456789abcdef"),
+                &[("securityhub:OCSFSyntaxPath/StatusId", &["3"])],
+            ),
+            Call::new(s, "BatchUpdateFindingsV2 (change a finding's severity)", "securityhub:BatchUpdateFindings")
+                .denied()
+                .on(
+                    "hubv2",
+                    s.securityhub("hubv2/0123456789abcdef"),
+                    &[("securityhub:OCSFSyntaxPath/SeverityId", &["1"])],
+                ),
+            // Only GuardDuty Malware Protection's own role: another service's could carry other powers.
+            Call::new(s, "CreateServiceLinkedRole (another service's)", "iam:CreateServiceLinkedRole").denied().on(
+                "role",
+                s.iam("role/aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk"),
+                &[("iam:AWSServiceName", &["elasticbeanstalk.amazonaws.com"])],
+            ),
+        ];
     // Another kind's claim, or a cap that is not its own: never (a claim taken ahead of its function
     // would postpone that incident; a cap filled, hold real ones back).
     {
@@ -1269,6 +1302,14 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                 &[("dynamodb:LeadingKeys", &[group.as_str()])],
             ),
         );
+    }
+    // The operators' break-glass role, in the security account: a deny there would lock out release.
+    if s.account == s.home_account && function.acts_in_member_accounts() {
+        denied.push(Call::new(s, "PutRolePolicy (the operators' break-glass role)", "iam:PutRolePolicy").denied().on(
+            "role",
+            s.iam(&format!("role/{BREAK_GLASS_ROLE}")),
+            &[],
+        ));
     }
     // Only the approval key, and only for the function that signs approval links.
     let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };

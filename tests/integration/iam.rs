@@ -94,7 +94,8 @@ fn every_call_is_allowed_and_every_forbidden_one_denied_as_aws_evaluates_them() 
     let input = json!({
         "templates": {"home": decode("template.yaml"), "member": decode("member-role.yaml")},
         "parameters": {
-            "home": {"AllowedRegions": "us-east-1,eu-west-1", "AllowedAccounts": "111111111111,222222222222", "MemberExternalId": "s3cr3t", "OrganizationId": "o-firebreak01"},
+            "home": {"AllowedRegions": "us-east-1,eu-west-1", "AllowedAccounts": "111111111111,222222222222", "MemberExternalId": "s3cr3t", "OrganizationId": "o-firebreak01",
+                     "BreakGlassRoleArn": format!("arn:aws:iam::111111111111:role/{}", iam::BREAK_GLASS_ROLE)},
             "member": {"SecurityAccountId": "111111111111", "SecurityRegion": "us-east-1", "OrganizationId": "o-firebreak01", "ExternalId": "s3cr3t"},
         },
         "cases": cases,
