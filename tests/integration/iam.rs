@@ -52,13 +52,20 @@ fn cases() -> Vec<(Function, Scene, Request)> {
                 cases.extend(iam::forwarding_requests(scene).into_iter().map(|r| (function, scene.clone(), r)));
             }
         }
-        // A region outside AllowedRegions: every EC2 call of the home role is denied.
-        let outside = Scene::home("ap-south-1");
-        for mut request in iam::function_requests(function, &outside) {
-            if request.action.starts_with("ec2:") {
-                request.expect = Expect::Denied;
-                request.call = format!("{} (outside AllowedRegions)", request.call);
-                cases.push((function, outside.clone(), request));
+        // A region outside AllowedRegions: every EC2 call of the home role is denied, and of the member
+        // role every EC2 call and every malware scan.
+        for outside in [Scene::home("ap-south-1"), Scene::member("ap-south-1")] {
+            let member = outside.account != outside.home_account;
+            for mut request in iam::function_requests(function, &outside) {
+                let regional = request.action.starts_with("ec2:")
+                    || (member
+                        && request.principal == Principal::MemberRole
+                        && request.action == "guardduty:StartMalwareScan");
+                if regional && (!member || request.principal == Principal::MemberRole) {
+                    request.expect = Expect::Denied;
+                    request.call = format!("{} (outside AllowedRegions)", request.call);
+                    cases.push((function, outside.clone(), request));
+                }
             }
         }
         // What SNS (the topic's key) and DynamoDB (the table's key) ask KMS on the function's behalf.
@@ -96,7 +103,8 @@ fn every_call_is_allowed_and_every_forbidden_one_denied_as_aws_evaluates_them() 
         "parameters": {
             "home": {"AllowedRegions": "us-east-1,eu-west-1", "AllowedAccounts": "111111111111,222222222222", "MemberExternalId": "s3cr3t", "OrganizationId": "o-firebreak01",
                      "BreakGlassRoleArn": format!("arn:aws:iam::111111111111:role/{}", iam::BREAK_GLASS_ROLE)},
-            "member": {"SecurityAccountId": "111111111111", "SecurityRegion": "us-east-1", "OrganizationId": "o-firebreak01", "ExternalId": "s3cr3t"},
+            "member": {"SecurityAccountId": "111111111111", "SecurityRegion": "us-east-1", "OrganizationId": "o-firebreak01", "ExternalId": "s3cr3t",
+                       "AllowedRegions": "us-east-1,eu-west-1"},
         },
         "cases": cases,
     });
