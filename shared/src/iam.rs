@@ -512,6 +512,12 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                     s.route53resolver("firewall-rule-group-association/rslvr-frgassoc-0123456789abcdef0"),
                     tagged,
                 ),
+                // The same operation authorizes the tagging action too (the SAR's operations table).
+                Call::new(s, "AssociateFirewallRuleGroup (its tags)", "route53resolver:TagResource").on(
+                    "firewall-rule-group-association",
+                    s.route53resolver("firewall-rule-group-association/rslvr-frgassoc-0123456789abcdef0"),
+                    tagged,
+                ),
             ]
         }
         StepKind::ScanForMalware => {
@@ -1074,8 +1080,20 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                     &[("dynamodb:LeadingKeys", &[key])],
                 ));
             }
-            // Someone else's DNS Firewall: neither its domains nor an untagged association.
+            // Someone else's DNS Firewall: neither its domains nor an untagged association, nor its list
+            // tagged into Firebreak's.
             let foreign: &[(&str, &[&str])] = &[("aws:ResourceTag/firebreak:role", &["dns-team"])];
+            let ours: &[(&str, &[&str])] =
+                &[("aws:RequestTag/firebreak:role", &["firebreak-dns-block"]), ("aws:TagKeys", &["firebreak:role"])];
+            denied.push(
+                Call::new(s, "TagResource (another's list, tagged Firebreak's)", "route53resolver:TagResource")
+                    .denied()
+                    .on(
+                        "firewall-domain-list",
+                        s.route53resolver("firewall-domain-list/rslvr-fdl-0000000000000000a"),
+                        ours,
+                    ),
+            );
             denied.extend([
                 Call::new(
                     s,

@@ -431,6 +431,9 @@ impl StepKind {
                 "route53resolver:UpdateFirewallDomains",
                 "route53resolver:ListFirewallRuleGroupAssociations",
                 "route53resolver:AssociateFirewallRuleGroup",
+                // The Service Authorization Reference's operations table: AssociateFirewallRuleGroup (with
+                // tags, as Firebreak sends it) also authorizes route53resolver:TagResource.
+                "route53resolver:TagResource",
             ],
             // GuardDuty snapshots and scans the volumes itself, through its service-linked role, which
             // the first on-demand scan of an account creates (hence `iam:CreateServiceLinkedRole`, for
