@@ -238,3 +238,24 @@ async fn a_member_accounts_quarantine_is_released_there_and_forgotten_only_on_ec
     assert!(refused.to_string().contains("does not say where it is"), "{refused}");
     assert!(world.state_item(&format!("quarantine#{legacy}")).await.is_some(), "kept");
 }
+
+/// The member external id sits only where a member account is acted in: not in the public approval
+/// function's environment, nor the findings notifier's (issue #44, "the external id only where it is
+/// used").
+#[test]
+fn the_member_external_id_is_only_in_the_functions_that_act_in_member_accounts() {
+    let template = crate::iam::decode("template.yaml");
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(globals.get("FIREBREAK_MEMBER_EXTERNAL_ID").is_none(), "not for every function");
+    let resources = template["Resources"].as_object().expect("resources");
+    for function in firebreak::Function::ALL {
+        let resource = resources
+            .values()
+            .find(|r| r["Properties"]["FunctionName"] == format!("firebreak-{}", function.name()))
+            .expect("function in template");
+        let variables = &resource["Properties"]["Environment"]["Variables"];
+        let has = |name: &str| variables.get(name).is_some();
+        assert_eq!(has("FIREBREAK_MEMBER_EXTERNAL_ID"), function.acts_in_member_accounts(), "{}", function.name());
+        assert_eq!(has("FIREBREAK_MEMBER_ROLE_NAME"), function.acts_in_member_accounts(), "{}", function.name());
+    }
+}
