@@ -124,9 +124,10 @@ enum Command {
     },
     /// Approve a plan that awaits approval: it runs now, as an automatic one would
     #[command(after_help = concat!(
-        "Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE (--table), FIREBREAK_STATE_KEY_SECRET_ARN, USER and \
-         the standard AWS configuration. For an incident in a member account, invoke the GuardDuty responder instead \
-         (the README's approval section).\n\n",
+        "Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE (--table), FIREBREAK_STATE_KEY_SECRET_ARN and \
+         the standard AWS configuration; the answer is recorded with the caller's identity as AWS authenticates it \
+         (GetCallerIdentity). For an incident in a member account, invoke the GuardDuty responder instead (the \
+         README's approval section).\n\n",
         "Exit codes: 0 ran and nothing failed; 1 a step failed; 2 refused."
     ))]
     Approve {
@@ -135,7 +136,8 @@ enum Command {
     },
     /// Deny a plan that awaits approval: nothing is done, a person is told
     #[command(after_help = concat!(
-        "Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE (--table), USER and the standard AWS configuration.\n\n",
+        "Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE (--table) and the standard AWS configuration; the \
+         answer is recorded with the caller's identity as AWS authenticates it (GetCallerIdentity).\n\n",
         "Exit codes: 0 denied; 2 refused."
     ))]
     Deny {
@@ -213,9 +215,8 @@ pub fn run(
         },
         #[cfg(feature = "aws")]
         acting => {
-            let user = lookup("USER");
             match Config::from_lookup(lookup) {
-                Ok(config) => acting_command(acting, &cli, config, user, stdin, out, err),
+                Ok(config) => acting_command(acting, &cli, config, stdin, out, err),
                 Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
             }
         }
@@ -297,7 +298,6 @@ fn acting_command(
     command: &Command,
     cli: &Cli,
     config: Config,
-    user: Option<String>,
     stdin: &mut dyn Read,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -351,7 +351,7 @@ fn acting_command(
                     _ => crate::approval::Verdict::Deny,
                 };
                 match crate::lambda::operator_responder(&sdk, config).await {
-                    Ok(responder) => answer(key, verdict, user, &responder, out, err).await,
+                    Ok(responder) => answer(key, verdict, &responder, out, err).await,
                     Err(e) => report(err, &format!("firebreak: {e}"), EXIT_REFUSED),
                 }
             }
@@ -529,17 +529,27 @@ async fn unblock(
     }
 }
 
-/// `approve KEY` / `deny KEY`: an operator's answer, recorded with the local user; exit 0 when the
+/// `approve KEY` / `deny KEY`: an operator's answer, recorded with the caller's identity; exit 0 when the
 /// answer was taken and nothing failed, 1 when a step failed, 2 when refused.
 #[cfg(feature = "aws")]
 async fn answer(
     key: &str,
     verdict: crate::approval::Verdict,
-    user: Option<String>,
     responder: &crate::lambda::AwsResponder,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
+    // The approver is who AWS says is calling, never `$USER`, which anyone can set.
+    let user = match responder.targets.caller_arn().await {
+        Ok(arn) => Some(arn),
+        Err(e) => {
+            let why = format!(
+                "firebreak: refused: who is answering cannot be told ({}): nothing was answered",
+                one_line(&e.to_string())
+            );
+            return report(err, &why, EXIT_REFUSED);
+        }
+    };
     let clock = crate::clock::Clock::system();
     let now = clock.now().epoch;
     let by =

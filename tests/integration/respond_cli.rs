@@ -117,3 +117,20 @@ async fn sweep_contains_what_the_cap_held_back_in_an_earlier_hour() {
     assert!(held[0]["key"].as_str().is_some_and(|k| k.ends_with("sweep-victim")), "{doc}");
     assert_ne!(world.interface_groups(&victim).await, before, "contained by the sweep");
 }
+
+/// An operator's answer is recorded with who AWS says is calling (`GetCallerIdentity`), never with
+/// `$USER`, which anyone can set (issue #44).
+#[tokio::test(flavor = "current_thread")]
+async fn an_operators_answer_is_recorded_with_the_callers_identity_not_user() {
+    let approvals = crate::approval::Approvals::seed(crate::local_invoke::free_port()).await;
+    let world = &approvals.world;
+    let victim = world.launch(false, false).await.instance_id;
+    approvals.ask(&victim, "finding-cli-deny", firebreak::clock::Clock::system()).await;
+    let key = "incident#guardduty#123456789012#us-east-1#finding-cli-deny";
+    let (code, _, err) = run_with(world, &["deny", key], &approvals.extra());
+    assert_eq!(code, 0, "{err}");
+    let item = world.state_item(&format!("approval#{key}")).await.expect("the request");
+    let decided: Value = serde_json::from_str(item["decided"].as_s().expect("decided")).expect("json");
+    let user = decided["user"].as_str().expect("the approver");
+    assert!(user.starts_with("arn:aws:") && user != "oncall", "{decided}");
+}

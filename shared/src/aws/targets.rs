@@ -66,6 +66,16 @@ impl AwsTargets {
         Ok(self.home_account.get_or_init(|| account).clone())
     }
 
+    /// Who the caller is, as AWS authenticated it (STS `GetCallerIdentity`, which needs no permission):
+    /// the identity an operator's answer is recorded with, never a name the shell claims.
+    pub async fn caller_arn(&self) -> Result<String> {
+        let identity = self.sts.get_caller_identity().send().await.map_err(|e| aws_error("GetCallerIdentity", e))?;
+        identity
+            .arn()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::config("AWS credentials", "GetCallerIdentity returned no ARN"))
+    }
+
     /// `<account>#<region>` of where the command line runs: the state table's scope of what Firebreak
     /// created there (its DNS Firewall, for `firebreak unblock`).
     pub async fn home_scope(&self) -> Result<String> {
