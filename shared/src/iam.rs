@@ -946,72 +946,42 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
         ("ec2:ResourceTag/firebreak:exempt", &["true"]),
         ("ec2:InstanceID", &["i-0abc1234def567890"]),
     ];
-    let mut denied =
-        vec![
-            create_tags(
-                &Call::new(s, "CreateTags (a key that is not Firebreak's)", "ec2:CreateTags").denied(),
-                "instance",
-                s.instance(),
-                &["Owner"],
-                None,
-            ),
-            // A finding's workflow and note only: never suppressed, never its severity or any other field.
-            Call::new(s, "BatchUpdateFindings (suppress a finding)", "securityhub:BatchUpdateFindings").denied().on(
+    let mut denied = vec![
+        create_tags(
+            &Call::new(s, "CreateTags (a key that is not Firebreak's)", "ec2:CreateTags").denied(),
+            "instance",
+            s.instance(),
+            &["Owner"],
+            None,
+        ),
+        // A finding's workflow and note only: never suppressed, never its severity or any other field.
+        Call::new(s, "BatchUpdateFindings (suppress a finding)", "securityhub:BatchUpdateFindings").denied().on(
+            "hub",
+            s.securityhub("hub/default"),
+            &[("securityhub:ASFFSyntaxPath/Workflow.Status", &["SUPPRESSED"])],
+        ),
+        Call::new(s, "BatchUpdateFindings (lower a finding's severity)", "securityhub:BatchUpdateFindings")
+            .denied()
+            .on(
                 "hub",
                 s.securityhub("hub/default"),
-                &[("securityhub:ASFFSyntaxPath/Workflow.Status", &["SUPPRESSED"])],
+                &[("securityhub:ASFFSyntaxPath/Severity.Label", &["INFORMATIONAL"])],
             ),
-            // Automation rules can match any field a write sets: only the status and the note are written.
-            Call::new(s, "BatchUpdateFindings (a finding's criticality)", "securityhub:BatchUpdateFindings")
-                .denied()
-                .on("hub", s.securityhub("hub/default"), &[("securityhub:ASFFSyntaxPath/Criticality", &["0"])]),
-            Call::new(s, "BatchUpdateFindings (a finding's confidence)", "securityhub:BatchUpdateFindings")
-                .denied()
-                .on("hub", s.securityhub("hub/default"), &[("securityhub:ASFFSyntaxPath/Confidence", &["0"])]),
-            Call::new(s, "BatchUpdateFindings (a finding's types)", "securityhub:BatchUpdateFindings").denied().on(
-                "hub",
-                s.securityhub("hub/default"),
-                &[("securityhub:ASFFSyntaxPath/Types", &["Software and Configuration Checks"])],
-            ),
-            Call::new(s, "BatchUpdateFindings (user-defined fields)", "securityhub:BatchUpdateFindings").denied().on(
-                "hub",
-                s.securityhub("hub/default"),
-                &[("securityhub:ASFFSyntaxPath/UserDefinedFields", &["suppress"])],
-            ),
-            Call::new(s, "BatchUpdateFindings (related findings)", "securityhub:BatchUpdateFindings").denied().on(
-                "hub",
-                s.securityhub("hub/default"),
-                &[("securityhub:ASFFSyntaxPath/RelatedFindings", &["arn:aws:securityhub:::finding/x"])],
-            ),
-            Call::new(s, "BatchUpdateFindings (the product's severity)", "securityhub:BatchUpdateFindings")
-                .denied()
-                .on("hub", s.securityhub("hub/default"), &[("securityhub:ASFFSyntaxPath/Severity.Product", &["0"])]),
-            Call::new(s, "BatchUpdateFindings (lower a finding's severity)", "securityhub:BatchUpdateFindings")
-                .denied()
-                .on(
-                    "hub",
-                    s.securityhub("hub/default"),
-                    &[("securityhub:ASFFSyntaxPath/Severity.Label", &["INFORMATIONAL"])],
-                ),
-            Call::new(s, "BatchUpdateFindingsV2 (suppress a finding)", "securityhub:BatchUpdateFindings").denied().on(
-                "hubv2",
-                s.securityhub("hubv2/0123456789abcdef"),
-                &[("securityhub:OCSFSyntaxPath/StatusId", &["3"])],
-            ),
-            Call::new(s, "BatchUpdateFindingsV2 (change a finding's severity)", "securityhub:BatchUpdateFindings")
-                .denied()
-                .on(
-                    "hubv2",
-                    s.securityhub("hubv2/0123456789abcdef"),
-                    &[("securityhub:OCSFSyntaxPath/SeverityId", &["1"])],
-                ),
-            // Only GuardDuty Malware Protection's own role: another service's could carry other powers.
-            Call::new(s, "CreateServiceLinkedRole (another service's)", "iam:CreateServiceLinkedRole").denied().on(
-                "role",
-                s.iam("role/aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk"),
-                &[("iam:AWSServiceName", &["elasticbeanstalk.amazonaws.com"])],
-            ),
-        ];
+        Call::new(s, "BatchUpdateFindingsV2 (suppress a finding)", "securityhub:BatchUpdateFindings").denied().on(
+            "hubv2",
+            s.securityhub("hubv2/0123456789abcdef"),
+            &[("securityhub:OCSFSyntaxPath/StatusId", &["3"])],
+        ),
+        Call::new(s, "BatchUpdateFindingsV2 (change a finding's severity)", "securityhub:BatchUpdateFindings")
+            .denied()
+            .on("hubv2", s.securityhub("hubv2/0123456789abcdef"), &[("securityhub:OCSFSyntaxPath/SeverityId", &["1"])]),
+        // Only GuardDuty Malware Protection's own role: another service's could carry other powers.
+        Call::new(s, "CreateServiceLinkedRole (another service's)", "iam:CreateServiceLinkedRole").denied().on(
+            "role",
+            s.iam("role/aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk"),
+            &[("iam:AWSServiceName", &["elasticbeanstalk.amazonaws.com"])],
+        ),
+    ];
     // Another kind's claim, or a cap that is not its own: never (a claim taken ahead of its function
     // would postpone that incident; a cap filled, hold real ones back).
     {
@@ -1042,6 +1012,24 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
                 ));
             }
         }
+    }
+    // Automation rules can match any field a write sets: only the status and the note are written.
+    for (what, path, value) in [
+        ("a finding's criticality", "Criticality", "0"),
+        ("a finding's confidence", "Confidence", "0"),
+        ("a finding's types", "Types", "Software and Configuration Checks"),
+        ("user-defined fields", "UserDefinedFields", "suppress"),
+        ("related findings", "RelatedFindings", "arn:aws:securityhub:::finding/x"),
+        ("the product's severity", "Severity.Product", "0"),
+    ] {
+        let key = format!("securityhub:ASFFSyntaxPath/{path}");
+        denied.push(
+            Call::new(s, &format!("BatchUpdateFindings ({what})"), "securityhub:BatchUpdateFindings").denied().on(
+                "hub",
+                s.securityhub("hub/default"),
+                &[(key.as_str(), &[value])],
+            ),
+        );
     }
     // The items only the GuardDuty responder writes: what release and an approved run trust.
     if matches!(function, Function::AlarmResponder | Function::CloudtrailResponder | Function::FindingsNotifier) {

@@ -40,6 +40,13 @@ pub struct ProcessLocalState {
 }
 
 impl ProcessLocalState {
+    /// A place is kept while a record of the instance is: like an item's attribute, it goes with the last.
+    fn forget_place(&self, instance: &str) {
+        if !self.originals.borrow().contains_key(instance) && !self.revocations.borrow().contains_key(instance) {
+            self.places.borrow_mut().remove(instance);
+        }
+    }
+
     fn stored(&self, key: &str) -> Option<StoredIncident> {
         let status = match self.claims.borrow().get(key) {
             Some(ClaimState::Done) => "done",
@@ -165,6 +172,7 @@ impl StateStore for ProcessLocalState {
     async fn forget_original_groups(&self, instance: &str) -> Result<()> {
         self.originals.borrow_mut().remove(instance);
         self.recorded_by.borrow_mut().remove(instance);
+        self.forget_place(instance);
         Ok(())
     }
     async fn withdraw_original_groups(&self, instance: &str, incident: &str) -> Result<bool> {
@@ -188,12 +196,11 @@ impl StateStore for ProcessLocalState {
     }
     async fn forget_revocation(&self, instance: &str) -> Result<()> {
         self.revocations.borrow_mut().remove(instance);
+        self.forget_place(instance);
         Ok(())
     }
     async fn recorded_place(&self, instance: &str) -> Result<Option<String>> {
-        let recorded =
-            self.originals.borrow().contains_key(instance) || self.revocations.borrow().contains_key(instance);
-        Ok(self.places.borrow().get(instance).filter(|_| recorded).cloned())
+        Ok(self.places.borrow().get(instance).cloned())
     }
     async fn change_denials(&self, role_id: &str, change: DenialChange<'_>) -> Result<RoleDenials> {
         let mut all = self.denials.borrow_mut();

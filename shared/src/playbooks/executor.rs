@@ -369,13 +369,13 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             report.actions.iter_mut().for_each(|a| a.outcome = dry_run_outcome(&a.outcome));
         }
         match &ending {
-            Ending::Held(why) if self.queues(plan) => report.reasons.push(format!(
+            Ending::Held(why) if self.queued(plan).is_some() => report.reasons.push(format!(
                 "this incident stays open ({why}): it is queued, and the sweep contains it as soon as the cap allows, \
                  the most severe first, once GuardDuty confirms the finding again (firebreak sweep runs the queue now)"
             )),
-            Ending::Held(why) if plan.incident_key.starts_with(crate::state_keys::APPROVED) => report.reasons.push(
-                format!("this incident stays open ({why}): approved, it is run again by the sweep once the cap allows"),
-            ),
+            Ending::Held(why) if approved_run(plan) => report.reasons.push(format!(
+                "this incident stays open ({why}): approved, it is run again by the sweep once the cap allows"
+            )),
             Ending::Open(why) | Ending::Held(why) => report.reasons.push(format!(
                 "this incident stays open ({why}): a later delivery of it is acted on once that no longer holds"
             )),
@@ -881,8 +881,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         };
         // Below GuardDuty's severity 8 a finding may not take the share kept for severe ones, unless its
         // containment was approved (a request was made and answered for it).
-        let approved = plan.incident_key.starts_with(crate::state_keys::APPROVED);
-        let severity = finding_severity(plan).filter(|_| cap == Cap::Containments && !approved);
+        let severity = finding_severity(plan).filter(|_| cap == Cap::Containments && !approved_run(plan));
         let limit = match severity {
             Some(severity) => crate::held::cap_for(severity, max, self.config.containments_reserved_for_severe),
             None => max,
@@ -922,10 +921,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
     /// approved run is not queued (the approval sweep runs it again), nor anything GuardDuty did not
     /// confirm. A queue that cannot be written is said loudly: only a redelivery would then act.
     async fn queue_held(&self, plan: &Plan, why: &str, now: &Now, report: &mut Report) {
-        let (Some(event), Some(severity)) = (&plan.incident.event, finding_severity(plan)) else { return };
-        if !self.queues(plan) {
-            return;
-        }
+        let Some((event, severity)) = self.queued(plan) else { return };
         let held = crate::held::HeldContainment {
             incident_key: plan.incident_key.clone(),
             event: event.clone(),
@@ -948,13 +944,12 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
     }
 
-    /// Whether a run of `plan` the cap holds back is queued: a GuardDuty finding as GuardDuty confirmed
-    /// it, not an approved run (the approval sweep runs those again).
-    fn queues(&self, plan: &Plan) -> bool {
-        finding_severity(plan).is_some()
-            && plan.incident.event.is_some()
-            && !plan.incident_key.starts_with(crate::state_keys::APPROVED)
-            && !self.config.dry_run
+    /// What a run of `plan` the cap holds back is queued with (GuardDuty's copy of the finding and its
+    /// severity), when it is queued: a GuardDuty finding as GuardDuty confirmed it, not an approved run
+    /// (the approval sweep runs those again), never in a dry run.
+    fn queued<'p>(&self, plan: &'p Plan) -> Option<(&'p String, f64)> {
+        let event = plan.incident.event.as_ref().filter(|_| !approved_run(plan) && !self.config.dry_run)?;
+        Some((event, finding_severity(plan)?))
     }
 
     /// A run held back by the cap (or unable to check it) leaves no quarantine record it wrote while
@@ -1008,6 +1003,11 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
 }
 /// The variable that keeps a share of the containment cap for severe findings.
 const RESERVE_VARIABLE: &str = "FIREBREAK_CONTAINMENTS_RESERVED_FOR_SEVERE";
+
+/// Whether `plan` runs a containment a person (or the policy) approved: under the approved run's key.
+fn approved_run(plan: &Plan) -> bool {
+    plan.incident_key.starts_with(crate::state_keys::APPROVED)
+}
 
 /// GuardDuty's severity of the finding a plan is about (as confirmed, once it is).
 fn finding_severity(plan: &Plan) -> Option<f64> {

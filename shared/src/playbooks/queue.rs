@@ -37,32 +37,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                     continue;
                 }
             };
-            let waits = full.contains(&(held.account.clone(), true))
-                || (!held.severe() && full.contains(&(held.account.clone(), false)));
-            let (ran, outcome) = if waits {
-                (
-                    false,
-                    "held back: its account's cap is still reached in this window; it waits for the next".to_owned(),
-                )
-            } else if clock.now().epoch + DEADLINE_RESERVE.as_secs() + RUN_NEEDS_SECONDS >= lease_until {
-                (false, "not run: this sweep's time is up; the next sweep runs it".to_owned())
-            } else {
-                // Boxed: the executor's future is large.
-                match Box::pin(self.respond(&plan, clock, lease_until)).await {
-                    Ok(report) if report.timings.held_back => {
-                        full.insert((held.account.clone(), held.severe()));
-                        (false, "held back again by the blast-radius cap; it stays queued".to_owned())
-                    }
-                    Ok(report) if !report.failures().is_empty() => {
-                        (false, "ran, with failures: it stays queued and the next sweep resumes it".to_owned())
-                    }
-                    Ok(report) => {
-                        self.state.unhold(&held.incident_key).await?;
-                        (true, format!("ran: {}", report.summary))
-                    }
-                    Err(e) => (false, format!("not run now ({e}); the next sweep tries again")),
-                }
-            };
+            let (ran, outcome) = Box::pin(self.run_held(&held, &plan, &mut full, clock, lease_until)).await?;
             if !ran && held.overdue_untold(clock.now().epoch) {
                 self.tell_overdue(&plan, &held, clock.now()).await?;
             }
@@ -70,6 +45,45 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             swept.push(Redrive { key: held.incident_key, outcome });
         }
         Ok(swept)
+    }
+
+    /// Run one queued containment unless its account's cap is known to be reached or the sweep's time is
+    /// up; `(true, …)` when it ran and is off the queue. A run the cap holds back again marks its class
+    /// in `full`.
+    async fn run_held(
+        &self,
+        held: &HeldContainment,
+        plan: &Plan,
+        full: &mut BTreeSet<(String, bool)>,
+        clock: &Clock,
+        lease_until: u64,
+    ) -> Result<(bool, String)> {
+        let waits = full.contains(&(held.account.clone(), true))
+            || (!held.severe() && full.contains(&(held.account.clone(), false)));
+        if waits {
+            return Ok((
+                false,
+                "held back: its account's cap is still reached in this window; it waits for the next".into(),
+            ));
+        }
+        if clock.now().epoch + DEADLINE_RESERVE.as_secs() + RUN_NEEDS_SECONDS >= lease_until {
+            return Ok((false, "not run: this sweep's time is up; the next sweep runs it".into()));
+        }
+        // Boxed: the executor's future is large.
+        Ok(match Box::pin(self.respond(plan, clock, lease_until)).await {
+            Ok(report) if report.timings.held_back => {
+                full.insert((held.account.clone(), held.severe()));
+                (false, "held back again by the blast-radius cap; it stays queued".to_owned())
+            }
+            Ok(report) if !report.failures().is_empty() => {
+                (false, "ran, with failures: it stays queued and the next sweep resumes it".to_owned())
+            }
+            Ok(report) => {
+                self.state.unhold(&held.incident_key).await?;
+                (true, format!("ran: {}", report.summary))
+            }
+            Err(e) => (false, format!("not run now ({e}); the next sweep tries again")),
+        })
     }
 
     /// The plan of a queued containment, decided again from GuardDuty's copy it keeps (the run then asks
