@@ -4,6 +4,8 @@
 //! condition keys that resource type supports and the values our request sends. The IAM test
 //! (`tests/integration/iam.rs`) evaluates them against the templates with a real policy simulator.
 
+pub mod operations;
+
 use crate::function::Function;
 use crate::plan::StepKind;
 use serde::Serialize;
@@ -518,6 +520,7 @@ pub fn step_requests(step: StepKind, s: &Scene) -> Vec<Request> {
                     s.route53resolver("firewall-rule-group-association/rslvr-frgassoc-0123456789abcdef0"),
                     tagged,
                 ),
+                Call::new(s, "AssociateFirewallRuleGroup (the VPC it depends on)", "ec2:DescribeVpcs").anything(),
             ]
         }
         StepKind::ScanForMalware => {
@@ -1474,6 +1477,26 @@ mod tests {
     use super::*;
     use crate::plan::EXECUTOR_IAM_ACTIONS;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn every_call_asks_for_every_action_its_operation_authorizes() {
+        for function in Function::ALL {
+            for scene in [Scene::home("us-east-1"), Scene::member("eu-west-1")] {
+                let requests = function_requests(function, &scene);
+                let mut asked: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+                for r in &requests {
+                    asked.entry(operations::call_name(&r.call)).or_default().insert(r.action);
+                }
+                for (operation, actions) in asked {
+                    let authorized = operations::actions_of(operation)
+                        .unwrap_or_else(|| panic!("{operation} is missing from iam::operations"));
+                    for action in authorized {
+                        assert!(actions.contains(action), "{}: {operation} asks for {action} too", function.name());
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_requests_of_each_step_are_exactly_its_declared_actions() {

@@ -431,9 +431,10 @@ impl StepKind {
                 "route53resolver:UpdateFirewallDomains",
                 "route53resolver:ListFirewallRuleGroupAssociations",
                 "route53resolver:AssociateFirewallRuleGroup",
-                // The Service Authorization Reference's operations table: AssociateFirewallRuleGroup (with
-                // tags, as Firebreak sends it) also authorizes route53resolver:TagResource.
+                // AssociateFirewallRuleGroup authorizes two more (`iam::operations`): the tagging, as it is
+                // sent with tags, and the VPC read the reference lists as its dependent action.
                 "route53resolver:TagResource",
+                "ec2:DescribeVpcs",
             ],
             // GuardDuty snapshots and scans the volumes itself, through its service-linked role, which
             // the first on-demand scan of an account creates (hence `iam:CreateServiceLinkedRole`, for

@@ -68,17 +68,22 @@ fn cases() -> Vec<(Function, Scene, Request)> {
                 }
             }
         }
-        // What SNS (the topic's key) and DynamoDB (the table's key) ask KMS on the function's behalf.
+        // What SNS (the topic's key), DynamoDB and Secrets Manager (the data key) ask KMS on the function's
+        // behalf, for each operation of the function that has the service do so (`iam::operations`).
         let home = Scene::home("us-east-1");
-        for (key, action) in
-            [("TopicKey", "kms:GenerateDataKey"), ("DataKey", "kms:Decrypt"), ("DataKey", "kms:GenerateDataKey")]
-        {
+        let on_behalf: std::collections::BTreeSet<(&str, &str)> = iam::function_requests(function, &home)
+            .iter()
+            .filter_map(|r| iam::operations::of_call(&r.call))
+            .filter_map(|o| o.on_behalf)
+            .flat_map(|(key, actions)| actions.iter().map(move |a| (key.logical_id(), *a)))
+            .collect();
+        for (key, action) in on_behalf {
             cases.push((
                 function,
                 home.clone(),
                 Request {
-                    call: format!("{action} on {key} (by SNS or DynamoDB for the function)"),
-                    action: if action == "kms:Decrypt" { "kms:Decrypt" } else { "kms:GenerateDataKey" },
+                    call: format!("{action} on {key} (by SNS, DynamoDB or Secrets Manager for the function)"),
+                    action,
                     resource_type: "key",
                     resource: format!("arn:aws:kms:us-east-1:111111111111:key/{key}"),
                     account: "111111111111".into(),
