@@ -34,6 +34,20 @@ pub fn finding_to_confirm(plan: &Plan) -> Result<Option<FindingRef>, String> {
     }
 }
 
+/// The alarm, and the instance it would stop, that CloudWatch must confirm before a person is asked to
+/// approve an idle stop: the request is a message into the approvers' channel, and anyone allowed
+/// `SetAlarmState`, or to invoke the function, can make an alarm event say anything.
+pub fn alarm_to_confirm(plan: &Plan) -> Option<(&str, &crate::incident::InstanceId)> {
+    let IncidentKind::Alarm(alarm) = &plan.incident.kind else { return None };
+    if plan.decision != Decision::AwaitApproval {
+        return None;
+    }
+    plan.actions.iter().find_map(|a| match &a.step {
+        crate::plan::Step::StopInstance { instance_id } => Some((alarm.alarm_name.as_str(), instance_id)),
+        _ => None,
+    })
+}
+
 /// The GuardDuty finding a Security Hub delivery carries: its plan is always GuardDuty's copy's, even
 /// when what Security Hub says would only notify.
 pub fn delivered_by_security_hub(plan: &Plan) -> Option<&crate::incident::GuardDutyOrigin> {

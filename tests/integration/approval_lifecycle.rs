@@ -504,6 +504,43 @@ async fn an_idle_stop_of_a_listed_instance_waits_for_a_person_and_runs_in_the_al
     assert!(text(&notes[0]).contains("approved by the deadline"), "{}", text(&notes[0]));
 }
 
+/// A request for approval is a message into the approvers' channel: an idle-stop alarm is confirmed with
+/// CloudWatch before anyone is asked, as before a stop. A forged alarm event (no such alarm) and an alarm
+/// set to ALARM by hand (its metric says busy) ask nobody, and the notification says why.
+#[tokio::test(flavor = "current_thread")]
+async fn an_idle_stop_cloudwatch_does_not_confirm_asks_nobody() {
+    let approvals = Approvals::seed(crate::local_invoke::free_port()).await;
+    let world = &approvals.world;
+    let idle_secret = world.secret("firebreak-idle-approval-key", &"i".repeat(64)).await;
+    let (forged, busy) = (world.launch(false, false).await.instance_id, world.launch(false, false).await.instance_id);
+    world.idle_alarm(&busy, 40.0).await;
+    let listed = format!("{forged},{busy}");
+    let alarm_env = [
+        ("FIREBREAK_APPROVAL_INSTANCES", listed.as_str()),
+        ("FIREBREAK_APPROVAL_SECRET_ARN", idle_secret.as_str()),
+        ("FIREBREAK_APPROVAL_URL", approvals.url.as_str()),
+    ];
+    let t0 = hour_start();
+    for (instance, why) in [(&forged, "no metric alarm"), (&busy, "not earned by the metric")] {
+        let event = crate::idle_stop::idle_alarm(crate::idle_stop::FORMS[0], instance);
+        let reports = world.respond_at(event, &alarm_env, at(t0)).await.expect("state usable");
+        let report = &reports[0];
+        assert!(report.approval.is_none(), "no links: {report:#?}");
+        assert!(
+            report.reasons[0].starts_with("no approval requested") && report.reasons[0].contains(why),
+            "{:?}",
+            report.reasons
+        );
+        let approval_key = format!("approval#{}", report.incident_key);
+        assert!(world.state_item(&approval_key).await.is_none(), "no request recorded for {instance}");
+        assert_eq!(world.instance_state(instance).await, "running");
+        let notes = world.notifications().await;
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        let said = text(&notes[0]);
+        assert!(said.contains(why) && !said.contains(approvals.url.as_str()), "no link in the channel: {said}");
+    }
+}
+
 /// A request made from a Security Hub delivery keeps GuardDuty's own copy of the finding: Security Hub's
 /// copy arrives first (arrival order is not guaranteed), a person approves, and the instance is
 /// contained (decided again from GuardDuty's copy, which still asks for approval, never from Security

@@ -136,8 +136,9 @@ pub const OPERATIONS: &[Operation] = &[
         "route53resolver",
         "AssociateFirewallRuleGroup",
         &["route53resolver:AssociateFirewallRuleGroup", "route53resolver:TagResource", "ec2:DescribeVpcs"],
-        "associated with tags (the operations table's TagResource); the reference lists ec2:DescribeVpcs as \
-         dependent (the VPC is checked)",
+        "associated with tags: the reference's operations table maps it to TagResource as well \
+         (list_route53resolver, \"API operations defined by Amazon Route 53 Resolver\"), and its actions table \
+         lists ec2:DescribeVpcs as a dependent action",
     ),
     op("route53resolver", "CreateFirewallDomainList", &["route53resolver:CreateFirewallDomainList"]),
     op("route53resolver", "CreateFirewallRule", &["route53resolver:CreateFirewallRule"]),

@@ -122,8 +122,9 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             origin.account.as_ref().map_or("unknown", |a| a.as_str()),
             origin.region.as_ref().map_or("unknown", |r| r.as_str())
         );
+        let alarm_to_confirm = crate::confirmation::alarm_to_confirm(plan);
         let prefetch = async {
-            if !acting && to_confirm.is_none() {
+            if !acting && to_confirm.is_none() && alarm_to_confirm.is_none() {
                 return None;
             }
             let target = self.targets.target(origin.account.as_ref(), origin.region.as_ref()).await;
@@ -212,6 +213,13 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             },
         };
         if plan.decision == Decision::AwaitApproval {
+            if let Some(unconfirmed) = self.alarm_unconfirmed(plan, target.as_ref()).await {
+                if let Outcome::Skipped { reason } = &unconfirmed {
+                    report.reasons.insert(0, format!("no approval requested: {reason}"));
+                }
+                plan.acting_steps().for_each(|s| report.push(s.name(), unconfirmed.clone()));
+                return Box::pin(self.close(plan, &key, &journal, ending, report, clock, started, &now)).await;
+            }
             if let Err(e) = self.request_approval(plan, &key, &now, &mut report).await {
                 let _ = self.state.finish(&key, false, None, None).await;
                 return Err(self.fail_closed(plan, e).await);
@@ -349,6 +357,27 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 ),
                 Some(e),
             )),
+        }
+    }
+
+    /// For a plan asking a person to approve an idle stop: how CloudWatch does not confirm its alarm (the
+    /// same check the stop itself makes), or `None` when it does.
+    async fn alarm_unconfirmed<C: Compute, F: Fleet>(
+        &self,
+        plan: &Plan,
+        target: Option<&Result<(C, F)>>,
+    ) -> Option<Outcome> {
+        let (alarm, id) = crate::confirmation::alarm_to_confirm(plan)?;
+        let fleet = match target {
+            Some(Ok((_, fleet))) => fleet,
+            Some(Err(e)) => return Some(Outcome::failed(e.clone())),
+            None => return Some(Outcome::skipped("CloudWatch could not be asked about the alarm: nobody is asked")),
+        };
+        match fleet.metric_alarm(alarm, id).await {
+            Ok(facts) => {
+                super::stop_idle::idle_unconfirmed(facts.as_ref(), id, alarm, &self.config.policy).map(Outcome::skipped)
+            }
+            Err(e) => Some(Outcome::failed(e)),
         }
     }
 
