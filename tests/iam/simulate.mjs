@@ -265,6 +265,34 @@ for (const [key, { action, types }] of calls) {
     if (rt.required && !types.has(rt.name) && !types.has('*')) wrong.push(`MISSING resource type ${rt.name} (required by the SAR) in ${key}`)
   }
 }
+// The perimeter: requests by principals that are not Firebreak's (a developer of the security account
+// with an allow-all identity policy, a member account's administrator, the deployment role, CloudWatch
+// publishing an alarm), under the service control policies of docs/ (each beside FullAWSAccess, as an
+// organization attaches them) and the template's own resource policies (the topic's, its key's).
+const FULL_ACCESS = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] }
+for (const c of input.perimeter ?? []) {
+  const home = resolver(input.templates.home, input.parameters.home, { account: c.home_account, region: c.region, partition: 'aws' })
+  let resourcePolicy
+  if (c.resource_policy === 'topic') {
+    const topicPolicy = Object.values(input.templates.home.Resources).find((r) => r.Type === 'AWS::SNS::TopicPolicy')
+    resourcePolicy = home.resolve(topicPolicy.Properties.PolicyDocument)
+  } else if (c.resource_policy) {
+    resourcePolicy = home.resolve(input.templates.home.Resources[c.resource_policy].Properties.KeyPolicy)
+  }
+  const scps = c.scps.length
+    ? [{ orgIdentifier: 'r-root', policies: [{ name: 'FullAWSAccess', policy: FULL_ACCESS }, ...c.scps.map((policy, i) => ({ name: `scp-${i}`, policy }))] }]
+    : []
+  const response = await simulate({
+    identityPolicies: c.identity_allows_all ? [{ name: 'AllowAll', policy: FULL_ACCESS }] : [],
+    serviceControlPolicies: scps,
+    resourceControlPolicies: [],
+    resourcePolicy,
+    request: { action: c.action, principal: c.principal, resource: { resource: c.resource, accountId: c.account }, contextVariables: { 'aws:SecureTransport': 'true', ...c.context } },
+  })
+  evaluated += 1
+  const decision = response.resultType === 'error' ? `INVALID ${JSON.stringify(response.errors)}` : response.overallResult === 'Allowed' ? 'Allowed' : 'Denied'
+  if (decision !== c.expect) wrong.push(`PERIMETER ${c.label}: ${decision} (expected ${c.expect})`)
+}
 for (const line of wrong) console.log(line)
 console.log(`evaluated ${evaluated} requests: ${wrong.length} wrong`)
 process.exit(wrong.length ? 1 : 0)

@@ -99,45 +99,48 @@ fn cases() -> Vec<(Function, Scene, Request)> {
 
 #[test]
 fn every_call_is_allowed_and_every_forbidden_one_denied_as_aws_evaluates_them() {
-    let simulator = repo_root().join("tests/iam/node_modules/@cloud-copilot/iam-simulate");
-    assert!(simulator.exists(), "the IAM simulator is not installed: run scripts/test, which installs it");
     let cases: Vec<Value> =
         cases().iter().map(|(f, s, r)| json!({"function": f.name(), "scene": scene_json(s), "request": r})).collect();
     let input = json!({
         "templates": {"home": decode("template.yaml"), "member": decode("member-role.yaml")},
-        "parameters": {
-            "home": {"AllowedRegions": "us-east-1,eu-west-1", "AllowedAccounts": "111111111111,222222222222", "MemberExternalId": "s3cr3t", "OrganizationId": "o-firebreak01",
-                     "BreakGlassRoleArn": format!("arn:aws:iam::111111111111:role/{}", iam::BREAK_GLASS_ROLE)},
-            "member": {"SecurityAccountId": "111111111111", "SecurityRegion": "us-east-1", "OrganizationId": "o-firebreak01", "ExternalId": "s3cr3t",
-                       "AllowedRegions": "us-east-1,eu-west-1"},
-        },
+        "parameters": parameters(None),
         "cases": cases,
     });
-    let path = std::env::temp_dir().join(format!("firebreak-iam-{}.json", std::process::id()));
-    std::fs::write(&path, input.to_string()).expect("write");
-    let out =
-        Command::new("node").arg(repo_root().join("tests/iam/simulate.mjs")).arg(&path).output().expect("node runs");
-    let _ = std::fs::remove_file(&path);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = simulate(&input);
     assert!(stdout.contains(&format!("evaluated {} requests: 0 wrong", cases.len())), "{stdout}");
 }
 
-/// Evaluate `cases` (the simulator's direct mode: identity policies and requests, each with its
-/// expected decision) and return what it printed; fails when a decision is not the expected one.
-pub fn simulate_direct(cases: Vec<Value>) -> String {
+/// The template parameters every simulation deploys with; `deployment_role` names the `DeploymentRoleArn`.
+pub fn parameters(deployment_role: Option<&str>) -> Value {
+    json!({
+        "home": {"AllowedRegions": "us-east-1,eu-west-1", "AllowedAccounts": "111111111111,222222222222", "MemberExternalId": "s3cr3t", "OrganizationId": "o-firebreak01",
+                 "BreakGlassRoleArn": format!("arn:aws:iam::111111111111:role/{}", iam::BREAK_GLASS_ROLE),
+                 "DeploymentRoleArn": deployment_role.unwrap_or_default()},
+        "member": {"SecurityAccountId": "111111111111", "SecurityRegion": "us-east-1", "OrganizationId": "o-firebreak01", "ExternalId": "s3cr3t",
+                   "AllowedRegions": "us-east-1,eu-west-1"},
+    })
+}
+
+/// Run tests/iam/simulate.mjs on `input` and return what it printed; fails when it finds anything wrong.
+pub fn simulate(input: &Value) -> String {
     let simulator = repo_root().join("tests/iam/node_modules/@cloud-copilot/iam-simulate");
     assert!(simulator.exists(), "the IAM simulator is not installed: run scripts/test, which installs it");
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("firebreak-iam-direct-{}-{n}.json", std::process::id()));
-    std::fs::write(&path, json!({"direct": cases}).to_string()).expect("write");
+    let path = std::env::temp_dir().join(format!("firebreak-iam-{}-{n}.json", std::process::id()));
+    std::fs::write(&path, input.to_string()).expect("write");
     let out =
         Command::new("node").arg(repo_root().join("tests/iam/simulate.mjs")).arg(&path).output().expect("node runs");
     let _ = std::fs::remove_file(&path);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     stdout
+}
+
+/// Evaluate `cases` (the simulator's direct mode: identity policies and requests, each with its
+/// expected decision) and return what it printed; fails when a decision is not the expected one.
+pub fn simulate_direct(cases: Vec<Value>) -> String {
+    simulate(&json!({"direct": cases}))
 }
 
 /// The README's table of calls → actions → resources → conditions per function, from the same cases.

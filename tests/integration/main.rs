@@ -23,6 +23,7 @@ mod local_invoke;
 mod metrics;
 mod notifications;
 mod organization;
+mod perimeter;
 mod pressure;
 mod receipt;
 mod respond_cli;
