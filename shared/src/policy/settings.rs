@@ -25,6 +25,9 @@ pub struct Policy {
     pub allowed_public_ports: Vec<u16>,
     pub revoke_public_ingress: bool,
     pub self_role_arns: Vec<String>,
+    /// The role whose changes to Firebreak's own rules, topic, alarms, functions and roles are the
+    /// deployment's (CT-SELF-002 reports anyone else's); changes CloudFormation makes are too.
+    pub deployment_role_arn: Option<String>,
     pub notify_resolved: bool,
     /// Notify the parent state change of a multi-time-series alarm ("6 out of 6 time series evaluated
     /// to ALARM") as a summary; its contributors' own events are decided one by one either way.
@@ -241,6 +244,7 @@ impl Default for Policy {
             allowed_public_ports: vec![80, 443],
             revoke_public_ingress: true,
             self_role_arns: Vec::new(),
+            deployment_role_arn: None,
             notify_resolved: false,
             fleet_alarm_summary: true,
             ecs_stop_task: false,
