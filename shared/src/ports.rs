@@ -359,6 +359,8 @@ pub struct RoleFacts {
     /// `/aws-service-role/…` for service-linked roles.
     pub path: String,
     pub tags: BTreeMap<String, String>,
+    /// Who may assume it (its trust policy, decoded), when it could be read.
+    pub trust_policy: Option<serde_json::Value>,
 }
 
 /// What ECS says of a task.

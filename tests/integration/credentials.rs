@@ -200,6 +200,40 @@ async fn a_session_named_after_an_instance_is_not_its_credentials_unless_its_rol
     assert!(!denied(&world, "attacker-role", &attacker).await);
 }
 
+/// Issue #44, hole 5: whoever may assume the instance's own role can name a session after the instance
+/// and get exactly its role id. Outside GuardDuty's own instance-credential finding types, a session is
+/// an instance's only when the role's trust policy admits EC2 alone: a finding on a session of a role
+/// that others may assume revokes nothing on the instance, and says why; of an EC2-only role it does.
+#[tokio::test(flavor = "current_thread")]
+async fn a_session_of_a_role_others_may_assume_is_no_instances_credentials_without_guarddutys_word() {
+    let world = World::seed().await;
+    let shared_trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"},{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
+    let victim = world.launch(false, false).await.instance_id;
+    world.give_role_trusting(&victim, "shared-role", &[], shared_trust).await;
+    let ec2_only = world.launch_with_role(ROLE, &[]).await;
+    // A real GuardDuty type for an anomalous use of a session, not one it raises for instance credentials.
+    let anomalous = |instance: &str, role: &str, role_id: &str| {
+        let mut event = session_finding(instance, role, role_id);
+        event["detail"]["type"] = json!("CredentialAccess:IAMUser/AnomalousBehavior");
+        event["detail"]["severity"] = json!(8.0);
+        event
+    };
+    let shared_id = world.role_id("shared-role").await.expect("role");
+    let report = world.respond(anomalous(&victim, "shared-role", &shared_id), &[]).await.remove(0);
+    let Some(Outcome::Skipped { reason }) = report.outcome_of("revoke_instance_credentials") else {
+        panic!("{report:#?}")
+    };
+    assert!(reason.contains("may also be assumed by AWS arn:aws:iam::123456789012:root"), "{reason}");
+    assert!(!denied(&world, "shared-role", &victim).await, "nothing on the role");
+    assert_eq!(world.metadata_options(&victim).await.0, "enabled", "the instance's metadata service is untouched");
+    world.notifications().await;
+
+    let ec2_id = world.role_id(ROLE).await.expect("role");
+    let report = world.respond(anomalous(&ec2_only, ROLE, &ec2_id), &[]).await.remove(0);
+    assert!(report.outcome_of("revoke_instance_credentials").is_some_and(Outcome::is_done), "{report:#?}");
+    assert!(denied(&world, ROLE, &ec2_only).await, "only EC2 may assume the role: the session is the instance's");
+}
+
 /// Revoke the credentials of each of `instances` (of role `ROLE`) through one responder, one after
 /// another, as their exfiltration findings arrive at `clock`'s time.
 async fn revoke_each(

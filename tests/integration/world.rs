@@ -457,9 +457,14 @@ impl World {
     /// Give the running `instance_id` the instance profile of the role `role` (profile and role created
     /// with `tags` unless they exist).
     pub async fn give_role(&self, instance_id: &str, role: &str, tags: &[(&str, &str)]) {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        self.give_role_trusting(instance_id, role, tags, trust).await;
+    }
+
+    /// [`Self::give_role`], the role (when it is created) trusting whom `trust` says.
+    pub async fn give_role_trusting(&self, instance_id: &str, role: &str, tags: &[(&str, &str)], trust: &str) {
         let iam = aws_sdk_iam::Client::new(&self.sdk);
         if iam.get_role().role_name(role).send().await.is_err() {
-            let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
             let mut create = iam.create_role().role_name(role).assume_role_policy_document(trust);
             for (key, value) in tags {
                 create = create.tags(aws_sdk_iam::types::Tag::builder().key(*key).value(*value).build().expect("tag"));

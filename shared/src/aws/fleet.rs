@@ -213,6 +213,7 @@ impl Fleet for AwsFleet {
             arn: r.arn().to_owned(),
             path: r.path().to_owned(),
             tags: r.tags().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect(),
+            trust_policy: r.assume_role_policy_document().and_then(trust_policy),
         }))
     }
 
@@ -496,8 +497,41 @@ impl Fleet for AwsFleet {
     }
 }
 
+/// A role's trust policy as IAM returns it: URL-encoded JSON ("The policy that grants an entity
+/// permission to assume the role", `AssumeRolePolicyDocument`, IAM API Reference, Role data type).
+fn trust_policy(encoded: &str) -> Option<serde_json::Value> {
+    let decoded = percent_decode(encoded)?;
+    serde_json::from_str(&decoded).ok()
+}
+
+/// RFC 3986 percent-decoding (`%7B` → `{`); `None` for a malformed escape or invalid UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_trust_policy_is_read_as_iam_returns_it_url_encoded() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22Service%22%3A%22ec2.amazonaws.com%22%7D%2C%22Action%22%3A%22sts%3AAssumeRole%22%7D%5D%7D";
+        let trust = super::trust_policy(encoded).expect("decoded");
+        assert_eq!(trust["Statement"][0]["Principal"]["Service"], "ec2.amazonaws.com");
+        assert_eq!(super::trust_policy("%7"), None, "a malformed escape");
+    }
+
     #[test]
     fn iam_policy_documents_are_url_decoded() {
         assert_eq!(crate::text::percent_decode("%7B%22Effect%22%3A%22Deny%22%7D"), "{\"Effect\":\"Deny\"}");

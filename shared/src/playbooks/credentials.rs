@@ -134,13 +134,34 @@ pub fn role_refusal(role: &RoleFacts, config: &Config) -> Option<String> {
         .map(|v| format!("role {name} carries the exemption tag {}={v}", config.exempt_tag))
 }
 
+/// What a finding says of the credentials it is about: the role (name, unique id) its session was
+/// issued under, and whether its type is one GuardDuty raises only for an instance's own credentials.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claimed<'a> {
+    pub role_name: Option<&'a str>,
+    pub role_id: Option<&'a str>,
+    /// `InstanceCredentialExfiltration`: GuardDuty tells an instance's credentials apart itself.
+    pub instance_credentials_type: bool,
+}
+
+impl<'a> Claimed<'a> {
+    pub fn of(plan: &crate::plan::Plan, role_name: Option<&'a str>, role_id: Option<&'a str>) -> Self {
+        let instance_credentials_type = match &plan.incident.kind {
+            crate::incident::IncidentKind::Guardduty(f) => f.finding_type.contains("InstanceCredentialExfiltration"),
+            _ => false,
+        };
+        Self { role_name, role_id, instance_credentials_type }
+    }
+}
+
 /// The role whose credentials the instance holds, checked: `Err(reason)` when there is none to revoke
-/// or it must not be touched.
+/// or it must not be touched. A session is the instance's only where AWS says so: GuardDuty's finding
+/// type, or a role only EC2 may assume (anyone allowed `sts:AssumeRole` on another role can name a
+/// session after any instance).
 pub(super) async fn instance_role<C, F: Fleet, S>(
     r: &Ports<'_, C, F, S>,
     facts: &InstanceFacts,
-    named: Option<&str>,
-    named_id: Option<&str>,
+    claimed: Claimed<'_>,
 ) -> Result<std::result::Result<RoleFacts, String>> {
     let id = &facts.instance_id;
     if !r.config.revoke_instance_credentials {
@@ -161,32 +182,81 @@ pub(super) async fn instance_role<C, F: Fleet, S>(
     let Some(role) = role else {
         return Ok(Err(format!("the instance profile {profile} of {id} has no role")));
     };
-    if let Some(named) = named.filter(|n| *n != role.name) {
+    if let Some(named) = claimed.role_name.filter(|n| *n != role.name) {
         return Ok(Err(format!(
             "the finding names role {named}, but {id}'s instance profile carries {}: nothing is revoked on a mismatch",
             role.name
         )));
     }
-    if let Some(named_id) = named_id.filter(|n| *n != role.id) {
+    if let Some(named_id) = claimed.role_id.filter(|n| *n != role.id) {
         return Ok(Err(format!(
             "the finding's session was issued under role id {named_id}, but {id}'s instance profile carries {} ({}): \
              a session named after {id} is not its credentials; nothing is revoked on {id}",
             role.name, role.id
         )));
     }
+    if claimed.role_id.is_some() && !claimed.instance_credentials_type {
+        if let Some(others) = assumable_by_other_than_ec2(&role) {
+            return Ok(Err(format!(
+                "role {} may also be assumed by {others} (its trust policy), so a session named after {id} may be anyone's: \
+                 nothing is revoked on {id}; it is a finding on a session of the role (revoke the role's older sessions \
+                 by hand, or with FIREBREAK_REVOKE_ROLE_SESSIONS)",
+                role.name
+            )));
+        }
+    }
     Ok(role_refusal(&role, r.config).map_or(Ok(role), Err))
+}
+
+/// Who besides EC2 the role's trust policy lets assume it, or `None` when only EC2 may (then every
+/// session of the role is an instance's). A policy that cannot be read admits anyone, as far as
+/// Firebreak can tell.
+pub fn assumable_by_other_than_ec2(role: &RoleFacts) -> Option<String> {
+    let Some(trust) = &role.trust_policy else { return Some("principals its trust policy names (unread)".into()) };
+    let statements = match &trust["Statement"] {
+        serde_json::Value::Array(list) => list.iter().collect(),
+        one @ serde_json::Value::Object(_) => vec![one],
+        _ => Vec::new(),
+    };
+    let mut others = BTreeSet::new();
+    for st in statements.into_iter().filter(|st| st["Effect"] == "Allow") {
+        if st.get("NotPrincipal").is_some() {
+            others.insert("everyone but a NotPrincipal".to_owned());
+        }
+        match &st["Principal"] {
+            serde_json::Value::String(any) => {
+                others.insert(any.clone());
+            }
+            serde_json::Value::Object(kinds) => {
+                for (kind, who) in kinds {
+                    let who: Vec<&str> = match who {
+                        serde_json::Value::String(one) => vec![one.as_str()],
+                        serde_json::Value::Array(list) => list.iter().filter_map(|w| w.as_str()).collect(),
+                        _ => vec!["?"],
+                    };
+                    for w in who {
+                        let ec2 = kind == "Service" && matches!(w, "ec2.amazonaws.com" | "ec2.amazonaws.com.cn");
+                        if !ec2 {
+                            others.insert(format!("{kind} {w}"));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (!others.is_empty()).then(|| others.into_iter().collect::<Vec<_>>().join(", "))
 }
 
 /// Record what is there, add the instance to its role's denied instances, turn the metadata service off.
 pub(super) async fn revoke_instance<C: Compute, F: Fleet, S: StateStore>(
     r: &Ports<'_, C, F, S>,
     facts: &InstanceFacts,
-    named: Option<&str>,
-    named_id: Option<&str>,
+    claimed: Claimed<'_>,
     ctx: &StepContext<'_>,
 ) -> Result<Outcome> {
     let id = &facts.instance_id;
-    let role = match instance_role(r, facts, named, named_id).await? {
+    let role = match instance_role(r, facts, claimed).await? {
         Ok(role) => role,
         Err(why) => return Ok(Outcome::skipped(why)),
     };
@@ -341,12 +411,32 @@ mod tests {
 
     fn role(name: &str, path: &str, tags: &[(&str, &str)]) -> RoleFacts {
         RoleFacts {
+            trust_policy: None,
             name: name.into(),
             id: "AROAEXAMPLEROLEID0001".into(),
             arn: format!("arn:aws:iam::123456789012:role{path}{name}"),
             path: path.into(),
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
         }
+    }
+
+    #[test]
+    fn a_role_is_an_instances_alone_only_when_its_trust_policy_admits_ec2_alone() {
+        let trusting = |statements: serde_json::Value| RoleFacts {
+            trust_policy: Some(json!({"Version": "2012-10-17", "Statement": statements})),
+            ..role("web", "/", &[])
+        };
+        let ec2 = json!({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"});
+        assert_eq!(assumable_by_other_than_ec2(&trusting(json!([ec2.clone()]))), None);
+        assert_eq!(assumable_by_other_than_ec2(&trusting(ec2.clone())), None, "one statement, not a list");
+        let both = json!([{"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com", "lambda.amazonaws.com"]}, "Action": "sts:AssumeRole"}]);
+        assert_eq!(assumable_by_other_than_ec2(&trusting(both)).as_deref(), Some("Service lambda.amazonaws.com"));
+        let anyone = json!([ec2, {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"}]);
+        assert_eq!(assumable_by_other_than_ec2(&trusting(anyone)).as_deref(), Some("*"));
+        let denied = json!([{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"},
+                            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]);
+        assert_eq!(assumable_by_other_than_ec2(&trusting(denied)), None, "a deny admits nobody");
+        assert!(assumable_by_other_than_ec2(&role("web", "/", &[])).is_some(), "unread: anyone, as far as is known");
     }
 
     #[test]

@@ -93,8 +93,7 @@ pub(super) async fn refusal<C: Compute, F: Fleet, S>(
         Step::RevokeInstanceCredentials { role_name, role_id, .. } => Ok(credentials::instance_role(
             ports,
             facts,
-            role_name.as_deref(),
-            role_id.as_deref(),
+            credentials::Claimed::of(plan, role_name.as_deref(), role_id.as_deref()),
         )
             .await?
             .err()
@@ -208,7 +207,8 @@ pub(super) async fn run<C: Compute, F: Fleet, S: StateStore>(
         }
         Step::RevokeInstanceCredentials { role_name, role_id, .. } => {
             // Boxed: the write of the role's policy, read back and written again, makes a large future.
-            Box::pin(credentials::revoke_instance(ports, facts()?, role_name.as_deref(), role_id.as_deref(), ctx)).await
+            let claimed = credentials::Claimed::of(ctx.plan, role_name.as_deref(), role_id.as_deref());
+            Box::pin(credentials::revoke_instance(ports, facts()?, claimed, ctx)).await
         }
         Step::RevokeRoleSessions { role_name, issued_before } => {
             credentials::revoke_sessions(ports, role_name, issued_before).await

@@ -188,7 +188,8 @@ async fn read<C: Compute, F: Fleet, S: StateStore>(
     };
     let identity = async {
         let Some((named, named_id)) = revoking else { return Ok(Vec::new()) };
-        let role = credentials::instance_role(r, facts, named, named_id).await?;
+        let claimed = credentials::Claimed::of(ctx.plan, named, named_id);
+        let role = credentials::instance_role(r, facts, claimed).await?;
         let has_profile = facts.instance_profile_arn.is_some();
         let Ok(found) = &role else {
             // No role whose credentials could be fetched: nothing more to read.
