@@ -578,6 +578,11 @@ pub struct GuardDutyOrigin {
     pub account: String,
     pub region: String,
     pub sequence: bool,
+    /// GuardDuty's finding type as Security Hub carries it (OCSF `finding_info.types`; ASFF `Types`, where
+    /// GuardDuty's `/` reads `-`): for the plan of what GuardDuty's copy would warrant, never for acting.
+    pub finding_type: Option<String>,
+    /// The domain of a DNS finding (ASFF `ProductFields` `aws/guardduty/service/action/dnsRequestAction/domain`).
+    pub dns_domain: Option<String>,
 }
 
 impl Incident {

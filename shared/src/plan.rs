@@ -559,6 +559,57 @@ pub struct PlannedStep {
     #[serde(flatten)]
     pub step: Step,
     pub reason: String,
+    /// What AWS must confirm before `respond` takes the step: `plan` asks AWS nothing, so the step is
+    /// what `respond` does once AWS has said so (and only then).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub awaits: Vec<Confirmation>,
+}
+
+/// A confirmation only AWS can give, which `plan` (no AWS call) cannot make. The names are the plan
+/// contract's `awaits` values: persisted, pinned in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmation {
+    /// GuardDuty's own copy of the finding (`GetFindings`), decided again: whoever may invoke a
+    /// function can hand it a finding GuardDuty never produced.
+    GuarddutyFinding,
+    /// The instance's role: the session's role id is its profile's, and its trust policy admits EC2
+    /// alone (or GuardDuty's finding type says the credentials are the instance's).
+    InstanceRole,
+    /// The alarm as CloudWatch has it, and its metric's own datapoints.
+    CloudwatchAlarm,
+    /// The rule as EC2 has it in the group now.
+    SecurityGroupRules,
+}
+
+impl Confirmation {
+    pub const ALL: [Confirmation; 4] =
+        [Self::GuarddutyFinding, Self::InstanceRole, Self::CloudwatchAlarm, Self::SecurityGroupRules];
+
+    /// The name in a plan's `awaits`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GuarddutyFinding => "guardduty_finding",
+            Self::InstanceRole => "instance_role",
+            Self::CloudwatchAlarm => "cloudwatch_alarm",
+            Self::SecurityGroupRules => "security_group_rules",
+        }
+    }
+
+    /// What is read, from where.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::GuarddutyFinding => "GuardDuty's own copy of the finding (GetFindings), decided again",
+            Self::InstanceRole => {
+                "the instance profile's role: the session's role id, and a trust policy admitting EC2 alone \
+                 (GetInstanceProfile, GetRole)"
+            }
+            Self::CloudwatchAlarm => {
+                "the alarm as CloudWatch has it, and its metric's datapoints (DescribeAlarms, GetMetricData)"
+            }
+            Self::SecurityGroupRules => "the rule as EC2 has it in the group (DescribeSecurityGroupRules)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

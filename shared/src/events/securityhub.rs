@@ -169,7 +169,11 @@ pub(super) fn parse_ocsf(value: Value, prefix: &str) -> Result<Incident> {
     }
     let sequence = finding.finding_info.types.iter().any(|t| t.starts_with("AttackSequence:"))
         || finding.metadata.product.feature.and_then(|f| f.name).as_deref() == Some("Correlation");
-    let guardduty = guardduty_origin(&finding.metadata.product.uid, "productv2", &finding.finding_info.uid, sequence);
+    let guardduty = guardduty_origin(&finding.metadata.product.uid, "productv2", &finding.finding_info.uid, sequence)
+        .map(|origin| GuardDutyOrigin {
+            finding_type: finding.finding_info.types.iter().find(|t| t.contains(':')).cloned(),
+            ..origin
+        });
     let label = finding.severity.unwrap_or_else(|| "Unknown".into());
     let closed = finding.status.filter(|s| ["Resolved", "Suppressed", "Archived"].contains(&s.as_str()));
     let reference = SecurityHubRef {
@@ -209,7 +213,16 @@ pub(super) fn parse_asff(value: Value, prefix: &str) -> Result<Incident> {
     let product_field = |name: &str| finding.product_fields.get(name).and_then(Value::as_str);
     let sequence = finding.types.iter().any(|t| t.contains("AttackSequence:"))
         || product_field("aws/guardduty/service/featureName") == Some("Correlation");
-    let guardduty = guardduty_origin(&finding.product_arn, "product", &finding.id, sequence);
+    let guardduty =
+        guardduty_origin(&finding.product_arn, "product", &finding.id, sequence).map(|origin| GuardDutyOrigin {
+            finding_type: finding
+                .types
+                .iter()
+                .filter(|t| t.contains(':'))
+                .find_map(|t| t.rsplit('/').next().map(str::to_owned)),
+            dns_domain: product_field("aws/guardduty/service/action/dnsRequestAction/domain").map(str::to_owned),
+            ..origin
+        });
     let severity = finding.severity.as_ref();
     let label = severity.and_then(|s| s.label.clone()).unwrap_or_else(|| "INFORMATIONAL".into());
     // GuardDuty puts its own score in `Severity.Product`; other products' labels are mapped.
@@ -319,6 +332,8 @@ fn guardduty_origin(product: &str, kind: &str, id: &str, sequence: bool) -> Opti
         account: (*account).to_owned(),
         region: (*region).to_owned(),
         sequence,
+        finding_type: None,
+        dns_domain: None,
     })
 }
 

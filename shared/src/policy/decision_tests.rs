@@ -1390,3 +1390,50 @@ fn a_change_to_firebreaks_own_plumbing_by_anyone_but_the_deployment_is_reported(
     by_stack["detail"]["sourceIPAddress"] = json!("cloudformation.amazonaws.com");
     assert_eq!(plan(by_stack).decision, Decision::Ignore, "CloudFormation applying the stack");
 }
+
+/// The plan contract's `awaits`: each step `respond` takes only once AWS confirms something `plan` cannot
+/// ask is marked with it, the same whatever delivered the incident. A Security Hub copy of GuardDuty's
+/// finding lists what GuardDuty's own copy would warrant (its event's steps), every one awaiting it.
+#[test]
+fn every_step_that_waits_on_aws_is_marked_with_what_it_waits_for() {
+    use crate::plan::Confirmation;
+    let names: Vec<&str> = Confirmation::ALL.iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["guardduty_finding", "instance_role", "cloudwatch_alarm", "security_group_rules"]);
+    for c in Confirmation::ALL {
+        assert_eq!(serde_json::to_value(c).expect("json"), json!(c.name()), "the persisted name");
+    }
+    let marks = |plan: &Plan| -> Vec<(&'static str, Vec<Confirmation>)> {
+        plan.actions.iter().map(|a| (a.step.name(), a.awaits.clone())).collect()
+    };
+    let guardduty = plan(sample("guardduty/ec2-backdoor-high-severity.json"));
+    assert_eq!(guardduty.decision, Decision::Contain);
+    for (name, awaits) in marks(&guardduty) {
+        let expected = if name == "notify" { vec![] } else { vec![Confirmation::GuarddutyFinding] };
+        assert_eq!(awaits, expected, "{name}");
+    }
+    for copy in ["securityhub/asff-guardduty-ec2-backdoor.json", "securityhub/ocsf-guardduty-ec2-backdoor.json"] {
+        let delivered = plan(sample(copy));
+        assert_eq!(delivered.decision, Decision::Contain, "{copy}: {:?}", delivered.reasons);
+        assert!(delivered.reasons[0].contains("decided from GuardDuty's own copy"), "{copy}");
+        // The same steps as GuardDuty's own event, the write-back aside, awaiting the same copy; the DNS
+        // cut only where the copy names the domain (ASFF's product fields do, OCSF's copy does not).
+        let steps: Vec<_> =
+            marks(&delivered).into_iter().filter(|(n, _)| *n != "update_security_hub_finding").collect();
+        let names_domain = copy.contains("asff");
+        let expected: Vec<_> =
+            marks(&guardduty).into_iter().filter(|(n, _)| names_domain || *n != "block_domain").collect();
+        assert_eq!(steps, expected, "{copy}");
+    }
+    let exfiltration = plan(sample("guardduty/accesskey-credential-exfiltration.json"));
+    let revoke = exfiltration.actions.iter().find(|a| a.step.name() == "revoke_instance_credentials").expect("planned");
+    assert_eq!(revoke.awaits, [Confirmation::GuarddutyFinding, Confirmation::InstanceRole]);
+    let idle = plan(sample("alarm/idle-cpu-eventbridge.json"));
+    let stop = idle.actions.iter().find(|a| a.step.name() == "stop_instance").expect("planned");
+    assert_eq!(stop.awaits, [Confirmation::CloudwatchAlarm]);
+    let ingress = plan(sample("cloudtrail/sg-open-ssh-to-world.json"));
+    let revoke = ingress.actions.iter().find(|a| a.step.name() == "revoke_security_group_ingress").expect("planned");
+    assert_eq!(revoke.awaits, [Confirmation::SecurityGroupRules]);
+    let rendered = serde_json::to_value(&ingress.actions).expect("json");
+    assert_eq!(rendered[0]["awaits"], json!(["security_group_rules"]), "{rendered}");
+    assert!(rendered.as_array().expect("list").last().expect("notify").get("awaits").is_none(), "no mark, no field");
+}

@@ -30,7 +30,7 @@ impl Draft {
             decision: Decision::Notify,
             severity,
             summary,
-            actions: vec![PlannedStep { step: Step::Notify, reason: why.clone() }],
+            actions: vec![step(Step::Notify, &why)],
             reasons: vec![why],
             rule: None,
         }
@@ -38,7 +38,7 @@ impl Draft {
 }
 
 pub(super) fn step(step: Step, reason: &str) -> PlannedStep {
-    PlannedStep { step, reason: reason.to_owned() }
+    PlannedStep { step, reason: reason.to_owned(), awaits: Vec::new() }
 }
 
 /// `*` matches any run of characters; everything else matches itself.

@@ -15,7 +15,7 @@ pub use settings::{
 };
 
 use crate::incident::{Incident, IncidentKind, SeverityLabel};
-use crate::plan::{Decision, Plan, Step};
+use crate::plan::{Confirmation, Decision, Plan, Step};
 use draft::{step, Draft};
 
 /// Decide what to do about one incident. No I/O: the same input always gives the same plan.
@@ -56,6 +56,9 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
         rule: draft.rule,
         incident: incident.clone(),
     };
+    for planned in &mut plan.actions {
+        planned.awaits = awaits(&plan.incident, &planned.step);
+    }
     // One rule for every destructive plan: isolation, an ECS task stop, a credential revocation and an
     // idle stop wait for a person alike.
     if matches!(plan.decision, Decision::Contain | Decision::Revoke | Decision::StopIdle) {
@@ -68,6 +71,29 @@ pub fn decide(incident: &Incident, policy: &Policy) -> Plan {
         }
     }
     plan
+}
+
+/// What AWS must confirm before `respond` takes `step` of a plan for `incident`, the same whatever
+/// delivered it: a GuardDuty finding's every step but the notification waits on GuardDuty's copy (a
+/// Security Hub delivery's too), an instance's credentials named by a session on its role, an idle stop
+/// on CloudWatch's alarm, a revoked ingress rule on the group as EC2 has it.
+fn awaits(incident: &Incident, step: &Step) -> Vec<Confirmation> {
+    let guardduty = match &incident.kind {
+        IncidentKind::Guardduty(_) => true,
+        IncidentKind::SecurityHub(f) => f.guardduty.is_some(),
+        _ => false,
+    };
+    let mut awaits = Vec::new();
+    if guardduty && *step != Step::Notify {
+        awaits.push(Confirmation::GuarddutyFinding);
+    }
+    match step {
+        Step::RevokeInstanceCredentials { role_id: Some(_), .. } => awaits.push(Confirmation::InstanceRole),
+        Step::StopInstance { .. } => awaits.push(Confirmation::CloudwatchAlarm),
+        Step::RevokeSecurityGroupIngress { .. } => awaits.push(Confirmation::SecurityGroupRules),
+        _ => {}
+    }
+    awaits
 }
 
 /// Why this plan must wait for a person, if it must. The lists and the preference apply to every
