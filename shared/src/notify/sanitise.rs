@@ -6,8 +6,15 @@ pub const MAX_FIELD: usize = 512;
 
 /// For text and JSON: control characters become spaces; `<`, `>` become look-alikes that no renderer
 /// parses (so `<!channel>` and `<https://x|y>` are inert); an `&` that would start an entity is
-/// neutralised; at most `max` characters.
+/// neutralised; at most `max` characters. Then nothing an event says is a link: a Markdown link
+/// (`[text](url)`, which Chatbot's `client-markdown` renders) is broken apart, and a URL is defanged as
+/// responders write indicators (`hxxps://evil[.]example/x`), readable and never clickable. Firebreak's
+/// own links are built by Firebreak and never pass through here.
 pub fn sanitise(text: &str, max: usize) -> String {
+    defang(&inert(text, max))
+}
+
+fn inert(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max * 3));
     let chars: Vec<char> = text.chars().collect();
     for (n, &c) in chars.iter().enumerate() {
@@ -24,6 +31,34 @@ pub fn sanitise(text: &str, max: usize) -> String {
         }
     }
     out
+}
+
+/// The schemes a chat client or a mail reader turns into a link.
+const SCHEMES: [(&str, &str); 4] =
+    [("https://", "hxxps://"), ("http://", "hxxp://"), ("ftp://", "fxp://"), ("www.", "www[.]")];
+
+/// Every URL made unclickable (its scheme and the dots of its host), and `](` of a Markdown link split.
+fn defang(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let lower = rest.to_ascii_lowercase();
+        let found = SCHEMES.iter().filter_map(|(scheme, _)| lower.find(scheme).map(|at| (at, *scheme))).min();
+        let Some((at, scheme)) = found else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..at]);
+        let replacement = SCHEMES.iter().find(|(s, _)| *s == scheme).map_or("", |(_, r)| *r);
+        out.push_str(replacement);
+        let after = &rest[at + scheme.len()..];
+        // The host: up to the first character that cannot be in one.
+        let host_len =
+            after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-')).unwrap_or(after.len());
+        out.push_str(&after[..host_len].replace('.', "[.]"));
+        rest = &after[host_len..];
+    }
+    out.replace("](", "] (")
 }
 
 /// `&lt;`, `&#60;`, `&#x3c;`: a name or number followed by `;` within a few characters.
@@ -69,6 +104,21 @@ mod tests {
         );
     }
 
+    /// Hole 7 of #44: what an attacker puts in a user agent, a title or a tag ("urgent, approve at
+    /// https://…", a Markdown link) reaches the approvers' channel as text, never as a link.
+    #[test]
+    fn urls_and_markdown_links_from_an_event_are_text() {
+        let agent = sanitise("aws-cli/2.15 URGENT approve at https://approve.evil.example/ok?x=1 now", MAX_FIELD);
+        assert_eq!(agent, "aws-cli/2.15 URGENT approve at hxxps://approve[.]evil[.]example/ok?x=1 now");
+        let link = sanitise("[Approve the containment](HTTP://evil.example) or www.evil.example", MAX_FIELD);
+        assert_eq!(link, "[Approve the containment] (hxxp://evil[.]example) or www[.]evil[.]example");
+        assert_eq!(
+            sanitise("Backdoor:EC2/C&CActivity.B on c2.example.invalid", MAX_FIELD),
+            "Backdoor:EC2/C&CActivity.B on c2.example.invalid",
+            "no scheme, no change"
+        );
+    }
+
     #[test]
     fn a_plain_ampersand_stays_readable() {
         assert_eq!(sanitise("Backdoor:EC2/C&CActivity.B", MAX_FIELD), "Backdoor:EC2/C&CActivity.B");
@@ -99,6 +149,13 @@ mod tests {
             prop_assert!(!clean.contains('<') && !clean.contains('>'));
             prop_assert!(!clean.contains("&lt;") && !clean.contains("&#60;") && !clean.contains("&amp;"));
             prop_assert!(!clean.chars().any(char::is_control));
+        }
+
+        #[test]
+        fn no_input_becomes_a_link(text in any::<String>(), url in prop::sample::select(vec!["https://evil.example", "HTTP://evil.example/x", "[click](https://evil.example)", "www.evil.example"])) {
+            let clean = sanitise(&format!("{text}{url}{text}"), MAX_FIELD).to_ascii_lowercase();
+            prop_assert!(!clean.contains("http://") && !clean.contains("https://") && !clean.contains("]("));
+            prop_assert!(!clean.contains("evil.example"));
         }
     }
 }
