@@ -62,6 +62,12 @@ impl Region {
             "aws"
         }
     }
+
+    /// The ARN of role `name` of `account` in this region's partition (IAM is global within one: an
+    /// organization never spans two, so a member's role is in the home region's).
+    pub fn role_arn(&self, account: &AccountId, name: &str) -> String {
+        format!("arn:{}:iam::{account}:role/{name}", self.partition())
+    }
 }
 
 impl fmt::Display for InstanceId {
@@ -667,6 +673,16 @@ impl fmt::Display for GuardDutyResourceType {
 
 #[cfg(test)]
 mod tests {
+    /// Hole 7 of #44: a GovCloud (or China) member role is named in its own partition.
+    #[test]
+    fn a_role_arn_is_in_the_partition_of_the_region() {
+        let account = AccountId::parse("222222222222").expect("account");
+        let arn = |region: &str| Region::parse(region).expect("region").role_arn(&account, "firebreak-member");
+        assert_eq!(arn("us-gov-west-1"), "arn:aws-us-gov:iam::222222222222:role/firebreak-member");
+        assert_eq!(arn("cn-north-1"), "arn:aws-cn:iam::222222222222:role/firebreak-member");
+        assert_eq!(arn("eu-west-1"), "arn:aws:iam::222222222222:role/firebreak-member");
+    }
+
     use super::*;
 
     #[test]

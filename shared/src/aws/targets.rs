@@ -89,9 +89,10 @@ impl AwsTargets {
     }
 
     fn role_arn(&self, account: &AccountId) -> String {
-        let partition =
-            self.sdk.region().map(|r| r.as_ref()).filter(|r| r.starts_with("cn-")).map_or("aws", |_| "aws-cn");
-        format!("arn:{partition}:iam::{account}:role/{}", self.member_role)
+        match &self.home_region {
+            Some(region) => region.role_arn(account, &self.member_role),
+            None => format!("arn:aws:iam::{account}:role/{}", self.member_role),
+        }
     }
 
     async fn assume(&self, account: &AccountId, region: &Region) -> Result<(Ec2Compute, AwsFleet, SystemTime)> {

@@ -102,12 +102,7 @@ pub fn instance_arn(origin: &Origin, id: &InstanceId) -> Result<String> {
     let (Some(account), Some(region)) = (&origin.account, &origin.region) else {
         return Err(Error::refused("origin", "the account and region must be known to name the instance's ARN"));
     };
-    let partition = match region.as_str() {
-        r if r.starts_with("cn-") => "aws-cn",
-        r if r.starts_with("us-gov-") => "aws-us-gov",
-        _ => "aws",
-    };
-    Ok(format!("arn:{partition}:ec2:{region}:{account}:instance/{id}"))
+    Ok(format!("arn:{}:ec2:{region}:{account}:instance/{id}", region.partition()))
 }
 
 /// Why no credential revocation runs in a deployment without the grants (instance credentials, role
