@@ -49,6 +49,8 @@ pub enum Principal {
     Impostor,
     /// The member account's event-forwarding role (member-role.yaml).
     Forwarder,
+    /// Any other principal of a member account, holding every permission an identity policy can give.
+    MemberAdministrator,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1452,8 +1454,8 @@ pub fn forbidden_to_outsiders(s: &Scene) -> Vec<Request> {
     denied
 }
 
-/// A member account forwarding its events to the security account's default bus: from inside the
-/// organisation allowed, from outside denied.
+/// A member account forwarding its events to the security account's default bus: its forwarding role
+/// from inside the organisation allowed; from outside, or any other principal of a member, denied.
 pub fn forwarding_requests(s: &Scene) -> Vec<Request> {
     let bus = format!("arn:{}:events:{}:{}:event-bus/default", s.partition, s.home_region, s.home_account);
     let put = |call: &str, org: &'static [&'static str], expect: Expect| Request {
@@ -1466,9 +1468,12 @@ pub fn forwarding_requests(s: &Scene) -> Vec<Request> {
         principal: Principal::Forwarder,
         expect,
     };
+    let mut other = put("PutEvents (another principal of a member account)", &["o-firebreak01"], Expect::Denied);
+    other.principal = Principal::MemberAdministrator;
     vec![
         put("PutEvents (a member of the organisation forwards)", &["o-firebreak01"], Expect::Allowed),
         put("PutEvents (from outside the organisation)", &["o-elsewhere99"], Expect::Denied),
+        other,
     ]
 }
 

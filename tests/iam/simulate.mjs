@@ -183,6 +183,9 @@ for (const { function: fn, scene, request } of input.cases) {
     const role = input.templates.member.Resources.ForwardingRole
     identity = (role.Properties.Policies ?? []).map((p) => ({ name: p.PolicyName, policy: member.resolve(p.PolicyDocument) }))
     principal = `arn:${scene.partition}:iam::${scene.account}:role/firebreak-forwarding`
+  } else if (request.principal === 'member_administrator') {
+    identity = [{ name: 'AllowAll', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] } }]
+    principal = `arn:${scene.partition}:iam::${scene.account}:role/administrator`
   } else if (request.principal === 'impostor') {
     identity = functionPolicies.identity
     principal = `arn:${scene.partition}:iam::${scene.home_account}:role/firebreak-impostor-responder-${scene.home_region}`
