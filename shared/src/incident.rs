@@ -542,7 +542,7 @@ pub struct SecurityHubRef {
     /// The region of the Security Hub that holds it (where it was delivered from).
     pub region: String,
     /// The provider's last update of the finding (ASFF `UpdatedAt`, OCSF `finding_info.modified_time_dt`),
-    /// which Security Hub's own updates leave as it is: how Firebreak knows its write-back's echo.
+    /// which Security Hub's own updates leave as it is: the note Firebreak writes names it.
     pub updated_at: String,
 }
 
@@ -570,7 +570,8 @@ pub struct SecurityHubFinding {
     pub severity: f64,
     /// `<type> <id>` of each resource it names.
     pub resources: Vec<String>,
-    /// Resolved, suppressed or archived in Security Hub: nothing to do.
+    /// No longer new in Security Hub (notified or in progress, resolved, suppressed, archived): taken up
+    /// already, by a person or by Firebreak's own write-back (never leaving a finding new): nothing new.
     pub closed: Option<String>,
     /// The GuardDuty finding it is, when GuardDuty made it.
     pub guardduty: Option<GuardDutyOrigin>,

@@ -33,13 +33,13 @@ impl FindingStatus {
         }
     }
 
-    /// OCSF `status_id`: 2 In Progress, 4 Resolved; OCSF has no "notified", so a notified finding keeps
-    /// its status and gets the comment.
+    /// OCSF `status_id`: 2 In Progress, 4 Resolved; OCSF has no "notified", so a notified finding is in
+    /// progress (in people's hands), never left New: a write-back is no news (only new findings are
+    /// delivered and read), so Firebreak's echo is known by the status Security Hub holds.
     pub fn ocsf(self) -> Option<i32> {
         match self {
-            Self::InProgress => Some(2),
+            Self::InProgress | Self::Notified => Some(2),
             Self::Resolved => Some(4),
-            Self::Notified => None,
         }
     }
 
@@ -120,7 +120,7 @@ mod tests {
         let update = update(&finding, &notified, &report, false);
         assert_eq!(
             (update.status, update.status.asff(), update.status.ocsf()),
-            (FindingStatus::Notified, "NOTIFIED", None)
+            (FindingStatus::Notified, "NOTIFIED", Some(2))
         );
         let mut contained = notified.clone();
         contained.decision = Decision::Contain;
@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(update_of(&finding, &contained, &report, false), FindingStatus::InProgress, "a step to retry");
         for status in [FindingStatus::InProgress, FindingStatus::Resolved, FindingStatus::Notified] {
             assert!(["NOTIFIED", "RESOLVED"].contains(&status.asff()), "never NEW or SUPPRESSED");
-            assert!(matches!(status.ocsf(), None | Some(2) | Some(4)), "never suppressed or archived");
+            assert!(matches!(status.ocsf(), Some(2) | Some(4)), "never new, suppressed or archived");
         }
     }
 
@@ -159,7 +159,14 @@ mod tests {
             .expect("sample"),
         )
         .expect("json");
+        // A note is anyone's to write: a new finding carrying Firebreak's is still news; the echo is
+        // known by the status the write-back set.
         echo["detail"]["findings"][0]["Note"] = serde_json::json!({"Text": note, "UpdatedBy": UPDATED_BY});
-        assert!(matches!(parse_value(echo).expect("parses")[0].kind, IncidentKind::Recognised { .. }));
+        let forged = crate::policy::decide(&parse_value(echo.clone()).expect("parses")[0], &Policy::default());
+        assert_ne!(forged.decision, Decision::Ignore, "a note alone is no echo");
+        let status = update(&finding, &plan, &report, false).status;
+        echo["detail"]["findings"][0]["Workflow"] = serde_json::json!({"Status": status.asff()});
+        let again = crate::policy::decide(&parse_value(echo).expect("parses")[0], &Policy::default());
+        assert_eq!(again.decision, Decision::Ignore, "{:?}", again.reasons);
     }
 }

@@ -95,8 +95,9 @@ async fn another_products_finding_is_notified_and_never_acted_on() {
     assert_eq!(world.interface_groups(&victim).await, before, "nothing acted on");
 }
 
-/// Security Hub delivers Firebreak's own write-back again (an updated finding is re-sent): its note
-/// names the finding's update time, unchanged. Nothing happens, and no claim is written.
+/// Security Hub delivers Firebreak's own write-back again (an updated finding is re-sent): Firebreak
+/// left it RESOLVED, no longer new. Nothing happens, and no claim is written. A note is no proof: a new
+/// finding whose note merely looks like Firebreak's (any member may write one) is still contained.
 #[tokio::test(flavor = "current_thread")]
 async fn the_echo_of_a_write_back_changes_nothing_and_costs_no_claim() {
     let world = World::seed().await;
@@ -110,11 +111,15 @@ async fn the_echo_of_a_write_back_changes_nothing_and_costs_no_claim() {
         firebreak::events::AS_OF
     );
     echo["detail"]["findings"][0]["Note"] = serde_json::json!({"Text": note, "UpdatedBy": "firebreak"});
-    let report = deliver(&world, echo).await;
+    let mut written_back = echo.clone();
+    written_back["detail"]["findings"][0]["Workflow"] = serde_json::json!({"Status": "RESOLVED"});
+    let report = deliver(&world, written_back).await;
     assert!(report.actions.is_empty(), "{report:#?}");
     let claim = format!("claim#incident#guardduty#123456789012#us-east-1#{finding_id}");
     assert!(world.state_item(&claim).await.is_none(), "no claim was written");
     assert!(!isolated_by(&report));
+    let forged = deliver(&world, echo).await;
+    assert!(isolated_by(&forged), "a note proves nothing: {forged:#?}");
 }
 
 /// Security Hub holds the OCSF finding `finding` in the world's account and region (the emulator's

@@ -41,8 +41,6 @@ struct Ocsf {
     severity_id: Option<u8>,
     #[serde(default, deserialize_with = "lenient::text")]
     status: Option<String>,
-    #[serde(default, deserialize_with = "lenient::text")]
-    comment: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -119,8 +117,6 @@ struct Asff {
     workflow: Option<AsffWorkflow>,
     #[serde(default, deserialize_with = "lenient::text")]
     record_state: Option<String>,
-    #[serde(default)]
-    note: Option<AsffNote>,
     #[serde(default, deserialize_with = "lenient::text")]
     updated_at: Option<String>,
 }
@@ -150,13 +146,6 @@ struct AsffWorkflow {
     status: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct AsffNote {
-    #[serde(default, deserialize_with = "lenient::text")]
-    text: Option<String>,
-}
-
 /// A `Findings Imported V2` event: its one OCSF finding.
 pub(super) fn parse_ocsf(value: Value, prefix: &str) -> Result<Incident> {
     let envelope: Envelope<Findings<Ocsf>> = typed(value, prefix)?;
@@ -164,9 +153,6 @@ pub(super) fn parse_ocsf(value: Value, prefix: &str) -> Result<Incident> {
     let at = field(prefix, "detail.findings[0]");
     let account = finding.cloud.and_then(|c| c.account).and_then(|a| a.uid).or(envelope.account.clone());
     let time = finding.finding_info.modified_time_dt.unwrap_or_default();
-    if is_echo(finding.comment.as_deref(), &time) {
-        return Ok(echo(envelope.id, &envelope.account, &envelope.region, "Findings Imported V2"));
-    }
     let sequence = finding.finding_info.types.iter().any(|t| t.starts_with("AttackSequence:"))
         || finding.metadata.product.feature.and_then(|f| f.name).as_deref() == Some("Correlation");
     let guardduty = guardduty_origin(&finding.metadata.product.uid, "productv2", &finding.finding_info.uid, sequence)
@@ -175,7 +161,9 @@ pub(super) fn parse_ocsf(value: Value, prefix: &str) -> Result<Incident> {
             ..origin
         });
     let label = finding.severity.unwrap_or_else(|| "Unknown".into());
-    let closed = finding.status.filter(|s| ["Resolved", "Suppressed", "Archived"].contains(&s.as_str()));
+    // Only a new finding is news: Firebreak's write-back never leaves one new (In Progress, Resolved), so
+    // its echo is known by the status Security Hub holds, never by a note anyone can write.
+    let closed = finding.status.filter(|s| ["In Progress", "Resolved", "Suppressed", "Archived"].contains(&s.as_str()));
     let reference = SecurityHubRef {
         format: FindingFormat::Ocsf,
         id: finding.finding_info.uid.clone(),
@@ -207,9 +195,6 @@ pub(super) fn parse_asff(value: Value, prefix: &str) -> Result<Incident> {
     let finding = one(envelope.detail.findings, prefix)?;
     let at = field(prefix, "detail.findings[0]");
     let time = finding.updated_at.clone().unwrap_or_default();
-    if is_echo(finding.note.as_ref().and_then(|n| n.text.as_deref()), &time) {
-        return Ok(echo(envelope.id, &envelope.account, &envelope.region, "Security Hub Findings - Imported"));
-    }
     let product_field = |name: &str| finding.product_fields.get(name).and_then(Value::as_str);
     let sequence = finding.types.iter().any(|t| t.contains("AttackSequence:"))
         || product_field("aws/guardduty/service/featureName") == Some("Correlation");
@@ -233,7 +218,7 @@ pub(super) fn parse_asff(value: Value, prefix: &str) -> Result<Incident> {
     let workflow = finding.workflow.and_then(|w| w.status);
     let closed = match (finding.record_state.as_deref(), workflow.as_deref()) {
         (Some("ARCHIVED"), _) => Some("ARCHIVED".to_owned()),
-        (_, Some(status @ ("RESOLVED" | "SUPPRESSED"))) => Some(status.to_owned()),
+        (_, Some(status @ ("NOTIFIED" | "RESOLVED" | "SUPPRESSED"))) => Some(status.to_owned()),
         _ => None,
     };
     let account = finding.aws_account_id.clone().or(envelope.account.clone());
@@ -295,27 +280,6 @@ fn incident(
 
 /// Firebreak's own write-back, delivered back: its note, carrying the finding's update time unchanged
 /// since (the provider has not updated it: nothing new).
-fn is_echo(note: Option<&str>, finding_time: &str) -> bool {
-    note.is_some_and(|n| {
-        n.starts_with(WRITE_BACK_MARK) && !finding_time.is_empty() && n.contains(&format!("{AS_OF}{finding_time}"))
-    })
-}
-
-fn echo(id: Option<String>, account: &Option<String>, region: &Option<String>, detail_type: &str) -> Incident {
-    Incident {
-        delivery_id: id,
-        origin: envelope_origin(account.as_deref(), region.as_deref()),
-        kind: IncidentKind::Recognised {
-            detail_type: detail_type.to_owned(),
-            why: "Firebreak's own write-back to the finding, delivered back by Security Hub (its note names the \
-                  finding's update time, which has not changed since): nothing new"
-                .into(),
-        },
-        event: None,
-        security_hub: None,
-    }
-}
-
 /// The GuardDuty finding behind a Security Hub finding whose product is GuardDuty's (`<kind>/aws/guardduty`)
 /// and whose id is a GuardDuty finding ARN: `arn:<partition>:guardduty:<region>:<account>:detector/<detector>/finding/<id>`.
 fn guardduty_origin(product: &str, kind: &str, id: &str, sequence: bool) -> Option<GuardDutyOrigin> {
@@ -441,22 +405,26 @@ mod tests {
         assert!(finding(event).0.guardduty.expect("guardduty").sequence);
     }
 
-    /// Security Hub re-delivers a finding Firebreak updated: its note names the finding's own update
-    /// time, unchanged. Once the provider updates the finding, it is news again.
+    /// Hole 7 of #44: a note is anyone's to write (a member on its own findings), so it says nothing of
+    /// an echo. Firebreak's write-back never leaves a finding new (NOTIFIED or RESOLVED; In Progress or
+    /// Resolved), and only a new finding is news: the status Security Hub holds tells the echo.
     #[test]
-    fn firebreaks_own_write_back_is_recognised_and_a_later_update_is_not() {
+    fn an_echo_is_known_by_the_status_security_hub_holds_never_by_a_note() {
         let mut event = sample("asff-guardduty-ec2-backdoor.json");
         let note = format!("{WRITE_BACK_MARK} incident#…: contained ({AS_OF}2026-11-24T05:58:11.000Z)");
         event["detail"]["findings"][0]["Note"] =
             json!({"Text": note, "UpdatedBy": "firebreak", "UpdatedAt": "2026-11-24T06:01:00Z"});
-        let incident = parse_value(event.clone()).expect("parses").remove(0);
-        assert!(matches!(incident.kind, IncidentKind::Recognised { .. }), "{incident:?}");
-        event["detail"]["findings"][0]["UpdatedAt"] = json!("2026-11-24T11:58:11.000Z");
-        assert!(matches!(parse_value(event).expect("parses")[0].kind, IncidentKind::SecurityHub(_)));
+        assert_eq!(finding(event.clone()).0.closed, None, "a forged note on a new finding: still news");
+        for status in ["NOTIFIED", "RESOLVED"] {
+            event["detail"]["findings"][0]["Workflow"] = json!({"Status": status});
+            assert_eq!(finding(event.clone()).0.closed.as_deref(), Some(status));
+        }
         let mut ocsf = sample("ocsf-guardduty-ec2-backdoor.json");
-        ocsf["detail"]["findings"][0]["comment"] =
-            json!(format!("{WRITE_BACK_MARK}: notified ({AS_OF}2026-11-24T05:58:11.000Z)"));
-        assert!(matches!(parse_value(ocsf).expect("parses")[0].kind, IncidentKind::Recognised { .. }));
+        ocsf["detail"]["findings"][0]["comment"] = json!(format!("{WRITE_BACK_MARK}: notified"));
+        assert_eq!(finding(ocsf.clone()).0.closed, None);
+        ocsf["detail"]["findings"][0]["status"] = json!("In Progress");
+        ocsf["detail"]["findings"][0]["status_id"] = json!(2);
+        assert_eq!(finding(ocsf).0.closed.as_deref(), Some("In Progress"));
     }
 
     #[test]

@@ -12,7 +12,14 @@ pub(super) fn decide(f: &SecurityHubFinding, policy: &Policy) -> Draft {
     let severity = SeverityLabel::from_guardduty(f.severity);
     let summary = format!("Security Hub: {} finding {}", f.product, f.title);
     if let Some(status) = &f.closed {
-        return Draft::ignore(severity, summary, format!("the finding is {status} in Security Hub"));
+        return Draft::ignore(
+            severity,
+            summary,
+            format!(
+                "the finding is {status} in Security Hub, no longer new: taken up already (Firebreak's own write-back never \
+                 leaves one new)"
+            ),
+        );
     }
     if let Some(origin) = &f.guardduty {
         if origin.sequence {
