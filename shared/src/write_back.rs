@@ -100,7 +100,6 @@ fn cut(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::events::parse_value;
-    use crate::incident::IncidentKind;
     use crate::policy::{decide, Policy};
     use crate::report::{Outcome, Report};
 
