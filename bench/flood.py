@@ -192,7 +192,11 @@ def main():
                    aws_secret_access_key="testing")
         ddb = boto3.client("dynamodb", **aws)
         ddb.create_table(TableName="firebreak-state", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "queue", "AttributeType": "S"}],
+                         GlobalSecondaryIndexes=[{"IndexName": "queue", "Projection": {"ProjectionType": "ALL"},
+                                                  "KeySchema": [{"AttributeName": "queue", "KeyType": "HASH"},
+                                                                {"AttributeName": "pk", "KeyType": "RANGE"}]}],
                          BillingMode="PAY_PER_REQUEST")
         secret = boto3.client("secretsmanager", **aws).create_secret(Name="firebreak-approval-key", SecretString=KEY)
         topic = boto3.client("sns", **aws).create_topic(Name="firebreak-notifications")["TopicArn"]

@@ -32,9 +32,13 @@ fb_isolation = ec2.create_security_group(GroupName="firebreak-isolation", Descri
 ec2.revoke_security_group_egress(GroupId=fb_isolation, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
 topic = boto3.client("sns", **kw).create_topic(Name="firebreak")["TopicArn"]
 dynamodb = boto3.client("dynamodb", **kw)
+# As template.yaml declares it: the key, and the sweep's sparse queue index.
 dynamodb.create_table(
     TableName="firebreak-state", BillingMode="PAY_PER_REQUEST",
-    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "queue", "AttributeType": "S"}],
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    GlobalSecondaryIndexes=[{"IndexName": "queue", "Projection": {"ProjectionType": "ALL"},
+                             "KeySchema": [{"AttributeName": "queue", "KeyType": "HASH"}, {"AttributeName": "pk", "KeyType": "RANGE"}]}],
 )
 # Firebreak uses only groups recorded in its table (never one found by a tag).
 for kind, group in (("firebreak-untracking", untracking), ("firebreak-isolation", fb_isolation)):

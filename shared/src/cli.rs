@@ -95,7 +95,8 @@ enum Command {
     #[command(after_help = concat!(
         "The same sweep the GuardDuty responder runs every five minutes: closes the requests nobody answered, runs \
          again the approved runs not done, then the queue of containments the blast-radius cap held back, the most \
-         severe first, each confirmed with GuardDuty again. Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE \
+         severe first, each confirmed with GuardDuty again. First it puts in the sweep's queue what a release before \
+         the queue wrote without one (run it once after upgrading, with the break-glass role). Reads FIREBREAK_TOPIC_ARN (--topic), FIREBREAK_STATE_TABLE \
          (--table), FIREBREAK_STATE_KEY_SECRET_ARN, the FIREBREAK_* policy variables and the standard AWS configuration \
          (--region, --profile).\n\n",
         "Exit codes: 0 swept (one JSON line: what was done with each item); 1 the state table could not be read."
@@ -487,8 +488,13 @@ async fn release(
 async fn sweep(responder: &crate::lambda::AwsResponder, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let clock = crate::clock::Clock::system();
     let lease_until = clock.now().epoch + SWEEP_LEASE_SECONDS;
+    let before = match responder.state.queue_what_came_before().await {
+        Ok(queued) => queued,
+        Err(e) => return report(err, &format!("firebreak: sweep: {}", one_line(&e.to_string())), EXIT_FAILED),
+    };
     match responder.sweep(&clock, lease_until).await {
-        Ok(swept) => {
+        Ok(mut swept) => {
+            swept["queued_from_before"] = serde_json::Value::from(before);
             let _ = writeln!(out, "{swept}");
             EXIT_OK
         }

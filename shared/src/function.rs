@@ -13,10 +13,10 @@ pub const CONFIRMATION_IAM_ACTIONS: &[&str] = &["guardduty:GetFindings"];
 /// an approved run acts on.
 pub const SIGNING_IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue", "dynamodb:GetItem"];
 
-/// What the function that sweeps the requests adds for its schedule: a scan for the expired requests
-/// and the approved runs not done, and handing approved idle stops to the alarm responder. The sweep
-/// runs there, never on the public URL's concurrency.
-pub const SWEEP_IAM_ACTIONS: &[&str] = &["dynamodb:Scan", "lambda:InvokeFunction"];
+/// What the function that sweeps the requests adds for its schedule: a query of its queue (expired
+/// requests, approved runs not done, held-back containments, counts of repeats), and handing approved
+/// idle stops to the alarm responder. The sweep runs there, never on the public URL's concurrency.
+pub const SWEEP_IAM_ACTIONS: &[&str] = &["dynamodb:Query", "lambda:InvokeFunction"];
 
 /// Everything the approval function does: verify links with the keys, read and settle requests, notify,
 /// and ask the GuardDuty responder (or the alarm responder) to run an approved plan. It contains nothing

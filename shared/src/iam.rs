@@ -882,7 +882,12 @@ pub fn function_requests(function: Function, s: &Scene) -> Vec<Request> {
             &[],
         ));
         // The schedule's sweep: expired requests, approved runs not done, and its notes on them.
-        requests.push(Call::new(&home, "Scan (the approval sweep)", "dynamodb:Scan").on("table", table.clone(), &[]));
+        // The sweep queries its queue (the sparse index), never scans the table.
+        requests.push(Call::new(&home, "Query (the sweep's queue)", "dynamodb:Query").on(
+            "index",
+            format!("{table}/index/{}", crate::state_keys::QUEUE_INDEX),
+            &[],
+        ));
         // The queue of containments the cap held back: queued by the run held back, noted, taken off.
         for (call, action) in [
             ("UpdateItem (a containment the cap held back, queued)", "dynamodb:UpdateItem"),
@@ -1297,8 +1302,8 @@ pub fn forbidden_requests(function: Function, s: &Scene) -> Vec<Request> {
             ]);
         }
     }
-    // The public function never scans the table (the sweep runs in the GuardDuty responder).
-    if function == Function::ApprovalResponder {
+    // No function scans the table: the sweep queries its queue, and the public function reads by key.
+    {
         let home = Scene { account: s.home_account, region: s.home_region, ..s.clone() };
         denied.push(Call::new(&home, "Scan (the table)", "dynamodb:Scan").denied().on("table", s.state_table(), &[]));
     }

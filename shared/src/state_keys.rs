@@ -33,6 +33,32 @@ pub const ORIGINAL_GROUPS_ATTRIBUTE: &str = "eni#";
 /// The string set of the incidents that recorded into a quarantine item: one that recorded it and
 /// was then held back deletes it only while it is the sole owner.
 pub const QUARANTINE_OWNERS_ATTRIBUTE: &str = "recorded_by";
+/// The sweep's queue: the attribute, and the sparse index keyed on it, that hold exactly the items the
+/// schedule's sweep reads (requests for approval, held-back containments, counts of repeats), so that the
+/// sweep queries them instead of scanning the table.
+pub const QUEUE_ATTRIBUTE: &str = "queue";
+pub const QUEUE_INDEX: &str = "queue";
+
+/// Which of the sweep's queues an item is in: the value of [`QUEUE_ATTRIBUTE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Approvals,
+    Held,
+    Tallies,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 3] = [Queue::Approvals, Queue::Held, Queue::Tallies];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Queue::Approvals => "approval",
+            Queue::Held => "held",
+            Queue::Tallies => "tally",
+        }
+    }
+}
+
 /// The attribute that carries a record's seal (`crate::seal`), and one interface's in a quarantine
 /// item: `seal#<interface>`.
 pub const SEAL_ATTRIBUTE: &str = "seal";
@@ -172,6 +198,13 @@ pub fn ingress(account: &str, region: &str, group_id: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_sweeps_queues_are_persisted_names() {
+        let names: Vec<&str> = Queue::ALL.iter().map(|q| q.as_str()).collect();
+        assert_eq!(names, ["approval", "held", "tally"]);
+        assert_eq!((QUEUE_ATTRIBUTE, QUEUE_INDEX), ("queue", "queue"));
+    }
+
     use super::*;
 
     #[test]

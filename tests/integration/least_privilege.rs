@@ -336,7 +336,7 @@ async fn every_call_of_the_approval_path_is_declared_by_the_role_that_makes_it()
         (
             Function::GuarddutyResponder,
             &responder_proxy,
-            &["GetSecretValue", "PutItem", "ModifyNetworkInterfaceAttribute", "Scan"][..],
+            &["GetSecretValue", "PutItem", "ModifyNetworkInterfaceAttribute", "Query"][..],
         ),
         (Function::ApprovalResponder, &approval_proxy, &["GetSecretValue", "GetItem", "UpdateItem"][..]),
     ] {

@@ -199,3 +199,43 @@ async fn a_flood_of_denied_calls_is_told_once_then_told_with_its_count_when_the_
     sweep_at(&world, &[], t0 + 3900).await;
     assert!(world.notifications().await.is_empty(), "told once");
 }
+
+/// Issue #44, hole 7: the sweep queries its queue (a sparse index holding only the items it reads),
+/// never the table. An item a release before the queue wrote has no place in it: the schedule's sweep
+/// cannot see it, and the operator's `firebreak sweep` after upgrading puts it in the queue first, so
+/// nothing held back is lost across the upgrade.
+#[tokio::test(flavor = "current_thread")]
+async fn the_sweep_reads_its_queue_and_queues_once_what_a_release_before_it_held_back() {
+    let world = World::seed().await;
+    let cap = [("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR", "1")];
+    let t0 = hour_start();
+    let first = world.launch(false, false).await.instance_id;
+    respond_at(&world, finding(&first, "queue-first"), &cap, t0).await;
+    let real = world.launch(false, false).await.instance_id;
+    let report = respond_at(&world, finding(&real, "queue-held"), &cap, t0 + 60).await;
+    assert!(held_back(&report), "{report:#?}");
+    let pk = format!("held#{}", report.incident_key);
+    let item = world.state_item(&pk).await.expect("queued");
+    assert_eq!(
+        item.get(firebreak::state_keys::QUEUE_ATTRIBUTE).and_then(|v| v.as_s().ok()).map(String::as_str),
+        Some("held")
+    );
+    // As a release before the queue wrote it: no queue attribute.
+    let ddb = aws_sdk_dynamodb::Client::new(&world.sdk);
+    ddb.update_item()
+        .table_name(crate::world::TABLE)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.clone()))
+        .update_expression("REMOVE #queue")
+        .expression_attribute_names("#queue", firebreak::state_keys::QUEUE_ATTRIBUTE)
+        .send()
+        .await
+        .expect("an item as an older release left it");
+    let swept = sweep_at(&world, &cap, t0 + 3600).await;
+    assert_eq!(swept["held"], serde_json::json!([]), "not in the queue, not seen: {swept}");
+    assert!(!isolated(&world, &real).await);
+    let responder = world.responder(&cap).await;
+    assert_eq!(responder.state.queue_what_came_before().await.expect("queued"), 1);
+    assert_eq!(responder.state.queue_what_came_before().await.expect("queued"), 0, "once");
+    sweep_at(&world, &cap, t0 + 3660).await;
+    assert!(isolated(&world, &real).await, "contained once queued");
+}

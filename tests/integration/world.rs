@@ -3,7 +3,10 @@
 use crate::emulator::Moto;
 use aws_config::SdkConfig;
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
+};
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, InstanceType, IpPermission, IpRange, RequestLaunchTemplateData,
 };
@@ -111,20 +114,7 @@ impl World {
             attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("queue arn").clone();
         sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(queue_arn).send().await.expect("subscribe");
         let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        ddb.create_table()
-            .table_name(TABLE)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .expect("attr"),
-            )
-            .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().expect("key"))
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .expect("table");
+        create_state_table(&ddb).await;
         Self {
             autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
@@ -824,4 +814,54 @@ fn idle_below_two_percent(
 /// An EBS volume of `size` GiB at `device`.
 fn volume(device: &str, size: i32) -> BlockDeviceMapping {
     BlockDeviceMapping::builder().device_name(device).ebs(EbsBlockDevice::builder().volume_size(size).build()).build()
+}
+
+/// The state table as template.yaml declares it (keys, attributes, indexes), read once per process.
+fn state_table_properties() -> &'static serde_json::Value {
+    static PROPERTIES: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    PROPERTIES.get_or_init(|| crate::iam::decode("template.yaml")["Resources"]["StateTable"]["Properties"].clone())
+}
+
+fn key_schema(keys: &serde_json::Value) -> Vec<KeySchemaElement> {
+    keys.as_array()
+        .expect("a key schema")
+        .iter()
+        .map(|k| {
+            let kind = if k["KeyType"] == "HASH" { KeyType::Hash } else { KeyType::Range };
+            KeySchemaElement::builder()
+                .attribute_name(k["AttributeName"].as_str().expect("name"))
+                .key_type(kind)
+                .build()
+                .expect("key")
+        })
+        .collect()
+}
+
+/// Create the state table in the emulator exactly as the template declares it.
+pub async fn create_state_table(ddb: &aws_sdk_dynamodb::Client) {
+    let p = state_table_properties();
+    let attributes = p["AttributeDefinitions"].as_array().expect("attributes").iter().map(|a| {
+        AttributeDefinition::builder()
+            .attribute_name(a["AttributeName"].as_str().expect("name"))
+            .attribute_type(ScalarAttributeType::from(a["AttributeType"].as_str().expect("type")))
+            .build()
+            .expect("attr")
+    });
+    let indexes = p["GlobalSecondaryIndexes"].as_array().into_iter().flatten().map(|i| {
+        GlobalSecondaryIndex::builder()
+            .index_name(i["IndexName"].as_str().expect("index name"))
+            .set_key_schema(Some(key_schema(&i["KeySchema"])))
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build()
+            .expect("index")
+    });
+    ddb.create_table()
+        .table_name(TABLE)
+        .set_attribute_definitions(Some(attributes.collect()))
+        .set_key_schema(Some(key_schema(&p["KeySchema"])))
+        .set_global_secondary_indexes(Some(indexes.collect()).filter(|v: &Vec<_>| !v.is_empty()))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("table");
 }

@@ -33,6 +33,46 @@ pub struct DynamoStateStore {
 type Item = std::collections::HashMap<String, AttributeValue>;
 
 impl DynamoStateStore {
+    /// Put in the sweep's queue the items a release before the queue wrote without one (requests for
+    /// approval, held-back containments, counts of repeats), so that the sweep, which only queries the
+    /// queue, finds them: an operator's one scan after upgrading (`firebreak sweep`, with the break-glass
+    /// role), never the functions'. How many were queued.
+    pub async fn queue_what_came_before(&self) -> Result<usize> {
+        let queues = [
+            (state_keys::APPROVAL, state_keys::Queue::Approvals),
+            (state_keys::HELD, state_keys::Queue::Held),
+            (state_keys::TALLY, state_keys::Queue::Tallies),
+        ];
+        let mut queued = 0;
+        for (prefix, queue) in queues {
+            let items = self
+                .scan_all(|scan| {
+                    scan.filter_expression("begins_with(pk, :prefix) AND attribute_not_exists(#queue)")
+                        .expression_attribute_names("#queue", state_keys::QUEUE_ATTRIBUTE)
+                        .expression_attribute_values(":prefix", s(prefix))
+                })
+                .await?;
+            for pk in items.iter().filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok())) {
+                let update = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("pk", s(pk.clone()))
+                    .update_expression("SET #queue = :queue")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_names("#queue", state_keys::QUEUE_ATTRIBUTE)
+                    .expression_attribute_values(":queue", s(queue.as_str()))
+                    .send()
+                    .await;
+                // An item that expired or was settled since the scan needs no queue.
+                if written("UpdateItem", update)? {
+                    queued += 1;
+                }
+            }
+        }
+        Ok(queued)
+    }
+
     /// The item of a request for approval, sealed when a sealer is configured; the caller adds the
     /// condition.
     fn approval_put(
@@ -49,6 +89,7 @@ impl DynamoStateStore {
             .item("status", s(request.status.as_str()))
             .item("deadline", n(request.deadline))
             .item("request", s(text))
+            .item(state_keys::QUEUE_ATTRIBUTE, s(state_keys::Queue::Approvals.as_str()))
             .item("expires_at", n(request.deadline + KEEP_SECONDS));
         // The answer lives in attributes of its own (the conditional writes settle it there).
         let put = match &request.decided {
@@ -152,22 +193,21 @@ impl DynamoStateStore {
         Ok(Some(request))
     }
 
-    /// The requests for approval in `status` (the sweep's scan), those due by `due_by` only when given.
+    /// The requests for approval in `status` (the sweep's queue), those due by `due_by` only when given.
     async fn requests_in(&self, status: ApprovalStatus, due_by: Option<u64>) -> Result<Vec<ApprovalRequest>> {
         let filter = match due_by {
-            Some(_) => "begins_with(pk, :prefix) AND #status = :status AND deadline <= :now",
-            None => "begins_with(pk, :prefix) AND #status = :status",
+            Some(_) => "#status = :status AND deadline <= :now",
+            None => "#status = :status",
         };
         let items = self
-            .scan_all(|scan| {
-                let scan = scan
+            .queued(state_keys::Queue::Approvals, |query| {
+                let query = query
                     .filter_expression(filter)
                     .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":prefix", s(state_keys::APPROVAL))
                     .expression_attribute_values(":status", s(status.as_str()));
                 match due_by {
-                    Some(now) => scan.expression_attribute_values(":now", n(now)),
-                    None => scan,
+                    Some(now) => query.expression_attribute_values(":now", n(now)),
+                    None => query,
                 }
             })
             .await?;
@@ -225,6 +265,40 @@ impl DynamoStateStore {
             }
         }
         denials
+    }
+
+    /// Every item of one of the sweep's queues (a query of the sparse queue index), all pages; `filter`
+    /// sets a filter and its values. The index holds only the queue's items, so its cost follows the
+    /// queue, never the table.
+    async fn queued(
+        &self,
+        queue: state_keys::Queue,
+        filter: impl Fn(
+            aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(state_keys::QUEUE_INDEX)
+                .key_condition_expression("#queue = :queue")
+                .expression_attribute_names("#queue", state_keys::QUEUE_ATTRIBUTE)
+                .expression_attribute_values(":queue", s(queue.as_str()));
+            let out = filter(query)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| state_error(aws_error("Query", e)))?;
+            items.extend(out.items().iter().cloned());
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     /// Every item a filtered scan finds, all pages; `filter` sets the filter and its values.
@@ -570,9 +644,11 @@ impl StateStore for DynamoStateStore {
             .key("pk", s(state_keys::held(&held.incident_key)))
             .update_expression(
                 "SET #event = :event, severity = :severity, account = :account, why = :why, expires_at = :expires, \
-                 held_at = if_not_exists(held_at, :held_at)",
+                 held_at = if_not_exists(held_at, :held_at), #queue = :queue",
             )
             .expression_attribute_names("#event", "event")
+            .expression_attribute_names("#queue", state_keys::QUEUE_ATTRIBUTE)
+            .expression_attribute_values(":queue", s(state_keys::Queue::Held.as_str()))
             .expression_attribute_values(":event", s(&held.event))
             .expression_attribute_values(":severity", AttributeValue::N(held.severity.to_string()))
             .expression_attribute_values(":account", s(&held.account))
@@ -586,12 +662,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn held_containments(&self) -> Result<Vec<HeldContainment>> {
-        let items = self
-            .scan_all(|scan| {
-                scan.filter_expression("begins_with(pk, :prefix)")
-                    .expression_attribute_values(":prefix", s(state_keys::HELD))
-            })
-            .await?;
+        let items = self.queued(state_keys::Queue::Held, |query| query).await?;
         Ok(items.iter().filter_map(held_of).collect())
     }
 
@@ -621,9 +692,11 @@ impl StateStore for DynamoStateStore {
             .key("pk", s(state_keys::tally(repeat, window)))
             .update_expression(
                 "ADD #count :one SET #window = :window, #kind = :kind, account = :account, what = :what, who = :who, \
-                 #first = if_not_exists(#first, :first), expires_at = :expires",
+                 #first = if_not_exists(#first, :first), expires_at = :expires, #queue = :queue",
             )
             .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#queue", state_keys::QUEUE_ATTRIBUTE)
+            .expression_attribute_values(":queue", s(state_keys::Queue::Tallies.as_str()))
             .expression_attribute_names("#window", "window")
             .expression_attribute_names("#kind", "kind")
             .expression_attribute_names("#first", "first")
@@ -649,10 +722,10 @@ impl StateStore for DynamoStateStore {
 
     async fn closed_tallies(&self, window: &str) -> Result<Vec<Tally>> {
         let items = self
-            .scan_all(|scan| {
-                scan.filter_expression("begins_with(pk, :prefix) AND #window < :window")
+            .queued(state_keys::Queue::Tallies, |query| {
+                query
+                    .filter_expression("#window < :window")
                     .expression_attribute_names("#window", "window")
-                    .expression_attribute_values(":prefix", s(state_keys::TALLY))
                     .expression_attribute_values(":window", s(window))
             })
             .await?;

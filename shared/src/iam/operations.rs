@@ -72,6 +72,7 @@ pub const OPERATIONS: &[Operation] = &[
     table("DeleteItem", &["dynamodb:DeleteItem"]),
     table("GetItem", &["dynamodb:GetItem"]),
     table("PutItem", &["dynamodb:PutItem"]),
+    table("Query", &["dynamodb:Query"]),
     table("Scan", &["dynamodb:Scan"]),
     table("UpdateItem", &["dynamodb:UpdateItem"]),
     with(
