@@ -446,7 +446,8 @@ impl StepKind {
             Self::RecordScanResult => &["dynamodb:GetItem", "dynamodb:UpdateItem"],
             // Only the workflow status and the note (ASFF), the status and the comment (OCSF): the
             // role is denied any other field and the statuses that hide a finding.
-            Self::UpdateSecurityHubFinding => &["securityhub:BatchUpdateFindings"],
+            // Read back first: the delivery only names the finding.
+            Self::UpdateSecurityHubFinding => &["securityhub:GetFindings", "securityhub:BatchUpdateFindings"],
             // The receipt's reads. Its repairs are the calls of the steps that closed each channel,
             // which a plan holds beside it: it is granted nothing those steps are not.
             Self::VerifyContainment => &[

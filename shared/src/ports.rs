@@ -292,6 +292,10 @@ pub trait Fleet {
     /// for OCSF): the status and the note, nothing else. A finding Security Hub did not process is an
     /// error naming why.
     async fn update_security_hub_finding(&self, update: &crate::write_back::FindingUpdate) -> Result<()>;
+    /// The finding as Security Hub holds it, read back before anything is written on it: its workflow
+    /// status (ASFF `Workflow.Status`, `ARCHIVED` when its record is; OCSF `status`), or `None` when Security
+    /// Hub holds no finding of that id, product and account (a delivery only names one).
+    async fn security_hub_status(&self, finding: &crate::incident::SecurityHubRef) -> Result<Option<String>>;
     /// The IAM user `name`'s tags; `None` when the user does not exist.
     async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>>;
     /// Make the access key inactive (`UpdateAccessKey Status=Inactive`): it can be made active again.

@@ -52,6 +52,12 @@ impl FindingStatus {
     }
 }
 
+/// Whether a finding Security Hub holds in `status` is left as it is: one a person suppressed or
+/// archived is never brought back by Firebreak's write-back.
+pub fn left_as_it_is(status: &str) -> bool {
+    matches!(status, "SUPPRESSED" | "ARCHIVED" | "Suppressed" | "Archived")
+}
+
 /// One finding's update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindingUpdate {

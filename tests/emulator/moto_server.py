@@ -86,6 +86,15 @@
    account's hub holds are seeded by a test (`POST /firebreak-emulator/securityhub/findingsv2`, JSON
    `{"account", "region", "finding"}`), as Security Hub would hold them; nothing else writes them.
 
+11. Security Hub finding filters. moto's GetFindings ignores `Filters` (it answers every finding), and the
+   harness's GetFindingsV2 had none. The API reference: GetFindings "returns a list of findings that match
+   the specified criteria", `Filters` an `AwsSecurityFindingFilters` whose `Id`, `ProductArn` and
+   `AwsAccountId` are `StringFilter` lists (`Value`, `Comparison` `EQUALS`…; several filters of one field
+   are ORed, the fields ANDed); GetFindingsV2's `Filters` is `OcsfFindingFilters`: `CompositeFilters`, each
+   `StringFilters` of `{FieldName, Filter: {Value, Comparison}}` (`finding_info.uid`,
+   `metadata.product.uid`, `cloud.account.uid`…) joined by its `Operator`. The harness applies exactly
+   those fields with `EQUALS` and `AND`, and refuses any other filter it would otherwise ignore.
+
 tests/integration/emulator.rs proves the corrections.
 
 Not a correction but the harness's own: `GET /firebreak-emulator/pid` answers the server's process id,
@@ -542,17 +551,66 @@ def _batch_update_findings_v2(self):
     return json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
 
 
+_ASFF_STRING_FILTERS = ("Id", "ProductArn", "AwsAccountId")
+_OCSF_STRING_FIELDS = {
+    "finding_info.uid": ("finding_info", "uid"),
+    "metadata.product.uid": ("metadata", "product", "uid"),
+    "cloud.account.uid": ("cloud", "account", "uid"),
+}
+
+
+def _equals_values(filters, field):
+    values = []
+    for f in filters:
+        if f.get("Comparison") != "EQUALS":
+            raise JsonRESTError("ValidationException", f"{field}: the test emulator filters with EQUALS only")
+        values.append(f.get("Value"))
+    return values
+
+
+def _get_findings(self):
+    body = json.loads(self.body or b"{}")
+    filters = body.get("Filters") or {}
+    unknown = sorted(set(filters) - set(_ASFF_STRING_FILTERS))
+    if unknown:
+        raise JsonRESTError("ValidationException", f"Filters {unknown}: the test emulator does not filter by them")
+    wanted = {field: _equals_values(filters[field], field) for field in filters}
+    backend = securityhub_backends[self.current_account][self.region]
+    found = [f.as_dict() for f in backend.findings]
+    found = [f for f in found if all(f.get(field) in values for field, values in wanted.items())]
+    return json.dumps({"Findings": found[: int(body.get("MaxResults") or 100)]})
+
+
+def _ocsf_value(finding, path):
+    for part in path:
+        finding = finding.get(part, {}) if isinstance(finding, dict) else {}
+    return finding if isinstance(finding, str) else None
+
+
 def _get_findings_v2(self):
     body = json.loads(self.body or b"{}")
-    if body.get("Filters"):
-        raise JsonRESTError("ValidationException", "Filters: the test emulator lists every finding, unfiltered")
+    filters = body.get("Filters") or {}
+    conditions = []
+    for composite in filters.get("CompositeFilters", []):
+        if set(composite) - {"StringFilters", "Operator"} or composite.get("Operator", "AND") != "AND":
+            raise JsonRESTError("ValidationException", "the test emulator filters with AND of string filters only")
+        for f in composite.get("StringFilters", []):
+            path = _OCSF_STRING_FIELDS.get(f.get("FieldName"))
+            if path is None:
+                raise JsonRESTError("ValidationException", f"{f.get('FieldName')}: the test emulator does not filter by it")
+            conditions.append((path, _equals_values([f.get("Filter", {})], f["FieldName"])))
+    if set(filters) - {"CompositeFilters", "CompositeOperator"} or filters.get("CompositeOperator", "AND") != "AND":
+        raise JsonRESTError("ValidationException", "the test emulator filters with AND of composite filters only")
     with _findings_lock:
-        return json.dumps({"Findings": list(_ocsf_findings.get((self.current_account, self.region), []))})
+        held = list(_ocsf_findings.get((self.current_account, self.region), []))
+    found = [f for f in held if all(_ocsf_value(f, path) in values for path, values in conditions)]
+    return json.dumps({"Findings": found[: int(body.get("MaxResults") or 100)]})
 
 
 SecurityHubResponse.batch_update_findings = _batch_update_findings
 SecurityHubResponse.batch_update_findings_v2 = _batch_update_findings_v2
 SecurityHubResponse.get_findings_v2 = _get_findings_v2
+SecurityHubResponse.get_findings = _get_findings
 _securityhub_urls.url_paths["{0}/findings/batchupdate$"] = SecurityHubResponse.dispatch
 _securityhub_urls.url_paths["{0}/findingsv2/batchupdatev2$"] = SecurityHubResponse.dispatch
 _securityhub_urls.url_paths["{0}/findingsv2$"] = SecurityHubResponse.dispatch

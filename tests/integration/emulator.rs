@@ -520,3 +520,64 @@ async fn security_hub_updates_a_findings_status_and_note_as_the_api_reference_de
     let code = out.expect("answered").unprocessed_findings()[0].error_code().map(|c| c.as_str().to_owned());
     assert_eq!(code.as_deref(), Some("ResourceNotFoundException"));
 }
+
+/// Correction 11: Security Hub's GetFindings and GetFindingsV2 answer the findings that match their
+/// filters (moto's GetFindings answered every one): by id, product and account, `EQUALS`, fields ANDed;
+/// a filter the harness does not apply is refused rather than ignored.
+#[tokio::test(flavor = "current_thread")]
+async fn security_hub_answers_only_the_findings_its_filters_match() {
+    use aws_sdk_securityhub::types::{
+        AllowedOperators, AwsSecurityFindingFilters, CompositeFilter, OcsfFindingFilters, OcsfStringField,
+        OcsfStringFilter, StringFilter, StringFilterComparison,
+    };
+    let world = crate::world::World::seed().await;
+    let hub = aws_sdk_securityhub::Client::new(&world.sdk);
+    let text = std::fs::read_to_string(crate::support::sample_event("securityhub/asff-inspector-ec2-cve.json"))
+        .expect("sample");
+    let event: serde_json::Value = serde_json::from_str(&text).expect("json");
+    crate::securityhub::hub_holds_asff(&world, &event).await;
+    let mut other = event.clone();
+    other["detail"]["findings"][0]["Id"] = serde_json::json!("arn:aws:inspector2:us-east-1:123456789012:finding/other");
+    crate::securityhub::hub_holds_asff(&world, &other).await;
+    let equals = |v: &str| StringFilter::builder().value(v).comparison(StringFilterComparison::Equals).build();
+    let id = event["detail"]["findings"][0]["Id"].as_str().expect("id");
+    let found = |id: &str| {
+        hub.get_findings()
+            .filters(AwsSecurityFindingFilters::builder().id(equals(id)).aws_account_id(equals("123456789012")).build())
+            .send()
+    };
+    let out = found(id).await.expect("answered");
+    assert_eq!(out.findings().iter().filter_map(|f| f.id()).collect::<Vec<_>>(), [id]);
+    assert!(found("arn:aws:inspector2:us-east-1:123456789012:finding/none")
+        .await
+        .expect("answered")
+        .findings()
+        .is_empty());
+    let refused =
+        hub.get_findings().filters(AwsSecurityFindingFilters::builder().title(equals("x")).build()).send().await;
+    assert!(refused.is_err(), "a filter the harness cannot apply is refused");
+
+    let text = std::fs::read_to_string(crate::support::sample_event("securityhub/ocsf-guardduty-ec2-backdoor.json"))
+        .expect("sample");
+    let ocsf: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let held = &ocsf["detail"]["findings"][0];
+    crate::securityhub::hub_holds_ocsf(&world, held);
+    let uid = held["finding_info"]["uid"].as_str().expect("uid");
+    let v2 = |uid: &str| {
+        let composite = CompositeFilter::builder()
+            .string_filters(
+                OcsfStringFilter::builder().field_name(OcsfStringField::FindingInfoUid).filter(equals(uid)).build(),
+            )
+            .string_filters(
+                OcsfStringFilter::builder()
+                    .field_name(OcsfStringField::CloudAccountUid)
+                    .filter(equals("123456789012"))
+                    .build(),
+            )
+            .operator(AllowedOperators::And)
+            .build();
+        hub.get_findings_v2().filters(OcsfFindingFilters::builder().composite_filters(composite).build()).send()
+    };
+    assert_eq!(v2(uid).await.expect("answered").findings().len(), 1);
+    assert!(v2("arn:unknown").await.expect("answered").findings().is_empty());
+}

@@ -205,6 +205,16 @@ fn action_of(head: &str, body: &[u8]) -> String {
     if path == "/malware-scan/start" {
         return "StartMalwareScan".to_owned();
     }
+    // Security Hub's REST-JSON operations, by their documented paths.
+    let security_hub = [
+        ("/findings", "GetFindings"),
+        ("/findingsv2", "GetFindingsV2"),
+        ("/findings/batchupdate", "BatchUpdateFindings"),
+        ("/findingsv2/batchupdatev2", "BatchUpdateFindingsV2"),
+    ];
+    if let Some((_, operation)) = security_hub.iter().find(|(p, _)| path == *p) {
+        return (*operation).to_owned();
+    }
     if let Some(target) = head.lines().find_map(|l| {
         l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim().to_owned())
     }) {

@@ -255,6 +255,47 @@ async fn asff_findings_get_a_workflow_status_and_a_note() {
     assert!(note.is_some_and(|n| n.contains("notify notified")));
 }
 
+/// Issue #44, hole 7: a delivery only names the finding to write back on. Firebreak reads it back from
+/// Security Hub first (`GetFindings`, filtered to that id, product and account): a finding Security Hub
+/// does not hold is not written, and one a person suppressed since is left as it is.
+#[tokio::test(flavor = "current_thread")]
+async fn the_write_back_reads_the_finding_back_first() {
+    let world = World::seed().await;
+    let victim = world.launch(false, false).await.instance_id;
+    let unheld = delivery("asff-inspector-ec2-cve.json", &victim, "unused");
+    let report = deliver(&world, unheld).await;
+    let Some(Outcome::Skipped { reason }) = report.outcome_of("update_security_hub_finding") else {
+        panic!("{report:#?}")
+    };
+    assert!(reason.contains("Security Hub holds no"), "{reason}");
+
+    let mut suppressed = delivery("asff-inspector-ec2-cve.json", &victim, "unused");
+    suppressed["detail"]["findings"][0]["Id"] =
+        serde_json::json!("arn:aws:inspector2:us-east-1:123456789012:finding/suppressed");
+    hub_holds_asff(&world, &suppressed).await;
+    let id = suppressed["detail"]["findings"][0]["Id"].as_str().expect("id").to_owned();
+    let product = suppressed["detail"]["findings"][0]["ProductArn"].as_str().expect("product").to_owned();
+    aws_sdk_securityhub::Client::new(&world.sdk)
+        .batch_update_findings()
+        .finding_identifiers(
+            aws_sdk_securityhub::types::AwsSecurityFindingIdentifier::builder().id(&id).product_arn(&product).build(),
+        )
+        .workflow(
+            aws_sdk_securityhub::types::WorkflowUpdate::builder()
+                .status(aws_sdk_securityhub::types::WorkflowStatus::Suppressed)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("a person suppresses it");
+    let report = deliver(&world, suppressed).await;
+    let Some(Outcome::Skipped { reason }) = report.outcome_of("update_security_hub_finding") else {
+        panic!("{report:#?}")
+    };
+    assert!(reason.contains("is SUPPRESSED in Security Hub now: left as it is"), "{reason}");
+    assert_eq!(asff_finding(&world, &id).await.0.as_deref(), Some("SUPPRESSED"), "not brought back");
+}
+
 /// Only GuardDuty's own findings take the containment function's executions: another product's
 /// finding invoked on the GuardDuty responder is refused before any claim, naming the findings
 /// notifier, which notifies it; GuardDuty's copy invoked on the notifier is refused, naming the

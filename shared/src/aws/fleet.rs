@@ -366,6 +366,10 @@ impl Fleet for AwsFleet {
         super::securityhub::update(&self.securityhub, update).await
     }
 
+    async fn security_hub_status(&self, finding: &crate::incident::SecurityHubRef) -> Result<Option<String>> {
+        super::securityhub::status(&self.securityhub, finding).await
+    }
+
     async fn user_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>> {
         match self.iam.get_user().user_name(name).send().await {
             Ok(out) => Ok(Some(

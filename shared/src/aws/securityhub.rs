@@ -6,11 +6,64 @@
 
 use super::error::aws_error;
 use crate::error::{Error, Result};
-use crate::incident::FindingFormat;
+use crate::incident::{FindingFormat, SecurityHubRef};
 use crate::write_back::{FindingUpdate, UPDATED_BY};
 use aws_sdk_securityhub::types::{
-    AwsSecurityFindingIdentifier, NoteUpdate, OcsfFindingIdentifier, WorkflowStatus, WorkflowUpdate,
+    AllowedOperators, AwsSecurityFindingFilters, AwsSecurityFindingIdentifier, CompositeFilter, NoteUpdate,
+    OcsfFindingFilters, OcsfFindingIdentifier, OcsfStringField, OcsfStringFilter, RecordState, StringFilter,
+    StringFilterComparison, WorkflowStatus, WorkflowUpdate,
 };
+
+/// The finding of `finding`'s id, product and account as Security Hub holds it: its workflow status, or
+/// `None` when it holds none (`GetFindings` for ASFF, `GetFindingsV2` for OCSF, filtered to exactly it).
+pub(super) async fn status(client: &aws_sdk_securityhub::Client, finding: &SecurityHubRef) -> Result<Option<String>> {
+    let equals = |value: &str| StringFilter::builder().value(value).comparison(StringFilterComparison::Equals).build();
+    match finding.format {
+        FindingFormat::Asff => {
+            let filters = AwsSecurityFindingFilters::builder()
+                .id(equals(&finding.id))
+                .product_arn(equals(&finding.product_uid))
+                .aws_account_id(equals(&finding.account))
+                .build();
+            let out = client
+                .get_findings()
+                .filters(filters)
+                .max_results(1)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetFindings", e))?;
+            Ok(out.findings().first().map(|f| match f.record_state() {
+                Some(RecordState::Archived) => "ARCHIVED".to_owned(),
+                _ => f.workflow().and_then(|w| w.status()).map_or("NEW", |s| s.as_str()).to_owned(),
+            }))
+        }
+        FindingFormat::Ocsf => {
+            let field = |name: OcsfStringField, value: &str| {
+                OcsfStringFilter::builder().field_name(name).filter(equals(value)).build()
+            };
+            let composite = CompositeFilter::builder()
+                .string_filters(field(OcsfStringField::FindingInfoUid, &finding.id))
+                .string_filters(field(OcsfStringField::MetadataProductUid, &finding.product_uid))
+                .string_filters(field(OcsfStringField::CloudAccountUid, &finding.account))
+                .operator(AllowedOperators::And)
+                .build();
+            let out = client
+                .get_findings_v2()
+                .filters(OcsfFindingFilters::builder().composite_filters(composite).build())
+                .max_results(1)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetFindingsV2", e))?;
+            Ok(out.findings().first().map(|doc| match doc {
+                aws_smithy_types::Document::Object(map) => match map.get("status") {
+                    Some(aws_smithy_types::Document::String(status)) => status.clone(),
+                    _ => "Unknown".to_owned(),
+                },
+                _ => "Unknown".to_owned(),
+            }))
+        }
+    }
+}
 
 /// Unprocessed-finding codes a retry may get past.
 const TRANSIENT: &[&str] =

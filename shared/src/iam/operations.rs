@@ -155,6 +155,13 @@ pub const OPERATIONS: &[Operation] = &[
         why: "the secrets are encrypted with the data key, decrypted by Secrets Manager for the caller",
     },
     op("securityhub", "BatchUpdateFindings", &["securityhub:BatchUpdateFindings"]),
+    op("securityhub", "GetFindings", &["securityhub:GetFindings"]),
+    with(
+        "securityhub",
+        "GetFindingsV2",
+        &["securityhub:GetFindings"],
+        "the OCSF read has no action of its own: GetFindings authorizes it (on the hubv2 resource)",
+    ),
     with(
         "securityhub",
         "BatchUpdateFindingsV2",

@@ -451,16 +451,27 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
         let update = crate::write_back::update(finding, plan, report, ending.open_because().is_some());
         let region = crate::incident::Region::parse(&finding.region);
-        let written = match self.targets.target(None, region.as_ref()).await {
-            Ok((_, fleet)) => fleet.update_security_hub_finding(&update).await,
-            Err(e) => Err(e),
-        };
-        let outcome = match written {
-            Ok(()) => Outcome::done(format!(
-                "{} marked {}, with a note naming this incident and its steps",
-                finding.describe(),
-                update.status.as_str()
-            )),
+        // Read back first: the delivery only names the finding, and a person may have suppressed it since.
+        let outcome = match self.targets.target(None, region.as_ref()).await {
+            Ok((_, fleet)) => match fleet.security_hub_status(finding).await {
+                Ok(Some(status)) if crate::write_back::left_as_it_is(&status) => {
+                    Outcome::skipped(format!("{} is {status} in Security Hub now: left as it is", finding.describe()))
+                }
+                Ok(Some(_)) => match fleet.update_security_hub_finding(&update).await {
+                    Ok(()) => Outcome::done(format!(
+                        "{} marked {}, with a note naming this incident and its steps",
+                        finding.describe(),
+                        update.status.as_str()
+                    )),
+                    Err(e) => Outcome::failed(e),
+                },
+                Ok(None) => Outcome::skipped(format!(
+                    "Security Hub holds no {} in account {} (the delivery only named it): nothing is written",
+                    finding.describe(),
+                    finding.account
+                )),
+                Err(e) => Outcome::failed(e),
+            },
             Err(e) => Outcome::failed(e),
         };
         report.push(name, outcome);

@@ -223,6 +223,9 @@ impl Fleet for Fake {
     async fn update_security_hub_finding(&self, _update: &crate::write_back::FindingUpdate) -> Result<()> {
         self.call("update_security_hub_finding").await
     }
+    async fn security_hub_status(&self, _finding: &crate::incident::SecurityHubRef) -> Result<Option<String>> {
+        self.call("security_hub_status").await.map(|()| Some("NEW".into()))
+    }
     async fn user_tags(&self, _name: &str) -> Result<Option<BTreeMap<String, String>>> {
         self.call("user_tags").await.map(|()| None)
     }
