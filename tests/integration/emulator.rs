@@ -473,9 +473,7 @@ async fn security_hub_updates_a_findings_status_and_note_as_the_api_reference_de
     };
     let world = crate::world::World::seed().await;
     let hub = aws_sdk_securityhub::Client::new(&world.sdk);
-    let text = std::fs::read_to_string(crate::support::sample_event("securityhub/asff-inspector-ec2-cve.json"))
-        .expect("sample");
-    let event: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let event = crate::support::sample_json("securityhub/asff-inspector-ec2-cve.json");
     crate::securityhub::hub_holds_asff(&world, &event).await;
     let finding = &event["detail"]["findings"][0];
     let (id, product) = (finding["Id"].as_str().expect("id"), finding["ProductArn"].as_str().expect("product"));
@@ -494,9 +492,7 @@ async fn security_hub_updates_a_findings_status_and_note_as_the_api_reference_de
     let unknown = update("arn:aws:inspector2:us-east-1:123456789012:finding/unknown").await.expect("answered");
     assert_eq!(unknown.unprocessed_findings()[0].error_code(), Some("FindingNotFound"));
 
-    let text = std::fs::read_to_string(crate::support::sample_event("securityhub/ocsf-guardduty-ec2-backdoor.json"))
-        .expect("sample");
-    let ocsf: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let ocsf = crate::support::sample_json("securityhub/ocsf-guardduty-ec2-backdoor.json");
     let held = &ocsf["detail"]["findings"][0];
     crate::securityhub::hub_holds_ocsf(&world, held);
     let identifier = |uid: &str| {
@@ -532,9 +528,7 @@ async fn security_hub_answers_only_the_findings_its_filters_match() {
     };
     let world = crate::world::World::seed().await;
     let hub = aws_sdk_securityhub::Client::new(&world.sdk);
-    let text = std::fs::read_to_string(crate::support::sample_event("securityhub/asff-inspector-ec2-cve.json"))
-        .expect("sample");
-    let event: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let event = crate::support::sample_json("securityhub/asff-inspector-ec2-cve.json");
     crate::securityhub::hub_holds_asff(&world, &event).await;
     let mut other = event.clone();
     other["detail"]["findings"][0]["Id"] = serde_json::json!("arn:aws:inspector2:us-east-1:123456789012:finding/other");
@@ -557,9 +551,7 @@ async fn security_hub_answers_only_the_findings_its_filters_match() {
         hub.get_findings().filters(AwsSecurityFindingFilters::builder().title(equals("x")).build()).send().await;
     assert!(refused.is_err(), "a filter the harness cannot apply is refused");
 
-    let text = std::fs::read_to_string(crate::support::sample_event("securityhub/ocsf-guardduty-ec2-backdoor.json"))
-        .expect("sample");
-    let ocsf: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let ocsf = crate::support::sample_json("securityhub/ocsf-guardduty-ec2-backdoor.json");
     let held = &ocsf["detail"]["findings"][0];
     crate::securityhub::hub_holds_ocsf(&world, held);
     let uid = held["finding_info"]["uid"].as_str().expect("uid");

@@ -10,6 +10,12 @@ pub fn sample_event(name: &str) -> PathBuf {
     repo_root().join("events").join(name)
 }
 
+/// The sample event `events/<name>`, as JSON.
+pub fn sample_json(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(sample_event(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 /// The sample high-severity EC2 finding, about `instance_id`, with the finding id `finding_id`.
 pub fn finding(instance_id: &str, finding_id: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(sample_event("guardduty/ec2-backdoor-high-severity.json")).expect("sample");

@@ -277,9 +277,7 @@ impl DynamoStateStore {
             aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
         ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     ) -> Result<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
+        all_pages(|start| {
             let query = self
                 .client
                 .query()
@@ -288,17 +286,13 @@ impl DynamoStateStore {
                 .key_condition_expression("#queue = :queue")
                 .expression_attribute_names("#queue", state_keys::QUEUE_ATTRIBUTE)
                 .expression_attribute_values(":queue", s(queue.as_str()));
-            let out = filter(query)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| state_error(aws_error("Query", e)))?;
-            items.extend(out.items().iter().cloned());
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(items);
+            let page = filter(query).set_exclusive_start_key(start).send();
+            async move {
+                let out = page.await.map_err(|e| state_error(aws_error("Query", e)))?;
+                Ok((out.items().to_vec(), out.last_evaluated_key().cloned()))
             }
-        }
+        })
+        .await
     }
 
     /// Every item a filtered scan finds, all pages; `filter` sets the filter and its values.
@@ -308,20 +302,14 @@ impl DynamoStateStore {
             aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder,
         ) -> aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder,
     ) -> Result<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = filter(self.client.scan().table_name(&self.table))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| state_error(aws_error("Scan", e)))?;
-            items.extend(out.items().iter().cloned());
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(items);
+        all_pages(|start| {
+            let page = filter(self.client.scan().table_name(&self.table)).set_exclusive_start_key(start).send();
+            async move {
+                let out = page.await.map_err(|e| state_error(aws_error("Scan", e)))?;
+                Ok((out.items().to_vec(), out.last_evaluated_key().cloned()))
             }
-        }
+        })
+        .await
     }
 
     async fn delete(&self, pk: String) -> Result<()> {
@@ -333,6 +321,27 @@ impl DynamoStateStore {
             .await
             .map_err(|e| state_error(aws_error("DeleteItem", e)))?;
         Ok(())
+    }
+}
+
+/// A DynamoDB item's key, as a page's `LastEvaluatedKey` names where the next begins.
+type PageKey = std::collections::HashMap<String, AttributeValue>;
+
+/// Every item of every page: `page(start)` reads the page from `start` and says where the next begins.
+async fn all_pages<F, P>(mut page: F) -> Result<Vec<Item>>
+where
+    F: FnMut(Option<PageKey>) -> P,
+    P: std::future::Future<Output = Result<(Vec<Item>, Option<PageKey>)>>,
+{
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let (found, next) = page(start).await?;
+        items.extend(found);
+        match next {
+            Some(next) => start = Some(next),
+            None => return Ok(items),
+        }
     }
 }
 
