@@ -245,7 +245,12 @@ mod tests {
         };
         report.push("isolate_instance", Outcome::done("x"));
         report.push("snapshot_volumes", Outcome::failed(crate::error::Error::Deadline("late".into())));
-        report.push("protect_instance", Outcome::skipped("held back: the blast-radius cap"));
+        report.push(
+            "protect_instance",
+            Outcome::held_by(crate::report::HeldBy::BlastRadiusCap, "held back: the blast-radius cap"),
+        );
+        // Worded alike, but no cap held it back: the state table failed closed.
+        report.push("tag_instance", Outcome::skipped("held back: the state table is unavailable; failing closed"));
         report.push("notify", Outcome::done("published"));
         report
     }
@@ -258,7 +263,8 @@ mod tests {
         assert_eq!(record["Kind"], "guardduty");
         assert_eq!(record["Decision"], "contain");
         assert_eq!((record["StepsDone"].as_f64(), record["StepsFailed"].as_f64()), (Some(1.0), Some(1.0)));
-        assert_eq!(record["StepsHeldBack"].as_f64(), Some(1.0));
+        assert_eq!(record["StepsHeldBack"].as_f64(), Some(1.0), "typed, never read from the words");
+        assert_eq!(record["StepsSkipped"].as_f64(), Some(1.0));
         assert_eq!(record["TimeToIsolation"].as_f64(), Some(1_250.0));
         assert_eq!(record["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
     }

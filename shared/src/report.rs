@@ -16,12 +16,26 @@ pub enum Outcome {
     },
     Skipped {
         reason: String,
+        /// The cap that held the step back, when one did (so counted as held back, typed, never read
+        /// from the reason's words).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        held_by: Option<HeldBy>,
     },
     /// The typed error is kept: whether the event is retried depends on it.
     Failed {
         #[serde(serialize_with = "as_text")]
         error: Error,
     },
+}
+
+/// The caps that hold a step back. Persisted (`held_by` of a report): pinned in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldBy {
+    /// `FIREBREAK_MAX_CONTAINMENTS_PER_HOUR` (or the idle stops' `FIREBREAK_MAX_STOPS_PER_HOUR`).
+    BlastRadiusCap,
+    /// `FIREBREAK_MAX_BLOCKED_DOMAINS_PER_HOUR`.
+    BlockedDomainsCap,
 }
 
 fn as_text<S: Serializer>(error: &Error, s: S) -> Result<S::Ok, S::Error> {
@@ -33,7 +47,11 @@ impl Outcome {
         Self::Done { detail: detail.into() }
     }
     pub fn skipped(reason: impl Into<String>) -> Self {
-        Self::Skipped { reason: reason.into() }
+        Self::Skipped { reason: reason.into(), held_by: None }
+    }
+    /// Not done because `cap` is reached: the step waits (queued, or for the next window).
+    pub fn held_by(cap: HeldBy, reason: impl Into<String>) -> Self {
+        Self::Skipped { reason: reason.into(), held_by: Some(cap) }
     }
     pub fn failed(error: Error) -> Self {
         Self::Failed { error }
@@ -160,7 +178,7 @@ impl Report {
             match &a.outcome {
                 Outcome::Done { .. } => tally.done += 1,
                 Outcome::Failed { .. } => tally.failed += 1,
-                Outcome::Skipped { reason } if reason.contains("held back") => tally.held += 1,
+                Outcome::Skipped { held_by: Some(_), .. } => tally.held += 1,
                 Outcome::Skipped { .. } => tally.skipped += 1,
             }
         }
@@ -236,7 +254,7 @@ impl IncidentRecord {
                 .map(|a| {
                     let (status, detail) = match &a.outcome {
                         Outcome::Done { detail } => ("done", detail.clone()),
-                        Outcome::Skipped { reason } => ("skipped", reason.clone()),
+                        Outcome::Skipped { reason, .. } => ("skipped", reason.clone()),
                         Outcome::Failed { error } => ("failed", error.to_string()),
                     };
                     TimelineEntry {
@@ -263,4 +281,21 @@ pub struct StoredIncident {
     /// What happened after the run, one line each, oldest first (a malware scan's finding joined).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub later: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_held_a_step_back_is_a_persisted_name() {
+        let held = serde_json::to_value(Outcome::held_by(HeldBy::BlastRadiusCap, "held back")).expect("json");
+        assert_eq!(
+            held,
+            serde_json::json!({"status": "skipped", "reason": "held back", "held_by": "blast_radius_cap"})
+        );
+        assert_eq!(serde_json::to_value(HeldBy::BlockedDomainsCap).expect("json"), "blocked_domains_cap");
+        let skipped = serde_json::to_value(Outcome::skipped("exempt")).expect("json");
+        assert_eq!(skipped, serde_json::json!({"status": "skipped", "reason": "exempt"}), "no field when no cap");
+    }
 }

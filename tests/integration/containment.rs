@@ -95,7 +95,7 @@ async fn an_unknown_instance_is_reported_not_found_and_nothing_is_changed() {
     let world = World::seed().await;
     let report = respond(&world, finding_about("i-0123456789abcdef0")).await;
     match outcome(&report, "isolate_instance") {
-        Outcome::Skipped { reason } => assert!(reason.contains("not found"), "{reason}"),
+        Outcome::Skipped { reason, .. } => assert!(reason.contains("not found"), "{reason}"),
         other => panic!("{other:?}"),
     }
     assert!(world.group_by_role("firebreak-isolation").await.is_empty(), "no group created for nothing");
@@ -112,7 +112,7 @@ async fn an_exempt_instance_is_left_alone() {
     let before = world.interface_groups(&victim.instance_id).await;
     let report = respond(&world, finding_about(&victim.instance_id)).await;
     assert!(
-        matches!(outcome(&report, "isolate_instance"), Outcome::Skipped { reason } if reason.contains("exemption"))
+        matches!(outcome(&report, "isolate_instance"), Outcome::Skipped { reason, .. } if reason.contains("exemption"))
     );
     assert_eq!(world.interface_groups(&victim.instance_id).await, before);
     assert!(world.incident_snapshots(FINDING_ID).await.is_empty());

@@ -130,7 +130,7 @@ async fn an_exfiltration_finding_revokes_without_isolating_by_default() {
     // A finding naming another role than the instance's profile carries revokes nothing.
     let other = world.launch_with_role(ROLE, &[]).await;
     let report = world.respond(exfiltration(&world, &other, "some-other-role").await, &[]).await.remove(0);
-    let Some(Outcome::Skipped { reason }) = report.outcome_of("revoke_instance_credentials") else {
+    let Some(Outcome::Skipped { reason, .. }) = report.outcome_of("revoke_instance_credentials") else {
         panic!("{report:#?}")
     };
     assert!(reason.contains("nothing is revoked on a mismatch"), "{reason}");
@@ -146,7 +146,7 @@ async fn firebreaks_own_and_exempt_roles_are_refused_with_the_reason() {
     ] {
         let victim = world.launch_with_role(role, &tags).await;
         let report = world.respond(exfiltration(&world, &victim, role).await, &[]).await.remove(0);
-        let Some(Outcome::Skipped { reason }) = report.outcome_of("revoke_instance_credentials") else {
+        let Some(Outcome::Skipped { reason, .. }) = report.outcome_of("revoke_instance_credentials") else {
             panic!("{role}: {report:#?}")
         };
         assert!(reason.contains(why), "{role}: {reason}");
@@ -168,7 +168,7 @@ async fn a_deployment_without_the_grant_reports_the_step_as_not_permitted() {
         )
         .await
         .remove(0);
-    let Some(Outcome::Skipped { reason }) = report.outcome_of("revoke_instance_credentials") else {
+    let Some(Outcome::Skipped { reason, .. }) = report.outcome_of("revoke_instance_credentials") else {
         panic!("{report:#?}")
     };
     assert!(reason.starts_with("not permitted by the deployment"), "{reason}");
@@ -188,7 +188,7 @@ async fn a_session_named_after_an_instance_is_not_its_credentials_unless_its_rol
     // The finding names the victim's role (a role name is only a name) and the attacker's role id.
     let forged = session_finding(&victim, ROLE, &attacker_role_id);
     let report = world.respond(forged, &[]).await.remove(0);
-    let Some(Outcome::Skipped { reason }) = report.outcome_of("revoke_instance_credentials") else {
+    let Some(Outcome::Skipped { reason, .. }) = report.outcome_of("revoke_instance_credentials") else {
         panic!("{report:#?}")
     };
     assert!(reason.contains(&format!("issued under role id {attacker_role_id}")), "{reason}");
@@ -220,7 +220,7 @@ async fn a_session_of_a_role_others_may_assume_is_no_instances_credentials_witho
     };
     let shared_id = world.role_id("shared-role").await.expect("role");
     let report = world.respond(anomalous(&victim, "shared-role", &shared_id), &[]).await.remove(0);
-    let Some(Outcome::Skipped { reason }) = report.outcome_of("revoke_instance_credentials") else {
+    let Some(Outcome::Skipped { reason, .. }) = report.outcome_of("revoke_instance_credentials") else {
         panic!("{report:#?}")
     };
     assert!(reason.contains("may also be assumed by AWS arn:aws:iam::123456789012:root"), "{reason}");
@@ -304,7 +304,7 @@ async fn two_hundred_and_fifty_instances_of_one_role_are_denied_at_once_and_the_
     let id = InstanceId::parse(released).expect("id");
     let report = release(&world.responder(&[]).await, &id).await.expect("a gone instance is released from its record");
     assert!(report.failures().is_empty(), "{report:#?}");
-    let Some(Outcome::Skipped { reason }) = report.outcome_of("restore_metadata_service") else {
+    let Some(Outcome::Skipped { reason, .. }) = report.outcome_of("restore_metadata_service") else {
         panic!("{report:#?}")
     };
     assert!(reason.contains("no longer exists"), "{reason}");

@@ -111,7 +111,7 @@ async fn an_aws_service_domain_or_a_public_suffix_is_never_blocked_and_the_hourl
     let second = world.launch(false, false).await.instance_id;
     let report =
         world.respond(dns_finding(&second, "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2", "two.evil-example.net"), &cap).await;
-    let Some(Outcome::Skipped { reason }) = report[0].outcome_of("block_domain") else { panic!("{report:#?}") };
+    let Some(Outcome::Skipped { reason, .. }) = report[0].outcome_of("block_domain") else { panic!("{report:#?}") };
     assert!(reason.starts_with("held back: the cap of 1 blocked domain(s) per hour"), "{reason}");
     // The receipt says exactly that: the domain is not blocked.
     let dns = report[0].receipts[0].channels.iter().find(|c| c.channel == firebreak::receipt::Channel::Dns);

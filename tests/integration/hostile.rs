@@ -177,7 +177,7 @@ async fn a_spot_instance_is_snapshotted_first_and_not_protected_in_vain() {
     let at = |name: &str| order.iter().position(|a| *a == name).expect(name);
     assert!(at("snapshot_volumes") < at("isolate_instance"), "{order:?}");
     assert!(
-        matches!(report.outcome_of("protect_instance"), Some(Outcome::Skipped { reason }) if reason.contains("Spot"))
+        matches!(report.outcome_of("protect_instance"), Some(Outcome::Skipped { reason, .. }) if reason.contains("Spot"))
     );
     assert!(!world.termination_protected(&spot).await);
     assert_eq!(world.incident_snapshots("66666666666666666666666666666666").await.len(), 1);
@@ -213,7 +213,7 @@ async fn held_back_and_exempt_incidents_stay_open_and_a_later_delivery_contains_
     world.respond(finding(&first.instance_id, "88888888888888888888888888888881"), &cap).await;
     let held = world.respond(finding(&second.instance_id, "88888888888888888888888888888882"), &cap).await.remove(0);
     assert!(
-        matches!(held.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason }) if reason.starts_with("held back"))
+        matches!(held.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason, .. }) if reason.starts_with("held back"))
     );
     assert!(held.reasons.iter().any(|r| r.contains("stays open")), "{held:#?}");
     assert!(!isolated(&world, &second.instance_id).await);
@@ -244,7 +244,7 @@ async fn held_back_and_exempt_incidents_stay_open_and_a_later_delivery_contains_
     world.tag(&exempt.instance_id, &[("firebreak:exempt".into(), "bastion".into())]).await;
     let skipped = world.respond(finding(&exempt.instance_id, "88888888888888888888888888888883"), &[]).await.remove(0);
     assert!(
-        matches!(skipped.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason }) if reason.contains("exemption"))
+        matches!(skipped.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason, .. }) if reason.contains("exemption"))
     );
     world
         .ec2

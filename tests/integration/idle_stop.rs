@@ -52,7 +52,7 @@ async fn never_stops_an_exempt_or_auto_scaled_instance_and_says_why() {
     let tag = aws_sdk_ec2::types::Tag::builder().key("firebreak:exempt").value("batch").build();
     world.ec2.create_tags().resources(&exempt.instance_id).tags(tag).send().await.expect("tag");
     let reports = respond(&world, idle_alarm(FORMS[0], &exempt.instance_id), &[]).await;
-    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("exemption")));
+    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason, .. } if reason.contains("exemption")));
     assert_eq!(world.instance_state(&exempt.instance_id).await, "running");
     let notes = world.notifications().await;
     assert_eq!(notes.len(), 1);
@@ -60,7 +60,7 @@ async fn never_stops_an_exempt_or_auto_scaled_instance_and_says_why() {
 
     let scaled = world.launch(false, true).await;
     let reports = respond(&world, idle_alarm(FORMS[2], &scaled.instance_id), &[]).await;
-    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("Auto Scaling")));
+    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason, .. } if reason.contains("Auto Scaling")));
     assert_eq!(world.instance_state(&scaled.instance_id).await, "running");
     assert_eq!(world.notifications().await.len(), 1);
 }
@@ -72,7 +72,7 @@ async fn an_already_stopped_instance_is_not_stopped_or_notified_again() {
     world.ec2.stop_instances().instance_ids(&victim.instance_id).send().await.expect("stop");
     let reports = respond(&world, idle_alarm(FORMS[1], &victim.instance_id), &[]).await;
     assert!(
-        matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("already stopped")),
+        matches!(stop_outcome(&reports), Outcome::Skipped { reason, .. } if reason.contains("already stopped")),
         "{reports:#?}"
     );
     assert!(!world.tags(&victim.instance_id).await.contains_key("firebreak:stopped-by"));
@@ -83,7 +83,7 @@ async fn an_already_stopped_instance_is_not_stopped_or_notified_again() {
 async fn an_unknown_instance_is_notified_as_not_found() {
     let world = World::seed().await;
     let reports = respond(&world, idle_alarm(FORMS[0], "i-0123456789abcdef0"), &[]).await;
-    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("not found")));
+    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason, .. } if reason.contains("not found")));
     let notes = world.notifications().await;
     assert_eq!(notes.len(), 1);
     assert!(message(&notes[0]).contains("not found"));
@@ -143,14 +143,14 @@ async fn a_hand_set_or_unknown_alarm_stops_nothing() {
     world.idle_alarm(&busy.instance_id, 40.0).await;
     let reports = respond(&world, idle_alarm(FORMS[0], &busy.instance_id), &[]).await;
     assert!(
-        matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("not earned by the metric")),
+        matches!(stop_outcome(&reports), Outcome::Skipped { reason, .. } if reason.contains("not earned by the metric")),
         "{reports:#?}"
     );
     assert_eq!(world.instance_state(&busy.instance_id).await, "running");
     // No such alarm at all: a forged event.
     let forged = world.launch(false, false).await;
     let reports = respond(&world, idle_alarm(FORMS[1], &forged.instance_id), &[]).await;
-    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("no metric alarm")));
+    assert!(matches!(stop_outcome(&reports), Outcome::Skipped { reason, .. } if reason.contains("no metric alarm")));
     assert_eq!(world.instance_state(&forged.instance_id).await, "running");
     let notes = world.notifications().await;
     assert_eq!(notes.len(), 2, "both are notified, with the reason");
@@ -195,7 +195,7 @@ async fn a_contributor_of_a_fleet_idle_alarm_stops_exactly_that_instance_in_eith
 
         // The same event about the busy instance is not confirmed by its own datapoints.
         let reports = respond(&world, contributor(form, &busy), &[]).await;
-        let Outcome::Skipped { reason } = stop_outcome(&reports) else { panic!("{form}: {reports:#?}") };
+        let Outcome::Skipped { reason, .. } = stop_outcome(&reports) else { panic!("{form}: {reports:#?}") };
         assert!(reason.contains("do not fall below"), "{form}: {reason}");
         assert_eq!(world.instance_state(&busy).await, "running", "{form}");
     }
@@ -237,7 +237,7 @@ async fn an_alarm_anyone_can_make_never_stops_an_instance_and_the_notification_s
     world.alarm_in_alarm(&agent, "CWAgent", &victim.instance_id, 0.3).await;
     let reports = respond(&world, event_for(&agent), &[]).await;
     assert!(
-        matches!(stop_outcome(&reports), Outcome::Skipped { reason } if reason.contains("namespace CWAgent")),
+        matches!(stop_outcome(&reports), Outcome::Skipped { reason, .. } if reason.contains("namespace CWAgent")),
         "{reports:#?}"
     );
 

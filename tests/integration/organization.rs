@@ -217,7 +217,7 @@ async fn a_member_accounts_quarantine_is_released_there_and_forgotten_only_on_ec
         .expect("unprotected");
     ec2.terminate_instances().instance_ids(&instance).send().await.expect("terminated");
     let released = crate::support::release(&world.responder(&accounts).await, &id).await.expect("released");
-    let Some(Outcome::Skipped { reason }) = released.outcome_of("restore_security_groups") else {
+    let Some(Outcome::Skipped { reason, .. }) = released.outcome_of("restore_security_groups") else {
         panic!("{released:#?}")
     };
     assert!(reason.contains("no longer exists"), "{reason}");

@@ -43,7 +43,7 @@ async fn contained(world: &World, ids: &[String]) -> usize {
 }
 
 fn held_back(report: &Report) -> bool {
-    matches!(report.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason }) if reason.starts_with("held back"))
+    matches!(report.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason, .. }) if reason.starts_with("held back"))
 }
 
 fn with_severity(mut event: serde_json::Value, severity: f64) -> serde_json::Value {
@@ -101,7 +101,7 @@ async fn low_findings_cannot_take_the_share_of_the_cap_kept_for_severe_ones() {
     let first = respond_at(&world, with_severity(finding(&low_a, "low-a"), 5.0), &env, t0).await;
     assert!(first.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "{first:#?}");
     let second = respond_at(&world, with_severity(finding(&low_b, "low-b"), 5.0), &env, t0 + 1).await;
-    let Some(Outcome::Skipped { reason }) = second.outcome_of("isolate_instance") else { panic!("{second:#?}") };
+    let Some(Outcome::Skipped { reason, .. }) = second.outcome_of("isolate_instance") else { panic!("{second:#?}") };
     assert!(reason.contains("kept for findings of severity 8 or more"), "{reason}");
     let third = respond_at(&world, with_severity(finding(&severe, "severe"), 8.5), &env, t0 + 2).await;
     assert!(third.outcome_of("isolate_instance").is_some_and(Outcome::is_done), "the reserve: {third:#?}");

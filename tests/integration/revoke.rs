@@ -113,7 +113,7 @@ async fn a_rule_that_is_already_gone_is_an_outcome_not_an_error() {
     again["detail"]["eventID"] = Value::from("f0f0f0f0-0000-4000-8000-000000000001");
     let report = respond(&world, again, &[]).await;
     assert!(
-        matches!(report.outcome_of("revoke_security_group_ingress"), Some(Outcome::Skipped { reason }) if reason.starts_with("already gone")),
+        matches!(report.outcome_of("revoke_security_group_ingress"), Some(Outcome::Skipped { reason, .. }) if reason.starts_with("already gone")),
         "{report:#?}"
     );
     assert!(report.failures().is_empty());
@@ -269,7 +269,7 @@ async fn ranges_judged_together_are_revoked_only_when_the_group_holds_them_all()
             .await;
     let report = respond(&world, real, &[]).await;
     match report.outcome_of("revoke_security_group_ingress") {
-        Some(Outcome::Skipped { reason }) => {
+        Some(Outcome::Skipped { reason, .. }) => {
             assert!(reason.contains("does not hold now (tcp/22 from 0.0.0.0/2, tcp/22 from 64.0.0.0/2)"), "{reason}")
         }
         other => panic!("{other:?}"),

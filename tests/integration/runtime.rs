@@ -36,7 +36,7 @@ async fn an_exempt_task_is_never_stopped() {
     let world = World::seed().await;
     let (cluster, task) = world.ecs_task(&[("firebreak:exempt", "canary")]).await;
     let report = world.respond(ecs_runtime_finding(&cluster, &task), &STOP).await.remove(0);
-    let Some(Outcome::Skipped { reason }) = report.outcome_of("stop_ecs_task") else { panic!("{report:#?}") };
+    let Some(Outcome::Skipped { reason, .. }) = report.outcome_of("stop_ecs_task") else { panic!("{report:#?}") };
     assert!(reason.contains("exemption tag firebreak:exempt=canary"), "{reason}");
     assert_eq!(world.ecs_task_desired_status(&cluster, &task).await, "RUNNING");
 }

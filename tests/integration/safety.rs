@@ -27,7 +27,7 @@ async fn ten_findings_with_a_cap_of_three_isolate_three_and_hold_back_seven() {
     let mut held = 0;
     for (n, id) in victims.iter().enumerate() {
         let report = world.respond(finding(id, &format!("finding{n:02}")), &cap).await.remove(0);
-        if matches!(report.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason }) if reason.starts_with("held back: the blast-radius cap"))
+        if matches!(report.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason, .. }) if reason.starts_with("held back: the blast-radius cap"))
         {
             held += 1;
         }
@@ -78,7 +78,7 @@ async fn a_dry_run_changes_nothing_in_the_emulator_and_says_so() {
     assert!(report.failures().is_empty(), "every DryRun call was accepted: {report:#?}");
     for action in report.actions.iter().filter(|a| a.action != "notify") {
         assert!(
-            matches!(&action.outcome, Outcome::Skipped { reason } if reason.starts_with("dry run: would have done this:")),
+            matches!(&action.outcome, Outcome::Skipped { reason, .. } if reason.starts_with("dry run: would have done this:")),
             "{action:?}"
         );
     }
@@ -123,7 +123,7 @@ async fn three_concurrent_deliveries_of_one_finding_give_one_set_of_effects() {
             reports[0]
                 .actions
                 .iter()
-                .all(|x| matches!(&x.outcome, Outcome::Skipped { reason } if reason.starts_with("already handled")))
+                .all(|x| matches!(&x.outcome, Outcome::Skipped { reason, .. } if reason.starts_with("already handled")))
         })
     };
     let acted = [&a, &b, &c].iter().filter(|r| r.is_ok() && !already_handled(r)).count();
@@ -140,7 +140,7 @@ async fn three_concurrent_deliveries_of_one_finding_give_one_set_of_effects() {
         assert!(again
             .actions
             .iter()
-            .all(|x| matches!(&x.outcome, Outcome::Skipped { reason } if reason.starts_with("already handled"))));
+            .all(|x| matches!(&x.outcome, Outcome::Skipped { reason, .. } if reason.starts_with("already handled"))));
     }
     assert_eq!(world.incident_snapshots("finding-thrice").await.len(), world.volumes(&victim.instance_id).await.len());
     assert_eq!(world.notifications().await.len(), 1);

@@ -74,7 +74,7 @@ async fn a_security_hub_delivery_of_a_finding_guardduty_does_not_know_is_refused
             .await;
     assert!(!isolated_by(&report), "{report:#?}");
     assert!(report.reasons.iter().any(|r| r.contains("does not know finding")), "{report:#?}");
-    let Some(Outcome::Skipped { reason }) = report.outcome_of("update_security_hub_finding") else {
+    let Some(Outcome::Skipped { reason, .. }) = report.outcome_of("update_security_hub_finding") else {
         panic!("{report:#?}")
     };
     assert!(reason.contains("Security Hub is told nothing"), "{reason}");
@@ -264,7 +264,7 @@ async fn the_write_back_reads_the_finding_back_first() {
     let victim = world.launch(false, false).await.instance_id;
     let unheld = delivery("asff-inspector-ec2-cve.json", &victim, "unused");
     let report = deliver(&world, unheld).await;
-    let Some(Outcome::Skipped { reason }) = report.outcome_of("update_security_hub_finding") else {
+    let Some(Outcome::Skipped { reason, .. }) = report.outcome_of("update_security_hub_finding") else {
         panic!("{report:#?}")
     };
     assert!(reason.contains("Security Hub holds no"), "{reason}");
@@ -289,7 +289,7 @@ async fn the_write_back_reads_the_finding_back_first() {
         .await
         .expect("a person suppresses it");
     let report = deliver(&world, suppressed).await;
-    let Some(Outcome::Skipped { reason }) = report.outcome_of("update_security_hub_finding") else {
+    let Some(Outcome::Skipped { reason, .. }) = report.outcome_of("update_security_hub_finding") else {
         panic!("{report:#?}")
     };
     assert!(reason.contains("is SUPPRESSED in Security Hub now: left as it is"), "{reason}");

@@ -96,7 +96,7 @@ async fn with_a_cap_of_two_two_are_contained_and_the_third_is_named_as_held_back
         .collect();
     assert_eq!(isolated.len(), 2, "{report:#?}");
     let held = [&direct, &grouped_a, &grouped_b].into_iter().find(|id| !isolated.contains(id)).expect("one held back");
-    let Outcome::Skipped { reason } = outcome(&report, "isolate_instance", held) else { panic!("{report:#?}") };
+    let Outcome::Skipped { reason, .. } = outcome(&report, "isolate_instance", held) else { panic!("{report:#?}") };
     assert!(reason.starts_with(&format!("{held} held back: the blast-radius cap of 2")), "{reason}");
     let original = world.interface_groups(held).await;
     assert!(
@@ -132,7 +132,7 @@ async fn a_constituent_finding_about_an_instance_the_sequence_contained_changes_
     let constituent = world.respond(finding(&grouped_a, "c0ffee00c0ffee00c0ffee00c0ffee00"), &[]).await.remove(0);
     for action in &constituent.actions {
         if action.action != "notify" {
-            let Outcome::Skipped { reason } = &action.outcome else { panic!("{constituent:#?}") };
+            let Outcome::Skipped { reason, .. } = &action.outcome else { panic!("{constituent:#?}") };
             assert!(reason.contains("already contained by Firebreak"), "{reason}");
         }
     }
@@ -152,7 +152,9 @@ async fn a_sequence_naming_an_instance_a_finding_contained_before_contains_only_
     world.respond(finding(&grouped_a, "c0ffee00c0ffee00c0ffee00c0ffee01"), &[]).await;
     let report = world.respond(attack_sequence(&direct, &[&grouped_a, &grouped_b]), &[]).await.remove(0);
     assert!(report.failures().is_empty(), "{report:#?}");
-    let Outcome::Skipped { reason } = outcome(&report, "isolate_instance", &grouped_a) else { panic!("{report:#?}") };
+    let Outcome::Skipped { reason, .. } = outcome(&report, "isolate_instance", &grouped_a) else {
+        panic!("{report:#?}")
+    };
     assert!(reason.contains("already contained by Firebreak"), "{reason}");
     for id in [&direct, &grouped_b] {
         assert!(outcome(&report, "isolate_instance", id).is_done(), "{id}");

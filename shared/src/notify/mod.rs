@@ -70,7 +70,7 @@ fn outcome_line(report: &ActionReport) -> String {
     };
     match &report.outcome {
         Outcome::Done { detail } => format!("- {action}: done - {}", sanitise(detail, MAX_FIELD)),
-        Outcome::Skipped { reason } => format!("- {action}: not done - {}", sanitise(reason, MAX_FIELD)),
+        Outcome::Skipped { reason, .. } => format!("- {action}: not done - {}", sanitise(reason, MAX_FIELD)),
         Outcome::Failed { error } => format!("- {action}: FAILED - {}", sanitise(&error.to_string(), MAX_FIELD)),
     }
 }
@@ -342,7 +342,7 @@ pub fn render(report: &Report, origin: &Origin, incident: Option<&Incident>, how
     }
     for action in &mut compact.actions {
         match &mut action.outcome {
-            Outcome::Done { detail: text } | Outcome::Skipped { reason: text } => shorten(text, COMPACT_FIELD),
+            Outcome::Done { detail: text } | Outcome::Skipped { reason: text, .. } => shorten(text, COMPACT_FIELD),
             Outcome::Failed { .. } => {}
         }
     }

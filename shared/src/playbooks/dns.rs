@@ -30,10 +30,13 @@ pub(super) async fn block_domain<C, F: Fleet, S: StateStore>(
     let max = r.config.max_blocked_domains_per_hour;
     let window = format!("{}{}", ctx.now.hour(), state_keys::DOMAINS_WINDOW);
     if !r.state.take_cap_slot(account, &window, max).await? {
-        return Ok(Outcome::skipped(format!(
-            "held back: the cap of {max} blocked domain(s) per hour in account {account} is reached \
+        return Ok(Outcome::held_by(
+            crate::report::HeldBy::BlockedDomainsCap,
+            format!(
+                "held back: the cap of {max} blocked domain(s) per hour in account {account} is reached \
              (FIREBREAK_MAX_BLOCKED_DOMAINS_PER_HOUR); {domain} still resolves"
-        )));
+            ),
+        ));
     }
     let firewall = firewall(r).await?;
     r.fleet.change_blocked_domains(&firewall.domain_list_id, &entries, true).await?;

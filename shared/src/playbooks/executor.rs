@@ -214,7 +214,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         };
         if plan.decision == Decision::AwaitApproval {
             if let Some(unconfirmed) = self.alarm_unconfirmed(plan, target.as_ref()).await {
-                if let Outcome::Skipped { reason } = &unconfirmed {
+                if let Outcome::Skipped { reason, .. } = &unconfirmed {
                     report.reasons.insert(0, format!("no approval requested: {reason}"));
                 }
                 plan.acting_steps().for_each(|s| report.push(s.name(), unconfirmed.clone()));
@@ -723,7 +723,8 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
                 Some(id) => format!("{id} {held}"),
                 None => held,
             };
-            runnable.iter().for_each(|s| report.push_at(elapsed(), s.name(), Outcome::skipped(held.clone())));
+            let outcome = Outcome::held_by(crate::report::HeldBy::BlastRadiusCap, held);
+            runnable.iter().for_each(|s| report.push_at(elapsed(), s.name(), outcome.clone()));
             // Held back is not done: the sweep runs it again once the cap allows.
             report.timings.held_back = true;
             return Ok(Ending::Held("held back by the blast-radius cap".into()));

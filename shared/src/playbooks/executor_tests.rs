@@ -498,13 +498,13 @@ async fn containments_and_stops_count_against_caps_of_their_own() {
     assert!(s.respond(&stop, 900).await.outcome_of("stop_instance").is_some_and(Outcome::is_done));
     let held = s.respond(&containment(), 900).await;
     assert!(
-        matches!(held.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason }) if reason.contains("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR"))
+        matches!(held.outcome_of("isolate_instance"), Some(Outcome::Skipped { reason, .. }) if reason.contains("FIREBREAK_MAX_CONTAINMENTS_PER_HOUR"))
     );
     // No stop allowed: a containment still goes ahead.
     let s = setup(&[("FIREBREAK_MAX_STOPS_PER_HOUR", "0"), ("FIREBREAK_SETTLE_SECONDS", "0")]);
     let held = s.respond(&stop, 900).await;
     assert!(
-        matches!(held.outcome_of("stop_instance"), Some(Outcome::Skipped { reason }) if reason.contains("FIREBREAK_MAX_STOPS_PER_HOUR"))
+        matches!(held.outcome_of("stop_instance"), Some(Outcome::Skipped { reason, .. }) if reason.contains("FIREBREAK_MAX_STOPS_PER_HOUR"))
     );
     assert!(s.respond(&containment(), 900).await.outcome_of("isolate_instance").is_some_and(Outcome::is_done));
 }
@@ -617,7 +617,10 @@ async fn a_sequence_contains_its_instances_a_wave_at_a_time_and_a_retry_resumes_
         if cut.contains(&target) {
             assert!(action.outcome.is_done(), "{target}: {action:?}");
         } else {
-            assert!(matches!(&action.outcome, Outcome::Skipped { reason } if reason.contains("journal")), "{action:?}");
+            assert!(
+                matches!(&action.outcome, Outcome::Skipped { reason, .. } if reason.contains("journal")),
+                "{action:?}"
+            );
         }
     }
 }
@@ -662,11 +665,9 @@ async fn a_plan_awaiting_approval_records_its_request_touches_nothing_and_notifi
     let links = report.approval.clone().expect("the links are in the report");
     assert_eq!(links.deadline, START + crate::config::DEFAULT_APPROVAL_TTL.as_secs());
     assert!(links.approve.starts_with(APPROVAL_URL) && links.deny.starts_with(APPROVAL_URL));
-    assert!(report
-        .actions
-        .iter()
-        .filter(|a| a.action != "notify")
-        .all(|a| matches!(&a.outcome, Outcome::Skipped { reason } if reason.starts_with("awaiting approval until"))));
+    assert!(report.actions.iter().filter(|a| a.action != "notify").all(
+        |a| matches!(&a.outcome, Outcome::Skipped { reason, .. } if reason.starts_with("awaiting approval until"))
+    ));
     use crate::ports::StateStore;
     let request = s.responder.state.approval(&waiting.incident_key).await.expect("state").expect("recorded");
     assert_eq!(request.status, crate::approval::ApprovalStatus::Pending);
@@ -750,7 +751,7 @@ async fn without_the_grants_no_credential_revocation_is_attempted_and_each_says_
         let plan = plan_from("guardduty/accesskey-credential-exfiltration.json", edits, policy);
         assert!(plan.has(crate::plan::StepKind::Notify), "{:?}", plan.actions);
         let report = s.respond(&plan, 900).await;
-        let Some(Outcome::Skipped { reason }) = report.outcome_of(step) else { panic!("{step}: {report:#?}") };
+        let Some(Outcome::Skipped { reason, .. }) = report.outcome_of(step) else { panic!("{step}: {report:#?}") };
         assert!(reason.starts_with("not permitted by the deployment"), "{step}: {reason}");
     }
     let calls: Vec<String> = s.fake.calls.0.borrow().iter().map(|(n, ..)| n.clone()).collect();
