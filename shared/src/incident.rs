@@ -674,6 +674,8 @@ impl fmt::Display for GuardDutyResourceType {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// Hole 7 of #44: a GovCloud (or China) member role is named in its own partition.
     #[test]
     fn a_role_arn_is_in_the_partition_of_the_region() {
@@ -683,8 +685,6 @@ mod tests {
         assert_eq!(arn("cn-north-1"), "arn:aws-cn:iam::222222222222:role/firebreak-member");
         assert_eq!(arn("eu-west-1"), "arn:aws:iam::222222222222:role/firebreak-member");
     }
-
-    use super::*;
 
     #[test]
     fn instance_ids_must_be_eight_or_seventeen_hex_digits() {

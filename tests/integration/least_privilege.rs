@@ -117,7 +117,8 @@ fn every_roles_policies_fit_iams_quotas() {
                 Some("AWS::IAM::Role") => {
                     let inline = resource["Properties"]["Policies"].as_array().cloned().unwrap_or_default();
                     let total: usize = inline.iter().map(|p| worst_case_length(&p["PolicyDocument"])).sum();
-                    assert!(total <= 10_240, "{file} {name}: inline policies of {total} characters");
+                    let quota = firebreak::playbooks::ROLE_INLINE_POLICY_QUOTA;
+                    assert!(total <= quota, "{file} {name}: inline policies of {total} characters");
                 }
                 Some("AWS::IAM::ManagedPolicy") => {
                     let length = worst_case_length(&resource["Properties"]["PolicyDocument"]);

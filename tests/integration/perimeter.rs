@@ -56,7 +56,6 @@ impl Case {
 
 fn case(who: &str, action: &'static str, resource: &str, expect: &'static str) -> Case {
     let account = if who.contains(MEMBER) || resource.contains(MEMBER) { MEMBER } else { HOME };
-    let account: &'static str = if account == MEMBER { MEMBER } else { HOME };
     Case {
         label: format!("{who} {action} on {resource}"),
         principal: who.to_owned(),

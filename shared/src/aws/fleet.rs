@@ -504,26 +504,7 @@ impl Fleet for AwsFleet {
 /// A role's trust policy as IAM returns it: URL-encoded JSON ("The policy that grants an entity
 /// permission to assume the role", `AssumeRolePolicyDocument`, IAM API Reference, Role data type).
 fn trust_policy(encoded: &str) -> Option<serde_json::Value> {
-    let decoded = percent_decode(encoded)?;
-    serde_json::from_str(&decoded).ok()
-}
-
-/// RFC 3986 percent-decoding (`%7B` → `{`); `None` for a malformed escape or invalid UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    serde_json::from_str(&crate::text::percent_decode(encoded)).ok()
 }
 
 #[cfg(test)]

@@ -278,8 +278,6 @@ fn incident(
     }
 }
 
-/// Firebreak's own write-back, delivered back: its note, carrying the finding's update time unchanged
-/// since (the provider has not updated it: nothing new).
 /// The GuardDuty finding behind a Security Hub finding whose product is GuardDuty's (`<kind>/aws/guardduty`)
 /// and whose id is a GuardDuty finding ARN: `arn:<partition>:guardduty:<region>:<account>:detector/<detector>/finding/<id>`.
 fn guardduty_origin(product: &str, kind: &str, id: &str, sequence: bool) -> Option<GuardDutyOrigin> {

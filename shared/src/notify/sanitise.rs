@@ -43,14 +43,13 @@ fn defang(text: &str) -> String {
     let mut rest = text;
     while !rest.is_empty() {
         let lower = rest.to_ascii_lowercase();
-        let found = SCHEMES.iter().filter_map(|(scheme, _)| lower.find(scheme).map(|at| (at, *scheme))).min();
-        let Some((at, scheme)) = found else {
+        let found = SCHEMES.iter().filter_map(|&(scheme, inert)| Some((lower.find(scheme)?, scheme, inert))).min();
+        let Some((at, scheme, inert)) = found else {
             out.push_str(rest);
             break;
         };
         out.push_str(&rest[..at]);
-        let replacement = SCHEMES.iter().find(|(s, _)| *s == scheme).map_or("", |(_, r)| *r);
-        out.push_str(replacement);
+        out.push_str(inert);
         let after = &rest[at + scheme.len()..];
         // The host: up to the first character that cannot be in one.
         let host_len =

@@ -213,7 +213,7 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
             },
         };
         if plan.decision == Decision::AwaitApproval {
-            if let Some(unconfirmed) = self.alarm_unconfirmed(plan, target.as_ref()).await {
+            if let Some(unconfirmed) = self.alarm_unconfirmed(alarm_to_confirm, target.as_ref()).await {
                 if let Outcome::Skipped { reason, .. } = &unconfirmed {
                     report.reasons.insert(0, format!("no approval requested: {reason}"));
                 }
@@ -360,14 +360,14 @@ impl<T: Targets, N: Notifier, S: StateStore> Responder<T, N, S> {
         }
     }
 
-    /// For a plan asking a person to approve an idle stop: how CloudWatch does not confirm its alarm (the
-    /// same check the stop itself makes), or `None` when it does.
+    /// For a plan asking a person to approve an idle stop of `id` on `alarm`: how CloudWatch does not
+    /// confirm the alarm (the same check the stop itself makes), or `None` when it does.
     async fn alarm_unconfirmed<C: Compute, F: Fleet>(
         &self,
-        plan: &Plan,
+        to_confirm: Option<(&str, &InstanceId)>,
         target: Option<&Result<(C, F)>>,
     ) -> Option<Outcome> {
-        let (alarm, id) = crate::confirmation::alarm_to_confirm(plan)?;
+        let (alarm, id) = to_confirm?;
         let fleet = match target {
             Some(Ok((_, fleet))) => fleet,
             Some(Err(e)) => return Some(Outcome::failed(e.clone())),

@@ -79,7 +79,8 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
         .unwrap_or("unknown principal");
     let summary = format!("CloudTrail {} by {who}", e.event_name);
     let attempt = e.error_code.as_deref().map(|c| format!(" (attempted: {c})")).unwrap_or_default();
-    if is_self(e, policy) {
+    let own = is_self(e, policy);
+    if own {
         if let Some(detail) = self_grant(e) {
             // Firebreak only ever writes deny policies: an allow written with its role means the role is
             // in someone else's hands (or its code is), the loudest thing there is to report.
@@ -91,7 +92,7 @@ pub(super) fn decide(e: &CloudTrailEvent, policy: &Policy) -> Draft {
     if let Some(what) = self_change(e).filter(|_| !by_the_deployment(e, policy)) {
         return detection(SELF_CHANGE, summary, format!("{}: {what}{attempt}", SELF_CHANGE.id));
     }
-    if is_self(e, policy) {
+    if own {
         return Draft::ignore(
             SeverityLabel::Info,
             summary,
